@@ -1,0 +1,165 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"kagi/pgdb"
+)
+
+// Account is a customer as the core knows them. Secrets (password hash, PIN hash) never leave
+// the package in this type.
+type Account struct {
+	ID            int64     `db:"id"`
+	LoginID       string    `db:"login_id"`
+	AccountNumber string    `db:"account_number"`
+	Name          string    `db:"name"`
+	Email         string    `db:"email"`
+	UserHandle    []byte    `db:"user_handle"`
+	CreatedAt     time.Time `db:"created_at"`
+}
+
+// NewAccount is what `kagi account add` provides.
+type NewAccount struct {
+	LoginID       string
+	Password      string
+	AccountNumber string
+	PIN           string
+	Phones        []string
+	Email         string
+	Name          string
+}
+
+var (
+	loginIDPattern       = regexp.MustCompile(`^[A-Za-z0-9._@-]{3,64}$`)
+	accountNumberPattern = regexp.MustCompile(`^[0-9]{1,12}$`)
+	pinPattern           = regexp.MustCompile(`^[0-9]{4}$`)
+	e164Pattern          = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+)
+
+// ValidPhone reports whether s is an E.164 number.
+func ValidPhone(s string) bool { return e164Pattern.MatchString(s) }
+
+// Validate lists every problem with n at once.
+func (n NewAccount) Validate() error {
+	var errs []error
+	if !loginIDPattern.MatchString(n.LoginID) {
+		errs = append(errs, errors.New("login ID must be 3-64 characters of letters, digits, '.', '_', '@' or '-'"))
+	}
+	if len(n.Password) < 8 || len(n.Password) > 256 {
+		errs = append(errs, errors.New("password must be 8-256 characters"))
+	}
+	if !accountNumberPattern.MatchString(n.AccountNumber) {
+		errs = append(errs, errors.New("account number must be 1-12 digits"))
+	}
+	if !pinPattern.MatchString(n.PIN) {
+		errs = append(errs, errors.New("PIN must be exactly 4 digits"))
+	}
+	if len(n.Phones) == 0 {
+		errs = append(errs, errors.New("at least one phone number is required"))
+	}
+	for _, p := range n.Phones {
+		if !ValidPhone(p) {
+			errs = append(errs, fmt.Errorf("phone %q is not an E.164 number like +819012345678", p))
+		}
+	}
+	if a, err := mail.ParseAddress(n.Email); err != nil || a.Address != n.Email {
+		errs = append(errs, fmt.Errorf("email %q is not a plain address", n.Email))
+	}
+	if strings.TrimSpace(n.Name) == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrDuplicate reports a login ID or account number already in use.
+var ErrDuplicate = errors.New("already exists")
+
+// CreateAccount validates and stores a new account with its phones, in one transaction.
+func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (Account, error) {
+	if err := n.Validate(); err != nil {
+		return Account{}, err
+	}
+	hash, err := s.passwords.Hash(ctx, n.Password)
+	if err != nil {
+		return Account{}, err
+	}
+	var acct Account
+	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO accounts (login_id, account_number, name, email, password_hash, pin_hash, user_handle, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			RETURNING id, login_id, account_number, name, email, user_handle, created_at`,
+			n.LoginID, n.AccountNumber, n.Name, n.Email, hash, s.PINHash(n.AccountNumber, n.PIN), randomBytes(32), s.now())
+		if err != nil {
+			return err
+		}
+		acct, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
+		if err != nil {
+			return err
+		}
+		for _, p := range n.Phones {
+			if _, err := tx.Exec(ctx, `INSERT INTO account_phones (account_id, phone) VALUES ($1, $2) ON CONFLICT DO NOTHING`, acct.ID, p); err != nil {
+				return err
+			}
+		}
+		return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: acct.ID, Actor: "cli", Event: "account_created"})
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		switch pgErr.ConstraintName {
+		case "accounts_login_id_key":
+			return Account{}, fmt.Errorf("login ID %q: %w", n.LoginID, ErrDuplicate)
+		case "accounts_account_number_key":
+			return Account{}, fmt.Errorf("account number %s: %w", n.AccountNumber, ErrDuplicate)
+		}
+	}
+	return acct, err
+}
+
+// PINHash is the keyed hash stored for a voice-line PIN, bound to the account number so equal
+// PINs of two accounts hash differently.
+func (s *Service) PINHash(accountNumber, pin string) []byte {
+	m := hmac.New(sha256.New, s.pinKey)
+	m.Write([]byte("kagi-pin-v1\x00" + accountNumber + "\x00" + pin))
+	return m.Sum(nil)
+}
+
+// PINMatches compares in constant time.
+func (s *Service) PINMatches(accountNumber, pin string, stored []byte) bool {
+	return hmac.Equal(s.PINHash(accountNumber, pin), stored)
+}
+
+const accountColumns = `a.id, a.login_id, a.account_number, a.name, a.email, a.user_handle, a.created_at`
+
+// AccountByNumber finds an account by its account number.
+func (s *Service) AccountByNumber(ctx context.Context, q pgdb.Querier, number string) (Account, bool, error) {
+	return oneAccount(ctx, q, `SELECT `+accountColumns+` FROM accounts a WHERE a.account_number = $1`, number)
+}
+
+// AccountByLoginID finds an account by its login ID.
+func (s *Service) AccountByLoginID(ctx context.Context, q pgdb.Querier, loginID string) (Account, bool, error) {
+	return oneAccount(ctx, q, `SELECT `+accountColumns+` FROM accounts a WHERE a.login_id = $1`, loginID)
+}
+
+func oneAccount(ctx context.Context, q pgdb.Querier, sql string, arg any) (Account, bool, error) {
+	rows, err := q.Query(ctx, sql, arg)
+	if err != nil {
+		return Account{}, false, err
+	}
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, false, nil
+	}
+	return a, err == nil, err
+}

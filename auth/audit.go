@@ -1,0 +1,34 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"kagi/pgdb"
+)
+
+// AuditEvent is one line of the audit trail. Detail holds facts only, never a secret (no
+// password, PIN, digit string, token or key).
+type AuditEvent struct {
+	At        time.Time
+	AccountID int64 // 0 when the event concerns no known account
+	Actor     string
+	Event     string
+	Detail    map[string]any
+}
+
+// Audit writes ev on q, normally inside the transaction of the state change it records, so the
+// change and its audit line commit or vanish together. Other packages audit through it.
+func Audit(ctx context.Context, q pgdb.Querier, ev AuditEvent) error {
+	var account *int64
+	if ev.AccountID != 0 {
+		account = &ev.AccountID
+	}
+	detail := ev.Detail
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	_, err := q.Exec(ctx, `INSERT INTO audit_log (at, account_id, actor, event, detail) VALUES ($1, $2, $3, $4, $5)`,
+		ev.At, account, ev.Actor, ev.Event, detail)
+	return err
+}

@@ -1,0 +1,173 @@
+// Package auth is kagi's core: accounts, password and passkey login, sessions and the login
+// policy of SPEC §2. It knows nothing of phones or fallback windows; it asks a FallbackWindows
+// it is given, which package recovery provides.
+package auth
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/pgdb"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations is the schema of the tables auth owns. Apply it before any package that refers to
+// accounts.
+var Migrations = pgdb.Migrations{Name: "auth", FS: mustSub(migrationFS, "migrations")}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Assurance says how a session was made (§2.11). Other applications read it and allow
+// sensitive actions only to AssurancePasskey.
+type Assurance string
+
+const (
+	AssurancePasskey          Assurance = "passkey"
+	AssurancePassword         Assurance = "password"
+	AssurancePasswordFallback Assurance = "password_fallback"
+)
+
+// Window is an open fallback window as the core sees it.
+type Window struct {
+	ID        int64
+	ExpiresAt time.Time
+	OpenedVia string
+}
+
+// CloseReason says why the core closes a window.
+type CloseReason string
+
+const (
+	ClosedPasskeyCreated CloseReason = "closed_passkey_created"
+	ClosedPasskeyDeleted CloseReason = "closed_passkey_deleted"
+)
+
+// FallbackWindows is the seam through which the core learns that a fallback window lets an
+// account with a passkey log in with its password (§3), and closes it when the passkey changes
+// (§2.8). Every method runs on the caller's querier or transaction so the check and the state
+// change it guards commit together. Package recovery implements it.
+type FallbackWindows interface {
+	// OpenWindow reports the account's window if it is open at now. Implementations must
+	// compare expires_at > now in the query itself, so a window is never honoured late.
+	OpenWindow(ctx context.Context, q pgdb.Querier, accountID int64, now time.Time) (Window, bool, error)
+	// WindowUsed records that a password login went through w.
+	WindowUsed(ctx context.Context, tx pgx.Tx, w Window, now time.Time) error
+	// CloseWindow closes the account's open window, if any.
+	CloseWindow(ctx context.Context, tx pgx.Tx, accountID int64, reason CloseReason, now time.Time) error
+}
+
+// NoWindows is a FallbackWindows with no window ever open: the core alone, before recovery is
+// wired in.
+type NoWindows struct{}
+
+func (NoWindows) OpenWindow(context.Context, pgdb.Querier, int64, time.Time) (Window, bool, error) {
+	return Window{}, false, nil
+}
+func (NoWindows) WindowUsed(context.Context, pgx.Tx, Window, time.Time) error { return nil }
+func (NoWindows) CloseWindow(context.Context, pgx.Tx, int64, CloseReason, time.Time) error {
+	return nil
+}
+
+// Config is everything the core needs, loaded once at start.
+type Config struct {
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+	// Now is the clock; tests move it.
+	Now func() time.Time
+	// Passwords hashes and verifies passwords under a concurrency bound.
+	Passwords *PasswordHasher
+	// PINKey keys the voice-line PIN hashes.
+	PINKey []byte
+	// Windows answers whether a fallback window is open. Nil means NoWindows.
+	Windows FallbackWindows
+	// WebAuthn is the relying party configuration.
+	WebAuthn *webauthn.Config
+	// CreatePlatforms lists where a passkey may be created: "ios", "android", or "any".
+	CreatePlatforms []string
+	// SecureCookies sets the Secure flag; only plain-http development turns it off.
+	SecureCookies bool
+	// SessionTTL bounds every session; a fallback session also ends with its window.
+	SessionTTL time.Duration
+	// Throttle limits failed password logins per login ID.
+	Throttle ThrottlePolicy
+}
+
+// Service is the auth core.
+type Service struct {
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	now       func() time.Time
+	passwords *PasswordHasher
+	pinKey    []byte
+	windows   FallbackWindows
+	webauthn  *webauthn.WebAuthn
+	platforms []string
+	secure    bool
+	ttl       time.Duration
+	throttle  ThrottlePolicy
+}
+
+// New checks cfg and builds the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Pool == nil || cfg.Passwords == nil || cfg.WebAuthn == nil {
+		return nil, errors.New("auth: Pool, Passwords and WebAuthn are required")
+	}
+	if len(cfg.PINKey) < 16 {
+		return nil, errors.New("auth: PIN key must be at least 16 bytes")
+	}
+	s := &Service{
+		pool:      cfg.Pool,
+		log:       cfg.Log,
+		now:       cfg.Now,
+		passwords: cfg.Passwords,
+		pinKey:    cfg.PINKey,
+		windows:   cfg.Windows,
+		platforms: cfg.CreatePlatforms,
+		secure:    cfg.SecureCookies,
+		ttl:       cfg.SessionTTL,
+		throttle:  cfg.Throttle,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.windows == nil {
+		s.windows = NoWindows{}
+	}
+	if len(s.platforms) == 0 {
+		s.platforms = []string{"ios", "android"}
+	}
+	if s.ttl == 0 {
+		s.ttl = 12 * time.Hour
+	}
+	if s.throttle == (ThrottlePolicy{}) {
+		s.throttle = DefaultThrottle
+	}
+	wa, err := newRelyingParty(cfg.WebAuthn)
+	if err != nil {
+		return nil, err
+	}
+	s.webauthn = wa
+	return s, nil
+}
+
+// Pool returns the database pool, for packages that extend the core's transactions.
+func (s *Service) Pool() *pgxpool.Pool { return s.pool }

@@ -1,0 +1,162 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"kagi/pgdb/pgtest"
+)
+
+// testClock is the injected clock tests move by hand.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testOrigin is the WebAuthn origin the tests' virtual authenticators sign for.
+const testOrigin = "https://kagi.test"
+
+// testEnv is one test's kagi: a fresh database, the auth service and its HTTP server.
+type testEnv struct {
+	t     *testing.T
+	svc   *Service
+	srv   *httptest.Server
+	clock *testClock
+}
+
+// fastArgon keeps password hashing cheap in tests; production uses DefaultArgon2.
+var fastArgon = Argon2Params{Memory: 1024, Time: 1, Threads: 1}
+
+func newTestEnv(t *testing.T, edit ...func(*Config)) *testEnv {
+	t.Helper()
+	pool := pgtest.New(t, Migrations)
+	clock := &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	cfg := Config{
+		Pool:      pool,
+		Log:       testLogger(t),
+		Now:       clock.Now,
+		Passwords: NewPasswordHasher(fastArgon, 4),
+		PINKey:    []byte("test-pin-key-0123456789abcdef0123"),
+		WebAuthn:  &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &testEnv{t: t, svc: svc, srv: srv, clock: clock}
+}
+
+// browser is a customer's browser: its own cookie jar.
+func (e *testEnv) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+var demoAccount = NewAccount{
+	LoginID: "taro", Password: "correct horse battery", AccountNumber: "1234567", PIN: "1234",
+	Phones: []string{"+819012345678"}, Email: "taro@example.jp", Name: "山田 太郎",
+}
+
+func (e *testEnv) addAccount(n NewAccount) Account {
+	e.t.Helper()
+	a, err := e.svc.CreateAccount(context.Background(), n)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// do sends a JSON request and returns the status and the decoded JSON body.
+func (e *testEnv) do(c *http.Client, method, path string, body any, header ...string) (int, map[string]any) {
+	e.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := map[string]any{}
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			e.t.Fatalf("%s %s: bad JSON %q", method, path, raw)
+		}
+	}
+	return res.StatusCode, out
+}
+
+func (e *testEnv) passwordLogin(c *http.Client, loginID, password string) (int, map[string]any) {
+	e.t.Helper()
+	return e.do(c, "POST", "/api/v1/login/password", map[string]string{"login_id": loginID, "password": password})
+}
+
+// auditEvents returns the events recorded for an account, oldest first.
+func (e *testEnv) auditEvents(accountID int64) []string {
+	e.t.Helper()
+	rows, err := e.svc.pool.Query(context.Background(), `SELECT event FROM audit_log WHERE account_id = $1 ORDER BY id`, accountID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func jsonBody(t *testing.T, v any) io.Reader {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.NewReader(b)
+}

@@ -1,0 +1,63 @@
+package auth
+
+import (
+	"net/http"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb"
+	"kagi/web"
+)
+
+// Routes mounts the core's JSON API and pages on mux.
+func (s *Service) Routes(mux *http.ServeMux) {
+	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(s.log, f)) }
+	mux.Handle("POST /api/v1/login/password", h(s.handlePasswordLogin))
+	mux.Handle("GET /api/v1/session", h(s.withSession(recoveryAllowed, s.handleSession)))
+	mux.Handle("POST /api/v1/logout", h(s.withSession(recoveryAllowed, s.handleLogout)))
+}
+
+func (s *Service) handlePasswordLogin(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		LoginID  string `json:"login_id"`
+		Password string `json:"password"`
+	}
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	res, err := s.LoginWithPassword(r.Context(), req.LoginID, req.Password)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(w, res.Token, res.ExpiresAt)
+	return web.JSON(w, http.StatusOK, map[string]any{
+		"assurance":           res.Assurance,
+		"expires_at":          res.ExpiresAt,
+		"via_fallback_window": res.ViaFallbackWindow,
+	})
+}
+
+func (s *Service) handleSession(w http.ResponseWriter, r *http.Request, sess Session) error {
+	return web.JSON(w, http.StatusOK, map[string]any{
+		"login_id":         sess.LoginID,
+		"account_number":   sess.AccountNumber,
+		"name":             sess.Name,
+		"assurance":        sess.Assurance,
+		"authenticated_at": sess.AuthenticatedAt,
+		"expires_at":       sess.ExpiresAt,
+	})
+}
+
+func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request, sess Session) error {
+	err := pgdb.InTx(r.Context(), s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(r.Context(), `DELETE FROM sessions WHERE token_hash = $1`, sess.TokenHash); err != nil {
+			return err
+		}
+		return Audit(r.Context(), tx, AuditEvent{At: s.now(), AccountID: sess.AccountID, Actor: "customer", Event: "logout"})
+	})
+	if err != nil {
+		return err
+	}
+	s.clearSessionCookie(w)
+	return web.JSON(w, http.StatusOK, map[string]any{})
+}

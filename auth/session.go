@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb"
+	"kagi/web"
+)
+
+// SessionCookie is the customer session cookie's name.
+const SessionCookie = "kagi_session"
+
+// Session is a logged-in customer.
+type Session struct {
+	TokenHash       []byte    `db:"token_hash"`
+	AccountID       int64     `db:"account_id"`
+	LoginID         string    `db:"login_id"`
+	AccountNumber   string    `db:"account_number"`
+	Name            string    `db:"name"`
+	Assurance       Assurance `db:"assurance"`
+	CreatedAt       time.Time `db:"created_at"`
+	AuthenticatedAt time.Time `db:"authenticated_at"`
+	ExpiresAt       time.Time `db:"expires_at"`
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// createSession stores a new session in tx and returns its cookie token. A session never
+// outlives until (the fallback window's end) when until is non-zero.
+func (s *Service) createSession(ctx context.Context, tx pgx.Tx, accountID int64, a Assurance, until time.Time) (string, time.Time, error) {
+	now := s.now()
+	expires := now.Add(s.ttl)
+	if !until.IsZero() && until.Before(expires) {
+		expires = until
+	}
+	token := base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	_, err := tx.Exec(ctx, `
+		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at)
+		VALUES ($1, $2, $3, $4, $4, $5)`, hashToken(token), accountID, a, now, expires)
+	return token, expires, err
+}
+
+func (s *Service) setSessionCookie(w http.ResponseWriter, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *Service) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// SessionFromRequest returns the request's live session: one indexed query.
+func (s *Service) SessionFromRequest(ctx context.Context, r *http.Request) (Session, bool, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return Session{}, false, nil
+	}
+	return s.sessionByHash(ctx, s.pool, hashToken(c.Value))
+}
+
+func (s *Service) sessionByHash(ctx context.Context, q pgdb.Querier, h []byte) (Session, bool, error) {
+	rows, err := q.Query(ctx, `
+		SELECT s.token_hash, s.account_id, a.login_id, a.account_number, a.name, s.assurance,
+		       s.created_at, s.authenticated_at, s.expires_at
+		FROM sessions s JOIN accounts a ON a.id = s.account_id
+		WHERE s.token_hash = $1 AND s.expires_at > $2`, h, s.now())
+	if err != nil {
+		return Session{}, false, err
+	}
+	sess, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Session])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, false, nil
+	}
+	return sess, err == nil, err
+}
+
+// EndRecoverySessions ends the account's password_fallback sessions in tx: a recovery-only
+// session lives no longer than its window (§2.11). Package recovery calls it when a window ends.
+func EndRecoverySessions(ctx context.Context, tx pgx.Tx, accountID int64) error {
+	_, err := tx.Exec(ctx, `DELETE FROM sessions WHERE account_id = $1 AND assurance = 'password_fallback'`, accountID)
+	return err
+}
+
+// PurgeExpiredSessions deletes sessions past their expiry, for the expiry job.
+func PurgeExpiredSessions(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, now)
+	return tag.RowsAffected(), err
+}
+
+// sessionHandler is a handler that needs a logged-in customer.
+type sessionHandler func(w http.ResponseWriter, r *http.Request, sess Session) error
+
+// routeKind says whether a recovery-only (password_fallback) session may use a route.
+type routeKind int
+
+const (
+	fullSessionOnly routeKind = iota
+	recoveryAllowed
+)
+
+// withSession loads the session or answers 401; a recovery-only session reaching a route not
+// meant for it gets 403 recovery_session_only.
+func (s *Service) withSession(kind routeKind, h sessionHandler) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, ok, err := s.SessionFromRequest(r.Context(), r)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return web.Errorf(http.StatusUnauthorized, "unauthorized", msgUnauthorized)
+		}
+		if sess.Assurance == AssurancePasswordFallback && kind != recoveryAllowed {
+			return web.Errorf(http.StatusForbidden, "recovery_session_only", msgRecoverySessionOnly)
+		}
+		return h(w, r, sess)
+	}
+}

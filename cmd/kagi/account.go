@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"kagi/auth"
+	"kagi/pgdb"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", stderr)
+	dbURL := fs.String("database-url", "", "PostgreSQL connection string (env DATABASE_URL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		*dbURL = getenv("DATABASE_URL")
+	}
+	if *dbURL == "" {
+		return errors.New("missing settings: DATABASE_URL")
+	}
+	pool, err := pgdb.Open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pgdb.Migrate(ctx, pool, schema...); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "kagi: schema is up to date")
+	return nil
+}
+
+func cmdAccountAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("account add", stderr)
+	var n auth.NewAccount
+	var phones multiFlag
+	fs.StringVar(&n.LoginID, "login-id", "", "login ID")
+	fs.StringVar(&n.Password, "password", "", "password (8+ characters)")
+	fs.StringVar(&n.AccountNumber, "account-number", "", "account number (digits)")
+	fs.StringVar(&n.PIN, "pin", "", "voice-line PIN (4 digits)")
+	fs.Var(&phones, "phone", "registered phone in E.164 (repeatable)")
+	fs.StringVar(&n.Email, "email", "", "email address")
+	fs.StringVar(&n.Name, "name", "", "customer name")
+	dev := fs.Bool("dev", false, "use the development secrets under .kagi/")
+	flags := registerSettings(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	n.Phones = phones
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	c, err := loadConfig(flags, *dev, getenv)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	acct, err := a.auth.CreateAccount(ctx, n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kagi: account %s added (login ID %s)\n", acct.AccountNumber, acct.LoginID)
+	return nil
+}

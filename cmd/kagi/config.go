@@ -1,0 +1,212 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// setting is one configuration value: an environment variable, overridable by a flag.
+type setting struct {
+	env, flag, def, usage string
+	secret                bool
+}
+
+var settings = []setting{
+	{env: "DATABASE_URL", flag: "database-url", usage: "PostgreSQL connection string"},
+	{env: "KAGI_LISTEN", flag: "listen", def: ":8080", usage: "listen address"},
+	{env: "KAGI_PUBLIC_URL", flag: "public-url", usage: "base URL browsers and Twilio use"},
+	{env: "TWILIO_AUTH_TOKEN", flag: "twilio-auth-token", secret: true, usage: "validates X-Twilio-Signature"},
+	{env: "KAGI_API_KEYS", flag: "api-keys", secret: true, usage: "comma-separated bearer keys of the service API"},
+	{env: "KAGI_PIN_KEY", flag: "pin-key", secret: true, usage: "key of the voice-line PIN hashes"},
+	{env: "KAGI_RP_ID", flag: "rp-id", usage: "WebAuthn relying party ID (default: host of the public URL)"},
+	{env: "KAGI_RP_ORIGINS", flag: "rp-origins", usage: "comma-separated WebAuthn origins (default: the public URL)"},
+	{env: "KAGI_PASSKEY_CREATE_PLATFORMS", flag: "passkey-create-platforms", def: "ios,android", usage: "where passkeys may be created: ios,android or any"},
+	{env: "KAGI_FALLBACK_WINDOW", flag: "fallback-window", def: "30m", usage: "length of a fallback window"},
+	{env: "KAGI_EXPIRY_SCHEDULE", flag: "expiry-schedule", def: "@every 1m", usage: "cron spec of the expiry job (seconds allowed)"},
+}
+
+// config is the parsed configuration, loaded once at start.
+type config struct {
+	Dev             bool
+	DatabaseURL     string
+	Listen          string
+	PublicURL       *url.URL
+	TwilioAuthToken string
+	APIKeys         []string
+	PINKey          []byte
+	RPID            string
+	RPOrigins       []string
+	CreatePlatforms []string
+	FallbackWindow  time.Duration
+	ExpirySchedule  string
+}
+
+// registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
+func registerSettings(fs *flag.FlagSet) map[string]*string {
+	vals := map[string]*string{}
+	for _, s := range settings {
+		vals[s.env] = fs.String(s.flag, "", s.usage+" (env "+s.env+")")
+	}
+	return vals
+}
+
+// devSecretsFile keeps the secrets --dev generated, so restarts keep working.
+const devSecretsFile = ".kagi/dev-secrets.json"
+
+// loadConfig resolves every setting (flag, then environment, then default, then — in dev
+// mode — a generated secret) and reports every problem at once.
+func loadConfig(flags map[string]*string, dev bool, getenv func(string) string) (*config, error) {
+	raw := map[string]string{}
+	for _, s := range settings {
+		v := *flags[s.env]
+		if v == "" {
+			v = getenv(s.env)
+		}
+		if v == "" {
+			v = s.def
+		}
+		raw[s.env] = v
+	}
+	if dev {
+		if raw["KAGI_PUBLIC_URL"] == "" {
+			raw["KAGI_PUBLIC_URL"] = "http://localhost" + listenPort(raw["KAGI_LISTEN"])
+		}
+		secrets, err := devSecrets()
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range settings {
+			if s.secret && raw[s.env] == "" {
+				raw[s.env] = secrets[s.env]
+			}
+		}
+	}
+
+	var errs []error
+	var missing []string
+	for _, s := range settings {
+		if s.secret && raw[s.env] == "" {
+			missing = append(missing, s.env)
+		}
+	}
+	if raw["DATABASE_URL"] == "" {
+		missing = append([]string{"DATABASE_URL"}, missing...)
+	}
+	if raw["KAGI_PUBLIC_URL"] == "" {
+		missing = append(missing, "KAGI_PUBLIC_URL")
+	}
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("missing settings: %s", strings.Join(missing, ", ")))
+	}
+
+	c := &config{Dev: dev, DatabaseURL: raw["DATABASE_URL"], Listen: raw["KAGI_LISTEN"], TwilioAuthToken: raw["TWILIO_AUTH_TOKEN"]}
+	if v := raw["KAGI_PUBLIC_URL"]; v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("KAGI_PUBLIC_URL %q must be an http(s) origin such as https://login.example.jp", v))
+		} else {
+			u.Path = ""
+			c.PublicURL = u
+		}
+		if u != nil && u.Scheme == "http" && !dev {
+			errs = append(errs, errors.New("KAGI_PUBLIC_URL must use https outside --dev"))
+		}
+	}
+	for _, k := range splitList(raw["KAGI_API_KEYS"]) {
+		if len(k) < 16 {
+			errs = append(errs, errors.New("KAGI_API_KEYS: each key must be at least 16 characters"))
+			break
+		}
+		c.APIKeys = append(c.APIKeys, k)
+	}
+	if v := raw["KAGI_PIN_KEY"]; v != "" {
+		if len(v) < 32 {
+			errs = append(errs, errors.New("KAGI_PIN_KEY must be at least 32 characters"))
+		}
+		c.PINKey = []byte(v)
+	}
+	c.RPID = raw["KAGI_RP_ID"]
+	if c.RPID == "" && c.PublicURL != nil {
+		c.RPID = c.PublicURL.Hostname()
+	}
+	c.RPOrigins = splitList(raw["KAGI_RP_ORIGINS"])
+	if len(c.RPOrigins) == 0 && c.PublicURL != nil {
+		c.RPOrigins = []string{c.PublicURL.String()}
+	}
+	c.CreatePlatforms = splitList(raw["KAGI_PASSKEY_CREATE_PLATFORMS"])
+	for _, p := range c.CreatePlatforms {
+		if p != "ios" && p != "android" && p != "any" {
+			errs = append(errs, fmt.Errorf("KAGI_PASSKEY_CREATE_PLATFORMS: unknown platform %q (ios, android or any)", p))
+		}
+	}
+	d, err := time.ParseDuration(raw["KAGI_FALLBACK_WINDOW"])
+	if err != nil || d < time.Minute || d > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("KAGI_FALLBACK_WINDOW %q must be a duration between 1m and 24h", raw["KAGI_FALLBACK_WINDOW"]))
+	}
+	c.FallbackWindow = d
+	c.ExpirySchedule = raw["KAGI_EXPIRY_SCHEDULE"]
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func listenPort(listen string) string {
+	if i := strings.LastIndex(listen, ":"); i >= 0 {
+		return listen[i:]
+	}
+	return ":8080"
+}
+
+// devSecrets returns the development secrets, generating and saving them on first use.
+func devSecrets() (map[string]string, error) {
+	b, err := os.ReadFile(devSecretsFile)
+	if err == nil {
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", devSecretsFile, err)
+		}
+		return m, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, s := range settings {
+		if s.secret {
+			var r [24]byte
+			if _, err := rand.Read(r[:]); err != nil {
+				return nil, err
+			}
+			m[s.env] = "dev-" + hex.EncodeToString(r[:])
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(devSecretsFile), 0o700); err != nil {
+		return nil, err
+	}
+	b, _ = json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(devSecretsFile, b, 0o600); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "kagi: generated development secrets in %s:\n%s\n", devSecretsFile, b)
+	return m, nil
+}

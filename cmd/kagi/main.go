@@ -1,0 +1,78 @@
+// Command kagi is the passkey login core and its voice recovery line, in one binary:
+//
+//	kagi serve [--dev]     HTTP server
+//	kagi migrate           apply the embedded schema migrations
+//	kagi account add …     add a customer account
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  kagi serve [--dev]          HTTP server; --dev generates secrets and enables /dev/ pages
+  kagi migrate                apply the embedded schema migrations
+  kagi account add --login-id ID --password PW --account-number DIGITS --pin 4DIGITS \
+                   --phone +81… [--phone …] --email ADDR --name NAME
+Run "kagi COMMAND -h" for the settings of a command.`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "kagi:", oneLine(err))
+		}
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command line; tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], getenv, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "account":
+		if len(args) < 2 || args[1] != "add" {
+			return errors.New(`unknown account command (want "account add")`)
+		}
+		return cmdAccountAdd(ctx, args[2:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// oneLine joins a multi-line error (errors.Join) into the single line a CLI prints.
+func oneLine(err error) string {
+	s := err.Error()
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '\n' {
+			out = append(out, ';', ' ')
+			continue
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("kagi "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/pgdb/pgtest"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func kagi(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, envOf(env), &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func count(t *testing.T, url, sql string) int {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t) // an empty database
+	env := map[string]string{"DATABASE_URL": url}
+	for i := range 2 {
+		if out, err := kagi(t, env, "migrate"); err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out)
+		}
+	}
+	if n := count(t, url, `SELECT count(*) FROM accounts`); n != 0 {
+		t.Fatalf("accounts = %d", n)
+	}
+}
+
+func prodEnv(url string) map[string]string {
+	return map[string]string{
+		"DATABASE_URL":      url,
+		"KAGI_PUBLIC_URL":   "https://login.example.jp",
+		"TWILIO_AUTH_TOKEN": "twilio-token-for-tests",
+		"KAGI_API_KEYS":     "service-key-0123456789",
+		"KAGI_PIN_KEY":      "pin-key-0123456789abcdef0123456789",
+	}
+}
+
+func TestAccountAdd(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t, schema...)
+	env := prodEnv(url)
+	good := []string{"account", "add", "--login-id", "hanako", "--password", "a good password", "--account-number", "7654321",
+		"--pin", "4321", "--phone", "+819011112222", "--phone", "+81311112222", "--email", "hanako@example.jp", "--name", "佐藤 花子"}
+	if out, err := kagi(t, env, good...); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	with := func(flag, value string) []string {
+		args := append([]string(nil), good...)
+		for i := range args {
+			if args[i] == flag {
+				args[i+1] = value
+				return args
+			}
+		}
+		t.Fatalf("no flag %s", flag)
+		return nil
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"PIN of 3 digits", with("--pin", "123"), "PIN must be exactly 4 digits"},
+		{"PIN with a letter", with("--pin", "12a4"), "PIN must be exactly 4 digits"},
+		{"phone not E.164", with("--phone", "090-1111-2222"), "not an E.164 number"},
+		{"duplicate login ID", with("--account-number", "1111111"), "already exists"},
+		{"duplicate account number", with("--login-id", "other"), "already exists"},
+		{"account number with letters", with("--account-number", "12ab"), "account number must be 1-12 digits"},
+		{"bad email", with("--email", "not-an-email"), "not a plain address"},
+		{"unknown flag", append(append([]string(nil), good...), "--colour", "red"), "flag provided but not defined"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := kagi(t, env, c.args...)
+			if err == nil || !strings.Contains(err.Error()+out, c.want) {
+				t.Fatalf("err = %v, out = %q; want an error mentioning %q", err, out, c.want)
+			}
+			if strings.Contains(oneLine(err), "\n") {
+				t.Fatalf("reason is not one line: %q", oneLine(err))
+			}
+		})
+	}
+	if n := count(t, url, `SELECT count(*) FROM accounts`); n != 1 {
+		t.Fatalf("accounts = %d, want only the good one", n)
+	}
+	if n := count(t, url, `SELECT count(*) FROM account_phones`); n != 2 {
+		t.Fatalf("phones = %d, want 2", n)
+	}
+}
+
+func TestServeRefusesMissingSecrets(t *testing.T) {
+	t.Parallel()
+	_, err := kagi(t, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none"}, "serve")
+	if err == nil {
+		t.Fatal("serve started without secrets")
+	}
+	for _, name := range []string{"TWILIO_AUTH_TOKEN", "KAGI_API_KEYS", "KAGI_PIN_KEY", "KAGI_PUBLIC_URL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestServeRejectsBadSettings(t *testing.T) {
+	t.Parallel()
+	env := prodEnv("postgres://127.0.0.1:1/none")
+	env["KAGI_FALLBACK_WINDOW"] = "forever"
+	env["KAGI_PASSKEY_CREATE_PLATFORMS"] = "ios,windows"
+	env["KAGI_PUBLIC_URL"] = "http://login.example.jp"
+	_, err := kagi(t, env, "serve")
+	if err == nil {
+		t.Fatal("serve started with bad settings")
+	}
+	for _, want := range []string{"KAGI_FALLBACK_WINDOW", "windows", "https"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}

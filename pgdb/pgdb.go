@@ -1,0 +1,77 @@
+// Package pgdb opens kagi's PostgreSQL pool and applies the schema migrations that each domain
+// package embeds next to the SQL that uses its tables.
+package pgdb
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+// Querier is what both a pool and a transaction offer, so a helper can run inside the caller's
+// transaction or on its own.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Migrations is one package's embedded schema: files named 001_*.sql, 002_*.sql, … applied in
+// order and recorded in the version table schema_version_<Name>, so each package evolves its
+// own tables without coordinating version numbers with the others.
+type Migrations struct {
+	Name string
+	FS   fs.FS
+}
+
+// Open connects a pool and checks the database answers, so a wrong DATABASE_URL fails at start.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pgdb: parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgdb: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgdb: connect: %w", err)
+	}
+	return pool, nil
+}
+
+// Migrate applies every set in order (callers list packages before the ones that reference
+// their tables). It is idempotent, and tern serialises concurrent runs from several replicas
+// with an advisory lock.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...Migrations) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("pgdb: migrate: %w", err)
+	}
+	defer conn.Release()
+	for _, set := range sets {
+		m, err := migrate.NewMigrator(ctx, conn.Conn(), "schema_version_"+set.Name)
+		if err != nil {
+			return fmt.Errorf("pgdb: migrate %s: %w", set.Name, err)
+		}
+		if err := m.LoadMigrations(set.FS); err != nil {
+			return fmt.Errorf("pgdb: migrate %s: load: %w", set.Name, err)
+		}
+		if err := m.Migrate(ctx); err != nil {
+			return fmt.Errorf("pgdb: migrate %s: %w", set.Name, err)
+		}
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction: committed when fn returns nil, rolled back otherwise, so a
+// multi-step state change is never left half-written.
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, fn)
+}

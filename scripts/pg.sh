@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# Private PostgreSQL for scripts/run and scripts/test. Source it, then:
+#   pg_start DIR [test]   start (initialising if needed) a cluster under DIR; sets PG_URL
+#   pg_stop DIR           stop it
+# Installs Debian's postgresql package when the server binaries are missing, and runs the
+# server as an unprivileged user when invoked as root.
+
+PG_USER_OS=kagipg
+
+pg_bindir() {
+  local initdb
+  initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$initdb" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "PostgreSQL server binaries are missing; install Debian's postgresql package (as root: apt-get install postgresql)" >&2
+      return 1
+    fi
+    echo "scripts: installing PostgreSQL (apt-get install postgresql)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 && apt-get install -y -qq postgresql >&2 || return 1
+    initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$initdb" ] || { echo "scripts: postgresql installed but initdb not found" >&2; return 1; }
+  fi
+  dirname "$initdb"
+}
+
+# as_pg runs a command as the cluster's owner: ourselves, or an unprivileged user when root.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u "$PG_USER_OS" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_free_port() {
+  local port=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
+
+pg_start() {
+  local dir=$1 mode=${2:-run} bindir port data
+  bindir=$(pg_bindir) || return 1
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    id "$PG_USER_OS" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
+    chown "$PG_USER_OS" "$dir"
+    if ! runuser -u "$PG_USER_OS" -- test -w "$dir"; then
+      # The checkout lies under a folder the unprivileged user cannot enter (such as root's
+      # home): keep the cluster in a private temporary folder, linked from $dir.
+      local tmp
+      tmp=$(mktemp -d /tmp/kagi-pg.XXXXXX)
+      chmod 711 "$tmp"
+      chown "$PG_USER_OS" "$tmp"
+      rm -f "$dir/data"
+      ln -s "$tmp" "$dir/data"
+    fi
+  fi
+  data=$(cd "$dir" && pwd)/data
+  if [ ! -s "$data/PG_VERSION" ]; then
+    [ -L "$data" ] || { mkdir -p "$data"; [ "$(id -u)" -ne 0 ] || chown "$PG_USER_OS" "$data"; }
+    chmod 700 "$data" 2>/dev/null || true
+    as_pg "$bindir/initdb" -D "$data" -U kagi --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; return 1; }
+  fi
+  port=$(pg_free_port "${KAGI_PG_PORT:-54329}")
+  local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories= -c max_connections=300"
+  if [ "$mode" = test ]; then
+    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
+  fi
+  touch "$dir/server.log"
+  [ "$(id -u)" -ne 0 ] || chown "$PG_USER_OS" "$dir/server.log"
+  as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -o "$opts" -w -t 60 start >/dev/null \
+    || { tail -n 20 "$dir/server.log" >&2; return 1; }
+  PG_URL="postgres://kagi@127.0.0.1:$port/kagi?sslmode=disable"
+  "$bindir/psql" -q "postgres://kagi@127.0.0.1:$port/postgres?sslmode=disable" -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = 'kagi'" | grep -q 1 \
+    || "$bindir/psql" -q "postgres://kagi@127.0.0.1:$port/postgres?sslmode=disable" -c "CREATE DATABASE kagi" >/dev/null
+  export PG_URL
+}
+
+pg_stop() {
+  local dir=$1 bindir data
+  bindir=$(pg_bindir) || return 1
+  data=$(cd "$dir" && pwd)/data
+  [ -f "$data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1
+  return 0
+}

@@ -1,0 +1,170 @@
+// Package web is the HTTP frame every kagi package serves its routes with: handlers that return
+// an error, one place that turns that error into a status and a JSON body, and the three kinds
+// of route (browser, service API, Twilio) with the protections each needs.
+//
+// It imports none of kagi's packages.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+)
+
+// Error is an error a client may see: an HTTP status, a stable machine code and a message
+// written for the customer (Japanese). Anything that is not an *Error is internal: logged with
+// the request id and answered with a generic 500 that reveals nothing.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// Extra fields merged into the JSON body (for example attempts left).
+	Extra map[string]any
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Errorf builds a client-facing error.
+func Errorf(status int, code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+// ErrorCode returns the code of err when it is (or wraps) an *Error, else "internal".
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return "internal"
+}
+
+// Internal is the message of every 500: nothing of the cause leaks to the client.
+const internalMessage = "現在、こちらのサービスは利用できません。しばらくしてから再度お試しください。"
+
+// HandlerFunc is an http handler that reports failure by returning an error.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handle adapts h to http.Handler: an *Error becomes its status and JSON body, anything else
+// is logged and becomes a 500; a panic is recovered and treated as an internal error.
+func Handle(log *slog.Logger, h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				WriteError(w, r, log, errors.New("panic"))
+			}
+		}()
+		if err := h(w, r); err != nil {
+			WriteError(w, r, log, err)
+		}
+	})
+}
+
+// WriteError writes err as JSON: {"error":code,"message":…}.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			return // the client went away; nobody to answer
+		}
+		log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err)
+		e = Errorf(http.StatusInternalServerError, "internal", internalMessage)
+	}
+	body := map[string]any{}
+	for k, v := range e.Extra {
+		body[k] = v
+	}
+	body["error"] = e.Code
+	body["message"] = e.Message
+	JSON(w, e.Status, body)
+}
+
+// JSON writes v with the given status.
+func JSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// maxBody bounds every JSON request body; WebAuthn responses are a few kilobytes.
+const maxBody = 64 << 10
+
+// DecodeJSON reads a JSON object body into v; malformed or oversized input is a 400.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return Errorf(http.StatusUnsupportedMediaType, "invalid_request", "リクエストの形式が正しくありません。")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return Errorf(http.StatusRequestEntityTooLarge, "invalid_request", "リクエストが大きすぎます。")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return Errorf(http.StatusBadRequest, "invalid_request", "リクエストの形式が正しくありません。")
+	}
+	return nil
+}
+
+// ReadBody returns the raw body (bounded), for handlers that hand it to a parser of their own.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "invalid_request", "リクエストが大きすぎます。")
+	}
+	return body, nil
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// RequestID returns the id given to the request by WithRequestID.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// WithRequestID gives every request an id, sent back as X-Request-Id, so a customer's report
+// and an operator's log line can be matched.
+func WithRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// Browser wraps routes used by pages in a browser: cross-origin state-changing requests are
+// refused (Sec-Fetch-Site / Origin checks of net/http), and the responses carry the headers
+// that keep pages from being framed or sniffed.
+func Browser(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		JSON(w, http.StatusForbidden, map[string]string{"error": "cross_origin", "message": "このリクエストは受け付けられません。"})
+	}))
+	protected := cop.Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		protected.ServeHTTP(w, r)
+	})
+}
