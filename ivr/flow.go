@@ -1,0 +1,553 @@
+// Package ivr is the Twilio Voice adapter of the automated voice line (§4).
+//
+// The call itself is a pure state machine, Start and Next: (State, Event) → (State, Reply). It
+// reads no clock, opens no connection and touches no database, so every step and every input can
+// be tested without HTTP or PostgreSQL. The HTTP handler wraps it: it loads the call's State by
+// CallSid, calls Next, carries out the verification Next asks for (Reply.Verify or
+// Reply.Confirm) inside the same transaction and feeds the outcome back as a second event, saves
+// the State and writes Reply.TwiML.
+package ivr
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twilio/twilio-go/twiml"
+)
+
+// GatherPath is the action URL of every <Gather>: a fixed path plus only ?seq=N, our own
+// counter. Nothing the caller keyed in ever goes into a URL, because Twilio logs them (§4.6).
+const GatherPath = "/ivr/gather"
+
+// Limits of one call. They bound how long a caller (or a script) can keep the line busy.
+const (
+	// MaxAttempts is the number of verifications one call may try (§4.3.6).
+	MaxAttempts = 3
+	// maxRetries is the number of empty or invalid inputs accepted in a row at one step; the
+	// last one ends the call.
+	maxRetries = 3
+	// maxGathers bounds the prompts of one call, so that repeating the menu (9) or asking for
+	// the operator outside hours cannot loop for ever.
+	maxGathers = 40
+	// maxAccountDigits is the longest account number accepted.
+	maxAccountDigits = 12
+)
+
+// Gather timeouts in seconds: a single menu key comes quickly, numbers take longer.
+const (
+	menuTimeout   = "8"
+	digitsTimeout = "10"
+)
+
+// jst is Japan Standard Time; Japan has no daylight saving time, so a fixed zone is exact and
+// the spoken time does not depend on the machine's time zone database.
+var jst = time.FixedZone("JST", 9*60*60)
+
+// Step is where the call is. It is stored as text in the call's State.
+type Step string
+
+// The steps of §4.3. The zero Step is a call that has not started.
+const (
+	StepMenu      Step = "menu"      // waiting for one menu key
+	StepAccount   Step = "account"   // waiting for the account number, ended by #
+	StepPIN       Step = "pin"       // waiting for the four-digit PIN
+	StepCode      Step = "code"      // waiting for the six-digit code texted to the registered phone (§4.8)
+	StepVerifying Step = "verifying" // waiting for the handler to deliver a VerifyResult
+	StepDone      Step = "done"      // the call has ended; nothing more is asked
+)
+
+// State is everything the call needs to remember between two webhook requests. The handler
+// stores it as JSON (jsonb) keyed by CallSid. It never holds the PIN or a code: they exist only
+// during the one request that verifies them.
+type State struct {
+	Step Step `json:"step"`
+	// Seq numbers the <Gather>s of the call; the outstanding one carries ?seq=Seq. A request
+	// with any other seq is a replay or out of order and cannot move the call on.
+	Seq int `json:"seq"`
+	// Attempts counts the verifications started in this call, at most MaxAttempts. It is
+	// counted when the verification is requested, so a failure cannot go uncounted.
+	Attempts int `json:"attempts"`
+	// Retries counts the empty or invalid inputs in a row at the current step.
+	Retries int `json:"retries"`
+	// AccountNumber is what the caller keyed in at the account step, kept for the verification.
+	AccountNumber string `json:"account_number,omitempty"`
+	// From is the caller's number (E.164) as Twilio reported it when the call started.
+	From string `json:"from,omitempty"`
+}
+
+// Expects reports whether a request for the gather numbered seq is the one the call is
+// waiting for. Anything else is a replay, a retry of a request already answered, or out of
+// order; Next answers those by repeating the current prompt without changing the state.
+func (s State) Expects(seq int) bool {
+	switch s.Step {
+	case StepMenu, StepAccount, StepPIN, StepCode:
+		return seq == s.Seq
+	}
+	return false
+}
+
+// sane reports whether s could have come from this package. Anything else (a corrupted or
+// hand-edited row) ends the call rather than being trusted.
+func (s State) sane() bool {
+	if s.Seq < 0 || s.Attempts < 0 || s.Retries < 0 || s.Attempts > MaxAttempts {
+		return false
+	}
+	switch s.Step {
+	case "", StepDone, StepVerifying:
+		return true
+	case StepMenu, StepAccount, StepPIN, StepCode:
+		return s.Seq > 0
+	}
+	return false
+}
+
+// ParseSeq reads the seq query parameter of a gather request; an invalid value gives -1, which
+// no State expects.
+func ParseSeq(v string) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || strconv.Itoa(n) != v {
+		return -1
+	}
+	return n
+}
+
+// Config is the line's static configuration.
+type Config struct {
+	Voice          string // KAGI_IVR_VOICE, the voice attribute of every <Say>
+	OperatorNumber string // KAGI_OPERATOR_NUMBER; empty means no transfer
+	HoursText      string // the support calendar's hours sentence, spoken outside hours and when locked
+}
+
+// Env is what the handler knows at the time of the request.
+type Env struct {
+	SupportOpen bool // the support desk is staffed now (calendar and KAGI_SUPPORT_ENABLED)
+}
+
+// EventKind says what happened.
+type EventKind int
+
+// Events the handler feeds to Next.
+const (
+	// EventCallStart is Twilio's first request for the call (POST /ivr/voice). Event.From is
+	// the caller's number. For a call that has already started it only repeats the current
+	// prompt: a retried start cannot reset the attempts.
+	EventCallStart EventKind = iota + 1
+	// EventDigits is a gather request. Event.Seq is the seq of its URL (see ParseSeq) and
+	// Event.Digits what the caller keyed in; empty means the gather timed out.
+	EventDigits
+	// EventVerifyResult delivers the outcome of the VerifyRequest or ConfirmRequest of the
+	// previous Reply. Event.Result is the outcome.
+	EventVerifyResult
+)
+
+// Event is one input of the call.
+type Event struct {
+	Kind   EventKind
+	From   string
+	Seq    int
+	Digits string
+	Result VerifyResult
+}
+
+// VerifyRequest asks the handler to verify the caller (§4.3.5) in the transaction of the
+// request: the account exists, CallerNumber is one of its registered phone numbers, the PIN
+// matches, nothing is locked, and to count a failure towards the lockouts of §4.4. The PIN must
+// not be logged or stored.
+type VerifyRequest struct {
+	AccountNumber string
+	CallerNumber  string
+	PIN           string
+}
+
+// ConfirmRequest asks the handler to check the code texted to the registered phone (§4.8). A
+// wrong or expired code is a failed verification.
+type ConfirmRequest struct {
+	AccountNumber string
+	CallerNumber  string
+	Code          string
+}
+
+// VerifyOutcome is what the handler found.
+type VerifyOutcome int
+
+// Outcomes of a VerifyRequest or ConfirmRequest.
+const (
+	// Verified: the fallback window is open until VerifyResult.WindowExpiresAt.
+	Verified VerifyOutcome = iota + 1
+	// NoPasskey: the caller is verified but the account has no passkey, so ID and password
+	// already work; no window was opened.
+	NoPasskey
+	// Failed: any check failed (unknown account, number not registered, wrong PIN, wrong code).
+	Failed
+	// AccountLocked: the account is locked out of the voice line, possibly by this failure.
+	AccountLocked
+	// CallerLocked: the caller's number is locked out of the voice line, possibly by this
+	// failure. The caller hears the same sentence as for AccountLocked.
+	CallerLocked
+	// CodeSent: the checks passed and a code was texted to the registered phone (§4.8 sms);
+	// the call asks for it and then sends a ConfirmRequest.
+	CodeSent
+	// CallbackPlaced: the checks passed and the registered phone will be called back to
+	// confirm (§4.8 callback); this call ends.
+	CallbackPlaced
+)
+
+// VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
+type VerifyResult struct {
+	Outcome         VerifyOutcome
+	WindowExpiresAt time.Time // when Verified
+}
+
+// Reply is what the call does next.
+type Reply struct {
+	// TwiML is the document to answer with. When Verify or Confirm is set it is what to say if
+	// the verification cannot be carried out (the unavailable sentence); normally the handler
+	// feeds the outcome back and answers with the TwiML of that second Reply instead.
+	TwiML string
+	// Verify is set when the PIN has been keyed in: the handler must verify and feed back the
+	// outcome.
+	Verify *VerifyRequest
+	// Confirm is set when the texted code has been keyed in: the handler must check it and feed
+	// back the outcome.
+	Confirm *ConfirmRequest
+}
+
+// Start answers a new call: Next from the zero State with EventCallStart.
+func Start(from string, cfg Config) (State, Reply) {
+	return Next(State{}, Event{Kind: EventCallStart, From: from}, cfg, Env{})
+}
+
+// Next moves the call on by one event. It never fails: an event that does not fit the state
+// (a replay, a result nobody asked for) either repeats the current prompt or ends the call
+// with the unavailable sentence, so Twilio always gets TwiML.
+func Next(st State, ev Event, cfg Config, env Env) (State, Reply) {
+	c := call{st: st, cfg: cfg, env: env}
+	if !st.sane() {
+		c.st = State{}
+		c.unavailable()
+		return c.st, Reply{TwiML: c.render()}
+	}
+	switch ev.Kind {
+	case EventCallStart:
+		if st.Step == "" {
+			c.start(ev.From)
+		} else {
+			c.repeat()
+		}
+	case EventDigits:
+		if !st.Expects(ev.Seq) {
+			c.repeat()
+			break
+		}
+		switch st.Step {
+		case StepMenu:
+			c.menu(ev.Digits)
+		case StepAccount:
+			c.account(ev.Digits)
+		case StepPIN:
+			c.pin(ev.Digits)
+		case StepCode:
+			c.code(ev.Digits)
+		}
+	case EventVerifyResult:
+		if st.Step != StepVerifying {
+			c.unavailable()
+			break
+		}
+		c.result(ev.Result)
+	default:
+		c.unavailable()
+	}
+	return c.st, Reply{TwiML: c.render(), Verify: c.verify, Confirm: c.confirm}
+}
+
+// Unavailable is the TwiML for when the line cannot work (database down, panic, Twilio's
+// fallback URL): the unavailable sentence, then hang up (§4.5).
+func Unavailable(cfg Config) string {
+	c := call{cfg: cfg}
+	c.unavailable()
+	return c.render()
+}
+
+// call is one step being worked out: the state being changed and the verbs being said.
+type call struct {
+	st      State
+	cfg     Config
+	env     Env
+	verbs   []twiml.Element
+	verify  *VerifyRequest
+	confirm *ConfirmRequest
+}
+
+func (c *call) say(text ...string) {
+	c.verbs = append(c.verbs, c.sayVerb(strings.Join(text, "")))
+}
+
+func (c *call) sayVerb(text string) twiml.Element {
+	return &twiml.VoiceSay{Message: text, Language: sayLanguage, Voice: c.cfg.Voice}
+}
+
+func (c *call) hangup() {
+	c.st.Step = StepDone
+	c.verbs = append(c.verbs, &twiml.VoiceHangup{})
+}
+
+// unavailable ends the call with the unavailable sentence.
+func (c *call) unavailable() {
+	c.verbs = nil
+	c.verify, c.confirm = nil, nil
+	c.say(promptUnavailable)
+	c.hangup()
+}
+
+// end says goodbye after the caller ran out of tries.
+func (c *call) end(text ...string) {
+	c.say(append(text, promptTooMany, promptGoodbye)...)
+	c.hangup()
+}
+
+// gatherSpec is what differs between the gathers of the steps.
+type gatherSpec struct {
+	prompt      string
+	timeout     string
+	numDigits   string
+	finishOnKey string
+}
+
+var gathers = map[Step]gatherSpec{
+	StepMenu:    {prompt: promptMenu, timeout: menuTimeout, numDigits: "1"},
+	StepAccount: {prompt: promptAccount, timeout: digitsTimeout, finishOnKey: "#"},
+	// Twilio drops an empty finishOnKey attribute, so # keeps its default meaning at the PIN
+	// and code steps: it ends the input early, and the too-short input is asked for again.
+	StepPIN:  {prompt: promptPIN, timeout: digitsTimeout, numDigits: "4"},
+	StepCode: {prompt: promptCode, timeout: digitsTimeout, numDigits: "6"},
+}
+
+// ask moves the call to step and asks for its input with a new seq, after anything said before
+// (lead). Retries are reset when the step changes.
+func (c *call) ask(step Step, lead ...string) {
+	if c.st.Seq >= maxGathers {
+		c.end(lead...)
+		return
+	}
+	if c.st.Step != step {
+		c.st.Retries = 0
+	}
+	c.st.Step = step
+	c.st.Seq++
+	c.gather(lead...)
+}
+
+// gather emits the <Gather> of the current step with the current seq. The prompt is inside the
+// <Gather> so that a caller who knows it can key in without waiting. actionOnEmptyResult brings
+// a timeout back to us; the <Redirect> after it does the same should Twilio ignore that.
+func (c *call) gather(lead ...string) {
+	g := gathers[c.st.Step]
+	action := GatherPath + "?seq=" + strconv.Itoa(c.st.Seq)
+	var inner []twiml.Element
+	if len(lead) > 0 {
+		inner = append(inner, c.sayVerb(strings.Join(lead, "")))
+	}
+	inner = append(inner, c.sayVerb(g.prompt))
+	c.verbs = append(c.verbs,
+		&twiml.VoiceGather{
+			Input:               "dtmf",
+			Action:              action,
+			Method:              "POST",
+			Timeout:             g.timeout,
+			NumDigits:           g.numDigits,
+			FinishOnKey:         g.finishOnKey,
+			ActionOnEmptyResult: "true",
+			InnerElements:       inner,
+		},
+		&twiml.VoiceRedirect{Url: action, Method: "POST"},
+	)
+}
+
+// repeat answers a request the call did not expect: the current prompt again, same seq, state
+// unchanged.
+func (c *call) repeat() {
+	switch c.st.Step {
+	case StepMenu, StepAccount, StepPIN, StepCode:
+		c.gather()
+	case StepDone:
+		c.hangup()
+	default:
+		c.unavailable()
+	}
+}
+
+// invalid re-asks the current step after an empty or invalid input, or ends the call once the
+// caller has had maxRetries of them.
+func (c *call) invalid() {
+	c.st.Retries++
+	if c.st.Retries >= maxRetries {
+		c.end(promptNotRecognise)
+		return
+	}
+	c.ask(c.st.Step, promptNotRecognise)
+}
+
+func (c *call) start(from string) {
+	if !callerIDShown(from) {
+		c.say(promptWithheld)
+		c.hangup()
+		return
+	}
+	c.st = State{From: from}
+	c.ask(StepMenu, promptWelcome)
+}
+
+func (c *call) menu(digits string) {
+	switch digits {
+	case "1":
+		c.ask(StepAccount)
+	case "9":
+		c.ask(StepMenu)
+	case "0":
+		switch {
+		case !c.env.SupportOpen:
+			c.ask(StepMenu, promptClosed, c.hours())
+		case c.cfg.OperatorNumber == "":
+			c.ask(StepMenu, promptNoOperator)
+		default:
+			c.say(promptConnecting)
+			c.verbs = append(c.verbs, &twiml.VoiceDial{Number: c.cfg.OperatorNumber})
+			c.say(promptGoodbye)
+			c.hangup()
+		}
+	default:
+		c.invalid()
+	}
+}
+
+func (c *call) hours() string {
+	if c.cfg.HoursText == "" {
+		return ""
+	}
+	return fmt.Sprintf(promptHours, c.cfg.HoursText)
+}
+
+func (c *call) account(digits string) {
+	if !allDigits(digits, 1, maxAccountDigits) {
+		c.invalid()
+		return
+	}
+	c.st.AccountNumber = digits
+	c.ask(StepPIN)
+}
+
+func (c *call) pin(digits string) {
+	if !allDigits(digits, 4, 4) {
+		c.invalid()
+		return
+	}
+	if c.st.Attempts >= MaxAttempts {
+		c.end(promptFailed)
+		return
+	}
+	c.st.Attempts++
+	c.verify = &VerifyRequest{AccountNumber: c.st.AccountNumber, CallerNumber: c.st.From, PIN: digits}
+	c.awaitResult()
+}
+
+func (c *call) code(digits string) {
+	if !allDigits(digits, 6, 6) {
+		c.invalid()
+		return
+	}
+	c.confirm = &ConfirmRequest{AccountNumber: c.st.AccountNumber, CallerNumber: c.st.From, Code: digits}
+	c.awaitResult()
+}
+
+// awaitResult waits for the handler's VerifyResult. The TwiML of this Reply is only what the
+// caller hears if the handler cannot verify: the unavailable sentence.
+func (c *call) awaitResult() {
+	c.st.Step = StepVerifying
+	c.st.Retries = 0
+	c.say(promptUnavailable)
+	c.verbs = append(c.verbs, &twiml.VoiceHangup{})
+}
+
+func (c *call) result(r VerifyResult) {
+	switch r.Outcome {
+	case Verified:
+		if r.WindowExpiresAt.IsZero() {
+			c.say(promptVerifiedWindow, promptRecreate, promptGoodbye)
+		} else {
+			c.say(fmt.Sprintf(promptVerifiedUntil, spokenTime(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
+		}
+		c.hangup()
+	case NoPasskey:
+		c.say(promptNoPasskey, promptGoodbye)
+		c.hangup()
+	case Failed:
+		c.st.AccountNumber = ""
+		if c.st.Attempts >= MaxAttempts {
+			c.end(promptFailed)
+			return
+		}
+		c.ask(StepAccount, promptFailed, promptRetry)
+	case AccountLocked, CallerLocked:
+		c.say(promptLocked, c.hours(), promptGoodbye)
+		c.hangup()
+	case CodeSent:
+		c.ask(StepCode)
+	case CallbackPlaced:
+		c.say(promptCallback)
+		c.hangup()
+	default:
+		c.unavailable()
+	}
+}
+
+// spokenTime says the hour and minute of t in JST: 「14時5分」, 「15時」. Seconds are dropped, so
+// the caller never hears a time later than the real end.
+func spokenTime(t time.Time) string {
+	t = t.In(jst)
+	if t.Minute() == 0 {
+		return fmt.Sprintf(promptClockHour, t.Hour())
+	}
+	return fmt.Sprintf(promptClockMinute, t.Hour(), t.Minute())
+}
+
+// render builds the TwiML document. The document is written to memory, which cannot fail; the
+// bare hangup is there only so that a Reply is never empty.
+func (c *call) render() string {
+	doc, err := twiml.Voice(c.verbs)
+	if err != nil {
+		doc, _ = twiml.Voice([]twiml.Element{&twiml.VoiceHangup{}})
+	}
+	return doc
+}
+
+// e164 is an international number as Twilio reports a shown caller ID.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// withheld are the From values Twilio uses for a caller who hides the number: the words, and
+// the words spelled on a keypad (ANONYMOUS, RESTRICTED, UNKNOWN, BLOCKED, UNAVAILABLE, PRIVATE).
+var withheld = map[string]bool{
+	"anonymous": true, "restricted": true, "unknown": true, "blocked": true, "unavailable": true, "private": true,
+	"+266696687": true, "+7378742833": true, "+8656696": true, "+2562533": true, "+86282452253": true, "+7748283": true,
+}
+
+// callerIDShown reports whether from is a number the caller can be recognised by.
+func callerIDShown(from string) bool {
+	return !withheld[strings.ToLower(from)] && e164.MatchString(from)
+}
+
+// allDigits reports whether s is lo to hi ASCII digits.
+func allDigits(s string, lo, hi int) bool {
+	if len(s) < lo || len(s) > hi {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

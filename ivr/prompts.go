@@ -1,0 +1,58 @@
+package ivr
+
+// Everything the voice line says, in one place so that it can be reviewed in one read. The
+// wording follows the brokerage's published passkey FAQ where it has any (「現在、こちらのサービス
+// は利用できません」, 「ただいま営業時間外です」, the 30-minute ID/password login and re-creating
+// the passkey after logging in). Sentences end with 「。」 so that the speech pauses between them.
+
+// Speech settings of every <Say>.
+const sayLanguage = "ja-JP"
+
+// Withheld caller ID (§4.3.1): the number is how the caller is recognised, so ask for it.
+const promptWithheld = "お客様の電話番号が通知されていないため、お手続きができません。" +
+	"お手数ですが、電話番号の前に186をつけて、おかけ直しください。"
+
+// The menu (§4.3.2).
+const (
+	promptWelcome = "お電話ありがとうございます。こちらは、パスキー専用の自動音声ダイヤルです。"
+	promptMenu    = "パスキーでログインできないお客様が、一時的にログインID、パスワードでログインするためのお手続きは、1を、" +
+		"オペレーターへのおつなぎは、0を、もう一度お聞きになる場合は、9を押してください。"
+)
+
+// The operator option (§4.3.2, §5).
+const (
+	promptConnecting = "オペレーターにおつなぎします。"
+	promptClosed     = "ただいま営業時間外です。"
+	promptHours      = "営業時間は、%s。" // the calendar's hours sentence
+	promptNoOperator = "申し訳ございません。ただいまオペレーターにおつなぎできません。"
+)
+
+// Keyed input (§4.3.3, §4.3.4, §4.8).
+const (
+	promptAccount      = "口座番号を入力し、最後にシャープを押してください。"
+	promptPIN          = "ご登録の4桁の暗証番号を入力してください。"
+	promptCode         = "ご登録の電話番号に、ショートメッセージで6桁の確認コードをお送りしました。確認コードを入力してください。"
+	promptNotRecognise = "入力を確認できませんでした。"
+)
+
+// Results (§4.3.5, §4.3.6, §4.4). promptFailed is the one sentence for every failed
+// verification, whichever check failed; promptLocked is the one sentence for every lockout,
+// whichever lock applies.
+const (
+	promptVerifiedUntil  = "確認が取れました。%sまで、ログインID、パスワードを利用してログインが可能です。"
+	promptVerifiedWindow = "確認が取れました。一時的に、ログインID、パスワードを利用してログインが可能です。"
+	promptClockMinute    = "%d時%d分"
+	promptClockHour      = "%d時"
+	promptRecreate       = "ウェブサイトにログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
+	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインID、パスワードでそのままログインできます。"
+	promptCallback       = "確認のため、ご登録の電話番号に、折り返しお電話します。いったんお電話をお切りください。"
+	promptFailed         = "入力された内容では、お手続きができませんでした。"
+	promptRetry          = "もう一度、口座番号から入力してください。"
+	promptLocked         = "現在、お電話でのお手続きはご利用いただけません。恐れ入りますが、営業時間内にオペレーターまでお問い合わせください。"
+	promptTooMany        = "お手続きを終了します。"
+	promptGoodbye        = "お電話ありがとうございました。"
+)
+
+// promptUnavailable is said whenever the line cannot do its work (database down, panic,
+// Twilio's fallback URL): the FAQ's sentence.
+const promptUnavailable = "現在、こちらのサービスは利用できません。"

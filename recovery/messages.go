@@ -1,0 +1,32 @@
+package recovery
+
+// Customer-facing Japanese text of package recovery, kept in one file so that it can be reviewed
+// in one read. The wording follows the brokerage's published passkey FAQ where it has any.
+
+// Support status messages (§5). The closed and unavailable sentences are the FAQ's own words.
+const (
+	msgSupportOpen        = "ただいま営業時間内です"
+	msgSupportClosed      = "ただいま営業時間外です"
+	msgSupportUnavailable = "現在、こちらのサービスは利用できません"
+)
+
+// Pieces of the spoken and printed business hours: 「平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです」.
+const (
+	msgHoursWeekdays = "平日は"
+	msgHoursWeekend  = "土曜日・日曜日は"
+	msgHoursFromTo   = "%sから%sまで"
+	msgHoursJoin     = "、"
+	msgHoursEnd      = "です"
+	msgClockHour     = "%d時"
+	msgClockMinute   = "%d時%d分"
+)
+
+// The refusal of a password login whose fallback window closed at the very moment it was used.
+const msgWindowClosed = "一時的なログインIDとパスワードでのログインの受付は終了しました。パスキーでログインしてください。"
+
+// Errors of the service API (§3.6). Its callers are the brokerage's servers, but every error body
+// carries a Japanese message like the rest of kagi's.
+const (
+	msgAPIUnauthorized = "サービスAPIキーが正しくありません。"
+	msgLoginIDRequired = "ログインIDを指定してください。"
+)
