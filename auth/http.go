@@ -15,6 +15,8 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/login/password", h(s.handlePasswordLogin))
 	mux.Handle("GET /api/v1/session", h(s.withSession(recoveryAllowed, s.handleSession)))
 	mux.Handle("POST /api/v1/logout", h(s.withSession(recoveryAllowed, s.handleLogout)))
+	s.passkeyRoutes(mux, h)
+	s.pageRoutes(mux)
 }
 
 func (s *Service) handlePasswordLogin(w http.ResponseWriter, r *http.Request) error {

@@ -73,6 +73,6 @@ func clearAttempts(ctx context.Context, q pgdb.Querier, loginID string) error {
 func PurgeLapsedThrottles(ctx context.Context, q pgdb.Querier, p ThrottlePolicy, now time.Time) (int64, error) {
 	tag, err := q.Exec(ctx, `
 		DELETE FROM login_throttle
-		WHERE window_start <= $1 - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`, now, p.Window)
+		WHERE window_start <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`, now, p.Window)
 	return tag.RowsAffected(), err
 }

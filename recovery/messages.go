@@ -22,7 +22,7 @@ const (
 )
 
 // The refusal of a password login whose fallback window closed at the very moment it was used.
-const msgWindowClosed = "一時的なログインIDとパスワードでのログインの受付は終了しました。パスキーでログインしてください。"
+const msgWindowClosed = "ログインID・パスワードでの一時的なログインの受付は終了しました。パスキーでログインしてください。"
 
 // Errors of the service API (§3.6). Its callers are the brokerage's servers, but every error body
 // carries a Japanese message like the rest of kagi's.

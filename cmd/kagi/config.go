@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"kagi/auth"
+	"kagi/recovery"
 )
 
 // setting is one configuration value: an environment variable, overridable by a flag.
@@ -32,6 +35,11 @@ var settings = []setting{
 	{env: "KAGI_PASSKEY_CREATE_PLATFORMS", flag: "passkey-create-platforms", def: "ios,android", usage: "where passkeys may be created: ios,android or any"},
 	{env: "KAGI_FALLBACK_WINDOW", flag: "fallback-window", def: "30m", usage: "length of a fallback window"},
 	{env: "KAGI_EXPIRY_SCHEDULE", flag: "expiry-schedule", def: "@every 1m", usage: "cron spec of the expiry job (seconds allowed)"},
+	{env: "KAGI_IVR_VOICE", flag: "ivr-voice", def: "Polly.Mizuki", usage: "voice of every <Say> on the voice line"},
+	{env: "KAGI_OPERATOR_NUMBER", flag: "operator-number", usage: "E.164 number the voice line transfers to in business hours (unset = no transfer)"},
+	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
+	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
+	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", def: "none", usage: "second channel after keypad verification: none (sms and callback come with Twilio Messaging)"},
 }
 
 // config is the parsed configuration, loaded once at start.
@@ -48,6 +56,10 @@ type config struct {
 	CreatePlatforms []string
 	FallbackWindow  time.Duration
 	ExpirySchedule  string
+	IVRVoice        string
+	OperatorNumber  string
+	Calendar        *recovery.Calendar
+	SupportEnabled  bool
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -154,6 +166,29 @@ func loadConfig(flags map[string]*string, dev bool, getenv func(string) string) 
 	}
 	c.FallbackWindow = d
 	c.ExpirySchedule = raw["KAGI_EXPIRY_SCHEDULE"]
+	if err := recovery.ValidateSchedule(c.ExpirySchedule); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_EXPIRY_SCHEDULE %q is not a cron spec (such as \"@every 1m\" or \"0 */5 * * * *\"): %v", c.ExpirySchedule, err))
+	}
+	c.IVRVoice = raw["KAGI_IVR_VOICE"]
+	c.OperatorNumber = raw["KAGI_OPERATOR_NUMBER"]
+	if c.OperatorNumber != "" && !auth.ValidPhone(c.OperatorNumber) {
+		errs = append(errs, fmt.Errorf("KAGI_OPERATOR_NUMBER %q is not an E.164 number", c.OperatorNumber))
+	}
+	if cal, err := recovery.LoadCalendar(raw["KAGI_SUPPORT_CALENDAR"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_SUPPORT_CALENDAR: %w", err))
+	} else {
+		c.Calendar = cal
+	}
+	switch raw["KAGI_SUPPORT_ENABLED"] {
+	case "true", "1", "on":
+		c.SupportEnabled = true
+	case "false", "0", "off":
+	default:
+		errs = append(errs, fmt.Errorf("KAGI_SUPPORT_ENABLED %q must be true or false", raw["KAGI_SUPPORT_ENABLED"]))
+	}
+	if v := raw["KAGI_IVR_SECOND_FACTOR"]; v != "none" {
+		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q: only \"none\" is available until Twilio Messaging is configured (sms and callback need KAGI_SMS_FROM)", v))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

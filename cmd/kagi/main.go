@@ -3,6 +3,8 @@
 //	kagi serve [--dev]     HTTP server
 //	kagi migrate           apply the embedded schema migrations
 //	kagi account add …     add a customer account
+//	kagi window open …     open a fallback window for a verified customer
+//	kagi call …            play a call through the voice line without a phone
 package main
 
 import (
@@ -21,6 +23,10 @@ const usage = `usage:
   kagi migrate                apply the embedded schema migrations
   kagi account add --login-id ID --password PW --account-number DIGITS --pin 4DIGITS \
                    --phone +81… [--phone …] --email ADDR --name NAME
+  kagi window open --account-number DIGITS --channel operator --reason TEXT
+                              open a fallback window for a caller already verified
+  kagi call --from +81… --keys '1,1234567#,1234' [--dev]
+                              play a call through a running server's webhook; print what is said
 Run "kagi COMMAND -h" for the settings of a command.`
 
 func main() {
@@ -50,6 +56,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New(`unknown account command (want "account add")`)
 		}
 		return cmdAccountAdd(ctx, args[2:], getenv, stdout, stderr)
+	case "window":
+		if len(args) < 2 || args[1] != "open" {
+			return errors.New(`unknown window command (want "window open")`)
+		}
+		return cmdWindowOpen(ctx, args[2:], getenv, stdout, stderr)
+	case "call":
+		return cmdCall(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

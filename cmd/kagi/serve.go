@@ -15,25 +15,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"kagi/auth"
+	"kagi/ivr"
 	"kagi/pgdb"
+	"kagi/recovery"
 	"kagi/web"
 )
 
 // schema lists every package's migrations in dependency order.
-var schema = []pgdb.Migrations{auth.Migrations}
+var schema = []pgdb.Migrations{auth.Migrations, recovery.Migrations, ivr.Migrations}
 
 // app is the wired service graph shared by serve and the CLI commands.
 type app struct {
-	cfg  *config
-	log  *slog.Logger
-	pool *pgxpool.Pool
-	auth *auth.Service
+	cfg      *config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	auth     *auth.Service
+	recovery *recovery.Service
+	ivr      *ivr.Handler
 }
 
 func newApp(ctx context.Context, c *config, logOut io.Writer) (*app, error) {
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	pool, err := pgdb.Open(ctx, c.DatabaseURL)
 	if err != nil {
+		return nil, err
+	}
+	recoverySvc, err := recovery.New(recovery.Config{
+		Pool:    pool,
+		Log:     log,
+		Window:  c.FallbackWindow,
+		APIKeys: c.APIKeys,
+		Purges:  []recovery.Purge{{Name: "calls", Run: ivr.PurgeCalls}},
+	})
+	if err != nil {
+		pool.Close()
 		return nil, err
 	}
 	authSvc, err := auth.New(auth.Config{
@@ -44,12 +59,28 @@ func newApp(ctx context.Context, c *config, logOut io.Writer) (*app, error) {
 		WebAuthn:        &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins},
 		CreatePlatforms: c.CreatePlatforms,
 		SecureCookies:   c.PublicURL.Scheme == "https",
+		Windows:         recoverySvc.ForAuth(),
 	})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: c, log: log, pool: pool, auth: authSvc}, nil
+	line, err := ivr.NewHandler(ivr.HandlerConfig{
+		Pool:           pool,
+		Log:            log,
+		PublicURL:      c.PublicURL.String(),
+		AuthToken:      c.TwilioAuthToken,
+		Voice:          c.IVRVoice,
+		OperatorNumber: c.OperatorNumber,
+		Calendar:       c.Calendar,
+		SupportEnabled: c.SupportEnabled,
+		Verifier:       recovery.NewVoiceVerifier(authSvc, recoverySvc),
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, ivr: line}, nil
 }
 
 func (a *app) close() { a.pool.Close() }
@@ -58,6 +89,17 @@ func (a *app) close() { a.pool.Close() }
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	a.auth.Routes(mux)
+	a.recovery.Routes(mux)
+	a.ivr.Routes(mux)
+	mux.Handle("GET /api/v1/support/status", recovery.SupportStatusHandler(a.log, a.cfg.Calendar, a.cfg.SupportEnabled, time.Now))
+	if a.cfg.Dev {
+		ivr.DevPhoneRoutes(mux, a.log, &ivr.Simulator{
+			Client:    &http.Client{Timeout: 20 * time.Second},
+			BaseURL:   "http://127.0.0.1" + listenPort(a.cfg.Listen),
+			PublicURL: a.cfg.PublicURL.String(),
+			Token:     a.cfg.TwilioAuthToken,
+		})
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -90,6 +132,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer a.close()
+	stopExpiry, err := a.recovery.StartExpiry(c.ExpirySchedule)
+	if err != nil {
+		return err
+	}
+	defer stopExpiry()
 
 	srv := &http.Server{
 		Addr:              c.Listen,
@@ -101,6 +148,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
+	if !c.Dev {
+		a.log.Warn("voice line: KAGI_IVR_SECOND_FACTOR=none — a window opens on caller ID, account number and PIN alone; caller ID can be forged (§4.8)")
+	}
 	a.log.Info("kagi serving", "listen", c.Listen, "public_url", c.PublicURL.String(), "dev", c.Dev)
 	select {
 	case err := <-errc:

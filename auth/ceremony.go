@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb"
+)
+
+// ceremonyTTL bounds a WebAuthn ceremony between begin and finish. The browser's prompt gives
+// up after five minutes (go-webauthn's default timeout, sent in the options); the extra minute
+// covers the round trips around it.
+const ceremonyTTL = 6 * time.Minute
+
+// Ceremony kinds, as the webauthn_ceremonies table spells them.
+const (
+	ceremonyRegister = "register"
+	ceremonyLogin    = "login"
+)
+
+// ceremonyID keys a ceremony by the SHA-256 of its challenge. The finish request carries the
+// challenge inside the signed clientDataJSON, so no cookie has to tie the two requests
+// together: a conditional-mediation (autofill) ceremony and a button ceremony on the same page
+// coexist, and any replica can finish what another began. Only the hash is stored.
+func ceremonyID(challenge []byte) []byte {
+	h := sha256.Sum256(challenge)
+	return h[:]
+}
+
+// ceremonyIDFromClientData derives the ceremony's key from the challenge as the client data
+// reports it (base64url without padding).
+func ceremonyIDFromClientData(challenge string) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(challenge)
+	if err != nil || len(raw) == 0 {
+		return nil, false
+	}
+	return ceremonyID(raw), true
+}
+
+// ceremony is a stored ceremony, taken out of the table by its finish.
+type ceremony struct {
+	// AccountID is the account the ceremony was begun for: the session's account for a
+	// registration, the login ID's account (when it has a passkey) for a login; nil for a
+	// discoverable login.
+	AccountID *int64
+	Session   webauthn.SessionData
+	ExpiresAt time.Time
+}
+
+// storeRegistration keeps a registration ceremony of the account.
+func storeRegistration(ctx context.Context, q pgdb.Querier, challenge []byte, accountID int64, sess *webauthn.SessionData, expires time.Time) error {
+	data, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `
+		INSERT INTO webauthn_ceremonies (id, kind, account_id, session, expires_at)
+		VALUES ($1, 'register', $2, $3, $4)`, ceremonyID(challenge), accountID, data, expires)
+	return err
+}
+
+// allowedCredential is the passkey a login ID's ceremony asks the browser for.
+type allowedCredential struct {
+	CredentialID []byte   `db:"credential_id"`
+	Transports   []string `db:"transports"`
+}
+
+// storeLogin keeps a login ceremony in one statement (§10), and returns the passkey of loginID
+// when there is one: the ceremony is then bound to that account. An empty, unknown or
+// passkey-less login ID stores a discoverable ceremony, exactly like a request without one.
+func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID string, sess *webauthn.SessionData, expires time.Time) (allowedCredential, bool, error) {
+	data, err := json.Marshal(sess)
+	if err != nil {
+		return allowedCredential{}, false, err
+	}
+	rows, err := q.Query(ctx, `
+		WITH target AS (
+		    SELECT p.account_id, p.credential_id, p.transports
+		    FROM accounts a JOIN passkeys p ON p.account_id = a.id
+		    WHERE a.login_id = $4
+		), stored AS (
+		    INSERT INTO webauthn_ceremonies (id, kind, account_id, session, expires_at)
+		    VALUES ($1, 'login', (SELECT account_id FROM target), $2, $3)
+		)
+		SELECT credential_id, transports FROM target`, ceremonyID(challenge), data, expires, loginID)
+	if err != nil {
+		return allowedCredential{}, false, err
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[allowedCredential])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return allowedCredential{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+// consumeCeremony takes a ceremony out of the table: each can be finished once, whatever the
+// outcome. A registration is found only by the account that began it (accountID); a login by
+// anyone. An expired ceremony is returned too, so the caller can say so where that is safe.
+func consumeCeremony(ctx context.Context, tx pgx.Tx, id []byte, kind string, accountID int64) (ceremony, bool, error) {
+	var (
+		c    ceremony
+		data []byte
+	)
+	err := tx.QueryRow(ctx, `
+		DELETE FROM webauthn_ceremonies
+		WHERE id = $1 AND kind = $2 AND ($3 = 0 OR account_id = $3)
+		RETURNING account_id, session, expires_at`, id, kind, accountID).Scan(&c.AccountID, &data, &c.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ceremony{}, false, nil
+	}
+	if err != nil {
+		return ceremony{}, false, err
+	}
+	if err := json.Unmarshal(data, &c.Session); err != nil {
+		return ceremony{}, false, err
+	}
+	return c, true, nil
+}
+
+// PurgeCeremonies deletes ceremonies past their expiry, for the expiry job: begun ceremonies
+// that nobody finished.
+func PurgeCeremonies(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM webauthn_ceremonies WHERE expires_at <= $1`, now)
+	return tag.RowsAffected(), err
+}

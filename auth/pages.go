@@ -1,0 +1,243 @@
+package auth
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"kagi/web"
+)
+
+// The reference pages are server-rendered Japanese HTML; each loads one small script from
+// /static/, because the browser routes' CSP allows no inline script or style.
+
+//go:embed pages/*.html
+var pageFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// jst is Japan Standard Time; Japan has no daylight saving, so a fixed zone needs no tz data.
+var jst = time.FixedZone("JST", 9*60*60)
+
+// staticAsset is one embedded file with what its responses need, computed once at start.
+type staticAsset struct {
+	body        []byte
+	contentType string
+	etag        string
+	version     string
+}
+
+var staticTypes = map[string]string{
+	".js":  "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+}
+
+func loadStatic() map[string]staticAsset {
+	out := map[string]staticAsset{}
+	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ct, ok := staticTypes[path.Ext(p)]
+		if !ok {
+			return fmt.Errorf("auth: static file %s has no known content type", p)
+		}
+		body, err := staticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		v := hex.EncodeToString(sum[:6])
+		out[strings.TrimPrefix(p, "static/")] = staticAsset{body: body, contentType: ct, etag: `"` + v + `"`, version: v}
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+var staticAssets = loadStatic()
+
+// staticURL names a file under /static/ with its content's hash, so a page always loads the
+// script it was rendered with and browsers may cache it for good.
+func staticURL(name string) (string, error) {
+	a, ok := staticAssets[name]
+	if !ok {
+		return "", fmt.Errorf("auth: no static file %q", name)
+	}
+	return "/static/" + name + "?v=" + a.version, nil
+}
+
+func parsePage(name string) *template.Template {
+	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staticURL}).
+		ParseFS(pageFS, "pages/layout.html", "pages/"+name))
+}
+
+var (
+	loginPage    = parsePage("login.html")
+	securityPage = parsePage("security.html")
+)
+
+// pageRoutes mounts the reference login and security settings pages and their assets. They
+// are browser routes: same CSP, framing and cross-origin rules as the API they call.
+func (s *Service) pageRoutes(mux *http.ServeMux) {
+	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(s.log, f)) }
+	mux.Handle("GET /{$}", h(s.handleRoot))
+	mux.Handle("GET /login", h(s.handleLoginPage))
+	mux.Handle("GET /settings/security", h(s.handleSecurityPage))
+	mux.Handle("GET /static/{file}", h(handleStatic))
+}
+
+func (s *Service) handleRoot(w http.ResponseWriter, r *http.Request) error {
+	_, ok, err := s.SessionFromRequest(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	to := "/login"
+	if ok {
+		to = "/settings/security"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// loginView is what the login page shows. Done names the change a recovery session just made
+// (it ended with it): "passkey_created" or "passkey_deleted"; anything else shows nothing.
+type loginView struct {
+	Done string
+}
+
+func (s *Service) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
+	return renderPage(w, loginPage, loginView{Done: r.URL.Query().Get("done")})
+}
+
+// securityView is what the security settings page shows.
+type securityView struct {
+	Assurance Assurance
+	// Recovery marks a session made through a fallback window: only creating (replacing) or
+	// deleting the passkey is possible.
+	Recovery bool
+	// CanCreate: no passkey yet, or a recovery session, whose new passkey replaces the old.
+	CanCreate bool
+	// The WebAuthn identity the Signal API reports to the password manager.
+	RPID, UserID, UserName, DisplayName string
+	Passkey                             *passkeyView
+}
+
+// passkeyView is the passkey as the customer sees it; times are in JST.
+type passkeyView struct {
+	CredentialID string
+	CreatedAt    string
+	LastUsedAt   string
+	Synced       bool
+	Provider     string
+}
+
+func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	sess, ok, err := s.SessionFromRequest(ctx, r)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil
+	}
+	acct, ok, err := s.AccountByLoginID(ctx, s.pool, sess.LoginID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil
+	}
+	pk, hasPasskey, err := s.PasskeyOf(ctx, s.pool, sess.AccountID)
+	if err != nil {
+		return err
+	}
+	v := securityView{
+		Assurance:   sess.Assurance,
+		Recovery:    sess.Assurance == AssurancePasswordFallback,
+		RPID:        s.webauthn.Config.RPID,
+		UserID:      base64.RawURLEncoding.EncodeToString(acct.UserHandle),
+		UserName:    acct.LoginID,
+		DisplayName: acct.Name,
+	}
+	if hasPasskey {
+		v.Passkey = &passkeyView{
+			CredentialID: base64.RawURLEncoding.EncodeToString(pk.CredentialID),
+			CreatedAt:    formatJST(pk.CreatedAt),
+			Synced:       pk.Synced(),
+			Provider:     providerDisplayName(pk.Provider()),
+		}
+		if pk.LastUsedAt != nil {
+			v.Passkey.LastUsedAt = formatJST(*pk.LastUsedAt)
+		}
+	}
+	v.CanCreate = !hasPasskey || v.Recovery
+	return renderPage(w, securityPage, v)
+}
+
+// providerNamesJa are the Japanese names of the providers whose names the FAQ translates; the
+// others are brand names, shown as they are.
+var providerNamesJa = map[string]string{
+	"iCloud Keychain":            "iCloud キーチェーン",
+	"iCloud Keychain (Managed)":  "iCloud キーチェーン(管理対象)",
+	"Google Password Manager":    "Google パスワードマネージャー",
+	"Microsoft Password Manager": "Microsoft パスワードマネージャー",
+}
+
+func providerDisplayName(name string) string {
+	if ja, ok := providerNamesJa[name]; ok {
+		return ja
+	}
+	return name
+}
+
+// formatJST is how the pages write a time: 2026年11月25日 19:00 (日本時間).
+func formatJST(t time.Time) string {
+	return t.In(jst).Format("2006年1月2日 15:04") + " (日本時間)"
+}
+
+func renderPage(w http.ResponseWriter, t *template.Template, data any) error {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// handleStatic serves the embedded scripts and styles. A request naming the current version
+// may be cached for a year; any other is revalidated by its ETag.
+func handleStatic(w http.ResponseWriter, r *http.Request) error {
+	a, ok := staticAssets[r.PathValue("file")]
+	if !ok {
+		http.NotFound(w, r)
+		return nil
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("ETag", a.etag)
+	if r.URL.Query().Get("v") == a.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	return nil
+}

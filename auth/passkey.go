@@ -1,0 +1,484 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/pgdb"
+	"kagi/web"
+)
+
+// Passkey is an account's one passkey as the security settings page and the operator console
+// show it (§2.7): no key material.
+type Passkey struct {
+	AccountID      int64      `db:"account_id"`
+	CredentialID   []byte     `db:"credential_id"`
+	AAGUID         string     `db:"aaguid"`
+	BackupEligible bool       `db:"backup_eligible"`
+	BackupState    bool       `db:"backup_state"`
+	CreatedAt      time.Time  `db:"created_at"`
+	LastUsedAt     *time.Time `db:"last_used_at"`
+}
+
+// Provider names the password manager that keeps the passkey ("iCloud Keychain", …) when its
+// AAGUID is a known one, else "".
+func (p Passkey) Provider() string { return providerName(p.AAGUID) }
+
+// Synced reports whether the passkey is backed up to the provider's cloud (the BS flag), so it
+// survives the loss of the phone that made it.
+func (p Passkey) Synced() bool { return p.BackupState }
+
+// PasskeyLogin is the outcome of a successful passkey login.
+type PasskeyLogin struct {
+	AccountID int64
+	Token     string
+	ExpiresAt time.Time
+}
+
+// reauthWindow is how recently a session must have authenticated to delete the passkey (§2.9).
+const reauthWindow = 10 * time.Minute
+
+// credentialParameters are the algorithms a passkey may use (§2.5), in order of preference.
+var credentialParameters = []protocol.CredentialParameter{
+	{Type: protocol.PublicKeyCredentialType, Algorithm: webauthncose.AlgES256},
+	{Type: protocol.PublicKeyCredentialType, Algorithm: webauthncose.AlgEdDSA},
+	{Type: protocol.PublicKeyCredentialType, Algorithm: webauthncose.AlgRS256},
+}
+
+var (
+	errPasskeyExists      = web.Errorf(http.StatusConflict, "passkey_exists", msgPasskeyExists)
+	errSmartphoneRequired = web.Errorf(http.StatusForbidden, "smartphone_required", msgSmartphoneRequired)
+	errNoPasskey          = web.Errorf(http.StatusNotFound, "no_passkey", msgNoPasskey)
+	errReauthRequired     = web.Errorf(http.StatusForbidden, "reauth_required", msgReauthRequired)
+	errRegisterFailed     = web.Errorf(http.StatusBadRequest, "passkey_failed", msgCeremonyFailed)
+	errRegisterExpired    = web.Errorf(http.StatusBadRequest, "ceremony_expired", msgCeremonyExpired)
+)
+
+// errLoginFailed is the one answer to every failed passkey login: an attacker learns nothing
+// of which check failed. credentialUnknown adds "credential_unknown":true when no account has
+// the credential at all, so the login page can tell the password manager to forget it (WebAuthn
+// signalUnknownCredential) without doing so for a passkey that merely timed out.
+func errLoginFailed(credentialUnknown bool) error {
+	e := web.Errorf(http.StatusUnauthorized, "passkey_failed", msgCeremonyFailed)
+	if credentialUnknown {
+		e.Extra = map[string]any{"credential_unknown": true}
+	}
+	return e
+}
+
+// registrant is the account a registration is for, with its current passkey if any.
+type registrant struct {
+	UserHandle   []byte  `db:"user_handle"`
+	LoginID      string  `db:"login_id"`
+	Name         string  `db:"name"`
+	CredentialID []byte  `db:"credential_id"`
+	AAGUID       *string `db:"aaguid"`
+}
+
+func (r registrant) user() webauthnUser {
+	return webauthnUser{handle: r.UserHandle, name: r.LoginID, displayName: r.Name}
+}
+
+// registrantFor loads the account of a registration. Two registrations of one account that
+// race both may see no passkey; the primary key of passkeys lets only one of them store it.
+func registrantFor(ctx context.Context, q pgdb.Querier, accountID int64) (registrant, error) {
+	rows, err := q.Query(ctx, `
+		SELECT a.user_handle, a.login_id, a.name, p.credential_id, p.aaguid::text AS aaguid
+		FROM accounts a LEFT JOIN passkeys p ON p.account_id = a.id
+		WHERE a.id = $1`, accountID)
+	if err != nil {
+		return registrant{}, err
+	}
+	return pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[registrant])
+}
+
+// BeginRegistration starts creating the account's passkey (§2.1, §2.4): refused when the
+// account already has one, unless the session came through a fallback window and the new
+// passkey is to replace it, and refused from anything but a smartphone. It returns the
+// creation options for navigator.credentials.create().
+func (s *Service) BeginRegistration(ctx context.Context, sess Session, userAgent string) (*protocol.CredentialCreation, error) {
+	reg, err := registrantFor(ctx, s.pool, sess.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if reg.CredentialID != nil && sess.Assurance != AssurancePasswordFallback {
+		return nil, errPasskeyExists
+	}
+	if !creationAllowed(s.platforms, userAgent) {
+		return nil, errSmartphoneRequired
+	}
+	// No excludeCredentials: the account's only passkey is either absent or being replaced,
+	// and a replacement made on the phone that holds the old passkey must not be refused.
+	creation, wsess, err := s.webauthn.BeginRegistration(reg.user(), webauthn.WithCredentialParameters(credentialParameters))
+	if err != nil {
+		return nil, err
+	}
+	if err := storeRegistration(ctx, s.pool, creation.Response.Challenge, sess.AccountID, wsess, s.now().Add(ceremonyTTL)); err != nil {
+		return nil, err
+	}
+	return creation, nil
+}
+
+// FinishRegistration verifies the new credential (the attestation's PublicKeyCredential JSON)
+// and stores it as the account's passkey, in one transaction: the ceremony is consumed, the
+// rules of BeginRegistration are checked again, a passkey being replaced by a recovery session
+// is deleted, the fallback window is closed (§2.8) and the creation audited.
+func (s *Service) FinishRegistration(ctx context.Context, sess Session, userAgent string, body []byte) (Passkey, error) {
+	if !creationAllowed(s.platforms, userAgent) {
+		return Passkey{}, errSmartphoneRequired
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
+	if err != nil {
+		s.log.InfoContext(ctx, "passkey registration refused", "reason", "unparsable", "err", err)
+		return Passkey{}, errRegisterFailed
+	}
+	id, ok := ceremonyIDFromClientData(parsed.Response.CollectedClientData.Challenge)
+	if !ok {
+		return Passkey{}, errRegisterFailed
+	}
+	var pk Passkey
+	err = inTxKeepingRefusals(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		pk, err = s.finishRegistration(ctx, tx, sess, id, parsed)
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && (pgErr.ConstraintName == "passkeys_pkey" || pgErr.ConstraintName == "passkeys_credential_id_key") {
+		// Another registration of the account won the race (the primary key allows one
+		// passkey), or the credential is registered already.
+		return Passkey{}, errPasskeyExists
+	}
+	return pk, err
+}
+
+// finishRegistration is FinishRegistration's transaction.
+func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Session, id []byte, parsed *protocol.ParsedCredentialCreationData) (Passkey, error) {
+	now := s.now()
+	c, ok, err := consumeCeremony(ctx, tx, id, ceremonyRegister, sess.AccountID)
+	if err != nil {
+		return Passkey{}, err
+	}
+	if !ok {
+		s.log.InfoContext(ctx, "passkey registration refused", "reason", "unknown_ceremony", "account_id", sess.AccountID)
+		return Passkey{}, keep(errRegisterFailed)
+	}
+	if !c.ExpiresAt.After(now) {
+		return Passkey{}, keep(errRegisterExpired)
+	}
+	reg, err := registrantFor(ctx, tx, sess.AccountID)
+	if err != nil {
+		return Passkey{}, err
+	}
+	replacing := reg.CredentialID != nil
+	if replacing && sess.Assurance != AssurancePasswordFallback {
+		return Passkey{}, keep(errPasskeyExists)
+	}
+	cred, err := s.webauthn.CreateCredential(reg.user(), c.Session, parsed)
+	if err != nil {
+		s.log.InfoContext(ctx, "passkey registration refused", "reason", "verification_failed", "account_id", sess.AccountID, "err", err)
+		return Passkey{}, keep(errRegisterFailed)
+	}
+	aaguid, err := formatAAGUID(cred.Authenticator.AAGUID)
+	if err != nil {
+		return Passkey{}, keep(errRegisterFailed)
+	}
+	if replacing {
+		if _, err := tx.Exec(ctx, `DELETE FROM passkeys WHERE account_id = $1`, sess.AccountID); err != nil {
+			return Passkey{}, err
+		}
+	}
+	transports := make([]string, len(cred.Transport))
+	for i, t := range cred.Transport {
+		transports[i] = string(t)
+	}
+	attestationType := cred.AttestationType
+	if attestationType == "" {
+		attestationType = "none"
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO passkeys (account_id, credential_id, public_key, sign_count, aaguid, transports,
+		                      backup_eligible, backup_state, attestation_type, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		RETURNING `+passkeyColumns,
+		sess.AccountID, cred.ID, cred.PublicKey, int64(cred.Authenticator.SignCount), aaguid, transports,
+		cred.Flags.BackupEligible, cred.Flags.BackupState, attestationType, now)
+	if err != nil {
+		return Passkey{}, err
+	}
+	pk, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Passkey])
+	if err != nil {
+		return Passkey{}, err
+	}
+	if err := s.windows.CloseWindow(ctx, tx, sess.AccountID, ClosedPasskeyCreated, now); err != nil {
+		return Passkey{}, err
+	}
+	detail := map[string]any{
+		"aaguid":          pk.AAGUID,
+		"provider":        pk.Provider(),
+		"replaced":        replacing,
+		"backup_eligible": pk.BackupEligible,
+		"backup_state":    pk.BackupState,
+		"assurance":       string(sess.Assurance),
+	}
+	if replacing && reg.AAGUID != nil {
+		detail["replaced_aaguid"] = *reg.AAGUID
+	}
+	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: sess.AccountID, Actor: "customer", Event: "passkey_created", Detail: detail})
+	return pk, err
+}
+
+// BeginLogin starts a passkey login (§2.5) with one statement (§10). Without a login ID the
+// ceremony is discoverable (usernameless, also used for autofill); with the login ID of an
+// account that has a passkey, allowCredentials names it. Any other login ID gets exactly the
+// discoverable answer, so the options reveal nothing about which accounts exist.
+func (s *Service) BeginLogin(ctx context.Context, loginID string) (*protocol.CredentialAssertion, error) {
+	assertion, wsess, err := s.webauthn.BeginDiscoverableLogin()
+	if err != nil {
+		return nil, err
+	}
+	allowed, found, err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, s.now().Add(ceremonyTTL))
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		d := protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: allowed.CredentialID}
+		for _, t := range allowed.Transports {
+			d.Transport = append(d.Transport, protocol.AuthenticatorTransport(t))
+		}
+		assertion.Response.AllowedCredentials = []protocol.CredentialDescriptor{d}
+	}
+	return assertion, nil
+}
+
+// storedPasskey is a passkey with what an assertion is verified against.
+type storedPasskey struct {
+	AccountID       int64    `db:"account_id"`
+	CredentialID    []byte   `db:"credential_id"`
+	PublicKey       []byte   `db:"public_key"`
+	SignCount       int64    `db:"sign_count"`
+	AAGUID          string   `db:"aaguid"`
+	Transports      []string `db:"transports"`
+	BackupEligible  bool     `db:"backup_eligible"`
+	BackupState     bool     `db:"backup_state"`
+	AttestationType string   `db:"attestation_type"`
+	UserHandle      []byte   `db:"user_handle"`
+	LoginID         string   `db:"login_id"`
+	Name            string   `db:"name"`
+}
+
+// passkeyByCredential finds the passkey with the credential ID and locks it for the counter
+// update.
+func passkeyByCredential(ctx context.Context, tx pgx.Tx, credentialID []byte) (storedPasskey, bool, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT p.account_id, p.credential_id, p.public_key, p.sign_count, p.aaguid::text AS aaguid,
+		       p.transports, p.backup_eligible, p.backup_state, p.attestation_type,
+		       a.user_handle, a.login_id, a.name
+		FROM passkeys p JOIN accounts a ON a.id = p.account_id
+		WHERE p.credential_id = $1
+		FOR UPDATE OF p`, credentialID)
+	if err != nil {
+		return storedPasskey{}, false, err
+	}
+	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[storedPasskey])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storedPasskey{}, false, nil
+	}
+	return p, err == nil, err
+}
+
+// FinishLogin verifies an assertion (its PublicKeyCredential JSON) and creates a passkey
+// session, in one transaction (§10): the ceremony found by the challenge is consumed, the
+// credential looked up, the signature and flags checked by go-webauthn, the signature counter
+// checked and updated (§2.6), the session created and the login audited. Every refusal looks
+// the same to the client.
+func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, error) {
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	if err != nil {
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "unparsable", "err", err)
+		return PasskeyLogin{}, errLoginFailed(false)
+	}
+	id, ok := ceremonyIDFromClientData(parsed.Response.CollectedClientData.Challenge)
+	if !ok {
+		return PasskeyLogin{}, errLoginFailed(false)
+	}
+	var out PasskeyLogin
+	err = inTxKeepingRefusals(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.finishLogin(ctx, tx, id, parsed)
+		return err
+	})
+	return out, err
+}
+
+// finishLogin is FinishLogin's transaction.
+func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed *protocol.ParsedCredentialAssertionData) (PasskeyLogin, error) {
+	now := s.now()
+	c, found, err := consumeCeremony(ctx, tx, id, ceremonyLogin, 0)
+	if err != nil {
+		return PasskeyLogin{}, err
+	}
+	pk, known, err := passkeyByCredential(ctx, tx, parsed.RawID)
+	if err != nil {
+		return PasskeyLogin{}, err
+	}
+	refuse := func(reason string, cause error) (PasskeyLogin, error) {
+		s.log.InfoContext(ctx, "passkey login refused", "reason", reason, "account_id", pk.AccountID, "err", cause)
+		if !known {
+			return PasskeyLogin{}, keep(errLoginFailed(true))
+		}
+		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_failed",
+			Detail: map[string]any{"method": "passkey", "reason": reason}})
+		if err != nil {
+			return PasskeyLogin{}, err
+		}
+		return PasskeyLogin{}, keep(errLoginFailed(false))
+	}
+	switch {
+	case !known:
+		return refuse("unknown_credential", nil)
+	case !found:
+		return refuse("unknown_ceremony", nil)
+	case !c.ExpiresAt.After(now):
+		return refuse("ceremony_expired", nil)
+	case c.AccountID != nil && *c.AccountID != pk.AccountID:
+		return refuse("credential_not_allowed", nil)
+	}
+
+	user := pk.user()
+	var cred *webauthn.Credential
+	if c.AccountID != nil {
+		// Begun with the login ID: the account and its credential were fixed then.
+		c.Session.UserID = user.WebAuthnID()
+		c.Session.AllowedCredentialIDs = [][]byte{pk.CredentialID}
+		cred, err = s.webauthn.ValidateLogin(user, c.Session, parsed)
+	} else {
+		_, cred, err = s.webauthn.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
+			if !bytes.Equal(userHandle, user.WebAuthnID()) {
+				return nil, errors.New("user handle is not the credential's account")
+			}
+			return user, nil
+		}, c.Session, parsed)
+	}
+	if err != nil {
+		return refuse("verification_failed", err)
+	}
+	if cred.Authenticator.CloneWarning {
+		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "passkey_clone_warning",
+			Detail: map[string]any{
+				"stored_sign_count":    pk.SignCount,
+				"presented_sign_count": parsed.Response.AuthenticatorData.Counter,
+				"aaguid":               pk.AAGUID,
+				"provider":             providerName(pk.AAGUID),
+			}})
+		if err != nil {
+			return PasskeyLogin{}, err
+		}
+		return refuse("clone_warning", nil)
+	}
+
+	_, err = tx.Exec(ctx, `
+		UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4
+		WHERE account_id = $1`, pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now)
+	if err != nil {
+		return PasskeyLogin{}, err
+	}
+	token, expires, err := s.createSession(ctx, tx, pk.AccountID, AssurancePasskey, time.Time{})
+	if err != nil {
+		return PasskeyLogin{}, err
+	}
+	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
+		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})
+	return PasskeyLogin{AccountID: pk.AccountID, Token: token, ExpiresAt: expires}, err
+}
+
+const passkeyColumns = `account_id, credential_id, aaguid::text AS aaguid, backup_eligible, backup_state, created_at, last_used_at`
+
+// PasskeyOf returns the account's passkey, if it has one.
+func (s *Service) PasskeyOf(ctx context.Context, q pgdb.Querier, accountID int64) (Passkey, bool, error) {
+	rows, err := q.Query(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE account_id = $1`, accountID)
+	if err != nil {
+		return Passkey{}, false, err
+	}
+	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Passkey])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Passkey{}, false, nil
+	}
+	return p, err == nil, err
+}
+
+// DeletePasskey deletes the account's passkey in tx, closes its fallback window (§2.8) and
+// audits the deletion under actor; the account is back to password login (§2.3). It reports
+// false when there was no passkey. The customer's own deletion also needs a recent login
+// (DeleteOwnPasskey); the operator console calls this directly.
+func (s *Service) DeletePasskey(ctx context.Context, tx pgx.Tx, accountID int64, actor string) (Passkey, bool, error) {
+	now := s.now()
+	rows, err := tx.Query(ctx, `DELETE FROM passkeys WHERE account_id = $1 RETURNING `+passkeyColumns, accountID)
+	if err != nil {
+		return Passkey{}, false, err
+	}
+	pk, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Passkey])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Passkey{}, false, nil
+	}
+	if err != nil {
+		return Passkey{}, false, err
+	}
+	if err := s.windows.CloseWindow(ctx, tx, accountID, ClosedPasskeyDeleted, now); err != nil {
+		return Passkey{}, false, err
+	}
+	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: "passkey_deleted",
+		Detail: map[string]any{"aaguid": pk.AAGUID, "provider": pk.Provider()}})
+	return pk, err == nil, err
+}
+
+// kept is a refusal of the client decided inside a ceremony's transaction, after which the
+// transaction still commits what it recorded: a consumed ceremony stays consumed, and the audit
+// of a failed login or a clone warning stays written.
+type kept struct{ refusal error }
+
+func (k kept) Error() string { return k.refusal.Error() }
+
+func keep(refusal error) error { return kept{refusal} }
+
+// inTxKeepingRefusals runs fn in one transaction like pgdb.InTx, except that a refusal fn
+// returns through keep commits and is then returned. Any other error rolls back.
+func inTxKeepingRefusals(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	var refusal error
+	err := pgdb.InTx(ctx, pool, func(tx pgx.Tx) error {
+		err := fn(tx)
+		if k, ok := err.(kept); ok {
+			refusal = k.refusal
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return refusal
+}
+
+// DeleteOwnPasskey is the customer deleting their passkey from the settings page: the session
+// must have authenticated within the last ten minutes (§2.9).
+func (s *Service) DeleteOwnPasskey(ctx context.Context, sess Session) error {
+	if s.now().Sub(sess.AuthenticatedAt) > reauthWindow {
+		return errReauthRequired
+	}
+	return pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, ok, err := s.DeletePasskey(ctx, tx, sess.AccountID, "customer")
+		if err == nil && !ok {
+			return errNoPasskey
+		}
+		return err
+	})
+}

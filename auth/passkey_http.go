@@ -1,0 +1,120 @@
+package auth
+
+import (
+	"encoding/base64"
+	"net/http"
+
+	"kagi/web"
+)
+
+// passkeyRoutes mounts the passkey ceremonies and the passkey of the logged-in customer. A
+// recovery-only session may use all of them but the login (§2.11): it exists to replace or
+// delete the passkey.
+func (s *Service) passkeyRoutes(mux *http.ServeMux, h func(web.HandlerFunc) http.Handler) {
+	mux.Handle("POST /api/v1/passkeys/register/begin", h(s.withSession(recoveryAllowed, s.handleRegisterBegin)))
+	mux.Handle("POST /api/v1/passkeys/register/finish", h(s.withSession(recoveryAllowed, s.handleRegisterFinish)))
+	mux.Handle("POST /api/v1/passkeys/login/begin", h(s.handleLoginBegin))
+	mux.Handle("POST /api/v1/passkeys/login/finish", h(s.handleLoginFinish))
+	mux.Handle("GET /api/v1/passkeys/current", h(s.withSession(recoveryAllowed, s.handleCurrentPasskey)))
+	mux.Handle("DELETE /api/v1/passkeys/current", h(s.withSession(recoveryAllowed, s.handleDeletePasskey)))
+}
+
+func (s *Service) handleRegisterBegin(w http.ResponseWriter, r *http.Request, sess Session) error {
+	creation, err := s.BeginRegistration(r.Context(), sess, r.UserAgent())
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, creation)
+}
+
+func (s *Service) handleRegisterFinish(w http.ResponseWriter, r *http.Request, sess Session) error {
+	body, err := web.ReadBody(w, r)
+	if err != nil {
+		return err
+	}
+	pk, err := s.FinishRegistration(r.Context(), sess, r.UserAgent(), body)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{"passkey": passkeyJSON(pk)})
+}
+
+func (s *Service) handleLoginBegin(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		LoginID string `json:"login_id"`
+	}
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if len(req.LoginID) > 256 {
+		return web.Errorf(http.StatusBadRequest, "invalid_request", msgInvalidRequest)
+	}
+	assertion, err := s.BeginLogin(r.Context(), req.LoginID)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, assertion)
+}
+
+func (s *Service) handleLoginFinish(w http.ResponseWriter, r *http.Request) error {
+	body, err := web.ReadBody(w, r)
+	if err != nil {
+		return err
+	}
+	res, err := s.FinishLogin(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(w, res.Token, res.ExpiresAt)
+	return web.JSON(w, http.StatusOK, map[string]any{"assurance": AssurancePasskey, "expires_at": res.ExpiresAt})
+}
+
+// handleCurrentPasskey shows the passkey, and the account as the authenticator knows it, which
+// the settings page hands to the WebAuthn Signal API so the password manager keeps only the
+// one current passkey under the current names.
+func (s *Service) handleCurrentPasskey(w http.ResponseWriter, r *http.Request, sess Session) error {
+	acct, ok, err := s.AccountByLoginID(r.Context(), s.pool, sess.LoginID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return web.Errorf(http.StatusUnauthorized, "unauthorized", msgUnauthorized)
+	}
+	var current any
+	pk, ok, err := s.PasskeyOf(r.Context(), s.pool, sess.AccountID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		current = passkeyJSON(pk)
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{
+		"passkey": current,
+		"user": map[string]any{
+			"id":           base64.RawURLEncoding.EncodeToString(acct.UserHandle),
+			"name":         acct.LoginID,
+			"display_name": acct.Name,
+		},
+		"rp_id": s.webauthn.Config.RPID,
+	})
+}
+
+func (s *Service) handleDeletePasskey(w http.ResponseWriter, r *http.Request, sess Session) error {
+	if err := s.DeleteOwnPasskey(r.Context(), sess); err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{})
+}
+
+// passkeyJSON is the passkey as the API shows it.
+func passkeyJSON(p Passkey) map[string]any {
+	return map[string]any{
+		"credential_id":   base64.RawURLEncoding.EncodeToString(p.CredentialID),
+		"created_at":      p.CreatedAt,
+		"last_used_at":    p.LastUsedAt,
+		"backup_eligible": p.BackupEligible,
+		"synced":          p.Synced(),
+		"provider":        p.Provider(),
+		"aaguid":          p.AAGUID,
+	}
+}

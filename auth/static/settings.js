@@ -1,0 +1,155 @@
+// The security settings page: create or delete the one passkey, keep the password manager in
+// step with it (WebAuthn Signal API), offer the passkey right after a recovery login
+// (conditional create), log out.
+'use strict';
+
+(() => {
+  const k = window.kagi;
+  const page = document.getElementById('security').dataset;
+  const create = document.getElementById('passkey-create');
+  const del = document.getElementById('passkey-delete');
+  const dialog = document.getElementById('delete-dialog');
+
+  // The conditional create in flight, so the button's ceremony can end it first.
+  let offer = null;
+
+  function busy(on) {
+    for (const el of document.querySelectorAll('button')) {
+      el.disabled = on;
+    }
+  }
+
+  // signalCurrent tells the password manager which passkey is the account's only one and how
+  // the account is named, so it hides deleted or replaced passkeys and stale names.
+  function signalCurrent() {
+    if (!k.supported() || !page.userId) {
+      return;
+    }
+    if (typeof PublicKeyCredential.signalAllAcceptedCredentials === 'function') {
+      PublicKeyCredential.signalAllAcceptedCredentials({
+        rpId: page.rpId,
+        userId: page.userId,
+        allAcceptedCredentialIds: page.credentialId ? [page.credentialId] : [],
+      }).catch(() => {});
+    }
+    if (typeof PublicKeyCredential.signalCurrentUserDetails === 'function') {
+      PublicKeyCredential.signalCurrentUserDetails({
+        rpId: page.rpId,
+        userId: page.userId,
+        name: page.userName,
+        displayName: page.displayName,
+      }).catch(() => {});
+    }
+  }
+
+  // register runs one creation ceremony: begin, the browser's prompt, finish; then the page is
+  // shown again with the new passkey.
+  async function register(mediation, signal) {
+    const begin = await k.api('POST', '/api/v1/passkeys/register/begin', {}, signal);
+    const options = { publicKey: k.creationOptions(begin.publicKey) };
+    if (mediation) {
+      options.mediation = mediation;
+    }
+    if (signal) {
+      options.signal = signal;
+    }
+    const cred = await navigator.credentials.create(options);
+    await k.api('POST', '/api/v1/passkeys/register/finish', k.credentialJSON(cred));
+    done('passkey_created');
+  }
+
+  // done shows the page again after a change. A recovery session ends with its window, which
+  // the change closes, so it goes on to the login page, which says what to do next.
+  function done(what) {
+    if (page.assurance === 'password_fallback') {
+      location.assign('/login?done=' + what);
+    } else {
+      location.reload();
+    }
+  }
+
+  // offerAfterRecovery asks the password manager to create the passkey without a prompt of its
+  // own, right after a recovery login; where it cannot, the button remains.
+  async function offerAfterRecovery() {
+    if (page.assurance !== 'password_fallback' || !k.supported() ||
+        typeof PublicKeyCredential.getClientCapabilities !== 'function') {
+      return;
+    }
+    let caps;
+    try {
+      caps = await PublicKeyCredential.getClientCapabilities();
+    } catch (e) {
+      return;
+    }
+    if (!caps || !caps.conditionalCreate) {
+      return;
+    }
+    const ctrl = new AbortController();
+    const finished = register('conditional', ctrl.signal).catch(() => {});
+    offer = { ctrl, finished };
+  }
+
+  if (create) {
+    create.addEventListener('click', async () => {
+      k.show('');
+      if (!k.supported()) {
+        k.show(k.msg('unsupported'), 'error');
+        return;
+      }
+      busy(true);
+      if (offer) {
+        offer.ctrl.abort();
+        await offer.finished;
+        offer = null;
+      }
+      try {
+        await register('', null);
+      } catch (err) {
+        k.show(k.ceremonyMessage(err), 'error');
+        busy(false);
+      }
+    });
+  }
+
+  if (del) {
+    del.addEventListener('click', () => {
+      k.show('');
+      dialog.showModal();
+    });
+    document.getElementById('delete-cancel').addEventListener('click', () => dialog.close());
+    document.getElementById('delete-confirm').addEventListener('click', async () => {
+      dialog.close();
+      busy(true);
+      try {
+        await k.api('DELETE', '/api/v1/passkeys/current');
+        done('passkey_deleted');
+      } catch (err) {
+        if (err.code === 'reauth_required') {
+          document.getElementById('reauth').hidden = false;
+        }
+        k.show(err.message, 'error');
+        busy(false);
+      }
+    });
+  }
+
+  async function logout() {
+    busy(true);
+    try {
+      await k.api('POST', '/api/v1/logout');
+    } catch (err) {
+      if (err.status !== 401) {
+        k.show(err.message, 'error');
+        busy(false);
+        return;
+      }
+    }
+    location.assign('/login');
+  }
+  for (const el of document.querySelectorAll('[data-action="logout"]')) {
+    el.addEventListener('click', logout);
+  }
+
+  signalCurrent();
+  offerAfterRecovery();
+})();

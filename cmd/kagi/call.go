@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"kagi/auth"
+	"kagi/ivr"
+)
+
+// cmdCall plays a phone call against a running kagi with correctly signed webhook requests
+// and prints what the caller would hear, so the voice line can be tried without a phone.
+func cmdCall(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("call", stderr)
+	from := fs.String("from", "", "the caller's number in E.164, e.g. +819012345678 (empty or \"anonymous\" = withheld)")
+	keys := fs.String("keys", "", "comma-separated keys for each prompt, e.g. '1,1234567#,1234'; an empty item lets a prompt time out")
+	base := fs.String("url", "", "where kagi listens (default: the public URL)")
+	publicURL := fs.String("public-url", "", "KAGI_PUBLIC_URL of the server, which requests are signed for")
+	token := fs.String("twilio-auth-token", "", "TWILIO_AUTH_TOKEN of the server")
+	dev := fs.Bool("dev", false, "use the development secrets under .kagi/ and http://localhost:8080")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *publicURL == "" {
+		*publicURL = getenv("KAGI_PUBLIC_URL")
+	}
+	if *token == "" {
+		*token = getenv("TWILIO_AUTH_TOKEN")
+	}
+	if *dev {
+		if *publicURL == "" {
+			*publicURL = "http://localhost" + listenPort(getenv("KAGI_LISTEN"))
+		}
+		if *token == "" {
+			secrets, err := devSecrets()
+			if err != nil {
+				return err
+			}
+			*token = secrets["TWILIO_AUTH_TOKEN"]
+		}
+	}
+	var missing []string
+	if *publicURL == "" {
+		missing = append(missing, "KAGI_PUBLIC_URL")
+	}
+	if *token == "" {
+		missing = append(missing, "TWILIO_AUTH_TOKEN")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing settings: %s (or pass --dev)", strings.Join(missing, ", "))
+	}
+	if *base == "" {
+		*base = *publicURL
+	}
+	var keyList []string
+	if *keys != "" {
+		keyList = strings.Split(*keys, ",")
+	}
+	sim := &ivr.Simulator{Client: &http.Client{Timeout: 20 * time.Second}, BaseURL: *base, PublicURL: *publicURL, Token: *token}
+	sid := ivr.NewCallSid()
+	fmt.Fprintf(stdout, "call %s from %s\n", sid, auth.MaskPhone(*from))
+	err := sim.Call(ctx, sid, *from, keyList, func(t ivr.Turn) { printTurn(stdout, t) })
+	if err != nil {
+		return errors.New("call: " + err.Error())
+	}
+	return nil
+}
+
+func printTurn(w io.Writer, t ivr.Turn) {
+	if t.Path == "/ivr/voice" {
+		fmt.Fprintln(w, "\n[呼び出し]")
+	} else if t.Keys == "" {
+		fmt.Fprintln(w, "\n[入力なし]")
+	} else {
+		fmt.Fprintf(w, "\n[キー入力 %s]\n", t.Keys)
+	}
+	for _, s := range t.Said {
+		fmt.Fprintf(w, "  「%s」\n", s)
+	}
+	switch {
+	case t.Dialled != "":
+		fmt.Fprintf(w, "  → オペレーターに転送 (%s)\n", t.Dialled)
+	case t.HungUp:
+		fmt.Fprintln(w, "  → 通話終了")
+	case t.Gather != "":
+		fmt.Fprintln(w, "  … キー入力待ち")
+	}
+}

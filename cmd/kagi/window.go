@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"kagi/recovery"
+)
+
+// jst is the time zone the window's end is printed in: the operator tells it to a customer in
+// Japan. Japan has no daylight saving time, so a fixed offset is exact.
+var jst = time.FixedZone("JST", 9*60*60)
+
+// cmdWindowOpen opens a fallback window from the command line, for an operator who verified the
+// caller (§3.2), audited with the actor "cli" and the reason given.
+func cmdWindowOpen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("window open", stderr)
+	number := fs.String("account-number", "", "account number of the verified customer")
+	channel := fs.String("channel", string(recovery.ChannelOperator), "who verified the customer (only operator: the voice line opens its own windows)")
+	reason := fs.String("reason", "", "why the window is opened (required; audited)")
+	dev := fs.Bool("dev", false, "use the development secrets under .kagi/")
+	flags := registerSettings(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var errs []error
+	if *number == "" {
+		errs = append(errs, errors.New("--account-number is required"))
+	}
+	if recovery.Channel(*channel) != recovery.ChannelOperator {
+		errs = append(errs, fmt.Errorf("--channel %q: only %q (the voice line opens its own windows)", *channel, recovery.ChannelOperator))
+	}
+	if strings.TrimSpace(*reason) == "" {
+		errs = append(errs, errors.New("--reason is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c, err := loadConfig(flags, *dev, getenv)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	acct, found, err := a.auth.AccountByNumber(ctx, a.pool, *number)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("no account with number %q", *number)
+	}
+	w, err := a.recovery.Open(ctx, acct.ID, recovery.ChannelOperator, "cli", *reason)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kagi: fallback window for account %s is open until %s\n",
+		acct.AccountNumber, w.ExpiresAt.In(jst).Format("2006-01-02 15:04:05 MST"))
+	return nil
+}

@@ -1,0 +1,75 @@
+package ivr
+
+import (
+	"embed"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"kagi/web"
+)
+
+//go:embed devphone
+var devPhoneFS embed.FS
+
+// DevPhoneRoutes mounts /dev/phone (development mode only): a keypad page in the browser that
+// plays a call through sim, i.e. through the real webhook with signed requests, and shows what
+// the caller would hear.
+func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator) {
+	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(log, f)) }
+	mux.Handle("GET /dev/phone", web.Browser(serveEmbedded("devphone/index.html", "text/html; charset=utf-8")))
+	mux.Handle("GET /dev/phone/phone.js", web.Browser(serveEmbedded("devphone/phone.js", "text/javascript; charset=utf-8")))
+	mux.Handle("POST /dev/phone/start", h(func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			From string `json:"from"`
+		}
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		sid := NewCallSid()
+		turn, err := sim.Start(r.Context(), sid, req.From)
+		if err != nil {
+			return err
+		}
+		return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(turn)})
+	}))
+	mux.Handle("POST /dev/phone/press", h(func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			CallSid string `json:"call_sid"`
+			From    string `json:"from"`
+			Gather  string `json:"gather"`
+			Keys    string `json:"keys"`
+		}
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(req.Gather, GatherPath+"?seq=") || !callSidPattern.MatchString(req.CallSid) {
+			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
+		}
+		turn, err := sim.Press(r.Context(), req.CallSid, req.From, Turn{Gather: req.Gather}, req.Keys)
+		if err != nil {
+			return err
+		}
+		if !turn.Waiting() {
+			if err := sim.End(r.Context(), req.CallSid, req.From); err != nil {
+				return err
+			}
+		}
+		return web.JSON(w, http.StatusOK, map[string]any{"turn": turnJSON(turn)})
+	}))
+}
+
+func turnJSON(t Turn) map[string]any {
+	return map[string]any{"said": t.Said, "gather": t.Gather, "waiting": t.Waiting(), "hung_up": t.HungUp, "dialled": t.Dialled}
+}
+
+func serveEmbedded(name, contentType string) http.Handler {
+	b, err := devPhoneFS.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Write(b)
+	})
+}

@@ -1,0 +1,61 @@
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  let call = null;
+
+  function show(label, turn) {
+    const li = document.createElement("li");
+    const head = document.createElement("strong");
+    head.textContent = label;
+    li.appendChild(head);
+    for (const s of turn.said || []) {
+      const p = document.createElement("p");
+      p.textContent = "「" + s + "」";
+      li.appendChild(p);
+    }
+    const end = document.createElement("p");
+    end.textContent = turn.dialled ? "→ オペレーターに転送 (" + turn.dialled + ")" : turn.waiting ? "… キー入力待ち" : "→ 通話終了";
+    li.appendChild(end);
+    $("log").appendChild(li);
+    $("keys").hidden = !turn.waiting;
+    if (turn.waiting) $("digits").focus();
+  }
+
+  async function post(path, body) {
+    const res = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+    });
+    const data = await res.json();
+    if (!res.ok) throw new Error(data.message || res.status);
+    return data;
+  }
+
+  $("dial").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("log").textContent = "";
+    const from = $("from").value.trim();
+    try {
+      const data = await post("/dev/phone/start", {from});
+      call = {sid: data.call_sid, from, turn: data.turn};
+      show("呼び出し", data.turn);
+    } catch (e) { alert(e.message); }
+  });
+
+  async function press(keys) {
+    if (!call) return;
+    try {
+      const data = await post("/dev/phone/press", {call_sid: call.sid, from: call.from, gather: call.turn.gather, keys});
+      call.turn = data.turn;
+      show(keys ? "キー入力 " + keys : "入力なし", data.turn);
+    } catch (e) { alert(e.message); }
+  }
+
+  $("keys").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const keys = $("digits").value.trim();
+    $("digits").value = "";
+    press(keys);
+  });
+  $("timeout").addEventListener("click", () => press(""));
+})();

@@ -1,0 +1,284 @@
+package ivr
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twilio/twilio-go/client"
+
+	"kagi/auth"
+	"kagi/pgdb"
+	"kagi/recovery"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations is the schema of the voice line's call state. Apply it after auth and recovery.
+var Migrations = pgdb.Migrations{Name: "ivr", FS: mustSub(migrationFS, "migrations")}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// DefaultDeadline bounds one webhook request, well under the 15 seconds after which Twilio
+// gives up and plays its own error.
+const DefaultDeadline = 5 * time.Second
+
+// HandlerConfig is what the voice line needs, loaded once at start.
+type HandlerConfig struct {
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+	Now  func() time.Time
+	// PublicURL is the origin Twilio calls (KAGI_PUBLIC_URL); signatures are checked against
+	// it plus the request's path and query, never against the Host header.
+	PublicURL string
+	// AuthToken is TWILIO_AUTH_TOKEN.
+	AuthToken string
+	// Voice and OperatorNumber are KAGI_IVR_VOICE and KAGI_OPERATOR_NUMBER.
+	Voice          string
+	OperatorNumber string
+	// Calendar and SupportEnabled decide whether the operator option transfers (§5).
+	Calendar       *recovery.Calendar
+	SupportEnabled bool
+	// Verifier checks callers and opens windows.
+	Verifier *recovery.VoiceVerifier
+	// Deadline bounds a request; zero means DefaultDeadline.
+	Deadline time.Duration
+}
+
+// Handler serves the Twilio webhook routes under /ivr/.
+type Handler struct {
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	now       func() time.Time
+	publicURL string
+	validator client.RequestValidator
+	flow      Config
+	calendar  *recovery.Calendar
+	support   bool
+	verifier  *recovery.VoiceVerifier
+	deadline  time.Duration
+}
+
+// NewHandler checks cfg and builds the handler.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	if cfg.Pool == nil || cfg.Verifier == nil || cfg.AuthToken == "" || cfg.PublicURL == "" {
+		return nil, errors.New("ivr: Pool, Verifier, AuthToken and PublicURL are required")
+	}
+	h := &Handler{
+		pool:      cfg.Pool,
+		log:       cfg.Log,
+		now:       cfg.Now,
+		publicURL: cfg.PublicURL,
+		validator: client.NewRequestValidator(cfg.AuthToken),
+		flow:      Config{Voice: cfg.Voice, OperatorNumber: cfg.OperatorNumber, HoursText: cfg.Calendar.HoursText()},
+		calendar:  cfg.Calendar,
+		support:   cfg.SupportEnabled,
+		verifier:  cfg.Verifier,
+		deadline:  cfg.Deadline,
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.deadline == 0 {
+		h.deadline = DefaultDeadline
+	}
+	return h, nil
+}
+
+// Routes mounts the webhook: every route checks Twilio's signature first and always answers
+// TwiML, never a 5xx (§4.5).
+func (h *Handler) Routes(mux *http.ServeMux) {
+	mux.Handle("POST /ivr/voice", h.twilio(h.handleVoice))
+	mux.Handle("POST "+GatherPath, h.twilio(h.handleGather))
+	mux.Handle("POST /ivr/status", h.twilio(h.handleStatus))
+	mux.Handle("POST /ivr/fallback", h.twilio(func(w http.ResponseWriter, r *http.Request, _ url.Values) {
+		h.writeTwiML(w, Unavailable(h.flow))
+	}))
+}
+
+type twilioHandler func(w http.ResponseWriter, r *http.Request, form url.Values)
+
+// maxForm bounds a webhook body; Twilio's are a few hundred bytes.
+const maxForm = 16 << 10
+
+// twilio checks X-Twilio-Signature with twilio-go's validator over KAGI_PUBLIC_URL + path +
+// query and the POST body's parameters only, gives the request its deadline, and turns a panic
+// into the unavailable TwiML.
+func (h *Handler) twilio(next twilioHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForm))
+		sig := r.Header.Get("X-Twilio-Signature")
+		if err != nil || sig == "" || !h.validator.ValidateBody(h.publicURL+r.URL.RequestURI(), body, sig) {
+			h.log.WarnContext(r.Context(), "ivr: refused request without a valid Twilio signature", "path", r.URL.Path)
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			h.writeTwiML(w, Unavailable(h.flow))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), h.deadline)
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				h.log.ErrorContext(ctx, "ivr: panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				h.writeTwiML(w, Unavailable(h.flow))
+			}
+		}()
+		next(w, r.WithContext(ctx), form)
+	})
+}
+
+func (h *Handler) writeTwiML(w http.ResponseWriter, doc string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, doc)
+}
+
+var callSidPattern = regexp.MustCompile(`^[A-Za-z0-9]{2,64}$`)
+
+func (h *Handler) handleVoice(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.answer(w, r, form, Event{Kind: EventCallStart, From: form.Get("From")})
+}
+
+func (h *Handler) handleGather(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.answer(w, r, form, Event{Kind: EventDigits, Seq: ParseSeq(r.URL.Query().Get("seq")), Digits: form.Get("Digits")})
+}
+
+// answer runs one step of the call and writes its TwiML, or the unavailable TwiML when the
+// step cannot be carried out.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, form url.Values, ev Event) {
+	sid := form.Get("CallSid")
+	if !callSidPattern.MatchString(sid) {
+		h.writeTwiML(w, Unavailable(h.flow))
+		return
+	}
+	doc, err := h.step(r.Context(), sid, form.Get("From"), ev)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "ivr: step failed", "call_sid", sid, "caller", auth.MaskPhone(form.Get("From")), "err", err)
+		doc = Unavailable(h.flow)
+	}
+	h.writeTwiML(w, doc)
+}
+
+var errUnknownCall = errors.New("ivr: gather for a call that never started")
+
+// step is one transaction: load the call's state (row-locked, so Twilio's retries and
+// parallel requests of one call queue up), move the flow on, verify if it asks, save.
+func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string, error) {
+	var doc string
+	err := pgdb.InTx(ctx, h.pool, func(tx pgx.Tx) error {
+		now := h.now()
+		if ev.Kind == EventCallStart {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO ivr_calls (call_sid, caller, state, started_at, updated_at)
+				VALUES ($1, $2, '{}', $3, $3) ON CONFLICT (call_sid) DO NOTHING`, sid, from, now)
+			if err != nil {
+				return err
+			}
+		}
+		var st State
+		err := tx.QueryRow(ctx, `SELECT state FROM ivr_calls WHERE call_sid = $1 FOR UPDATE`, sid).Scan(&st)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errUnknownCall
+		}
+		if err != nil {
+			return err
+		}
+		env := Env{SupportOpen: h.support && h.calendar.IsOpen(now)}
+		before := st.Step
+		st, reply := Next(st, ev, h.flow, env)
+		outcome := ""
+		if v := reply.Verify; v != nil {
+			res, err := h.verifier.Verify(ctx, tx, recovery.VoiceAttempt{
+				AccountNumber: v.AccountNumber, Caller: v.CallerNumber, PIN: v.PIN, CallSid: sid,
+			})
+			if err != nil {
+				return err
+			}
+			st, reply = Next(st, Event{Kind: EventVerifyResult, Result: flowResult(res)}, h.flow, env)
+			outcome = outcomeNames[res.Outcome]
+		}
+		if reply.Confirm != nil {
+			return errors.New("ivr: the flow asked for a second-channel code, which this line does not send")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE ivr_calls SET state = $2, updated_at = $3 WHERE call_sid = $1`, sid, st, now); err != nil {
+			return err
+		}
+		h.log.InfoContext(ctx, "ivr: step", "call_sid", sid, "from_step", string(before), "to_step", string(st.Step),
+			"attempts", st.Attempts, "outcome", outcome)
+		doc = reply.TwiML
+		return nil
+	})
+	return doc, err
+}
+
+var outcomeNames = map[recovery.VoiceOutcome]string{
+	recovery.VoiceVerified:      "verified",
+	recovery.VoiceNoPasskey:     "no_passkey",
+	recovery.VoiceFailed:        "failed",
+	recovery.VoiceAccountLocked: "locked",
+	recovery.VoiceCallerLocked:  "locked",
+}
+
+func flowResult(r recovery.VoiceResult) VerifyResult {
+	switch r.Outcome {
+	case recovery.VoiceVerified:
+		return VerifyResult{Outcome: Verified, WindowExpiresAt: r.Window.ExpiresAt}
+	case recovery.VoiceNoPasskey:
+		return VerifyResult{Outcome: NoPasskey}
+	case recovery.VoiceAccountLocked:
+		return VerifyResult{Outcome: AccountLocked}
+	case recovery.VoiceCallerLocked:
+		return VerifyResult{Outcome: CallerLocked}
+	}
+	return VerifyResult{Outcome: Failed}
+}
+
+// handleStatus records the end of a call (Twilio's status callback).
+func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request, form url.Values) {
+	sid, status := form.Get("CallSid"), form.Get("CallStatus")
+	if callSidPattern.MatchString(sid) && status != "" && len(status) <= 32 {
+		_, err := h.pool.Exec(r.Context(), `
+			UPDATE ivr_calls SET ended_at = COALESCE(ended_at, $2), end_status = $3 WHERE call_sid = $1`, sid, h.now(), status)
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "ivr: status not recorded", "call_sid", sid, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// PurgeCalls removes the state of calls that ended a day ago, and of calls Twilio never
+// reported ended and nobody touched for a day. Run by the expiry job.
+func PurgeCalls(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, `
+		DELETE FROM ivr_calls
+		WHERE (ended_at IS NOT NULL AND ended_at <= $1) OR (ended_at IS NULL AND updated_at <= $1)`, now.Add(-24*time.Hour))
+	return tag.RowsAffected(), err
+}

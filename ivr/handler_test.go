@@ -1,0 +1,434 @@
+package ivr
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/auth"
+	"kagi/pgdb/pgtest"
+	"kagi/recovery"
+)
+
+const testToken = "twilio-test-token"
+
+type lineClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *lineClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *lineClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// lineEnv is one test's voice line: a fresh database, the auth core, recovery and the
+// webhook on an httptest server, and a simulator that plays Twilio.
+type lineEnv struct {
+	t     testing.TB
+	pool  *pgxpool.Pool
+	clock *lineClock
+	core  *auth.Service
+	rec   *recovery.Service
+	srv   *httptest.Server
+	sim   *Simulator
+}
+
+// wednesday10 is a weekday at 10:00 JST, inside business hours.
+var wednesday10 = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+
+func newLineEnv(t testing.TB, edit ...func(*HandlerConfig)) *lineEnv {
+	t.Helper()
+	pool := pgtest.New(t, auth.Migrations, recovery.Migrations, Migrations)
+	clock := &lineClock{now: wednesday10}
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	core, err := auth.New(auth.Config{
+		Pool: pool, Log: log, Now: clock.Now,
+		Passwords: auth.NewPasswordHasher(auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, 4),
+		PINKey:    []byte("test-pin-key-0123456789abcdef0123"),
+		WebAuthn:  testRP(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := recovery.New(recovery.Config{Pool: pool, Log: log, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	cfg := HandlerConfig{
+		Pool: pool, Log: log, Now: clock.Now, PublicURL: srv.URL, AuthToken: testToken,
+		Voice: "Polly.Mizuki", OperatorNumber: "+81300000000", Calendar: recovery.RegularCalendar(), SupportEnabled: true,
+		Verifier: recovery.NewVoiceVerifier(core, rec),
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	h, err := NewHandler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Routes(mux)
+	return &lineEnv{t: t, pool: pool, clock: clock, core: core, rec: rec, srv: srv,
+		sim: &Simulator{BaseURL: srv.URL, PublicURL: srv.URL, Token: testToken}}
+}
+
+// addCustomer adds an account with PIN 1234 and phone +819012345678. With a passkey, the
+// passkey row is written with SQL: the voice line only asks whether one exists.
+func (e *lineEnv) addCustomer(number string, passkey bool) auth.Account {
+	e.t.Helper()
+	a, err := e.core.CreateAccount(context.Background(), auth.NewAccount{
+		LoginID: "u" + number, Password: "correct horse battery", AccountNumber: number, PIN: "1234",
+		Phones: []string{"+819012345678"}, Email: "u" + number + "@example.jp", Name: "山田 太郎",
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if passkey {
+		_, err := e.pool.Exec(context.Background(), `
+			INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+			VALUES ($1, $2, 'k', '00000000-0000-0000-0000-000000000000', true, true, $3)`, a.ID, []byte(rand.Text()), e.clock.Now())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return a
+}
+
+// call plays a whole call and returns its turns.
+func (e *lineEnv) call(from string, keys ...string) []Turn {
+	e.t.Helper()
+	var turns []Turn
+	if err := e.sim.Call(context.Background(), NewCallSid(), from, keys, func(t Turn) { turns = append(turns, t) }); err != nil {
+		e.t.Fatal(err)
+	}
+	return turns
+}
+
+func (e *lineEnv) count(sql string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func said(turns []Turn) string {
+	var all []string
+	for _, t := range turns {
+		all = append(all, t.Said...)
+	}
+	return strings.Join(all, " / ")
+}
+
+const regCaller = "+819012345678"
+
+func TestCallOpensWindow(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	a := e.addCustomer("1234567", true)
+	turns := e.call(regCaller, "1", "1234567#", "1234")
+	last := turns[len(turns)-1]
+	if !last.HungUp || !strings.Contains(said(turns[len(turns)-1:]), "10時30分まで") || !strings.Contains(last.Said[len(last.Said)-1], "パスキーを再作成") {
+		t.Fatalf("last turn %+v: want the window's end (10時30分 JST) and the advice to re-create the passkey", last)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE account_id = $1 AND closed_at IS NULL AND opened_via = 'ivr'`, a.ID); n != 1 {
+		t.Fatalf("open ivr windows = %d", n)
+	}
+	for _, tr := range turns {
+		if strings.ContainsAny(strings.TrimPrefix(tr.Gather, GatherPath+"?seq="), "#") || strings.Contains(tr.Gather, "1234567") {
+			t.Fatalf("regCaller input in an action URL: %q", tr.Gather)
+		}
+	}
+}
+
+func TestCallWithoutPasskeyOpensNoWindow(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.addCustomer("1234567", false)
+	turns := e.call(regCaller, "1", "1234567#", "1234")
+	if !strings.Contains(said(turns), promptNoPasskey) {
+		t.Fatalf("said %q", said(turns))
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatalf("windows = %d", n)
+	}
+}
+
+func TestEveryFailureSoundsTheSame(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.addCustomer("1234567", true)
+	cases := []struct{ name, from, number, pin string }{
+		{"wrong PIN", regCaller, "1234567", "9999"},
+		{"unknown account", regCaller, "7654321", "1234"},
+		{"regCaller not registered", "+819099998888", "1234567", "1234"},
+	}
+	var first string
+	for _, c := range cases {
+		turns := e.call(c.from, "1", c.number+"#", c.pin)
+		got := turns[len(turns)-1].Said
+		if len(got) == 0 || !strings.HasPrefix(got[0], promptFailed) {
+			t.Fatalf("%s: said %q", c.name, got)
+		}
+		if first == "" {
+			first = strings.Join(got, "")
+		} else if strings.Join(got, "") != first {
+			t.Fatalf("%s: %q differs from %q", c.name, got, first)
+		}
+	}
+}
+
+func TestThreeTriesThenHangUp(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.addCustomer("1234567", true)
+	turns := e.call(regCaller, "1", "1234567#", "0000", "1234567#", "0000", "1234567#", "0000", "1234567#", "1234")
+	last := turns[len(turns)-1]
+	if !last.HungUp || last.Gather != "" {
+		t.Fatalf("after 3 failures: %+v", last)
+	}
+	if len(turns) != 8 {
+		t.Fatalf("%d turns: the 4th try must never be asked for", len(turns))
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatal("a window opened")
+	}
+}
+
+func TestAccountLockoutAcrossCalls(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.addCustomer("1234567", true)
+	e.call(regCaller, "1", "1234567#", "0000", "1234567#", "0000", "1234567#", "0000")
+	turns := e.call("+819011110000", "1", "1234567#", "0000", "1234567#", "0000")
+	if got := said(turns[len(turns)-1:]); !strings.Contains(got, promptLocked) {
+		t.Fatalf("5th failure: %q, want the lockout sentence", got)
+	}
+	turns = e.call(regCaller, "1", "1234567#", "1234")
+	if got := said(turns[len(turns)-1:]); !strings.Contains(got, promptLocked) || !strings.Contains(got, "営業時間") {
+		t.Fatalf("right PIN while locked: %q", got)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatal("a window opened for a locked account")
+	}
+	t.Run("the lock ends after 24 hours", func(t *testing.T) {
+		e.clock.Advance(24*time.Hour + time.Minute)
+		turns := e.call(regCaller, "1", "1234567#", "1234")
+		if !strings.Contains(said(turns), "まで、ログインID") {
+			t.Fatalf("said %q", said(turns))
+		}
+	})
+}
+
+func TestCallerLockout(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	for i := range 4 {
+		e.call(regCaller, "1", "99999"+string(rune('0'+i))+"#", "0000", "99999"+string(rune('0'+i))+"#", "0000", "88888#", "0000")
+	}
+	// 12 failures from one number for unknown accounts: locked at the 10th.
+	if n := e.count(`SELECT count(*) FROM voice_lockouts WHERE subject_kind = 'caller' AND locked_until IS NOT NULL`); n != 1 {
+		t.Fatalf("caller locks = %d", n)
+	}
+	e.addCustomer("1234567", true)
+	turns := e.call(regCaller, "1", "1234567#", "1234")
+	if !strings.Contains(said(turns), promptLocked) {
+		t.Fatalf("locked regCaller with the right PIN: %q", said(turns))
+	}
+}
+
+func TestParallelWrongPINsRecordExactlyTheLimit(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	a := e.addCustomer("1234567", true)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := "+8190" + strings.Repeat("0", 7) + string(rune('0'+i%10))
+			if i >= 10 {
+				from = "+8180" + strings.Repeat("0", 7) + string(rune('0'+i%10))
+			}
+			var turns []Turn
+			if err := e.sim.Call(context.Background(), NewCallSid(), from, []string{"1", "1234567#", "0000"}, func(t Turn) { turns = append(turns, t) }); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE account_id = $1 AND event = 'voice_verification_failed'`, a.ID); n != recovery.DefaultLockout.AccountMax {
+		t.Fatalf("failures recorded = %d, want exactly %d", n, recovery.DefaultLockout.AccountMax)
+	}
+	if n := e.count(`SELECT failures FROM voice_lockouts WHERE subject_kind = 'account'`); n != recovery.DefaultLockout.AccountMax {
+		t.Fatalf("account count = %d", n)
+	}
+}
+
+// post sends one signed webhook request by hand.
+func (e *lineEnv) post(path string, form url.Values, sign bool) (int, Turn) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sign {
+		req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var buf strings.Builder
+	_, _ = io.Copy(&buf, res.Body)
+	if res.StatusCode != http.StatusOK {
+		return res.StatusCode, Turn{}
+	}
+	turn, err := ParseTwiML([]byte(buf.String()))
+	if err != nil {
+		e.t.Fatalf("%s: %v", path, err)
+	}
+	return res.StatusCode, turn
+}
+
+func TestReplayedStepDoesNotResetAttempts(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.addCustomer("1234567", true)
+	sid := NewCallSid()
+	form := func(digits string) url.Values {
+		return url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {digits}}
+	}
+	_, t0 := e.post("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true)
+	_, t1 := e.post(t0.Gather, form("1"), true)
+	_, t2 := e.post(t1.Gather, form("1234567"), true)
+	_, t3 := e.post(t2.Gather, form("0000"), true) // first failure
+	if !strings.Contains(strings.Join(t3.Said, ""), promptFailed) {
+		t.Fatalf("said %q", t3.Said)
+	}
+	attempts := func() int {
+		return e.count(`SELECT (state->>'attempts')::int FROM ivr_calls WHERE call_sid = $1`, sid)
+	}
+	before := attempts()
+	// Replays: the call start, the menu and the PIN request again (Twilio retries, or an attacker).
+	e.post("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true)
+	e.post(t0.Gather, form("1"), true)
+	e.post(t2.Gather, form("1234"), true)
+	if got := attempts(); got != before {
+		t.Fatalf("attempts %d → %d after replays", before, got)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatal("a replayed PIN request opened a window")
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'voice_verification_failed'`); n != 1 {
+		t.Fatalf("failures recorded = %d, want 1", n)
+	}
+}
+
+func TestSignatureRequired(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	form := url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}
+	for _, path := range []string{"/ivr/voice", GatherPath + "?seq=1", "/ivr/status", "/ivr/fallback"} {
+		if status, _ := e.post(path, form, false); status != http.StatusForbidden {
+			t.Errorf("%s unsigned: %d", path, status)
+		}
+	}
+	t.Run("forged", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/ivr/voice", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", Sign("another-token", e.srv.URL+"/ivr/voice", form))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("forged: %d", res.StatusCode)
+		}
+	})
+	t.Run("signed for other parameters", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/ivr/voice", strings.NewReader(form.Encode()+"&Digits=1"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+"/ivr/voice", form))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("tampered body: %d", res.StatusCode)
+		}
+	})
+	if n := e.count(`SELECT count(*) FROM ivr_calls`); n != 0 {
+		t.Fatalf("unsigned requests left %d calls", n)
+	}
+}
+
+func TestDatabaseDownAnswersTwiML(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t, func(c *HandlerConfig) {
+		dead, err := pgxpool.New(context.Background(), "postgres://kagi@127.0.0.1:1/none?connect_timeout=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(dead.Close)
+		c.Pool = dead
+	})
+	status, turn := e.post("/ivr/voice", url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}, true)
+	if status != http.StatusOK || !turn.HungUp || len(turn.Said) != 1 || turn.Said[0] != promptUnavailable {
+		t.Fatalf("database down: %d %+v", status, turn)
+	}
+	status, turn = e.post("/ivr/fallback", url.Values{"CallSid": {NewCallSid()}}, true)
+	if status != http.StatusOK || turn.Said[0] != promptUnavailable {
+		t.Fatalf("fallback: %d %+v", status, turn)
+	}
+}
+
+func TestOperatorOnlyDuringBusinessHours(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	turns := e.call(regCaller, "0")
+	if turns[len(turns)-1].Dialled != "+81300000000" {
+		t.Fatalf("in hours: %+v", turns[len(turns)-1])
+	}
+	e.clock.Advance(9 * time.Hour) // 19:00 JST
+	turns = e.call(regCaller, "0")
+	last := turns[len(turns)-1]
+	if last.Dialled != "" || !strings.Contains(said(turns[1:]), promptClosed) || last.Gather == "" {
+		t.Fatalf("after hours: %+v", last)
+	}
+}
+
+func TestStatusCallbackEndsTheCall(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.call(regCaller, "9")
+	if n := e.count(`SELECT count(*) FROM ivr_calls WHERE ended_at IS NOT NULL AND end_status = 'completed'`); n != 1 {
+		t.Fatalf("ended calls = %d", n)
+	}
+	e.clock.Advance(25 * time.Hour)
+	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now()); err != nil || n != 1 {
+		t.Fatalf("purged %d, %v", n, err)
+	}
+}
+
+func testRP() *webauthn.Config {
+	return &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{"https://kagi.test"}}
+}

@@ -1,0 +1,221 @@
+package ivr
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Sign computes the X-Twilio-Signature that Twilio sends with a form POST to fullURL. Only the
+// phone-free simulator (and the tests) use it, because they play Twilio's part; the server
+// checks signatures with twilio-go's RequestValidator, and a test proves the two agree.
+func Sign(token, fullURL string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(fullURL)
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteString(form.Get(k))
+	}
+	m := hmac.New(sha1.New, []byte(token))
+	m.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Simulator plays Twilio's part of a call against a running kagi: it posts correctly signed
+// webhook requests, reads the TwiML, and keys in what it is given. `kagi call` and the
+// development keypad use it, so the voice line can be tried without a phone.
+type Simulator struct {
+	Client *http.Client
+	// BaseURL is where requests are sent; PublicURL is what they are signed for (the server's
+	// KAGI_PUBLIC_URL). They differ when kagi sits behind a proxy.
+	BaseURL   string
+	PublicURL string
+	Token     string
+}
+
+// Turn is one answer of the line: what was said and what it waits for.
+type Turn struct {
+	Path string   // the webhook path that was requested
+	Keys string   // what the caller keyed in for it ("" for none or a timeout)
+	Said []string // the sentences of every <Say>, in order
+	// Gather is the action of the <Gather> the line waits on, or "" when the call ended.
+	Gather string
+	// Dialled is the number of a <Dial> (transfer to the operator).
+	Dialled string
+	// HungUp is set when the TwiML ended the call.
+	HungUp bool
+
+	finishOnKey string // of the Gather; Twilio's default is "#"
+	numDigits   int    // of the Gather; 0 = no fixed length
+}
+
+// keyed is what Twilio reports as Digits when the caller presses keys at this turn's gather:
+// the finishing key is not included, and a fixed-length gather stops at its length.
+func (t Turn) keyed(keys string) string {
+	finish := t.finishOnKey
+	if finish == "" {
+		finish = "#"
+	}
+	if i := strings.Index(keys, finish); i >= 0 {
+		keys = keys[:i]
+	}
+	if t.numDigits > 0 && len(keys) > t.numDigits {
+		keys = keys[:t.numDigits]
+	}
+	return keys
+}
+
+// NewCallSid returns a random Twilio-style call SID.
+func NewCallSid() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "CA" + hex.EncodeToString(b[:])
+}
+
+// Call plays one call from the number from, keying in keys one gather at a time (an empty
+// string is a gather left to time out), and reports each turn to seen. It stops when the line
+// hangs up or transfers, or when keys run out, then sends the status callback.
+func (s *Simulator) Call(ctx context.Context, sid, from string, keys []string, seen func(Turn)) error {
+	turn, err := s.Start(ctx, sid, from)
+	if err != nil {
+		return err
+	}
+	seen(turn)
+	for turn.Waiting() && len(keys) > 0 {
+		if turn, err = s.Press(ctx, sid, from, turn, keys[0]); err != nil {
+			return err
+		}
+		keys = keys[1:]
+		seen(turn)
+	}
+	return s.End(ctx, sid, from)
+}
+
+// Start is the call arriving: Twilio's first request.
+func (s *Simulator) Start(ctx context.Context, sid, from string) (Turn, error) {
+	return s.post(ctx, "/ivr/voice", url.Values{"CallSid": {sid}, "From": {from}, "To": {"+815000000000"}, "CallStatus": {"ringing"}, "Direction": {"inbound"}})
+}
+
+// Press answers the gather that turn waits on with keys ("" = let it time out).
+func (s *Simulator) Press(ctx context.Context, sid, from string, turn Turn, keys string) (Turn, error) {
+	if !turn.Waiting() {
+		return Turn{}, fmt.Errorf("the line is not waiting for keys")
+	}
+	next, err := s.post(ctx, turn.Gather, url.Values{"CallSid": {sid}, "From": {from}, "Digits": {turn.keyed(keys)}, "CallStatus": {"in-progress"}})
+	next.Keys = keys
+	return next, err
+}
+
+// End sends the status callback of a completed call.
+func (s *Simulator) End(ctx context.Context, sid, from string) error {
+	_, err := s.post(ctx, "/ivr/status", url.Values{"CallSid": {sid}, "From": {from}, "CallStatus": {"completed"}})
+	return err
+}
+
+// Waiting reports whether the line waits for keys after this turn.
+func (t Turn) Waiting() bool { return t.Gather != "" && !t.HungUp && t.Dialled == "" }
+
+// Step sends one signed webhook request and reads the line's answer.
+func (s *Simulator) post(ctx context.Context, path string, form url.Values) (Turn, error) {
+	body := form.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.BaseURL, "/")+path, strings.NewReader(body))
+	if err != nil {
+		return Turn{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", Sign(s.Token, strings.TrimSuffix(s.PublicURL, "/")+path, form))
+	c := s.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return Turn{}, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return Turn{}, err
+	}
+	if path == "/ivr/status" {
+		if res.StatusCode >= 300 {
+			return Turn{}, fmt.Errorf("%s: HTTP %d", path, res.StatusCode)
+		}
+		return Turn{Path: path}, nil
+	}
+	if res.StatusCode != http.StatusOK {
+		return Turn{}, fmt.Errorf("%s: HTTP %d: %s", path, res.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	t, err := ParseTwiML(raw)
+	t.Path = path
+	return t, err
+}
+
+// twimlNode is any TwiML element, for reading documents whose attribute order is not fixed.
+type twimlNode struct {
+	XMLName  xml.Name
+	Attrs    []xml.Attr  `xml:",any,attr"`
+	Text     string      `xml:",chardata"`
+	Children []twimlNode `xml:",any"`
+}
+
+func (n twimlNode) attr(name string) string {
+	for _, a := range n.Attrs {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// ParseTwiML reads a voice TwiML document into a Turn.
+func ParseTwiML(doc []byte) (Turn, error) {
+	var root twimlNode
+	if err := xml.Unmarshal(doc, &root); err != nil {
+		return Turn{}, fmt.Errorf("twiml: %w", err)
+	}
+	if root.XMLName.Local != "Response" {
+		return Turn{}, fmt.Errorf("twiml: root is <%s>, want <Response>", root.XMLName.Local)
+	}
+	var t Turn
+	var walk func(nodes []twimlNode)
+	walk = func(nodes []twimlNode) {
+		for _, n := range nodes {
+			switch n.XMLName.Local {
+			case "Say":
+				t.Said = append(t.Said, strings.TrimSpace(n.Text))
+			case "Gather":
+				t.Gather = n.attr("action")
+				t.finishOnKey = n.attr("finishOnKey")
+				fmt.Sscan(n.attr("numDigits"), &t.numDigits)
+				walk(n.Children)
+			case "Hangup":
+				t.HungUp = true
+			case "Dial":
+				t.Dialled = strings.TrimSpace(n.Text)
+				for _, c := range n.Children {
+					if c.XMLName.Local == "Number" {
+						t.Dialled = strings.TrimSpace(c.Text)
+					}
+				}
+			}
+		}
+	}
+	walk(root.Children)
+	return t, nil
+}

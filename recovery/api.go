@@ -1,0 +1,80 @@
+package recovery
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/web"
+)
+
+// Routes mounts recovery's service API on mux. Service API routes answer JSON to other servers
+// holding a bearer key; they set no cookie and need no browser protection.
+func (s *Service) Routes(mux *http.ServeMux) {
+	api := func(f web.HandlerFunc) http.Handler { return web.Handle(s.log, s.withAPIKey(f)) }
+	mux.Handle("GET /api/v1/fallback-window", api(s.handleWindowCheck))
+}
+
+var errUnauthorized = web.Errorf(http.StatusUnauthorized, "unauthorized", msgAPIUnauthorized)
+
+// withAPIKey lets a request through only with one of the configured bearer keys. The presented
+// key is hashed and compared in constant time with every key's hash, so neither the time taken
+// nor which key matched tells anything about the keys.
+func (s *Service) withAPIKey(h web.HandlerFunc) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		digest := sha256.Sum256([]byte(key))
+		match := 0
+		for _, k := range s.apiKeys {
+			match |= subtle.ConstantTimeCompare(digest[:], k[:])
+		}
+		if match != 1 || !strings.EqualFold(scheme, "Bearer") || key == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kagi"`)
+			return errUnauthorized
+		}
+		return h(w, r)
+	}
+}
+
+// windowCheck is the answer of GET /api/v1/fallback-window (§3.6). A closed window and an
+// unknown login ID both marshal to {"open":false}.
+type windowCheck struct {
+	Open      bool   `json:"open"`
+	ExpiresAt string `json:"expires_at,omitempty"`
+	OpenedVia string `json:"opened_via,omitempty"`
+}
+
+// windowCheckSQL is the whole check: one query on the login ID's unique index and the
+// one-open-window index, no write (§10). It reads auth's accounts table, because asking auth
+// for the account first would make it two round trips; it writes nothing there.
+const windowCheckSQL = `
+	SELECT w.expires_at, w.opened_via
+	FROM accounts a
+	JOIN fallback_windows w ON w.account_id = a.id AND w.closed_at IS NULL AND w.expires_at > $2
+	WHERE a.login_id = $1`
+
+// maxLoginIDLen is far above any real login ID; longer input is not a lookup.
+const maxLoginIDLen = 256
+
+func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) error {
+	loginID := r.URL.Query().Get("login_id")
+	if loginID == "" || len(loginID) > maxLoginIDLen {
+		return web.Errorf(http.StatusBadRequest, "invalid_request", msgLoginIDRequired)
+	}
+	var expires time.Time
+	var via string
+	err := s.pool.QueryRow(r.Context(), windowCheckSQL, loginID, s.now()).Scan(&expires, &via)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return web.JSON(w, http.StatusOK, windowCheck{Open: false})
+	}
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, windowCheck{Open: true, ExpiresAt: expires.In(jst).Format(time.RFC3339), OpenedVia: via})
+}

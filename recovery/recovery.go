@@ -1,0 +1,129 @@
+// Package recovery rescues customers who can no longer use their passkey: the fallback windows
+// of SPEC §3 (opened by the voice line or an operator, honoured by the auth core through
+// auth.FallbackWindows, ended by the expiry job), the service API that tells the web login
+// whether a window is open, and business hours (§5).
+//
+// It imports auth and never the reverse: the core asks through the interface it declares, and
+// ForAuth hands it this package's answer.
+package recovery
+
+import (
+	"crypto/sha256"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/auth"
+	"kagi/pgdb"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations is the schema of the tables recovery owns. It refers to auth's accounts, so apply
+// it after auth.Migrations.
+var Migrations = pgdb.Migrations{Name: "recovery", FS: mustSub(migrationFS, "migrations")}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Defaults of Config.
+const (
+	// DefaultWindow is the length of a fallback window (§3.1).
+	DefaultWindow = 30 * time.Minute
+	// DefaultExpiryBatch bounds how many windows one statement of the expiry job closes, so a
+	// backlog is worked off in short statements that hold few locks.
+	DefaultExpiryBatch = 5000
+)
+
+// Config is everything recovery needs, loaded once at start.
+type Config struct {
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+	// Now is the clock; tests move it. Windows and the expiry job read nothing else.
+	Now func() time.Time
+	// Window is how long a window stays open after each (re)opening (KAGI_FALLBACK_WINDOW).
+	// Zero means DefaultWindow.
+	Window time.Duration
+	// APIKeys are the bearer keys of the service API (KAGI_API_KEYS). With none, every service
+	// API request is refused.
+	APIKeys []string
+	// Throttle is the auth core's password throttle, so the expiry job purges only rows the core
+	// no longer counts. Zero means auth.DefaultThrottle.
+	Throttle auth.ThrottlePolicy
+	// ExpiryBatch bounds the windows one statement of the expiry job closes. Zero means
+	// DefaultExpiryBatch.
+	ExpiryBatch int
+	// Lockout is the voice line's lockout policy (§4.4). Zero means DefaultLockout.
+	Lockout LockoutPolicy
+	// Purges are clean-ups of packages recovery may not import (the voice line's finished
+	// call state), run by the expiry job after its own.
+	Purges []Purge
+}
+
+// Service opens, checks and closes fallback windows and runs the expiry job.
+type Service struct {
+	pool     *pgxpool.Pool
+	log      *slog.Logger
+	now      func() time.Time
+	window   time.Duration
+	apiKeys  [][sha256.Size]byte
+	throttle auth.ThrottlePolicy
+	lockout  LockoutPolicy
+	batch    int
+	purges   []Purge
+}
+
+// New checks cfg and builds the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("recovery: Pool is required")
+	}
+	if cfg.Window < 0 || cfg.ExpiryBatch < 0 {
+		return nil, errors.New("recovery: Window and ExpiryBatch must not be negative")
+	}
+	s := &Service{
+		pool:     cfg.Pool,
+		log:      cfg.Log,
+		now:      cfg.Now,
+		window:   cfg.Window,
+		throttle: cfg.Throttle,
+		lockout:  cfg.Lockout,
+		batch:    cfg.ExpiryBatch,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.window == 0 {
+		s.window = DefaultWindow
+	}
+	if s.throttle == (auth.ThrottlePolicy{}) {
+		s.throttle = auth.DefaultThrottle
+	}
+	if s.lockout == (LockoutPolicy{}) {
+		s.lockout = DefaultLockout
+	}
+	if s.batch == 0 {
+		s.batch = DefaultExpiryBatch
+	}
+	for _, k := range cfg.APIKeys {
+		if k == "" {
+			return nil, errors.New("recovery: an API key is empty")
+		}
+		s.apiKeys = append(s.apiKeys, sha256.Sum256([]byte(k)))
+	}
+	s.purges = append(s.corePurges(), cfg.Purges...)
+	return s, nil
+}

@@ -1,0 +1,17 @@
+package recovery
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"kagi/web"
+)
+
+// SupportStatusHandler serves GET /api/v1/support/status (§5) for anyone: whether the support
+// desk is staffed now, the sentence to show, and when it opens next.
+func SupportStatusHandler(log *slog.Logger, cal *Calendar, enabled bool, now func() time.Time) http.Handler {
+	return web.Handle(log, func(w http.ResponseWriter, r *http.Request) error {
+		return web.JSON(w, http.StatusOK, cal.Status(now(), enabled))
+	})
+}
