@@ -52,7 +52,9 @@ var fastArgon = Argon2Params{Memory: 1024, Time: 1, Threads: 1}
 func newTestEnv(t *testing.T, edit ...func(*Config)) *testEnv {
 	t.Helper()
 	pool := pgtest.New(t, Migrations)
-	clock := &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	// Years ahead: the browsers' cookie jars read the real clock and would drop a session
+	// cookie that expires in the past.
+	clock := &testClock{now: time.Date(2031, 6, 4, 1, 0, 0, 0, time.UTC)}
 	cfg := Config{
 		Pool:      pool,
 		Log:       testLogger(t),

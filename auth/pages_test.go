@@ -32,15 +32,15 @@ func (pageTestWindow) CloseWindow(ctx context.Context, tx pgx.Tx, accountID int6
 // session cookie's expiry by it, and these tests do not move time.
 func wallClock(c *Config) { c.Now = time.Now }
 
-// page is a fetched HTML page.
-type page struct {
+// fetchedPage is a fetched HTML page.
+type fetchedPage struct {
 	status int
 	header http.Header
 	body   string
 }
 
 // get fetches path without following redirects.
-func (e *testEnv) get(c *http.Client, path string) page {
+func (e *testEnv) get(c *http.Client, path string) fetchedPage {
 	e.t.Helper()
 	noFollow := *c
 	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -53,7 +53,7 @@ func (e *testEnv) get(c *http.Client, path string) page {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return page{status: res.StatusCode, header: res.Header, body: string(b)}
+	return fetchedPage{status: res.StatusCode, header: res.Header, body: string(b)}
 }
 
 // insertPasskey stores a passkey for the account as registration would, so the page can be
@@ -110,7 +110,7 @@ func parseHTML(t *testing.T, body string) []htmlElement {
 
 // checkStrictCSP fails when the page relies on anything the browser routes' CSP blocks: inline
 // script bodies, event-handler attributes, inline styles, or assets from elsewhere.
-func checkStrictCSP(t *testing.T, p page) []htmlElement {
+func checkStrictCSP(t *testing.T, p fetchedPage) []htmlElement {
 	t.Helper()
 	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "style-src 'self'") {
 		t.Errorf("CSP header = %q, want script-src and style-src 'self'", csp)
@@ -158,7 +158,7 @@ func findElement(els []htmlElement, id string) (htmlElement, bool) {
 	return htmlElement{}, false
 }
 
-func wantHTML(t *testing.T, p page, fragments ...string) {
+func wantHTML(t *testing.T, p fetchedPage, fragments ...string) {
 	t.Helper()
 	if p.status != http.StatusOK {
 		t.Fatalf("status %d, want 200: %s", p.status, p.body)
@@ -190,6 +190,22 @@ func TestPageLogin(t *testing.T) {
 	for _, el := range els {
 		if el.name == "a" {
 			t.Errorf("login page has a link (%q): the page tells customers passkey mail never links", el.attrs["href"])
+		}
+	}
+}
+
+func TestPageLoginAfterRecoveryChange(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	for _, tc := range []struct{ query, want, notWant string }{
+		{"?done=passkey_created", "パスキーを作成しました", "パスキーを削除しました"},
+		{"?done=passkey_deleted", "パスキーを削除しました", "パスキーを作成しました"},
+		{"?done=%3Cscript%3E", "<h1>ログイン</h1>", `id="done"`},
+	} {
+		p := e.get(e.browser(), "/login"+tc.query)
+		wantHTML(t, p, tc.want)
+		if strings.Contains(p.body, tc.notWant) {
+			t.Errorf("/login%s shows %q", tc.query, tc.notWant)
 		}
 	}
 }

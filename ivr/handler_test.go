@@ -48,7 +48,7 @@ type lineEnv struct {
 }
 
 // wednesday10 is a weekday at 10:00 JST, inside business hours.
-var wednesday10 = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+var wednesday10 = time.Date(2031, 6, 4, 1, 0, 0, 0, time.UTC)
 
 func newLineEnv(t testing.TB, edit ...func(*HandlerConfig)) *lineEnv {
 	t.Helper()

@@ -9,8 +9,10 @@
   const button = document.getElementById('passkey-login');
   const next = '/settings/security';
 
-  // The autofill request in flight, so the button's ceremony can end it first.
+  // The autofill request in flight, so the button's ceremony can end it first; and whether the
+  // button's ceremony runs, so autofill does not start beside it.
   let autofill = null;
+  let buttonCeremony = false;
 
   function busy(on) {
     for (const el of document.querySelectorAll('button')) {
@@ -69,7 +71,7 @@
     if (!k.supported() || typeof PublicKeyCredential.isConditionalMediationAvailable !== 'function') {
       return;
     }
-    if (!(await PublicKeyCredential.isConditionalMediationAvailable())) {
+    if (!(await PublicKeyCredential.isConditionalMediationAvailable()) || buttonCeremony) {
       return;
     }
     const ctrl = new AbortController();
@@ -88,8 +90,9 @@
       return;
     }
     busy(true);
+    buttonCeremony = true;
     if (autofill) {
-
+      autofill.ctrl.abort();
       await autofill.finished;
       autofill = null;
     }
@@ -99,6 +102,7 @@
     } catch (err) {
       k.show(k.ceremonyMessage(err), 'error');
       busy(false);
+      buttonCeremony = false;
       startAutofill();
     }
   });

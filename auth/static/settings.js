@@ -10,8 +10,10 @@
   const del = document.getElementById('passkey-delete');
   const dialog = document.getElementById('delete-dialog');
 
-  // The conditional create in flight, so the button's ceremony can end it first.
+  // The conditional create in flight, so the button's ceremony can end it first; and whether the
+  // button's ceremony runs, so the offer does not start beside it.
   let offer = null;
+  let buttonCeremony = false;
 
   function busy(on) {
     for (const el of document.querySelectorAll('button')) {
@@ -81,7 +83,7 @@
     } catch (e) {
       return;
     }
-    if (!caps || !caps.conditionalCreate) {
+    if (!caps || !caps.conditionalCreate || buttonCeremony) {
       return;
     }
     const ctrl = new AbortController();
@@ -97,6 +99,7 @@
         return;
       }
       busy(true);
+      buttonCeremony = true;
       if (offer) {
         offer.ctrl.abort();
         await offer.finished;

@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb"
+	"kagi/web"
+)
+
+// openWindow is a FallbackWindows with one window always open: the seam as recovery fills it,
+// without recovery's tables (recovery's own tests cover the real thing).
+type openWindow struct{ until time.Time }
+
+func (o openWindow) OpenWindow(context.Context, pgdb.Querier, int64, time.Time) (Window, bool, error) {
+	return Window{ID: 7, ExpiresAt: o.until, OpenedVia: "ivr"}, true, nil
+}
+func (openWindow) WindowUsed(context.Context, pgx.Tx, Window, time.Time) error { return nil }
+func (openWindow) CloseWindow(context.Context, pgx.Tx, int64, CloseReason, time.Time) error {
+	return nil
+}
+
+func TestRecoverySessionIsRefusedEverywhereElse(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.Windows = openWindow{until: time.Date(2031, 6, 4, 1, 30, 0, 0, time.UTC)} })
+	acct := e.addAccount(demoAccount)
+	if _, err := e.svc.pool.Exec(context.Background(), `
+		INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+		VALUES ($1, 'id', 'k', '00000000-0000-0000-0000-000000000000', true, true, $2)`, acct.ID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c := e.browser()
+	status, body := e.passwordLogin(c, "taro", demoAccount.Password)
+	if status != http.StatusOK || body["assurance"] != "password_fallback" || body["via_fallback_window"] != true {
+		t.Fatalf("login through the window: %d %v", status, body)
+	}
+
+	// Every route that is not explicitly open to recovery sessions refuses them: mount one as
+	// a later feature would.
+	mux := http.NewServeMux()
+	e.svc.Routes(mux)
+	mux.Handle("GET /api/v1/orders", web.Handle(e.svc.log, e.svc.withSession(fullSessionOnly, func(w http.ResponseWriter, r *http.Request, s Session) error {
+		return web.JSON(w, http.StatusOK, map[string]any{})
+	})))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/orders", nil)
+	for _, ck := range c.Jar.Cookies(mustURL(e.srv.URL)) {
+		req.AddCookie(ck)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var refusal map[string]string
+	if err := json.NewDecoder(res.Body).Decode(&refusal); err != nil || res.StatusCode != http.StatusForbidden || refusal["error"] != "recovery_session_only" {
+		t.Fatalf("recovery session on a full-session route: %d %v, want 403 recovery_session_only", res.StatusCode, refusal)
+	}
+	for _, route := range []struct{ method, path string }{{"GET", "/api/v1/session"}, {"GET", "/api/v1/passkeys/current"}} {
+		if status, body := e.do(c, route.method, route.path, nil); status != http.StatusOK {
+			t.Errorf("%s %s: %d %v, want it open to the recovery session", route.method, route.path, status, body)
+		}
+	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}

@@ -1,0 +1,85 @@
+package ivr
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"kagi/auth"
+)
+
+// BenchmarkWebhook200Calls plays 200 simultaneous calls, each verified and opening a window
+// (call start, menu, account number, PIN: four webhook steps), through the real handler,
+// PostgreSQL and signature checks, and reports each step's latency (p50, p99) and the steps
+// handled per second. Run it with scripts/bench or
+// go test -run '^$' -bench Webhook200 -benchtime 3x ./ivr/
+func BenchmarkWebhook200Calls(b *testing.B) {
+	const calls = 200
+	e := newLineEnv(b)
+	e.sim.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: calls}}
+	type customer struct{ number, phone string }
+	customers := make([]customer, calls)
+	for i := range customers {
+		c := customer{number: fmt.Sprintf("%07d", 1000000+i), phone: fmt.Sprintf("+8190%08d", i)}
+		a, err := e.core.CreateAccount(context.Background(), auth.NewAccount{
+			LoginID: "bench" + c.number, Password: "correct horse battery", AccountNumber: c.number, PIN: "1234",
+			Phones: []string{c.phone}, Email: "b@example.jp", Name: "ベンチ",
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.pool.Exec(context.Background(), `
+			INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+			VALUES ($1, $2, 'k', '00000000-0000-0000-0000-000000000000', true, true, now())`, a.ID, []byte(c.number)); err != nil {
+			b.Fatal(err)
+		}
+		customers[i] = c
+	}
+	var mu sync.Mutex
+	var latencies []time.Duration
+	var wall time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, c := range customers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sid := NewCallSid()
+				mine := make([]time.Duration, 0, 4)
+				t0 := time.Now()
+				turn, err := e.sim.Start(context.Background(), sid, c.phone)
+				mine = append(mine, time.Since(t0))
+				for _, k := range []string{"1", c.number + "#", "1234"} {
+					if err != nil {
+						break
+					}
+					t0 = time.Now()
+					turn, err = e.sim.Press(context.Background(), sid, c.phone, turn, k)
+					mine = append(mine, time.Since(t0))
+				}
+				if err != nil || !turn.HungUp {
+					b.Errorf("call %s: %v %+v", c.number, err, turn)
+				}
+				mu.Lock()
+				latencies = append(latencies, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		wall += time.Since(start)
+	}
+	b.StopTimer()
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms/step")
+	b.ReportMetric(pct(0.99), "p99-ms/step")
+	b.ReportMetric(float64(len(latencies))/wall.Seconds(), "steps/s")
+}
