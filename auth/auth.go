@@ -7,7 +7,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -23,15 +22,7 @@ var migrationFS embed.FS
 
 // Migrations is the schema of the tables auth owns. Apply it before any package that refers to
 // accounts.
-var Migrations = pgdb.Migrations{Name: "auth", FS: mustSub(migrationFS, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Migrations = pgdb.Embedded("auth", migrationFS, "migrations")
 
 // Assurance says how a session was made (§2.11). Other applications read it and allow
 // sensitive actions only to AssurancePasskey.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -27,15 +26,7 @@ import (
 var migrationFS embed.FS
 
 // Migrations is the schema of the voice line's call state. Apply it after auth and recovery.
-var Migrations = pgdb.Migrations{Name: "ivr", FS: mustSub(migrationFS, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Migrations = pgdb.Embedded("ivr", migrationFS, "migrations")
 
 // DefaultDeadline bounds one webhook request, well under the 15 seconds after which Twilio
 // gives up and plays its own error.

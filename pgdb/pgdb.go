@@ -29,6 +29,16 @@ type Migrations struct {
 	FS   fs.FS
 }
 
+// Embedded names the migrations in folder dir of an embedded file system. It panics when dir
+// is not there: that is a build mistake, found by the first test.
+func Embedded(name string, fsys fs.FS, dir string) Migrations {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("pgdb: migrations of %s: %v", name, err))
+	}
+	return Migrations{Name: name, FS: sub}
+}
+
 // Open connects a pool and checks the database answers, so a wrong DATABASE_URL fails at start.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)

@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -26,15 +25,7 @@ var migrationFS embed.FS
 
 // Migrations is the schema of the tables recovery owns. It refers to auth's accounts, so apply
 // it after auth.Migrations.
-var Migrations = pgdb.Migrations{Name: "recovery", FS: mustSub(migrationFS, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Migrations = pgdb.Embedded("recovery", migrationFS, "migrations")
 
 // Defaults of Config.
 const (

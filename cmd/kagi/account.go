@@ -51,23 +51,15 @@ func cmdAccountAdd(ctx context.Context, args []string, getenv func(string) strin
 	fs.Var(&phones, "phone", "registered phone in E.164 (repeatable)")
 	fs.StringVar(&n.Email, "email", "", "email address")
 	fs.StringVar(&n.Name, "name", "", "customer name")
-	dev := fs.Bool("dev", false, "use the development secrets under .kagi/")
-	flags := registerSettings(fs)
-	if err := fs.Parse(args); err != nil {
+	flags := addAppFlags(fs, "use the development secrets under .kagi/")
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	n.Phones = phones
 	if err := n.Validate(); err != nil {
 		return err
 	}
-	c, err := loadConfig(flags, *dev, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := newApp(ctx, c, stderr)
+	a, err := flags.open(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

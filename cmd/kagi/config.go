@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,6 +71,36 @@ func registerSettings(fs *flag.FlagSet) map[string]*string {
 		vals[s.env] = fs.String(s.flag, "", s.usage+" (env "+s.env+")")
 	}
 	return vals
+}
+
+// appFlags are the flags every command that wires the app shares: --dev and one per setting.
+type appFlags struct {
+	dev      *bool
+	settings map[string]*string
+}
+
+func addAppFlags(fs *flag.FlagSet, devUsage string) appFlags {
+	return appFlags{dev: fs.Bool("dev", false, devUsage), settings: registerSettings(fs)}
+}
+
+// parseArgs parses a command's flags and refuses stray arguments.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// open loads the configuration the flags and environment give and wires the app.
+func (f appFlags) open(ctx context.Context, getenv func(string) string, logOut io.Writer) (*app, error) {
+	c, err := loadConfig(f.settings, *f.dev, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return newApp(ctx, c, logOut)
 }
 
 // devSecretsFile keeps the secrets --dev generated, so restarts keep working.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -137,6 +138,26 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		t.Fatal("serve started with bad settings")
 	}
 	for _, want := range []string{"KAGI_FALLBACK_WINDOW", "windows", "https"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestServeRefusesABadSupportCalendar(t *testing.T) {
+	t.Parallel()
+	file := t.TempDir() + "/calendar.json"
+	if err := os.WriteFile(file, []byte(`{"closed":["2026-12-31"],"special":[{"date":"2026-12-30","open":"09:00","close":"25:00"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := prodEnv("postgres://127.0.0.1:1/none")
+	env["KAGI_SUPPORT_CALENDAR"] = file
+	env["KAGI_OPERATOR_NUMBER"] = "0312345678"
+	_, err := kagi(t, env, "serve")
+	if err == nil {
+		t.Fatal("serve started with a bad calendar")
+	}
+	for _, want := range []string{"KAGI_SUPPORT_CALENDAR", "special[0]", "25:00", "KAGI_OPERATOR_NUMBER"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

@@ -118,20 +118,16 @@ func (a *app) handler() http.Handler {
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
-	dev := fs.Bool("dev", false, "development mode: generate secrets under .kagi/, allow plain http, enable /dev/ pages")
-	flags := registerSettings(fs)
-	if err := fs.Parse(args); err != nil {
+	flags := addAppFlags(fs, "development mode: generate secrets under .kagi/, allow plain http, enable /dev/ pages")
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(flags, *dev, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := newApp(ctx, c, stderr)
+	a, err := flags.open(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	c := a.cfg
 	stopExpiry, err := a.recovery.StartExpiry(c.ExpirySchedule)
 	if err != nil {
 		return err

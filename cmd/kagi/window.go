@@ -22,13 +22,9 @@ func cmdWindowOpen(ctx context.Context, args []string, getenv func(string) strin
 	number := fs.String("account-number", "", "account number of the verified customer")
 	channel := fs.String("channel", string(recovery.ChannelOperator), "who verified the customer (only operator: the voice line opens its own windows)")
 	reason := fs.String("reason", "", "why the window is opened (required; audited)")
-	dev := fs.Bool("dev", false, "use the development secrets under .kagi/")
-	flags := registerSettings(fs)
-	if err := fs.Parse(args); err != nil {
+	flags := addAppFlags(fs, "use the development secrets under .kagi/")
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var errs []error
 	if *number == "" {
@@ -43,11 +39,7 @@ func cmdWindowOpen(ctx context.Context, args []string, getenv func(string) strin
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	c, err := loadConfig(flags, *dev, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := newApp(ctx, c, stderr)
+	a, err := flags.open(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func serve(t *testing.T, h http.Handler, req *http.Request) (*httptest.ResponseRecorder, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	body := map[string]any{}
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("body %q: %v", rec.Body, err)
+		}
+	}
+	return rec, body
+}
+
+func TestHandleTurnsErrorsIntoJSON(t *testing.T) {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	cases := []struct {
+		name    string
+		err     error
+		status  int
+		code    string
+		message string
+	}{
+		{"client error", Errorf(http.StatusForbidden, "passkey_required", "パスキーでログインしてください。"), 403, "passkey_required", "パスキーでログインしてください。"},
+		{"wrapped client error", errors.Join(errors.New("context"), Errorf(http.StatusConflict, "passkey_exists", "既にあります。")), 409, "passkey_exists", "既にあります。"},
+		{"internal error hides its cause", errors.New("pq: password authentication failed for user kagi"), 500, "internal", internalMessage},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec, body := serve(t, Handle(log, func(w http.ResponseWriter, r *http.Request) error { return c.err }), httptest.NewRequest("GET", "/", nil))
+			if rec.Code != c.status || body["error"] != c.code || body["message"] != c.message {
+				t.Fatalf("%d %v", rec.Code, body)
+			}
+			if strings.Contains(rec.Body.String(), "pq:") {
+				t.Fatal("internal cause leaked to the client")
+			}
+		})
+	}
+	if !strings.Contains(logged.String(), "password authentication failed") {
+		t.Fatal("internal cause not logged")
+	}
+}
+
+func TestHandleRecoversPanics(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(&strings.Builder{}, nil))
+	rec, body := serve(t, Handle(log, func(w http.ResponseWriter, r *http.Request) error { panic("boom") }), httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 500 || body["error"] != "internal" {
+		t.Fatalf("%d %v", rec.Code, body)
+	}
+}
+
+func TestDecodeJSONRefusesBadBodies(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(&strings.Builder{}, nil))
+	h := Handle(log, func(w http.ResponseWriter, r *http.Request) error {
+		var v struct{ A string }
+		if err := DecodeJSON(w, r, &v); err != nil {
+			return err
+		}
+		return JSON(w, 200, v)
+	})
+	cases := map[string]struct {
+		body, contentType string
+		status            int
+	}{
+		"not JSON":       {"{", "application/json", 400},
+		"form post":      {"a=1", "application/x-www-form-urlencoded", 415},
+		"too large":      {`{"A":"` + strings.Repeat("x", maxBody) + `"}`, "application/json", 413},
+		"fine":           {`{"A":"x"}`, "application/json; charset=utf-8", 200},
+		"no type header": {`{"A":"x"}`, "", 200},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+			if c.contentType != "" {
+				req.Header.Set("Content-Type", c.contentType)
+			}
+			rec, body := serve(t, h, req)
+			if rec.Code != c.status || (c.status != 200 && body["message"] == "") {
+				t.Fatalf("%d %v", rec.Code, body)
+			}
+		})
+	}
+}
+
+func TestBrowserRefusesCrossOriginStateChanges(t *testing.T) {
+	h := Browser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	cases := []struct {
+		name, method, site, origin string
+		status                     int
+	}{
+		{"cross-site POST", "POST", "cross-site", "https://evil.example", 403},
+		{"cross-origin POST without fetch metadata", "POST", "", "https://evil.example", 403},
+		{"same-origin POST", "POST", "same-origin", "https://kagi.test", 204},
+		{"cross-site GET", "GET", "cross-site", "https://evil.example", 204},
+		{"non-browser POST", "POST", "", "", 204},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(c.method, "https://kagi.test/api/v1/logout", nil)
+			if c.site != "" {
+				req.Header.Set("Sec-Fetch-Site", c.site)
+			}
+			if c.origin != "" {
+				req.Header.Set("Origin", c.origin)
+			}
+			rec, _ := serve(t, h, req)
+			if rec.Code != c.status {
+				t.Fatalf("%d, want %d", rec.Code, c.status)
+			}
+			if rec.Header().Get("Content-Security-Policy") == "" || rec.Header().Get("X-Frame-Options") != "DENY" {
+				t.Fatal("security headers missing")
+			}
+		})
+	}
+}
