@@ -175,6 +175,9 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	if !c.ExpiresAt.After(now) {
 		return Passkey{}, keep(errRegisterExpired)
 	}
+	if err := s.lockSession(ctx, tx, sess); err != nil {
+		return Passkey{}, err
+	}
 	reg, err := registrantFor(ctx, tx, sess.AccountID)
 	if err != nil {
 		return Passkey{}, err
@@ -475,6 +478,9 @@ func (s *Service) DeleteOwnPasskey(ctx context.Context, sess Session) error {
 		return errReauthRequired
 	}
 	return pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.lockSession(ctx, tx, sess); err != nil {
+			return err
+		}
 		_, ok, err := s.DeletePasskey(ctx, tx, sess.AccountID, "customer")
 		if err == nil && !ok {
 			return errNoPasskey

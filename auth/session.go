@@ -89,6 +89,21 @@ func (s *Service) sessionByHash(ctx context.Context, q pgdb.Querier, h []byte) (
 	return sess, err == nil, err
 }
 
+var errSessionEnded = web.Errorf(http.StatusUnauthorized, "unauthorized", msgUnauthorized)
+
+// lockSession re-reads the session inside a transaction that acts on it and locks its row
+// until commit, so a recovery session whose window closed a moment ago (EndRecoverySessions
+// deletes it) cannot still create or delete the passkey.
+func (s *Service) lockSession(ctx context.Context, tx pgx.Tx, sess Session) error {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > $2 FOR UPDATE`,
+		sess.TokenHash, s.now()).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errSessionEnded
+	}
+	return err
+}
+
 // EndRecoverySessions ends the account's password_fallback sessions in tx: a recovery-only
 // session lives no longer than its window (§2.11). Package recovery calls it when a window ends.
 func EndRecoverySessions(ctx context.Context, tx pgx.Tx, accountID int64) error {

@@ -61,3 +61,36 @@ func TestRecoveryReplacesThePasskeyAndEndsTheWindow(t *testing.T) {
 		t.Fatal("the old phone's passkey still logs in")
 	}
 }
+
+// A recovery session whose window closes while the customer is at the phone's prompt can no
+// longer store the passkey.
+func TestRecoveryRegistrationAfterTheWindowClosedIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	acct := e.addPasskeyAccount("taro", "1234567")
+	e.open(acct.ID, ChannelIVR, "ivr:CA01", "")
+	rescue := e.browser()
+	if status, body := e.passwordLogin(rescue, "taro"); status != http.StatusOK {
+		t.Fatalf("password through the window: %d %v", status, body)
+	}
+	phone := authtest.NewPhone(authtest.Config{BaseURL: e.srv.URL, Origin: "https://kagi.test", RPID: "kagi.test"})
+	options, err := phone.BeginRegistration(ctx, rescue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	credential, err := phone.Create(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed, err := e.svc.CloseByOperator(ctx, acct.ID, "staff:suzuki", "お客様のご依頼"); err != nil || !closed {
+		t.Fatalf("close: %v %v", closed, err)
+	}
+	if _, err := phone.FinishRegistration(ctx, rescue, credential); authtest.Status(err) != http.StatusUnauthorized {
+		t.Fatalf("finish after the window closed: %v, want 401", err)
+	}
+	var stored []byte
+	if err := e.pool.QueryRow(ctx, `SELECT public_key FROM passkeys WHERE account_id = $1`, acct.ID).Scan(&stored); err != nil || string(stored) != "not a real key" {
+		t.Fatalf("the old passkey was replaced: %q %v", stored, err)
+	}
+}
