@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Private PostgreSQL for scripts/run and scripts/test. Source it, then:
+# Private PostgreSQL for scripts/run, scripts/test and scripts/bench. Source it, then:
 #   pg_start DIR [test]   start (initialising if needed) a cluster under DIR; sets PG_URL
 #   pg_stop DIR           stop it
+#   pg_remove DIR         stop it and delete it
 # Installs Debian's postgresql package when the server binaries are missing, and runs the
 # server as an unprivileged user when invoked as root.
 
@@ -24,10 +25,11 @@ pg_bindir() {
   dirname "$initdb"
 }
 
-# as_pg runs a command as the cluster's owner: ourselves, or an unprivileged user when root.
+# as_pg runs a command as the cluster's owner: ourselves, or an unprivileged user when root
+# (from /, since the checkout may lie where that user cannot enter).
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u "$PG_USER_OS" -- "$@"
+    (cd / && runuser -u "$PG_USER_OS" -- "$@")
   else
     "$@"
   fi
@@ -41,29 +43,35 @@ pg_free_port() {
   echo "$port"
 }
 
+# pg_root prints the cluster's folder: DIR/cluster, which is a link to a private temporary
+# folder when the unprivileged user cannot reach DIR (a checkout under root's home).
+pg_root() {
+  readlink -f "$1/cluster"
+}
+
 pg_start() {
-  local dir=$1 mode=${2:-run} bindir port data
+  local dir=$1 mode=${2:-run} bindir port root
   bindir=$(pg_bindir) || return 1
   mkdir -p "$dir"
-  if [ "$(id -u)" -eq 0 ]; then
-    id "$PG_USER_OS" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
-    chown "$PG_USER_OS" "$dir"
-    if ! runuser -u "$PG_USER_OS" -- test -w "$dir"; then
-      # The checkout lies under a folder the unprivileged user cannot enter (such as root's
-      # home): keep the cluster in a private temporary folder, linked from $dir.
-      local tmp
-      tmp=$(mktemp -d /tmp/kagi-pg.XXXXXX)
-      chmod 711 "$tmp"
-      chown "$PG_USER_OS" "$tmp"
-      rm -f "$dir/data"
-      ln -s "$tmp" "$dir/data"
+  if [ ! -e "$dir/cluster" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+      id "$PG_USER_OS" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
+      mkdir -p "$dir/cluster"
+      chown "$PG_USER_OS" "$dir/cluster"
+      if ! as_pg test -w "$(readlink -f "$dir/cluster")"; then
+        rmdir "$dir/cluster"
+        local tmp
+        tmp=$(mktemp -d /tmp/kagi-pg.XXXXXX)
+        chown "$PG_USER_OS" "$tmp"
+        ln -s "$tmp" "$dir/cluster"
+      fi
+    else
+      mkdir -p "$dir/cluster"
     fi
   fi
-  data=$(cd "$dir" && pwd)/data
-  if [ ! -s "$data/PG_VERSION" ]; then
-    [ -L "$data" ] || { mkdir -p "$data"; [ "$(id -u)" -ne 0 ] || chown "$PG_USER_OS" "$data"; }
-    chmod 700 "$data" 2>/dev/null || true
-    as_pg "$bindir/initdb" -D "$data" -U kagi --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+  root=$(pg_root "$dir")
+  if [ ! -s "$root/data/PG_VERSION" ]; then
+    as_pg "$bindir/initdb" -D "$root/data" -U kagi --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; return 1; }
   fi
   port=$(pg_free_port "${KAGI_PG_PORT:-54329}")
@@ -71,21 +79,27 @@ pg_start() {
   if [ "$mode" = test ]; then
     opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
   fi
-  touch "$dir/server.log"
-  [ "$(id -u)" -ne 0 ] || chown "$PG_USER_OS" "$dir/server.log"
-  as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -o "$opts" -w -t 60 start >/dev/null \
-    || { tail -n 20 "$dir/server.log" >&2; return 1; }
+  as_pg "$bindir/pg_ctl" -D "$root/data" -l "$root/server.log" -o "$opts" -w -t 60 start >/dev/null \
+    || { tail -n 20 "$root/server.log" >&2; return 1; }
   PG_URL="postgres://kagi@127.0.0.1:$port/kagi?sslmode=disable"
-  "$bindir/psql" -q "postgres://kagi@127.0.0.1:$port/postgres?sslmode=disable" -tAc \
-    "SELECT 1 FROM pg_database WHERE datname = 'kagi'" | grep -q 1 \
-    || "$bindir/psql" -q "postgres://kagi@127.0.0.1:$port/postgres?sslmode=disable" -c "CREATE DATABASE kagi" >/dev/null
+  local admin="postgres://kagi@127.0.0.1:$port/postgres?sslmode=disable"
+  "$bindir/psql" -q "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'kagi'" | grep -q 1 \
+    || "$bindir/psql" -q "$admin" -c "CREATE DATABASE kagi" >/dev/null
   export PG_URL
 }
 
 pg_stop() {
-  local dir=$1 bindir data
+  local dir=$1 bindir root
+  [ -e "$dir/cluster" ] || return 0
   bindir=$(pg_bindir) || return 1
-  data=$(cd "$dir" && pwd)/data
-  [ -f "$data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1
+  root=$(pg_root "$dir")
+  [ -f "$root/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$root/data" -m fast -w stop >/dev/null 2>&1
   return 0
+}
+
+pg_remove() {
+  local dir=$1
+  pg_stop "$dir" || true
+  [ -e "$dir/cluster" ] && rm -rf "$(pg_root "$dir")"
+  rm -rf "$dir"
 }
