@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -431,4 +432,75 @@ func TestStatusCallbackEndsTheCall(t *testing.T) {
 
 func testRP() *webauthn.Config {
 	return &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{"https://kagi.test"}}
+}
+
+func TestPanicAndDeadlineAnswerTwiML(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t, func(c *HandlerConfig) { c.Deadline = time.Nanosecond })
+	status, turn := e.post("/ivr/voice", url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}, true)
+	if status != http.StatusOK || len(turn.Said) != 1 || turn.Said[0] != promptUnavailable || !turn.HungUp {
+		t.Fatalf("past the deadline: %d %+v", status, turn)
+	}
+
+	h, err := NewHandler(HandlerConfig{Pool: e.pool, PublicURL: "https://kagi.test", AuthToken: testToken,
+		Calendar: recovery.RegularCalendar(), Verifier: recovery.NewVoiceVerifier(e.core, e.rec), Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := h.twilio(func(http.ResponseWriter, *http.Request, url.Values) { panic("boom") })
+	form := url.Values{"CallSid": {NewCallSid()}}
+	req := httptest.NewRequest("POST", "/ivr/voice", strings.NewReader(form.Encode()))
+	req.Header.Set("X-Twilio-Signature", Sign(testToken, "https://kagi.test/ivr/voice", form))
+	rec := httptest.NewRecorder()
+	boom.ServeHTTP(rec, req)
+	if got, err := ParseTwiML(rec.Body.Bytes()); rec.Code != http.StatusOK || err != nil || got.Said[0] != promptUnavailable {
+		t.Fatalf("panic: %d %q", rec.Code, rec.Body)
+	}
+}
+
+// Nothing the caller keys in, and no full caller number, ever reaches the log.
+func TestLogsHoldNoDigits(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := newLineEnv(t, func(c *HandlerConfig) { c.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	e.addCustomer("7654321", true)
+	e.call(regCaller, "1", "7654321#", "9876", "7654321#", "4321", "9999999#", "1234")
+	e.call("anonymous")
+	// The time and the random CallSid may hold any digits; everything else must not.
+	var out strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		rec := map[string]any{}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		delete(rec, "time")
+		delete(rec, "call_sid")
+		b, _ := json.Marshal(rec)
+		out.Write(append(b, '\n'))
+	}
+	if !strings.Contains(out.String(), "ivr: step") {
+		t.Fatalf("no step was logged: %s", out.String())
+	}
+	for _, secret := range []string{"7654321", "9876", "4321", "9999999", regCaller, "12345678"} {
+		if strings.Contains(out.String(), secret) {
+			t.Fatalf("log contains %q:\n%s", secret, out.String())
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
