@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twilio/twilio-go/client"
 
 	"kagi/auth"
@@ -183,7 +185,7 @@ var errUnknownCall = errors.New("ivr: gather for a call that never started")
 // step is one transaction: load the call's state (row-locked, so Twilio's retries and
 // parallel requests of one call queue up), move the flow on, verify if it asks, save.
 func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string, error) {
-	var doc string
+	var doc, outcome string
 	err := pgdb.InTx(ctx, h.pool, func(tx pgx.Tx) error {
 		now := h.now()
 		if ev.Kind == EventCallStart {
@@ -205,7 +207,6 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 		env := Env{SupportOpen: h.support && h.calendar.IsOpen(now)}
 		before := st.Step
 		st, reply := Next(st, ev, h.flow, env)
-		outcome := ""
 		if v := reply.Verify; v != nil {
 			res, err := h.verifier.Verify(ctx, tx, recovery.VoiceAttempt{
 				AccountNumber: v.AccountNumber, Caller: v.CallerNumber, PIN: v.PIN, CallSid: sid,
@@ -227,8 +228,16 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 		doc = reply.TwiML
 		return nil
 	})
+	if err == nil && outcome != "" {
+		verifications.WithLabelValues(outcome).Inc()
+	}
 	return doc, err
 }
+
+var verifications = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "kagi_ivr_verifications_total",
+	Help: "Voice-line verifications by outcome (verified, no_passkey, failed, locked).",
+}, []string{"outcome"})
 
 var outcomeNames = map[recovery.VoiceOutcome]string{
 	recovery.VoiceVerified:      "verified",

@@ -8,6 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func serve(t *testing.T, h http.Handler, req *http.Request) (*httptest.ResponseRecorder, map[string]any) {
@@ -123,5 +126,38 @@ func TestBrowserRefusesCrossOriginStateChanges(t *testing.T) {
 				t.Fatal("security headers missing")
 			}
 		})
+	}
+}
+
+func TestMeasuredRecordsThePattern(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/things/{id}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	h := Measured(mux)
+	for _, path := range []string{"/api/v1/things/1", "/api/v1/things/secret-2", "/nowhere"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}
+	ch := make(chan prometheus.Metric, 10)
+	requestDuration.Collect(ch)
+	close(ch)
+	got := map[string]uint64{}
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		labels := ""
+		for _, l := range pb.GetLabel() {
+			labels += l.GetName() + "=" + l.GetValue() + " "
+		}
+		got[labels] = pb.GetHistogram().GetSampleCount()
+	}
+	want := map[string]uint64{"code=418 pattern=GET /api/v1/things/{id} ": 2, "code=404 pattern=unmatched ": 1}
+	if len(got) != len(want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("series %v, want %v", got, want)
+		}
 	}
 }

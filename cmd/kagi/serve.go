@@ -113,7 +113,7 @@ func (a *app) handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.Handler())
-	return web.WithRequestID(mux)
+	return web.WithRequestID(web.Measured(mux))
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
