@@ -3,6 +3,7 @@ package ivr
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
@@ -19,7 +20,7 @@ import (
 // go test -run '^$' -bench Webhook200 -benchtime 3x ./ivr/
 func BenchmarkWebhook200Calls(b *testing.B) {
 	const calls = 200
-	e := newLineEnv(b)
+	e := newLineEnv(b, func(c *HandlerConfig) { c.Log = slog.New(slog.DiscardHandler) })
 	e.sim.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: calls}}
 	type customer struct{ number, phone string }
 	customers := make([]customer, calls)
