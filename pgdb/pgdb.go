@@ -4,6 +4,7 @@ package pgdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 
@@ -81,7 +82,26 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...Migrations) error 
 }
 
 // InTx runs fn in one transaction: committed when fn returns nil, rolled back otherwise, so a
-// multi-step state change is never left half-written.
+// multi-step state change is never left half-written. When PostgreSQL aborts the transaction
+// to break a deadlock or a serialization conflict, fn runs again (at most maxTries in all):
+// fn must therefore do nothing outside the transaction that cannot be repeated.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, pool, fn)
+	var err error
+	for range maxTries {
+		err = pgx.BeginFunc(ctx, pool, fn)
+		if !Retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// maxTries bounds InTx's runs of one transaction.
+const maxTries = 3
+
+// Retryable reports whether err is PostgreSQL giving up a transaction that may well succeed
+// when run again: a deadlock (40P01) or a serialization failure (40001).
+func Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }

@@ -70,9 +70,20 @@ pg_start() {
     fi
   fi
   root=$(pg_root "$dir")
+  # Password authentication even on loopback: another local user must not reach the cluster.
+  # The generated password stays beside it, readable by us alone.
+  if [ ! -s "$dir/password" ]; then
+    (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/password")
+  fi
+  local password
+  password=$(cat "$dir/password")
   if [ ! -s "$root/data/PG_VERSION" ]; then
-    as_pg "$bindir/initdb" -D "$root/data" -U kagi --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
-      || { cat "$dir/initdb.log" >&2; return 1; }
+    local pwfile="$root/initdb-password"
+    (umask 077 && printf '%s\n' "$password" >"$pwfile")
+    [ "$(id -u)" -ne 0 ] || chown "$PG_USER_OS" "$pwfile"
+    as_pg "$bindir/initdb" -D "$root/data" -U kagi --auth=scram-sha-256 --pwfile="$pwfile" -E UTF8 --no-locale \
+      >"$dir/initdb.log" 2>&1 || { rm -f "$pwfile"; cat "$dir/initdb.log" >&2; return 1; }
+    rm -f "$pwfile"
   fi
   port=$(pg_free_port "${KAGI_PG_PORT:-54329}")
   local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories= -c max_connections=300"
@@ -81,8 +92,8 @@ pg_start() {
   fi
   as_pg "$bindir/pg_ctl" -D "$root/data" -l "$root/server.log" -o "$opts" -w -t 60 start >/dev/null \
     || { tail -n 20 "$root/server.log" >&2; return 1; }
-  PG_URL="postgres://kagi@127.0.0.1:$port/kagi?sslmode=disable"
-  local admin="postgres://kagi@127.0.0.1:$port/postgres?sslmode=disable"
+  PG_URL="postgres://kagi:$password@127.0.0.1:$port/kagi?sslmode=disable"
+  local admin="postgres://kagi:$password@127.0.0.1:$port/postgres?sslmode=disable"
   "$bindir/psql" -q "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'kagi'" | grep -q 1 \
     || "$bindir/psql" -q "$admin" -c "CREATE DATABASE kagi" >/dev/null
   export PG_URL

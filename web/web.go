@@ -61,7 +61,8 @@ func Handle(log *slog.Logger, h HandlerFunc) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				log.ErrorContext(r.Context(), "panic in handler", "request_id", RequestID(r.Context()), "path", r.URL.Path,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				WriteError(w, r, log, errors.New("panic"))
 			}
 		}()
@@ -78,7 +79,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			return // the client went away; nobody to answer
 		}
-		log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "internal error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 		e = Errorf(http.StatusInternalServerError, "internal", internalMessage)
 	}
 	body := map[string]any{}
@@ -126,6 +127,14 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, Errorf(http.StatusRequestEntityTooLarge, "invalid_request", "リクエストが大きすぎます。")
 	}
 	return body, nil
+}
+
+// NotFound answers a path under the JSON API that no route serves (or a method it does not
+// take) in the API's JSON form, instead of net/http's plain English text.
+func NotFound(log *slog.Logger) http.Handler {
+	return Handle(log, func(w http.ResponseWriter, r *http.Request) error {
+		return Errorf(http.StatusNotFound, "not_found", "お探しのページは見つかりません。")
+	})
 }
 
 type ctxKey int

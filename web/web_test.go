@@ -161,3 +161,27 @@ func TestMeasuredRecordsThePattern(t *testing.T) {
 		}
 	}
 }
+
+func TestInternalErrorsAreLoggedWithTheRequestID(t *testing.T) {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	h := WithRequestID(Handle(log, func(w http.ResponseWriter, r *http.Request) error { return errors.New("disk on fire") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	id := rec.Header().Get("X-Request-Id")
+	if id == "" || !strings.Contains(logged.String(), "request_id="+id) {
+		t.Fatalf("X-Request-Id %q not in the log line %q", id, logged.String())
+	}
+}
+
+func TestNotFoundAnswersJSON(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/v1/login/password", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	mux.Handle("/api/", NotFound(slog.New(slog.DiscardHandler)))
+	for _, c := range []struct{ method, path string }{{"GET", "/api/v1/nothing"}, {"GET", "/api/v1/login/password"}} {
+		rec, body := serve(t, mux, httptest.NewRequest(c.method, c.path, nil))
+		if rec.Code != http.StatusNotFound || body["error"] != "not_found" || body["message"] == "" {
+			t.Fatalf("%s %s: %d %v", c.method, c.path, rec.Code, body)
+		}
+	}
+}

@@ -17,9 +17,9 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr)
+	fs := newFlagSet("migrate")
 	dbURL := fs.String("database-url", "", "PostgreSQL connection string (env DATABASE_URL)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
 	if *dbURL == "" {
@@ -41,7 +41,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func cmdAccountAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("account add", stderr)
+	fs := newFlagSet("account add")
 	var n auth.NewAccount
 	var phones multiFlag
 	fs.StringVar(&n.LoginID, "login-id", "", "login ID")
@@ -51,8 +51,8 @@ func cmdAccountAdd(ctx context.Context, args []string, getenv func(string) strin
 	fs.Var(&phones, "phone", "registered phone in E.164 (repeatable)")
 	fs.StringVar(&n.Email, "email", "", "email address")
 	fs.StringVar(&n.Name, "name", "", "customer name")
-	flags := addAppFlags(fs, "use the development secrets under .kagi/")
-	if err := parseArgs(fs, args); err != nil {
+	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
+	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
 	n.Phones = phones

@@ -16,14 +16,14 @@ import (
 // cmdCall plays a phone call against a running kagi with correctly signed webhook requests
 // and prints what the caller would hear, so the voice line can be tried without a phone.
 func cmdCall(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("call", stderr)
+	fs := newFlagSet("call")
 	from := fs.String("from", "", "the caller's number in E.164, e.g. +819012345678 (empty or \"anonymous\" = withheld)")
 	keys := fs.String("keys", "", "comma-separated keys for each prompt, e.g. '1,1234567#,1234'; an empty item lets a prompt time out")
 	base := fs.String("url", "", "where kagi listens (default: the public URL)")
 	publicURL := fs.String("public-url", "", "KAGI_PUBLIC_URL of the server, which requests are signed for")
 	token := fs.String("twilio-auth-token", "", "TWILIO_AUTH_TOKEN of the server")
 	dev := fs.Bool("dev", false, "use the development secrets under .kagi/ and http://localhost:8080")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
 	if *publicURL == "" {

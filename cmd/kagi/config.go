@@ -73,19 +73,35 @@ func registerSettings(fs *flag.FlagSet) map[string]*string {
 	return vals
 }
 
+// purpose says what a command needs of the configuration: the server needs every secret, a
+// command-line tool acting on the database only the database and the PIN key.
+type purpose int
+
+const (
+	forServe purpose = iota
+	forCLI
+)
+
 // appFlags are the flags every command that wires the app shares: --dev and one per setting.
 type appFlags struct {
 	dev      *bool
 	settings map[string]*string
+	purpose  purpose
 }
 
-func addAppFlags(fs *flag.FlagSet, devUsage string) appFlags {
-	return appFlags{dev: fs.Bool("dev", false, devUsage), settings: registerSettings(fs)}
+func addAppFlags(fs *flag.FlagSet, p purpose, devUsage string) appFlags {
+	return appFlags{dev: fs.Bool("dev", false, devUsage), settings: registerSettings(fs), purpose: p}
 }
 
-// parseArgs parses a command's flags and refuses stray arguments.
-func parseArgs(fs *flag.FlagSet, args []string) error {
+// parseArgs parses a command's flags and refuses stray arguments. A bad flag is a one-line
+// reason; -h prints the command's flags.
+func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "usage of %s:\n", fs.Name())
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -96,7 +112,7 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 
 // open loads the configuration the flags and environment give and wires the app.
 func (f appFlags) open(ctx context.Context, getenv func(string) string, logOut io.Writer) (*app, error) {
-	c, err := loadConfig(f.settings, *f.dev, getenv)
+	c, err := loadConfig(f.settings, *f.dev, f.purpose, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +124,7 @@ const devSecretsFile = ".kagi/dev-secrets.json"
 
 // loadConfig resolves every setting (flag, then environment, then default, then — in dev
 // mode — a generated secret) and reports every problem at once.
-func loadConfig(flags map[string]*string, dev bool, getenv func(string) string) (*config, error) {
+func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(string) string) (*config, error) {
 	raw := map[string]string{}
 	for _, s := range settings {
 		v := *flags[s.env]
@@ -135,10 +151,16 @@ func loadConfig(flags map[string]*string, dev bool, getenv func(string) string) 
 		}
 	}
 
+	if p == forCLI && raw["KAGI_PUBLIC_URL"] == "" {
+		// The tools run no WebAuthn ceremony and answer no webhook; the relying party only
+		// needs some identity to be built.
+		raw["KAGI_PUBLIC_URL"] = "https://localhost"
+	}
+
 	var errs []error
 	var missing []string
 	for _, s := range settings {
-		if s.secret && raw[s.env] == "" {
+		if s.secret && raw[s.env] == "" && (p == forServe || s.env == "KAGI_PIN_KEY") {
 			missing = append(missing, s.env)
 		}
 	}

@@ -37,6 +37,18 @@ func count(t *testing.T, url, sql string) int {
 	return n
 }
 
+func exec(t *testing.T, url, sql string) {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t) // an empty database
@@ -94,15 +106,16 @@ func TestAccountAdd(t *testing.T) {
 		{"account number with letters", with("--account-number", "12ab"), "account number must be 1-12 digits"},
 		{"bad email", with("--email", "not-an-email"), "not a plain address"},
 		{"unknown flag", append(append([]string(nil), good...), "--colour", "red"), "flag provided but not defined"},
+		{"stray argument", append(append([]string(nil), good...), "extra"), "unexpected argument"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := kagi(t, env, c.args...)
-			if err == nil || !strings.Contains(err.Error()+out, c.want) {
+			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, out = %q; want an error mentioning %q", err, out, c.want)
 			}
-			if strings.Contains(oneLine(err), "\n") {
-				t.Fatalf("reason is not one line: %q", oneLine(err))
+			if strings.Contains(oneLine(err), "\n") || out != "" {
+				t.Fatalf("reason is not one line: %q, output %q", oneLine(err), out)
 			}
 		})
 	}

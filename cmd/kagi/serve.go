@@ -31,7 +31,6 @@ type app struct {
 	pool     *pgxpool.Pool
 	auth     *auth.Service
 	recovery *recovery.Service
-	ivr      *ivr.Handler
 }
 
 func newApp(ctx context.Context, c *config, logOut io.Writer) (*app, error) {
@@ -65,32 +64,33 @@ func newApp(ctx context.Context, c *config, logOut io.Writer) (*app, error) {
 		pool.Close()
 		return nil, err
 	}
+	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc}, nil
+}
+
+func (a *app) close() { a.pool.Close() }
+
+// handler mounts every package's routes on one mux. The voice line is built here, not in
+// newApp, because only the server needs Twilio's token.
+func (a *app) handler() (http.Handler, error) {
+	c := a.cfg
 	line, err := ivr.NewHandler(ivr.HandlerConfig{
-		Pool:           pool,
-		Log:            log,
+		Pool:           a.pool,
+		Log:            a.log,
 		PublicURL:      c.PublicURL.String(),
 		AuthToken:      c.TwilioAuthToken,
 		Voice:          c.IVRVoice,
 		OperatorNumber: c.OperatorNumber,
 		Calendar:       c.Calendar,
 		SupportEnabled: c.SupportEnabled,
-		Verifier:       recovery.NewVoiceVerifier(authSvc, recoverySvc),
+		Verifier:       recovery.NewVoiceVerifier(a.auth, a.recovery),
 	})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, ivr: line}, nil
-}
-
-func (a *app) close() { a.pool.Close() }
-
-// handler mounts every package's routes on one mux.
-func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	a.auth.Routes(mux)
 	a.recovery.Routes(mux)
-	a.ivr.Routes(mux)
+	line.Routes(mux)
 	mux.Handle("GET /api/v1/support/status", recovery.SupportStatusHandler(a.log, a.cfg.Calendar, a.cfg.SupportEnabled, time.Now))
 	if a.cfg.Dev {
 		ivr.DevPhoneRoutes(mux, a.log, &ivr.Simulator{
@@ -113,13 +113,14 @@ func (a *app) handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.Handler())
-	return web.WithRequestID(web.Measured(mux))
+	mux.Handle("/api/", web.NotFound(a.log))
+	return web.WithRequestID(web.Measured(mux)), nil
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	flags := addAppFlags(fs, "development mode: generate secrets under .kagi/, allow plain http, enable /dev/ pages")
-	if err := parseArgs(fs, args); err != nil {
+	fs := newFlagSet("serve")
+	flags := addAppFlags(fs, forServe, "development mode: generate secrets under .kagi/, allow plain http, enable /dev/ pages")
+	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
 	a, err := flags.open(ctx, getenv, stderr)
@@ -134,9 +135,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer stopExpiry()
 
+	handler, err := a.handler()
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              c.Listen,
-		Handler:           a.handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      20 * time.Second,

@@ -18,12 +18,13 @@ var jst = time.FixedZone("JST", 9*60*60)
 // cmdWindowOpen opens a fallback window from the command line, for an operator who verified the
 // caller (§3.2), audited with the actor "cli" and the reason given.
 func cmdWindowOpen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("window open", stderr)
+	fs := newFlagSet("window open")
 	number := fs.String("account-number", "", "account number of the verified customer")
 	channel := fs.String("channel", string(recovery.ChannelOperator), "who verified the customer (only operator: the voice line opens its own windows)")
 	reason := fs.String("reason", "", "why the window is opened (required; audited)")
-	flags := addAppFlags(fs, "use the development secrets under .kagi/")
-	if err := parseArgs(fs, args); err != nil {
+	operator := fs.String("operator", "", "who opens it, for the audit trail (default: the invoking user)")
+	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
+	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
 	var errs []error
@@ -51,11 +52,27 @@ func cmdWindowOpen(ctx context.Context, args []string, getenv func(string) strin
 	if !found {
 		return fmt.Errorf("no account with number %q", *number)
 	}
-	w, err := a.recovery.Open(ctx, acct.ID, recovery.ChannelOperator, "cli", *reason)
+	if _, has, err := a.auth.PasskeyOf(ctx, a.pool, acct.ID); err != nil {
+		return err
+	} else if !has {
+		return fmt.Errorf("account %s has no passkey: its login ID and password already work, no window is needed", acct.AccountNumber)
+	}
+	w, err := a.recovery.Open(ctx, acct.ID, recovery.ChannelOperator, cliActor(*operator, getenv), *reason)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "kagi: fallback window for account %s is open until %s\n",
 		acct.AccountNumber, w.ExpiresAt.In(jst).Format("2006-01-02 15:04:05 MST"))
 	return nil
+}
+
+// cliActor names the person behind a command for the audit trail: the --operator given, else
+// the user who ran it (through sudo, the one who called sudo).
+func cliActor(operator string, getenv func(string) string) string {
+	for _, name := range []string{operator, getenv("SUDO_USER"), getenv("USER")} {
+		if name = strings.TrimSpace(name); name != "" {
+			return "cli:" + name
+		}
+	}
+	return "cli"
 }

@@ -1,0 +1,57 @@
+package pgdb_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb"
+	"kagi/pgdb/pgtest"
+)
+
+// Two transactions that lock two rows in opposite orders deadlock; PostgreSQL aborts one of
+// them, and InTx runs it again, so both callers succeed.
+func TestInTxRetriesADeadlock(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE pair (id int PRIMARY KEY, n int NOT NULL); INSERT INTO pair VALUES (1, 0), (2, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	var barrier sync.WaitGroup
+	barrier.Add(2)
+	first := sync.OnceFunc(barrier.Done)
+	second := sync.OnceFunc(barrier.Done)
+	lockBoth := func(a, b int, arrived func()) error {
+		return pgdb.InTx(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE pair SET n = n + 1 WHERE id = $1`, a); err != nil {
+				return err
+			}
+			arrived()
+			barrier.Wait() // both hold their first row: the second UPDATEs deadlock
+			_, err := tx.Exec(ctx, `UPDATE pair SET n = n + 1 WHERE id = $1`, b)
+			return err
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- lockBoth(1, 2, first) }()
+	go func() { errs <- lockBoth(2, 1, second) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a deadlocked transaction was not run again: %v", err)
+		}
+	}
+	var total int
+	if err := pool.QueryRow(ctx, `SELECT sum(n) FROM pair`).Scan(&total); err != nil || total != 4 {
+		t.Fatalf("sum = %d (%v), want each transaction applied exactly once", total, err)
+	}
+}
+
+func TestRetryableOnlyForDeadlocksAndSerialization(t *testing.T) {
+	if pgdb.Retryable(errors.New("deadlock detected")) {
+		t.Fatal("a plain error is not PostgreSQL's abort")
+	}
+}
