@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -147,8 +148,24 @@ func (s *Service) AccountByNumber(ctx context.Context, q pgdb.Querier, number st
 	return oneAccount(ctx, q, `SELECT `+accountColumns+` FROM accounts a WHERE a.account_number = $1`, number)
 }
 
-// AccountByLoginID finds an account by its login ID.
+// maxLoginIDBytes bounds what is worth looking up as a login ID. Real ones are at most 64
+// characters (NewAccount.Validate); the margin keeps a slightly long typo an ordinary miss.
+const maxLoginIDBytes = 256
+
+// LoginIDLookupable reports whether s could name an account at all: non-empty, valid UTF-8,
+// no NUL byte and not absurdly long. PostgreSQL refuses text with a NUL or invalid UTF-8
+// (SQLSTATE 22021), so whoever takes a login ID from a caller answers anything else as an
+// unknown login ID without asking the database, instead of failing with a 500.
+func LoginIDLookupable(s string) bool {
+	return s != "" && len(s) <= maxLoginIDBytes && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// AccountByLoginID finds an account by its login ID. A login ID that is not LoginIDLookupable
+// is not found, without a query.
 func (s *Service) AccountByLoginID(ctx context.Context, q pgdb.Querier, loginID string) (Account, bool, error) {
+	if !LoginIDLookupable(loginID) {
+		return Account{}, false, nil
+	}
 	return oneAccount(ctx, q, `SELECT `+accountColumns+` FROM accounts a WHERE a.login_id = $1`, loginID)
 }
 

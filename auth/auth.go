@@ -57,7 +57,11 @@ type FallbackWindows interface {
 	// OpenWindow reports the account's window if it is open at now. Implementations must
 	// compare expires_at > now in the query itself, so a window is never honoured late.
 	OpenWindow(ctx context.Context, q pgdb.Querier, accountID int64, now time.Time) (Window, bool, error)
-	// WindowUsed records that a password login went through w.
+	// WindowUsed records, in the transaction that creates the session, that a password login
+	// went through w. It is the last check of the window and the only one in that
+	// transaction: it must lock w's row and refuse (return an error, normally the 403
+	// passkey_required web error, which the core passes on) when w is no longer open at now
+	// — closed, expired or replaced — so a window that ended a moment ago is never honoured.
 	WindowUsed(ctx context.Context, tx pgx.Tx, w Window, now time.Time) error
 	// CloseWindow closes the account's open window, if any.
 	CloseWindow(ctx context.Context, tx pgx.Tx, accountID int64, reason CloseReason, now time.Time) error
@@ -159,6 +163,3 @@ func New(cfg Config) (*Service, error) {
 	s.webauthn = wa
 	return s, nil
 }
-
-// Pool returns the database pool, for packages that extend the core's transactions.
-func (s *Service) Pool() *pgxpool.Pool { return s.pool }

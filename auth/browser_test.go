@@ -143,14 +143,22 @@ func (tr *traffic) wrap(next http.Handler) http.Handler {
 
 func newBrowserEnv(t *testing.T, edit ...func(*Config)) *browserEnv {
 	t.Helper()
+	return newBrowserEnvOn(t, "localhost", "localhost", edit...)
+}
+
+// newBrowserEnvOn serves the pages on host for relying party rpID. Chromium resolves a host
+// other than localhost to the test server and treats its plain-http origin as secure, as
+// WebAuthn needs.
+func newBrowserEnvOn(t *testing.T, host, rpID string, edit ...func(*Config)) *browserEnv {
+	t.Helper()
 	chrome := chromiumPath(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	origin := fmt.Sprintf("http://%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
 	edit = append([]func(*Config){wallClock, func(c *Config) {
-		c.WebAuthn = &webauthn.Config{RPID: "localhost", RPDisplayName: "kagi", RPOrigins: []string{origin}}
+		c.WebAuthn = &webauthn.Config{RPID: rpID, RPDisplayName: "kagi", RPOrigins: []string{origin}}
 		c.CreatePlatforms = []string{PlatformAny}
 	}}, edit...)
 	e := newTestEnv(t, edit...)
@@ -163,7 +171,7 @@ func newBrowserEnv(t *testing.T, edit ...func(*Config)) *browserEnv {
 
 	// The deadline bounds the whole browser session, so a stuck page cannot hang CI.
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chrome),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -176,7 +184,13 @@ func newBrowserEnv(t *testing.T, edit ...func(*Config)) *browserEnv {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
-	)
+	}
+	if host != "localhost" {
+		opts = append(opts,
+			chromedp.Flag("host-resolver-rules", "MAP "+host+" 127.0.0.1"),
+			chromedp.Flag("unsafely-treat-insecure-origin-as-secure", origin))
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
 	b := &browserEnv{testEnv: e, origin: origin, ctx: bctx, net: tr}
 	if err := chromedp.Do(bctx); err != nil {
@@ -503,7 +517,20 @@ func TestBrowserWithoutWebAuthnJSONHelpers(t *testing.T) {
 
 func TestBrowserUnknownPasskeyIsForgotten(t *testing.T) {
 	t.Parallel()
-	b := newBrowserEnv(t)
+	// The relying party may be a parent domain of the login page's host (KAGI_RP_ID): the
+	// signal must name the relying party, not the page's host.
+	for _, c := range []struct{ name, host, rpID string }{
+		{"rp is the host", "localhost", "localhost"},
+		{"rp is a parent domain", "login.kagi.test", "kagi.test"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			testUnknownPasskeyIsForgotten(t, newBrowserEnvOn(t, c.host, c.rpID))
+		})
+	}
+}
+
+func testUnknownPasskeyIsForgotten(t *testing.T, b *browserEnv) {
 	acct := b.addAccount(demoAccount)
 	b.passwordLogin()
 	b.step("create the passkey",

@@ -28,7 +28,9 @@ const (
 // ceremonyID keys a ceremony by the SHA-256 of its challenge. The finish request carries the
 // challenge inside the signed clientDataJSON, so no cookie has to tie the two requests
 // together: a conditional-mediation (autofill) ceremony and a button ceremony on the same page
-// coexist, and any replica can finish what another began. Only the hash is stored.
+// coexist, and any replica can finish what another began. The hash is only the row's key:
+// the row also holds go-webauthn's whole SessionData as jsonb, the challenge included (the
+// verification compares it), until the ceremony is finished or purged.
 func ceremonyID(challenge []byte) []byte {
 	h := sha256.Sum256(challenge)
 	return h[:]
@@ -66,38 +68,21 @@ func storeRegistration(ctx context.Context, q pgdb.Querier, challenge []byte, ac
 	return err
 }
 
-// allowedCredential is the passkey a login ID's ceremony asks the browser for.
-type allowedCredential struct {
-	CredentialID []byte   `db:"credential_id"`
-	Transports   []string `db:"transports"`
-}
-
-// storeLogin keeps a login ceremony in one statement (§10), and returns the passkey of loginID
-// when there is one: the ceremony is then bound to that account. An empty, unknown or
-// passkey-less login ID stores a discoverable ceremony, exactly like a request without one.
-func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID string, sess *webauthn.SessionData, expires time.Time) (allowedCredential, bool, error) {
+// storeLogin keeps a login ceremony in one statement (§10). When loginID names an account
+// with a passkey, the ceremony is bound to that account, so only its passkey can finish it;
+// an empty, unknown or passkey-less login ID stores a discoverable ceremony, exactly like a
+// request without one. Nothing of the binding goes back to the browser.
+func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID string, sess *webauthn.SessionData, expires time.Time) error {
 	data, err := json.Marshal(sess)
 	if err != nil {
-		return allowedCredential{}, false, err
+		return err
 	}
-	rows, err := q.Query(ctx, `
-		WITH target AS (
-		    SELECT p.account_id, p.credential_id, p.transports
-		    FROM accounts a JOIN passkeys p ON p.account_id = a.id
-		    WHERE a.login_id = $4
-		), stored AS (
-		    INSERT INTO webauthn_ceremonies (id, kind, account_id, session, expires_at)
-		    VALUES ($1, 'login', (SELECT account_id FROM target), $2, $3)
-		)
-		SELECT credential_id, transports FROM target`, ceremonyID(challenge), data, expires, loginID)
-	if err != nil {
-		return allowedCredential{}, false, err
-	}
-	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[allowedCredential])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return allowedCredential{}, false, nil
-	}
-	return c, err == nil, err
+	_, err = q.Exec(ctx, `
+		INSERT INTO webauthn_ceremonies (id, kind, account_id, session, expires_at)
+		VALUES ($1, 'login', (
+		    SELECT p.account_id FROM accounts a JOIN passkeys p ON p.account_id = a.id WHERE a.login_id = $4
+		), $2, $3)`, ceremonyID(challenge), data, expires, loginID)
+	return err
 }
 
 // consumeCeremony takes a ceremony out of the table: each can be finished once, whatever the

@@ -40,7 +40,7 @@ const testOrigin = "https://kagi.test"
 
 // testEnv is one test's kagi: a fresh database, the auth service and its HTTP server.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *Service
 	srv   *httptest.Server
 	clock *testClock
@@ -49,7 +49,7 @@ type testEnv struct {
 // fastArgon keeps password hashing cheap in tests; production uses DefaultArgon2.
 var fastArgon = Argon2Params{Memory: 1024, Time: 1, Threads: 1}
 
-func newTestEnv(t *testing.T, edit ...func(*Config)) *testEnv {
+func newTestEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	t.Helper()
 	pool := pgtest.New(t, Migrations)
 	// Years ahead: the browsers' cookie jars read the real clock and would drop a session
@@ -100,13 +100,23 @@ func (e *testEnv) addAccount(n NewAccount) Account {
 // do sends a JSON request and returns the status and the decoded JSON body.
 func (e *testEnv) do(c *http.Client, method, path string, body any, header ...string) (int, map[string]any) {
 	e.t.Helper()
-	var r io.Reader
+	var raw []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		r = bytes.NewReader(b)
+		raw = b
+	}
+	return e.doRaw(c, method, path, raw, header...)
+}
+
+// doRaw sends body as it is, for input no JSON encoder would write.
+func (e *testEnv) doRaw(c *http.Client, method, path string, body []byte, header ...string) (int, map[string]any) {
+	e.t.Helper()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, r)
 	if err != nil {

@@ -35,30 +35,53 @@ type passwordCandidate struct {
 // LoginWithPassword applies §2.2–2.3: an account without a passkey logs in with its password;
 // an account with one only through an open fallback window, and is otherwise refused with
 // passkey_required whether or not the password was right. An unknown login ID and a wrong
-// password answer alike and cost the same hash.
+// password answer alike and cost the same: the same statements, the same hash.
 func (s *Service) LoginWithPassword(ctx context.Context, loginID, password string) (PasswordLogin, error) {
-	if loginID == "" || password == "" || len(loginID) > 256 || len(password) > 1024 {
+	if loginID == "" || password == "" || len(password) > 1024 {
 		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgMissingCredentials)
 	}
-	ok, err := s.reserveAttempt(ctx, s.pool, loginID)
+	// The account and its window come first, so the attempt is counted where it belongs; an
+	// unknown login ID runs the same two queries, and one that no account can have (NUL,
+	// invalid UTF-8, too long) is never sent to the database.
+	var (
+		c     passwordCandidate
+		found bool
+	)
+	if LoginIDLookupable(loginID) {
+		rows, err := s.pool.Query(ctx, `
+			SELECT a.id, a.password_hash, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
+			FROM accounts a WHERE a.login_id = $1`, loginID)
+		if err != nil {
+			return PasswordLogin{}, err
+		}
+		c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[passwordCandidate])
+		found = err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return PasswordLogin{}, err
+		}
+	}
+	win, windowOpen, err := s.windows.OpenWindow(ctx, s.pool, c.ID, s.now())
 	if err != nil {
 		return PasswordLogin{}, err
 	}
-	if !ok {
+	windowOpen = windowOpen && found && c.HasPasskey
+	key := throttleKey(loginID)
+	if windowOpen {
+		key = windowThrottleKey(loginID, win.ID)
+	}
+	at, err := s.reserveAttempt(ctx, s.pool, key)
+	if err != nil {
+		return PasswordLogin{}, err
+	}
+	if at.lockStarted {
+		if err := s.auditLockout(ctx, c.ID, at, win, windowOpen); err != nil {
+			return PasswordLogin{}, err
+		}
+	}
+	if !at.allowed {
 		return PasswordLogin{}, errRateLimited
 	}
-	var c passwordCandidate
-	rows, err := s.pool.Query(ctx, `
-		SELECT a.id, a.password_hash, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
-		FROM accounts a WHERE a.login_id = $1`, loginID)
-	if err != nil {
-		return PasswordLogin{}, err
-	}
-	c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[passwordCandidate])
-	found := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return PasswordLogin{}, err
-	}
+
 	match, err := s.passwords.Verify(ctx, password, c.PasswordHash)
 	if err != nil {
 		return PasswordLogin{}, err
@@ -66,60 +89,59 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	if !found {
 		return PasswordLogin{}, s.auditFailure(ctx, 0, "unknown_login_id", errInvalidCredentials)
 	}
-
-	var win Window
-	var windowOpen bool
-	if c.HasPasskey {
-		win, windowOpen, err = s.windows.OpenWindow(ctx, s.pool, c.ID, s.now())
-		if err != nil {
-			return PasswordLogin{}, err
+	if c.HasPasskey && !windowOpen {
+		reason := "passkey_required_password_wrong"
+		if match {
+			reason = "passkey_required_password_right"
 		}
-		if !windowOpen {
-			reason := "passkey_required_password_wrong"
-			if match {
-				reason = "passkey_required_password_right"
-			}
-			return PasswordLogin{}, s.auditFailure(ctx, c.ID, reason, errPasskeyRequired)
-		}
+		return PasswordLogin{}, s.auditFailure(ctx, c.ID, reason, errPasskeyRequired)
 	}
 	if !match {
 		return PasswordLogin{}, s.auditFailure(ctx, c.ID, "wrong_password", errInvalidCredentials)
 	}
 
-	out := PasswordLogin{Assurance: AssurancePassword}
+	var out PasswordLogin
 	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		out = PasswordLogin{Assurance: AssurancePassword}
 		var until time.Time
-		if c.HasPasskey {
-			// Check the window again inside the transaction that creates the session, so a
-			// window that ended a moment ago is not honoured.
-			w, open, err := s.windows.OpenWindow(ctx, tx, c.ID, s.now())
-			if err != nil {
+		detail := map[string]any{"method": "password"}
+		if windowOpen {
+			// WindowUsed locks the window's row and refuses a window that closed since the
+			// check above, so a window that ended a moment ago is not honoured.
+			if err := s.windows.WindowUsed(ctx, tx, win, s.now()); err != nil {
 				return err
 			}
-			if !open {
-				return errPasskeyRequired
-			}
-			if err := s.windows.WindowUsed(ctx, tx, w, s.now()); err != nil {
-				return err
-			}
-			win, until = w, w.ExpiresAt
+			until = win.ExpiresAt
 			out.Assurance, out.ViaFallbackWindow = AssurancePasswordFallback, true
+			detail["window_id"] = win.ID
 		}
+		detail["assurance"] = string(out.Assurance)
 		token, expires, err := s.createSession(ctx, tx, c.ID, out.Assurance, until)
 		if err != nil {
 			return err
 		}
 		out.Token, out.ExpiresAt = token, expires
-		if err := clearAttempts(ctx, tx, loginID); err != nil {
+		if err := clearAttempts(ctx, tx, throttleKey(loginID), key); err != nil {
 			return err
-		}
-		detail := map[string]any{"method": "password", "assurance": string(out.Assurance)}
-		if out.ViaFallbackWindow {
-			detail["window_id"] = win.ID
 		}
 		return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: c.ID, Actor: "customer", Event: "login_succeeded", Detail: detail})
 	})
-	return out, err
+	if err != nil {
+		return PasswordLogin{}, err
+	}
+	return out, nil
+}
+
+// auditLockout records the attempt that locked a login ID out: against the account when the
+// login ID is known, and without one when it is not, so both cost the same statement and the
+// security team still sees a spray of unknown IDs.
+func (s *Service) auditLockout(ctx context.Context, accountID int64, at attempt, win Window, windowScoped bool) error {
+	detail := map[string]any{"method": "password", "locked_until": at.lockedUntil}
+	if windowScoped {
+		detail["window_id"] = win.ID
+	}
+	s.log.InfoContext(ctx, "password login locked out", "account_id", accountID, "locked_until", at.lockedUntil, "window_scoped", windowScoped)
+	return Audit(ctx, s.pool, AuditEvent{At: s.now(), AccountID: accountID, Actor: "customer", Event: "login_throttled", Detail: detail})
 }
 
 // auditFailure records a refused login and returns the client-facing refusal.

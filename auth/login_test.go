@@ -1,11 +1,20 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb"
+	"kagi/web"
 )
 
 func TestPasswordLoginWithoutPasskey(t *testing.T) {
@@ -124,7 +133,7 @@ func TestPasswordThrottle(t *testing.T) {
 func TestParallelGuessesCannotPassTheLimit(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.addAccount(demoAccount)
+	acct := e.addAccount(demoAccount)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	counts := map[int]int{}
@@ -141,6 +150,9 @@ func TestParallelGuessesCannotPassTheLimit(t *testing.T) {
 	wg.Wait()
 	if counts[http.StatusUnauthorized] != DefaultThrottle.Max || counts[http.StatusTooManyRequests] != 20-DefaultThrottle.Max {
 		t.Fatalf("statuses %v: want exactly %d password checks", counts, DefaultThrottle.Max)
+	}
+	if got := e.auditDetails(acct.ID, "login_throttled"); len(got) != 1 {
+		t.Fatalf("login_throttled %v, want the one lockout audited once", got)
 	}
 }
 
@@ -166,4 +178,207 @@ func TestPasswordHasherBoundsConcurrency(t *testing.T) {
 	if ok, _ := h.Verify(context.Background(), "kagi-dummy-password", ""); ok {
 		t.Fatal("the dummy hash must never verify")
 	}
+}
+
+func TestPasskeyRequiredHidesWhetherThePasswordWasRight(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	acct := e.addAccount(demoAccount)
+	e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
+	s1, b1 := e.passwordLogin(e.browser(), "taro", demoAccount.Password)
+	s2, b2 := e.passwordLogin(e.browser(), "taro", "wrong password!")
+	if s1 != http.StatusForbidden || b1["error"] != "passkey_required" || b1["message"] != msgPasskeyRequired {
+		t.Fatalf("right password: %d %v, want 403 passkey_required", s1, b1)
+	}
+	if s1 != s2 || !reflect.DeepEqual(b1, b2) {
+		t.Fatalf("right password %d %v differs from wrong password %d %v", s1, b1, s2, b2)
+	}
+}
+
+func TestLoginIDLookupable(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		want bool
+	}{
+		{"taro", true},
+		{"山田", true},
+		{strings.Repeat("x", 256), true},
+		{"", false},
+		{"a\x00b", false},
+		{"a\xffb", false},
+		{"\xed\xa0\x80", false}, // a UTF-16 surrogate encoded as if it were UTF-8
+		{strings.Repeat("x", 257), false},
+	} {
+		if got := LoginIDLookupable(c.id); got != c.want {
+			t.Errorf("LoginIDLookupable(%.20q) = %v, want %v", c.id, got, c.want)
+		}
+	}
+}
+
+func TestUnlookupableLoginIDAnswersLikeAnUnknownOne(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addAccount(demoAccount)
+	ctx := context.Background()
+	unknownStatus, unknown := e.passwordLogin(e.browser(), "nobody", "wrong password!")
+	if unknownStatus != http.StatusUnauthorized {
+		t.Fatalf("unknown ID: %d %v", unknownStatus, unknown)
+	}
+	for name, body := range map[string]string{
+		"NUL":                 `{"login_id":"a\u0000b","password":"wrong password!"}`,
+		"NUL after a real ID": `{"login_id":"taro\u0000","password":"correct horse battery"}`,
+		"invalid UTF-8":       "{\"login_id\":\"a\xff\xfeb\",\"password\":\"wrong password!\"}",
+		"lone surrogate":      `{"login_id":"a\ud800b","password":"wrong password!"}`,
+		"too long":            `{"login_id":"` + strings.Repeat("x", 5000) + `","password":"wrong password!"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, got := e.doRaw(e.browser(), "POST", "/api/v1/login/password", []byte(body))
+			if status != unknownStatus || !reflect.DeepEqual(got, unknown) {
+				t.Errorf("password login: %d %v, want %d %v like an unknown ID", status, got, unknownStatus, unknown)
+			}
+			status, got = e.doRaw(e.browser(), "POST", "/api/v1/passkeys/login/begin", []byte(body))
+			if status != http.StatusOK || got["publicKey"] == nil {
+				t.Errorf("passkey login begin: %d %v, want the discoverable options", status, got)
+			}
+		})
+	}
+
+	// Callers in Go can pass what JSON cannot carry: bytes that are no UTF-8 at all.
+	t.Run("invalid UTF-8 from Go", func(t *testing.T) {
+		_, err := e.svc.LoginWithPassword(ctx, "taro\xff", demoAccount.Password)
+		if web.ErrorCode(err) != "invalid_credentials" {
+			t.Errorf("LoginWithPassword: %v, want invalid_credentials", err)
+		}
+		if _, err := e.svc.BeginLogin(ctx, "taro\xff"); err != nil {
+			t.Errorf("BeginLogin: %v", err)
+		}
+		if _, found, err := e.svc.AccountByLoginID(ctx, e.svc.pool, "taro\xff"); found || err != nil {
+			t.Errorf("AccountByLoginID: %v %v, want not found", found, err)
+		}
+	})
+	// Such an ID is still throttled like any other.
+	t.Run("throttled", func(t *testing.T) {
+		body := []byte(`{"login_id":"x\u0000y","password":"wrong password!"}`)
+		for i := range DefaultThrottle.Max {
+			if status, got := e.doRaw(e.browser(), "POST", "/api/v1/login/password", body); status != http.StatusUnauthorized {
+				t.Fatalf("attempt %d: %d %v", i+1, status, got)
+			}
+		}
+		if status, got := e.doRaw(e.browser(), "POST", "/api/v1/login/password", body); status != http.StatusTooManyRequests {
+			t.Fatalf("attempt %d: %d %v, want 429", DefaultThrottle.Max+1, status, got)
+		}
+	})
+}
+
+// checkedWindow is a FallbackWindows with one window, counting how often the core asks for
+// it. Closing it (closed) makes WindowUsed refuse as package recovery does, while OpenWindow
+// still reports it: the window closed between the core's check and its transaction.
+type checkedWindow struct {
+	mu     sync.Mutex
+	win    Window
+	checks int
+	closed bool
+}
+
+func (w *checkedWindow) OpenWindow(_ context.Context, _ pgdb.Querier, accountID int64, now time.Time) (Window, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if accountID != 0 {
+		w.checks++
+	}
+	return w.win, accountID != 0 && w.win.ExpiresAt.After(now), nil
+}
+
+func (w *checkedWindow) WindowUsed(context.Context, pgx.Tx, Window, time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return web.Errorf(http.StatusForbidden, "passkey_required", "closed")
+	}
+	return nil
+}
+
+func (w *checkedWindow) CloseWindow(context.Context, pgx.Tx, int64, CloseReason, time.Time) error {
+	return nil
+}
+
+func (w *checkedWindow) set(f func(*checkedWindow)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f(w)
+}
+
+func TestFallbackLoginChecksTheWindowOnceBeforeItsTransaction(t *testing.T) {
+	t.Parallel()
+	w := &checkedWindow{}
+	e := newTestEnv(t, func(c *Config) { c.Windows = w })
+	acct := e.addAccount(demoAccount)
+	e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
+	w.set(func(w *checkedWindow) {
+		w.win = Window{ID: 3, ExpiresAt: e.clock.Now().Add(30 * time.Minute), OpenedVia: "ivr"}
+	})
+
+	status, body := e.passwordLogin(e.browser(), "taro", demoAccount.Password)
+	if status != http.StatusOK || body["via_fallback_window"] != true {
+		t.Fatalf("login through the window: %d %v", status, body)
+	}
+	var checks int
+	w.set(func(w *checkedWindow) { checks = w.checks })
+	if checks != 1 {
+		t.Errorf("the window was checked %d times, want once: WindowUsed checks it again in the transaction", checks)
+	}
+
+	t.Run("closed before the session is made", func(t *testing.T) {
+		w.set(func(w *checkedWindow) { w.closed = true })
+		c := e.browser()
+		status, body := e.passwordLogin(c, "taro", demoAccount.Password)
+		if status != http.StatusForbidden || body["error"] != "passkey_required" {
+			t.Fatalf("login through a window that just closed: %d %v, want 403 passkey_required", status, body)
+		}
+		if status, _ := e.do(c, "GET", "/api/v1/session", nil); status != http.StatusUnauthorized {
+			t.Fatalf("a session was made: %d", status)
+		}
+		var sessions int
+		if err := e.svc.pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions`).Scan(&sessions); err != nil || sessions != 1 {
+			t.Fatalf("%d sessions (%v), want only the first login's", sessions, err)
+		}
+	})
+}
+
+// FuzzPasswordLoginBody posts arbitrary bytes to the login endpoints that take a body from
+// anyone: whatever arrives, the answer is the client's problem (4xx), never a 500.
+func FuzzPasswordLoginBody(f *testing.F) {
+	e := newTestEnv(f)
+	e.addAccount(demoAccount)
+	for _, seed := range []string{
+		``,
+		`{}`,
+		`null`,
+		`[]`,
+		`{"login_id":"taro","password":"correct horse battery"}`,
+		`{"login_id":"taro","password":"wrong password!"}`,
+		`{"login_id":"a\u0000b","password":"x"}`,
+		"{\"login_id\":\"a\xffb\",\"password\":\"x\"}",
+		`{"login_id":"a\ud800b","password":"x"}`,
+		`{"login_id":"taro","password":"` + strings.Repeat("p", 2000) + `"}`,
+		`{"login_id":1e999,"password":{}}`,
+		`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"","signature":""}}`,
+		`{"id":"AQID","rawId":"AQID","type":"public-key","response":{"clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0IiwiY2hhbGxlbmdlIjoiQUFBQSIsIm9yaWdpbiI6Imh0dHBzOi8va2FnaS50ZXN0In0","authenticatorData":"AAAA","signature":"AAAA","userHandle":"AA"}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	client := &http.Client{}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, path := range []string{"/api/v1/login/password", "/api/v1/passkeys/login/finish"} {
+			res, err := client.Post(e.srv.URL+path, "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode >= 500 {
+				t.Fatalf("POST %s %q: %d %s", path, body, res.StatusCode, answer)
+			}
+		}
+	})
 }

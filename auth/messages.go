@@ -2,7 +2,6 @@ package auth
 
 // Customer-facing Japanese messages of the auth core, in one place for review.
 const (
-	msgInvalidRequest      = "入力内容をご確認ください。"
 	msgMissingCredentials  = "ログインIDとパスワードを入力してください。"
 	msgInvalidCredentials  = "ログインIDまたはパスワードが正しくありません。"
 	msgPasskeyRequired     = "パスキーが作成されているため、パスキーでログインしてください。パスキーでログインできない場合は、自動音声ダイヤルにお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます。"

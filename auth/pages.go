@@ -154,7 +154,7 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return nil
 	}
-	acct, ok, err := s.AccountByLoginID(ctx, s.pool, sess.LoginID)
+	cur, ok, err := s.currentPasskeyOf(ctx, sess)
 	if err != nil {
 		return err
 	}
@@ -162,19 +162,15 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return nil
 	}
-	pk, hasPasskey, err := s.PasskeyOf(ctx, s.pool, sess.AccountID)
-	if err != nil {
-		return err
-	}
 	v := securityView{
 		Assurance:   sess.Assurance,
 		Recovery:    sess.Assurance == AssurancePasswordFallback,
 		RPID:        s.webauthn.Config.RPID,
-		UserID:      base64.RawURLEncoding.EncodeToString(acct.UserHandle),
-		UserName:    acct.LoginID,
-		DisplayName: acct.Name,
+		UserID:      cur.UserID,
+		UserName:    cur.UserName,
+		DisplayName: cur.DisplayName,
 	}
-	if hasPasskey {
+	if pk := cur.Passkey; pk != nil {
 		v.Passkey = &passkeyView{
 			CredentialID: base64.RawURLEncoding.EncodeToString(pk.CredentialID),
 			CreatedAt:    formatJST(pk.CreatedAt),
@@ -185,7 +181,7 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 			v.Passkey.LastUsedAt = formatJST(*pk.LastUsedAt)
 		}
 	}
-	v.CanCreate = !hasPasskey || v.Recovery
+	v.CanCreate = cur.Passkey == nil || v.Recovery
 	return renderPage(w, securityPage, v)
 }
 

@@ -65,9 +65,10 @@ var (
 )
 
 // errLoginFailed is the one answer to every failed passkey login: an attacker learns nothing
-// of which check failed. credentialUnknown adds "credential_unknown":true when no account has
-// the credential at all, so the login page can tell the password manager to forget it (WebAuthn
-// signalUnknownCredential) without doing so for a passkey that merely timed out.
+// of which check failed. credentialUnknown adds "credential_unknown":true when, on a live
+// ceremony, no account has the credential at all, so the login page can tell the password
+// manager to forget it (WebAuthn signalUnknownCredential) without doing so for a passkey that
+// merely timed out. Without a live ceremony it is never said, so it cannot be probed.
 func errLoginFailed(credentialUnknown bool) error {
 	e := web.Errorf(http.StatusUnauthorized, "passkey_failed", msgCeremonyFailed)
 	if credentialUnknown {
@@ -132,7 +133,8 @@ func (s *Service) BeginRegistration(ctx context.Context, sess Session, userAgent
 // FinishRegistration verifies the new credential (the attestation's PublicKeyCredential JSON)
 // and stores it as the account's passkey, in one transaction: the ceremony is consumed, the
 // rules of BeginRegistration are checked again, a passkey being replaced by a recovery session
-// is deleted, the fallback window is closed (§2.8) and the creation audited.
+// is deleted with every session of the account, the fallback window is closed (§2.8) and the
+// creation audited.
 func (s *Service) FinishRegistration(ctx context.Context, sess Session, userAgent string, body []byte) (Passkey, error) {
 	if !creationAllowed(s.platforms, userAgent) {
 		return Passkey{}, errSmartphoneRequired
@@ -195,8 +197,13 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	if err != nil {
 		return Passkey{}, keep(errRegisterFailed)
 	}
+	var ended int64
 	if replacing {
 		if _, err := tx.Exec(ctx, `DELETE FROM passkeys WHERE account_id = $1`, sess.AccountID); err != nil {
+			return Passkey{}, err
+		}
+		// Whoever holds the old passkey (the thief of a lost phone) is logged out with it.
+		if ended, err = endSessionsBut(ctx, tx, sess.AccountID, actingSession(sess)); err != nil {
 			return Passkey{}, err
 		}
 	}
@@ -233,32 +240,32 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 		"backup_state":    pk.BackupState,
 		"assurance":       string(sess.Assurance),
 	}
-	if replacing && reg.AAGUID != nil {
-		detail["replaced_aaguid"] = *reg.AAGUID
+	if replacing {
+		detail["sessions_ended"] = ended
+		if reg.AAGUID != nil {
+			detail["replaced_aaguid"] = *reg.AAGUID
+		}
 	}
 	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: sess.AccountID, Actor: "customer", Event: "passkey_created", Detail: detail})
 	return pk, err
 }
 
-// BeginLogin starts a passkey login (§2.5) with one statement (§10). Without a login ID the
-// ceremony is discoverable (usernameless, also used for autofill); with the login ID of an
-// account that has a passkey, allowCredentials names it. Any other login ID gets exactly the
-// discoverable answer, so the options reveal nothing about which accounts exist.
+// BeginLogin starts a passkey login (§2.5) with one statement (§10). The options are always
+// the discoverable ones, never with allowCredentials: every passkey is a resident key, so the
+// authenticator finds it without being told, and options that named a credential would tell
+// anyone which login IDs have a passkey. With the login ID of an account that has one, the
+// ceremony is bound to that account on the server, so only its passkey can finish it. A login
+// ID no account can have (see LoginIDLookupable) is not looked up.
 func (s *Service) BeginLogin(ctx context.Context, loginID string) (*protocol.CredentialAssertion, error) {
+	if !LoginIDLookupable(loginID) {
+		loginID = ""
+	}
 	assertion, wsess, err := s.webauthn.BeginDiscoverableLogin()
 	if err != nil {
 		return nil, err
 	}
-	allowed, found, err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, s.now().Add(ceremonyTTL))
-	if err != nil {
+	if err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, s.now().Add(ceremonyTTL)); err != nil {
 		return nil, err
-	}
-	if found {
-		d := protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: allowed.CredentialID}
-		for _, t := range allowed.Transports {
-			d.Transport = append(d.Transport, protocol.AuthenticatorTransport(t))
-		}
-		assertion.Response.AllowedCredentials = []protocol.CredentialDescriptor{d}
 	}
 	return assertion, nil
 }
@@ -300,10 +307,10 @@ func passkeyByCredential(ctx context.Context, tx pgx.Tx, credentialID []byte) (s
 }
 
 // FinishLogin verifies an assertion (its PublicKeyCredential JSON) and creates a passkey
-// session, in one transaction (§10): the ceremony found by the challenge is consumed, the
-// credential looked up, the signature and flags checked by go-webauthn, the signature counter
-// checked and updated (§2.6), the session created and the login audited. Every refusal looks
-// the same to the client.
+// session, in one transaction (§10): the ceremony found by the challenge is consumed and, only
+// if it is live, the credential looked up, the signature and flags checked by go-webauthn, the
+// signature counter checked and updated (§2.6), the session created and the login audited.
+// Every refusal looks the same to the client.
 func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
@@ -326,19 +333,32 @@ func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, e
 // finishLogin is FinishLogin's transaction.
 func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed *protocol.ParsedCredentialAssertionData) (PasskeyLogin, error) {
 	now := s.now()
+	// The ceremony first: without a live one, nothing about the credential is looked up, told
+	// or audited, so nobody can probe credential IDs or fill an account's audit trail with
+	// failures without first beginning a ceremony.
 	c, found, err := consumeCeremony(ctx, tx, id, ceremonyLogin, 0)
 	if err != nil {
 		return PasskeyLogin{}, err
+	}
+	if !found || !c.ExpiresAt.After(now) {
+		reason := "unknown_ceremony"
+		if found {
+			reason = "ceremony_expired"
+		}
+		s.log.InfoContext(ctx, "passkey login refused", "reason", reason)
+		// Kept, so an expired ceremony stays consumed.
+		return PasskeyLogin{}, keep(errLoginFailed(false))
 	}
 	pk, known, err := passkeyByCredential(ctx, tx, parsed.RawID)
 	if err != nil {
 		return PasskeyLogin{}, err
 	}
+	if !known {
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "unknown_credential")
+		return PasskeyLogin{}, keep(errLoginFailed(true))
+	}
 	refuse := func(reason string, cause error) (PasskeyLogin, error) {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", reason, "account_id", pk.AccountID, "err", cause)
-		if !known {
-			return PasskeyLogin{}, keep(errLoginFailed(true))
-		}
 		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_failed",
 			Detail: map[string]any{"method": "passkey", "reason": reason}})
 		if err != nil {
@@ -346,14 +366,7 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		}
 		return PasskeyLogin{}, keep(errLoginFailed(false))
 	}
-	switch {
-	case !known:
-		return refuse("unknown_credential", nil)
-	case !found:
-		return refuse("unknown_ceremony", nil)
-	case !c.ExpiresAt.After(now):
-		return refuse("ceremony_expired", nil)
-	case c.AccountID != nil && *c.AccountID != pk.AccountID:
+	if c.AccountID != nil && *c.AccountID != pk.AccountID {
 		return refuse("credential_not_allowed", nil)
 	}
 
@@ -419,11 +432,17 @@ func (s *Service) PasskeyOf(ctx context.Context, q pgdb.Querier, accountID int64
 	return p, err == nil, err
 }
 
-// DeletePasskey deletes the account's passkey in tx, closes its fallback window (§2.8) and
-// audits the deletion under actor; the account is back to password login (§2.3). It reports
-// false when there was no passkey. The customer's own deletion also needs a recent login
-// (DeleteOwnPasskey); the operator console calls this directly.
+// DeletePasskey deletes the account's passkey in tx, ends every session of the account,
+// closes its fallback window (§2.8) and audits the deletion under actor; the account is back
+// to password login (§2.3). It reports false when there was no passkey. The customer's own
+// deletion also needs a recent login (DeleteOwnPasskey); the operator console calls this
+// directly.
 func (s *Service) DeletePasskey(ctx context.Context, tx pgx.Tx, accountID int64, actor string) (Passkey, bool, error) {
+	return s.deletePasskey(ctx, tx, accountID, actor, nil)
+}
+
+// deletePasskey is DeletePasskey keeping the session keep (its token hash), if any.
+func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64, actor string, keep []byte) (Passkey, bool, error) {
 	now := s.now()
 	rows, err := tx.Query(ctx, `DELETE FROM passkeys WHERE account_id = $1 RETURNING `+passkeyColumns, accountID)
 	if err != nil {
@@ -436,11 +455,15 @@ func (s *Service) DeletePasskey(ctx context.Context, tx pgx.Tx, accountID int64,
 	if err != nil {
 		return Passkey{}, false, err
 	}
+	ended, err := endSessionsBut(ctx, tx, accountID, keep)
+	if err != nil {
+		return Passkey{}, false, err
+	}
 	if err := s.windows.CloseWindow(ctx, tx, accountID, ClosedPasskeyDeleted, now); err != nil {
 		return Passkey{}, false, err
 	}
 	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: "passkey_deleted",
-		Detail: map[string]any{"aaguid": pk.AAGUID, "provider": pk.Provider()}})
+		Detail: map[string]any{"aaguid": pk.AAGUID, "provider": pk.Provider(), "sessions_ended": ended}})
 	return pk, err == nil, err
 }
 
@@ -453,11 +476,14 @@ func (k kept) Error() string { return k.refusal.Error() }
 
 func keep(refusal error) error { return kept{refusal} }
 
-// inTxKeepingRefusals runs fn in one transaction like pgdb.InTx, except that a refusal fn
-// returns through keep commits and is then returned. Any other error rolls back.
+// inTxKeepingRefusals runs fn in one transaction through pgdb.InTx, and so with its retry of
+// a deadlock or serialization failure, except that a refusal fn returns through keep commits
+// and is then returned. Any other error rolls back. Only the refusal of the run that
+// committed is returned.
 func inTxKeepingRefusals(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	var refusal error
 	err := pgdb.InTx(ctx, pool, func(tx pgx.Tx) error {
+		refusal = nil
 		err := fn(tx)
 		if k, ok := err.(kept); ok {
 			refusal = k.refusal
@@ -471,8 +497,27 @@ func inTxKeepingRefusals(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx
 	return refusal
 }
 
+// actingSession is the session to keep when the passkey changes under it: a full session
+// stays, a recovery session does not (its window closes with the change, and it would end with
+// it anyway).
+func actingSession(sess Session) []byte {
+	if sess.Assurance == AssurancePasswordFallback {
+		return nil
+	}
+	return sess.TokenHash
+}
+
+// endSessionsBut ends the account's sessions except keep (a token hash, or nil for none) in
+// tx, when its passkey is deleted or replaced: a session made with the old passkey, perhaps on
+// a stolen phone, must not outlive it. It returns how many it ended, for the audit.
+func endSessionsBut(ctx context.Context, tx pgx.Tx, accountID int64, keep []byte) (int64, error) {
+	tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE account_id = $1 AND token_hash IS DISTINCT FROM $2`, accountID, keep)
+	return tag.RowsAffected(), err
+}
+
 // DeleteOwnPasskey is the customer deleting their passkey from the settings page: the session
-// must have authenticated within the last ten minutes (§2.9).
+// must have authenticated within the last ten minutes (§2.9). Every other session of the
+// account ends with the passkey; a full session that deletes it stays.
 func (s *Service) DeleteOwnPasskey(ctx context.Context, sess Session) error {
 	if s.now().Sub(sess.AuthenticatedAt) > reauthWindow {
 		return errReauthRequired
@@ -481,7 +526,7 @@ func (s *Service) DeleteOwnPasskey(ctx context.Context, sess Session) error {
 		if err := s.lockSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		_, ok, err := s.DeletePasskey(ctx, tx, sess.AccountID, "customer")
+		_, ok, err := s.deletePasskey(ctx, tx, sess.AccountID, "customer", actingSession(sess))
 		if err == nil && !ok {
 			return errNoPasskey
 		}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 
@@ -46,9 +47,6 @@ func (s *Service) handleLoginBegin(w http.ResponseWriter, r *http.Request) error
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if len(req.LoginID) > 256 {
-		return web.Errorf(http.StatusBadRequest, "invalid_request", msgInvalidRequest)
-	}
 	assertion, err := s.BeginLogin(r.Context(), req.LoginID)
 	if err != nil {
 		return err
@@ -69,31 +67,56 @@ func (s *Service) handleLoginFinish(w http.ResponseWriter, r *http.Request) erro
 	return web.JSON(w, http.StatusOK, map[string]any{"assurance": AssurancePasskey, "expires_at": res.ExpiresAt})
 }
 
-// handleCurrentPasskey shows the passkey, and the account as the authenticator knows it, which
-// the settings page hands to the WebAuthn Signal API so the password manager keeps only the
-// one current passkey under the current names.
+// currentPasskey is what the settings page and GET /api/v1/passkeys/current show of the
+// logged-in customer: the passkey, if any, and the account as the authenticator knows it,
+// which both hand to the WebAuthn Signal API so the password manager keeps only the one
+// current passkey under the current names.
+type currentPasskey struct {
+	Passkey *Passkey
+	// The WebAuthn identity: the user handle (base64url), the login ID and the name.
+	UserID, UserName, DisplayName string
+}
+
+// currentPasskeyOf loads the session's currentPasskey; false when the account is gone.
+func (s *Service) currentPasskeyOf(ctx context.Context, sess Session) (currentPasskey, bool, error) {
+	acct, ok, err := s.AccountByLoginID(ctx, s.pool, sess.LoginID)
+	if err != nil || !ok {
+		return currentPasskey{}, false, err
+	}
+	cur := currentPasskey{
+		UserID:      base64.RawURLEncoding.EncodeToString(acct.UserHandle),
+		UserName:    acct.LoginID,
+		DisplayName: acct.Name,
+	}
+	pk, ok, err := s.PasskeyOf(ctx, s.pool, sess.AccountID)
+	if err != nil {
+		return currentPasskey{}, false, err
+	}
+	if ok {
+		cur.Passkey = &pk
+	}
+	return cur, true, nil
+}
+
+// handleCurrentPasskey shows the session's currentPasskey.
 func (s *Service) handleCurrentPasskey(w http.ResponseWriter, r *http.Request, sess Session) error {
-	acct, ok, err := s.AccountByLoginID(r.Context(), s.pool, sess.LoginID)
+	cur, ok, err := s.currentPasskeyOf(r.Context(), sess)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return web.Errorf(http.StatusUnauthorized, "unauthorized", msgUnauthorized)
 	}
-	var current any
-	pk, ok, err := s.PasskeyOf(r.Context(), s.pool, sess.AccountID)
-	if err != nil {
-		return err
-	}
-	if ok {
-		current = passkeyJSON(pk)
+	var pk any
+	if cur.Passkey != nil {
+		pk = passkeyJSON(*cur.Passkey)
 	}
 	return web.JSON(w, http.StatusOK, map[string]any{
-		"passkey": current,
+		"passkey": pk,
 		"user": map[string]any{
-			"id":           base64.RawURLEncoding.EncodeToString(acct.UserHandle),
-			"name":         acct.LoginID,
-			"display_name": acct.Name,
+			"id":           cur.UserID,
+			"name":         cur.UserName,
+			"display_name": cur.DisplayName,
 		},
 		"rp_id": s.webauthn.Config.RPID,
 	})

@@ -5,14 +5,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"kagi/auth/authtest"
 	"kagi/pgdb"
@@ -120,8 +123,8 @@ func TestPasskeyRoundTrip(t *testing.T) {
 		if err := json.Unmarshal(options, &o); err != nil {
 			t.Fatal(err)
 		}
-		if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != pk.CredentialID || o.PublicKey.UserVerification != "required" {
-			t.Fatalf("options %s: want the one credential, user verification required", options)
+		if len(o.PublicKey.AllowCredentials) != 0 || o.PublicKey.UserVerification != "required" {
+			t.Fatalf("options %s: want no allowCredentials (they would reveal the passkey), user verification required", options)
 		}
 		if _, err := phone.Login(ctx, e.browser(), "taro"); err != nil {
 			t.Fatal(err)
@@ -329,9 +332,9 @@ func TestReplayedAssertionRefused(t *testing.T) {
 	if status, _ := e.do(attacker, "GET", "/api/v1/session", nil); status != http.StatusUnauthorized {
 		t.Fatalf("the replay made a session: %d", status)
 	}
-	fails := e.auditDetails(acct.ID, "login_failed")
-	if len(fails) != 1 || fails[0]["reason"] != "unknown_ceremony" || fails[0]["method"] != "passkey" {
-		t.Fatalf("login_failed %v", fails)
+	// Without a live ceremony nothing is looked up: the account's audit trail stays clean.
+	if fails := e.auditDetails(acct.ID, "login_failed"); len(fails) != 0 {
+		t.Fatalf("login_failed %v, want none without a ceremony", fails)
 	}
 }
 
@@ -608,8 +611,11 @@ func TestExpiredCeremonyRefused(t *testing.T) {
 		if errors.As(err, &apiErr) && apiErr.Body["credential_unknown"] != nil {
 			t.Fatalf("an expired ceremony must not make the page forget a valid passkey: %v", apiErr.Body)
 		}
-		if fails := e.auditDetails(acct.ID, "login_failed"); len(fails) != 1 || fails[0]["reason"] != "ceremony_expired" {
-			t.Fatalf("login_failed %v", fails)
+		if fails := e.auditDetails(acct.ID, "login_failed"); len(fails) != 0 {
+			t.Fatalf("login_failed %v, want none for an expired ceremony", fails)
+		}
+		if n := e.ceremonies(); n != 0 {
+			t.Fatalf("%d ceremonies left: the expired one must be consumed", n)
 		}
 	})
 }
@@ -735,37 +741,36 @@ func TestLoginBeginRevealsNoAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// shape is the options with the random challenge blanked out.
+	// shape is the answer with the random challenge blanked out.
 	shape := func(loginID string) string {
 		t.Helper()
-		options, err := phone.BeginLogin(ctx, e.browser(), loginID)
-		if err != nil {
-			t.Fatal(err)
+		status, o := e.do(e.browser(), "POST", "/api/v1/passkeys/login/begin", map[string]string{"login_id": loginID})
+		if status != http.StatusOK {
+			t.Fatalf("begin with %q: %d %v", loginID, status, o)
 		}
-		var o map[string]map[string]any
-		if err := json.Unmarshal(options, &o); err != nil {
-			t.Fatal(err)
+		pk, _ := o["publicKey"].(map[string]any)
+		if c, _ := pk["challenge"].(string); len(c) < 22 {
+			t.Fatalf("challenge in %v", o)
 		}
-		if len(o["publicKey"]["challenge"].(string)) < 22 {
-			t.Fatalf("challenge in %s", options)
-		}
-		o["publicKey"]["challenge"] = ""
+		pk["challenge"] = ""
 		b, _ := json.Marshal(o)
 		return string(b)
 	}
 	discoverable := shape("")
-	for _, id := range []string{"hanako", "nobody"} {
+	if strings.Contains(discoverable, "allowCredentials") {
+		t.Fatalf("discoverable options %s name credentials", discoverable)
+	}
+	ids := []string{"taro", "hanako", "nobody", "a\x00b", strings.Repeat("x", 1000)}
+	for _, id := range ids {
 		if got := shape(id); got != discoverable {
-			t.Errorf("options for %q: %s\ndiffer from the discoverable ones: %s", id, got, discoverable)
+			t.Errorf("options for %.20q: %s\ndiffer from the discoverable ones: %s", id, got, discoverable)
 		}
 	}
-	if got := shape("taro"); got == discoverable || !containsKey(json.RawMessage(got), "allowCredentials") {
-		t.Errorf("options for an account with a passkey %s: want allowCredentials", got)
-	}
-	// And a discoverable login works from every one of them.
-	for _, id := range []string{"", "hanako", "nobody"} {
+	// And a login works from every one of them: begun with taro's login ID it is bound to
+	// taro's account on the server, the others are discoverable.
+	for _, id := range append(ids, "") {
 		if _, err := phone.Login(ctx, e.browser(), id); err != nil {
-			t.Errorf("login begun with %q: %v", id, err)
+			t.Errorf("login begun with %.20q: %v", id, err)
 		}
 	}
 }
@@ -788,14 +793,8 @@ func TestLoginIDCeremonyOnlyLogsInThatAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A client that ignores allowCredentials and answers with hanako's passkey.
-	var o map[string]map[string]any
-	if err := json.Unmarshal(options, &o); err != nil {
-		t.Fatal(err)
-	}
-	delete(o["publicKey"], "allowCredentials")
-	stripped, _ := json.Marshal(o)
-	assertion, err := hanakoPhone.Get(stripped)
+	// The options name no credential, so hanako's phone answers with hanako's passkey.
+	assertion, err := hanakoPhone.Get(options)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -846,5 +845,176 @@ func TestPasskeyFinishRejectsGarbage(t *testing.T) {
 		if status != http.StatusBadRequest || got["error"] != "passkey_failed" {
 			t.Errorf("register %s: %d %v", name, status, got)
 		}
+	}
+}
+
+func TestFinishWithoutCeremonyTellsNothing(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	acct := e.addAccount(demoAccount)
+	ctx := context.Background()
+	phone := e.newPhone(authtest.Config{})
+	if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
+		t.Fatal(err)
+	}
+	// An assertion over a challenge the server never gave out: anyone can make one with any
+	// credential ID.
+	forge := func() json.RawMessage {
+		t.Helper()
+		options := fmt.Sprintf(`{"publicKey":{"challenge":%q,"rpId":"kagi.test","timeout":300000,"userVerification":"required"}}`,
+			base64.RawURLEncoding.EncodeToString(randomBytes(32)))
+		assertion, err := phone.Get(json.RawMessage(options))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return assertion
+	}
+	refused := func(what string) {
+		t.Helper()
+		_, err := phone.FinishLogin(ctx, e.browser(), forge())
+		wantRefusal(t, what, err, http.StatusUnauthorized, "passkey_failed")
+		var apiErr *authtest.APIError
+		if errors.As(err, &apiErr) && apiErr.Body["credential_unknown"] != nil {
+			t.Errorf("%s: %v tells whether the credential exists", what, apiErr.Body)
+		}
+	}
+
+	refused("the customer's credential without a ceremony")
+	if fails := e.auditDetails(acct.ID, "login_failed"); len(fails) != 0 {
+		t.Fatalf("login_failed %v on the customer's account from a request without a ceremony", fails)
+	}
+	if _, err := e.svc.pool.Exec(ctx, `DELETE FROM passkeys WHERE account_id = $1`, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	refused("an unknown credential without a ceremony")
+	// With a live ceremony the page may hear that the credential is unknown.
+	_, err := phone.Login(ctx, e.browser(), "")
+	var apiErr *authtest.APIError
+	if !errors.As(err, &apiErr) || apiErr.Body["credential_unknown"] != true {
+		t.Fatalf("unknown credential on a live ceremony: %v, want credential_unknown", err)
+	}
+}
+
+// sessionAlive reports whether the browser's session still works.
+func (e *testEnv) sessionAlive(c *http.Client) bool {
+	e.t.Helper()
+	status, _ := e.do(c, "GET", "/api/v1/session", nil)
+	return status == http.StatusOK
+}
+
+func TestPasskeyChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("deleting keeps only the acting session", func(t *testing.T) {
+		t.Parallel()
+		e := newTestEnv(t)
+		acct := e.addAccount(demoAccount)
+		phone := e.newPhone(authtest.Config{})
+		if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
+			t.Fatal(err)
+		}
+		thief, owner := e.browser(), e.browser()
+		for _, c := range []*http.Client{thief, owner} {
+			if _, err := phone.Login(ctx, c, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := phone.Delete(ctx, owner); err != nil {
+			t.Fatal(err)
+		}
+		if e.sessionAlive(thief) {
+			t.Error("another passkey session survived the deletion of the passkey")
+		}
+		if !e.sessionAlive(owner) {
+			t.Error("the session that deleted the passkey was ended")
+		}
+		// The thief's and the registering password session.
+		if d := e.auditDetails(acct.ID, "passkey_deleted"); len(d) != 1 || d[0]["sessions_ended"] != float64(2) {
+			t.Errorf("passkey_deleted %v, want sessions_ended 2", d)
+		}
+	})
+	t.Run("replacing after a lost phone logs the thief out", func(t *testing.T) {
+		t.Parallel()
+		windows := &recordingWindows{open: map[int64]Window{}}
+		e := newTestEnv(t, func(c *Config) { c.Windows = windows })
+		acct := e.addAccount(demoAccount)
+		lost := e.newPhone(authtest.Config{})
+		if _, err := lost.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
+			t.Fatal(err)
+		}
+		thief := e.browser()
+		if _, err := lost.Login(ctx, thief, ""); err != nil {
+			t.Fatal(err)
+		}
+		windows.openFor(acct.ID, Window{ID: 9, ExpiresAt: e.clock.Now().Add(30 * time.Minute), OpenedVia: "ivr"})
+		recovery := e.loggedIn(acct, AssurancePasswordFallback)
+		phone := e.newPhone(authtest.Config{UserAgent: authtest.UAAndroid, AAGUID: authtest.AAGUIDGooglePasswordManager})
+		if _, err := phone.Register(ctx, recovery); err != nil {
+			t.Fatal(err)
+		}
+		if e.sessionAlive(thief) {
+			t.Error("the thief's passkey session survived the replacement of the passkey")
+		}
+		if e.sessionAlive(recovery) {
+			t.Error("the recovery session survived the replacement it was for")
+		}
+		created := e.auditDetails(acct.ID, "passkey_created")
+		if len(created) != 2 || created[1]["sessions_ended"] != float64(3) {
+			t.Errorf("passkey_created %v, want sessions_ended 3 (password, thief, recovery)", created)
+		}
+	})
+	t.Run("the operator's deletion ends every session", func(t *testing.T) {
+		t.Parallel()
+		e := newTestEnv(t)
+		acct := e.addAccount(demoAccount)
+		phone := e.newPhone(authtest.Config{})
+		if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
+			t.Fatal(err)
+		}
+		c := e.browser()
+		if _, err := phone.Login(ctx, c, ""); err != nil {
+			t.Fatal(err)
+		}
+		err := pgdb.InTx(ctx, e.svc.pool, func(tx pgx.Tx) error {
+			_, ok, err := e.svc.DeletePasskey(ctx, tx, acct.ID, "staff:suzuki")
+			if err == nil && !ok {
+				t.Error("no passkey deleted")
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.sessionAlive(c) {
+			t.Error("a passkey session survived the operator's deletion")
+		}
+		if d := e.auditDetails(acct.ID, "passkey_deleted"); len(d) != 1 || d[0]["sessions_ended"] != float64(2) {
+			t.Errorf("passkey_deleted %v, want sessions_ended 2", d)
+		}
+	})
+}
+
+func TestInTxKeepingRefusalsRetriesLikeInTx(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	deadlock := &pgconn.PgError{Code: "40P01"}
+	refusal := errors.New("refused")
+	runs := 0
+	err := inTxKeepingRefusals(context.Background(), e.svc.pool, func(tx pgx.Tx) error {
+		runs++
+		if runs == 1 {
+			return deadlock
+		}
+		if _, err := tx.Exec(context.Background(), `INSERT INTO login_throttle (login_key, failures, window_start) VALUES ('k', 1, now())`); err != nil {
+			return err
+		}
+		return keep(refusal)
+	})
+	if !errors.Is(err, refusal) || runs != 2 {
+		t.Fatalf("got %v after %d runs, want the second run's refusal", err, runs)
+	}
+	var n int
+	if err := e.svc.pool.QueryRow(context.Background(), `SELECT count(*) FROM login_throttle`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows (%v): the refused run's writes must commit", n, err)
 	}
 }

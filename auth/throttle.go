@@ -3,13 +3,16 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"strconv"
 	"time"
 
 	"kagi/pgdb"
 )
 
 // ThrottlePolicy limits password attempts per login ID: after Max failures within Window the
-// login ID is refused for Lockout. Stored in Postgres so it holds across replicas.
+// login ID is refused for Lockout. While a fallback window is open for the login ID's account
+// the attempts are counted apart, per window (windowThrottleKey). Stored in Postgres so it
+// holds across replicas.
 type ThrottlePolicy struct {
 	Max     int
 	Window  time.Duration
@@ -26,53 +29,78 @@ func throttleKey(loginID string) []byte {
 	return h[:]
 }
 
-// reserveAttempt counts an attempt before the password is checked, atomically, so parallel
-// guesses cannot slip past the limit; a successful login clears the count. It reports false
-// when the login ID is locked out.
-func (s *Service) reserveAttempt(ctx context.Context, q pgdb.Querier, loginID string) (bool, error) {
-	now := s.now()
-	p := s.throttle
-	var failures int
-	var lockedUntil *time.Time
-	err := q.QueryRow(ctx, `
-		INSERT INTO login_throttle AS t (login_key, failures, window_start)
-		VALUES ($1, 1, $2)
-		ON CONFLICT (login_key) DO UPDATE SET
-		    failures = CASE
-		        WHEN t.locked_until > $2 THEN t.failures
-		        WHEN t.window_start <= $2 - $3::interval OR t.locked_until IS NOT NULL THEN 1
-		        ELSE t.failures + 1 END,
-		    window_start = CASE
-		        WHEN t.locked_until > $2 THEN t.window_start
-		        WHEN t.window_start <= $2 - $3::interval OR t.locked_until IS NOT NULL THEN $2
-		        ELSE t.window_start END,
-		    locked_until = CASE WHEN t.locked_until > $2 THEN t.locked_until END
-		RETURNING failures, locked_until`,
-		throttleKey(loginID), now, p.Window).Scan(&failures, &lockedUntil)
-	if err != nil {
-		return false, err
-	}
-	if lockedUntil != nil {
-		return false, nil
-	}
-	if failures > p.Max {
-		_, err := q.Exec(ctx, `UPDATE login_throttle SET locked_until = $2 WHERE login_key = $1`,
-			throttleKey(loginID), now.Add(p.Lockout))
-		return false, err
-	}
-	return true, nil
+// windowThrottleKey counts the attempts on a login ID while one fallback window is open for
+// its account. Failures from before the window (anyone can type a customer's login ID) then
+// cannot keep the customer from the recovery login the window is for, while guesses during
+// the window are limited as before. Its prefix differs from throttleKey's, so no login ID
+// typed into the form can name a window's count.
+func windowThrottleKey(loginID string, windowID int64) []byte {
+	h := sha256.Sum256([]byte("kagi-login-throttle-window\x00" + strconv.FormatInt(windowID, 10) + "\x00" + loginID))
+	return h[:]
 }
 
-// clearAttempts forgets the failures of a login ID after a successful login.
-func clearAttempts(ctx context.Context, q pgdb.Querier, loginID string) error {
-	_, err := q.Exec(ctx, `DELETE FROM login_throttle WHERE login_key = $1`, throttleKey(loginID))
+// reserveSQL counts one attempt on a key in one statement, so parallel guesses cannot slip
+// past the limit: a lapsed window or lockout starts the count again, and the attempt that
+// goes over the limit starts the lockout. Attempts during a lockout still count, so
+// lock_started (the count is exactly one over the limit) is true for one attempt only.
+const reserveSQL = `
+	INSERT INTO login_throttle AS t (login_key, failures, window_start)
+	VALUES ($1, 1, $2)
+	ON CONFLICT (login_key) DO UPDATE SET
+	    failures = CASE
+	        WHEN t.locked_until > $2 THEN t.failures + 1
+	        WHEN t.window_start <= $2 - $3::interval OR t.locked_until IS NOT NULL THEN 1
+	        ELSE t.failures + 1 END,
+	    window_start = CASE
+	        WHEN t.locked_until > $2 THEN t.window_start
+	        WHEN t.window_start <= $2 - $3::interval OR t.locked_until IS NOT NULL THEN $2
+	        ELSE t.window_start END,
+	    locked_until = CASE
+	        WHEN t.locked_until > $2 THEN t.locked_until
+	        WHEN t.window_start <= $2 - $3::interval OR t.locked_until IS NOT NULL THEN NULL
+	        WHEN t.failures + 1 > $4 THEN $2 + $5::interval END
+	RETURNING locked_until, (locked_until IS NOT NULL AND failures = $4 + 1) AS lock_started`
+
+// attempt is the outcome of reserving a password attempt.
+type attempt struct {
+	allowed bool
+	// lockStarted marks the attempt that started a lockout: it is audited.
+	lockStarted bool
+	lockedUntil time.Time
+}
+
+// reserveAttempt counts an attempt under key before the password is checked; a successful
+// login clears the count. The attempt is not allowed while the key is locked out, nor when it
+// starts the lockout.
+func (s *Service) reserveAttempt(ctx context.Context, q pgdb.Querier, key []byte) (attempt, error) {
+	p := s.throttle
+	var (
+		lockedUntil *time.Time
+		started     bool
+	)
+	err := q.QueryRow(ctx, reserveSQL, key, s.now(), p.Window, p.Max, p.Lockout).Scan(&lockedUntil, &started)
+	if err != nil {
+		return attempt{}, err
+	}
+	if lockedUntil != nil {
+		return attempt{lockStarted: started, lockedUntil: *lockedUntil}, nil
+	}
+	return attempt{allowed: true}, nil
+}
+
+// clearAttempts forgets the failures counted under keys after a successful login.
+func clearAttempts(ctx context.Context, q pgdb.Querier, keys ...[]byte) error {
+	_, err := q.Exec(ctx, `DELETE FROM login_throttle WHERE login_key = ANY($1)`, keys)
 	return err
 }
 
+// purgeThrottlesSQL finds lapsed rows through the index on window_start (migration 002).
+const purgeThrottlesSQL = `
+	DELETE FROM login_throttle
+	WHERE window_start <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`
+
 // PurgeLapsedThrottles deletes throttle rows whose window and lockout are over.
 func PurgeLapsedThrottles(ctx context.Context, q pgdb.Querier, p ThrottlePolicy, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `
-		DELETE FROM login_throttle
-		WHERE window_start <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`, now, p.Window)
+	tag, err := q.Exec(ctx, purgeThrottlesSQL, now, p.Window)
 	return tag.RowsAffected(), err
 }

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +34,18 @@ func (s *Service) VoiceAccountByNumber(ctx context.Context, q pgdb.Querier, numb
 		return VoiceAccount{AccountNumber: number}, false, nil
 	}
 	return va, err == nil, err
+}
+
+// AccountNumberKey is what the voice line's lockouts (§4.4) count an account number under: a
+// keyed hash of the number exactly as the caller keyed it in (HMAC-SHA256 with the PIN key,
+// under a label of its own so it never equals a PIN hash), hex-encoded. Every number keyed in
+// gets one, whether or not it is an account's, so made-up numbers are counted and locked
+// exactly like real ones and a lockout tells nothing about which numbers exist; and a number
+// that is not an account's (perhaps another secret typed at the wrong prompt) is never stored.
+func (s *Service) AccountNumberKey(number string) string {
+	m := hmac.New(sha256.New, s.pinKey)
+	m.Write([]byte("kagi-voice-account-v1\x00" + number))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // CallerMatches reports whether the caller's number is one of the account's registered phones

@@ -3,19 +3,21 @@
 // The call itself is a pure state machine, Start and Next: (State, Event) → (State, Reply). It
 // reads no clock, opens no connection and touches no database, so every step and every input can
 // be tested without HTTP or PostgreSQL. The HTTP handler wraps it: it loads the call's State by
-// CallSid, calls Next, carries out the verification Next asks for (Reply.Verify or
-// Reply.Confirm) inside the same transaction and feeds the outcome back as a second event, saves
-// the State and writes Reply.TwiML.
+// CallSid, calls Next, carries out the verification Next asks for (Reply.Verify) inside the same
+// transaction and feeds the outcome back as a second event, saves the State and writes
+// Reply.TwiML.
 package ivr
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/twilio/twilio-go/twiml"
+
+	"kagi/auth"
+	"kagi/recovery"
 )
 
 // GatherPath is the action URL of every <Gather>: a fixed path plus only ?seq=N, our own
@@ -43,25 +45,25 @@ const (
 )
 
 // jst is Japan Standard Time; Japan has no daylight saving time, so a fixed zone is exact and
-// the spoken time does not depend on the machine's time zone database.
+// the spoken date does not depend on the machine's time zone database.
 var jst = time.FixedZone("JST", 9*60*60)
 
 // Step is where the call is. It is stored as text in the call's State.
 type Step string
 
-// The steps of §4.3. The zero Step is a call that has not started.
+// The steps of §4.3. The zero Step is a call that has not started. The second channel of §4.8
+// will add its own (waiting for the texted code) beside StepPIN.
 const (
 	StepMenu      Step = "menu"      // waiting for one menu key
 	StepAccount   Step = "account"   // waiting for the account number, ended by #
 	StepPIN       Step = "pin"       // waiting for the four-digit PIN
-	StepCode      Step = "code"      // waiting for the six-digit code texted to the registered phone (§4.8)
 	StepVerifying Step = "verifying" // waiting for the handler to deliver a VerifyResult
 	StepDone      Step = "done"      // the call has ended; nothing more is asked
 )
 
 // State is everything the call needs to remember between two webhook requests. The handler
-// stores it as JSON (jsonb) keyed by CallSid. It never holds the PIN or a code: they exist only
-// during the one request that verifies them.
+// stores it as JSON (jsonb) keyed by CallSid. It never holds the PIN: it exists only during the
+// one request that verifies it.
 type State struct {
 	Step Step `json:"step"`
 	// Seq numbers the <Gather>s of the call; the outstanding one carries ?seq=Seq. A request
@@ -72,7 +74,8 @@ type State struct {
 	Attempts int `json:"attempts"`
 	// Retries counts the empty or invalid inputs in a row at the current step.
 	Retries int `json:"retries"`
-	// AccountNumber is what the caller keyed in at the account step, kept for the verification.
+	// AccountNumber is what the caller keyed in at the account step, kept for the verification
+	// and forgotten once it is done.
 	AccountNumber string `json:"account_number,omitempty"`
 	// From is the caller's number (E.164) as Twilio reported it when the call started.
 	From string `json:"from,omitempty"`
@@ -83,7 +86,7 @@ type State struct {
 // order; Next answers those by repeating the current prompt without changing the state.
 func (s State) Expects(seq int) bool {
 	switch s.Step {
-	case StepMenu, StepAccount, StepPIN, StepCode:
+	case StepMenu, StepAccount, StepPIN:
 		return seq == s.Seq
 	}
 	return false
@@ -98,7 +101,7 @@ func (s State) sane() bool {
 	switch s.Step {
 	case "", StepDone, StepVerifying:
 		return true
-	case StepMenu, StepAccount, StepPIN, StepCode:
+	case StepMenu, StepAccount, StepPIN:
 		return s.Seq > 0
 	}
 	return false
@@ -118,12 +121,17 @@ func ParseSeq(v string) int {
 type Config struct {
 	Voice          string // KAGI_IVR_VOICE, the voice attribute of every <Say>
 	OperatorNumber string // KAGI_OPERATOR_NUMBER; empty means no transfer
-	HoursText      string // the support calendar's hours sentence, spoken outside hours and when locked
+	HoursText      string // the support calendar's regular hours sentence, spoken when no next opening is known
 }
 
-// Env is what the handler knows at the time of the request.
+// Env is what the handler knows at the time of the request. The zero Env is a closed desk
+// whose next opening is unknown.
 type Env struct {
-	SupportOpen bool // the support desk is staffed now (calendar and KAGI_SUPPORT_ENABLED)
+	// Support is whether the support desk answers now: open, closed by the calendar, or
+	// switched off (KAGI_SUPPORT_ENABLED=false).
+	Support recovery.SupportState
+	// NextOpen is when the desk opens next, while it is closed; zero when that is not known.
+	NextOpen time.Time
 }
 
 // EventKind says what happened.
@@ -138,8 +146,8 @@ const (
 	// EventDigits is a gather request. Event.Seq is the seq of its URL (see ParseSeq) and
 	// Event.Digits what the caller keyed in; empty means the gather timed out.
 	EventDigits
-	// EventVerifyResult delivers the outcome of the VerifyRequest or ConfirmRequest of the
-	// previous Reply. Event.Result is the outcome.
+	// EventVerifyResult delivers the outcome of the VerifyRequest of the previous Reply.
+	// Event.Result is the outcome.
 	EventVerifyResult
 )
 
@@ -162,37 +170,23 @@ type VerifyRequest struct {
 	PIN           string
 }
 
-// ConfirmRequest asks the handler to check the code texted to the registered phone (§4.8). A
-// wrong or expired code is a failed verification.
-type ConfirmRequest struct {
-	AccountNumber string
-	CallerNumber  string
-	Code          string
-}
-
 // VerifyOutcome is what the handler found.
 type VerifyOutcome int
 
-// Outcomes of a VerifyRequest or ConfirmRequest.
+// Outcomes of a VerifyRequest.
 const (
 	// Verified: the fallback window is open until VerifyResult.WindowExpiresAt.
 	Verified VerifyOutcome = iota + 1
 	// NoPasskey: the caller is verified but the account has no passkey, so ID and password
 	// already work; no window was opened.
 	NoPasskey
-	// Failed: any check failed (unknown account, number not registered, wrong PIN, wrong code).
+	// Failed: any check failed (unknown account, number not registered, wrong PIN).
 	Failed
 	// AccountLocked: the account is locked out of the voice line, possibly by this failure.
 	AccountLocked
 	// CallerLocked: the caller's number is locked out of the voice line, possibly by this
 	// failure. The caller hears the same sentence as for AccountLocked.
 	CallerLocked
-	// CodeSent: the checks passed and a code was texted to the registered phone (§4.8 sms);
-	// the call asks for it and then sends a ConfirmRequest.
-	CodeSent
-	// CallbackPlaced: the checks passed and the registered phone will be called back to
-	// confirm (§4.8 callback); this call ends.
-	CallbackPlaced
 )
 
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
@@ -203,16 +197,13 @@ type VerifyResult struct {
 
 // Reply is what the call does next.
 type Reply struct {
-	// TwiML is the document to answer with. When Verify or Confirm is set it is what to say if
-	// the verification cannot be carried out (the unavailable sentence); normally the handler
-	// feeds the outcome back and answers with the TwiML of that second Reply instead.
+	// TwiML is the document to answer with. When Verify is set it is what to say if the
+	// verification cannot be carried out (the unavailable sentence); normally the handler feeds
+	// the outcome back and answers with the TwiML of that second Reply instead.
 	TwiML string
 	// Verify is set when the PIN has been keyed in: the handler must verify and feed back the
 	// outcome.
 	Verify *VerifyRequest
-	// Confirm is set when the texted code has been keyed in: the handler must check it and feed
-	// back the outcome.
-	Confirm *ConfirmRequest
 }
 
 // Start answers a new call: Next from the zero State with EventCallStart.
@@ -249,8 +240,6 @@ func Next(st State, ev Event, cfg Config, env Env) (State, Reply) {
 			c.account(ev.Digits)
 		case StepPIN:
 			c.pin(ev.Digits)
-		case StepCode:
-			c.code(ev.Digits)
 		}
 	case EventVerifyResult:
 		if st.Step != StepVerifying {
@@ -261,7 +250,7 @@ func Next(st State, ev Event, cfg Config, env Env) (State, Reply) {
 	default:
 		c.unavailable()
 	}
-	return c.st, Reply{TwiML: c.render(), Verify: c.verify, Confirm: c.confirm}
+	return c.st, Reply{TwiML: c.render(), Verify: c.verify}
 }
 
 // Unavailable is the TwiML for when the line cannot work (database down, panic, Twilio's
@@ -274,12 +263,11 @@ func Unavailable(cfg Config) string {
 
 // call is one step being worked out: the state being changed and the verbs being said.
 type call struct {
-	st      State
-	cfg     Config
-	env     Env
-	verbs   []twiml.Element
-	verify  *VerifyRequest
-	confirm *ConfirmRequest
+	st     State
+	cfg    Config
+	env    Env
+	verbs  []twiml.Element
+	verify *VerifyRequest
 }
 
 func (c *call) say(text ...string) {
@@ -298,7 +286,7 @@ func (c *call) hangup() {
 // unavailable ends the call with the unavailable sentence.
 func (c *call) unavailable() {
 	c.verbs = nil
-	c.verify, c.confirm = nil, nil
+	c.verify = nil
 	c.say(promptUnavailable)
 	c.hangup()
 }
@@ -321,9 +309,8 @@ var gathers = map[Step]gatherSpec{
 	StepMenu:    {prompt: promptMenu, timeout: menuTimeout, numDigits: "1"},
 	StepAccount: {prompt: promptAccount, timeout: digitsTimeout, finishOnKey: "#"},
 	// Twilio drops an empty finishOnKey attribute, so # keeps its default meaning at the PIN
-	// and code steps: it ends the input early, and the too-short input is asked for again.
-	StepPIN:  {prompt: promptPIN, timeout: digitsTimeout, numDigits: "4"},
-	StepCode: {prompt: promptCode, timeout: digitsTimeout, numDigits: "6"},
+	// step: it ends the input early, and the too-short input is asked for again.
+	StepPIN: {prompt: promptPIN, timeout: digitsTimeout, numDigits: "4"},
 }
 
 // ask moves the call to step and asks for its input with a new seq, after anything said before
@@ -371,7 +358,7 @@ func (c *call) gather(lead ...string) {
 // unchanged.
 func (c *call) repeat() {
 	switch c.st.Step {
-	case StepMenu, StepAccount, StepPIN, StepCode:
+	case StepMenu, StepAccount, StepPIN:
 		c.gather()
 	case StepDone:
 		c.hangup()
@@ -409,7 +396,9 @@ func (c *call) menu(digits string) {
 		c.ask(StepMenu)
 	case "0":
 		switch {
-		case !c.env.SupportOpen:
+		case c.env.Support == recovery.SupportDisabled:
+			c.ask(StepMenu, promptSupportUnavailable)
+		case c.env.Support != recovery.SupportOpen:
 			c.ask(StepMenu, promptClosed, c.hours())
 		case c.cfg.OperatorNumber == "":
 			c.ask(StepMenu, promptNoOperator)
@@ -424,7 +413,14 @@ func (c *call) menu(digits string) {
 	}
 }
 
+// hours tells when to call the operator: while the desk is closed, the day and time it opens
+// next, which holds on closed days and days of special hours too; otherwise, or when that is
+// not known, the regular hours.
 func (c *call) hours() string {
+	if c.env.Support == recovery.SupportClosed && !c.env.NextOpen.IsZero() {
+		next := c.env.NextOpen.In(jst)
+		return fmt.Sprintf(promptNextOpen, fmt.Sprintf(promptDate, int(next.Month()), next.Day()), recovery.SpokenClock(next))
+	}
 	if c.cfg.HoursText == "" {
 		return ""
 	}
@@ -454,15 +450,6 @@ func (c *call) pin(digits string) {
 	c.awaitResult()
 }
 
-func (c *call) code(digits string) {
-	if !allDigits(digits, 6, 6) {
-		c.invalid()
-		return
-	}
-	c.confirm = &ConfirmRequest{AccountNumber: c.st.AccountNumber, CallerNumber: c.st.From, Code: digits}
-	c.awaitResult()
-}
-
 // awaitResult waits for the handler's VerifyResult. The TwiML of this Reply is only what the
 // caller hears if the handler cannot verify: the unavailable sentence.
 func (c *call) awaitResult() {
@@ -472,20 +459,23 @@ func (c *call) awaitResult() {
 	c.verbs = append(c.verbs, &twiml.VoiceHangup{})
 }
 
+// result says the outcome of the verification. The second channel of §4.8 hooks in here: its
+// outcomes (code texted: ask for it at a step of its own; call back placed: hang up) go beside
+// Verified, and the code's check comes back as another VerifyResult.
 func (c *call) result(r VerifyResult) {
+	c.st.AccountNumber = ""
 	switch r.Outcome {
 	case Verified:
 		if r.WindowExpiresAt.IsZero() {
 			c.say(promptVerifiedWindow, promptRecreate, promptGoodbye)
 		} else {
-			c.say(fmt.Sprintf(promptVerifiedUntil, spokenTime(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
+			c.say(fmt.Sprintf(promptVerifiedUntil, recovery.SpokenClock(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
 		}
 		c.hangup()
 	case NoPasskey:
 		c.say(promptNoPasskey, promptGoodbye)
 		c.hangup()
 	case Failed:
-		c.st.AccountNumber = ""
 		if c.st.Attempts >= MaxAttempts {
 			c.end(promptFailed)
 			return
@@ -494,24 +484,9 @@ func (c *call) result(r VerifyResult) {
 	case AccountLocked, CallerLocked:
 		c.say(promptLocked, c.hours(), promptGoodbye)
 		c.hangup()
-	case CodeSent:
-		c.ask(StepCode)
-	case CallbackPlaced:
-		c.say(promptCallback)
-		c.hangup()
 	default:
 		c.unavailable()
 	}
-}
-
-// spokenTime says the hour and minute of t in JST: 「14時5分」, 「15時」. Seconds are dropped, so
-// the caller never hears a time later than the real end.
-func spokenTime(t time.Time) string {
-	t = t.In(jst)
-	if t.Minute() == 0 {
-		return fmt.Sprintf(promptClockHour, t.Hour())
-	}
-	return fmt.Sprintf(promptClockMinute, t.Hour(), t.Minute())
 }
 
 // render builds the TwiML document. The document is written to memory, which cannot fail; the
@@ -524,9 +499,6 @@ func (c *call) render() string {
 	return doc
 }
 
-// e164 is an international number as Twilio reports a shown caller ID.
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // withheld are the From values Twilio uses for a caller who hides the number: the words, and
 // the words spelled on a keypad (ANONYMOUS, RESTRICTED, UNKNOWN, BLOCKED, UNAVAILABLE, PRIVATE).
 var withheld = map[string]bool{
@@ -534,9 +506,10 @@ var withheld = map[string]bool{
 	"+266696687": true, "+7378742833": true, "+8656696": true, "+2562533": true, "+86282452253": true, "+7748283": true,
 }
 
-// callerIDShown reports whether from is a number the caller can be recognised by.
+// callerIDShown reports whether from is a number the caller can be recognised by: an E.164
+// number, as the auth core stores registered phones, that is not a withheld one.
 func callerIDShown(from string) bool {
-	return !withheld[strings.ToLower(from)] && e164.MatchString(from)
+	return !withheld[strings.ToLower(from)] && auth.ValidPhone(from)
 }
 
 // allDigits reports whether s is lo to hi ASCII digits.

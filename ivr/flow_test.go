@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kagi/recovery"
 )
 
 var testCfg = Config{Voice: "Polly.Mizuki", OperatorNumber: "+81312345678", HoursText: "平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです"}
@@ -291,6 +293,15 @@ func TestStartShownCallerID(t *testing.T) {
 	}
 }
 
+// Support states of the menu tests. The next opening is given in UTC: the caller hears JST.
+var (
+	supportOpen     = Env{Support: recovery.SupportOpen}
+	supportDisabled = Env{Support: recovery.SupportDisabled}
+	closedTillXmas  = Env{Support: recovery.SupportClosed, NextOpen: time.Date(2026, 12, 26, 0, 0, 0, 0, time.UTC)}
+	closedTill0830  = Env{Support: recovery.SupportClosed, NextOpen: time.Date(2031, 6, 4, 23, 30, 0, 0, time.UTC)}
+	closedUnknown   = Env{Support: recovery.SupportClosed}
+)
+
 func TestMenu(t *testing.T) {
 	t.Parallel()
 	noOperator := testCfg
@@ -299,33 +310,43 @@ func TestMenu(t *testing.T) {
 		name        string
 		digits      string
 		cfg         Config
-		open        bool
+		env         Env
 		wantStep    Step
 		wantSpeech  string
 		wantDial    string
 		wantRetries int
 	}{
-		{"1 asks for the account number", "1", testCfg, true, StepAccount, promptAccount, "", 0},
-		{"1 works outside business hours too", "1", testCfg, false, StepAccount, promptAccount, "", 0},
-		{"0 during hours dials the operator", "0", testCfg, true, StepDone, promptConnecting + promptGoodbye, "+81312345678", 0},
-		{"0 outside hours says closed with the hours and returns to the menu", "0", testCfg, false, StepMenu,
+		{"1 asks for the account number", "1", testCfg, supportOpen, StepAccount, promptAccount, "", 0},
+		{"1 works outside business hours too", "1", testCfg, closedTillXmas, StepAccount, promptAccount, "", 0},
+		{"1 works with support switched off too", "1", testCfg, supportDisabled, StepAccount, promptAccount, "", 0},
+		{"0 during hours dials the operator", "0", testCfg, supportOpen, StepDone, promptConnecting + promptGoodbye, "+81312345678", 0},
+		{"0 outside hours says closed and the next opening, and returns to the menu", "0", testCfg, closedTillXmas, StepMenu,
+			"ただいま営業時間外です。次の受付開始は、12月26日の9時です。" + promptMenu, "", 0},
+		{"0 outside hours says the next opening with its minutes", "0", testCfg, closedTill0830, StepMenu,
+			"ただいま営業時間外です。次の受付開始は、6月5日の8時30分です。" + promptMenu, "", 0},
+		{"0 outside hours without a known next opening says the regular hours", "0", testCfg, closedUnknown, StepMenu,
 			promptClosed + "営業時間は、" + testCfg.HoursText + "。" + promptMenu, "", 0},
-		{"0 outside hours without an operator number still says closed", "0", noOperator, false, StepMenu,
-			promptClosed + "営業時間は、" + testCfg.HoursText + "。" + promptMenu, "", 0},
-		{"0 without an operator number says no transfer and returns to the menu", "0", noOperator, true, StepMenu,
+		{"0 outside hours without an operator number still says closed", "0", noOperator, closedTillXmas, StepMenu,
+			"ただいま営業時間外です。次の受付開始は、12月26日の9時です。" + promptMenu, "", 0},
+		{"0 with support switched off says the service is unavailable, and returns to the menu", "0", testCfg, supportDisabled, StepMenu,
+			"現在、こちらのサービスは利用できません。" + promptMenu, "", 0},
+		{"0 with support switched off names no hours even with a next opening", "0", testCfg,
+			Env{Support: recovery.SupportDisabled, NextOpen: closedTillXmas.NextOpen}, StepMenu,
+			"現在、こちらのサービスは利用できません。" + promptMenu, "", 0},
+		{"0 without an operator number says no transfer and returns to the menu", "0", noOperator, supportOpen, StepMenu,
 			promptNoOperator + promptMenu, "", 0},
-		{"9 repeats the menu", "9", testCfg, true, StepMenu, promptMenu, "", 0},
-		{"timeout re-prompts", "", testCfg, true, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"another key re-prompts", "5", testCfg, true, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"star re-prompts", "*", testCfg, true, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"hash re-prompts", "#", testCfg, true, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"two keys re-prompt", "10", testCfg, true, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"9 repeats the menu", "9", testCfg, supportOpen, StepMenu, promptMenu, "", 0},
+		{"timeout re-prompts", "", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"another key re-prompts", "5", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"star re-prompts", "*", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"hash re-prompts", "#", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"two keys re-prompt", "10", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := dial(t, caller)
-			p.cfg, p.env = tt.cfg, Env{SupportOpen: tt.open}
+			p.cfg, p.env = tt.cfg, tt.env
 			h := p.key(tt.digits)
 			if p.st.Step != tt.wantStep {
 				t.Errorf("step %q, want %q", p.st.Step, tt.wantStep)
@@ -339,7 +360,7 @@ func TestMenu(t *testing.T) {
 			if p.st.Retries != tt.wantRetries {
 				t.Errorf("retries %d, want %d", p.st.Retries, tt.wantRetries)
 			}
-			if p.reply.Verify != nil || p.reply.Confirm != nil {
+			if p.reply.Verify != nil {
 				t.Error("the menu asked for a verification")
 			}
 		})
@@ -403,7 +424,7 @@ func TestInvalidInputIsBounded(t *testing.T) {
 func TestMenuRepeatIsBounded(t *testing.T) {
 	t.Parallel()
 	p := dial(t, caller)
-	p.env.SupportOpen = false
+	p.env = closedTillXmas
 	for i := 0; i < 100 && p.st.Step == StepMenu; i++ {
 		if i%2 == 0 {
 			p.key("9")
@@ -540,11 +561,9 @@ func TestVerifyOutcomes(t *testing.T) {
 			StepDone, promptLocked + "営業時間は、" + testCfg.HoursText + "。" + promptGoodbye},
 		{"failed retries from the account number", VerifyResult{Outcome: Failed},
 			StepAccount, promptFailed + promptRetry + promptAccount},
-		{"code sent asks for the code", VerifyResult{Outcome: CodeSent},
-			StepCode, promptCode},
-		{"callback placed ends the call", VerifyResult{Outcome: CallbackPlaced},
-			StepDone, promptCallback},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
+			StepDone, promptUnavailable},
+		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallerLocked + 1},
 			StepDone, promptUnavailable},
 	}
 	for _, tt := range tests {
@@ -558,11 +577,40 @@ func TestVerifyOutcomes(t *testing.T) {
 			if h.speech != tt.wantSpeech {
 				t.Errorf("said %q\nwant %q", h.speech, tt.wantSpeech)
 			}
-			if p.reply.Verify != nil || p.reply.Confirm != nil {
+			if p.st.AccountNumber != "" {
+				t.Errorf("the keyed-in account number outlives the verification: %+v", p.st)
+			}
+			if p.reply.Verify != nil {
 				t.Error("a result asked for another verification")
 			}
 			if h.dial != "" {
 				t.Error("a result dialled")
+			}
+		})
+	}
+}
+
+// A locked caller is told to call the operator: outside hours with the day and time the desk
+// opens next, which is right on closed days and special days too.
+func TestLockedSaysWhenTheOperatorAnswers(t *testing.T) {
+	t.Parallel()
+	hours := "営業時間は、" + testCfg.HoursText + "。"
+	for _, tt := range []struct {
+		name string
+		env  Env
+		want string
+	}{
+		{"open", supportOpen, promptLocked + hours + promptGoodbye},
+		{"closed", closedTillXmas, promptLocked + "次の受付開始は、12月26日の9時です。" + promptGoodbye},
+		{"closed, next opening unknown", closedUnknown, promptLocked + hours + promptGoodbye},
+		{"switched off", supportDisabled, promptLocked + hours + promptGoodbye},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := toVerify(t, "1234567", "4826")
+			p.env = tt.env
+			if h := p.verified(VerifyResult{Outcome: AccountLocked}); h.speech != tt.want || !h.hangup {
+				t.Errorf("said %q\nwant %q", h.speech, tt.want)
 			}
 		})
 	}
@@ -593,20 +641,11 @@ func TestFailedVerification(t *testing.T) {
 	})
 	t.Run("every failure kind sounds identical", func(t *testing.T) {
 		t.Parallel()
-		// Unknown account, unregistered caller number, wrong PIN and wrong code all come back as
-		// Failed; whatever was keyed in, the caller hears the same document.
+		// Unknown account, unregistered caller number and wrong PIN all come back as Failed;
+		// whatever was keyed in, the caller hears the same document.
 		paths := []func(*testing.T) *phone{
 			func(t *testing.T) *phone { return toVerify(t, "999999999999", "0000") },
 			func(t *testing.T) *phone { return toVerify(t, "1234567", "4826") },
-			func(t *testing.T) *phone {
-				p := toVerify(t, "1234567", "4826")
-				p.verified(VerifyResult{Outcome: CodeSent})
-				p.key("123456")
-				if p.reply.Confirm == nil {
-					t.Fatal("code asked for no confirmation")
-				}
-				return p
-			},
 		}
 		var first string
 		for i, path := range paths {
@@ -638,52 +677,6 @@ func TestFailedVerification(t *testing.T) {
 			t.Errorf("state %+v verify %v: a fourth attempt was verified", st, r.Verify)
 		}
 	})
-}
-
-func TestSMSCode(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name   string
-		digits string
-		valid  bool
-	}{
-		{"six digits", "093518", true},
-		{"five digits", "09351", false},
-		{"seven digits", "0935181", false},
-		{"empty", "", false},
-		{"star", "0935*8", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p := toVerify(t, "1234567", "4826")
-			g := p.verified(VerifyResult{Outcome: CodeSent})
-			if v := g.gatherAttr(t, "numDigits"); v != "6" {
-				t.Errorf("code numDigits = %q, want 6", v)
-			}
-			h := p.key(tt.digits)
-			if p.reply.Verify != nil {
-				t.Fatal("the code asked for a PIN verification")
-			}
-			if !tt.valid {
-				if p.reply.Confirm != nil || p.st.Step != StepCode || h.speech != promptNotRecognise+promptCode {
-					t.Errorf("state %+v said %q, want the code asked again", p.st, h.speech)
-				}
-				return
-			}
-			want := ConfirmRequest{AccountNumber: "1234567", CallerNumber: caller, Code: tt.digits}
-			if p.reply.Confirm == nil || *p.reply.Confirm != want {
-				t.Fatalf("confirm %+v, want %+v", p.reply.Confirm, want)
-			}
-			if p.st.Step != StepVerifying || p.st.Attempts != 1 {
-				t.Errorf("state %+v, want verifying, the attempt counted once", p.st)
-			}
-			p.verified(VerifyResult{Outcome: Verified, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 0, 0, time.UTC)})
-			if p.st.Step != StepDone || !strings.Contains(p.heard.speech, "14時35分まで") {
-				t.Errorf("after the code: state %+v said %q", p.st, p.heard.speech)
-			}
-		})
-	}
 }
 
 func TestReplays(t *testing.T) {
@@ -778,7 +771,7 @@ func TestReplays(t *testing.T) {
 
 func TestNothingKeyedInReachesAURL(t *testing.T) {
 	t.Parallel()
-	const account, pin, code = "987654321098", "4826", "093518"
+	const account, pin = "987654321098", "4826"
 	p := dial(t, caller)
 	var docs []string
 	record := func(heard) { docs = append(docs, p.reply.TwiML) }
@@ -790,19 +783,17 @@ func TestNothingKeyedInReachesAURL(t *testing.T) {
 	record(p.verified(VerifyResult{Outcome: Failed}))
 	record(p.key(account))
 	record(p.key(pin))
-	record(p.verified(VerifyResult{Outcome: CodeSent}))
-	record(p.key(code))
 	record(p.verified(VerifyResult{Outcome: Verified, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 0, 0, time.UTC)}))
 	for _, doc := range docs {
 		h := listen(t, testCfg, doc)
 		for _, a := range h.actions {
-			for _, secret := range []string{account, "98765", pin, code} {
+			for _, secret := range []string{account, "98765", pin} {
 				if strings.Contains(a, secret) {
 					t.Errorf("action URL %q contains keyed-in %q", a, secret)
 				}
 			}
 		}
-		if strings.Contains(doc, pin) || strings.Contains(doc, code) || strings.Contains(doc, account) {
+		if strings.Contains(doc, pin) || strings.Contains(doc, account) {
 			t.Errorf("TwiML repeats keyed-in digits:\n%s", doc)
 		}
 	}
@@ -810,14 +801,10 @@ func TestNothingKeyedInReachesAURL(t *testing.T) {
 
 func TestStateJSON(t *testing.T) {
 	t.Parallel()
-	const pin, code = "4826", "093518"
+	const pin = "4826"
 	p := toPIN(t, "1234567")
 	states := []State{p.st}
 	p.key(pin)
-	states = append(states, p.st)
-	p.verified(VerifyResult{Outcome: CodeSent})
-	states = append(states, p.st)
-	p.key(code)
 	states = append(states, p.st)
 	p.verified(VerifyResult{Outcome: Verified})
 	states = append(states, p.st)
@@ -826,8 +813,8 @@ func TestStateJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(b), pin) || strings.Contains(string(b), code) {
-			t.Errorf("state JSON holds the PIN or code: %s", b)
+		if strings.Contains(string(b), pin) {
+			t.Errorf("state JSON holds the PIN: %s", b)
 		}
 		var back State
 		if err := json.Unmarshal(b, &back); err != nil {
@@ -872,23 +859,24 @@ func TestVoiceIsOmittedWhenNotConfigured(t *testing.T) {
 }
 
 func FuzzNext(f *testing.F) {
-	f.Add(uint8(0), 1, 0, 0, "1234567", caller, uint8(1), 1, "1", uint8(0), int64(0), true, true)
-	f.Add(uint8(1), 2, 1, 0, "", caller, uint8(2), 2, "1234567#", uint8(0), int64(0), false, true)
-	f.Add(uint8(2), 3, 2, 2, "1234567", caller, uint8(2), 3, "4826", uint8(0), int64(0), false, false)
-	f.Add(uint8(4), 3, 1, 0, "1234567", caller, uint8(3), 0, "", uint8(1), int64(1780292100), true, true)
-	f.Add(uint8(4), 3, 3, 0, "1234567", caller, uint8(3), 0, "", uint8(3), int64(0), true, true)
-	f.Add(uint8(6), 0, 0, 0, "", "", uint8(1), 0, "", uint8(0), int64(0), true, true)
-	f.Add(uint8(3), 7, 1, 0, "1", "anonymous", uint8(2), 7, "<&>\"'", uint8(9), int64(-62135596800), true, false)
-	steps := []Step{StepMenu, StepAccount, StepPIN, StepCode, StepVerifying, StepDone, "", "bogus"}
-	f.Fuzz(func(t *testing.T, step uint8, seq, attempts, retries int, account, from string, kind uint8, evSeq int, digits string, outcome uint8, expires int64, open, operator bool) {
+	f.Add(uint8(0), 1, 0, 0, "1234567", caller, uint8(1), 1, "1", uint8(0), int64(0), uint8(1), int64(0), true)
+	f.Add(uint8(1), 2, 1, 0, "", caller, uint8(2), 2, "1234567#", uint8(0), int64(0), uint8(0), int64(1798243200), true)
+	f.Add(uint8(2), 3, 2, 2, "1234567", caller, uint8(2), 3, "4826", uint8(0), int64(0), uint8(2), int64(0), false)
+	f.Add(uint8(3), 3, 1, 0, "1234567", caller, uint8(3), 0, "", uint8(1), int64(1780292100), uint8(1), int64(0), true)
+	f.Add(uint8(3), 3, 3, 0, "1234567", caller, uint8(3), 0, "", uint8(3), int64(0), uint8(0), int64(0), true)
+	f.Add(uint8(5), 0, 0, 0, "", "", uint8(1), 0, "", uint8(0), int64(0), uint8(1), int64(0), true)
+	f.Add(uint8(6), 7, 1, 0, "1", "anonymous", uint8(2), 7, "<&>\"'", uint8(9), int64(-62135596800), uint8(7), int64(-62135596800), false)
+	steps := []Step{StepMenu, StepAccount, StepPIN, StepVerifying, StepDone, "", "bogus"}
+	f.Fuzz(func(t *testing.T, step uint8, seq, attempts, retries int, account, from string, kind uint8, evSeq int, digits string, outcome uint8, expires int64, support uint8, nextOpen int64, operator bool) {
 		cfg := testCfg
 		if !operator {
 			cfg.OperatorNumber = ""
 		}
 		st := State{Step: steps[int(step)%len(steps)], Seq: seq, Attempts: attempts, Retries: retries, AccountNumber: account, From: from}
 		ev := Event{Kind: EventKind(kind % 5), From: from, Seq: evSeq, Digits: digits,
-			Result: VerifyResult{Outcome: VerifyOutcome(outcome % 9), WindowExpiresAt: time.Unix(expires, 0)}}
-		got, r := Next(st, ev, cfg, Env{SupportOpen: open})
+			Result: VerifyResult{Outcome: VerifyOutcome(outcome % 7), WindowExpiresAt: time.Unix(expires, 0)}}
+		env := Env{Support: recovery.SupportState(support % 4), NextOpen: time.Unix(nextOpen, 0)}
+		got, r := Next(st, ev, cfg, env)
 
 		root, err := parseTwiML(r.TwiML)
 		if err != nil || root.name() != "Response" {
@@ -907,7 +895,7 @@ func FuzzNext(f *testing.F) {
 		if r.Verify != nil && (!allDigits(r.Verify.PIN, 4, 4) || got.Step != StepVerifying) {
 			t.Fatalf("verify %+v from state %+v", r.Verify, got)
 		}
-		if (r.Verify != nil || r.Confirm != nil) && got.Attempts > MaxAttempts {
+		if r.Verify != nil && got.Attempts > MaxAttempts {
 			t.Fatalf("verification beyond the limit: %+v", got)
 		}
 		if b, err := json.Marshal(got); err != nil || (r.Verify != nil && strings.Contains(string(b), `"`+r.Verify.PIN+`"`)) {

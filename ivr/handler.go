@@ -100,14 +100,18 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 }
 
 // Routes mounts the webhook: every route checks Twilio's signature first and always answers
-// TwiML, never a 5xx (§4.5).
+// TwiML, never a 5xx (§4.5). Everything else under /ivr/ (any other path or method) is checked
+// the same way (§4.2) and, when signed, ends the call with the unavailable sentence, as Twilio's
+// fallback URL does.
 func (h *Handler) Routes(mux *http.ServeMux) {
+	unavailable := h.twilio(func(w http.ResponseWriter, r *http.Request, _ url.Values) {
+		h.writeTwiML(w, Unavailable(h.flow))
+	})
 	mux.Handle("POST /ivr/voice", h.twilio(h.handleVoice))
 	mux.Handle("POST "+GatherPath, h.twilio(h.handleGather))
 	mux.Handle("POST /ivr/status", h.twilio(h.handleStatus))
-	mux.Handle("POST /ivr/fallback", h.twilio(func(w http.ResponseWriter, r *http.Request, _ url.Values) {
-		h.writeTwiML(w, Unavailable(h.flow))
-	}))
+	mux.Handle("POST /ivr/fallback", unavailable)
+	mux.Handle("/ivr/", unavailable)
 }
 
 type twilioHandler func(w http.ResponseWriter, r *http.Request, form url.Values)
@@ -183,10 +187,12 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, form url.Values
 var errUnknownCall = errors.New("ivr: gather for a call that never started")
 
 // step is one transaction: load the call's state (row-locked, so Twilio's retries and
-// parallel requests of one call queue up), move the flow on, verify if it asks, save.
+// parallel requests of one call queue up), move the flow on, verify if it asks, save. A call
+// whose end the status callback recorded is not moved on: it gets the unavailable sentence.
 func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string, error) {
 	var doc, outcome string
 	err := pgdb.InTx(ctx, h.pool, func(tx pgx.Tx) error {
+		outcome = "" // InTx may run this again after a deadlock or serialization failure
 		now := h.now()
 		if ev.Kind == EventCallStart {
 			_, err := tx.Exec(ctx, `
@@ -197,14 +203,23 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 			}
 		}
 		var st State
-		err := tx.QueryRow(ctx, `SELECT state FROM ivr_calls WHERE call_sid = $1 FOR UPDATE`, sid).Scan(&st)
+		var ended bool
+		err := tx.QueryRow(ctx, `SELECT state, ended_at IS NOT NULL FROM ivr_calls WHERE call_sid = $1 FOR UPDATE`, sid).Scan(&st, &ended)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errUnknownCall
 		}
 		if err != nil {
 			return err
 		}
-		env := Env{SupportOpen: h.support && h.calendar.IsOpen(now)}
+		if ended {
+			h.log.InfoContext(ctx, "ivr: request for a call that has ended", "call_sid", sid, "step", string(st.Step))
+			doc = Unavailable(h.flow)
+			return nil
+		}
+		env := Env{Support: h.calendar.State(now, h.support)}
+		if env.Support == recovery.SupportClosed {
+			env.NextOpen = h.calendar.NextOpen(now)
+		}
 		before := st.Step
 		st, reply := Next(st, ev, h.flow, env)
 		if v := reply.Verify; v != nil {
@@ -216,9 +231,6 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 			}
 			st, reply = Next(st, Event{Kind: EventVerifyResult, Result: flowResult(res)}, h.flow, env)
 			outcome = outcomeNames[res.Outcome]
-		}
-		if reply.Confirm != nil {
-			return errors.New("ivr: the flow asked for a second-channel code, which this line does not send")
 		}
 		if _, err := tx.Exec(ctx, `UPDATE ivr_calls SET state = $2, updated_at = $3 WHERE call_sid = $1`, sid, st, now); err != nil {
 			return err
@@ -261,24 +273,38 @@ func flowResult(r recovery.VoiceResult) VerifyResult {
 	return VerifyResult{Outcome: Failed}
 }
 
+// finalStatuses are the CallStatus values of a call that is over. Twilio may also report the
+// stages before (queued, initiated, ringing, in-progress) when more status events are
+// subscribed; those end nothing.
+var finalStatuses = map[string]bool{"completed": true, "busy": true, "failed": true, "no-answer": true, "canceled": true}
+
+// endCallSQL records the end of a call and, in the same statement, moves its state to done, so
+// a gather that arrives afterwards (late, replayed or forged with a valid signature) cannot move
+// the call on; step also refuses a call whose ended_at is set.
+const endCallSQL = `
+	UPDATE ivr_calls
+	SET ended_at = COALESCE(ended_at, $2), end_status = $3, state = jsonb_set(state, '{step}', '"done"')
+	WHERE call_sid = $1`
+
 // handleStatus records the end of a call (Twilio's status callback).
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request, form url.Values) {
 	sid, status := form.Get("CallSid"), form.Get("CallStatus")
-	if callSidPattern.MatchString(sid) && status != "" && len(status) <= 32 {
-		_, err := h.pool.Exec(r.Context(), `
-			UPDATE ivr_calls SET ended_at = COALESCE(ended_at, $2), end_status = $3 WHERE call_sid = $1`, sid, h.now(), status)
-		if err != nil {
+	if callSidPattern.MatchString(sid) && finalStatuses[status] {
+		if _, err := h.pool.Exec(r.Context(), endCallSQL, sid, h.now(), status); err != nil {
 			h.log.ErrorContext(r.Context(), "ivr: status not recorded", "call_sid", sid, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// purgeCallsSQL finds its rows through the two partial indexes of ivr_calls, ended and open.
+const purgeCallsSQL = `
+	DELETE FROM ivr_calls
+	WHERE (ended_at IS NOT NULL AND ended_at <= $1) OR (ended_at IS NULL AND updated_at <= $1)`
+
 // PurgeCalls removes the state of calls that ended a day ago, and of calls Twilio never
 // reported ended and nobody touched for a day. Run by the expiry job.
 func PurgeCalls(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `
-		DELETE FROM ivr_calls
-		WHERE (ended_at IS NOT NULL AND ended_at <= $1) OR (ended_at IS NULL AND updated_at <= $1)`, now.Add(-24*time.Hour))
+	tag, err := q.Exec(ctx, purgeCallsSQL, now.Add(-24*time.Hour))
 	return tag.RowsAffected(), err
 }

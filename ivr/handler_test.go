@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -255,6 +257,35 @@ func TestCallerLockout(t *testing.T) {
 	}
 }
 
+// A made-up account number is counted and locked exactly like a real one, so nothing the caller
+// hears, turn by turn, tells whether the number exists.
+func TestUnknownAccountNumbersSoundLikeRealOnes(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.addCustomer("1234567", true)
+	play := func(number, from string) []string {
+		var heard []string
+		for _, keys := range [][]string{
+			{"1", number + "#", "0000", number + "#", "0000", number + "#", "0000"},
+			{"1", number + "#", "0000", number + "#", "0000", number + "#", "0000"},
+			{"1", number + "#", "1234"},
+		} {
+			for _, turn := range e.call(from, keys...) {
+				heard = append(heard, strings.Join(turn.Said, "")+fmt.Sprintf(" [gather %t, hung up %t]", turn.Gather != "", turn.HungUp))
+			}
+		}
+		return heard
+	}
+	realHeard := play("1234567", "+819011110001")
+	madeUp := play("7654321", "+819011110002")
+	if !slices.Equal(realHeard, madeUp) {
+		t.Fatalf("a real number is heard as\n%s\na made-up one as\n%s", strings.Join(realHeard, "\n"), strings.Join(madeUp, "\n"))
+	}
+	if locked := strings.Join(realHeard, "\n"); strings.Count(locked, promptLocked) != 2 {
+		t.Fatalf("want the lockout sentence at the 5th failure and on the next call:\n%s", locked)
+	}
+}
+
 func TestParallelWrongPINsRecordExactlyTheLimit(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
@@ -278,7 +309,7 @@ func TestParallelWrongPINsRecordExactlyTheLimit(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE account_id = $1 AND event = 'voice_verification_failed'`, a.ID); n != recovery.DefaultLockout.AccountMax {
 		t.Fatalf("failures recorded = %d, want exactly %d", n, recovery.DefaultLockout.AccountMax)
 	}
-	if n := e.count(`SELECT failures FROM voice_lockouts WHERE subject_kind = 'account'`); n != recovery.DefaultLockout.AccountMax {
+	if n := e.count(`SELECT count(*) FROM voice_failures WHERE subject_kind = 'account'`); n != recovery.DefaultLockout.AccountMax {
 		t.Fatalf("account count = %d", n)
 	}
 }
@@ -346,9 +377,16 @@ func TestSignatureRequired(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
 	form := url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}
-	for _, path := range []string{"/ivr/voice", GatherPath + "?seq=1", "/ivr/status", "/ivr/fallback"} {
+	for _, path := range []string{"/ivr/voice", GatherPath + "?seq=1", "/ivr/status", "/ivr/fallback", "/ivr/", "/ivr/other", "/ivr/voice/x"} {
 		if status, _ := e.post(path, form, false); status != http.StatusForbidden {
 			t.Errorf("%s unsigned: %d", path, status)
+		}
+	}
+	for _, method := range []string{"GET", "PUT", "DELETE"} {
+		for _, path := range []string{"/ivr/voice", "/ivr/other"} {
+			if status, _ := e.request(method, path, nil, false); status != http.StatusForbidden {
+				t.Errorf("%s %s unsigned: %d", method, path, status)
+			}
 		}
 	}
 	t.Run("forged", func(t *testing.T) {
@@ -382,6 +420,51 @@ func TestSignatureRequired(t *testing.T) {
 	}
 }
 
+// request sends a webhook request of any method, signed for its URL and form when sign is set.
+func (e *lineEnv) request(method, path string, form url.Values, sign bool) (int, Turn) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(form.Encode()))
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if sign {
+		req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return res.StatusCode, Turn{}
+	}
+	turn, err := ParseTwiML(body)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v\n%s", method, path, err, body)
+	}
+	return res.StatusCode, turn
+}
+
+// Anything else under /ivr/ is a Twilio route too: refused unsigned (above), and when signed it
+// ends the call the way the fallback URL does, in TwiML.
+func TestOtherIVRPathsAnswerUnavailable(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	form := url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/ivr/"}, {"POST", "/ivr/other"}, {"POST", "/ivr/voice/x"}, {"GET", "/ivr/voice"}, {"GET", "/ivr/other?x=1"},
+	} {
+		status, turn := e.request(c.method, c.path, form, true)
+		if status != http.StatusOK || len(turn.Said) != 1 || turn.Said[0] != promptUnavailable || !turn.HungUp {
+			t.Errorf("%s %s signed: %d %+v, want the unavailable TwiML", c.method, c.path, status, turn)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM ivr_calls`); n != 0 {
+		t.Fatalf("other paths started %d calls", n)
+	}
+}
+
 func TestDatabaseDownAnswersTwiML(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t, func(c *HandlerConfig) {
@@ -412,8 +495,42 @@ func TestOperatorOnlyDuringBusinessHours(t *testing.T) {
 	e.clock.Advance(9 * time.Hour) // 19:00 JST
 	turns = e.call(regCaller, "0")
 	last := turns[len(turns)-1]
-	if last.Dialled != "" || !strings.Contains(said(turns[1:]), promptClosed) || last.Gather == "" {
-		t.Fatalf("after hours: %+v", last)
+	if last.Dialled != "" || !strings.Contains(said(turns[1:]), promptClosed+"次の受付開始は、6月5日の8時30分です。") || last.Gather == "" {
+		t.Fatalf("after hours: %q %+v", said(turns[1:]), last)
+	}
+}
+
+// On a closed day of the calendar the caller hears when the desk really opens next, not the
+// regular hours (which would promise today); with support switched off, that it is not
+// available, not that it is outside hours.
+func TestOperatorOptionFollowsTheCalendarAndTheSwitch(t *testing.T) {
+	t.Parallel()
+	cal, err := recovery.ParseCalendar([]byte(`{"closed":["2031-06-04","2031-06-05"],"special":[{"date":"2031-06-06","open":"10:00","close":"15:00"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		edit    func(*HandlerConfig)
+		want    string
+		notWant string
+	}{
+		{"closed day", func(c *HandlerConfig) { c.Calendar = cal },
+			promptClosed + "次の受付開始は、6月6日の10時です。", "営業時間は"},
+		{"support switched off", func(c *HandlerConfig) { c.SupportEnabled = false },
+			promptUnavailable, promptClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newLineEnv(t, tt.edit) // Wednesday 10:00 JST, regular hours
+			turns := e.call(regCaller, "0")
+			last := turns[len(turns)-1]
+			got := strings.Join(last.Said, "")
+			if last.Dialled != "" || last.Gather == "" || !strings.HasPrefix(got, tt.want+promptMenu) || strings.Contains(got, tt.notWant) {
+				t.Fatalf("said %q (%+v), want %q then the menu", got, last, tt.want)
+			}
+		})
 	}
 }
 
@@ -421,12 +538,74 @@ func TestStatusCallbackEndsTheCall(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
 	e.call(regCaller, "9")
-	if n := e.count(`SELECT count(*) FROM ivr_calls WHERE ended_at IS NOT NULL AND end_status = 'completed'`); n != 1 {
+	if n := e.count(`SELECT count(*) FROM ivr_calls WHERE ended_at IS NOT NULL AND end_status = 'completed' AND state->>'step' = 'done'`); n != 1 {
 		t.Fatalf("ended calls = %d", n)
 	}
+	t.Run("a gather after the end moves nothing", func(t *testing.T) {
+		e.addCustomer("1234567", true)
+		sid := NewCallSid()
+		form := func(digits string) url.Values {
+			return url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {digits}}
+		}
+		_, t0 := e.post("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true)
+		_, t1 := e.post(t0.Gather, form("1"), true)
+		_, t2 := e.post(t1.Gather, form("1234567"), true)
+		if status, _ := e.post("/ivr/status", url.Values{"CallSid": {sid}, "CallStatus": {"completed"}}, true); status != http.StatusNoContent {
+			t.Fatalf("status callback: %d", status)
+		}
+		status, t3 := e.post(t2.Gather, form("1234"), true)
+		if status != http.StatusOK || len(t3.Said) != 1 || t3.Said[0] != promptUnavailable || !t3.HungUp {
+			t.Fatalf("PIN after the end: %d %+v, want the unavailable TwiML", status, t3)
+		}
+		if n := e.count(`SELECT count(*) FROM fallback_windows`) + e.count(`SELECT count(*) FROM audit_log WHERE event LIKE 'voice_%'`); n != 0 {
+			t.Fatal("a gather after the end was verified")
+		}
+		if n := e.count(`SELECT count(*) FROM ivr_calls WHERE call_sid = $1 AND state->>'step' = 'done'`, sid); n != 1 {
+			t.Fatal("the ended call's state is not done")
+		}
+	})
+	t.Run("a status before the end ends nothing", func(t *testing.T) {
+		sid := NewCallSid()
+		_, t0 := e.post("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true)
+		for _, status := range []string{"queued", "initiated", "ringing", "in-progress", "answered"} {
+			e.post("/ivr/status", url.Values{"CallSid": {sid}, "CallStatus": {status}}, true)
+		}
+		if n := e.count(`SELECT count(*) FROM ivr_calls WHERE call_sid = $1 AND ended_at IS NULL`, sid); n != 1 {
+			t.Fatal("a status of a call in progress ended it")
+		}
+		if _, t1 := e.post(t0.Gather, url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"1"}}, true); !strings.Contains(strings.Join(t1.Said, ""), promptAccount) {
+			t.Fatalf("the call did not go on: %+v", t1)
+		}
+	})
 	e.clock.Advance(25 * time.Hour)
-	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now()); err != nil || n != 1 {
+	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now()); err != nil || n != 3 {
 		t.Fatalf("purged %d, %v", n, err)
+	}
+}
+
+// The expiry job runs PurgeCalls every minute: with many calls in progress and none due, it
+// must find the due ones through ivr_calls' indexes, never by reading the table.
+func TestCallPurgeUsesTheIndexes(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	now := e.clock.Now()
+	_, err := e.pool.Exec(context.Background(), `
+		INSERT INTO ivr_calls (call_sid, caller, state, started_at, updated_at, ended_at, end_status)
+		SELECT 'CA' || md5(g::text), '+819012345678', '{}', $1, $1,
+		       CASE WHEN g % 2 = 0 THEN $1::timestamptz END, CASE WHEN g % 2 = 0 THEN 'completed' END
+		FROM generate_series(1, 20000) g`, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(context.Background(), `ANALYZE ivr_calls`); err != nil {
+		t.Fatal(err)
+	}
+	var plan []byte
+	if err := e.pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+purgeCallsSQL, now.Add(-24*time.Hour)).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plan), `"Seq Scan"`) || !strings.Contains(string(plan), "ivr_calls_ended") || !strings.Contains(string(plan), "ivr_calls_open") {
+		t.Fatalf("the purge does not go through ivr_calls_ended and ivr_calls_open:\n%s", plan)
 	}
 }
 

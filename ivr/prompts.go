@@ -19,19 +19,23 @@ const (
 		"オペレーターへのおつなぎは、0を、もう一度お聞きになる場合は、9を押してください。"
 )
 
-// The operator option (§4.3.2, §5).
+// The operator option (§4.3.2, §5). Outside hours the caller hears when the desk opens next
+// (「次の受付開始は、12月26日の9時です。」), or the regular hours when that is not known; with
+// support switched off, the FAQ's unavailable sentence.
 const (
-	promptConnecting = "オペレーターにおつなぎします。"
-	promptClosed     = "ただいま営業時間外です。"
-	promptHours      = "営業時間は、%s。" // the calendar's hours sentence
-	promptNoOperator = "申し訳ございません。ただいまオペレーターにおつなぎできません。"
+	promptConnecting         = "オペレーターにおつなぎします。"
+	promptClosed             = "ただいま営業時間外です。"
+	promptNextOpen           = "次の受付開始は、%sの%sです。" // the day (promptDate) and the time
+	promptDate               = "%d月%d日"
+	promptHours              = "営業時間は、%s。" // the calendar's hours sentence
+	promptNoOperator         = "申し訳ございません。ただいまオペレーターにおつなぎできません。"
+	promptSupportUnavailable = promptUnavailable
 )
 
-// Keyed input (§4.3.3, §4.3.4, §4.8).
+// Keyed input (§4.3.3, §4.3.4).
 const (
 	promptAccount      = "口座番号を入力し、最後にシャープを押してください。"
 	promptPIN          = "ご登録の4桁の暗証番号を入力してください。"
-	promptCode         = "ご登録の電話番号に、ショートメッセージで6桁の確認コードをお送りしました。確認コードを入力してください。"
 	promptNotRecognise = "入力を確認できませんでした。"
 )
 
@@ -41,11 +45,8 @@ const (
 const (
 	promptVerifiedUntil  = "確認が取れました。%sまで、ログインID、パスワードを利用してログインが可能です。"
 	promptVerifiedWindow = "確認が取れました。一時的に、ログインID、パスワードを利用してログインが可能です。"
-	promptClockMinute    = "%d時%d分"
-	promptClockHour      = "%d時"
 	promptRecreate       = "ウェブサイトにログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
 	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインID、パスワードでそのままログインできます。"
-	promptCallback       = "確認のため、ご登録の電話番号に、折り返しお電話します。いったんお電話をお切りください。"
 	promptFailed         = "入力された内容では、お手続きができませんでした。"
 	promptRetry          = "もう一度、口座番号から入力してください。"
 	promptLocked         = "現在、お電話でのお手続きはご利用いただけません。恐れ入りますが、営業時間内にオペレーターまでお問い合わせください。"

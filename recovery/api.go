@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/auth"
 	"kagi/web"
 )
 
@@ -59,13 +60,16 @@ const windowCheckSQL = `
 	JOIN fallback_windows w ON w.account_id = a.id AND w.closed_at IS NULL AND w.expires_at > $2
 	WHERE a.login_id = $1`
 
-// maxLoginIDLen is far above any real login ID; longer input is not a lookup.
-const maxLoginIDLen = 256
-
 func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) error {
 	loginID := r.URL.Query().Get("login_id")
-	if loginID == "" || len(loginID) > maxLoginIDLen {
+	if loginID == "" {
 		return web.Errorf(http.StatusBadRequest, "invalid_request", msgLoginIDRequired)
+	}
+	// A login ID no account can have (a NUL byte, invalid UTF-8, absurd length), which
+	// PostgreSQL would refuse with an error, is unknown: it answers like an account without a
+	// window (§3.6), without a query.
+	if !auth.LoginIDLookupable(loginID) {
+		return web.JSON(w, http.StatusOK, windowCheck{Open: false})
 	}
 	var expires time.Time
 	var via string

@@ -89,6 +89,15 @@ func TestFallbackWindowAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("a login ID no account can have answers like an unknown one", func(t *testing.T) {
+		for _, id := range []string{"taro\x00", "\x00", "ta\xffro", "\xc3", strings.Repeat("a", 257), strings.Repeat("あ", 100)} {
+			res, body := e.checkWindow(id, bearer)
+			if res.StatusCode != http.StatusOK || string(body) != "{\"open\":false}\n" {
+				t.Errorf("login_id %.20q: %d %s, want 200 {\"open\":false}", id, res.StatusCode, body)
+			}
+		}
+	})
+
 	w := e.open(acct.ID, ChannelIVR, "ivr:CA01", "")
 	t.Run("an open window", func(t *testing.T) {
 		res, body := e.checkWindow("taro", bearer)

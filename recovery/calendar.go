@@ -261,45 +261,96 @@ func (c *Calendar) NextOpen(t time.Time) time.Time {
 	return time.Time{}
 }
 
-// HoursText is the regular hours as one Japanese sentence, for the voice line to speak after
-// 「ただいま営業時間外です」 and for pages to print. Closed days and special hours are not in it:
-// they change, and the caller is told only whether the desk is open now.
+// HoursText is the regular hours as one Japanese sentence, for the voice line to speak and for
+// pages to print. Closed days and special hours are not in it: they change, so a caller outside
+// hours is told the next opening (NextOpen) instead.
 func (c *Calendar) HoursText() string {
 	return msgHoursWeekdays + hoursRange(weekdayHours) + msgHoursJoin +
 		msgHoursWeekend + hoursRange(weekendHours) + msgHoursEnd
 }
 
 func hoursRange(s span) string {
-	return fmt.Sprintf(msgHoursFromTo, spokenClock(s.open), spokenClock(s.close))
+	return fmt.Sprintf(msgHoursFromTo, spokenMinutes(s.open), spokenMinutes(s.close))
 }
 
-// spokenClock says a time of day the way it is read aloud: 「8時30分」, 「17時」.
-func spokenClock(minutes int) string {
+// SpokenClock says the time of day of t in JST the way it is read aloud: 「8時30分」, 「17時」.
+// Seconds are dropped, so a caller told when a window ends never hears a time later than the
+// real end. The voice line and the hours sentence both say times through it.
+func SpokenClock(t time.Time) string {
+	t = t.In(jst)
+	return spokenMinutes(t.Hour()*60 + t.Minute())
+}
+
+// spokenMinutes says minutes after midnight as SpokenClock does; 24:00 stays 「24時」.
+func spokenMinutes(minutes int) string {
 	if minutes%60 == 0 {
 		return fmt.Sprintf(msgClockHour, minutes/60)
 	}
 	return fmt.Sprintf(msgClockMinute, minutes/60, minutes%60)
 }
 
+// SupportState is whether the support desk answers at some moment (§5). The voice line says
+// something different in each: it transfers, tells when the desk opens next, or says the
+// service is not available.
+type SupportState int
+
+const (
+	// SupportClosed: support is switched on but the desk is outside its hours (the zero value,
+	// so a state nobody set never transfers a call).
+	SupportClosed SupportState = iota
+	// SupportOpen: the desk is staffed now.
+	SupportOpen
+	// SupportDisabled: support is switched off (KAGI_SUPPORT_ENABLED=false); nobody answers
+	// and no opening is promised.
+	SupportDisabled
+)
+
+// State tells whether the support desk answers at t. enabled is KAGI_SUPPORT_ENABLED.
+func (c *Calendar) State(t time.Time, enabled bool) SupportState {
+	switch {
+	case !enabled:
+		return SupportDisabled
+	case c.IsOpen(t):
+		return SupportOpen
+	}
+	return SupportClosed
+}
+
+// closesAt is the end of the opening hours that t falls in; t must be in opening hours.
+func (c *Calendar) closesAt(t time.Time) time.Time {
+	d := dateOf(t)
+	s, _ := c.hoursOn(d)
+	return d.at(s.close)
+}
+
 // SupportStatus is the body of GET /api/v1/support/status (§5).
+//
+// next_open_at is always present: while closed, when the desk opens next; while open, when it
+// opens next after the current opening hours end (so a page can say both "open until" and
+// "next from"); null when support is switched off, or when nothing opens within the search
+// bound. It is RFC 3339 in JST.
 type SupportStatus struct {
 	Open       bool       `json:"open"`
 	Message    string     `json:"message"`
-	NextOpenAt *time.Time `json:"next_open_at,omitempty"`
+	NextOpenAt *time.Time `json:"next_open_at"`
 }
 
 // Status is what the support status API answers at t. enabled is KAGI_SUPPORT_ENABLED: when
 // support is switched off nobody answers, so it is never open and no opening time is promised.
-// NextOpenAt is set only when support is enabled, closed now, and opens within the search bound.
 func (c *Calendar) Status(t time.Time, enabled bool) SupportStatus {
-	switch {
-	case !enabled:
+	var st SupportStatus
+	var next time.Time
+	switch c.State(t, enabled) {
+	case SupportDisabled:
 		return SupportStatus{Open: false, Message: msgSupportUnavailable}
-	case c.IsOpen(t):
-		return SupportStatus{Open: true, Message: msgSupportOpen}
+	case SupportOpen:
+		st = SupportStatus{Open: true, Message: msgSupportOpen}
+		next = c.NextOpen(c.closesAt(t))
+	default:
+		st = SupportStatus{Open: false, Message: msgSupportClosed}
+		next = c.NextOpen(t)
 	}
-	st := SupportStatus{Open: false, Message: msgSupportClosed}
-	if next := c.NextOpen(t); !next.IsZero() {
+	if !next.IsZero() {
 		st.NextOpenAt = &next
 	}
 	return st

@@ -359,7 +359,9 @@ func TestCalendarStatus(t *testing.T) {
 		wantMsg  string
 		wantNext string // "" = no next_open_at
 	}{
-		{"open during hours", "2026-06-01 10:00", true, true, "ただいま営業時間内です", ""},
+		{"open during hours, next opening after today's hours", "2026-06-01 10:00", true, true, "ただいま営業時間内です", "2026-06-02 08:30"},
+		{"open on a Friday, next opening on Saturday", "2026-06-05 16:59", true, true, "ただいま営業時間内です", "2026-06-06 09:00"},
+		{"open on a special day, next opening after the closures", "2026-12-30 14:00", true, true, "ただいま営業時間内です", "2027-01-02 09:00"},
 		{"closed in the evening with next opening", "2026-06-01 17:00", true, false, "ただいま営業時間外です", "2026-06-02 08:30"},
 		{"closed on a closed day with next opening after the closures", "2026-12-31 10:00", true, false, "ただいま営業時間外です", "2027-01-02 09:00"},
 		{"disabled during hours is unavailable", "2026-06-01 10:00", false, false, "現在、こちらのサービスは利用できません", ""},
@@ -395,9 +397,15 @@ func TestCalendarStatusJSON(t *testing.T) {
 		{"closed carries next_open_at in JST",
 			RegularCalendar().Status(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC), true),
 			`{"open":false,"message":"ただいま営業時間外です","next_open_at":"2026-06-02T08:30:00+09:00"}`},
-		{"open omits next_open_at",
+		{"open carries the opening after the current hours",
 			RegularCalendar().Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), true),
-			`{"open":true,"message":"ただいま営業時間内です"}`},
+			`{"open":true,"message":"ただいま営業時間内です","next_open_at":"2026-06-02T08:30:00+09:00"}`},
+		{"switched off carries next_open_at as null",
+			RegularCalendar().Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), false),
+			`{"open":false,"message":"現在、こちらのサービスは利用できません","next_open_at":null}`},
+		{"closed for ever carries next_open_at as null",
+			closedDays(t, "2026-01-01", 2*maxSearchDays).Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), true),
+			`{"open":false,"message":"ただいま営業時間外です","next_open_at":null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

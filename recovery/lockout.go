@@ -2,7 +2,6 @@ package recovery
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,7 +10,8 @@ import (
 )
 
 // LockoutPolicy is §4.4: so many failed verifications of one account, or from one caller
-// number, within Window lock that subject out of the voice line for Lockout.
+// number, within the last Window lock that subject out of the voice line for Lockout. The
+// window rolls: a failure counts for Window after it happened, whenever the first one was.
 type LockoutPolicy struct {
 	AccountMax int
 	CallerMax  int
@@ -29,11 +29,10 @@ const (
 	subjectCaller  subjectKind = "caller"
 )
 
-// lockoutRow is one subject's count, locked FOR UPDATE for the rest of the transaction.
+// lockoutRow is one subject's lock row, locked FOR UPDATE for the rest of the transaction.
 type lockoutRow struct {
 	kind        subjectKind
 	subject     string
-	failures    int
 	lockedUntil *time.Time
 }
 
@@ -41,47 +40,85 @@ func (r lockoutRow) locked(now time.Time) bool {
 	return r.lockedUntil != nil && r.lockedUntil.After(now)
 }
 
-// lockSubject fetches and row-locks a subject's count, creating it, and starts a new count
-// when the previous window has passed (and no lockout is running).
-func lockSubject(ctx context.Context, tx pgx.Tx, kind subjectKind, subject string, p LockoutPolicy, now time.Time) (lockoutRow, error) {
+// lockSubject fetches and row-locks a subject's lock row, creating it. Every failure of the
+// subject is recorded while this lock is held, so a count read after it (in a later statement:
+// a statement's snapshot is taken when it starts) sees every failure committed before.
+func lockSubject(ctx context.Context, tx pgx.Tx, kind subjectKind, subject string, now time.Time) (lockoutRow, error) {
 	r := lockoutRow{kind: kind, subject: subject}
 	err := tx.QueryRow(ctx, `
-		INSERT INTO voice_lockouts AS v (subject_kind, subject, failures, window_start)
-		VALUES ($1, $2, 0, $3)
+		INSERT INTO voice_lockouts AS v (subject_kind, subject, touched_at)
+		VALUES ($1, $2, $3)
 		ON CONFLICT (subject_kind, subject) DO UPDATE SET
-		    failures = CASE WHEN v.locked_until > $3 OR v.window_start > $3 - $4::interval
-		                    THEN v.failures ELSE 0 END,
-		    window_start = CASE WHEN v.locked_until > $3 OR v.window_start > $3 - $4::interval
-		                        THEN v.window_start ELSE $3 END,
+		    touched_at = GREATEST(v.touched_at, $3),
 		    locked_until = CASE WHEN v.locked_until > $3 THEN v.locked_until END
-		RETURNING failures, locked_until`, kind, subject, now, p.Window).Scan(&r.failures, &r.lockedUntil)
+		RETURNING locked_until`, kind, subject, now).Scan(&r.lockedUntil)
 	return r, err
 }
 
-// recordFailure counts one failure and reports whether it started a lockout.
-func recordFailure(ctx context.Context, tx pgx.Tx, r lockoutRow, max int, p LockoutPolicy, now time.Time) (bool, error) {
-	var locked bool
-	err := tx.QueryRow(ctx, `
-		UPDATE voice_lockouts SET
-		    failures = failures + 1,
-		    locked_until = CASE WHEN failures + 1 >= $3 THEN $4 ELSE locked_until END
-		WHERE subject_kind = $1 AND subject = $2
-		RETURNING locked_until IS NOT NULL`, r.kind, r.subject, max, now.Add(p.Lockout)).Scan(&locked)
-	return locked, err
+// recordFailureSQL records one failure of the account ($1) and of the caller ($2) at $3 and
+// counts each one's failures of the window before it. The count's snapshot predates the
+// insert, so it does not include the failure being recorded.
+const recordFailureSQL = `
+	WITH recorded AS (
+	    INSERT INTO voice_failures (subject_kind, subject, at)
+	    VALUES ('account', $1, $3), ('caller', $2, $3)
+	)
+	SELECT count(*) FILTER (WHERE subject_kind = 'account'), count(*) FILTER (WHERE subject_kind = 'caller')
+	FROM voice_failures
+	WHERE ((subject_kind = 'account' AND subject = $1) OR (subject_kind = 'caller' AND subject = $2))
+	  AND at > $3::timestamptz - $4::interval`
+
+// recordFailure counts one failed verification against both subjects, whose rows the caller
+// holds locked, and starts the lockout of each that reached its limit with it. It reports which
+// lockouts it started.
+func recordFailure(ctx context.Context, tx pgx.Tx, acct, caller lockoutRow, p LockoutPolicy, now time.Time) (acctLocked, callerLocked bool, err error) {
+	var acctBefore, callerBefore int
+	if err := tx.QueryRow(ctx, recordFailureSQL, acct.subject, caller.subject, now, p.Window).Scan(&acctBefore, &callerBefore); err != nil {
+		return false, false, err
+	}
+	acctLocked, callerLocked = acctBefore+1 >= p.AccountMax, callerBefore+1 >= p.CallerMax
+	for _, l := range []struct {
+		row    lockoutRow
+		starts bool
+	}{{acct, acctLocked}, {caller, callerLocked}} {
+		if !l.starts {
+			continue
+		}
+		_, err := tx.Exec(ctx, `UPDATE voice_lockouts SET locked_until = $3 WHERE subject_kind = $1 AND subject = $2`,
+			l.row.kind, l.row.subject, now.Add(p.Lockout))
+		if err != nil {
+			return false, false, err
+		}
+	}
+	return acctLocked, callerLocked, nil
 }
 
-// clearFailures forgets a subject's failures after a successful verification.
+// clearFailures forgets a subject's failures: an account's after a successful verification.
 func clearFailures(ctx context.Context, tx pgx.Tx, r lockoutRow) error {
-	_, err := tx.Exec(ctx, `DELETE FROM voice_lockouts WHERE subject_kind = $1 AND subject = $2`, r.kind, r.subject)
+	_, err := tx.Exec(ctx, `DELETE FROM voice_failures WHERE subject_kind = $1 AND subject = $2`, r.kind, r.subject)
 	return err
 }
 
-func accountSubject(id int64) string { return strconv.FormatInt(id, 10) }
-
-// purgeLapsedLockouts removes counts whose window and lockout are both over.
-func purgeLapsedLockouts(ctx context.Context, q pgdb.Querier, p LockoutPolicy, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `
+// The lockout purge of the expiry job: failures that no longer count, and lock rows nobody
+// touched for a window and whose lockout is over. A lock row's touched_at is at least its last
+// failure's time, so a purged row has no failure that still counts. Each deletes through the
+// index on its time column.
+const (
+	purgeFailuresSQL = `DELETE FROM voice_failures WHERE at <= $1::timestamptz - $2::interval`
+	purgeLockoutsSQL = `
 		DELETE FROM voice_lockouts
-		WHERE window_start <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`, now, p.Window)
-	return tag.RowsAffected(), err
+		WHERE touched_at <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`
+)
+
+// purgeLapsedLockouts removes failures and lock rows that no longer count.
+func purgeLapsedLockouts(ctx context.Context, q pgdb.Querier, p LockoutPolicy, now time.Time) (int64, error) {
+	var n int64
+	for _, sql := range []string{purgeFailuresSQL, purgeLockoutsSQL} {
+		tag, err := q.Exec(ctx, sql, now, p.Window)
+		if err != nil {
+			return n, err
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
 }

@@ -11,6 +11,7 @@ const (
 )
 
 // Pieces of the spoken and printed business hours: 「平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです」.
+// The clock pieces are also every time of day the voice line says (SpokenClock).
 const (
 	msgHoursWeekdays = "平日は"
 	msgHoursWeekend  = "土曜日・日曜日は"

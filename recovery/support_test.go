@@ -18,7 +18,7 @@ func TestSupportStatusAPI(t *testing.T) {
 		message string
 		next    bool
 	}{
-		{"weekday morning", time.Date(2026, 11, 25, 9, 0, 0, 0, jst), true, true, "", false},
+		{"weekday morning", time.Date(2026, 11, 25, 9, 0, 0, 0, jst), true, true, "", true},
 		{"weekday evening", time.Date(2026, 11, 25, 18, 0, 0, 0, jst), true, false, "ただいま営業時間外です", true},
 		{"switched off", time.Date(2026, 11, 25, 9, 0, 0, 0, jst), false, false, "現在、こちらのサービスは利用できません", false},
 	}
@@ -35,11 +35,18 @@ func TestSupportStatusAPI(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 {
 				t.Fatalf("%d %s", rec.Code, rec.Body)
 			}
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(rec.Body.Bytes(), &fields); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := fields["next_open_at"]; !ok {
+				t.Errorf("next_open_at is missing from %s; §5 always has it (null when switched off)", rec.Body)
+			}
 			if got.Open != c.open || (c.message != "" && got.Message != c.message) || (got.NextOpenAt != nil) != c.next {
 				t.Fatalf("got %+v", got)
 			}
 			if c.next && !got.NextOpenAt.Equal(time.Date(2026, 11, 26, 8, 30, 0, 0, jst)) {
-				t.Fatalf("next_open_at = %v, want the next weekday 08:30 JST", got.NextOpenAt)
+				t.Fatalf("next_open_at = %v, want the next weekday 08:30 JST (after today's hours when open)", got.NextOpenAt)
 			}
 		})
 	}

@@ -54,34 +54,40 @@ func NewVoiceVerifier(a *auth.Service, windows *Service) *VoiceVerifier {
 	return &VoiceVerifier{auth: a, windows: windows, policy: windows.lockout}
 }
 
-// Verify runs one verification in tx. The account's and the caller's counts are row-locked in
-// that order for the whole transaction, so parallel attempts are counted one after the other.
+// Verify runs one verification in tx. The account's and the caller's lock rows are row-locked
+// in that order for the whole transaction, so parallel attempts are counted one after the other.
+//
+// The account is counted under the keyed hash of the number as keyed in (auth's
+// AccountNumberKey), whether or not such an account exists: a made-up number is counted and
+// locked exactly like a real one, so "locked" tells nothing about which numbers exist, and the
+// number is never stored. A success clears the account's failures only: the caller's decay with
+// time alone, so a caller cannot wipe out their failures against other accounts by verifying
+// for their own.
 func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) (VoiceResult, error) {
 	if in.CallSid == "" || in.Caller == "" {
 		return VoiceResult{}, errors.New("recovery: voice attempt without call or caller")
 	}
 	now := v.windows.now()
-	va, found, err := v.auth.VoiceAccountByNumber(ctx, tx, in.AccountNumber)
+	va, _, err := v.auth.VoiceAccountByNumber(ctx, tx, in.AccountNumber)
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	var acct lockoutRow
-	if found {
-		if acct, err = lockSubject(ctx, tx, subjectAccount, accountSubject(va.ID), v.policy, now); err != nil {
-			return VoiceResult{}, err
-		}
-	}
-	caller, err := lockSubject(ctx, tx, subjectCaller, in.Caller, v.policy, now)
+	acct, err := lockSubject(ctx, tx, subjectAccount, v.auth.AccountNumberKey(in.AccountNumber), now)
 	if err != nil {
 		return VoiceResult{}, err
 	}
+	caller, err := lockSubject(ctx, tx, subjectCaller, in.Caller, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	// The audit names the account when there is one (va.ID is 0 otherwise), never the number.
 	audit := func(event string, detail map[string]any) error {
 		detail["call_sid"] = in.CallSid
 		detail["caller"] = auth.MaskPhone(in.Caller)
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: "ivr:" + in.CallSid, Event: event, Detail: detail})
 	}
 	switch {
-	case found && acct.locked(now):
+	case acct.locked(now):
 		return VoiceResult{Outcome: VoiceAccountLocked}, audit("voice_refused_locked", map[string]any{"lock": "account"})
 	case caller.locked(now):
 		return VoiceResult{Outcome: VoiceCallerLocked}, audit("voice_refused_locked", map[string]any{"lock": "caller"})
@@ -91,13 +97,7 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 		if err := audit("voice_verification_failed", map[string]any{}); err != nil {
 			return VoiceResult{}, err
 		}
-		var acctLocked bool
-		if found {
-			if acctLocked, err = recordFailure(ctx, tx, acct, v.policy.AccountMax, v.policy, now); err != nil {
-				return VoiceResult{}, err
-			}
-		}
-		callerLocked, err := recordFailure(ctx, tx, caller, v.policy.CallerMax, v.policy, now)
+		acctLocked, callerLocked, err := recordFailure(ctx, tx, acct, caller, v.policy, now)
 		if err != nil {
 			return VoiceResult{}, err
 		}
@@ -113,12 +113,12 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
 	}
-	if err := clearFailures(ctx, tx, caller); err != nil {
-		return VoiceResult{}, err
-	}
 	if !va.HasPasskey {
 		return VoiceResult{Outcome: VoiceNoPasskey}, audit("voice_verified_no_passkey", map[string]any{})
 	}
+	// The second channel of §4.8 (a texted code, or a call back to the registered phone) hooks
+	// in here: with it, step 5's checks passing would start that confirmation instead of
+	// opening the window, and the window would open only once the registered phone confirms.
 	w, err := v.windows.OpenTx(ctx, tx, va.ID, ChannelIVR, "ivr:"+in.CallSid, "voice line verification")
 	if err != nil {
 		return VoiceResult{}, err

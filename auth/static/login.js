@@ -37,12 +37,14 @@
   });
 
   // signalUnknown tells the password manager that the server does not know the credential,
-  // so it stops offering a passkey that can no longer log in.
-  function signalUnknown(credentialId) {
-    if (typeof PublicKeyCredential.signalUnknownCredential !== 'function') {
+  // so it stops offering a passkey that can no longer log in. rpId is the relying party the
+  // ceremony ran for, from the begin options: the page's host name is wrong when the RP ID is
+  // a parent domain of it.
+  function signalUnknown(rpId, credentialId) {
+    if (!rpId || typeof PublicKeyCredential.signalUnknownCredential !== 'function') {
       return;
     }
-    PublicKeyCredential.signalUnknownCredential({ rpId: location.hostname, credentialId }).catch(() => {});
+    PublicKeyCredential.signalUnknownCredential({ rpId, credentialId }).catch(() => {});
   }
 
   // passkeyLogin runs one login ceremony: begin, the browser's prompt, finish.
@@ -60,7 +62,7 @@
       await k.api('POST', '/api/v1/passkeys/login/finish', k.credentialJSON(cred));
     } catch (err) {
       if (err instanceof k.APIError && err.code === 'passkey_failed' && err.body.credential_unknown === true) {
-        signalUnknown(k.b64urlEncode(cred.rawId));
+        signalUnknown(begin.publicKey.rpId, k.b64urlEncode(cred.rawId));
       }
       throw err;
     }
