@@ -128,6 +128,15 @@ func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (Account, err
 	return acct, err
 }
 
+// LockAccount row-locks the account until tx ends. Every transaction that changes what hangs
+// off an account — its passkey, its sessions wholesale, its fallback window — takes this lock
+// first, so two of them on one account queue up instead of locking sessions, passkey and
+// window in different orders and deadlocking.
+func LockAccount(ctx context.Context, tx pgx.Tx, accountID int64) error {
+	_, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID)
+	return err
+}
+
 // PINHash is the keyed hash stored for a voice-line PIN, bound to the account number so equal
 // PINs of two accounts hash differently.
 func (s *Service) PINHash(accountNumber, pin string) []byte {

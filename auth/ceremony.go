@@ -52,8 +52,11 @@ type ceremony struct {
 	// registration, the login ID's account (when it has a passkey) for a login; nil for a
 	// discoverable login.
 	AccountID *int64
-	Session   webauthn.SessionData
-	ExpiresAt time.Time
+	// ForLoginID is set for a login begun with a login ID: it finishes only for AccountID,
+	// and for nobody when that is nil (an unknown ID, or one without a passkey).
+	ForLoginID bool
+	Session    webauthn.SessionData
+	ExpiresAt  time.Time
 }
 
 // storeRegistration keeps a registration ceremony of the account.
@@ -78,10 +81,10 @@ func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID s
 		return err
 	}
 	_, err = q.Exec(ctx, `
-		INSERT INTO webauthn_ceremonies (id, kind, account_id, session, expires_at)
+		INSERT INTO webauthn_ceremonies (id, kind, account_id, for_login_id, session, expires_at)
 		VALUES ($1, 'login', (
 		    SELECT p.account_id FROM accounts a JOIN passkeys p ON p.account_id = a.id WHERE a.login_id = $4
-		), $2, $3)`, ceremonyID(challenge), data, expires, loginID)
+		), $4 <> '', $2, $3)`, ceremonyID(challenge), data, expires, loginID)
 	return err
 }
 
@@ -96,7 +99,7 @@ func consumeCeremony(ctx context.Context, tx pgx.Tx, id []byte, kind string, acc
 	err := tx.QueryRow(ctx, `
 		DELETE FROM webauthn_ceremonies
 		WHERE id = $1 AND kind = $2 AND ($3 = 0 OR account_id = $3)
-		RETURNING account_id, session, expires_at`, id, kind, accountID).Scan(&c.AccountID, &data, &c.ExpiresAt)
+		RETURNING account_id, for_login_id, session, expires_at`, id, kind, accountID).Scan(&c.AccountID, &c.ForLoginID, &data, &c.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ceremony{}, false, nil
 	}

@@ -67,7 +67,7 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	windowOpen = windowOpen && found && c.HasPasskey
 	key := throttleKey(loginID)
 	if windowOpen {
-		key = windowThrottleKey(loginID, win.ID)
+		key = windowThrottleKey(loginID, win)
 	}
 	at, err := s.reserveAttempt(ctx, s.pool, key)
 	if err != nil {

@@ -366,7 +366,7 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		}
 		return PasskeyLogin{}, keep(errLoginFailed(false))
 	}
-	if c.AccountID != nil && *c.AccountID != pk.AccountID {
+	if (c.ForLoginID || c.AccountID != nil) && (c.AccountID == nil || *c.AccountID != pk.AccountID) {
 		return refuse("credential_not_allowed", nil)
 	}
 
@@ -444,6 +444,9 @@ func (s *Service) DeletePasskey(ctx context.Context, tx pgx.Tx, accountID int64,
 // deletePasskey is DeletePasskey keeping the session keep (its token hash), if any.
 func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64, actor string, keep []byte) (Passkey, bool, error) {
 	now := s.now()
+	if err := LockAccount(ctx, tx, accountID); err != nil {
+		return Passkey{}, false, err
+	}
 	rows, err := tx.Query(ctx, `DELETE FROM passkeys WHERE account_id = $1 RETURNING `+passkeyColumns, accountID)
 	if err != nil {
 		return Passkey{}, false, err

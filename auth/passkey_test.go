@@ -766,10 +766,12 @@ func TestLoginBeginRevealsNoAccounts(t *testing.T) {
 			t.Errorf("options for %.20q: %s\ndiffer from the discoverable ones: %s", id, got, discoverable)
 		}
 	}
-	// And a login works from every one of them: begun with taro's login ID it is bound to
-	// taro's account on the server, the others are discoverable.
+	// Begun with taro's login ID the ceremony is bound to taro's account on the server, so
+	// taro's passkey logs in; begun with another ID (with or without an account) it accepts
+	// no passkey; an ID that cannot be looked up begins a discoverable login.
 	for _, id := range append(ids, "") {
-		if _, err := phone.Login(ctx, e.browser(), id); err != nil {
+		_, err := phone.Login(ctx, e.browser(), id)
+		if bound := id == "hanako" || id == "nobody"; bound != (err != nil) {
 			t.Errorf("login begun with %.20q: %v", id, err)
 		}
 	}
@@ -802,6 +804,21 @@ func TestLoginIDCeremonyOnlyLogsInThatAccount(t *testing.T) {
 	wantRefusal(t, "hanako's passkey on taro's ceremony", err, http.StatusUnauthorized, "passkey_failed")
 	if fails := e.auditDetails(hanako.ID, "login_failed"); len(fails) != 1 || fails[0]["reason"] != "credential_not_allowed" {
 		t.Fatalf("login_failed %v", fails)
+	}
+
+	// A login ID without a passkey, or no account at all, binds the ceremony just the same: it
+	// accepts no passkey, so which IDs have one does not show.
+	for _, id := range []string{"nobody", "hanako-without"} {
+		options, err := hanakoPhone.BeginLogin(ctx, e.browser(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertion, err := hanakoPhone.Get(options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = hanakoPhone.FinishLogin(ctx, e.browser(), assertion)
+		wantRefusal(t, "a passkey on the ceremony of "+id, err, http.StatusUnauthorized, "passkey_failed")
 	}
 }
 

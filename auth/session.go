@@ -93,8 +93,12 @@ var errSessionEnded = web.Errorf(http.StatusUnauthorized, "unauthorized", msgUna
 
 // lockSession re-reads the session inside a transaction that acts on it and locks its row
 // until commit, so a recovery session whose window closed a moment ago (EndRecoverySessions
-// deletes it) cannot still create or delete the passkey.
+// deletes it) cannot still create or delete the passkey. The account is locked first (see
+// LockAccount).
 func (s *Service) lockSession(ctx context.Context, tx pgx.Tx, sess Session) error {
+	if err := LockAccount(ctx, tx, sess.AccountID); err != nil {
+		return err
+	}
 	var one int
 	err := tx.QueryRow(ctx, `SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > $2 FOR UPDATE`,
 		sess.TokenHash, s.now()).Scan(&one)

@@ -30,12 +30,15 @@ func throttleKey(loginID string) []byte {
 }
 
 // windowThrottleKey counts the attempts on a login ID while one fallback window is open for
-// its account. Failures from before the window (anyone can type a customer's login ID) then
-// cannot keep the customer from the recovery login the window is for, while guesses during
-// the window are limited as before. Its prefix differs from throttleKey's, so no login ID
+// its account, from its latest (re)opening. Failures from before the window (anyone can type
+// a customer's login ID) then cannot keep the customer from the recovery login the window is
+// for, while guesses during the window are limited as before; and an attacker who locks the
+// window's count is undone by the customer's next verification, which restarts the window
+// with a new end and so a fresh count. Its prefix differs from throttleKey's, so no login ID
 // typed into the form can name a window's count.
-func windowThrottleKey(loginID string, windowID int64) []byte {
-	h := sha256.Sum256([]byte("kagi-login-throttle-window\x00" + strconv.FormatInt(windowID, 10) + "\x00" + loginID))
+func windowThrottleKey(loginID string, w Window) []byte {
+	h := sha256.Sum256([]byte("kagi-login-throttle-window\x00" + strconv.FormatInt(w.ID, 10) + "\x00" +
+		strconv.FormatInt(w.ExpiresAt.UnixNano(), 10) + "\x00" + loginID))
 	return h[:]
 }
 

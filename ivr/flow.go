@@ -482,7 +482,11 @@ func (c *call) result(r VerifyResult) {
 		}
 		c.ask(StepAccount, promptFailed, promptRetry)
 	case AccountLocked, CallerLocked:
-		c.say(promptLocked, c.hours(), promptGoodbye)
+		if c.env.Support == recovery.SupportDisabled {
+			c.say(promptLockedNoDesk, promptUnavailable, promptGoodbye)
+		} else {
+			c.say(promptLocked, c.hours(), promptGoodbye)
+		}
 		c.hangup()
 	default:
 		c.unavailable()

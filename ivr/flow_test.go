@@ -603,7 +603,7 @@ func TestLockedSaysWhenTheOperatorAnswers(t *testing.T) {
 		{"open", supportOpen, promptLocked + hours + promptGoodbye},
 		{"closed", closedTillXmas, promptLocked + "次の受付開始は、12月26日の9時です。" + promptGoodbye},
 		{"closed, next opening unknown", closedUnknown, promptLocked + hours + promptGoodbye},
-		{"switched off", supportDisabled, promptLocked + hours + promptGoodbye},
+		{"switched off", supportDisabled, promptLockedNoDesk + promptUnavailable + promptGoodbye},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -50,8 +50,11 @@ const (
 	promptFailed         = "入力された内容では、お手続きができませんでした。"
 	promptRetry          = "もう一度、口座番号から入力してください。"
 	promptLocked         = "現在、お電話でのお手続きはご利用いただけません。恐れ入りますが、営業時間内にオペレーターまでお問い合わせください。"
-	promptTooMany        = "お手続きを終了します。"
-	promptGoodbye        = "お電話ありがとうございました。"
+	// promptLockedNoDesk replaces promptLocked while the support desk is switched off
+	// (KAGI_SUPPORT_ENABLED=false): there is no operator to send the caller to.
+	promptLockedNoDesk = "現在、お電話でのお手続きはご利用いただけません。"
+	promptTooMany      = "お手続きを終了します。"
+	promptGoodbye      = "お電話ありがとうございました。"
 )
 
 // promptUnavailable is said whenever the line cannot do its work (database down, panic,

@@ -102,12 +102,17 @@ func clearFailures(ctx context.Context, tx pgx.Tx, r lockoutRow) error {
 // The lockout purge of the expiry job: failures that no longer count, and lock rows nobody
 // touched for a window and whose lockout is over. A lock row's touched_at is at least its last
 // failure's time, so a purged row has no failure that still counts. Each deletes through the
-// index on its time column.
+// index on its time column. Lock rows a verification holds right now are skipped (the next run
+// takes them): waiting for them, while holding others, could deadlock with that verification,
+// which locks its account's row and then its caller's.
 const (
 	purgeFailuresSQL = `DELETE FROM voice_failures WHERE at <= $1::timestamptz - $2::interval`
 	purgeLockoutsSQL = `
 		DELETE FROM voice_lockouts
-		WHERE touched_at <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`
+		WHERE ctid = ANY(ARRAY(
+		    SELECT ctid FROM voice_lockouts
+		    WHERE touched_at <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)
+		    FOR UPDATE SKIP LOCKED))`
 )
 
 // purgeLapsedLockouts removes failures and lock rows that no longer count.

@@ -95,6 +95,10 @@ func (s *Service) OpenTx(ctx context.Context, tx pgx.Tx, accountID int64, via Ch
 	if err := validOpen(via, actor, reason); err != nil {
 		return auth.Window{}, err
 	}
+	// The account first, as every transaction that changes its window or sessions does.
+	if err := auth.LockAccount(ctx, tx, accountID); err != nil {
+		return auth.Window{}, err
+	}
 	now := s.now()
 	// A lost race against a caller whose clock is behind ours (a replica that just restarted
 	// an open window we consider stale) is retried once it committed; more attempts than that
@@ -196,6 +200,10 @@ const closeSQL = `
 // it and ends the recovery-only sessions of the account (§2.11). It reports whether a window was
 // closed with the reason asked for.
 func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reason auth.CloseReason, actor, why string, now time.Time, onlyStale bool) (bool, error) {
+	// The account first, as every transaction that changes its window or sessions does.
+	if err := auth.LockAccount(ctx, tx, accountID); err != nil {
+		return false, err
+	}
 	type closed struct {
 		ID     int64  `db:"id"`
 		Reason string `db:"close_reason"`

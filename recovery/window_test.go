@@ -427,3 +427,23 @@ func TestOpenTxCommitsWithTheCallersTransaction(t *testing.T) {
 		t.Fatalf("windows %+v", ws)
 	}
 }
+
+// Someone who guesses the password during the window and locks its count does not keep the
+// customer out for long: calling the voice line again restarts the window, with a fresh count.
+func TestGuessesDuringTheWindowYieldToTheNextVerification(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	acct := e.addPasskeyAccount("taro", "1234567")
+	e.open(acct.ID, ChannelIVR, "ivr:CA01", "")
+	for range auth.DefaultThrottle.Max + 1 {
+		e.do(e.browser(), "POST", "/api/v1/login/password", map[string]string{"login_id": "taro", "password": "wrong guess!"})
+	}
+	if status, body := e.passwordLogin(e.browser(), "taro"); status != http.StatusTooManyRequests {
+		t.Fatalf("after the guesses: %d %v, want the window's count locked", status, body)
+	}
+	e.clock.Advance(time.Minute)
+	e.open(acct.ID, ChannelIVR, "ivr:CA02", "")
+	if status, body := e.passwordLogin(e.browser(), "taro"); status != http.StatusOK || body["via_fallback_window"] != true {
+		t.Fatalf("after the customer called again: %d %v", status, body)
+	}
+}
