@@ -84,3 +84,28 @@ func BenchmarkWebhook200Calls(b *testing.B) {
 	b.ReportMetric(pct(0.99), "p99-ms/step")
 	b.ReportMetric(float64(len(latencies))/wall.Seconds(), "steps/s")
 }
+
+// BenchmarkWebhookStep is one call at a time (start, menu, account number, PIN, verified): the
+// cost of a step with nothing queued, against §10's budget for a voice-line step. ns/op is per
+// step.
+func BenchmarkWebhookStep(b *testing.B) {
+	e := newLineEnv(b, func(c *HandlerConfig) { c.Log = slog.New(slog.DiscardHandler) })
+	e.addCustomer("1234567", true)
+	steps := 0
+	b.ResetTimer()
+	for steps < b.N {
+		sid := NewCallSid()
+		turn, err := e.sim.Start(context.Background(), sid, regCaller)
+		steps++
+		for _, k := range []string{"1", "1234567#", "1234"} {
+			if err != nil {
+				b.Fatal(err)
+			}
+			turn, err = e.sim.Press(context.Background(), sid, regCaller, turn, k)
+			steps++
+		}
+		if err != nil || !turn.HungUp {
+			b.Fatalf("%v %+v", err, turn)
+		}
+	}
+}
