@@ -311,10 +311,7 @@ func TestReplayedAssertionRefused(t *testing.T) {
 	e := newTestEnv(t)
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{})
-	if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
-		t.Fatal(err)
-	}
+	phone := e.registeredPhone(acct, authtest.Config{})
 	options, err := phone.BeginLogin(ctx, e.browser(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -343,10 +340,7 @@ func TestReusedChallengeRefused(t *testing.T) {
 	e := newTestEnv(t)
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{})
-	if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
-		t.Fatal(err)
-	}
+	phone := e.registeredPhone(acct, authtest.Config{})
 	options, err := phone.BeginLogin(ctx, e.browser(), "taro")
 	if err != nil {
 		t.Fatal(err)
@@ -375,10 +369,7 @@ func TestConcurrentFinishesLogInOnce(t *testing.T) {
 	e := newTestEnv(t)
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{})
-	if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
-		t.Fatal(err)
-	}
+	phone := e.registeredPhone(acct, authtest.Config{})
 	options, err := phone.BeginLogin(ctx, e.browser(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -415,10 +406,7 @@ func TestCounterGoingBackwardsRefused(t *testing.T) {
 	e := newTestEnv(t)
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{Counting: true, DeviceBound: true})
-	if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
-		t.Fatal(err)
-	}
+	phone := e.registeredPhone(acct, authtest.Config{Counting: true, DeviceBound: true})
 	for range 2 { // counters 1 and 2
 		if _, err := phone.Login(ctx, e.browser(), ""); err != nil {
 			t.Fatal(err)
@@ -451,10 +439,7 @@ func TestDeletePasskeyNeedsRecentLogin(t *testing.T) {
 	e := newTestEnv(t)
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{})
-	if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
-		t.Fatal(err)
-	}
+	phone := e.registeredPhone(acct, authtest.Config{})
 	stale := e.browser()
 	if _, err := phone.Login(ctx, stale, ""); err != nil {
 		t.Fatal(err)
@@ -736,10 +721,7 @@ func TestLoginBeginRevealsNoAccounts(t *testing.T) {
 	withPasskey := e.addAccount(demoAccount)
 	e.addAccount(otherAccount)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{})
-	if _, err := phone.Register(ctx, e.loggedIn(withPasskey, AssurancePassword)); err != nil {
-		t.Fatal(err)
-	}
+	phone := e.registeredPhone(withPasskey, authtest.Config{})
 
 	// shape is the answer with the random challenge blanked out.
 	shape := func(loginID string) string {
@@ -870,10 +852,7 @@ func TestFinishWithoutCeremonyTellsNothing(t *testing.T) {
 	e := newTestEnv(t)
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{})
-	if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
-		t.Fatal(err)
-	}
+	phone := e.registeredPhone(acct, authtest.Config{})
 	// An assertion over a challenge the server never gave out: anyone can make one with any
 	// credential ID.
 	forge := func() json.RawMessage {
@@ -1034,4 +1013,14 @@ func TestInTxKeepingRefusalsRetriesLikeInTx(t *testing.T) {
 	if err := e.svc.pool.QueryRow(context.Background(), `SELECT count(*) FROM login_throttle`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d rows (%v): the refused run's writes must commit", n, err)
 	}
+}
+
+// registeredPhone is a new phone that has created acct's passkey from a password session.
+func (e *testEnv) registeredPhone(acct Account, cfg authtest.Config) *authtest.Phone {
+	e.t.Helper()
+	phone := e.newPhone(cfg)
+	if _, err := phone.Register(context.Background(), e.loggedIn(acct, AssurancePassword)); err != nil {
+		e.t.Fatal(err)
+	}
+	return phone
 }
