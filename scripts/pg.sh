@@ -53,6 +53,10 @@ pg_start() {
   local dir=$1 mode=${2:-run} bindir port root
   bindir=$(pg_bindir) || return 1
   mkdir -p "$dir"
+  # A link into a temporary folder that is gone (the machine restarted): start afresh.
+  if [ -L "$dir/cluster" ] && [ ! -e "$dir/cluster" ]; then
+    rm -f "$dir/cluster"
+  fi
   if [ ! -e "$dir/cluster" ]; then
     if [ "$(id -u)" -eq 0 ]; then
       id "$PG_USER_OS" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
