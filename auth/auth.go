@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/notify"
 	"kagi/pgdb"
 )
 
@@ -101,6 +102,14 @@ type Config struct {
 	SessionTTL time.Duration
 	// Throttle limits failed password logins per login ID.
 	Throttle ThrottlePolicy
+	// Outbox takes the messages of §7 in the transaction of their event. Nil sends nothing.
+	Outbox *notify.Outbox
+	// EmailCheck makes every password login finish with the emoji email check (§2.12,
+	// KAGI_EMAIL_CHECK). It needs Outbox.
+	EmailCheck bool
+	// LoginNotice sends a notice of every successful login (§7, KAGI_LOGIN_NOTICE). A login
+	// through a fallback window is always told.
+	LoginNotice bool
 }
 
 // Service is the auth core.
@@ -116,12 +125,18 @@ type Service struct {
 	secure    bool
 	ttl       time.Duration
 	throttle  ThrottlePolicy
+	outbox    *notify.Outbox
+	// emailCheck and loginNotice are Config's EmailCheck and LoginNotice.
+	emailCheck, loginNotice bool
 }
 
 // New checks cfg and builds the service.
 func New(cfg Config) (*Service, error) {
 	if cfg.Pool == nil || cfg.Passwords == nil || cfg.WebAuthn == nil {
 		return nil, errors.New("auth: Pool, Passwords and WebAuthn are required")
+	}
+	if cfg.EmailCheck && cfg.Outbox == nil {
+		return nil, errors.New("auth: the email check needs an Outbox to mail its code")
 	}
 	if len(cfg.PINKey) < 16 {
 		return nil, errors.New("auth: PIN key must be at least 16 bytes")
@@ -137,6 +152,10 @@ func New(cfg Config) (*Service, error) {
 		secure:    cfg.SecureCookies,
 		ttl:       cfg.SessionTTL,
 		throttle:  cfg.Throttle,
+		outbox:    cfg.Outbox,
+
+		emailCheck:  cfg.EmailCheck,
+		loginNotice: cfg.LoginNotice,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

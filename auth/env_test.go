@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"kagi/notify"
+	"kagi/notify/notifytest"
 	"kagi/pgdb/pgtest"
 )
 
@@ -51,11 +53,18 @@ var fastArgon = Argon2Params{Memory: 1024, Time: 1, Threads: 1}
 
 func newTestEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	t.Helper()
-	pool := pgtest.New(t, Migrations)
+	pool := pgtest.New(t, Migrations, NotifyMigrations)
 	// Years ahead: the browsers' cookie jars read the real clock and would drop a session
 	// cookie that expires in the past.
 	clock := &testClock{now: time.Date(2031, 6, 4, 1, 0, 0, 0, time.UTC)}
+	// An outbox that only enqueues: the tests read what it was given from river's job table
+	// (queuedMessages); package notify's tests deliver.
+	outbox, err := notify.New(notify.Config{Pool: pool, Log: testLogger(t), Now: clock.Now, SMS: true, Audit: NotifyAudit(clock.Now)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
+		Outbox:    outbox,
 		Pool:      pool,
 		Log:       testLogger(t),
 		Now:       clock.Now,
@@ -171,4 +180,16 @@ func jsonBody(t *testing.T, v any) io.Reader {
 		t.Fatal(err)
 	}
 	return bytes.NewReader(b)
+}
+
+// queuedMessages returns the messages enqueued for the account, oldest first.
+func (e *testEnv) queuedMessages(accountID int64) []notifytest.Queued {
+	e.t.Helper()
+	return notifytest.Messages(e.t, e.svc.pool, accountID)
+}
+
+// queuedKinds lists the account's queued messages as "channel:kind".
+func (e *testEnv) queuedKinds(accountID int64) []string {
+	e.t.Helper()
+	return notifytest.Kinds(e.t, e.svc.pool, accountID)
 }

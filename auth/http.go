@@ -13,6 +13,7 @@ import (
 func (s *Service) Routes(mux *http.ServeMux) {
 	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(s.log, f)) }
 	mux.Handle("POST /api/v1/login/password", h(s.handlePasswordLogin))
+	mux.Handle("POST /api/v1/login/email-check", h(s.handleEmailCheck))
 	mux.Handle("GET /api/v1/session", h(s.withSession(recoveryAllowed, s.handleSession)))
 	mux.Handle("POST /api/v1/logout", h(s.withSession(recoveryAllowed, s.handleLogout)))
 	s.passkeyRoutes(mux, h)
@@ -31,6 +32,29 @@ func (s *Service) handlePasswordLogin(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
+	if res.EmailCheck != nil {
+		return web.JSON(w, http.StatusOK, map[string]any{"email_check": res.EmailCheck})
+	}
+	return s.loggedIn(w, res)
+}
+
+func (s *Service) handleEmailCheck(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		ID     string `json:"id"`
+		Choice string `json:"choice"`
+	}
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	res, err := s.FinishEmailCheck(r.Context(), req.ID, req.Choice)
+	if err != nil {
+		return err
+	}
+	return s.loggedIn(w, res)
+}
+
+// loggedIn answers a password login that made a session: its cookie and what it is.
+func (s *Service) loggedIn(w http.ResponseWriter, res PasswordLogin) error {
 	s.setSessionCookie(w, res.Token, res.ExpiresAt)
 	return web.JSON(w, http.StatusOK, map[string]any{
 		"assurance":           res.Assurance,

@@ -8,12 +8,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/web"
 )
 
 // PasswordLogin is the outcome of a successful password login.
 type PasswordLogin struct {
+	// EmailCheck is set, and nothing else, when the password was right and the email check
+	// (§2.12) now decides: no session yet.
+	EmailCheck        *EmailCheck
 	Token             string
 	ExpiresAt         time.Time
 	Assurance         Assurance
@@ -29,6 +33,8 @@ var (
 type passwordCandidate struct {
 	ID           int64  `db:"id"`
 	PasswordHash string `db:"password_hash"`
+	Name         string `db:"name"`
+	Email        string `db:"email"`
 	HasPasskey   bool   `db:"has_passkey"`
 }
 
@@ -49,7 +55,7 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	)
 	if LoginIDLookupable(loginID) {
 		rows, err := s.pool.Query(ctx, `
-			SELECT a.id, a.password_hash, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
+			SELECT a.id, a.password_hash, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
 			FROM accounts a WHERE a.login_id = $1`, loginID)
 		if err != nil {
 			return PasswordLogin{}, err
@@ -100,36 +106,81 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 		return PasswordLogin{}, s.auditFailure(ctx, c.ID, "wrong_password", errInvalidCredentials)
 	}
 
+	if s.emailCheck {
+		check, err := s.startEmailCheck(ctx, pendingLogin{
+			accountID: c.ID, name: c.Name, email: c.Email, viaWindow: windowOpen,
+			loginKey: throttleKey(loginID), attemptKey: key,
+		})
+		if err != nil {
+			return PasswordLogin{}, err
+		}
+		return PasswordLogin{EmailCheck: &check}, nil
+	}
 	var out PasswordLogin
 	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		out = PasswordLogin{Assurance: AssurancePassword}
-		var until time.Time
-		detail := map[string]any{"method": "password"}
-		if windowOpen {
-			// WindowUsed locks the window's row and refuses a window that closed since the
-			// check above, so a window that ended a moment ago is not honoured.
-			if err := s.windows.WindowUsed(ctx, tx, win, s.now()); err != nil {
-				return err
-			}
-			until = win.ExpiresAt
-			out.Assurance, out.ViaFallbackWindow = AssurancePasswordFallback, true
-			detail["window_id"] = win.ID
-		}
-		detail["assurance"] = string(out.Assurance)
-		token, expires, err := s.createSession(ctx, tx, c.ID, out.Assurance, until)
-		if err != nil {
-			return err
-		}
-		out.Token, out.ExpiresAt = token, expires
-		if err := clearAttempts(ctx, tx, throttleKey(loginID), key); err != nil {
-			return err
-		}
-		return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: c.ID, Actor: "customer", Event: "login_succeeded", Detail: detail})
+		var err error
+		out, err = s.completePasswordLogin(ctx, tx, completedLogin{
+			accountID: c.ID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
+			keys: [][]byte{throttleKey(loginID), key},
+		})
+		return err
 	})
 	if err != nil {
 		return PasswordLogin{}, err
 	}
 	return out, nil
+}
+
+// completedLogin is a password login that passed every check, the email check included when
+// it applies.
+type completedLogin struct {
+	accountID   int64
+	name, email string
+	// window let the password in when windowOpen.
+	window     Window
+	windowOpen bool
+	// keys are the throttle counts the login cleared.
+	keys         [][]byte
+	emailChecked bool
+}
+
+// completePasswordLogin creates the session of a password login in tx: through a window it is
+// recovery-only and ends with the window, whose use is recorded (and refused when it closed a
+// moment ago). The throttle counts are cleared, the login audited and told (§7).
+func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l completedLogin) (PasswordLogin, error) {
+	now := s.now()
+	out := PasswordLogin{Assurance: AssurancePassword}
+	var until time.Time
+	detail := map[string]any{"method": "password", "email_check": l.emailChecked}
+	if l.windowOpen {
+		// WindowUsed locks the window's row and refuses a window that closed since it was
+		// checked, so a window that ended a moment ago is not honoured.
+		if err := s.windows.WindowUsed(ctx, tx, l.window, now); err != nil {
+			return PasswordLogin{}, err
+		}
+		until = l.window.ExpiresAt
+		out.Assurance, out.ViaFallbackWindow = AssurancePasswordFallback, true
+		detail["window_id"] = l.window.ID
+	}
+	detail["assurance"] = string(out.Assurance)
+	token, expires, err := s.createSession(ctx, tx, l.accountID, out.Assurance, until)
+	if err != nil {
+		return PasswordLogin{}, err
+	}
+	out.Token, out.ExpiresAt = token, expires
+	if err := clearAttempts(ctx, tx, l.keys...); err != nil {
+		return PasswordLogin{}, err
+	}
+	if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: l.accountID, Actor: "customer", Event: "login_succeeded", Detail: detail}); err != nil {
+		return PasswordLogin{}, err
+	}
+	switch {
+	case l.windowOpen:
+		err = s.notifyEmail(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindWindowLogin, At: now, Until: until})
+	case s.loginNotice:
+		err = s.notifyEmail(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindLogin, At: now, Method: "password"})
+	}
+	return out, err
 }
 
 // auditLockout records the attempt that locked a login ID out: against the account when the

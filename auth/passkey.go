@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/web"
 )
@@ -246,7 +247,15 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 			detail["replaced_aaguid"] = *reg.AAGUID
 		}
 	}
-	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: sess.AccountID, Actor: "customer", Event: "passkey_created", Detail: detail})
+	if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: sess.AccountID, Actor: "customer", Event: "passkey_created", Detail: detail}); err != nil {
+		return Passkey{}, err
+	}
+	kind := notify.KindPasskeyCreated
+	if replacing {
+		kind = notify.KindPasskeyReplaced
+	}
+	err = Notify(ctx, tx, s.outbox, sess.AccountID, notify.Event{Kind: kind, At: now, Provider: providerDisplayName(pk.Provider()),
+		Recovery: sess.Assurance == AssurancePasswordFallback})
 	return pk, err
 }
 
@@ -284,6 +293,7 @@ type storedPasskey struct {
 	UserHandle      []byte   `db:"user_handle"`
 	LoginID         string   `db:"login_id"`
 	Name            string   `db:"name"`
+	Email           string   `db:"email"`
 }
 
 // passkeyByCredential finds the passkey with the credential ID and locks it for the counter
@@ -292,7 +302,7 @@ func passkeyByCredential(ctx context.Context, tx pgx.Tx, credentialID []byte) (s
 	rows, err := tx.Query(ctx, `
 		SELECT p.account_id, p.credential_id, p.public_key, p.sign_count, p.aaguid::text AS aaguid,
 		       p.transports, p.backup_eligible, p.backup_state, p.attestation_type,
-		       a.user_handle, a.login_id, a.name
+		       a.user_handle, a.login_id, a.name, a.email
 		FROM passkeys p JOIN accounts a ON a.id = p.account_id
 		WHERE p.credential_id = $1
 		FOR UPDATE OF p`, credentialID)
@@ -414,6 +424,12 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 	}
 	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
 		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})
+	if err != nil {
+		return PasskeyLogin{}, err
+	}
+	if s.loginNotice {
+		err = s.notifyEmail(ctx, tx, pk.AccountID, pk.Email, pk.Name, notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey"})
+	}
 	return PasskeyLogin{AccountID: pk.AccountID, Token: token, ExpiresAt: expires}, err
 }
 
@@ -438,11 +454,13 @@ func (s *Service) PasskeyOf(ctx context.Context, q pgdb.Querier, accountID int64
 // deletion also needs a recent login (DeleteOwnPasskey); the operator console calls this
 // directly.
 func (s *Service) DeletePasskey(ctx context.Context, tx pgx.Tx, accountID int64, actor string) (Passkey, bool, error) {
-	return s.deletePasskey(ctx, tx, accountID, actor, nil)
+	return s.deletePasskey(ctx, tx, accountID, actor, nil, true)
 }
 
-// deletePasskey is DeletePasskey keeping the session keep (its token hash), if any.
-func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64, actor string, keep []byte) (Passkey, bool, error) {
+// deletePasskey is DeletePasskey keeping the session keep (its token hash), if any. recovery
+// marks a deletion the customer did not make from a full session (a recovery session, an
+// operator): it is also texted to the registered phones (§7).
+func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64, actor string, keep []byte, recovery bool) (Passkey, bool, error) {
 	now := s.now()
 	if err := LockAccount(ctx, tx, accountID); err != nil {
 		return Passkey{}, false, err
@@ -467,6 +485,11 @@ func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64,
 	}
 	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: "passkey_deleted",
 		Detail: map[string]any{"aaguid": pk.AAGUID, "provider": pk.Provider(), "sessions_ended": ended}})
+	if err != nil {
+		return Passkey{}, false, err
+	}
+	err = Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notify.KindPasskeyDeleted, At: now,
+		Provider: providerDisplayName(pk.Provider()), Recovery: recovery})
 	return pk, err == nil, err
 }
 
@@ -529,7 +552,7 @@ func (s *Service) DeleteOwnPasskey(ctx context.Context, sess Session) error {
 		if err := s.lockSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		_, ok, err := s.deletePasskey(ctx, tx, sess.AccountID, "customer", actingSession(sess))
+		_, ok, err := s.deletePasskey(ctx, tx, sess.AccountID, "customer", actingSession(sess), sess.Assurance == AssurancePasswordFallback)
 		if err == nil && !ok {
 			return errNoPasskey
 		}

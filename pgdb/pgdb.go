@@ -28,6 +28,9 @@ type Querier interface {
 type Migrations struct {
 	Name string
 	FS   fs.FS
+	// Then, when set, runs after the set's files: the schema of a library that migrates its
+	// own tables (river's job tables). It must be idempotent.
+	Then func(ctx context.Context, pool *pgxpool.Pool) error
 }
 
 // Embedded names the migrations in folder dir of an embedded file system. It panics when dir
@@ -76,6 +79,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...Migrations) error 
 		}
 		if err := m.Migrate(ctx); err != nil {
 			return fmt.Errorf("pgdb: migrate %s: %w", set.Name, err)
+		}
+		if set.Then != nil {
+			if err := set.Then(ctx, pool); err != nil {
+				return fmt.Errorf("pgdb: migrate %s: %w", set.Name, err)
+			}
 		}
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth"
+	"kagi/notify"
 	"kagi/pgdb/pgtest"
 )
 
@@ -79,10 +80,21 @@ func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func
 
 func newTestEnv(t *testing.T, edit ...func(*Config)) *testEnv {
 	t.Helper()
-	pool := pgtest.New(t, auth.Migrations, Migrations)
+	return newTestEnvWithCore(t, nil, edit...)
+}
+
+// newTestEnvWithCore is newTestEnv with the auth core's configuration edited by coreEdit.
+func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(*Config)) *testEnv {
+	t.Helper()
+	pool := pgtest.New(t, auth.Migrations, auth.NotifyMigrations, Migrations)
 	clock := &testClock{now: testStart}
-	svc := newService(t, pool, clock, edit...)
-	core, err := auth.New(auth.Config{
+	// An outbox that only enqueues, texts included: the tests read what it was given.
+	outbox, err := notify.New(notify.Config{Pool: pool, Log: testLogger(t), Now: clock.Now, SMS: true, Audit: auth.NotifyAudit(clock.Now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := newService(t, pool, clock, append([]func(*Config){func(c *Config) { c.Outbox = outbox }}, edit...)...)
+	coreCfg := auth.Config{
 		Pool:      pool,
 		Log:       testLogger(t),
 		Now:       clock.Now,
@@ -90,7 +102,12 @@ func newTestEnv(t *testing.T, edit ...func(*Config)) *testEnv {
 		PINKey:    []byte("test-pin-key-0123456789abcdef0123"),
 		WebAuthn:  &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{"https://kagi.test"}},
 		Windows:   svc.ForAuth(),
-	})
+		Outbox:    outbox,
+	}
+	if coreEdit != nil {
+		coreEdit(&coreCfg)
+	}
+	core, err := auth.New(coreCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -307,7 +307,11 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
 		`INSERT INTO voice_failures (subject_kind, subject, at)
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
-		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures`,
+		`INSERT INTO email_checks (id_hash, account_id, answer, choices, via_window, login_key, attempt_key, created_at, expires_at)
+		 SELECT decode(md5('check' || a.id), 'hex'), a.id, '🍎', array_fill('🍎'::text, ARRAY[9]), false, '\x00', '\x00',
+		        $2, $2::timestamptz + interval '5 minutes'
+		 FROM accounts a WHERE $1 > 0`,
+		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks`,
 	} {
 		var args []any
 		if sql[0] != 'A' {

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth"
+	"kagi/notify"
 	"kagi/pgdb"
 )
 
@@ -59,6 +60,9 @@ type Config struct {
 	// Purges are clean-ups of packages recovery may not import (the voice line's finished
 	// call state), run by the expiry job after its own.
 	Purges []Purge
+	// Outbox takes the notices of §7 (a window opened, a voice-line lockout) in the
+	// transaction of their event. Nil sends nothing.
+	Outbox *notify.Outbox
 }
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
@@ -72,6 +76,7 @@ type Service struct {
 	lockout  LockoutPolicy
 	batch    int
 	purges   []Purge
+	outbox   *notify.Outbox
 }
 
 // New checks cfg and builds the service.
@@ -90,6 +95,7 @@ func New(cfg Config) (*Service, error) {
 		throttle: cfg.Throttle,
 		lockout:  cfg.Lockout,
 		batch:    cfg.ExpiryBatch,
+		outbox:   cfg.Outbox,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
+	"kagi/notify"
 )
 
 // VoiceOutcome is the result of a voice-line verification (§4.3.5, §4.4).
@@ -101,13 +102,20 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 		if err != nil {
 			return VoiceResult{}, err
 		}
+		res := VoiceResult{Outcome: VoiceFailed}
 		switch {
 		case acctLocked:
-			return VoiceResult{Outcome: VoiceAccountLocked}, audit("voice_lockout_started", map[string]any{"lock": "account"})
+			res.Outcome, err = VoiceAccountLocked, audit("voice_lockout_started", map[string]any{"lock": "account"})
 		case callerLocked:
-			return VoiceResult{Outcome: VoiceCallerLocked}, audit("voice_lockout_started", map[string]any{"lock": "caller"})
+			res.Outcome, err = VoiceCallerLocked, audit("voice_lockout_started", map[string]any{"lock": "caller"})
 		}
-		return VoiceResult{Outcome: VoiceFailed}, nil
+		if err != nil || res.Outcome == VoiceFailed || va.ID == 0 {
+			return res, err
+		}
+		// The holder of the account keyed in hears of the lockout (§7): someone who is not
+		// them may be trying their account. The caller learns nothing from it.
+		return res, auth.Notify(ctx, tx, v.windows.outbox, va.ID, notify.Event{Kind: notify.KindVoiceLockout, At: now,
+			Until: now.Add(v.policy.Lockout), Recovery: true})
 	}
 
 	if err := clearFailures(ctx, tx, acct); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"kagi/auth"
+	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/web"
 )
@@ -124,6 +125,12 @@ func (s *Service) OpenTx(ctx context.Context, tx pgx.Tx, accountID int64, via Ch
 		}
 		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: event,
 			Detail: map[string]any{"window_id": w.ID, "via": string(via), "reason": reason, "expires_at": w.ExpiresAt}})
+		if err != nil {
+			return auth.Window{}, err
+		}
+		// The customer hears of it on every channel: whoever opened it may not be them.
+		err = auth.Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notify.KindWindowOpened, At: now,
+			Channel: string(via), Until: w.ExpiresAt, Recovery: true})
 		return w.core(), err
 	}
 	return auth.Window{}, fmt.Errorf("recovery: open window for account %d: the open window kept changing", accountID)

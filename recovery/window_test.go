@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
+	"kagi/notify/notifytest"
 	"kagi/pgdb"
 	"kagi/web"
 )
@@ -415,6 +416,9 @@ func TestOpenTxCommitsWithTheCallersTransaction(t *testing.T) {
 	}
 	if got := e.windowEvents(acct.ID); len(got) != 0 {
 		t.Fatalf("rolled-back opening left audit lines %v", got)
+	}
+	if got := notifytest.Kinds(t, e.pool, acct.ID); len(got) != 0 {
+		t.Fatalf("rolled-back opening enqueued %v", got)
 	}
 	err = pgdb.InTx(ctx, e.pool, func(tx pgx.Tx) error {
 		_, err := e.svc.OpenTx(ctx, tx, acct.ID, ChannelIVR, "ivr:CA01", "")

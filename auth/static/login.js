@@ -20,15 +20,74 @@
     }
   }
 
+  const check = document.getElementById('email-check');
+  const grid = document.getElementById('emoji-choices');
+  const password = document.getElementById('password');
+
+  // showForm ends an email check and brings the login form back.
+  function showForm() {
+    check.hidden = true;
+    grid.replaceChildren();
+    form.hidden = false;
+    password.value = '';
+    busy(false);
+  }
+
+  // showEmailCheck replaces the form with the nine emoji of the email check (ログイン追加認証):
+  // the customer picks the one that was mailed.
+  function showEmailCheck(ec) {
+    form.hidden = true;
+    grid.replaceChildren();
+    for (const emoji of ec.choices) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'emoji';
+      b.textContent = emoji;
+      b.addEventListener('click', () => pick(ec.id, emoji));
+      grid.append(b);
+    }
+    check.hidden = false;
+    busy(false);
+    grid.querySelector('button').focus();
+  }
+
+  async function pick(id, choice) {
+    busy(true);
+    k.show('');
+    try {
+      await k.api('POST', '/api/v1/login/email-check', { id, choice });
+      location.assign(next);
+    } catch (err) {
+      if (err instanceof k.APIError && err.code === 'wrong_choice') {
+        k.show(err.message, 'error');
+        busy(false);
+        return;
+      }
+      // Expired, too many wrong picks, or refused: the login starts over.
+      showForm();
+      k.show(err.message, 'error');
+    }
+  }
+
+  document.getElementById('email-check-restart').addEventListener('click', () => {
+    k.show('');
+    showForm();
+    password.focus();
+  });
+
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     busy(true);
     k.show('');
     try {
-      await k.api('POST', '/api/v1/login/password', {
+      const res = await k.api('POST', '/api/v1/login/password', {
         login_id: loginID.value.trim(),
-        password: document.getElementById('password').value,
+        password: password.value,
       });
+      if (res.email_check) {
+        showEmailCheck(res.email_check);
+        return;
+      }
       location.assign(next);
     } catch (err) {
       k.show(err.message, 'error');

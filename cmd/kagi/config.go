@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"kagi/auth"
+	"kagi/notify"
 	"kagi/recovery"
 )
 
@@ -42,7 +43,17 @@ var settings = []setting{
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
 	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", def: "none", usage: "second channel after keypad verification: none (sms and callback come with Twilio Messaging)"},
+	{env: "KAGI_SMTP_URL", flag: "smtp-url", usage: "smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (required outside --dev)"},
+	{env: "KAGI_MAIL_FROM", flag: "mail-from", usage: "sender address of every email (required outside --dev)"},
+	{env: "TWILIO_ACCOUNT_SID", flag: "twilio-account-sid", usage: "Twilio account SID for SMS (unset = no SMS)"},
+	{env: "KAGI_SMS_FROM", flag: "sms-from", usage: "E.164 number or messaging service SID texts are sent from (unset = no SMS)"},
+	{env: "KAGI_TWILIO_API_URL", flag: "twilio-api-url", usage: "base URL of Twilio's REST API (default: Twilio's own)"},
+	{env: "KAGI_EMAIL_CHECK", flag: "email-check", def: "on", usage: "emoji email check after every password login: on or off"},
+	{env: "KAGI_LOGIN_NOTICE", flag: "login-notice", def: "on", usage: "email a notice of every successful login: on or off"},
 }
+
+// devMailFrom is the sender of development mode's mails when KAGI_MAIL_FROM is unset.
+const devMailFrom = "kagi-dev@localhost"
 
 // config is the parsed configuration, loaded once at start.
 type config struct {
@@ -62,6 +73,13 @@ type config struct {
 	OperatorNumber  string
 	Calendar        *recovery.Calendar
 	SupportEnabled  bool
+	// SMTP is nil in development mode without KAGI_SMTP_URL: mail is kept for /dev/mail.
+	SMTP     *notify.SMTPConfig
+	MailFrom string
+	// Twilio is nil without Twilio Messaging: no SMS (in development mode, texts are kept).
+	Twilio      *notify.TwilioConfig
+	EmailCheck  bool
+	LoginNotice bool
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -116,7 +134,7 @@ func (f appFlags) open(ctx context.Context, getenv func(string) string, logOut i
 	if err != nil {
 		return nil, err
 	}
-	return newApp(ctx, c, logOut)
+	return newApp(ctx, c, logOut, f.purpose == forServe)
 }
 
 // devSecretsFile keeps the secrets --dev generated, so restarts keep working.
@@ -169,6 +187,13 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	}
 	if raw["KAGI_PUBLIC_URL"] == "" {
 		missing = append(missing, "KAGI_PUBLIC_URL")
+	}
+	if p == forServe && !dev {
+		for _, env := range []string{"KAGI_SMTP_URL", "KAGI_MAIL_FROM"} {
+			if raw[env] == "" {
+				missing = append(missing, env)
+			}
+		}
 	}
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("missing settings: %s", strings.Join(missing, ", ")))
@@ -233,20 +258,70 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	} else {
 		c.Calendar = cal
 	}
-	switch raw["KAGI_SUPPORT_ENABLED"] {
-	case "true", "1", "on":
-		c.SupportEnabled = true
-	case "false", "0", "off":
-	default:
-		errs = append(errs, fmt.Errorf("KAGI_SUPPORT_ENABLED %q must be true or false", raw["KAGI_SUPPORT_ENABLED"]))
+	if c.SupportEnabled, err = parseSwitch(raw["KAGI_SUPPORT_ENABLED"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_SUPPORT_ENABLED: %w", err))
 	}
 	if v := raw["KAGI_IVR_SECOND_FACTOR"]; v != "none" {
 		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q: only \"none\" is available until Twilio Messaging is configured (sms and callback need KAGI_SMS_FROM)", v))
 	}
+	errs = append(errs, c.loadNotify(raw, dev)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadNotify reads the settings of §7 and §2.12: mail, SMS, the email check and login notices.
+func (c *config) loadNotify(raw map[string]string, dev bool) []error {
+	var errs []error
+	if v := raw["KAGI_SMTP_URL"]; v != "" {
+		smtp, err := notify.ParseSMTPURL(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KAGI_SMTP_URL: %w", err))
+		} else {
+			c.SMTP = &smtp
+		}
+	}
+	c.MailFrom = raw["KAGI_MAIL_FROM"]
+	if c.MailFrom == "" && dev {
+		c.MailFrom = devMailFrom
+	}
+	if c.MailFrom != "" {
+		from, err := notify.ParseMailFrom(c.MailFrom)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KAGI_MAIL_FROM: %w", err))
+		}
+		c.MailFrom = from
+	}
+	sid, from := raw["TWILIO_ACCOUNT_SID"], raw["KAGI_SMS_FROM"]
+	switch {
+	case sid != "" && from != "":
+		c.Twilio = &notify.TwilioConfig{AccountSID: sid, AuthToken: c.TwilioAuthToken, From: from, APIURL: raw["KAGI_TWILIO_API_URL"]}
+	case sid != "" || from != "":
+		errs = append(errs, errors.New("Twilio Messaging needs both TWILIO_ACCOUNT_SID and KAGI_SMS_FROM (and TWILIO_AUTH_TOKEN)"))
+	}
+	for _, f := range []struct {
+		env string
+		dst *bool
+	}{{"KAGI_EMAIL_CHECK", &c.EmailCheck}, {"KAGI_LOGIN_NOTICE", &c.LoginNotice}} {
+		on, err := parseSwitch(raw[f.env])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.env, err))
+		}
+		*f.dst = on
+	}
+	return errs
+}
+
+// parseSwitch reads an on/off setting.
+func parseSwitch(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "on", "true", "1":
+		return true, nil
+	case "off", "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q must be on or off (true or false)", v)
 }
 
 func splitList(s string) []string {

@@ -16,13 +16,14 @@ import (
 
 	"kagi/auth"
 	"kagi/ivr"
+	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/recovery"
 	"kagi/web"
 )
 
 // schema lists every package's migrations in dependency order.
-var schema = []pgdb.Migrations{auth.Migrations, recovery.Migrations, ivr.Migrations}
+var schema = []pgdb.Migrations{auth.Migrations, auth.NotifyMigrations, recovery.Migrations, ivr.Migrations}
 
 // app is the wired service graph shared by serve and the CLI commands.
 type app struct {
@@ -31,15 +32,24 @@ type app struct {
 	pool     *pgxpool.Pool
 	auth     *auth.Service
 	recovery *recovery.Service
+	outbox   *notify.Outbox
 }
 
-func newApp(ctx context.Context, c *config, logOut io.Writer) (*app, error) {
+// newApp wires the services. A server (deliver) gets an outbox that sends; the command-line
+// tools get one that only enqueues, for the running server to send.
+func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*app, error) {
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	pool, err := pgdb.Open(ctx, c.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	outbox, err := newOutbox(c, pool, log, deliver)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	recoverySvc, err := recovery.New(recovery.Config{
+		Outbox:  outbox,
 		Pool:    pool,
 		Log:     log,
 		Window:  c.FallbackWindow,
@@ -59,12 +69,47 @@ func newApp(ctx context.Context, c *config, logOut io.Writer) (*app, error) {
 		CreatePlatforms: c.CreatePlatforms,
 		SecureCookies:   c.PublicURL.Scheme == "https",
 		Windows:         recoverySvc.ForAuth(),
+		Outbox:          outbox,
+		EmailCheck:      c.EmailCheck,
+		LoginNotice:     c.LoginNotice,
 	})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc}, nil
+	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, outbox: outbox}, nil
+}
+
+// newOutbox builds the outbox of §7: SMTP, or in development mode without it the database
+// mailbox of /dev/mail; Twilio Messaging when configured, else in development mode the same
+// mailbox, else no texts.
+func newOutbox(c *config, pool *pgxpool.Pool, log *slog.Logger, deliver bool) (*notify.Outbox, error) {
+	cfg := notify.Config{
+		Pool:   pool,
+		Log:    log,
+		SMS:    c.Twilio != nil || c.Dev,
+		Sender: c.MailFrom,
+		Audit:  auth.NotifyAudit(time.Now),
+	}
+	if deliver {
+		box := notify.DevMailbox{Pool: pool}
+		cfg.Mailer, cfg.Texter = box, box
+		if c.SMTP != nil {
+			m, err := notify.NewSMTPMailer(*c.SMTP, c.MailFrom)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Mailer = m
+		}
+		if c.Twilio != nil {
+			t, err := notify.NewTwilioTexter(*c.Twilio)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Texter = t
+		}
+	}
+	return notify.New(cfg)
 }
 
 func (a *app) close() { a.pool.Close() }
@@ -93,6 +138,7 @@ func (a *app) handler() (http.Handler, error) {
 	line.Routes(mux)
 	mux.Handle("GET /api/v1/support/status", recovery.SupportStatusHandler(a.log, a.cfg.Calendar, a.cfg.SupportEnabled, time.Now))
 	if a.cfg.Dev {
+		mux.Handle("GET /dev/mail", web.Browser(notify.DevMailHandler(a.pool, a.log)))
 		ivr.DevPhoneRoutes(mux, a.log, &ivr.Simulator{
 			Client:    &http.Client{Timeout: 20 * time.Second},
 			BaseURL:   "http://127.0.0.1" + listenPort(a.cfg.Listen),
@@ -129,6 +175,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer a.close()
 	c := a.cfg
+	if err := a.outbox.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.outbox.Stop(stopCtx); err != nil {
+			a.log.Warn("outbox stop", "err", err)
+		}
+	}()
 	stopExpiry, err := a.recovery.StartExpiry(c.ExpirySchedule)
 	if err != nil {
 		return err
@@ -151,6 +207,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	go func() { errc <- srv.ListenAndServe() }()
 	if !c.Dev {
 		a.log.Warn("voice line: KAGI_IVR_SECOND_FACTOR=none — a window opens on caller ID, account number and PIN alone; caller ID can be forged (§4.8)")
+	}
+	if c.Dev && c.SMTP == nil {
+		a.log.Info("development mode: emails and texts are kept in the database and shown at " + c.PublicURL.String() + "/dev/mail")
 	}
 	a.log.Info("kagi serving", "listen", c.Listen, "public_url", c.PublicURL.String(), "dev", c.Dev)
 	select {

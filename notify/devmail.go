@@ -1,0 +1,102 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DevMailbox is the Mailer and Texter of development mode without an SMTP server or Twilio: it
+// keeps every message in the database, and DevMailHandler shows them.
+type DevMailbox struct {
+	Pool *pgxpool.Pool
+	Now  func() time.Time
+}
+
+// SendMail keeps m.
+func (d DevMailbox) SendMail(ctx context.Context, m Mail) error {
+	return d.keep(ctx, "email", m.To, m.Subject, m.Body)
+}
+
+// SendSMS keeps m.
+func (d DevMailbox) SendSMS(ctx context.Context, m SMS) error {
+	return d.keep(ctx, "sms", m.To, "", m.Body)
+}
+
+func (d DevMailbox) keep(ctx context.Context, channel, to, subject, body string) error {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	_, err := d.Pool.Exec(ctx, `
+		INSERT INTO notify_dev_messages (sent_at, channel, recipient, subject, body) VALUES ($1, $2, $3, $4, $5)`,
+		now(), channel, to, subject, body)
+	return err
+}
+
+// DevMessage is one message in the development mailbox.
+type DevMessage struct {
+	ID        int64     `db:"id"`
+	SentAt    time.Time `db:"sent_at"`
+	Channel   string    `db:"channel"`
+	Recipient string    `db:"recipient"`
+	Subject   string    `db:"subject"`
+	Body      string    `db:"body"`
+}
+
+// DevMessages returns the newest limit messages of the development mailbox, newest first.
+func DevMessages(ctx context.Context, pool *pgxpool.Pool, limit int) ([]DevMessage, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT id, sent_at, channel, recipient, subject, body
+		FROM notify_dev_messages ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByName[DevMessage])
+}
+
+var devMailPage = template.Must(template.New("mail").Funcs(template.FuncMap{
+	"jst": func(t time.Time) string {
+		return t.In(time.FixedZone("JST", 9*60*60)).Format("2006年1月2日 15:04:05") + " (日本時間)"
+	},
+}).Parse(`<!doctype html>
+<html lang="ja">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>開発用メールボックス</title><link rel="stylesheet" href="/static/kagi.css"></head>
+<body><header class="site">kagi — 開発用メールボックス</header><main>
+<h1>送信されたメール・SMS</h1>
+<p class="note">開発モードでは、メールとSMSは送信されずにここに保存されます(新しい順)。</p>
+{{range .}}<article class="message" id="message-{{.ID}}">
+<h2>{{if eq .Channel "sms"}}SMS{{else}}{{.Subject}}{{end}}</h2>
+<dl class="passkey"><dt>日時</dt><dd>{{jst .SentAt}}</dd><dt>宛先</dt><dd>{{.Recipient}}</dd><dt>種類</dt><dd>{{if eq .Channel "sms"}}SMS{{else}}メール{{end}}</dd></dl>
+<pre class="body">{{.Body}}</pre>
+</article>{{else}}<p id="empty">まだメッセージはありません。</p>{{end}}
+</main></body></html>
+`))
+
+// DevMailHandler shows the development mailbox, newest first. Mount it only in development mode.
+func DevMailHandler(pool *pgxpool.Pool, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msgs, err := DevMessages(r.Context(), pool, 100)
+		if err != nil {
+			log.ErrorContext(r.Context(), "dev mailbox", "err", err)
+			http.Error(w, "mailbox unavailable", http.StatusInternalServerError)
+			return
+		}
+		var buf bytes.Buffer
+		if err := devMailPage.Execute(&buf, msgs); err != nil {
+			log.ErrorContext(r.Context(), "dev mailbox", "err", err)
+			http.Error(w, "mailbox unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		buf.WriteTo(w)
+	})
+}

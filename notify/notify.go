@@ -1,0 +1,133 @@
+// Package notify sends what kagi tells its customers (SPEC §7): link-free Japanese emails and
+// texts about logins, passkeys, fallback windows and voice-line lockouts, and the code of the
+// email check (§2.12). Messages are enqueued in the PostgreSQL transaction of the event that
+// causes them (a transactional outbox on riverqueue/river), rendered and checked by the worker
+// that sends them, and retried with backoff until they are delivered or end visibly failed.
+//
+// It is a leaf: it imports none of kagi's packages. The others call Outbox.Enqueue inside
+// their own transaction.
+package notify
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Kind is what happened.
+type Kind string
+
+const (
+	// KindLogin is the notice of a successful login (Event.Method: "passkey" or "password").
+	KindLogin Kind = "login"
+	// KindWindowLogin is a password login through a fallback window.
+	KindWindowLogin Kind = "window_login"
+	// KindEmailCheck carries the emoji of the email check (Event.Emoji, valid until Event.Until).
+	KindEmailCheck Kind = "email_check"
+	// KindPasskeyCreated is a first passkey created.
+	KindPasskeyCreated Kind = "passkey_created"
+	// KindPasskeyReplaced is a passkey created by a recovery session in place of the old one.
+	KindPasskeyReplaced Kind = "passkey_replaced"
+	// KindPasskeyDeleted is the passkey deleted (Event.Recovery when a recovery session or an
+	// operator deleted it).
+	KindPasskeyDeleted Kind = "passkey_deleted"
+	// KindWindowOpened is a fallback window opened or restarted (Event.Channel "ivr" or
+	// "operator", open until Event.Until).
+	KindWindowOpened Kind = "window_opened"
+	// KindVoiceLockout is the account locked out of the voice line until Event.Until.
+	KindVoiceLockout Kind = "voice_lockout"
+)
+
+// Kinds lists every kind, for tests that must cover each template.
+var Kinds = []Kind{KindLogin, KindWindowLogin, KindEmailCheck, KindPasskeyCreated, KindPasskeyReplaced,
+	KindPasskeyDeleted, KindWindowOpened, KindVoiceLockout}
+
+// Channels of a fallback window's opening (Event.Channel).
+const (
+	ChannelIVR      = "ivr"
+	ChannelOperator = "operator"
+)
+
+// Event is what the templates are filled with: facts, never a secret other than the email
+// check's emoji, which is the message's very purpose.
+type Event struct {
+	Kind Kind `json:"kind"`
+	// At is when it happened; the text shows it in JST.
+	At time.Time `json:"at"`
+	// Name is the account holder's name as the brokerage registered it.
+	Name string `json:"name"`
+	// Method is how a login was made: "passkey" or "password".
+	Method string `json:"method,omitempty"`
+	// Channel is who opened a fallback window: ChannelIVR or ChannelOperator.
+	Channel string `json:"channel,omitempty"`
+	// Until is when a window, a lockout or an email check ends.
+	Until time.Time `json:"until,omitzero"`
+	// Emoji is the email check's answer.
+	Emoji string `json:"emoji,omitempty"`
+	// Provider names the password manager that keeps the passkey, when known.
+	Provider string `json:"provider,omitempty"`
+	// Recovery marks an event made through a recovery (a fallback-window session or an
+	// operator), which is also texted to the registered phones.
+	Recovery bool `json:"recovery,omitempty"`
+}
+
+// Texted reports whether ev goes by SMS too (when SMS is configured): the recovery events a
+// customer must hear of on a second channel, in case someone else started them.
+func (ev Event) Texted() bool {
+	switch ev.Kind {
+	case KindWindowOpened, KindPasskeyReplaced, KindVoiceLockout:
+		return true
+	case KindPasskeyDeleted:
+		return ev.Recovery
+	}
+	return false
+}
+
+// Message is a rendered email: plain text, Japanese.
+type Message struct {
+	Subject string
+	Body    string
+}
+
+// Mail is an email to send.
+type Mail struct {
+	To      string
+	Subject string
+	Body    string
+}
+
+// SMS is a text message to send.
+type SMS struct {
+	To   string // E.164
+	Body string
+}
+
+// Mailer delivers email. An error wrapped by Permanent will not succeed on a retry.
+type Mailer interface {
+	SendMail(ctx context.Context, m Mail) error
+}
+
+// Texter delivers text messages. An error wrapped by Permanent will not succeed on a retry.
+type Texter interface {
+	SendSMS(ctx context.Context, m SMS) error
+}
+
+// permanent marks a delivery failure that retrying cannot mend (a recipient refused for good).
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent wraps err as a failure a retry cannot mend: the message ends undeliverable at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent reports whether err was wrapped by Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}

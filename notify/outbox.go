@@ -1,0 +1,327 @@
+package notify
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// MigrationFS is the schema of the table notify owns (the development mailbox), as files
+// 001_*.sql… for the project's migration runner. MigrateRiver adds the outbox's own tables.
+var MigrationFS = mustSub(migrationFS, "migrations")
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// MigrateRiver applies riverqueue/river's schema (its job table and friends), which the outbox
+// is made of. It is idempotent.
+func MigrateRiver(ctx context.Context, pool *pgxpool.Pool) error {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("notify: river migrations: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("notify: river migrations: %w", err)
+	}
+	return nil
+}
+
+// AuditFunc writes one line of kagi's audit trail in tx (the auth core's Audit, adapted by
+// whoever wires the outbox): notify cannot import the package that owns the trail.
+type AuditFunc func(ctx context.Context, tx pgx.Tx, accountID int64, event string, detail map[string]any) error
+
+// Recipient is whom an event is told to: the account's email address and, for the events that
+// are also texted, its registered phones.
+type Recipient struct {
+	AccountID int64
+	Email     string
+	Phones    []string
+}
+
+// Defaults of Config.
+const (
+	// DefaultRetryBase is the wait before the first retry; each further retry waits twice as
+	// long, up to maxRetryWait.
+	DefaultRetryBase = 10 * time.Second
+	maxRetryWait     = 30 * time.Minute
+	// noticeAttempts bounds the tries of a notice: with the waits above, about six hours of
+	// an SMTP server or Twilio being down are ridden out.
+	noticeAttempts = 20
+	// checkAttempts bounds the tries of an email check's code: its mail is useless after five
+	// minutes, and the waits of five tries add up to less than that.
+	checkAttempts = 5
+)
+
+// Config is what the outbox needs, loaded once at start.
+type Config struct {
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+	// Now is the clock the worker compares an email check's expiry with; tests move it.
+	Now func() time.Time
+	// Mailer delivers email. Nil makes an insert-only outbox (the command-line tools): it
+	// enqueues, and the running server's workers deliver.
+	Mailer Mailer
+	// Texter delivers SMS. With SMS set and no Texter, texts are enqueued for a server that has one.
+	Texter Texter
+	// SMS says whether texts are enqueued at all (Twilio Messaging, or the dev mailbox, is
+	// configured).
+	SMS bool
+	// Sender is the From address the emails show in their sender line.
+	Sender string
+	// Audit records a message that ended undelivered. Required.
+	Audit AuditFunc
+	// RetryBase is the wait before the first retry. Zero means DefaultRetryBase.
+	RetryBase time.Duration
+	// PollInterval is how often idle workers look for due retries. Zero means river's default.
+	PollInterval time.Duration
+}
+
+// Outbox enqueues messages in the transaction of their event and, when started, delivers them.
+type Outbox struct {
+	client    *river.Client[pgx.Tx]
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	now       func() time.Time
+	mailer    Mailer
+	texter    Texter
+	sms       bool
+	sender    string
+	audit     AuditFunc
+	retryBase time.Duration
+	working   bool
+}
+
+// New builds the outbox. It works messages only after Start, and only with a Mailer.
+func New(cfg Config) (*Outbox, error) {
+	if cfg.Pool == nil || cfg.Audit == nil {
+		return nil, errors.New("notify: Pool and Audit are required")
+	}
+	o := &Outbox{
+		pool: cfg.Pool, log: cfg.Log, now: cfg.Now, mailer: cfg.Mailer, texter: cfg.Texter, sms: cfg.SMS,
+		sender: cfg.Sender, audit: cfg.Audit, retryBase: cfg.RetryBase,
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.retryBase <= 0 {
+		o.retryBase = DefaultRetryBase
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &emailWorker{o: o})
+	river.AddWorker(workers, &smsWorker{o: o})
+	rc := &river.Config{
+		Workers:           workers,
+		Logger:            o.log.With("component", "outbox"),
+		FetchPollInterval: cfg.PollInterval,
+		JobTimeout:        time.Minute,
+	}
+	if cfg.Mailer != nil {
+		o.working = true
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+	}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	o.client = client
+	return o, nil
+}
+
+// Start runs the workers until Stop. An insert-only outbox has none to run.
+func (o *Outbox) Start(ctx context.Context) error {
+	if !o.working {
+		return errors.New("notify: an outbox without a Mailer cannot deliver")
+	}
+	return o.client.Start(ctx)
+}
+
+// Stop lets running deliveries finish (within ctx) and stops the workers.
+func (o *Outbox) Stop(ctx context.Context) error {
+	if !o.working {
+		return nil
+	}
+	return o.client.Stop(ctx)
+}
+
+// Enqueue adds the messages that tell to of ev — an email, and a text to each registered phone
+// when ev is Texted and SMS is on — to tx, so they are sent if and only if tx commits. Nothing
+// is rendered here: the worker renders and checks each message right before it is sent.
+func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, to Recipient, ev Event) error {
+	var params []river.InsertManyParams
+	if to.Email != "" {
+		params = append(params, river.InsertManyParams{Args: emailArgs{AccountID: to.AccountID, To: to.Email, Event: ev}})
+	}
+	if o.sms && ev.Texted() {
+		for _, p := range to.Phones {
+			params = append(params, river.InsertManyParams{Args: smsArgs{AccountID: to.AccountID, To: p, Event: ev}})
+		}
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	if _, err := o.client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("notify: enqueue %s: %w", ev.Kind, err)
+	}
+	return nil
+}
+
+// emailArgs is an email job: the event, not the text, which is rendered when it is sent.
+type emailArgs struct {
+	AccountID int64  `json:"account_id"`
+	To        string `json:"to"`
+	Event     Event  `json:"event"`
+}
+
+func (emailArgs) Kind() string { return "notify_email" }
+
+func (a emailArgs) InsertOpts() river.InsertOpts { return insertOpts(a.Event) }
+
+// smsArgs is a text job to one phone.
+type smsArgs struct {
+	AccountID int64  `json:"account_id"`
+	To        string `json:"to"`
+	Event     Event  `json:"event"`
+}
+
+func (smsArgs) Kind() string { return "notify_sms" }
+
+func (a smsArgs) InsertOpts() river.InsertOpts { return insertOpts(a.Event) }
+
+func insertOpts(ev Event) river.InsertOpts {
+	if ev.Kind == KindEmailCheck {
+		return river.InsertOpts{MaxAttempts: checkAttempts}
+	}
+	return river.InsertOpts{MaxAttempts: noticeAttempts}
+}
+
+type emailWorker struct {
+	river.WorkerDefaults[emailArgs]
+	o *Outbox
+}
+
+func (w *emailWorker) NextRetry(job *river.Job[emailArgs]) time.Time {
+	return w.o.nextRetry(job.JobRow)
+}
+
+func (w *emailWorker) Work(ctx context.Context, job *river.Job[emailArgs]) error {
+	a := job.Args
+	return w.o.deliver(ctx, job.JobRow, a.AccountID, "email", maskEmail(a.To), a.Event, func() (func() error, error) {
+		msg, err := RenderEmail(a.Event, w.o.sender)
+		return func() error { return w.o.mailer.SendMail(ctx, Mail{To: a.To, Subject: msg.Subject, Body: msg.Body}) }, err
+	})
+}
+
+type smsWorker struct {
+	river.WorkerDefaults[smsArgs]
+	o *Outbox
+}
+
+func (w *smsWorker) NextRetry(job *river.Job[smsArgs]) time.Time { return w.o.nextRetry(job.JobRow) }
+
+func (w *smsWorker) Work(ctx context.Context, job *river.Job[smsArgs]) error {
+	a := job.Args
+	return w.o.deliver(ctx, job.JobRow, a.AccountID, "sms", maskPhone(a.To), a.Event, func() (func() error, error) {
+		if w.o.texter == nil {
+			return nil, errors.New("SMS is not configured on this server")
+		}
+		body, err := RenderSMS(a.Event)
+		return func() error { return w.o.texter.SendSMS(ctx, SMS{To: a.To, Body: body}) }, err
+	})
+}
+
+// deliver runs one attempt at a message and decides how the job goes on: done; retried; or
+// ended undelivered, audited — refused because its text is link-like, not renderable, refused
+// for good by the server, out of tries, or an email check's code that is no use any more.
+//
+// prepare renders the message and returns what sends it; a message it cannot render is never
+// sent, whatever the attempt.
+func (o *Outbox) deliver(ctx context.Context, job *rivertype.JobRow, accountID int64, channel, to string, ev Event, prepare func() (func() error, error)) error {
+	log := o.log.With("job_id", job.ID, "kind", string(ev.Kind), "channel", channel, "to", to, "attempt", job.Attempt)
+	ended := func(event, reason string, cause error) error {
+		log.WarnContext(ctx, "message not delivered", "reason", reason, "err", cause)
+		err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
+			return o.audit(ctx, tx, accountID, event, map[string]any{
+				"kind": string(ev.Kind), "channel": channel, "to": to, "job_id": job.ID, "reason": reason, "attempts": job.Attempt,
+			})
+		})
+		if err != nil {
+			return err // retried, so the end is audited once it can be
+		}
+		return river.JobCancel(fmt.Errorf("%s: %w", reason, cause))
+	}
+	if ev.Kind == KindEmailCheck && !ev.Until.After(o.now()) {
+		return ended("notification_failed", "expired_before_delivery", errors.New("the email check ended before its code was sent"))
+	}
+	send, err := prepare()
+	switch {
+	case errors.Is(err, ErrLinkLike):
+		return ended("notification_refused", "link_like", err)
+	case err != nil:
+		return ended("notification_failed", "unrenderable", err)
+	}
+	err = send()
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "message delivered")
+		return nil
+	case IsPermanent(err):
+		return ended("notification_failed", "refused_by_server", err)
+	case job.Attempt >= job.MaxAttempts:
+		return ended("notification_failed", "retries_exhausted", err)
+	}
+	log.InfoContext(ctx, "message delivery failed; will retry", "err", err)
+	return err
+}
+
+// nextRetry doubles the wait after each failed attempt, from RetryBase up to maxRetryWait, with
+// a tenth of jitter so messages that failed together do not all come back together.
+func (o *Outbox) nextRetry(job *rivertype.JobRow) time.Time {
+	wait := o.retryBase
+	for i := 1; i < job.Attempt && wait < maxRetryWait; i++ {
+		wait *= 2
+	}
+	wait = min(wait, maxRetryWait)
+	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+	return time.Now().Add(wait)
+}
+
+// maskEmail hides the local part of an address for logs and the audit trail: t***@example.jp.
+func maskEmail(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	if at < 1 {
+		return "***"
+	}
+	return a[:1] + "***" + a[at:]
+}
+
+// maskPhone hides the middle of a phone number: +8190****5678.
+func maskPhone(p string) string {
+	if len(p) < 10 {
+		return "****"
+	}
+	return p[:5] + "****" + p[len(p)-4:]
+}

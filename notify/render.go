@@ -1,0 +1,293 @@
+package notify
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// ErrLinkLike is why a rendered message was not sent: its text holds something a reader or a
+// mail client could take for a link (SPEC §7). The brokerage tells customers that a passkey
+// email with a link is phishing, so a message with one must never go out, whatever put it there.
+var ErrLinkLike = errors.New("notify: link-like text in a message")
+
+// Render errors that no retry can mend; they are returned wrapped by Permanent.
+var (
+	errRenderUnknownKind = errors.New("notify: no template for this kind")
+	errRenderMissingFact = errors.New("notify: the event lacks a fact its message states")
+	errRenderBadSender   = errors.New("notify: the sender address cannot be shown in the sender line")
+)
+
+// renderJST is the zone of every time in customer text; Japan has no daylight saving time.
+var renderJST = time.FixedZone("JST", 9*60*60)
+
+// renderNameMax bounds a shown name: longer is not a name a brokerage registers.
+const renderNameMax = 64
+
+// renderTemplates holds every template of templates.go, parsed once: "subject:<kind>",
+// "body:<kind>" and "sms:<kind>", beside the shared parts they call.
+var renderTemplates = func() *template.Template {
+	t := template.Must(template.New("shared").Option("missingkey=error").Parse(tmplShared))
+	for k, e := range tmplEmail {
+		template.Must(t.New("subject:" + string(k)).Parse(e.Subject))
+		template.Must(t.New("body:" + string(k)).Parse(e.Body))
+	}
+	for k, s := range tmplSMS {
+		template.Must(t.New("sms:" + string(k)).Parse(s))
+	}
+	return t
+}()
+
+// renderData is what a template is filled with: every value already in the words and layout
+// the customer reads.
+type renderData struct {
+	Name       string
+	At         string
+	Until      string
+	Channel    string
+	Method     string
+	Emoji      string
+	Provider   string
+	Recovery   bool
+	SenderLine string
+}
+
+// RenderEmail fills the email template of ev.Kind. sender is the From address, shown once in
+// the footer's sender line. A name that cannot be shown safely is replaced by 「お客様」, so a
+// hostile display name can neither carry a link nor stop a security notice; any other field
+// that makes the text link-like gets the message refused with ErrLinkLike. Other failures are
+// wrapped by Permanent: retrying cannot mend them.
+func RenderEmail(ev Event, sender string) (Message, error) {
+	if _, ok := tmplEmail[ev.Kind]; !ok {
+		return Message{}, Permanent(fmt.Errorf("render email %q: %w", ev.Kind, errRenderUnknownKind))
+	}
+	if !renderSenderOK(sender) {
+		return Message{}, Permanent(fmt.Errorf("render %s email: %w", ev.Kind, errRenderBadSender))
+	}
+	d, err := renderFacts(ev, tmplTimeLayout)
+	if err != nil {
+		return Message{}, err
+	}
+	d.Name = renderName(ev.Name)
+	d.SenderLine = tmplSenderLine + sender
+	subject, err := renderExec("subject:"+string(ev.Kind), d)
+	if err != nil {
+		return Message{}, err
+	}
+	body, err := renderExec("body:"+string(ev.Kind), d)
+	if err != nil {
+		return Message{}, err
+	}
+	if ContainsLink(subject) {
+		return Message{}, fmt.Errorf("render %s email subject: %w", ev.Kind, ErrLinkLike)
+	}
+	if ContainsLink(withoutSenderLine(body, d.SenderLine)) {
+		return Message{}, fmt.Errorf("render %s email body: %w", ev.Kind, ErrLinkLike)
+	}
+	return Message{Subject: subject, Body: body}, nil
+}
+
+// RenderSMS fills the text template of ev.Kind; only the kinds that are texted have one. Like
+// RenderEmail it refuses link-like text with ErrLinkLike.
+func RenderSMS(ev Event) (string, error) {
+	if _, ok := tmplSMS[ev.Kind]; !ok {
+		return "", Permanent(fmt.Errorf("render SMS %q: %w", ev.Kind, errRenderUnknownKind))
+	}
+	d, err := renderFacts(ev, tmplShortTimeLayout)
+	if err != nil {
+		return "", err
+	}
+	body, err := renderExec("sms:"+string(ev.Kind), d)
+	if err != nil {
+		return "", err
+	}
+	if ContainsLink(body) {
+		return "", fmt.Errorf("render %s SMS: %w", ev.Kind, ErrLinkLike)
+	}
+	return body, nil
+}
+
+// renderFacts turns ev into the words of its message, checking that the facts its kind states
+// are there: a notice that says "until" must say until when.
+func renderFacts(ev Event, layout string) (renderData, error) {
+	missing := func(fact string) (renderData, error) {
+		return renderData{}, Permanent(fmt.Errorf("render %s: %s: %w", ev.Kind, fact, errRenderMissingFact))
+	}
+	if ev.At.IsZero() {
+		return missing("at")
+	}
+	d := renderData{
+		At:       ev.At.In(renderJST).Format(layout),
+		Emoji:    ev.Emoji,
+		Provider: strings.TrimSpace(ev.Provider),
+		Recovery: ev.Recovery,
+	}
+	if !ev.Until.IsZero() {
+		d.Until = ev.Until.In(renderJST).Format(layout)
+	}
+	d.Channel = tmplChannels[ev.Channel]
+	d.Method = tmplMethods[ev.Method]
+	switch ev.Kind {
+	case KindLogin:
+		if d.Method == "" {
+			return missing("method")
+		}
+	case KindWindowOpened:
+		if d.Channel == "" {
+			return missing("channel")
+		}
+		if d.Until == "" {
+			return missing("until")
+		}
+	case KindEmailCheck:
+		if strings.TrimSpace(ev.Emoji) == "" {
+			return missing("emoji")
+		}
+		if d.Until == "" {
+			return missing("until")
+		}
+	case KindVoiceLockout:
+		if d.Until == "" {
+			return missing("until")
+		}
+	}
+	return d, nil
+}
+
+func renderExec(name string, d renderData) (string, error) {
+	var b strings.Builder
+	if err := renderTemplates.ExecuteTemplate(&b, name, d); err != nil {
+		return "", Permanent(fmt.Errorf("render %s: %w", name, err))
+	}
+	return b.String(), nil
+}
+
+// renderName is how the message addresses the account holder: the registered name with 「様」,
+// or 「お客様」 when the name is empty, too long, not clean text, or link-like as it would be
+// shown.
+func renderName(name string) string {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > renderNameMax {
+		return tmplAnonymous
+	}
+	for _, r := range name {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) || r == utf8.RuneError {
+			return tmplAnonymous
+		}
+	}
+	shown := name + tmplHonorific
+	if ContainsLink(shown) {
+		return tmplAnonymous
+	}
+	return shown
+}
+
+// renderSenderOK reports whether sender fits on the sender line as one word.
+func renderSenderOK(sender string) bool {
+	if sender == "" || !utf8.ValidString(sender) {
+		return false
+	}
+	for _, r := range sender {
+		if unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return false
+		}
+	}
+	return true
+}
+
+// withoutSenderLine is body less its footer's sender line, the last line equal to line: the
+// one place an address is allowed. A copy of that line anywhere else stays, and is refused.
+func withoutSenderLine(body, line string) string {
+	lines := strings.Split(body, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lines[i] == line {
+			return strings.Join(append(lines[:i:i], lines[i+1:]...), "\n")
+		}
+	}
+	return body
+}
+
+// ContainsLink reports whether s holds anything a reader or a mail client could take for a
+// link: a URL of any scheme (also defanged, such as hxxp://), www., a domain name (also with an
+// IDN or punycode label), an IPv4 address or an email address. The text is first brought to
+// one form — compatibility decomposition (full-width letters and dots become ASCII), invisible
+// characters and combining marks dropped, lower case, dot and colon look-alikes made dots and
+// colons — so disguised links are caught. It errs on the side of finding a link; plain Japanese
+// text, dates, times such as 19:00 and numbers are not links.
+func ContainsLink(s string) bool {
+	return linkPattern.MatchString(linkNormalize(s))
+}
+
+// linkPattern matches normalised text (linkNormalize): ASCII dots are '.', every other dot
+// look-alike is '。', which only joins a label to a top-level domain that is not Japanese text.
+var linkPattern = regexp.MustCompile(strings.Join([]string{
+	`[a-z][a-z0-9+.\-]*:\S`, // a scheme: http:, hxxp:, javascript:, mailto:, tel:, localhost:8080
+	`//[^\s/]`,              // an authority, as in a scheme-relative URL
+	`www[.。]`,
+	`xn--`,           // a punycode label
+	`[^\s.]\.\pL\pL`, // label.tld, any script (例え.jp, example.com, example.コム)
+	`[^\s.。]。[^\PL\p{Han}\p{Hiragana}\p{Katakana}\p{Common}]{2}`, // example。com, example・com
+	`\p{Nd}{1,3}[.。]\p{Nd}{1,3}[.。]\p{Nd}{1,3}[.。]\p{Nd}{1,3}`,   // IPv4
+	`[^\s@]@[^\s@]`, // an email address
+}, "|"))
+
+// linkDefang undoes the usual ways of writing a link so it is not one.
+var linkDefang = strings.NewReplacer(
+	"[.]", ".", "(.)", ".", "{.}", ".", "[dot]", ".", "(dot)", ".", "[。]", "。",
+	"[:]", ":", "[@]", "@", "[at]", "@", "(at)", "@",
+)
+
+// linkNormalize brings s to the one form linkPattern reads.
+func linkNormalize(s string) string {
+	s = norm.NFKD.String(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) || linkInvisible(r):
+		case linkDot(r):
+			b.WriteRune('。')
+		case linkColon(r):
+			b.WriteByte(':')
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return linkDefang.Replace(b.String())
+}
+
+// linkInvisible reports the blank characters that are letters, not format characters: Hangul
+// fillers.
+func linkInvisible(r rune) bool {
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0:
+		return true
+	}
+	return false
+}
+
+// linkDot reports the characters, other than the ASCII full stop, that pass for a dot in a host
+// name. Decomposition has already made '．', '﹒' and '․' ASCII and '｡', '︒' ideographic.
+func linkDot(r rune) bool {
+	switch r {
+	case '。', '・', '·', '‧', '∙', '⋅', '•', '⸳', '⸼', '۔', '܁', '܂', 'ꓸ', '꘎', '᛫':
+		return true
+	}
+	return false
+}
+
+// linkColon reports the characters, other than the ASCII colon, that pass for one after a scheme.
+func linkColon(r rune) bool {
+	switch r {
+	case '∶', '꞉', 'ː', '։', '׃', '˸', '᠄', '܃', '܄':
+		return true
+	}
+	return false
+}

@@ -1,0 +1,334 @@
+package notify
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+const testSender = "noreply@notice.example.co.jp"
+
+// faqNoLink is the brokerage FAQ's warning that passkey emails never carry a link.
+const faqNoLink = "当社からのパスキー関連メールには、パスキー設定ページへのリンクは一切ありません。\n" +
+	"リンクがあるメールは全てフィッシング詐欺です。絶対にクリックしないでください。"
+
+var (
+	testAt    = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) // 19:00 in Tokyo
+	testUntil = testAt.Add(30 * time.Minute)
+)
+
+// testEvent is an ordinary event of kind k, with every fact its message may state.
+func testEvent(k Kind) Event {
+	ev := Event{Kind: k, At: testAt, Name: "山田 太郎", Recovery: true}
+	switch k {
+	case KindLogin:
+		ev.Method = "passkey"
+	case KindWindowOpened, KindWindowLogin:
+		ev.Channel = ChannelIVR
+		ev.Until = testUntil
+	case KindEmailCheck:
+		ev.Emoji = "🐧"
+		ev.Until = testAt.Add(5 * time.Minute)
+	case KindPasskeyCreated, KindPasskeyReplaced, KindPasskeyDeleted:
+		ev.Provider = "iCloud キーチェーン"
+	case KindVoiceLockout:
+		ev.Until = testAt.Add(24 * time.Hour)
+	}
+	return ev
+}
+
+// eventWith is testEvent(k) changed by change.
+func eventWith(k Kind, change func(*Event)) Event {
+	ev := testEvent(k)
+	change(&ev)
+	return ev
+}
+
+// mustBeClean fails t when a rendered email shows a link anywhere but its footer's sender line,
+// or lacks that line as its fixed footer.
+func mustBeClean(t *testing.T, msg Message) {
+	t.Helper()
+	if ContainsLink(msg.Subject) {
+		t.Errorf("subject is link-like: %q", msg.Subject)
+	}
+	line := tmplSenderLine + testSender
+	if n := strings.Count(msg.Body, line); n != 1 {
+		t.Errorf("sender line appears %d times, want once:\n%s", n, msg.Body)
+	}
+	if !strings.HasSuffix(msg.Body, line+"\nこのメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。\n") {
+		t.Errorf("body does not end with the footer:\n%s", msg.Body)
+	}
+	if rest := strings.Replace(msg.Body, line+"\n", "", 1); ContainsLink(rest) {
+		t.Errorf("body is link-like outside its sender line:\n%s", msg.Body)
+	}
+}
+
+func TestRenderEmailEveryKind(t *testing.T) {
+	cases := []struct {
+		name   string
+		ev     Event
+		want   []string
+		notYou bool
+	}{
+		{"login with passkey", testEvent(KindLogin), []string{"ログイン方法：パスキー"}, true},
+		{"login with password", eventWith(KindLogin, func(ev *Event) { ev.Method = "password" }),
+			[]string{"ログイン方法：ログインID・パスワード"}, true},
+		{"window login", testEvent(KindWindowLogin), []string{"2026年11月25日 19:30まで", "パスキーを再作成"}, true},
+		{"email check", testEvent(KindEmailCheck), []string{"絵文字：🐧", "2026年11月25日 19:05まで", "ログイン画面",
+			"パスワードを知っているおそれ", "パスワードを変更", "サポート窓口までお電話"}, false},
+		{"passkey created", testEvent(KindPasskeyCreated), []string{"パスキーが作成されました", "iCloud キーチェーン"}, true},
+		{"passkey created, provider unknown", eventWith(KindPasskeyCreated, func(ev *Event) { ev.Provider = "" }),
+			[]string{"パスキーが作成されました"}, true},
+		{"passkey replaced", testEvent(KindPasskeyReplaced), []string{"パスキーが再作成されました", "iCloud キーチェーン"}, true},
+		{"passkey deleted by a recovery", testEvent(KindPasskeyDeleted), []string{"パスキーが削除されました", "本人確認のお手続き"}, true},
+		{"passkey deleted by its owner", eventWith(KindPasskeyDeleted, func(ev *Event) { ev.Recovery = false }),
+			[]string{"パスキーが削除されました"}, true},
+		{"window opened by the voice line", testEvent(KindWindowOpened),
+			[]string{"受付窓口：自動音声ダイヤル", "利用期限：2026年11月25日 19:30まで"}, true},
+		{"window opened by an operator", eventWith(KindWindowOpened, func(ev *Event) { ev.Channel = ChannelOperator }),
+			[]string{"受付窓口：サポート窓口", "利用期限：2026年11月25日 19:30まで"}, true},
+		{"voice lockout", testEvent(KindVoiceLockout),
+			[]string{"停止期限：2026年11月26日 19:00まで", "平日 8:30〜17:00、土日 9:00〜17:00", "サポート窓口までお電話"}, true},
+	}
+	covered := map[Kind]bool{}
+	for _, c := range cases {
+		covered[c.ev.Kind] = true
+		t.Run(c.name, func(t *testing.T) {
+			msg, err := RenderEmail(c.ev, testSender)
+			if err != nil {
+				t.Fatalf("RenderEmail: %v", err)
+			}
+			mustBeClean(t, msg)
+			if msg.Subject == "" || strings.ContainsAny(msg.Subject, "\r\n") {
+				t.Errorf("subject %q is not one line", msg.Subject)
+			}
+			want := append([]string{"山田 太郎様\n", "2026年11月25日 19:00"}, c.want...)
+			if c.notYou {
+				want = append(want, "お心当たりがない場合", "サポート窓口までお電話でご連絡ください", faqNoLink)
+			}
+			for _, w := range want {
+				if !strings.Contains(msg.Body, w) {
+					t.Errorf("body lacks %q:\n%s", w, msg.Body)
+				}
+			}
+			if !strings.HasPrefix(msg.Body, "山田 太郎様\n") {
+				t.Errorf("body does not open with the name:\n%s", msg.Body)
+			}
+		})
+	}
+	for _, k := range Kinds {
+		if !covered[k] {
+			t.Errorf("kind %s has no case", k)
+		}
+	}
+}
+
+func TestRenderSMSEveryTextedKind(t *testing.T) {
+	want := map[Kind][]string{
+		KindWindowOpened:    {"自動音声ダイヤル", "11月25日 19:30まで"},
+		KindPasskeyReplaced: {"11月25日 19:00", "再作成"},
+		KindPasskeyDeleted:  {"11月25日 19:00", "削除"},
+		KindVoiceLockout:    {"11月26日 19:00まで", "自動音声ダイヤル"},
+	}
+	for _, k := range Kinds {
+		ev := testEvent(k)
+		t.Run(string(k), func(t *testing.T) {
+			body, err := RenderSMS(ev)
+			if !ev.Texted() {
+				if err == nil {
+					t.Fatalf("RenderSMS of an untexted kind = %q, want an error", body)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("RenderSMS: %v", err)
+			}
+			if ContainsLink(body) {
+				t.Errorf("SMS is link-like: %q", body)
+			}
+			if n := utf8.RuneCountInString(body); n > 70 {
+				t.Errorf("SMS is %d characters, more than one message holds: %q", n, body)
+			}
+			for _, w := range append(want[k], "心当たりがなければ", "サポート窓口へお電話ください") {
+				if !strings.Contains(body, w) {
+					t.Errorf("SMS lacks %q: %q", w, body)
+				}
+			}
+		})
+	}
+	t.Run("window opened by an operator", func(t *testing.T) {
+		ev := testEvent(KindWindowOpened)
+		ev.Channel = ChannelOperator
+		body, err := RenderSMS(ev)
+		if err != nil || !strings.HasPrefix(body, "サポート窓口の手続きで") {
+			t.Errorf("RenderSMS = %q, %v; want it to name the support desk", body, err)
+		}
+	})
+}
+
+// hostileNames are display names that try to put a link into a notice or stop it.
+var hostileNames = []string{
+	"http://evil.example/login",
+	"evil.com",
+	"ｅｖｉｌ．ｃｏｍ",
+	"a@b.jp",
+	"exa\u200bmple.com",
+	"evil。com",
+	"例え.jp",
+	"xn--r8jz45g.jp",
+	"192.168.0.1",
+	"www.evil",
+	"javascript:alert(1)",
+	"hxxp://evil[.]com",
+	"山田.太", // a link only once 「様」 follows
+	"山田\n送信元: phish@evil.jp",
+	"山田\u202e太郎",
+	strings.Repeat("山", renderNameMax+1),
+}
+
+func TestRenderHostileNameIsReplaced(t *testing.T) {
+	for _, name := range hostileNames {
+		for _, k := range Kinds {
+			ev := testEvent(k)
+			ev.Name = name
+			t.Run(string(k)+" "+name, func(t *testing.T) {
+				msg, err := RenderEmail(ev, testSender)
+				if err != nil {
+					t.Fatalf("RenderEmail: %v; a name must never stop a notice", err)
+				}
+				mustBeClean(t, msg)
+				if !strings.HasPrefix(msg.Body, "お客様\n") {
+					t.Errorf("body does not address お客様:\n%s", msg.Body)
+				}
+				if strings.Contains(msg.Body, name) {
+					t.Errorf("body shows the hostile name:\n%s", msg.Body)
+				}
+			})
+		}
+	}
+}
+
+func TestRenderRefusesLinkInOtherFields(t *testing.T) {
+	cases := []struct {
+		name string
+		ev   Event
+	}{
+		{"provider URL", eventWith(KindPasskeyCreated, func(ev *Event) { ev.Provider = "https://x.example" })},
+		{"provider full-width domain", eventWith(KindPasskeyReplaced, func(ev *Event) { ev.Provider = "ｅｖｉｌ．ｃｏｍ" })},
+		{"emoji domain", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = "evil.com" })},
+		{"emoji mailto", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = "mailto:x" })},
+		{"the sender address outside the footer", eventWith(KindPasskeyDeleted, func(ev *Event) { ev.Provider = testSender })},
+		{"a forged sender line", eventWith(KindPasskeyCreated, func(ev *Event) { ev.Provider = "iCloud\n" + tmplSenderLine + testSender })},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			msg, err := RenderEmail(c.ev, testSender)
+			if !errors.Is(err, ErrLinkLike) {
+				t.Fatalf("RenderEmail = %v; want ErrLinkLike", err)
+			}
+			if msg != (Message{}) {
+				t.Errorf("a refused render returned a message: %+v", msg)
+			}
+		})
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	cases := []struct {
+		name   string
+		ev     Event
+		sender string
+		want   error
+	}{
+		{"unknown kind", Event{Kind: "bogus", At: testAt, Name: "山田"}, testSender, errRenderUnknownKind},
+		{"login without method", eventWith(KindLogin, func(ev *Event) { ev.Method = "" }), testSender, errRenderMissingFact},
+		{"window without channel", eventWith(KindWindowOpened, func(ev *Event) { ev.Channel = "web" }), testSender, errRenderMissingFact},
+		{"window without end", eventWith(KindWindowOpened, func(ev *Event) { ev.Until = time.Time{} }), testSender, errRenderMissingFact},
+		{"email check without emoji", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = " " }), testSender, errRenderMissingFact},
+		{"lockout without end", eventWith(KindVoiceLockout, func(ev *Event) { ev.Until = time.Time{} }), testSender, errRenderMissingFact},
+		{"no time", eventWith(KindPasskeyCreated, func(ev *Event) { ev.At = time.Time{} }), testSender, errRenderMissingFact},
+		{"no sender", testEvent(KindLogin), "", errRenderBadSender},
+		{"sender with a line break", testEvent(KindLogin), testSender + "\nhttp://evil.example", errRenderBadSender},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := RenderEmail(c.ev, c.sender)
+			if !errors.Is(err, c.want) || !IsPermanent(err) {
+				t.Errorf("RenderEmail = %v; want permanent %v", err, c.want)
+			}
+		})
+	}
+	if _, err := RenderSMS(Event{Kind: "bogus", At: testAt}); !errors.Is(err, errRenderUnknownKind) {
+		t.Errorf("RenderSMS of an unknown kind = %v; want errRenderUnknownKind", err)
+	}
+}
+
+func TestContainsLink(t *testing.T) {
+	links := []string{
+		"http://evil.example/login",
+		"HTTPS://EVIL.EXAMPLE",
+		"hxxp://evil",
+		"javascript:alert(1)",
+		"mailto:x",
+		"tel:0120000000",
+		"//evil",
+		"www.evil",
+		"www。evil",
+		"evil.com",
+		"sub.example.co.jp",
+		"ｅｖｉｌ．ｃｏｍ",
+		"evil。com",
+		"evil｡com",
+		"evil・com",
+		"evil·com",
+		"evil[.]com",
+		"exa\u200bmple.com",
+		"exa\u00admple.com",
+		"exa\u2060mple.com",
+		"\ufeffevil.com",
+		"ex\u0301ample.com",
+		"例え.jp",
+		"例え.コム",
+		"xn--r8jz45g",
+		"еvil.com", // Cyrillic е
+		"𝐞𝐯𝐢𝐥.𝐜𝐨𝐦",
+		"127.0.0.1",
+		"１２７．０．０．１",
+		"127。0。0。1",
+		"a@b.jp",
+		"a＠b",
+		"localhost:8080",
+		"ご確認はevil.comから",
+	}
+	for _, s := range links {
+		if !ContainsLink(s) {
+			t.Errorf("ContainsLink(%q) = false, want true", s)
+		}
+	}
+	plain := []string{
+		"",
+		"山田 太郎様",
+		"2026年11月25日 19:00",
+		"19:00",
+		"平日 8:30〜17:00、土日 9:00〜17:00",
+		"ログインID・パスワード",
+		"ご確認ください。ありがとうございます。",
+		"1,234,567円",
+		"3.14",
+		"Ver.2",
+		"e.g. U.S.A",
+		"0120-123-456",
+		"iCloud キーチェーン",
+		"Google パスワードマネージャー",
+		"🐧",
+		"👨‍👩‍👧",
+		"送信元: ",
+	}
+	for _, s := range plain {
+		if ContainsLink(s) {
+			t.Errorf("ContainsLink(%q) = true, want false", s)
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// smtpTimeout bounds the connection and each SMTP command, so a stuck relay costs one attempt of
+// the outbox rather than a worker.
+const smtpTimeout = 15 * time.Second
+
+// SMTPConfig is where mail goes (KAGI_SMTP_URL), kept apart from the URL so the password is never
+// printed with it.
+type SMTPConfig struct {
+	Host               string
+	Port               int
+	Username, Password string
+	// ImplicitTLS is smtps://: TLS from the first byte. Otherwise STARTTLS is used whenever the
+	// server offers it, and a local relay without TLS still works.
+	ImplicitTLS bool
+}
+
+// ParseSMTPURL reads smtp://[user:pass@]host[:port] (STARTTLS when offered, port 587 by default)
+// or smtps://[user:pass@]host[:port] (implicit TLS, port 465 by default). Its errors name the
+// problem and never contain the password.
+func ParseSMTPURL(raw string) (SMTPConfig, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error quotes the input, and its inner errors can quote part of the user info.
+		if strings.Contains(raw, "@") {
+			return SMTPConfig{}, errors.New("smtp url: not a valid URL (reserved characters in the user name or password must be %-escaped)")
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return SMTPConfig{}, fmt.Errorf("smtp url: not a valid URL: %v", err)
+	}
+	var cfg SMTPConfig
+	switch u.Scheme {
+	case "smtp":
+		cfg.Port = gomail.DefaultPortTLS
+	case "smtps":
+		cfg.Port = gomail.DefaultPortSSL
+		cfg.ImplicitTLS = true
+	case "":
+		return SMTPConfig{}, errors.New("smtp url: no scheme (want smtp:// or smtps://)")
+	default:
+		return SMTPConfig{}, fmt.Errorf("smtp url: scheme %q is not smtp or smtps", u.Scheme)
+	}
+	shown := u.Redacted()
+	switch {
+	case u.Opaque != "":
+		return SMTPConfig{}, fmt.Errorf("smtp url %s: want %s://host:port", shown, u.Scheme)
+	case u.Hostname() == "":
+		return SMTPConfig{}, fmt.Errorf("smtp url %s: no host", shown)
+	case strings.Contains(u.Hostname(), ":"):
+		return SMTPConfig{}, fmt.Errorf("smtp url %s: IPv6 address literals are not supported, use a host name", shown)
+	case u.Path != "" && u.Path != "/":
+		return SMTPConfig{}, fmt.Errorf("smtp url %s: unexpected path %q", shown, u.Path)
+	case u.RawQuery != "" || u.ForceQuery:
+		return SMTPConfig{}, fmt.Errorf("smtp url %s: unexpected query", shown)
+	case u.Fragment != "":
+		return SMTPConfig{}, fmt.Errorf("smtp url %s: unexpected fragment", shown)
+	}
+	cfg.Host = u.Hostname()
+	if strings.HasSuffix(u.Host, ":") {
+		return SMTPConfig{}, fmt.Errorf("smtp url %s: empty port", shown)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return SMTPConfig{}, fmt.Errorf("smtp url %s: port %q is not between 1 and 65535", shown, p)
+		}
+		cfg.Port = n
+	}
+	if u.User != nil {
+		cfg.Username = u.User.Username()
+		cfg.Password, _ = u.User.Password()
+		switch {
+		case cfg.Username == "" && cfg.Password == "":
+			return SMTPConfig{}, fmt.Errorf("smtp url %s: empty user info before @", shown)
+		case cfg.Username == "":
+			return SMTPConfig{}, fmt.Errorf("smtp url %s: password without a user name", shown)
+		case cfg.Password == "":
+			return SMTPConfig{}, fmt.Errorf("smtp url %s: user %q without a password", shown, cfg.Username)
+		}
+	}
+	return cfg, nil
+}
+
+// ParseMailFrom reads the sender address (KAGI_MAIL_FROM), with or without a display name, and
+// returns it in the form to put in From: the bare address, or the name (RFC 2047-encoded when not
+// ASCII) and the address.
+func ParseMailFrom(raw string) (string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", errors.New("mail from: empty")
+	}
+	a, err := mail.ParseAddress(raw)
+	if err != nil {
+		return "", fmt.Errorf("mail from %q: not an email address: %w", raw, err)
+	}
+	if a.Name == "" {
+		return a.Address, nil
+	}
+	return a.String(), nil
+}
+
+// SMTPMailer sends the customer emails through an SMTP relay. Each message is its own connection:
+// the outbox sends few, and no state is shared between concurrent sends.
+type SMTPMailer struct {
+	cfg  SMTPConfig
+	from *mail.Address
+	// domain is the sender's, which Message-IDs end with rather than this host's name.
+	domain string
+	// rootCAs verifies the server's certificate; nil is the system's. Tests set their own.
+	rootCAs *x509.CertPool
+}
+
+// NewSMTPMailer checks cfg and the sender once, so a bad setting stops the server at start
+// instead of failing every message.
+func NewSMTPMailer(cfg SMTPConfig, from string) (*SMTPMailer, error) {
+	var problems []error
+	if cfg.Host == "" {
+		problems = append(problems, errors.New("smtp: no host"))
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		problems = append(problems, fmt.Errorf("smtp: port %d is not between 1 and 65535", cfg.Port))
+	}
+	if cfg.Username != "" && cfg.Password == "" {
+		problems = append(problems, fmt.Errorf("smtp: user %q without a password", cfg.Username))
+	}
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("smtp: sender %q is not an email address: %w", from, err))
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	m := &SMTPMailer{cfg: cfg, from: a, domain: a.Address[strings.LastIndexByte(a.Address, '@')+1:]}
+	if _, err := m.client(); err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	return m, nil
+}
+
+// client is a go-mail client for one send.
+func (m *SMTPMailer) client() (*gomail.Client, error) {
+	opts := []gomail.Option{
+		gomail.WithPort(m.cfg.Port),
+		gomail.WithTimeout(smtpTimeout),
+		gomail.WithTLSConfig(&tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: m.rootCAs}),
+	}
+	if m.cfg.ImplicitTLS {
+		opts = append(opts, gomail.WithSSL())
+	} else {
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+	}
+	if m.cfg.Username != "" {
+		// PLAIN or LOGIN, which refuse to run without TLS unless the server is on this host; a
+		// server offering neither gets go-mail's discovery (SCRAM, CRAM-MD5).
+		opts = append(opts,
+			gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
+			gomail.WithUsername(m.cfg.Username),
+			gomail.WithPassword(m.cfg.Password))
+	}
+	return gomail.NewClient(m.cfg.Host, opts...)
+}
+
+// SendMail sends msg as a plain-text UTF-8 email. A recipient or message refused for good (a 5xx
+// reply to RCPT or DATA) is Permanent; anything else (4xx, no connection, timeouts) is worth a
+// retry.
+func (m *SMTPMailer) SendMail(ctx context.Context, msg Mail) error {
+	to, err := mail.ParseAddress(msg.To)
+	if err != nil {
+		return Permanent(fmt.Errorf("smtp: recipient %q is not an email address: %w", msg.To, err))
+	}
+	if strings.ContainsAny(msg.Subject, "\r\n") {
+		return Permanent(errors.New("smtp: subject spans lines"))
+	}
+	gm := gomail.NewMsg(gomail.WithEncoding(gomail.EncodingB64), gomail.WithNoDefaultUserAgent())
+	from := *m.from
+	gm.FromMailAddress(&from)
+	gm.ToMailAddress(to)
+	gm.Subject(msg.Subject)
+	gm.SetDateWithValue(time.Now())
+	gm.SetMessageIDWithValue(rand.Text() + "@" + m.domain)
+	gm.SetBodyString(gomail.TypeTextPlain, msg.Body)
+
+	c, err := m.client()
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, gm); err != nil {
+		err = fmt.Errorf("smtp: send to %s: %w", to.Address, err)
+		if refusedForGood(err) {
+			return Permanent(err)
+		}
+		return err
+	}
+	return nil
+}
+
+// refusedForGood reports a 5xx reply to the recipient or the message itself. A 5xx to MAIL FROM
+// or to AUTH is a setting of ours, mended by fixing it, so those stay worth a retry.
+func refusedForGood(err error) bool {
+	var se *gomail.SendError
+	if !errors.As(err, &se) || se.IsTemp() || se.ErrorCode() < 500 || se.ErrorCode() > 599 {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+		return true
+	}
+	return false
+}
+
+var _ Mailer = (*SMTPMailer)(nil)

@@ -1,0 +1,185 @@
+package notify
+
+// Every word notify says to a customer is in this file, so it can be reviewed in one read.
+// The wording follows the brokerage's passkey FAQ. No template may hold a link, an address, a
+// phone number or anything a mail client could turn into one: RenderEmail and RenderSMS refuse
+// such output (SPEC §7), and the tests render every template.
+
+// Layouts of times in customer text, in JST: the year is left out of texts, which are short.
+const (
+	tmplTimeLayout      = "2006年1月2日 15:04"
+	tmplShortTimeLayout = "1月2日 15:04"
+)
+
+// tmplHonorific follows the account holder's name; tmplAnonymous stands for a name that cannot
+// be shown.
+const (
+	tmplHonorific = "様"
+	tmplAnonymous = "お客様"
+)
+
+// tmplChannels names who opened a fallback window, as the FAQ does.
+var tmplChannels = map[string]string{
+	ChannelIVR:      "自動音声ダイヤル",
+	ChannelOperator: "サポート窓口",
+}
+
+// tmplMethods names how a login was made.
+var tmplMethods = map[string]string{
+	"passkey":  "パスキー",
+	"password": "ログインID・パスワード",
+}
+
+// tmplSenderLine, followed by the From address, is the footer's line that names the sender:
+// the only place an email address may appear in a message.
+const tmplSenderLine = "送信元: "
+
+// tmplShared are the parts the emails have in common. "notYou" is for events the customer may
+// not have started; "footer" ends every email, its sender line second to last.
+const tmplShared = `
+{{- define "greeting"}}{{.Name}}
+
+いつも当社をご利用いただき、ありがとうございます。
+{{end}}
+
+{{- define "notYou"}}
+お心当たりがない場合は、第三者による不正な操作のおそれがあります。
+至急、サポート窓口までお電話でご連絡ください。
+サポート窓口の電話番号は、このメールには記載しておりません。
+お手元の書類や、普段お使いの当社ウェブサイトでご確認ください。
+
+当社からのパスキー関連メールには、パスキー設定ページへのリンクは一切ありません。
+リンクがあるメールは全てフィッシング詐欺です。絶対にクリックしないでください。
+{{end}}
+
+{{- define "footer"}}
+――――――――――――――――――――
+{{.SenderLine}}
+このメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。
+{{end}}`
+
+// tmplEmail is the subject and body of each kind's email.
+var tmplEmail = map[Kind]struct{ Subject, Body string }{
+	KindLogin: {
+		Subject: "ログインのお知らせ",
+		Body: `{{template "greeting" .}}
+お客様の口座へのログインがありましたので、お知らせいたします。
+
+ログイン日時：{{.At}}
+ログイン方法：{{.Method}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindWindowLogin: {
+		Subject: "【重要】ログインID・パスワードによるログインのお知らせ",
+		Body: `{{template "greeting" .}}
+一時的に利用可能となっているログインID・パスワードで、お客様の口座へのログインがありました。
+
+ログイン日時：{{.At}}
+{{- if .Until}}
+ログインID・パスワードの利用期限：{{.Until}}まで
+{{- end}}
+
+ログイン後、セキュリティ設定画面からパスキーを再作成してください。
+パスキーを作成すると、以降のログインはすべてパスキー認証に切り替わります。
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindEmailCheck: {
+		Subject: "【ログイン追加認証】絵文字のお知らせ",
+		Body: `{{template "greeting" .}}
+ログイン追加認証のための絵文字をお知らせいたします。
+ログイン画面に表示される絵文字の中から、下記と同じ絵文字を選択してください。
+
+絵文字：{{.Emoji}}
+有効期限：{{.Until}}まで
+ログイン操作の日時：{{.At}}
+
+有効期限を過ぎた場合は、お手数ですが最初からログインをやり直してください。
+この絵文字は、他の人には絶対に教えないでください。
+
+ログインのお心当たりがない場合は、第三者がお客様のパスワードを知っているおそれがあります。
+至急パスワードを変更のうえ、サポート窓口までお電話でご連絡ください。
+サポート窓口の電話番号は、このメールには記載しておりません。
+お手元の書類や、普段お使いの当社ウェブサイトでご確認ください。
+
+ログイン追加認証のメールに、リンクが記載されることはありません。
+{{template "footer" .}}`,
+	},
+	KindPasskeyCreated: {
+		Subject: "【重要】パスキー作成のお知らせ",
+		Body: `{{template "greeting" .}}
+お客様の口座にパスキーが作成されました。
+以降のログインはすべてパスキー認証に切り替わります。
+
+作成日時：{{.At}}
+{{- if .Provider}}
+パスキー保存先：{{.Provider}}
+{{- end}}
+
+パスキーを削除することで、ログインID・パスワードでのログインに戻すことができます。
+パスキーの削除は、ログイン後のセキュリティ設定画面から行えます。
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindPasskeyReplaced: {
+		Subject: "【重要】パスキー再作成のお知らせ",
+		Body: `{{template "greeting" .}}
+一時的に利用可能となったログインID・パスワードでのログイン後に、パスキーが再作成されました。
+以前のパスキーは削除され、ご利用いただけなくなりました。
+以降のログインは、新しいパスキーで行ってください。
+
+再作成日時：{{.At}}
+{{- if .Provider}}
+パスキー保存先：{{.Provider}}
+{{- end}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindPasskeyDeleted: {
+		Subject: "【重要】パスキー削除のお知らせ",
+		Body: `{{template "greeting" .}}
+お客様の口座のパスキーが削除されました。
+{{- if .Recovery}}
+この削除は、自動音声ダイヤルまたはサポート窓口での本人確認のお手続きを経て行われました。
+{{- end}}
+以降のログインは、ログインID・パスワードでのログインに戻ります。
+
+削除日時：{{.At}}
+{{- if .Provider}}
+削除されたパスキーの保存先：{{.Provider}}
+{{- end}}
+
+パスキーは、ログイン後のセキュリティ設定画面から再度作成できます。
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindWindowOpened: {
+		Subject: "【重要】ログインID・パスワードでのログイン受付のお知らせ",
+		Body: `{{template "greeting" .}}
+{{.Channel}}でのお手続きにより、お客様の口座で、ログインID・パスワードを利用したログインが一時的に可能となりました。
+
+受付日時：{{.At}}
+受付窓口：{{.Channel}}
+利用期限：{{.Until}}まで
+
+期限までにログインID・パスワードでログインし、セキュリティ設定画面からパスキーを再作成してください。
+期限を過ぎると、ログインには再びパスキーが必要になります。
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindVoiceLockout: {
+		Subject: "【重要】自動音声ダイヤルのご利用停止のお知らせ",
+		Body: `{{template "greeting" .}}
+自動音声ダイヤルでの本人確認に続けて失敗があったため、お客様の口座での自動音声ダイヤルのご利用を一時的に停止いたしました。
+
+停止日時：{{.At}}
+停止期限：{{.Until}}まで
+
+お急ぎの場合は、営業時間内（平日 8:30〜17:00、土日 9:00〜17:00）に、サポート窓口までお電話でご連絡ください。
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+}
+
+// tmplSMS is the text of each kind that is texted (Event.Texted): one SMS of at most 70
+// characters, no name, no link. Times are in the short layout.
+var tmplSMS = map[Kind]string{
+	KindWindowOpened:    `{{.Channel}}の手続きで{{.Until}}までID・パスワードでログインできます。心当たりがなければサポート窓口へお電話ください。`,
+	KindPasskeyReplaced: `{{.At}}にパスキーが再作成されました。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindPasskeyDeleted:  `{{.At}}にパスキーが削除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindVoiceLockout:    `本人確認の失敗が続き、自動音声ダイヤルを{{.Until}}まで停止します。心当たりがなければ営業時間内にサポート窓口へお電話ください。`,
+}
