@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emersion/go-sasl"
@@ -39,6 +40,9 @@ type smtpServer struct {
 
 	// Answers to give instead of accepting; nil accepts.
 	mailErr, rcptErr, dataErr error
+	// down makes the server answer every message 451, as a relay that is out of service for
+	// a while, until it is cleared.
+	down atomic.Bool
 	// users are the accepted user:password pairs.
 	users map[string]string
 
@@ -133,6 +137,9 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *smtpSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	if s.srv.down.Load() {
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "out of service, try later"}
+	}
 	if s.srv.mailErr != nil {
 		return s.srv.mailErr
 	}
