@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/notify"
 	"kagi/pgdb"
 )
 
@@ -67,10 +68,5 @@ func (s *Service) CallerMatches(va VoiceAccount, from, pin string) bool {
 }
 
 // MaskPhone hides the middle of a phone number for logs and staff screens: +819012345678 →
-// +8190****5678. Anything too short to mask is hidden entirely.
-func MaskPhone(p string) string {
-	if len(p) < 10 {
-		return "****"
-	}
-	return p[:5] + "****" + p[len(p)-4:]
-}
+// +8190****5678 (notify.MaskPhone, which the outbox's audit lines use too).
+func MaskPhone(p string) string { return notify.MaskPhone(p) }

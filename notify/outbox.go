@@ -244,7 +244,7 @@ func (w *smsWorker) NextRetry(job *river.Job[smsArgs]) time.Time { return w.o.ne
 
 func (w *smsWorker) Work(ctx context.Context, job *river.Job[smsArgs]) error {
 	a := job.Args
-	return w.o.deliver(ctx, job.JobRow, a.AccountID, "sms", maskPhone(a.To), a.Event, func() (func() error, error) {
+	return w.o.deliver(ctx, job.JobRow, a.AccountID, "sms", MaskPhone(a.To), a.Event, func() (func() error, error) {
 		if w.o.texter == nil {
 			return nil, errors.New("SMS is not configured on this server")
 		}
@@ -318,8 +318,9 @@ func maskEmail(a string) string {
 	return a[:1] + "***" + a[at:]
 }
 
-// maskPhone hides the middle of a phone number: +8190****5678.
-func maskPhone(p string) string {
+// MaskPhone hides the middle of a phone number for logs, the audit trail and staff screens:
+// +819012345678 → +8190****5678. Anything too short to mask is hidden entirely.
+func MaskPhone(p string) string {
 	if len(p) < 10 {
 		return "****"
 	}

@@ -84,9 +84,9 @@ func NewTwilioTexter(cfg TwilioConfig) (*TwilioTexter, error) {
 	return &TwilioTexter{cfg: cfg, origin: origin, base: base}, nil
 }
 
-// SendSMS texts m.Body to m.To. Twilio's refusal of the request itself (a 4xx other than 429,
-// such as 21211 for a number that cannot be texted) is Permanent; 429, 5xx and network failures
-// are worth a retry.
+// SendSMS texts m.Body to m.To. Twilio's refusal of the request itself (a 4xx such as 21211 for
+// a number that cannot be texted) is Permanent; a refused credential, 429, 5xx and network
+// failures are worth a retry.
 func (t *TwilioTexter) SendSMS(ctx context.Context, m SMS) error {
 	if !e164Pattern.MatchString(m.To) {
 		return Permanent(fmt.Errorf("twilio: recipient %q is not an E.164 number", m.To))
@@ -114,12 +114,19 @@ func (t *TwilioTexter) SendSMS(ctx context.Context, m SMS) error {
 	if _, err := rc.Api.CreateMessage(params); err != nil {
 		err = fmt.Errorf("twilio: text to %s: %w", m.To, err)
 		var re *twclient.TwilioRestError
-		if errors.As(err, &re) && re.Status >= 400 && re.Status < 500 && re.Status != http.StatusTooManyRequests {
+		// A refused credential (401, 403) is ours to mend, not the message's fault: it is retried,
+		// so texts go out once the token is fixed.
+		if errors.As(err, &re) && re.Status >= 400 && re.Status < 500 && !retriedTwilioStatus[re.Status] {
 			return Permanent(err)
 		}
 		return err
 	}
 	return nil
+}
+
+// retriedTwilioStatus are the 4xx answers a later try may get past.
+var retriedTwilioStatus = map[int]bool{
+	http.StatusUnauthorized: true, http.StatusForbidden: true, http.StatusTooManyRequests: true,
 }
 
 // twilioTransport gives twilio-go's requests the caller's context and, when origin is set, sends

@@ -114,6 +114,7 @@ func TestTwilioTexterClassifiesFailures(t *testing.T) {
 	}{
 		{"21211 invalid number is permanent", http.StatusBadRequest, `{"code":21211,"message":"invalid To","more_info":"","status":400}`, true},
 		{"21610 unsubscribed recipient is permanent", http.StatusBadRequest, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`, true},
+		{"401 (a revoked token, ours to mend) is retried", http.StatusUnauthorized, `{"code":20003,"message":"Authenticate","status":401}`, false},
 		{"429 is retried", http.StatusTooManyRequests, `{"code":20429,"message":"Too Many Requests","status":429}`, false},
 		{"500 is retried", http.StatusInternalServerError, `{"code":20500,"message":"Internal Server Error","status":500}`, false},
 		{"503 without a JSON body is retried", http.StatusServiceUnavailable, `<html>unavailable</html>`, false},

@@ -24,13 +24,19 @@
   const grid = document.getElementById('emoji-choices');
   const password = document.getElementById('password');
 
+  // The status area goes right under what the customer is using, the form or the emoji, so
+  // that a refusal is on the screen: at the foot of the page, a phone shows it only after
+  // scrolling. Under the emoji, its message moves none of them away from the finger.
+  const status = document.getElementById('status');
+  form.after(status);
+
   // showForm ends an email check and brings the login form back.
   function showForm() {
     check.hidden = true;
     grid.replaceChildren();
     form.hidden = false;
+    form.after(status);
     password.value = '';
-    busy(false);
   }
 
   // showEmailCheck replaces the form with the nine emoji of the email check (ログイン追加認証):
@@ -46,6 +52,7 @@
       b.addEventListener('click', () => pick(ec.id, emoji));
       grid.append(b);
     }
+    grid.after(status);
     check.hidden = false;
     busy(false);
     grid.querySelector('button').focus();

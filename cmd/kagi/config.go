@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,8 +75,10 @@ type config struct {
 	Calendar        *recovery.Calendar
 	SupportEnabled  bool
 	// SMTP is nil in development mode without KAGI_SMTP_URL: mail is kept for /dev/mail.
-	SMTP     *notify.SMTPConfig
-	MailFrom string
+	SMTP *notify.SMTPConfig
+	// MailFrom is the From header; MailSender its bare address, which the emails name in
+	// their sender line.
+	MailFrom, MailSender string
 	// Twilio is nil without Twilio Messaging: no SMS (in development mode, texts are kept).
 	Twilio      *notify.TwilioConfig
 	EmailCheck  bool
@@ -292,6 +295,9 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 			errs = append(errs, fmt.Errorf("KAGI_MAIL_FROM: %w", err))
 		}
 		c.MailFrom = from
+		if a, err := mail.ParseAddress(from); err == nil {
+			c.MailSender = a.Address
+		}
 	}
 	sid, from := raw["TWILIO_ACCOUNT_SID"], raw["KAGI_SMS_FROM"]
 	switch {

@@ -133,7 +133,7 @@ func TestServeRefusesMissingSecrets(t *testing.T) {
 	if err == nil {
 		t.Fatal("serve started without secrets")
 	}
-	for _, name := range []string{"TWILIO_AUTH_TOKEN", "KAGI_API_KEYS", "KAGI_PIN_KEY", "KAGI_PUBLIC_URL"} {
+	for _, name := range []string{"TWILIO_AUTH_TOKEN", "KAGI_API_KEYS", "KAGI_PIN_KEY", "KAGI_PUBLIC_URL", "KAGI_SMTP_URL", "KAGI_MAIL_FROM"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
@@ -146,11 +146,20 @@ func TestServeRejectsBadSettings(t *testing.T) {
 	env["KAGI_FALLBACK_WINDOW"] = "forever"
 	env["KAGI_PASSKEY_CREATE_PLATFORMS"] = "ios,windows"
 	env["KAGI_PUBLIC_URL"] = "http://login.example.jp"
+	env["KAGI_SMTP_URL"] = "imap://user:s3cret-pass@mail.example.jp"
+	env["KAGI_MAIL_FROM"] = "not an address"
+	env["KAGI_SMS_FROM"] = "+815012345678" // without TWILIO_ACCOUNT_SID
+	env["KAGI_EMAIL_CHECK"] = "sometimes"
+	env["KAGI_LOGIN_NOTICE"] = "yes please"
 	_, err := kagi(t, env, "serve")
 	if err == nil {
 		t.Fatal("serve started with bad settings")
 	}
-	for _, want := range []string{"KAGI_FALLBACK_WINDOW", "windows", "https"} {
+	if strings.Contains(err.Error(), "s3cret-pass") {
+		t.Errorf("error %q shows the SMTP password", err)
+	}
+	for _, want := range []string{"KAGI_FALLBACK_WINDOW", "windows", "https", "KAGI_SMTP_URL", "KAGI_MAIL_FROM",
+		"TWILIO_ACCOUNT_SID", "KAGI_EMAIL_CHECK", "KAGI_LOGIN_NOTICE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

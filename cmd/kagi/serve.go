@@ -88,7 +88,7 @@ func newOutbox(c *config, pool *pgxpool.Pool, log *slog.Logger, deliver bool) (*
 		Pool:   pool,
 		Log:    log,
 		SMS:    c.Twilio != nil || c.Dev,
-		Sender: c.MailFrom,
+		Sender: c.MailSender,
 		Audit:  auth.NotifyAudit(time.Now),
 	}
 	if deliver {

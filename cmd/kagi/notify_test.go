@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"kagi/pgdb/pgtest"
+)
+
+// mailbox is a real SMTP server for the test: every message it accepts comes out of got.
+type mailbox struct {
+	addr string
+	got  chan receivedMail
+}
+
+type receivedMail struct {
+	to            []string
+	subject, body string
+}
+
+func startMailbox(t *testing.T) *mailbox {
+	t.Helper()
+	mb := &mailbox{got: make(chan receivedMail, 64)}
+	s := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &mailboxSession{mb: mb, t: t}, nil }))
+	s.Domain = "127.0.0.1"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	mb.addr = l.Addr().String()
+	return mb
+}
+
+type mailboxSession struct {
+	mb *mailbox
+	t  *testing.T
+	to []string
+}
+
+func (s *mailboxSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *mailboxSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *mailboxSession) Reset()        { s.to = nil }
+func (s *mailboxSession) Logout() error { return nil }
+
+func (s *mailboxSession) Data(r io.Reader) error {
+	msg, err := mail.ReadMessage(r)
+	if err != nil {
+		return err
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		return err
+	}
+	var body io.Reader = msg.Body
+	switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, body)
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	s.mb.got <- receivedMail{to: s.to, subject: subject, body: string(b)}
+	return nil
+}
+
+// next waits for the next mail.
+func (mb *mailbox) next(t *testing.T) receivedMail {
+	t.Helper()
+	select {
+	case m := <-mb.got:
+		return m
+	case <-time.After(30 * time.Second):
+		t.Fatal("no mail within 30s")
+		return receivedMail{}
+	}
+}
+
+// twilioMessages is a local stand-in for Twilio's Messaging API: each text it is asked to send
+// comes out of got.
+func twilioMessages(t *testing.T) (*httptest.Server, chan url.Values) {
+	t.Helper()
+	got := make(chan url.Values, 64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil || !strings.HasSuffix(r.URL.Path, "/Messages.json") {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		got <- r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"sid":"SM%032d","status":"queued"}`, len(got))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The whole of §7 and §2.12 as deployed: kagi serve sends over SMTP and Twilio, a password login
+// waits for the emoji that arrives by mail, and a window opened from the command line reaches
+// the customer's mailbox and every registered phone through the server's outbox.
+func TestServeMailsTheEmailCheckAndTellsRecoveryOnEveryChannel(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.URL(t, schema...)
+	mb := startMailbox(t)
+	twilio, texts := twilioMessages(t)
+	listen := freeAddr(t)
+	env := prodEnv(dbURL)
+	for k, v := range map[string]string{
+		"KAGI_LISTEN":         listen,
+		"KAGI_SMTP_URL":       "smtp://" + mb.addr,
+		"KAGI_MAIL_FROM":      "カギ証券 <no-reply@kagi-sec.example.jp>",
+		"TWILIO_AUTH_TOKEN":   "0123456789abcdef0123456789abcdef",
+		"TWILIO_ACCOUNT_SID":  "AC0123456789abcdef0123456789abcdef",
+		"KAGI_SMS_FROM":       "+815012345678",
+		"KAGI_TWILIO_API_URL": twilio.URL,
+	} {
+		env[k] = v
+	}
+	if out, err := kagi(t, env, "account", "add", "--login-id", "hanako", "--password", "a good password",
+		"--account-number", "7654321", "--pin", "4321", "--phone", "+819011112222", "--phone", "+818011112222",
+		"--email", "hanako@example.jp", "--name", "佐藤 花子"); err != nil {
+		t.Fatalf("account add: %v\n%s", err, out)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		var logs bytes.Buffer
+		served <- run(ctx, []string{"serve"}, envOf(env), io.Discard, &logs)
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	base := "http://" + listen
+	waitServing(t, base, served)
+
+	// A password login: no session yet, an emoji by mail.
+	status, body, _ := post(t, base+"/api/v1/login/password", `{"login_id":"hanako","password":"a good password"}`, "")
+	check, ok := body["email_check"].(map[string]any)
+	if status != http.StatusOK || !ok {
+		t.Fatalf("password login: %d %v", status, body)
+	}
+	m := mb.next(t)
+	emoji := regexp.MustCompile(`絵文字：(\S+)`).FindStringSubmatch(m.body)
+	if m.to[0] != "hanako@example.jp" || !strings.Contains(m.subject, "ログイン追加認証") || emoji == nil {
+		t.Fatalf("email check mail to %v %q:\n%s", m.to, m.subject, m.body)
+	}
+	if strings.Contains(m.body, "http") || !strings.Contains(m.body, "佐藤 花子様") || !strings.Contains(m.body, "送信元: no-reply@kagi-sec.example.jp") {
+		t.Fatalf("email check mail:\n%s", m.body)
+	}
+	status, body, cookie := post(t, base+"/api/v1/login/email-check", fmt.Sprintf(`{"id":%q,"choice":%q}`, check["id"], emoji[1]), "")
+	if status != http.StatusOK || body["assurance"] != "password" || !strings.HasPrefix(cookie, "kagi_session=") {
+		t.Fatalf("email check: %d %v (cookie %q)", status, body, cookie)
+	}
+	if m := mb.next(t); m.subject != "ログインのお知らせ" || !strings.Contains(m.body, "ログインID・パスワード") {
+		t.Fatalf("login notice %q:\n%s", m.subject, m.body)
+	}
+
+	// An operator opens a window from the command line: the server's workers tell the customer
+	// by mail and text both registered phones.
+	exec(t, dbURL, `INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+		SELECT id, 'cred', 'key', '00000000-0000-0000-0000-000000000000', true, true, now() FROM accounts WHERE login_id = 'hanako'`)
+	if out, err := kagi(t, env, "window", "open", "--account-number", "7654321", "--channel", "operator", "--reason", "本人確認済み"); err != nil {
+		t.Fatalf("window open: %v\n%s", err, out)
+	}
+	if m := mb.next(t); !strings.Contains(m.subject, "ログイン受付") || !strings.Contains(m.body, "サポート窓口") {
+		t.Fatalf("window mail %q:\n%s", m.subject, m.body)
+	}
+	phones := map[string]bool{}
+	for range 2 {
+		select {
+		case f := <-texts:
+			if f.Get("From") != "+815012345678" || strings.Contains(f.Get("Body"), "http") || !strings.Contains(f.Get("Body"), "サポート窓口") {
+				t.Fatalf("text %v", f)
+			}
+			phones[f.Get("To")] = true
+		case <-time.After(30 * time.Second):
+			t.Fatal("no text within 30s")
+		}
+	}
+	if !phones["+819011112222"] || !phones["+818011112222"] {
+		t.Fatalf("texted %v, want both registered phones", phones)
+	}
+}
+
+// waitServing waits until the server answers /healthz, or fails if it stopped.
+func waitServing(t *testing.T, base string, served chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-served:
+			t.Fatalf("serve stopped: %v", err)
+		case <-tick.C:
+		}
+		if res, err := http.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	t.Fatal("kagi serve did not come up within 30s")
+}
+
+// post sends a JSON body and returns the status, the decoded answer and the session cookie set.
+func post(t *testing.T, url, body, cookie string) (int, map[string]any, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out := map[string]any{}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	var set string
+	if c := res.Cookies(); len(c) > 0 {
+		set = c[0].Name + "=" + c[0].Value
+	}
+	return res.StatusCode, out, set
+}
