@@ -164,15 +164,15 @@ func (s *Service) FinishEmailCheck(ctx context.Context, id, choice string) (Pass
 // transaction that changes its sessions, then the check.
 func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte, choice string) (PasswordLogin, error) {
 	now := s.now()
+	// LockAccount's lock, taken through the check in one statement.
 	var accountID int64
-	err := tx.QueryRow(ctx, `SELECT account_id FROM email_checks WHERE id_hash = $1`, idHash).Scan(&accountID)
+	err := tx.QueryRow(ctx, `
+		SELECT a.id FROM accounts a JOIN email_checks c ON c.account_id = a.id
+		WHERE c.id_hash = $1 FOR UPDATE OF a`, idHash).Scan(&accountID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return PasswordLogin{}, keep(errCheckExpired)
 	}
 	if err != nil {
-		return PasswordLogin{}, err
-	}
-	if err := LockAccount(ctx, tx, accountID); err != nil {
 		return PasswordLogin{}, err
 	}
 	rows, err := tx.Query(ctx, `

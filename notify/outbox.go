@@ -73,6 +73,14 @@ const (
 	checkAttempts = 5
 )
 
+// Deliveries in flight and the shortest pause between fetches of due messages: at most
+// maxDeliveries per fetchCooldown leave one replica (a burst of logins at the market's opening
+// mails a login notice and an email check each).
+const (
+	maxDeliveries = 50
+	fetchCooldown = 20 * time.Millisecond
+)
+
 // Config is what the outbox needs, loaded once at start.
 type Config struct {
 	Pool *pgxpool.Pool
@@ -141,7 +149,10 @@ func New(cfg Config) (*Outbox, error) {
 	}
 	if cfg.Mailer != nil {
 		o.working = true
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+		// Each delivery is a round trip to the relay, so throughput is workers in flight times
+		// fetches: river fetches at most once per FetchCooldown, up to the free workers.
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxDeliveries}}
+		rc.FetchCooldown = fetchCooldown
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {

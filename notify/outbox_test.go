@@ -39,7 +39,7 @@ type auditLine struct {
 
 // outboxEnv is a started outbox with what it delivered to and what it audited.
 type outboxEnv struct {
-	t      *testing.T
+	t      testing.TB
 	pool   *pgxpool.Pool
 	outbox *Outbox
 	events <-chan *river.Event
@@ -54,7 +54,7 @@ type outboxOptions struct {
 	now    func() time.Time
 }
 
-func newOutboxEnv(t *testing.T, opt outboxOptions) *outboxEnv {
+func newOutboxEnv(t testing.TB, opt outboxOptions) *outboxEnv {
 	t.Helper()
 	e := &outboxEnv{t: t, pool: pgtest.New(t, testSchema)}
 	o, err := New(Config{
@@ -74,7 +74,7 @@ func newOutboxEnv(t *testing.T, opt outboxOptions) *outboxEnv {
 		// Retries come back at once and idle workers look often: the tests wait on events,
 		// not on time.
 		RetryBase:    time.Millisecond,
-		PollInterval: 100 * time.Millisecond,
+		PollInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ const (
 )
 
 // testCert is a certificate for 127.0.0.1 and the pool that trusts it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	s := httptest.NewUnstartedServer(http.NotFoundHandler())
 	s.StartTLS()
@@ -68,7 +68,7 @@ func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return s.TLS.Certificates[0], s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 }
 
-func startSMTP(t *testing.T, mode smtpTLSMode, configure func(*smtpServer)) *smtpServer {
+func startSMTP(t testing.TB, mode smtpTLSMode, configure func(*smtpServer)) *smtpServer {
 	t.Helper()
 	srv := &smtpServer{users: map[string]string{}}
 	if configure != nil {
@@ -175,7 +175,7 @@ func (s *smtpSession) Logout() error { return nil }
 
 // mailerFor is a mailer for srv from an smtp:// or smtps:// URL, trusting the test certificate
 // when trust is set.
-func mailerFor(t *testing.T, rawURL, from string, trust bool) *SMTPMailer {
+func mailerFor(t testing.TB, rawURL, from string, trust bool) *SMTPMailer {
 	t.Helper()
 	cfg, err := ParseSMTPURL(rawURL)
 	if err != nil {

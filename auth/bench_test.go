@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/notify"
+	"kagi/pgdb/pgtest"
+)
+
+// statementCounter counts what a pool sends PostgreSQL: statements, and of them commits.
+type statementCounter struct{ statements, commits atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	switch sql := strings.ToLower(strings.TrimSpace(d.SQL)); {
+	case sql == "commit":
+		c.commits.Add(1)
+	case sql == "begin" || strings.HasPrefix(sql, "begin "):
+	default:
+		c.statements.Add(1)
+	}
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// BenchmarkPasswordLoginDatabaseWork counts the database work of one password login of an
+// account without a passkey (§2.12): with the email check, the password request and the pick
+// together; without it, the password request alone. Figures: statements (begin and commit not
+// counted) and commits per login.
+func BenchmarkPasswordLoginDatabaseWork(b *testing.B) {
+	for _, check := range []bool{false, true} {
+		name := map[bool]string{false: "email_check=off", true: "email_check=on"}[check]
+		b.Run(name, func(b *testing.B) {
+			cfg, err := pgxpool.ParseConfig(pgtest.URL(b, Migrations, NotifyMigrations))
+			if err != nil {
+				b.Fatal(err)
+			}
+			counter := &statementCounter{}
+			cfg.ConnConfig.Tracer = counter
+			pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pool.Close()
+			outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			svc, err := New(Config{
+				Pool: pool, Log: testLogger(b), Passwords: NewPasswordHasher(fastArgon, 4),
+				PINKey:   []byte("test-pin-key-0123456789abcdef0123"),
+				WebAuthn: &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
+				Outbox:   outbox, EmailCheck: check, LoginNotice: true,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			if _, err := svc.CreateAccount(ctx, demoAccount); err != nil {
+				b.Fatal(err)
+			}
+			counter.statements.Store(0)
+			counter.commits.Store(0)
+			b.ResetTimer()
+			for b.Loop() {
+				res, err := svc.LoginWithPassword(ctx, demoAccount.LoginID, demoAccount.Password)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if check {
+					var answer string
+					if err := pool.QueryRow(ctx, `SELECT answer FROM email_checks`).Scan(&answer); err != nil {
+						b.Fatal(err)
+					}
+					counter.statements.Add(-1) // the benchmark's own peek at the answer
+					if res, err = svc.FinishEmailCheck(ctx, res.EmailCheck.ID, answer); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if res.Token == "" {
+					b.Fatal("no session")
+				}
+			}
+			b.ReportMetric(float64(counter.statements.Load())/float64(b.N), "statements/login")
+			b.ReportMetric(float64(counter.commits.Load())/float64(b.N), "commits/login")
+		})
+	}
+}
