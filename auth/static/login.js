@@ -37,6 +37,7 @@
     form.hidden = false;
     form.after(status);
     password.value = '';
+    busy(false);
   }
 
   // showEmailCheck replaces the form with the nine emoji of the email check (ログイン追加認証):
