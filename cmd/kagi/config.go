@@ -304,7 +304,7 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 	case sid != "" && from != "":
 		c.Twilio = &notify.TwilioConfig{AccountSID: sid, AuthToken: c.TwilioAuthToken, From: from, APIURL: raw["KAGI_TWILIO_API_URL"]}
 	case sid != "" || from != "":
-		errs = append(errs, errors.New("Twilio Messaging needs both TWILIO_ACCOUNT_SID and KAGI_SMS_FROM (and TWILIO_AUTH_TOKEN)"))
+		errs = append(errs, errors.New("texts need both TWILIO_ACCOUNT_SID and KAGI_SMS_FROM (Twilio Messaging, with TWILIO_AUTH_TOKEN)"))
 	}
 	for _, f := range []struct {
 		env string
