@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"kagi/auth/authtest"
+	"kagi/notify"
 	"kagi/pgdb"
 )
 
@@ -85,7 +86,8 @@ var otherAccount = NewAccount{
 
 func TestPasskeyRoundTrip(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	// The email check and login notices on: a passkey login never needs the check, and is told.
+	e := newTestEnv(t, func(c *Config) { c.EmailCheck, c.LoginNotice = true, true })
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
 	phone := e.newPhone(authtest.Config{})
@@ -148,8 +150,8 @@ func TestPasskeyRoundTrip(t *testing.T) {
 		if err != nil || cur.Passkey != nil {
 			t.Fatalf("current after delete: %+v %v", cur, err)
 		}
-		if status, body := e.passwordLogin(e.browser(), "taro", demoAccount.Password); status != http.StatusOK {
-			t.Fatalf("password login after delete: %d %v", status, body)
+		if status, body := e.passwordLogin(e.browser(), "taro", demoAccount.Password); status != http.StatusOK || body["email_check"] == nil {
+			t.Fatalf("password login after delete: %d %v, want the email check", status, body)
 		}
 		_, err = phone.Login(ctx, e.browser(), "")
 		wantRefusal(t, "login with the deleted passkey", err, http.StatusUnauthorized, "passkey_failed")
@@ -167,6 +169,19 @@ func TestPasskeyRoundTrip(t *testing.T) {
 	for _, d := range e.auditDetails(acct.ID, "passkey_created") {
 		if d["provider"] != "iCloud Keychain" || d["replaced"] != false || d["aaguid"] != authtest.AAGUIDiCloudKeychain {
 			t.Errorf("passkey_created detail %v", d)
+		}
+	}
+	// Told by email, and none of it texted: the customer made these changes from a full session.
+	want := []string{"email:passkey_created", "email:login", "email:login", "email:login", "email:passkey_deleted", "email:email_check"}
+	if got := e.queuedKinds(acct.ID); !slices.Equal(got, want) {
+		t.Errorf("queued %v, want %v", got, want)
+	}
+	for _, m := range e.queuedMessages(acct.ID) {
+		if m.Event.Kind == notify.KindLogin && m.Event.Method != "passkey" {
+			t.Errorf("login notice %+v, want method passkey", m.Event)
+		}
+		if m.Event.Kind == notify.KindPasskeyCreated && (m.Event.Provider != "iCloud キーチェーン" || m.Event.Recovery) {
+			t.Errorf("passkey notice %+v", m.Event)
 		}
 	}
 }
@@ -693,6 +708,11 @@ func TestRecoverySessionReplacesPasskey(t *testing.T) {
 		t.Fatalf("login with the new passkey: %v", err)
 	}
 
+	// A replacement is a recovery event: told by email and texted to the registered phone.
+	if got, want := e.queuedKinds(acct.ID), []string{"email:passkey_created", "email:passkey_replaced", "sms:passkey_replaced"}; !slices.Equal(got, want) {
+		t.Fatalf("queued %v, want %v", got, want)
+	}
+
 	t.Run("deleting closes the window", func(t *testing.T) {
 		windows.openFor(acct.ID, Window{ID: 8, ExpiresAt: e.clock.Now().Add(30 * time.Minute), OpenedVia: "operator"})
 		if err := phone.Delete(ctx, e.loggedIn(acct, AssurancePasswordFallback)); err != nil {
@@ -700,6 +720,14 @@ func TestRecoverySessionReplacesPasskey(t *testing.T) {
 		}
 		if got := windows.closedReasons(); !slices.Equal(got, []CloseReason{ClosedPasskeyCreated, ClosedPasskeyDeleted}) {
 			t.Fatalf("closed windows %v", got)
+		}
+		// Deleted from a recovery session: texted too.
+		got := e.queuedKinds(acct.ID)
+		if tail := got[len(got)-2:]; !slices.Equal(tail, []string{"email:passkey_deleted", "sms:passkey_deleted"}) {
+			t.Fatalf("queued %v", got)
+		}
+		if m := e.queuedMessages(acct.ID); !m[len(m)-1].Event.Recovery || m[len(m)-1].To != demoAccount.Phones[0] {
+			t.Fatalf("deletion text %+v", m[len(m)-1])
 		}
 	})
 }
