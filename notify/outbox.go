@@ -139,8 +139,7 @@ func New(cfg Config) (*Outbox, error) {
 		o.retryBase = DefaultRetryBase
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &emailWorker{o: o})
-	river.AddWorker(workers, &smsWorker{o: o})
+	river.AddWorker(workers, &messageWorker{o: o})
 	rc := &river.Config{
 		Workers:           workers,
 		Logger:            o.log.With("component", "outbox"),
@@ -184,11 +183,11 @@ func (o *Outbox) Stop(ctx context.Context) error {
 func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, to Recipient, ev Event) error {
 	var params []river.InsertManyParams
 	if to.Email != "" {
-		params = append(params, river.InsertManyParams{Args: emailArgs{AccountID: to.AccountID, To: to.Email, Event: ev}})
+		params = append(params, river.InsertManyParams{Args: messageArgs{Via: viaEmail, AccountID: to.AccountID, To: to.Email, Event: ev}})
 	}
 	if o.sms && ev.Texted() {
 		for _, p := range to.Phones {
-			params = append(params, river.InsertManyParams{Args: smsArgs{AccountID: to.AccountID, To: p, Event: ev}})
+			params = append(params, river.InsertManyParams{Args: messageArgs{Via: viaSMS, AccountID: to.AccountID, To: p, Event: ev}})
 		}
 	}
 	if len(params) == 0 {
@@ -200,68 +199,57 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, to Recipient, ev Event)
 	return nil
 }
 
-// emailArgs is an email job: the event, not the text, which is rendered when it is sent.
-type emailArgs struct {
+// How a message goes out (messageArgs.Via).
+const (
+	viaEmail = "email"
+	viaSMS   = "sms"
+)
+
+// messageArgs is one message's job: the event and where it goes, not the text, which is
+// rendered when it is sent.
+type messageArgs struct {
+	Via       string `json:"via"`
 	AccountID int64  `json:"account_id"`
 	To        string `json:"to"`
 	Event     Event  `json:"event"`
 }
 
-func (emailArgs) Kind() string { return "notify_email" }
+func (messageArgs) Kind() string { return "notify_message" }
 
-func (a emailArgs) InsertOpts() river.InsertOpts { return insertOpts(a.Event) }
-
-// smsArgs is a text job to one phone.
-type smsArgs struct {
-	AccountID int64  `json:"account_id"`
-	To        string `json:"to"`
-	Event     Event  `json:"event"`
-}
-
-func (smsArgs) Kind() string { return "notify_sms" }
-
-func (a smsArgs) InsertOpts() river.InsertOpts { return insertOpts(a.Event) }
-
-func insertOpts(ev Event) river.InsertOpts {
-	if ev.Kind == KindEmailCheck {
+func (a messageArgs) InsertOpts() river.InsertOpts {
+	if a.Event.Kind == KindEmailCheck {
 		return river.InsertOpts{MaxAttempts: checkAttempts}
 	}
 	return river.InsertOpts{MaxAttempts: noticeAttempts}
 }
 
-type emailWorker struct {
-	river.WorkerDefaults[emailArgs]
+type messageWorker struct {
+	river.WorkerDefaults[messageArgs]
 	o *Outbox
 }
 
-func (w *emailWorker) NextRetry(job *river.Job[emailArgs]) time.Time {
+func (w *messageWorker) NextRetry(job *river.Job[messageArgs]) time.Time {
 	return w.o.nextRetry(job.JobRow)
 }
 
-func (w *emailWorker) Work(ctx context.Context, job *river.Job[emailArgs]) error {
-	a := job.Args
-	return w.o.deliver(ctx, job.JobRow, a.AccountID, "email", maskEmail(a.To), a.Event, func() (func() error, error) {
-		msg, err := RenderEmail(a.Event, w.o.sender)
-		return func() error { return w.o.mailer.SendMail(ctx, Mail{To: a.To, Subject: msg.Subject, Body: msg.Body}) }, err
-	})
-}
-
-type smsWorker struct {
-	river.WorkerDefaults[smsArgs]
-	o *Outbox
-}
-
-func (w *smsWorker) NextRetry(job *river.Job[smsArgs]) time.Time { return w.o.nextRetry(job.JobRow) }
-
-func (w *smsWorker) Work(ctx context.Context, job *river.Job[smsArgs]) error {
-	a := job.Args
-	return w.o.deliver(ctx, job.JobRow, a.AccountID, "sms", MaskPhone(a.To), a.Event, func() (func() error, error) {
-		if w.o.texter == nil {
-			return nil, errors.New("SMS is not configured on this server")
-		}
-		body, err := RenderSMS(a.Event)
-		return func() error { return w.o.texter.SendSMS(ctx, SMS{To: a.To, Body: body}) }, err
-	})
+func (w *messageWorker) Work(ctx context.Context, job *river.Job[messageArgs]) error {
+	a, o := job.Args, w.o
+	switch a.Via {
+	case viaEmail:
+		return o.deliver(ctx, job.JobRow, a, maskEmail(a.To), func() (func() error, error) {
+			msg, err := RenderEmail(a.Event, o.sender)
+			return func() error { return o.mailer.SendMail(ctx, Mail{To: a.To, Subject: msg.Subject, Body: msg.Body}) }, err
+		})
+	case viaSMS:
+		return o.deliver(ctx, job.JobRow, a, MaskPhone(a.To), func() (func() error, error) {
+			if o.texter == nil {
+				return nil, errors.New("SMS is not configured on this server")
+			}
+			body, err := RenderSMS(a.Event)
+			return func() error { return o.texter.SendSMS(ctx, SMS{To: a.To, Body: body}) }, err
+		})
+	}
+	return river.JobCancel(fmt.Errorf("notify: message %d goes via %q, which no sender knows", job.ID, a.Via))
 }
 
 // deliver runs one attempt at a message and decides how the job goes on: done; retried; or
@@ -270,13 +258,14 @@ func (w *smsWorker) Work(ctx context.Context, job *river.Job[smsArgs]) error {
 //
 // prepare renders the message and returns what sends it; a message it cannot render is never
 // sent, whatever the attempt.
-func (o *Outbox) deliver(ctx context.Context, job *rivertype.JobRow, accountID int64, channel, to string, ev Event, prepare func() (func() error, error)) error {
-	log := o.log.With("job_id", job.ID, "kind", string(ev.Kind), "channel", channel, "to", to, "attempt", job.Attempt)
+func (o *Outbox) deliver(ctx context.Context, job *rivertype.JobRow, a messageArgs, to string, prepare func() (func() error, error)) error {
+	ev := a.Event
+	log := o.log.With("job_id", job.ID, "kind", string(ev.Kind), "channel", a.Via, "to", to, "attempt", job.Attempt)
 	ended := func(event, reason string, cause error) error {
 		log.WarnContext(ctx, "message not delivered", "reason", reason, "err", cause)
 		err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
-			return o.audit(ctx, tx, accountID, event, map[string]any{
-				"kind": string(ev.Kind), "channel": channel, "to": to, "job_id": job.ID, "reason": reason, "attempts": job.Attempt,
+			return o.audit(ctx, tx, a.AccountID, event, map[string]any{
+				"kind": string(ev.Kind), "channel": a.Via, "to": to, "job_id": job.ID, "reason": reason, "attempts": job.Attempt,
 			})
 		})
 		if err != nil {

@@ -375,7 +375,7 @@ func TestDeliverAuditsTheLastFailedTry(t *testing.T) {
 	} {
 		audits = nil
 		job := &rivertype.JobRow{ID: 1, Attempt: tc.attempt, MaxAttempts: noticeAttempts}
-		err := o.deliver(context.Background(), job, 42, "email", "t***@example.jp", testEvent(KindLogin), send)
+		err := o.deliver(context.Background(), job, messageArgs{Via: viaEmail, AccountID: 42, Event: testEvent(KindLogin)}, "t***@example.jp", send)
 		if !errors.Is(err, down) {
 			t.Fatalf("attempt %d: %v, want the delivery error so river retries or discards", tc.attempt, err)
 		}

@@ -5,7 +5,6 @@ package notifytest
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,7 +26,7 @@ type Queued struct {
 func Messages(t testing.TB, pool *pgxpool.Pool, accountID int64) []Queued {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `
-		SELECT kind, args, state FROM river_job WHERE (args->>'account_id')::bigint = $1 ORDER BY id`, accountID)
+		SELECT args, state FROM river_job WHERE kind = 'notify_message' AND (args->>'account_id')::bigint = $1 ORDER BY id`, accountID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,20 +34,21 @@ func Messages(t testing.TB, pool *pgxpool.Pool, accountID int64) []Queued {
 	var out []Queued
 	for rows.Next() {
 		var (
-			kind, state string
-			raw         []byte
-			args        struct {
+			state string
+			raw   []byte
+			args  struct {
+				Via   string       `json:"via"`
 				To    string       `json:"to"`
 				Event notify.Event `json:"event"`
 			}
 		)
-		if err := rows.Scan(&kind, &raw, &state); err != nil {
+		if err := rows.Scan(&raw, &state); err != nil {
 			t.Fatal(err)
 		}
 		if err := json.Unmarshal(raw, &args); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, Queued{Channel: strings.TrimPrefix(kind, "notify_"), To: args.To, Event: args.Event, State: state})
+		out = append(out, Queued{Channel: args.Via, To: args.To, Event: args.Event, State: state})
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
