@@ -203,7 +203,7 @@ func (m *SMTPMailer) SendMail(ctx context.Context, msg Mail) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	if err := c.DialAndSendWithContext(ctx, gm); err != nil {
-		err = fmt.Errorf("smtp: send to %s: %w", to.Address, err)
+		err = fmt.Errorf("smtp: send to %s: %w", maskEmail(to.Address), err)
 		if refusedForGood(err) {
 			return Permanent(err)
 		}

@@ -89,7 +89,7 @@ func NewTwilioTexter(cfg TwilioConfig) (*TwilioTexter, error) {
 // failures are worth a retry.
 func (t *TwilioTexter) SendSMS(ctx context.Context, m SMS) error {
 	if !e164Pattern.MatchString(m.To) {
-		return Permanent(fmt.Errorf("twilio: recipient %q is not an E.164 number", m.To))
+		return Permanent(fmt.Errorf("twilio: recipient %s is not an E.164 number", MaskPhone(m.To)))
 	}
 	// twilio-go builds its requests without a context; the transport gives them this one.
 	ctx, cancel := context.WithTimeout(ctx, twilioTimeout)
@@ -112,11 +112,17 @@ func (t *TwilioTexter) SendSMS(ctx context.Context, m SMS) error {
 		params.SetFrom(t.cfg.From)
 	}
 	if _, err := rc.Api.CreateMessage(params); err != nil {
-		err = fmt.Errorf("twilio: text to %s: %w", m.To, err)
 		var re *twclient.TwilioRestError
+		if errors.As(err, &re) {
+			// Twilio's own message may quote the number; the error is logged, so it keeps
+			// only the status and Twilio's error code.
+			err = fmt.Errorf("twilio: text to %s: HTTP %d, Twilio error %d", MaskPhone(m.To), re.Status, re.Code)
+		} else {
+			err = fmt.Errorf("twilio: text to %s: %w", MaskPhone(m.To), err)
+		}
 		// A refused credential (401, 403) is ours to mend, not the message's fault: it is retried,
 		// so texts go out once the token is fixed.
-		if errors.As(err, &re) && re.Status >= 400 && re.Status < 500 && !retriedTwilioStatus[re.Status] {
+		if re != nil && re.Status >= 400 && re.Status < 500 && !retriedTwilioStatus[re.Status] {
 			return Permanent(err)
 		}
 		return err

@@ -112,7 +112,7 @@ func TestTwilioTexterClassifiesFailures(t *testing.T) {
 		body          string
 		wantPermanent bool
 	}{
-		{"21211 invalid number is permanent", http.StatusBadRequest, `{"code":21211,"message":"invalid To","more_info":"","status":400}`, true},
+		{"21211 invalid number is permanent", http.StatusBadRequest, `{"code":21211,"message":"The 'To' number +819012345678 is not a valid phone number.","more_info":"","status":400}`, true},
 		{"21610 unsubscribed recipient is permanent", http.StatusBadRequest, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`, true},
 		{"401 (a revoked token, ours to mend) is retried", http.StatusUnauthorized, `{"code":20003,"message":"Authenticate","status":401}`, false},
 		{"429 is retried", http.StatusTooManyRequests, `{"code":20429,"message":"Too Many Requests","status":429}`, false},
@@ -126,6 +126,9 @@ func TestTwilioTexterClassifiesFailures(t *testing.T) {
 			err := tx.SendSMS(t.Context(), SMS{To: "+819012345678", Body: "本文"})
 			if err == nil {
 				t.Fatal("SendSMS succeeded, want an error")
+			}
+			if strings.Contains(err.Error(), "+819012345678") {
+				t.Errorf("error %q shows the whole phone number (it is logged)", err)
 			}
 			if IsPermanent(err) != tc.wantPermanent {
 				t.Errorf("IsPermanent(%v) = %v, want %v", err, IsPermanent(err), tc.wantPermanent)
