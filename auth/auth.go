@@ -110,6 +110,9 @@ type Config struct {
 	// LoginNotice sends a notice of every successful login (§7, KAGI_LOGIN_NOTICE). A login
 	// through a fallback window is always told.
 	LoginNotice bool
+	// RecoveryHold is how long after a recovery the sessions report a hold (§2.11,
+	// KAGI_RECOVERY_HOLD); zero reports none.
+	RecoveryHold time.Duration
 }
 
 // Service is the auth core.
@@ -128,6 +131,7 @@ type Service struct {
 	outbox    *notify.Outbox
 	// emailCheck and loginNotice are Config's EmailCheck and LoginNotice.
 	emailCheck, loginNotice bool
+	hold                    time.Duration
 }
 
 // New checks cfg and builds the service.
@@ -156,6 +160,7 @@ func New(cfg Config) (*Service, error) {
 
 		emailCheck:  cfg.EmailCheck,
 		loginNotice: cfg.LoginNotice,
+		hold:        cfg.RecoveryHold,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -64,6 +64,7 @@ func (s *Service) loggedIn(w http.ResponseWriter, res PasswordLogin) error {
 }
 
 func (s *Service) handleSession(w http.ResponseWriter, r *http.Request, sess Session) error {
+	hold := HoldOf(sess.RecoveredAt, s.hold, s.now()).Fields()
 	return web.JSON(w, http.StatusOK, map[string]any{
 		"login_id":         sess.LoginID,
 		"account_number":   sess.AccountNumber,
@@ -71,6 +72,8 @@ func (s *Service) handleSession(w http.ResponseWriter, r *http.Request, sess Ses
 		"assurance":        sess.Assurance,
 		"authenticated_at": sess.AuthenticatedAt,
 		"expires_at":       sess.ExpiresAt,
+		"recovered_at":     hold.RecoveredAt,
+		"hold_until":       hold.HoldUntil,
 	})
 }
 

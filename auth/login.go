@@ -161,6 +161,9 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 		until = l.window.ExpiresAt
 		out.Assurance, out.ViaFallbackWindow = AssurancePasswordFallback, true
 		detail["window_id"] = l.window.ID
+		if err := markRecovered(ctx, tx, l.accountID, now); err != nil {
+			return PasswordLogin{}, err
+		}
 	}
 	detail["assurance"] = string(out.Assurance)
 	token, expires, err := s.createSession(ctx, tx, l.accountID, out.Assurance, until)

@@ -133,6 +133,8 @@ type securityView struct {
 	// The WebAuthn identity the Signal API reports to the password manager.
 	RPID, UserID, UserName, DisplayName string
 	Passkey                             *passkeyView
+	// HoldUntil is the end of the recovery hold (§2.11) in JST, "" when none applies.
+	HoldUntil string
 }
 
 // passkeyView is the passkey as the customer sees it; times are in JST.
@@ -182,6 +184,9 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		}
 	}
 	v.CanCreate = cur.Passkey == nil || v.Recovery
+	if h := HoldOf(sess.RecoveredAt, s.hold, s.now()); h.HoldUntil != nil {
+		v.HoldUntil = formatJST(*h.HoldUntil)
+	}
 	return renderPage(w, securityPage, v)
 }
 

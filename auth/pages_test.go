@@ -283,9 +283,9 @@ func TestPageSecurityWithPasskey(t *testing.T) {
 	wantHTML(t, p, "作成日時", "2026年11月25日 00:30 (日本時間)", "最終利用日時", "2026年11月25日 09:05 (日本時間)",
 		"同期されています", "iCloud キーチェーン", "パスキーを削除")
 	els := checkStrictCSP(t, p)
-	for _, id := range []string{"passkey-create", "no-passkey", "recovery-notice"} {
+	for _, id := range []string{"passkey-create", "no-passkey", "recovery-notice", "hold-notice"} {
 		if _, ok := findElement(els, id); ok {
-			t.Errorf("#%s shown although the account has its one passkey", id)
+			t.Errorf("#%s shown although the account has its one passkey and no recovery", id)
 		}
 	}
 	if _, ok := findElement(els, "delete-dialog"); !ok {
@@ -298,7 +298,9 @@ func TestPageSecurityWithPasskey(t *testing.T) {
 
 func TestPageSecurityRecoverySession(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, wallClock, func(c *Config) { c.Windows = pageTestWindow{until: time.Now().Add(30 * time.Minute)} })
+	e := newTestEnv(t, wallClock, func(c *Config) {
+		c.Windows, c.RecoveryHold = pageTestWindow{until: time.Now().Add(30 * time.Minute)}, DefaultRecoveryHold
+	})
 	acct := e.addAccount(demoAccount)
 	e.insertPasskey(acct.ID, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
 	c := e.browser()
@@ -308,11 +310,17 @@ func TestPageSecurityRecoverySession(t *testing.T) {
 	p := e.get(c, "/settings/security")
 	wantHTML(t, p, "パスキーの作成・削除のみ行えます", "現在のパスキーは削除され、新しいパスキーに置き換わります")
 	els := checkStrictCSP(t, p)
-	for _, id := range []string{"recovery-notice", "replace-notice", "passkey-create", "passkey-delete"} {
+	for _, id := range []string{"recovery-notice", "replace-notice", "passkey-create", "passkey-delete", "hold-notice"} {
 		if _, ok := findElement(els, id); !ok {
 			t.Errorf("recovery session page lacks #%s", id)
 		}
 	}
+	// The login through the window was a recovery: withdrawals may be held for 72 hours.
+	var recoveredAt time.Time
+	if err := e.svc.pool.QueryRow(context.Background(), `SELECT recovered_at FROM accounts WHERE id = $1`, acct.ID).Scan(&recoveredAt); err != nil {
+		t.Fatal(err)
+	}
+	wantHTML(t, p, "出金や出金先銀行口座の変更", formatJST(recoveredAt.Add(DefaultRecoveryHold)))
 	if sec, _ := findElement(els, "security"); sec.attrs["data-assurance"] != "password_fallback" {
 		t.Errorf("data-assurance = %q: the script offers conditional create only after recovery", sec.attrs["data-assurance"])
 	}

@@ -254,6 +254,11 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	if replacing {
 		kind = notify.KindPasskeyReplaced
 	}
+	if sess.Assurance == AssurancePasswordFallback {
+		if err := markRecovered(ctx, tx, sess.AccountID, now); err != nil {
+			return Passkey{}, err
+		}
+	}
 	err = Notify(ctx, tx, s.outbox, sess.AccountID, notify.Event{Kind: kind, At: now, Provider: providerDisplayName(pk.Provider()),
 		Recovery: sess.Assurance == AssurancePasswordFallback})
 	return pk, err
@@ -487,6 +492,11 @@ func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64,
 		Detail: map[string]any{"aaguid": pk.AAGUID, "provider": pk.Provider(), "sessions_ended": ended}})
 	if err != nil {
 		return Passkey{}, false, err
+	}
+	if recovery {
+		if err := markRecovered(ctx, tx, accountID, now); err != nil {
+			return Passkey{}, false, err
+		}
 	}
 	err = Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notify.KindPasskeyDeleted, At: now,
 		Provider: providerDisplayName(pk.Provider()), Recovery: recovery})

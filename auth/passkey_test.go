@@ -662,10 +662,14 @@ func (w *recordingWindows) closedReasons() []CloseReason {
 func TestRecoverySessionReplacesPasskey(t *testing.T) {
 	t.Parallel()
 	windows := &recordingWindows{open: map[int64]Window{}}
-	e := newTestEnv(t, func(c *Config) { c.Windows = windows })
+	e := newTestEnv(t, func(c *Config) { c.Windows, c.RecoveryHold = windows, DefaultRecoveryHold })
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
 	lost := e.newPhone(authtest.Config{})
+	before := e.loggedIn(acct, AssurancePassword)
+	if _, body := e.do(before, "GET", "/api/v1/session", nil); body["recovered_at"] != nil || body["hold_until"] != nil {
+		t.Fatalf("a hold before any recovery: %v", body)
+	}
 	if _, err := lost.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
 		t.Fatal(err)
 	}
@@ -704,8 +708,18 @@ func TestRecoverySessionReplacesPasskey(t *testing.T) {
 
 	_, err = lost.Login(ctx, e.browser(), "")
 	wantRefusal(t, "login with the replaced passkey", err, http.StatusUnauthorized, "passkey_failed")
-	if _, err := phone.Login(ctx, e.browser(), "taro"); err != nil {
+	fresh := e.browser()
+	if _, err := phone.Login(ctx, fresh, "taro"); err != nil {
 		t.Fatalf("login with the new passkey: %v", err)
+	}
+	// The replacement was a recovery: even a passkey session reports the hold (§2.11).
+	holdOf := func(c *http.Client) (any, any) {
+		_, body := e.do(c, "GET", "/api/v1/session", nil)
+		return body["recovered_at"], body["hold_until"]
+	}
+	wantR, wantH := e.clock.Now().In(jst).Format(time.RFC3339), e.clock.Now().Add(DefaultRecoveryHold).In(jst).Format(time.RFC3339)
+	if r, h := holdOf(fresh); r != wantR || h != wantH {
+		t.Fatalf("after the replacement: recovered_at %v hold_until %v, want %s %s", r, h, wantR, wantH)
 	}
 
 	// A replacement is a recovery event: told by email and texted to the registered phone.
@@ -714,6 +728,7 @@ func TestRecoverySessionReplacesPasskey(t *testing.T) {
 	}
 
 	t.Run("deleting closes the window", func(t *testing.T) {
+		e.clock.Advance(time.Hour)
 		windows.openFor(acct.ID, Window{ID: 8, ExpiresAt: e.clock.Now().Add(30 * time.Minute), OpenedVia: "operator"})
 		if err := phone.Delete(ctx, e.loggedIn(acct, AssurancePasswordFallback)); err != nil {
 			t.Fatal(err)
@@ -721,7 +736,15 @@ func TestRecoverySessionReplacesPasskey(t *testing.T) {
 		if got := windows.closedReasons(); !slices.Equal(got, []CloseReason{ClosedPasskeyCreated, ClosedPasskeyDeleted}) {
 			t.Fatalf("closed windows %v", got)
 		}
-		// Deleted from a recovery session: texted too.
+		// Deleted from a recovery session an hour later: a recovery, which extends the hold, and
+		// texted too.
+		if r, _ := holdOf(e.loggedIn(acct, AssurancePassword)); r != e.clock.Now().In(jst).Format(time.RFC3339) {
+			t.Fatalf("after the deletion: recovered_at %v", r)
+		}
+		e.clock.Advance(DefaultRecoveryHold)
+		if r, h := holdOf(e.loggedIn(acct, AssurancePassword)); r != nil || h != nil {
+			t.Fatalf("the hold outlived KAGI_RECOVERY_HOLD: %v %v", r, h)
+		}
 		got := e.queuedKinds(acct.ID)
 		if tail := got[len(got)-2:]; !slices.Equal(tail, []string{"email:passkey_deleted", "sms:passkey_deleted"}) {
 			t.Fatalf("queued %v", got)

@@ -28,6 +28,8 @@ type Session struct {
 	CreatedAt       time.Time `db:"created_at"`
 	AuthenticatedAt time.Time `db:"authenticated_at"`
 	ExpiresAt       time.Time `db:"expires_at"`
+	// RecoveredAt is when the account was last recovered (see RecoveryHold), nil if never.
+	RecoveredAt *time.Time `db:"recovered_at"`
 }
 
 func hashToken(token string) []byte {
@@ -76,7 +78,7 @@ func (s *Service) SessionFromRequest(ctx context.Context, r *http.Request) (Sess
 func (s *Service) sessionByHash(ctx context.Context, q pgdb.Querier, h []byte) (Session, bool, error) {
 	rows, err := q.Query(ctx, `
 		SELECT s.token_hash, s.account_id, a.login_id, a.account_number, a.name, s.assurance,
-		       s.created_at, s.authenticated_at, s.expires_at
+		       s.created_at, s.authenticated_at, s.expires_at, a.recovered_at
 		FROM sessions s JOIN accounts a ON a.id = s.account_id
 		WHERE s.token_hash = $1 AND s.expires_at > $2`, h, s.now())
 	if err != nil {

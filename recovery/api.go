@@ -43,21 +43,24 @@ func (s *Service) withAPIKey(h web.HandlerFunc) web.HandlerFunc {
 	}
 }
 
-// windowCheck is the answer of GET /api/v1/fallback-window (§3.6). A closed window and an
-// unknown login ID both marshal to {"open":false}.
+// windowCheck is the answer of GET /api/v1/fallback-window (§3.6), with the account's recovery
+// hold (§2.11). A closed window and an unknown login ID both marshal to {"open":false,…} with a
+// null hold.
 type windowCheck struct {
 	Open      bool   `json:"open"`
 	ExpiresAt string `json:"expires_at,omitempty"`
 	OpenedVia string `json:"opened_via,omitempty"`
+	auth.HoldFields
 }
 
 // windowCheckSQL is the whole check: one query on the login ID's unique index and the
-// one-open-window index, no write (§10). It reads auth's accounts table, because asking auth
-// for the account first would make it two round trips; it writes nothing there.
+// one-open-window index, no write (§10). It reads auth's accounts table (the login ID and the
+// time of the last recovery), because asking auth for the account first would make it two
+// round trips; it writes nothing there.
 const windowCheckSQL = `
-	SELECT w.expires_at, w.opened_via
+	SELECT w.expires_at, w.opened_via, a.recovered_at
 	FROM accounts a
-	JOIN fallback_windows w ON w.account_id = a.id AND w.closed_at IS NULL AND w.expires_at > $2
+	LEFT JOIN fallback_windows w ON w.account_id = a.id AND w.closed_at IS NULL AND w.expires_at > $2
 	WHERE a.login_id = $1`
 
 func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) error {
@@ -71,14 +74,23 @@ func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) erro
 	if !auth.LoginIDLookupable(loginID) {
 		return web.JSON(w, http.StatusOK, windowCheck{Open: false})
 	}
-	var expires time.Time
-	var via string
-	err := s.pool.QueryRow(r.Context(), windowCheckSQL, loginID, s.now()).Scan(&expires, &via)
+	now := s.now()
+	var (
+		expires     *time.Time
+		via         *string
+		recoveredAt *time.Time
+	)
+	err := s.pool.QueryRow(r.Context(), windowCheckSQL, loginID, now).Scan(&expires, &via, &recoveredAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return web.JSON(w, http.StatusOK, windowCheck{Open: false})
 	}
 	if err != nil {
 		return err
 	}
-	return web.JSON(w, http.StatusOK, windowCheck{Open: true, ExpiresAt: expires.In(jst).Format(time.RFC3339), OpenedVia: via})
+	var out windowCheck
+	if expires != nil {
+		out = windowCheck{Open: true, ExpiresAt: expires.In(jst).Format(time.RFC3339), OpenedVia: *via}
+	}
+	out.HoldFields = auth.HoldOf(recoveredAt, s.hold, now).Fields()
+	return web.JSON(w, http.StatusOK, out)
 }

@@ -80,7 +80,7 @@ func TestFallbackWindowAPI(t *testing.T) {
 	t.Run("an unknown login ID answers like an account without a window", func(t *testing.T) {
 		resKnown, known := e.checkWindow("taro", bearer)
 		resUnknown, unknown := e.checkWindow("nobody", bearer)
-		if resKnown.StatusCode != http.StatusOK || string(known) != "{\"open\":false}\n" {
+		if resKnown.StatusCode != http.StatusOK || string(known) != closedAnswer {
 			t.Fatalf("known account without a window: %d %q", resKnown.StatusCode, known)
 		}
 		if resUnknown.StatusCode != resKnown.StatusCode || string(unknown) != string(known) ||
@@ -92,8 +92,8 @@ func TestFallbackWindowAPI(t *testing.T) {
 	t.Run("a login ID no account can have answers like an unknown one", func(t *testing.T) {
 		for _, id := range []string{"taro\x00", "\x00", "ta\xffro", "\xc3", strings.Repeat("a", 257), strings.Repeat("あ", 100)} {
 			res, body := e.checkWindow(id, bearer)
-			if res.StatusCode != http.StatusOK || string(body) != "{\"open\":false}\n" {
-				t.Errorf("login_id %.20q: %d %s, want 200 {\"open\":false}", id, res.StatusCode, body)
+			if res.StatusCode != http.StatusOK || string(body) != closedAnswer {
+				t.Errorf("login_id %.20q: %d %s, want 200 %s", id, res.StatusCode, body, closedAnswer)
 			}
 		}
 	})
@@ -101,7 +101,7 @@ func TestFallbackWindowAPI(t *testing.T) {
 	w := e.open(acct.ID, ChannelIVR, "ivr:CA01", "")
 	t.Run("an open window", func(t *testing.T) {
 		res, body := e.checkWindow("taro", bearer)
-		want := `{"open":true,"expires_at":"2031-06-04T10:30:00+09:00","opened_via":"ivr"}` + "\n"
+		want := `{"open":true,"expires_at":"2031-06-04T10:30:00+09:00","opened_via":"ivr","recovered_at":null,"hold_until":null}` + "\n"
 		if res.StatusCode != http.StatusOK || string(body) != want {
 			t.Fatalf("%d %s, want %s", res.StatusCode, body, want)
 		}
@@ -112,7 +112,7 @@ func TestFallbackWindowAPI(t *testing.T) {
 		if res.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("Cache-Control %q, want no-store", res.Header.Get("Cache-Control"))
 		}
-		if _, body := e.checkWindow("hanako", bearer); string(body) != "{\"open\":false}\n" {
+		if _, body := e.checkWindow("hanako", bearer); string(body) != closedAnswer {
 			t.Fatalf("another account: %s", body)
 		}
 	})
@@ -127,15 +127,19 @@ func TestFallbackWindowAPI(t *testing.T) {
 
 	t.Run("closed once it runs out, before and after the expiry job", func(t *testing.T) {
 		e.clock.Advance(30 * time.Minute)
-		if _, body := e.checkWindow("taro", bearer); string(body) != "{\"open\":false}\n" {
+		if _, body := e.checkWindow("taro", bearer); string(body) != closedAnswer {
 			t.Fatalf("at the window's end, job not run: %s", body)
 		}
 		e.runExpiry()
-		if _, body := e.checkWindow("taro", bearer); string(body) != "{\"open\":false}\n" {
+		if _, body := e.checkWindow("taro", bearer); string(body) != closedAnswer {
 			t.Fatalf("after the job: %s", body)
 		}
 	})
 }
+
+// closedAnswer is the service API's answer for an account without an open window and without a
+// recovery hold, and for an unknown login ID alike.
+const closedAnswer = `{"open":false,"recovered_at":null,"hold_until":null}` + "\n"
 
 func TestServiceAPIWithoutKeysRefusesEverything(t *testing.T) {
 	t.Parallel()

@@ -63,6 +63,9 @@ type Config struct {
 	// Outbox takes the notices of §7 (a window opened, a voice-line lockout) in the
 	// transaction of their event. Nil sends nothing.
 	Outbox *notify.Outbox
+	// RecoveryHold is the hold the service API reports after a recovery (§2.11,
+	// KAGI_RECOVERY_HOLD); zero reports none. The auth core gets the same setting.
+	RecoveryHold time.Duration
 }
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
@@ -77,6 +80,7 @@ type Service struct {
 	batch    int
 	purges   []Purge
 	outbox   *notify.Outbox
+	hold     time.Duration
 }
 
 // New checks cfg and builds the service.
@@ -96,6 +100,7 @@ func New(cfg Config) (*Service, error) {
 		lockout:  cfg.Lockout,
 		batch:    cfg.ExpiryBatch,
 		outbox:   cfg.Outbox,
+		hold:     cfg.RecoveryHold,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -51,6 +51,7 @@ var settings = []setting{
 	{env: "KAGI_TWILIO_API_URL", flag: "twilio-api-url", usage: "base URL of Twilio's REST API (default: Twilio's own)"},
 	{env: "KAGI_EMAIL_CHECK", flag: "email-check", def: "on", usage: "emoji email check after every password login: on or off"},
 	{env: "KAGI_LOGIN_NOTICE", flag: "login-notice", def: "on", usage: "email a notice of every successful login: on or off"},
+	{env: "KAGI_RECOVERY_HOLD", flag: "recovery-hold", def: "72h", usage: "how long after a recovery sessions and the service API report a hold (0 = off)"},
 }
 
 // devMailFrom is the sender of development mode's mails when KAGI_MAIL_FROM is unset.
@@ -80,9 +81,10 @@ type config struct {
 	// their sender line.
 	MailFrom, MailSender string
 	// Twilio is nil without Twilio Messaging: no SMS (in development mode, texts are kept).
-	Twilio      *notify.TwilioConfig
-	EmailCheck  bool
-	LoginNotice bool
+	Twilio       *notify.TwilioConfig
+	EmailCheck   bool
+	LoginNotice  bool
+	RecoveryHold time.Duration
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -247,6 +249,13 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		errs = append(errs, fmt.Errorf("KAGI_FALLBACK_WINDOW %q must be a duration between 1m and 24h", raw["KAGI_FALLBACK_WINDOW"]))
 	}
 	c.FallbackWindow = d
+	if v := raw["KAGI_RECOVERY_HOLD"]; v == "0" {
+		c.RecoveryHold = 0
+	} else if h, err := time.ParseDuration(v); err != nil || h < 0 || h > 90*24*time.Hour {
+		errs = append(errs, fmt.Errorf("KAGI_RECOVERY_HOLD %q must be a duration such as 72h (at most 2160h), or 0 for no hold", v))
+	} else {
+		c.RecoveryHold = h
+	}
 	c.ExpirySchedule = raw["KAGI_EXPIRY_SCHEDULE"]
 	if err := recovery.ValidateSchedule(c.ExpirySchedule); err != nil {
 		errs = append(errs, fmt.Errorf("KAGI_EXPIRY_SCHEDULE %q is not a cron spec (such as \"@every 1m\" or \"0 */5 * * * *\"): %v", c.ExpirySchedule, err))

@@ -151,6 +151,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 	env["KAGI_SMS_FROM"] = "+815012345678" // without TWILIO_ACCOUNT_SID
 	env["KAGI_EMAIL_CHECK"] = "sometimes"
 	env["KAGI_LOGIN_NOTICE"] = "yes please"
+	env["KAGI_RECOVERY_HOLD"] = "-1h"
 	_, err := kagi(t, env, "serve")
 	if err == nil {
 		t.Fatal("serve started with bad settings")
@@ -159,7 +160,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		t.Errorf("error %q shows the SMTP password", err)
 	}
 	for _, want := range []string{"KAGI_FALLBACK_WINDOW", "windows", "https", "KAGI_SMTP_URL", "KAGI_MAIL_FROM",
-		"TWILIO_ACCOUNT_SID", "KAGI_EMAIL_CHECK", "KAGI_LOGIN_NOTICE"} {
+		"TWILIO_ACCOUNT_SID", "KAGI_EMAIL_CHECK", "KAGI_LOGIN_NOTICE", "KAGI_RECOVERY_HOLD"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

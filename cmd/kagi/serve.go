@@ -49,12 +49,13 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		return nil, err
 	}
 	recoverySvc, err := recovery.New(recovery.Config{
-		Outbox:  outbox,
-		Pool:    pool,
-		Log:     log,
-		Window:  c.FallbackWindow,
-		APIKeys: c.APIKeys,
-		Purges:  []recovery.Purge{{Name: "calls", Run: ivr.PurgeCalls}},
+		Outbox:       outbox,
+		RecoveryHold: c.RecoveryHold,
+		Pool:         pool,
+		Log:          log,
+		Window:       c.FallbackWindow,
+		APIKeys:      c.APIKeys,
+		Purges:       []recovery.Purge{{Name: "calls", Run: ivr.PurgeCalls}},
 	})
 	if err != nil {
 		pool.Close()
@@ -72,6 +73,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Outbox:          outbox,
 		EmailCheck:      c.EmailCheck,
 		LoginNotice:     c.LoginNotice,
+		RecoveryHold:    c.RecoveryHold,
 	})
 	if err != nil {
 		pool.Close()
