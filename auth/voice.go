@@ -49,6 +49,15 @@ func (s *Service) AccountNumberKey(number string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// VoiceCodeHash is what the voice line stores of a code it texted (§4.8): a keyed hash (the PIN
+// key, under a label of its own) bound to the call, so the code is never stored and a code
+// texted for one call is worth nothing on another.
+func (s *Service) VoiceCodeHash(callSid, code string) []byte {
+	m := hmac.New(sha256.New, s.pinKey)
+	m.Write([]byte("kagi-voice-code-v1\x00" + callSid + "\x00" + code))
+	return m.Sum(nil)
+}
+
 // CallerMatches reports whether the caller's number is one of the account's registered phones
 // and the PIN matches. Both checks always run, so the time taken does not tell which failed;
 // an account that was not found (zero VoiceAccount) never matches but costs the same.

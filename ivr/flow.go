@@ -42,6 +42,7 @@ const (
 const (
 	menuTimeout   = "8"
 	digitsTimeout = "10"
+	codeTimeout   = "20"
 )
 
 // jst is Japan Standard Time; Japan has no daylight saving time, so a fixed zone is exact and
@@ -51,12 +52,12 @@ var jst = time.FixedZone("JST", 9*60*60)
 // Step is where the call is. It is stored as text in the call's State.
 type Step string
 
-// The steps of §4.3. The zero Step is a call that has not started. The second channel of §4.8
-// will add its own (waiting for the texted code) beside StepPIN.
+// The steps of §4.3 and §4.8. The zero Step is a call that has not started.
 const (
 	StepMenu      Step = "menu"      // waiting for one menu key
 	StepAccount   Step = "account"   // waiting for the account number, ended by #
 	StepPIN       Step = "pin"       // waiting for the four-digit PIN
+	StepCode      Step = "code"      // waiting for the six-digit code texted to the registered phone
 	StepVerifying Step = "verifying" // waiting for the handler to deliver a VerifyResult
 	StepDone      Step = "done"      // the call has ended; nothing more is asked
 )
@@ -86,7 +87,7 @@ type State struct {
 // order; Next answers those by repeating the current prompt without changing the state.
 func (s State) Expects(seq int) bool {
 	switch s.Step {
-	case StepMenu, StepAccount, StepPIN:
+	case StepMenu, StepAccount, StepPIN, StepCode:
 		return seq == s.Seq
 	}
 	return false
@@ -101,7 +102,7 @@ func (s State) sane() bool {
 	switch s.Step {
 	case "", StepDone, StepVerifying:
 		return true
-	case StepMenu, StepAccount, StepPIN:
+	case StepMenu, StepAccount, StepPIN, StepCode:
 		return s.Seq > 0
 	}
 	return false
@@ -164,10 +165,15 @@ type Event struct {
 // request: the account exists, CallerNumber is one of its registered phone numbers, the PIN
 // matches, nothing is locked, and to count a failure towards the lockouts of §4.4. The PIN must
 // not be logged or stored.
+//
+// With Code set it asks instead to check the code texted to the caller on this call (§4.8): a
+// wrong or expired code is a failed verification like a wrong PIN. Neither the PIN nor the code
+// may be logged or stored.
 type VerifyRequest struct {
 	AccountNumber string
 	CallerNumber  string
 	PIN           string
+	Code          string
 }
 
 // VerifyOutcome is what the handler found.
@@ -187,12 +193,17 @@ const (
 	// CallerLocked: the caller's number is locked out of the voice line, possibly by this
 	// failure. The caller hears the same sentence as for AccountLocked.
 	CallerLocked
+	// CodeSent: the keyed checks passed and a code is being texted to the registered phone the
+	// call came from (§4.8); the call asks for it next.
+	CodeSent
 )
 
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
 type VerifyResult struct {
 	Outcome         VerifyOutcome
 	WindowExpiresAt time.Time // when Verified
+	// ByCode is set when Verified came with the texted code, which the caller is told.
+	ByCode bool
 }
 
 // Reply is what the call does next.
@@ -240,6 +251,8 @@ func Next(st State, ev Event, cfg Config, env Env) (State, Reply) {
 			c.account(ev.Digits)
 		case StepPIN:
 			c.pin(ev.Digits)
+		case StepCode:
+			c.code(ev.Digits)
 		}
 	case EventVerifyResult:
 		if st.Step != StepVerifying {
@@ -311,6 +324,8 @@ var gathers = map[Step]gatherSpec{
 	// Twilio drops an empty finishOnKey attribute, so # keeps its default meaning at the PIN
 	// step: it ends the input early, and the too-short input is asked for again.
 	StepPIN: {prompt: promptPIN, timeout: digitsTimeout, numDigits: "4"},
+	// The code comes from a text the caller reads on the phone they call with: more time.
+	StepCode: {prompt: promptCode, timeout: codeTimeout, numDigits: "6"},
 }
 
 // ask moves the call to step and asks for its input with a new seq, after anything said before
@@ -358,7 +373,7 @@ func (c *call) gather(lead ...string) {
 // unchanged.
 func (c *call) repeat() {
 	switch c.st.Step {
-	case StepMenu, StepAccount, StepPIN:
+	case StepMenu, StepAccount, StepPIN, StepCode:
 		c.gather()
 	case StepDone:
 		c.hangup()
@@ -450,6 +465,17 @@ func (c *call) pin(digits string) {
 	c.awaitResult()
 }
 
+// code asks the handler to check the texted code. It is the same verification as the PIN's, so
+// it counts no attempt of its own.
+func (c *call) code(digits string) {
+	if !allDigits(digits, 6, 6) {
+		c.invalid()
+		return
+	}
+	c.verify = &VerifyRequest{CallerNumber: c.st.From, Code: digits}
+	c.awaitResult()
+}
+
 // awaitResult waits for the handler's VerifyResult. The TwiML of this Reply is only what the
 // caller hears if the handler cannot verify: the unavailable sentence.
 func (c *call) awaitResult() {
@@ -459,19 +485,23 @@ func (c *call) awaitResult() {
 	c.verbs = append(c.verbs, &twiml.VoiceHangup{})
 }
 
-// result says the outcome of the verification. The second channel of §4.8 hooks in here: its
-// outcomes (code texted: ask for it at a step of its own; call back placed: hang up) go beside
-// Verified, and the code's check comes back as another VerifyResult.
+// result says the outcome of the verification, or of the code check that completes it (§4.8).
 func (c *call) result(r VerifyResult) {
 	c.st.AccountNumber = ""
 	switch r.Outcome {
 	case Verified:
+		until := promptVerifiedUntil
+		if r.ByCode {
+			until = promptCodeVerifiedUntil
+		}
 		if r.WindowExpiresAt.IsZero() {
 			c.say(promptVerifiedWindow, promptRecreate, promptGoodbye)
 		} else {
-			c.say(fmt.Sprintf(promptVerifiedUntil, recovery.SpokenClock(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
+			c.say(fmt.Sprintf(until, recovery.SpokenClock(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
 		}
 		c.hangup()
+	case CodeSent:
+		c.ask(StepCode, promptCodeSent)
 	case NoPasskey:
 		c.say(promptNoPasskey, promptGoodbye)
 		c.hangup()

@@ -561,9 +561,13 @@ func TestVerifyOutcomes(t *testing.T) {
 			StepDone, promptLocked + "営業時間は、" + testCfg.HoursText + "。" + promptGoodbye},
 		{"failed retries from the account number", VerifyResult{Outcome: Failed},
 			StepAccount, promptFailed + promptRetry + promptAccount},
+		{"code sent asks for the code", VerifyResult{Outcome: CodeSent},
+			StepCode, promptCodeSent + promptCode},
+		{"verified by the code says so", VerifyResult{Outcome: Verified, ByCode: true, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 20, 0, time.UTC)},
+			StepDone, "確認コードの確認が取れました。14時35分まで、ログインID、パスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
 			StepDone, promptUnavailable},
-		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallerLocked + 1},
+		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CodeSent + 1},
 			StepDone, promptUnavailable},
 	}
 	for _, tt := range tests {
@@ -902,4 +906,47 @@ func FuzzNext(f *testing.F) {
 			t.Fatalf("state JSON %s (%v)", b, err)
 		}
 	})
+}
+
+// §4.8: after the keyed checks pass, the call asks for the texted code; the code is checked as
+// part of the same verification (no attempt of its own), and anything but six digits is asked
+// for again.
+func TestCode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		digits string
+		valid  bool
+	}{
+		{"six digits", "042917", true},
+		{"five digits", "04291", false},
+		{"seven digits", "0429171", false},
+		{"empty is a timeout", "", false},
+		{"star", "04*917", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := toVerify(t, "1234567", "4826")
+			h := p.verified(VerifyResult{Outcome: CodeSent})
+			if p.st.Step != StepCode || h.speech != promptCodeSent+promptCode || p.st.AccountNumber != "" {
+				t.Fatalf("after the code was sent: state %+v, said %q", p.st, h.speech)
+			}
+			h = p.key(tt.digits)
+			if !tt.valid {
+				if p.reply.Verify != nil || p.st.Step != StepCode || h.speech != promptNotRecognise+promptCode {
+					t.Errorf("state %+v verify %v said %q, want the code asked for again", p.st, p.reply.Verify, h.speech)
+				}
+				return
+			}
+			want := VerifyRequest{CallerNumber: caller, Code: tt.digits}
+			if p.reply.Verify == nil || *p.reply.Verify != want || p.st.Attempts != 1 {
+				t.Fatalf("verify %+v attempts %d, want %+v and still one attempt", p.reply.Verify, p.st.Attempts, want)
+			}
+			// A wrong code is a failed verification: retry from the account number.
+			if h := p.verified(VerifyResult{Outcome: Failed}); p.st.Step != StepAccount || h.speech != promptFailed+promptRetry+promptAccount {
+				t.Errorf("wrong code: state %+v said %q", p.st, h.speech)
+			}
+		})
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 
 	"kagi/auth"
+	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/recovery"
 )
@@ -52,6 +53,9 @@ type HandlerConfig struct {
 	SupportEnabled bool
 	// Verifier checks callers and opens windows.
 	Verifier *recovery.VoiceVerifier
+	// Texter sends the codes of the second channel (§4.8); required when the verifier's
+	// second factor is SMS.
+	Texter notify.Texter
 	// Deadline bounds a request; zero means DefaultDeadline.
 	Deadline time.Duration
 }
@@ -67,6 +71,7 @@ type Handler struct {
 	calendar  *recovery.Calendar
 	support   bool
 	verifier  *recovery.VoiceVerifier
+	texter    notify.Texter
 	deadline  time.Duration
 }
 
@@ -74,6 +79,9 @@ type Handler struct {
 func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if cfg.Pool == nil || cfg.Verifier == nil || cfg.AuthToken == "" || cfg.PublicURL == "" {
 		return nil, errors.New("ivr: Pool, Verifier, AuthToken and PublicURL are required")
+	}
+	if cfg.Verifier.SecondFactor() == recovery.SecondFactorSMS && cfg.Texter == nil {
+		return nil, errors.New("ivr: the SMS second factor needs a Texter")
 	}
 	h := &Handler{
 		pool:      cfg.Pool,
@@ -85,6 +93,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		calendar:  cfg.Calendar,
 		support:   cfg.SupportEnabled,
 		verifier:  cfg.Verifier,
+		texter:    cfg.Texter,
 		deadline:  cfg.Deadline,
 	}
 	if h.log == nil {
@@ -189,10 +198,15 @@ var errUnknownCall = errors.New("ivr: gather for a call that never started")
 // step is one transaction: load the call's state (row-locked, so Twilio's retries and
 // parallel requests of one call queue up), move the flow on, verify if it asks, save. A call
 // whose end the status callback recorded is not moved on: it gets the unavailable sentence.
+//
+// A code the step decided to text (§4.8) is sent once the step has committed, so a code that
+// is texted is always one the line can check.
 func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string, error) {
 	var doc, outcome string
+	var text *recovery.VoiceResult
 	err := pgdb.InTx(ctx, h.pool, func(tx pgx.Tx) error {
-		outcome = "" // InTx may run this again after a deadlock or serialization failure
+		// InTx may run this again after a deadlock or serialization failure.
+		outcome, text = "", nil
 		now := h.now()
 		if ev.Kind == EventCallStart {
 			_, err := tx.Exec(ctx, `
@@ -223,14 +237,22 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 		before := st.Step
 		st, reply := Next(st, ev, h.flow, env)
 		if v := reply.Verify; v != nil {
-			res, err := h.verifier.Verify(ctx, tx, recovery.VoiceAttempt{
-				AccountNumber: v.AccountNumber, Caller: v.CallerNumber, PIN: v.PIN, CallSid: sid,
-			})
+			var res recovery.VoiceResult
+			if v.Code != "" {
+				res, err = h.verifier.VerifyCode(ctx, tx, recovery.VoiceCodeAttempt{CallSid: sid, Caller: v.CallerNumber, Code: v.Code})
+			} else {
+				res, err = h.verifier.Verify(ctx, tx, recovery.VoiceAttempt{
+					AccountNumber: v.AccountNumber, Caller: v.CallerNumber, PIN: v.PIN, CallSid: sid,
+				})
+			}
 			if err != nil {
 				return err
 			}
-			st, reply = Next(st, Event{Kind: EventVerifyResult, Result: flowResult(res)}, h.flow, env)
+			st, reply = Next(st, Event{Kind: EventVerifyResult, Result: flowResult(res, v.Code != "")}, h.flow, env)
 			outcome = outcomeNames[res.Outcome]
+			if res.Outcome == recovery.VoiceCodeSent {
+				text = &res
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE ivr_calls SET state = $2, updated_at = $3 WHERE call_sid = $1`, sid, st, now); err != nil {
 			return err
@@ -243,7 +265,25 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 	if err == nil && outcome != "" {
 		verifications.WithLabelValues(outcome).Inc()
 	}
+	if err == nil && text != nil {
+		if err := h.textCode(ctx, text); err != nil {
+			// The caller cannot get the code: the line cannot go on. The code stays unusable
+			// without it and runs out.
+			h.log.ErrorContext(ctx, "ivr: code not texted", "call_sid", sid, "to", auth.MaskPhone(text.CodeTo), "err", err)
+			return Unavailable(h.flow), nil
+		}
+	}
 	return doc, err
+}
+
+// textCode texts the confirmation code to the registered phone the call came from. The code
+// is in the text and nowhere else: never logged.
+func (h *Handler) textCode(ctx context.Context, r *recovery.VoiceResult) error {
+	body, err := notify.RenderCodeSMS(r.Code, r.CodeExpiresAt)
+	if err != nil {
+		return err
+	}
+	return h.texter.SendSMS(ctx, notify.SMS{To: r.CodeTo, Body: body})
 }
 
 var verifications = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -257,12 +297,17 @@ var outcomeNames = map[recovery.VoiceOutcome]string{
 	recovery.VoiceFailed:        "failed",
 	recovery.VoiceAccountLocked: "locked",
 	recovery.VoiceCallerLocked:  "locked",
+	recovery.VoiceCodeSent:      "code_sent",
 }
 
-func flowResult(r recovery.VoiceResult) VerifyResult {
+// flowResult is the flow's view of a verification's outcome; byCode marks the check of a texted
+// code.
+func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 	switch r.Outcome {
 	case recovery.VoiceVerified:
-		return VerifyResult{Outcome: Verified, WindowExpiresAt: r.Window.ExpiresAt}
+		return VerifyResult{Outcome: Verified, WindowExpiresAt: r.Window.ExpiresAt, ByCode: byCode}
+	case recovery.VoiceCodeSent:
+		return VerifyResult{Outcome: CodeSent}
 	case recovery.VoiceNoPasskey:
 		return VerifyResult{Outcome: NoPasskey}
 	case recovery.VoiceAccountLocked:

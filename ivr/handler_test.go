@@ -55,6 +55,12 @@ var wednesday10 = time.Date(2031, 6, 4, 1, 0, 0, 0, time.UTC)
 
 func newLineEnv(t testing.TB, edit ...func(*HandlerConfig)) *lineEnv {
 	t.Helper()
+	return newLineEnvWith(t, nil, edit...)
+}
+
+// newLineEnvWith is newLineEnv with recovery's configuration edited by recEdit.
+func newLineEnvWith(t testing.TB, recEdit func(*recovery.Config), edit ...func(*HandlerConfig)) *lineEnv {
+	t.Helper()
 	pool := pgtest.New(t, auth.Migrations, recovery.Migrations, Migrations)
 	clock := &lineClock{now: wednesday10}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
@@ -67,7 +73,11 @@ func newLineEnv(t testing.TB, edit ...func(*HandlerConfig)) *lineEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := recovery.New(recovery.Config{Pool: pool, Log: log, Now: clock.Now})
+	recCfg := recovery.Config{Pool: pool, Log: log, Now: clock.Now}
+	if recEdit != nil {
+		recEdit(&recCfg)
+	}
+	rec, err := recovery.New(recCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,13 @@ const (
 	promptNotRecognise = "入力を確認できませんでした。"
 )
 
+// The second channel by text (§4.8): the code goes to the registered phone the call came from.
+const (
+	promptCodeSent          = "ご登録の電話番号に、SMSで6桁の確認コードをお送りしました。"
+	promptCode              = "SMSに記載された6桁の確認コードを入力してください。"
+	promptCodeVerifiedUntil = "確認コードの確認が取れました。%sまで、ログインID、パスワードを利用してログインが可能です。"
+)
+
 // Results (§4.3.5, §4.3.6, §4.4). promptFailed is the one sentence for every failed
 // verification, whichever check failed; promptLocked is the one sentence for every lockout,
 // whichever lock applies.

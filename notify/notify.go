@@ -69,6 +69,9 @@ type Event struct {
 	// Recovery marks an event made through a recovery (a fallback-window session or an
 	// operator), which is also texted to the registered phones.
 	Recovery bool `json:"recovery,omitempty"`
+	// ConfirmedBy is the second channel that confirmed the caller before a window opened
+	// (§4.8): "sms", or empty when none did.
+	ConfirmedBy string `json:"confirmed_by,omitempty"`
 }
 
 // Texted reports whether ev goes by SMS too (when SMS is configured): the recovery events a

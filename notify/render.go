@@ -42,6 +42,7 @@ var renderTemplates = func() *template.Template {
 	for k, s := range tmplSMS {
 		template.Must(t.New("sms:" + string(k)).Parse(s))
 	}
+	template.Must(t.New("sms:code").Parse(tmplCodeSMS))
 	return t
 }()
 
@@ -56,6 +57,8 @@ type renderData struct {
 	Emoji      string
 	Provider   string
 	Recovery   bool
+	Confirmed  string
+	Code       string
 	SenderLine string
 }
 
@@ -114,6 +117,22 @@ func RenderSMS(ev Event) (string, error) {
 	return body, nil
 }
 
+// RenderCodeSMS is the text carrying the voice line's confirmation code (§4.8), valid until
+// until. The code must be the digits the line asks for; anything else is refused.
+func RenderCodeSMS(code string, until time.Time) (string, error) {
+	if len(code) < 4 || len(code) > 8 || strings.Trim(code, "0123456789") != "" || until.IsZero() {
+		return "", Permanent(errors.New("render code SMS: a code is 4 to 8 digits with an end"))
+	}
+	body, err := renderExec("sms:code", renderData{Code: code, Until: until.In(renderJST).Format(tmplShortTimeLayout)})
+	if err != nil {
+		return "", err
+	}
+	if ContainsLink(body) {
+		return "", fmt.Errorf("render code SMS: %w", ErrLinkLike)
+	}
+	return body, nil
+}
+
 // renderFacts turns ev into the words of its message, checking that the facts its kind states
 // are there: a notice that says "until" must say until when.
 func renderFacts(ev Event, layout string) (renderData, error) {
@@ -133,6 +152,7 @@ func renderFacts(ev Event, layout string) (renderData, error) {
 		d.Until = ev.Until.In(renderJST).Format(layout)
 	}
 	d.Channel = tmplChannels[ev.Channel]
+	d.Confirmed = tmplConfirmations[ev.ConfirmedBy]
 	d.Method = tmplMethods[ev.Method]
 	switch ev.Kind {
 	case KindLogin:

@@ -332,3 +332,38 @@ func TestContainsLink(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderCodeSMS(t *testing.T) {
+	until := testAt.Add(10 * time.Minute)
+	body, err := RenderCodeSMS("042917", until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"042917", "11月25日 19:10", "誰にも教えない"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("code SMS %q lacks %q", body, want)
+		}
+	}
+	if ContainsLink(body) || utf8.RuneCountInString(body) > 70 {
+		t.Errorf("code SMS %q: a link, or longer than one SMS of 70 characters", body)
+	}
+	for _, bad := range []string{"", "12", "12345a", "evil.com", "123456789"} {
+		if _, err := RenderCodeSMS(bad, until); err == nil {
+			t.Errorf("code %q rendered", bad)
+		}
+	}
+}
+
+func TestRenderWindowOpenedSaysWhatConfirmedIt(t *testing.T) {
+	msg, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "sms" }), testSender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg.Body, "確認方法：ご登録の電話番号へのSMS(確認コード)") {
+		t.Errorf("window mail does not say the SMS confirmed it:\n%s", msg.Body)
+	}
+	plain, err := RenderEmail(testEvent(KindWindowOpened), testSender)
+	if err != nil || strings.Contains(plain.Body, "確認方法") {
+		t.Errorf("without a second channel: %v\n%s", err, plain.Body)
+	}
+}

@@ -24,6 +24,11 @@ var tmplChannels = map[string]string{
 	ChannelOperator: "サポート窓口",
 }
 
+// tmplConfirmations names the second channel that confirmed a voice-line caller (§4.8).
+var tmplConfirmations = map[string]string{
+	"sms": "ご登録の電話番号へのSMS(確認コード)",
+}
+
 // tmplMethods names how a login was made.
 var tmplMethods = map[string]string{
 	"passkey":  "パスキー",
@@ -156,6 +161,9 @@ var tmplEmail = map[Kind]struct{ Subject, Body string }{
 
 受付日時：{{.At}}
 受付窓口：{{.Channel}}
+{{- if .Confirmed}}
+確認方法：{{.Confirmed}}
+{{- end}}
 利用期限：{{.Until}}まで
 
 期限までにログインID・パスワードでログインし、セキュリティ設定画面からパスキーを再作成してください。
@@ -183,3 +191,8 @@ var tmplSMS = map[Kind]string{
 	KindPasskeyDeleted:  `{{.At}}にパスキーが削除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 	KindVoiceLockout:    `本人確認の失敗が続き、自動音声ダイヤルを{{.Until}}まで停止します。心当たりがなければ営業時間内にサポート窓口へお電話ください。`,
 }
+
+// tmplCodeSMS is the text of the voice line's confirmation code (§4.8): the code, until when it
+// works, and that it is never to be told to anyone, since whoever reads it to the line opens the
+// temporary login. No name and no link.
+const tmplCodeSMS = `自動音声ダイヤルの確認コードは{{.Code}}です。{{.Until}}まで有効です。このコードは誰にも教えないでください。`

@@ -311,7 +311,11 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT decode(md5('check' || a.id), 'hex'), a.id, '🍎', array_fill('🍎'::text, ARRAY[9]), false, '\x00', '\x00',
 		        $2, $2::timestamptz + interval '5 minutes'
 		 FROM accounts a WHERE $1 > 0`,
-		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks`,
+		`INSERT INTO voice_codes (call_sid, account_id, account_key, caller, code_hash, created_at, expires_at)
+		 SELECT 'CA' || g, a.ids[1 + g % cardinality(a.ids)], 'key', '+819000000000', '\x00', $2,
+		        $2::timestamptz + interval '10 minutes'
+		 FROM (SELECT array_agg(id) AS ids FROM accounts) a, generate_series(1, $1) g`,
+		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks, voice_codes`,
 	} {
 		var args []any
 		if sql[0] != 'A' {

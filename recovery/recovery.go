@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -66,6 +67,9 @@ type Config struct {
 	// RecoveryHold is the hold the service API reports after a recovery (§2.11,
 	// KAGI_RECOVERY_HOLD); zero reports none. The auth core gets the same setting.
 	RecoveryHold time.Duration
+	// SecondFactor is how the voice line has the registered phone confirm a caller (§4.8).
+	// Empty means SecondFactorNone.
+	SecondFactor SecondFactor
 }
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
@@ -81,6 +85,8 @@ type Service struct {
 	purges   []Purge
 	outbox   *notify.Outbox
 	hold     time.Duration
+	// secondFactor is Config's SecondFactor.
+	secondFactor SecondFactor
 }
 
 // New checks cfg and builds the service.
@@ -101,6 +107,8 @@ func New(cfg Config) (*Service, error) {
 		batch:    cfg.ExpiryBatch,
 		outbox:   cfg.Outbox,
 		hold:     cfg.RecoveryHold,
+
+		secondFactor: cfg.SecondFactor,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -116,6 +124,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.lockout == (LockoutPolicy{}) {
 		s.lockout = DefaultLockout
+	}
+	switch s.secondFactor {
+	case "":
+		s.secondFactor = SecondFactorNone
+	case SecondFactorNone, SecondFactorSMS:
+	default:
+		return nil, fmt.Errorf("recovery: unknown second factor %q", s.secondFactor)
 	}
 	if s.batch == 0 {
 		s.batch = DefaultExpiryBatch

@@ -2,12 +2,18 @@ package recovery
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"math/big"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
 	"kagi/notify"
+	"kagi/pgdb"
 )
 
 // VoiceOutcome is the result of a voice-line verification (§4.3.5, §4.4).
@@ -25,6 +31,28 @@ const (
 	VoiceAccountLocked
 	// VoiceCallerLocked: the caller's number is locked out of the voice line.
 	VoiceCallerLocked
+	// VoiceCodeSent: the keyed checks passed and the second channel (§4.8) is under way: a code
+	// (VoiceResult.Code) is to be texted to VoiceResult.CodeTo, and the window opens only once
+	// VerifyCode gets it back on the same call.
+	VoiceCodeSent
+)
+
+// SecondFactor is how the registered phone confirms a caller whose keyed checks passed
+// (§4.8, KAGI_IVR_SECOND_FACTOR).
+type SecondFactor string
+
+const (
+	// SecondFactorNone opens the window on the keyed checks alone; caller ID can be forged.
+	SecondFactorNone SecondFactor = "none"
+	// SecondFactorSMS texts a code to the registered number the call came from, to be keyed
+	// in on the same call.
+	SecondFactorSMS SecondFactor = "sms"
+)
+
+// Texted codes (§4.8): six digits, valid ten minutes, single use.
+const (
+	codeDigits = 6
+	codeTTL    = 10 * time.Minute
 )
 
 // VoiceAttempt is what the caller keyed in, with the call's identity. PIN is compared and
@@ -40,6 +68,19 @@ type VoiceAttempt struct {
 type VoiceResult struct {
 	Outcome VoiceOutcome
 	Window  auth.Window
+	// Code is the code to text to CodeTo, with VoiceCodeSent: once the transaction commits,
+	// and never logged. It is stored only as a keyed hash.
+	Code          string
+	CodeTo        string
+	CodeExpiresAt time.Time
+}
+
+// VoiceCodeAttempt is a code keyed in on the call it was texted for. Code is compared and
+// forgotten: never stored, logged or audited.
+type VoiceCodeAttempt struct {
+	CallSid string
+	Caller  string
+	Code    string
 }
 
 // VoiceVerifier checks a caller against the account (through the auth core) under the
@@ -54,6 +95,9 @@ type VoiceVerifier struct {
 func NewVoiceVerifier(a *auth.Service, windows *Service) *VoiceVerifier {
 	return &VoiceVerifier{auth: a, windows: windows, policy: windows.lockout}
 }
+
+// SecondFactor is how the verifier has the registered phone confirm a caller (§4.8).
+func (v *VoiceVerifier) SecondFactor() SecondFactor { return v.windows.secondFactor }
 
 // Verify runs one verification in tx. The account's and the caller's lock rows are row-locked
 // in that order for the whole transaction, so parallel attempts are counted one after the other.
@@ -95,41 +139,169 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 	}
 
 	if !v.auth.CallerMatches(va, in.Caller, in.PIN) {
-		if err := audit("voice_verification_failed", map[string]any{}); err != nil {
-			return VoiceResult{}, err
-		}
-		acctLocked, callerLocked, err := recordFailure(ctx, tx, acct, caller, v.policy, now)
-		if err != nil {
-			return VoiceResult{}, err
-		}
-		res := VoiceResult{Outcome: VoiceFailed}
-		switch {
-		case acctLocked:
-			res.Outcome, err = VoiceAccountLocked, audit("voice_lockout_started", map[string]any{"lock": "account"})
-		case callerLocked:
-			res.Outcome, err = VoiceCallerLocked, audit("voice_lockout_started", map[string]any{"lock": "caller"})
-		}
-		if err != nil || res.Outcome == VoiceFailed || va.ID == 0 {
-			return res, err
-		}
-		// The holder of the account keyed in hears of the lockout (§7): someone who is not
-		// them may be trying their account. The caller learns nothing from it.
-		return res, auth.Notify(ctx, tx, v.windows.outbox, va.ID, notify.Event{Kind: notify.KindVoiceLockout, At: now,
-			Until: now.Add(v.policy.Lockout), Recovery: true})
+		return v.failed(ctx, tx, acct, caller, va.ID, audit, map[string]any{})
 	}
 
+	if !va.HasPasskey {
+		if err := clearFailures(ctx, tx, acct); err != nil {
+			return VoiceResult{}, err
+		}
+		return VoiceResult{Outcome: VoiceNoPasskey}, audit("voice_verified_no_passkey", map[string]any{})
+	}
+	if v.windows.secondFactor == SecondFactorSMS {
+		// The account's failures are cleared only once the phone confirms: a caller who
+		// spoofs the number and guessed the PIN is still counted for every wrong code.
+		return v.sendCode(ctx, tx, in, va.ID, acct.subject, audit)
+	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
 	}
-	if !va.HasPasskey {
-		return VoiceResult{Outcome: VoiceNoPasskey}, audit("voice_verified_no_passkey", map[string]any{})
-	}
-	// The second channel of §4.8 (a texted code, or a call back to the registered phone) hooks
-	// in here: with it, step 5's checks passing would start that confirmation instead of
-	// opening the window, and the window would open only once the registered phone confirms.
 	w, err := v.windows.OpenTx(ctx, tx, va.ID, ChannelIVR, "ivr:"+in.CallSid, "voice line verification")
 	if err != nil {
 		return VoiceResult{}, err
 	}
 	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+}
+
+// failed records a failed verification of the account (accountID 0: none matched the number)
+// against both lock rows, starts the lockouts it reaches, and tells the account's holder of a
+// lockout (§7).
+func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct, caller lockoutRow, accountID int64,
+	audit func(string, map[string]any) error, detail map[string]any) (VoiceResult, error) {
+	now := v.windows.now()
+	if err := audit("voice_verification_failed", detail); err != nil {
+		return VoiceResult{}, err
+	}
+	acctLocked, callerLocked, err := recordFailure(ctx, tx, acct, caller, v.policy, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	res := VoiceResult{Outcome: VoiceFailed}
+	switch {
+	case acctLocked:
+		res.Outcome, err = VoiceAccountLocked, audit("voice_lockout_started", map[string]any{"lock": "account"})
+	case callerLocked:
+		res.Outcome, err = VoiceCallerLocked, audit("voice_lockout_started", map[string]any{"lock": "caller"})
+	}
+	if err != nil || res.Outcome == VoiceFailed || accountID == 0 {
+		return res, err
+	}
+	// The holder of the account keyed in hears of the lockout (§7): someone who is not them
+	// may be trying their account. The caller learns nothing from it.
+	return res, auth.Notify(ctx, tx, v.windows.outbox, accountID, notify.Event{Kind: notify.KindVoiceLockout, At: now,
+		Until: now.Add(v.policy.Lockout), Recovery: true})
+}
+
+// sendCode starts the second channel by text (§4.8): a fresh code for the call, stored as a
+// keyed hash in place of any earlier one of the call. The caller texts it once tx commits.
+func (v *VoiceVerifier) sendCode(ctx context.Context, tx pgx.Tx, in VoiceAttempt, accountID int64, accountKey string,
+	audit func(string, map[string]any) error) (VoiceResult, error) {
+	now := v.windows.now()
+	code := newCode()
+	expires := now.Add(codeTTL)
+	_, err := tx.Exec(ctx, `
+		INSERT INTO voice_codes (call_sid, account_id, account_key, caller, code_hash, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (call_sid) DO UPDATE SET
+		    account_id = EXCLUDED.account_id, account_key = EXCLUDED.account_key, caller = EXCLUDED.caller,
+		    code_hash = EXCLUDED.code_hash, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
+		in.CallSid, accountID, accountKey, in.Caller, v.auth.VoiceCodeHash(in.CallSid, code), now, expires)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	if err := audit("voice_code_sent", map[string]any{"factor": string(SecondFactorSMS), "expires_at": expires}); err != nil {
+		return VoiceResult{}, err
+	}
+	return VoiceResult{Outcome: VoiceCodeSent, Code: code, CodeTo: in.Caller, CodeExpiresAt: expires}, nil
+}
+
+// newCode draws codeDigits decimal digits with crypto/rand.
+func newCode() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return fmt.Sprintf("%0*d", codeDigits, n.Int64())
+}
+
+// voiceCode is a texted code waiting on its call.
+type voiceCode struct {
+	AccountID  int64     `db:"account_id"`
+	AccountKey string    `db:"account_key"`
+	Caller     string    `db:"caller"`
+	CodeHash   []byte    `db:"code_hash"`
+	ExpiresAt  time.Time `db:"expires_at"`
+}
+
+// VerifyCode checks the code keyed in on the call it was texted for, in tx, under the same
+// lockouts as the keyed checks: the account's and the caller's lock rows are locked in that
+// order. The code is used up whatever the outcome. A wrong or expired code is a failed
+// verification (§4.4); the right one opens the window, confirmed by SMS.
+func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeAttempt) (VoiceResult, error) {
+	if in.CallSid == "" || in.Caller == "" {
+		return VoiceResult{}, errors.New("recovery: code attempt without call or caller")
+	}
+	now := v.windows.now()
+	rows, err := tx.Query(ctx, `SELECT account_id, account_key, caller, code_hash, expires_at FROM voice_codes WHERE call_sid = $1`, in.CallSid)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[voiceCode])
+	if errors.Is(err, pgx.ErrNoRows) {
+		// No code was texted for this call (or it was purged long after it ran out): there is
+		// no account to count against, and nothing opens.
+		return VoiceResult{Outcome: VoiceFailed}, nil
+	}
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	acct, err := lockSubject(ctx, tx, subjectAccount, c.AccountKey, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	caller, err := lockSubject(ctx, tx, subjectCaller, in.Caller, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	// Used up: a second try on the call needs a new code, which needs the PIN again.
+	tag, err := tx.Exec(ctx, `DELETE FROM voice_codes WHERE call_sid = $1 AND code_hash = $2`, in.CallSid, c.CodeHash)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	if tag.RowsAffected() == 0 {
+		return VoiceResult{Outcome: VoiceFailed}, nil // used by a request of the call that ran first
+	}
+	audit := func(event string, detail map[string]any) error {
+		detail["call_sid"] = in.CallSid
+		detail["caller"] = auth.MaskPhone(in.Caller)
+		detail["factor"] = string(SecondFactorSMS)
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + in.CallSid, Event: event, Detail: detail})
+	}
+	switch {
+	case acct.locked(now):
+		return VoiceResult{Outcome: VoiceAccountLocked}, audit("voice_refused_locked", map[string]any{"lock": "account"})
+	case caller.locked(now):
+		return VoiceResult{Outcome: VoiceCallerLocked}, audit("voice_refused_locked", map[string]any{"lock": "caller"})
+	}
+	right := hmac.Equal(v.auth.VoiceCodeHash(in.CallSid, in.Code), c.CodeHash)
+	switch {
+	case !c.ExpiresAt.After(now):
+		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "code_expired"})
+	case !right || c.Caller != in.Caller:
+		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "wrong_code"})
+	}
+	if err := clearFailures(ctx, tx, acct); err != nil {
+		return VoiceResult{}, err
+	}
+	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+in.CallSid, "voice line verification, confirmed by SMS", string(SecondFactorSMS))
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+}
+
+// purgeVoiceCodes deletes codes past their end, for the expiry job.
+func purgeVoiceCodes(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM voice_codes WHERE expires_at <= $1`, now)
+	return tag.RowsAffected(), err
 }

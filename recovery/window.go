@@ -93,6 +93,12 @@ func (s *Service) Open(ctx context.Context, accountID int64, via Channel, actor,
 // same row, by one INSERT … ON CONFLICT on the one-open-window index, so concurrent openings
 // leave exactly one open window.
 func (s *Service) OpenTx(ctx context.Context, tx pgx.Tx, accountID int64, via Channel, actor, reason string) (auth.Window, error) {
+	return s.openTx(ctx, tx, accountID, via, actor, reason, "")
+}
+
+// openTx is OpenTx recording, in the audit and the customer's notice, which second channel
+// confirmed the caller ("sms"), if any.
+func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Channel, actor, reason, confirmedBy string) (auth.Window, error) {
 	if err := validOpen(via, actor, reason); err != nil {
 		return auth.Window{}, err
 	}
@@ -123,14 +129,17 @@ func (s *Service) OpenTx(ctx context.Context, tx pgx.Tx, accountID int64, via Ch
 		if w.RestartedCount > 0 {
 			event = "window_restarted"
 		}
-		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: event,
-			Detail: map[string]any{"window_id": w.ID, "via": string(via), "reason": reason, "expires_at": w.ExpiresAt}})
+		detail := map[string]any{"window_id": w.ID, "via": string(via), "reason": reason, "expires_at": w.ExpiresAt}
+		if confirmedBy != "" {
+			detail["confirmed_by"] = confirmedBy
+		}
+		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: event, Detail: detail})
 		if err != nil {
 			return auth.Window{}, err
 		}
 		// The customer hears of it on every channel: whoever opened it may not be them.
 		err = auth.Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notify.KindWindowOpened, At: now,
-			Channel: string(via), Until: w.ExpiresAt, Recovery: true})
+			Channel: string(via), Until: w.ExpiresAt, Recovery: true, ConfirmedBy: confirmedBy})
 		return w.core(), err
 	}
 	return auth.Window{}, fmt.Errorf("recovery: open window for account %d: the open window kept changing", accountID)

@@ -43,7 +43,7 @@ var settings = []setting{
 	{env: "KAGI_OPERATOR_NUMBER", flag: "operator-number", usage: "E.164 number the voice line transfers to in business hours (unset = no transfer)"},
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
-	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", def: "none", usage: "second channel after keypad verification: none (sms and callback come with Twilio Messaging)"},
+	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", def: "none", usage: "second channel after keypad verification: none or sms (a code texted to the registered phone; needs Twilio Messaging)"},
 	{env: "KAGI_SMTP_URL", flag: "smtp-url", usage: "smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (required outside --dev)"},
 	{env: "KAGI_MAIL_FROM", flag: "mail-from", usage: "sender address of every email (required outside --dev)"},
 	{env: "TWILIO_ACCOUNT_SID", flag: "twilio-account-sid", usage: "Twilio account SID for SMS (unset = no SMS)"},
@@ -85,6 +85,7 @@ type config struct {
 	EmailCheck   bool
 	LoginNotice  bool
 	RecoveryHold time.Duration
+	SecondFactor recovery.SecondFactor
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -273,10 +274,18 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if c.SupportEnabled, err = parseSwitch(raw["KAGI_SUPPORT_ENABLED"]); err != nil {
 		errs = append(errs, fmt.Errorf("KAGI_SUPPORT_ENABLED: %w", err))
 	}
-	if v := raw["KAGI_IVR_SECOND_FACTOR"]; v != "none" {
-		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q: only \"none\" is available until Twilio Messaging is configured (sms and callback need KAGI_SMS_FROM)", v))
+	c.SecondFactor = recovery.SecondFactor(raw["KAGI_IVR_SECOND_FACTOR"])
+	switch c.SecondFactor {
+	case recovery.SecondFactorNone, recovery.SecondFactorSMS:
+	case "auto", "callback":
+		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q: calling the registered phone back is not built yet; use sms or none", c.SecondFactor))
+	default:
+		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q must be none or sms", c.SecondFactor))
 	}
 	errs = append(errs, c.loadNotify(raw, dev)...)
+	if c.SecondFactor == recovery.SecondFactorSMS && c.Twilio == nil && !dev {
+		errs = append(errs, errors.New("KAGI_IVR_SECOND_FACTOR=sms texts through Twilio Messaging: set TWILIO_ACCOUNT_SID and KAGI_SMS_FROM"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -186,3 +186,19 @@ func TestServeRefusesABadSupportCalendar(t *testing.T) {
 		}
 	}
 }
+
+func TestServeRefusesASecondFactorItCannotServe(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ factor, want string }{
+		{"sms", "TWILIO_ACCOUNT_SID"},
+		{"callback", "not built yet"},
+		{"carrier-pigeon", "must be none or sms"},
+	} {
+		env := prodEnv("postgres://127.0.0.1:1/none")
+		env["KAGI_IVR_SECOND_FACTOR"] = tc.factor
+		_, err := kagi(t, env, "serve")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("KAGI_IVR_SECOND_FACTOR=%s: %v, want an error mentioning %q", tc.factor, err, tc.want)
+		}
+	}
+}

@@ -33,6 +33,9 @@ type app struct {
 	auth     *auth.Service
 	recovery *recovery.Service
 	outbox   *notify.Outbox
+	// texter sends texts (Twilio Messaging, or the development mailbox); nil for the
+	// command-line tools and without Messaging.
+	texter notify.Texter
 }
 
 // newApp wires the services. A server (deliver) gets an outbox that sends; the command-line
@@ -43,7 +46,23 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	if err != nil {
 		return nil, err
 	}
-	outbox, err := newOutbox(c, pool, log, deliver)
+	var mailer notify.Mailer
+	var texter notify.Texter
+	if deliver {
+		if mailer, texter, err = senders(c, pool); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	outbox, err := notify.New(notify.Config{
+		Pool:   pool,
+		Log:    log,
+		Mailer: mailer,
+		Texter: texter,
+		SMS:    c.Twilio != nil || c.Dev,
+		Sender: c.MailSender,
+		Audit:  auth.NotifyAudit(time.Now),
+	})
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -51,6 +70,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	recoverySvc, err := recovery.New(recovery.Config{
 		Outbox:       outbox,
 		RecoveryHold: c.RecoveryHold,
+		SecondFactor: c.SecondFactor,
 		Pool:         pool,
 		Log:          log,
 		Window:       c.FallbackWindow,
@@ -79,42 +99,39 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, outbox: outbox}, nil
-}
-
-// newOutbox builds the outbox of §7: SMTP, or in development mode without it the database
-// mailbox of /dev/mail; Twilio Messaging when configured, else in development mode the same
-// mailbox, else no texts.
-func newOutbox(c *config, pool *pgxpool.Pool, log *slog.Logger, deliver bool) (*notify.Outbox, error) {
-	cfg := notify.Config{
-		Pool:   pool,
-		Log:    log,
-		SMS:    c.Twilio != nil || c.Dev,
-		Sender: c.MailSender,
-		Audit:  auth.NotifyAudit(time.Now),
-	}
-	if deliver {
-		box := notify.DevMailbox{Pool: pool}
-		cfg.Mailer, cfg.Texter = box, box
-		if c.SMTP != nil {
-			m, err := notify.NewSMTPMailer(*c.SMTP, c.MailFrom)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Mailer = m
-		}
-		if c.Twilio != nil {
-			t, err := notify.NewTwilioTexter(*c.Twilio)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Texter = t
-		}
-	}
-	return notify.New(cfg)
+	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, outbox: outbox, texter: texter}, nil
 }
 
 func (a *app) close() { a.pool.Close() }
+
+// senders are what delivers mail and texts: SMTP, or in development mode without it the
+// database mailbox of /dev/mail; Twilio Messaging when configured, else in development mode the
+// same mailbox, else no texts.
+func senders(c *config, pool *pgxpool.Pool) (notify.Mailer, notify.Texter, error) {
+	box := notify.DevMailbox{Pool: pool}
+	var (
+		mailer notify.Mailer = box
+		texter notify.Texter
+	)
+	if c.Dev {
+		texter = box
+	}
+	if c.SMTP != nil {
+		m, err := notify.NewSMTPMailer(*c.SMTP, c.MailFrom)
+		if err != nil {
+			return nil, nil, err
+		}
+		mailer = m
+	}
+	if c.Twilio != nil {
+		t, err := notify.NewTwilioTexter(*c.Twilio)
+		if err != nil {
+			return nil, nil, err
+		}
+		texter = t
+	}
+	return mailer, texter, nil
+}
 
 // handler mounts every package's routes on one mux. The voice line is built here, not in
 // newApp, because only the server needs Twilio's token.
@@ -130,6 +147,7 @@ func (a *app) handler() (http.Handler, error) {
 		Calendar:       c.Calendar,
 		SupportEnabled: c.SupportEnabled,
 		Verifier:       recovery.NewVoiceVerifier(a.auth, a.recovery),
+		Texter:         a.texter,
 	})
 	if err != nil {
 		return nil, err
@@ -207,7 +225,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	if !c.Dev {
+	if !c.Dev && c.SecondFactor == recovery.SecondFactorNone {
 		a.log.Warn("voice line: KAGI_IVR_SECOND_FACTOR=none — a window opens on caller ID, account number and PIN alone; caller ID can be forged (§4.8)")
 	}
 	if c.Dev && c.SMTP == nil {

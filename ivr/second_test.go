@@ -1,0 +1,271 @@
+package ivr
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"kagi/notify"
+	"kagi/recovery"
+)
+
+// The second channel by text (§4.8), through twilio-go's Messaging client pointed at a local
+// stand-in for Twilio's REST API.
+
+const (
+	testSID     = "AC0123456789abcdef0123456789abcdef"
+	testSMSFrom = "+815012345678"
+	twilioToken = "0123456789abcdef0123456789abcdef"
+)
+
+// textsSeen is what the Twilio stand-in was asked to send.
+type textsSeen struct {
+	got chan url.Values
+}
+
+func startTwilioMessages(t testing.TB) (*httptest.Server, *textsSeen) {
+	t.Helper()
+	seen := &textsSeen{got: make(chan url.Values, 32)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		if err := r.ParseForm(); err != nil || user != testSID || pass != twilioToken ||
+			r.URL.Path != "/2010-04-01/Accounts/"+testSID+"/Messages.json" {
+			t.Errorf("stand-in: %s %s as %q", r.Method, r.URL.Path, user)
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		seen.got <- r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, seen
+}
+
+// next returns the next text; none within a few seconds fails the test.
+func (s *textsSeen) next(t testing.TB) url.Values {
+	t.Helper()
+	select {
+	case f := <-s.got:
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("no text was sent")
+		return nil
+	}
+}
+
+// none fails the test if a text was sent.
+func (s *textsSeen) none(t testing.TB) {
+	t.Helper()
+	select {
+	case f := <-s.got:
+		t.Fatalf("a text was sent: %v", f)
+	default:
+	}
+}
+
+var codePattern = regexp.MustCompile(`[0-9]{6}`)
+
+// codeOf reads the code out of a text, checking the text as the customer gets it.
+func codeOf(t testing.TB, f url.Values) string {
+	t.Helper()
+	body := f.Get("Body")
+	if f.Get("To") != regCaller || f.Get("From") != testSMSFrom || notify.ContainsLink(body) {
+		t.Fatalf("text %v: want to the registered number, from KAGI_SMS_FROM, without a link", f)
+	}
+	code := codePattern.FindString(body)
+	if code == "" {
+		t.Fatalf("text %q holds no code", body)
+	}
+	return code
+}
+
+// newSMSLineEnv is a voice line with the SMS second factor; log, when set, receives its logs.
+func newSMSLineEnv(t testing.TB, log *slog.Logger) (*lineEnv, *textsSeen) {
+	t.Helper()
+	srv, seen := startTwilioMessages(t)
+	texter, err := notify.NewTwilioTexter(notify.TwilioConfig{AccountSID: testSID, AuthToken: twilioToken, From: testSMSFrom, APIURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newLineEnvWith(t, func(c *recovery.Config) { c.SecondFactor = recovery.SecondFactorSMS }, func(c *HandlerConfig) {
+		c.Texter = texter
+		if log != nil {
+			c.Log = log
+		}
+	})
+	return e, seen
+}
+
+// upToTheCode plays a call from the registered number through the keyed checks, up to the line
+// asking for the code.
+func (e *lineEnv) upToTheCode(sid, number string) Turn {
+	e.t.Helper()
+	ctx := context.Background()
+	turn, err := e.sim.Start(ctx, sid, regCaller)
+	for _, keys := range []string{"1", number + "#", "1234"} {
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		turn, err = e.sim.Press(ctx, sid, regCaller, turn, keys)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(turn.Said, ""), promptCodeSent) || !turn.Waiting() {
+		e.t.Fatalf("after the PIN the line said %q", turn.Said)
+	}
+	return turn
+}
+
+func (e *lineEnv) press(sid string, turn Turn, keys string) Turn {
+	e.t.Helper()
+	next, err := e.sim.Press(context.Background(), sid, regCaller, turn, keys)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return next
+}
+
+func TestSMSCodeOpensTheWindow(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	sid := NewCallSid()
+	turn := e.upToTheCode(sid, "7654321")
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatalf("a window opened before the phone confirmed (%d)", n)
+	}
+	code := codeOf(t, texts.next(t))
+	turn = e.press(sid, turn, code)
+	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードの確認が取れました。10時30分まで") || !turn.HungUp {
+		t.Fatalf("after the code the line said %q", got)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
+		t.Fatalf("open windows %d, want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'window_opened' AND detail->>'confirmed_by' = 'sms'`); n != 1 {
+		t.Fatal("the window's audit does not say the SMS confirmed it")
+	}
+	if n := e.count(`SELECT count(*) FROM voice_codes`); n != 0 {
+		t.Fatalf("the used code is still stored (%d)", n)
+	}
+}
+
+// A caller who spoofs the registered number and knows the PIN, but does not hold the phone,
+// never sees the text: whatever it keys opens nothing, and five such calls lock the account.
+func TestSpoofedCallerWithoutThePhoneIsLockedOut(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	for i := range 5 {
+		sid := NewCallSid()
+		turn := e.upToTheCode(sid, "7654321")
+		// The caller guesses. (The stand-in's text is read only to make sure the guess is
+		// wrong: a spoofer has a one-in-a-million chance.)
+		guess := "000000"
+		if codeOf(t, texts.next(t)) == guess {
+			guess = "111111"
+		}
+		turn = e.press(sid, turn, guess)
+		got := strings.Join(turn.Said, "")
+		if i < 4 && !strings.Contains(got, promptFailed) {
+			t.Fatalf("call %d: a wrong code said %q", i+1, got)
+		}
+		if i == 4 && !strings.Contains(got, promptLocked) {
+			t.Fatalf("the fifth wrong code said %q, want the lockout", got)
+		}
+		e.sim.End(context.Background(), sid, regCaller)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatalf("a spoofed caller opened %d windows", n)
+	}
+	// Locked: even the right PIN from the registered number gets no further, and no text.
+	turns := e.call(regCaller, "1", "7654321#", "1234")
+	if got := said(turns); !strings.Contains(got, promptLocked) {
+		t.Fatalf("after the lockout: %q", got)
+	}
+	texts.none(t)
+}
+
+func TestSMSCodeExpiresAfterTenMinutes(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	sid := NewCallSid()
+	turn := e.upToTheCode(sid, "7654321")
+	code := codeOf(t, texts.next(t))
+	e.clock.Advance(11 * time.Minute)
+	if turn = e.press(sid, turn, code); !strings.Contains(strings.Join(turn.Said, ""), promptFailed) {
+		t.Fatalf("an expired code said %q", turn.Said)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatal("an expired code opened a window")
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'voice_verification_failed' AND detail->>'reason' = 'code_expired'`); n != 1 {
+		t.Fatal("the expired code was not counted as a failed verification")
+	}
+}
+
+func TestSMSCodeOfAnotherCallIsRefused(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	first := NewCallSid()
+	e.upToTheCode(first, "7654321")
+	replayed := codeOf(t, texts.next(t))
+	second := NewCallSid()
+	turn := e.upToTheCode(second, "7654321")
+	if own := codeOf(t, texts.next(t)); own == replayed {
+		t.Skip("the two calls drew the same code (one in a million)")
+	}
+	if turn = e.press(second, turn, replayed); !strings.Contains(strings.Join(turn.Said, ""), promptFailed) {
+		t.Fatalf("the first call's code on the second call said %q", turn.Said)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatal("a replayed code opened a window")
+	}
+}
+
+func TestFailedVerificationTextsNothing(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	e.call(regCaller, "1", "7654321#", "9999")       // wrong PIN
+	e.call("+819099990000", "1", "7654321#", "1234") // not a registered number
+	e.call(regCaller, "1", "1111111#", "1234")       // no such account
+	texts.none(t)
+}
+
+func TestSMSModeLogsNoCode(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e, texts := newSMSLineEnv(t, slog.New(slog.NewJSONHandler(&logs, nil)))
+	e.addCustomer("7654321", true)
+	sid := NewCallSid()
+	turn := e.upToTheCode(sid, "7654321")
+	code := codeOf(t, texts.next(t))
+	e.press(sid, turn, code)
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		rec := map[string]any{}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		delete(rec, "time")
+		delete(rec, "call_sid")
+		b, _ := json.Marshal(rec)
+		for _, secret := range []string{code, "7654321", "1234", regCaller} {
+			if strings.Contains(string(b), secret) {
+				t.Fatalf("log line holds %q: %s", secret, b)
+			}
+		}
+	}
+}
