@@ -97,8 +97,7 @@ func (s *Service) startEmailCheck(ctx context.Context, p pendingLogin) (EmailChe
 			INSERT INTO email_checks AS c (id_hash, account_id, answer, choices, via_window, login_key, attempt_key, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (account_id) DO UPDATE SET
-			    id_hash = EXCLUDED.id_hash, answer = EXCLUDED.answer, choices = EXCLUDED.choices,
-			    via_window = EXCLUDED.via_window, login_key = EXCLUDED.login_key, attempt_key = EXCLUDED.attempt_key,
+			    id_hash = EXCLUDED.id_hash, answer = EXCLUDED.answer, choices = EXCLUDED.choices, via_window = EXCLUDED.via_window, login_key = EXCLUDED.login_key, attempt_key = EXCLUDED.attempt_key,
 			    wrong_picks = 0, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
 			hashToken(id), p.accountID, answer, choices, p.viaWindow, p.loginKey, p.attemptKey, now, expires)
 		if err != nil {
@@ -121,7 +120,6 @@ func (s *Service) startEmailCheck(ctx context.Context, p pendingLogin) (EmailChe
 type storedCheck struct {
 	AccountID  int64     `db:"account_id"`
 	Answer     string    `db:"answer"`
-	Choices    []string  `db:"choices"`
 	ViaWindow  bool      `db:"via_window"`
 	LoginKey   []byte    `db:"login_key"`
 	AttemptKey []byte    `db:"attempt_key"`
@@ -176,7 +174,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 		return PasswordLogin{}, err
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT c.account_id, c.answer, c.choices, c.via_window, c.login_key, c.attempt_key, c.wrong_picks, c.expires_at,
+		SELECT c.account_id, c.answer, c.via_window, c.login_key, c.attempt_key, c.wrong_picks, c.expires_at,
 		       a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
 		FROM email_checks c JOIN accounts a ON a.id = c.account_id
 		WHERE c.id_hash = $1

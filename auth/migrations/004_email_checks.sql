@@ -6,6 +6,7 @@ CREATE TABLE email_checks (
     id_hash       bytea PRIMARY KEY,
     account_id    bigint NOT NULL UNIQUE REFERENCES accounts (id) ON DELETE CASCADE,
     answer        text NOT NULL,
+    -- The nine shown, for the audit of a disputed login; a pick is checked against answer only.
     choices       text[] NOT NULL CHECK (cardinality(choices) = 9),
     -- Whether the password was let in by a fallback window: the session is then recovery-only,
     -- and the window must still be open when the check is passed.
