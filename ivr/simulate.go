@@ -89,15 +89,23 @@ func NewCallSid() string {
 
 // Call plays one call from the number from, keying in keys one gather at a time (an empty
 // string is a gather left to time out), and reports each turn to seen. It stops when the line
-// hangs up or transfers, or when keys run out, then sends the status callback.
-func (s *Simulator) Call(ctx context.Context, sid, from string, keys []string, seen func(Turn)) error {
+// hangs up or transfers, or when keys run out, then sends the status callback. resolve, when
+// given, turns an item of keys into what is keyed once the line asks for it (the code the line
+// has just texted, §4.8).
+func (s *Simulator) Call(ctx context.Context, sid, from string, keys []string, seen func(Turn), resolve ...func(context.Context, string) (string, error)) error {
 	turn, err := s.Start(ctx, sid, from)
 	if err != nil {
 		return err
 	}
 	seen(turn)
 	for turn.Waiting() && len(keys) > 0 {
-		if turn, err = s.Press(ctx, sid, from, turn, keys[0]); err != nil {
+		k := keys[0]
+		for _, r := range resolve {
+			if k, err = r(ctx, k); err != nil {
+				return err
+			}
+		}
+		if turn, err = s.Press(ctx, sid, from, turn, k); err != nil {
 			return err
 		}
 		keys = keys[1:]

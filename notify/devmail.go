@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -42,12 +43,12 @@ func (d DevMailbox) keep(ctx context.Context, channel, to, subject, body string)
 
 // DevMessage is one message in the development mailbox.
 type DevMessage struct {
-	ID        int64     `db:"id"`
-	SentAt    time.Time `db:"sent_at"`
-	Channel   string    `db:"channel"`
-	Recipient string    `db:"recipient"`
-	Subject   string    `db:"subject"`
-	Body      string    `db:"body"`
+	ID        int64     `db:"id" json:"id"`
+	SentAt    time.Time `db:"sent_at" json:"sent_at"`
+	Channel   string    `db:"channel" json:"channel"`
+	Recipient string    `db:"recipient" json:"to"`
+	Subject   string    `db:"subject" json:"subject"`
+	Body      string    `db:"body" json:"body"`
 }
 
 // DevMessages returns the newest limit messages of the development mailbox, newest first.
@@ -98,5 +99,22 @@ func DevMailHandler(pool *pgxpool.Pool, log *slog.Logger) http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		buf.WriteTo(w)
+	})
+}
+
+// DevMailJSONHandler is the development mailbox as JSON, newest first, for tools such as
+// `kagi call --dev`, which reads the voice line's texted code from it. Mount it only in
+// development mode.
+func DevMailJSONHandler(pool *pgxpool.Pool, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msgs, err := DevMessages(r.Context(), pool, 100)
+		if err != nil {
+			log.ErrorContext(r.Context(), "dev mailbox", "err", err)
+			http.Error(w, "mailbox unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(map[string]any{"messages": msgs})
 	})
 }

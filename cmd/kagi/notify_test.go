@@ -269,3 +269,51 @@ func post(t *testing.T, url, body, cookie string) (int, map[string]any, string) 
 	}
 	return res.StatusCode, out, set
 }
+
+// In development mode the line's texted code lands in the mailbox, and `kagi call --dev`
+// reads it from there when the keys say "code" (§4.8 without a phone).
+func TestCallReadsTheTextedCodeInDevMode(t *testing.T) {
+	t.Chdir(t.TempDir()) // --dev keeps its secrets under .kagi/ here
+	dbURL := pgtest.URL(t, schema...)
+	listen := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "sms"}
+	if out, err := kagi(t, env, "account", "add", "--dev", "--login-id", "hanako", "--password", "a good password",
+		"--account-number", "7654321", "--pin", "4321", "--phone", "+819011112222",
+		"--email", "hanako@example.jp", "--name", "佐藤 花子"); err != nil {
+		t.Fatalf("account add: %v\n%s", err, out)
+	}
+	exec(t, dbURL, `INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+		SELECT id, 'cred', 'key', '00000000-0000-0000-0000-000000000000', true, true, now() FROM accounts`)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- run(ctx, []string{"serve", "--dev"}, envOf(env), io.Discard, io.Discard) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	waitServing(t, "http://"+listen, served)
+
+	out, err := kagi(t, env, "call", "--dev", "--url", "http://"+listen, "--from", "+819011112222", "--keys", "1,7654321#,4321,code")
+	if err != nil {
+		t.Fatalf("call: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "SMSで6桁の確認コードをお送りしました") || !strings.Contains(out, "確認コードの確認が取れました") {
+		t.Fatalf("the call did not get through with the texted code:\n%s", out)
+	}
+	if n := count(t, dbURL, `SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
+		t.Fatalf("open windows %d, want 1", n)
+	}
+	// Without --dev and without --code, the call cannot know the code and says so.
+	secrets, err := devSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["KAGI_PUBLIC_URL"] = "http://localhost" + listenPort(listen)
+	env["TWILIO_AUTH_TOKEN"] = secrets["TWILIO_AUTH_TOKEN"]
+	if _, err := kagi(t, env, "call", "--url", "http://"+listen, "--from", "+819011112222", "--keys", "1,7654321#,4321,code"); err == nil ||
+		!strings.Contains(err.Error(), "--code") {
+		t.Fatalf("call without the code: %v", err)
+	}
+}

@@ -159,6 +159,7 @@ func (a *app) handler() (http.Handler, error) {
 	mux.Handle("GET /api/v1/support/status", recovery.SupportStatusHandler(a.log, a.cfg.Calendar, a.cfg.SupportEnabled, time.Now))
 	if a.cfg.Dev {
 		mux.Handle("GET /dev/mail", web.Browser(notify.DevMailHandler(a.pool, a.log)))
+		mux.Handle("GET /dev/mail.json", notify.DevMailJSONHandler(a.pool, a.log))
 		ivr.DevPhoneRoutes(mux, a.log, &ivr.Simulator{
 			Client:    &http.Client{Timeout: 20 * time.Second},
 			BaseURL:   "http://127.0.0.1" + listenPort(a.cfg.Listen),
