@@ -3,10 +3,12 @@ package notify
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +41,14 @@ func (d DevMailbox) keep(ctx context.Context, channel, to, subject, body string)
 		INSERT INTO notify_dev_messages (sent_at, channel, recipient, subject, body) VALUES ($1, $2, $3, $4, $5)`,
 		now(), channel, to, subject, body)
 	return err
+}
+
+// PlaceCall keeps the call in the mailbox instead of ringing anyone: its body names the URL a
+// tool (`kagi call --answer-callback`) answers it at. The CallSid is made up.
+func (d DevMailbox) PlaceCall(ctx context.Context, c Call) (string, error) {
+	sid := "CA" + strings.ToLower(rand.Text())
+	body := "発信(開発モード: 実際には発信されません)\nCallSid: " + sid + "\nURL: " + c.URL + "\nStatus: " + c.StatusURL
+	return sid, d.keep(ctx, "call", c.To, "折り返し電話", body)
 }
 
 // DevMessage is one message in the development mailbox.
@@ -75,7 +85,7 @@ var devMailPage = template.Must(template.New("mail").Funcs(template.FuncMap{
 <p class="note">開発モードでは、メールとSMSは送信されずにここに保存されます(新しい順)。</p>
 {{range .}}<article class="message" id="message-{{.ID}}">
 <h2>{{if eq .Channel "sms"}}SMS{{else}}{{.Subject}}{{end}}</h2>
-<dl class="passkey"><dt>日時</dt><dd>{{jst .SentAt}}</dd><dt>宛先</dt><dd>{{.Recipient}}</dd><dt>種類</dt><dd>{{if eq .Channel "sms"}}SMS{{else}}メール{{end}}</dd></dl>
+<dl class="passkey"><dt>日時</dt><dd>{{jst .SentAt}}</dd><dt>宛先</dt><dd>{{.Recipient}}</dd><dt>種類</dt><dd>{{if eq .Channel "sms"}}SMS{{else if eq .Channel "call"}}電話(発信){{else}}メール{{end}}</dd></dl>
 <pre class="body">{{.Body}}</pre>
 </article>{{else}}<p id="empty">まだメッセージはありません。</p>{{end}}
 </main></body></html>

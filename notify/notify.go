@@ -105,6 +105,18 @@ type SMS struct {
 	Body string
 }
 
+// Call is an outbound voice call: Twilio fetches its TwiML from URL when it is answered and
+// reports its end to StatusURL.
+type Call struct {
+	To, From       string
+	URL, StatusURL string
+}
+
+// Caller places outbound calls (the voice line calling the registered phone back, §4.8).
+type Caller interface {
+	PlaceCall(ctx context.Context, c Call) (callSid string, err error)
+}
+
 // Mailer delivers email. An error wrapped by Permanent will not succeed on a retry.
 type Mailer interface {
 	SendMail(ctx context.Context, m Mail) error

@@ -91,9 +91,49 @@ func (t *TwilioTexter) SendSMS(ctx context.Context, m SMS) error {
 	if !e164Pattern.MatchString(m.To) {
 		return Permanent(fmt.Errorf("twilio: recipient %s is not an E.164 number", MaskPhone(m.To)))
 	}
-	// twilio-go builds its requests without a context; the transport gives them this one.
-	ctx, cancel := context.WithTimeout(ctx, twilioTimeout)
+	rc, cancel := t.rest(ctx)
 	defer cancel()
+	params := (&twapi.CreateMessageParams{}).SetTo(m.To).SetBody(m.Body)
+	if strings.HasPrefix(t.cfg.From, "MG") {
+		params.SetMessagingServiceSid(t.cfg.From)
+	} else {
+		params.SetFrom(t.cfg.From)
+	}
+	if _, err := rc.Api.CreateMessage(params); err != nil {
+		return twilioError("text to", m.To, err)
+	}
+	return nil
+}
+
+// PlaceCall places an outbound call through Twilio's Calls API (the voice line calling the
+// registered phone back, §4.8): Twilio fetches the call's TwiML from c.URL once it is answered
+// and reports its end to c.StatusURL. It returns the new call's CallSid. Failures are
+// classified as SendSMS's.
+func (t *TwilioTexter) PlaceCall(ctx context.Context, c Call) (string, error) {
+	if !e164Pattern.MatchString(c.To) || !e164Pattern.MatchString(c.From) {
+		return "", Permanent(fmt.Errorf("twilio: call to %s from %s: not E.164 numbers", MaskPhone(c.To), MaskPhone(c.From)))
+	}
+	rc, cancel := t.rest(ctx)
+	defer cancel()
+	params := (&twapi.CreateCallParams{}).SetTo(c.To).SetFrom(c.From).SetUrl(c.URL).SetMethod(http.MethodPost).
+		SetStatusCallback(c.StatusURL).SetStatusCallbackMethod(http.MethodPost).SetTimeout(callRingSeconds)
+	call, err := rc.Api.CreateCall(params)
+	if err != nil {
+		return "", twilioError("call to", c.To, err)
+	}
+	if call.Sid == nil || *call.Sid == "" {
+		return "", errors.New("twilio: call created without a CallSid")
+	}
+	return *call.Sid, nil
+}
+
+// callRingSeconds is how long a call back rings before Twilio reports no-answer.
+const callRingSeconds = 30
+
+// rest is a twilio-go REST client for one request: twilio-go builds its requests without a
+// context, so the transport gives them ctx (bounded by twilioTimeout).
+func (t *TwilioTexter) rest(ctx context.Context) (*twilio.RestClient, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, twilioTimeout)
 	c := &twclient.Client{
 		Credentials: twclient.NewCredentials(t.cfg.AccountSID, t.cfg.AuthToken),
 		HTTPClient: &http.Client{
@@ -103,31 +143,23 @@ func (t *TwilioTexter) SendSMS(ctx context.Context, m SMS) error {
 		},
 	}
 	c.SetAccountSid(t.cfg.AccountSID)
-	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
+	return twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}), cancel
+}
 
-	params := (&twapi.CreateMessageParams{}).SetTo(m.To).SetBody(m.Body)
-	if strings.HasPrefix(t.cfg.From, "MG") {
-		params.SetMessagingServiceSid(t.cfg.From)
-	} else {
-		params.SetFrom(t.cfg.From)
+// twilioError is what a failed request to Twilio returns: Twilio's own message may quote the
+// number, and the error is logged, so it keeps only the status and Twilio's error code. A
+// refusal of the request itself is Permanent; a refused credential (401, 403) is ours to mend,
+// not the message's fault, so it is retried, as are 429, 5xx and network failures.
+func twilioError(what, to string, err error) error {
+	var re *twclient.TwilioRestError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("twilio: %s %s: %w", what, MaskPhone(to), err)
 	}
-	if _, err := rc.Api.CreateMessage(params); err != nil {
-		var re *twclient.TwilioRestError
-		if errors.As(err, &re) {
-			// Twilio's own message may quote the number; the error is logged, so it keeps
-			// only the status and Twilio's error code.
-			err = fmt.Errorf("twilio: text to %s: HTTP %d, Twilio error %d", MaskPhone(m.To), re.Status, re.Code)
-		} else {
-			err = fmt.Errorf("twilio: text to %s: %w", MaskPhone(m.To), err)
-		}
-		// A refused credential (401, 403) is ours to mend, not the message's fault: it is retried,
-		// so texts go out once the token is fixed.
-		if re != nil && re.Status >= 400 && re.Status < 500 && !retriedTwilioStatus[re.Status] {
-			return Permanent(err)
-		}
-		return err
+	err = fmt.Errorf("twilio: %s %s: HTTP %d, Twilio error %d", what, MaskPhone(to), re.Status, re.Code)
+	if re.Status >= 400 && re.Status < 500 && !retriedTwilioStatus[re.Status] {
+		return Permanent(err)
 	}
-	return nil
+	return err
 }
 
 // retriedTwilioStatus are the 4xx answers a later try may get past.

@@ -225,3 +225,27 @@ func TestNewTwilioTexterChecksConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestTwilioPlacesACallBack(t *testing.T) {
+	t.Parallel()
+	s := startTwilio(t, http.StatusCreated, `{"sid":"CA0123456789abcdef0123456789abcdef","status":"queued"}`)
+	tx := texterFor(t, s.URL, "+815012345678")
+	sid, err := tx.PlaceCall(t.Context(), Call{To: "+81312345678", From: "+815000000000",
+		URL: "https://login.example.jp/ivr/callback?id=x", StatusURL: "https://login.example.jp/ivr/callback/status?id=x"})
+	if err != nil || sid != "CA0123456789abcdef0123456789abcdef" {
+		t.Fatalf("PlaceCall: %q %v", sid, err)
+	}
+	reqs := s.requests()
+	if len(reqs) != 1 || reqs[0].path != "/2010-04-01/Accounts/"+testSID+"/Calls.json" || reqs[0].user != testSID || reqs[0].password != testToken {
+		t.Fatalf("requests %+v", reqs)
+	}
+	f := reqs[0].form
+	if f.Get("To") != "+81312345678" || f.Get("From") != "+815000000000" || f.Get("Url") != "https://login.example.jp/ivr/callback?id=x" ||
+		f.Get("StatusCallback") != "https://login.example.jp/ivr/callback/status?id=x" || f.Get("Method") != "POST" {
+		t.Fatalf("form %v", f)
+	}
+	refused := startTwilio(t, http.StatusBadRequest, `{"code":21215,"message":"Geo permission","status":400}`)
+	if _, err := texterFor(t, refused.URL, "+815012345678").PlaceCall(t.Context(), Call{To: "+81312345678", From: "+815000000000", URL: "https://x/", StatusURL: "https://x/"}); !IsPermanent(err) {
+		t.Fatalf("a refused call: %v, want permanent", err)
+	}
+}
