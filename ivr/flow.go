@@ -196,6 +196,9 @@ const (
 	// CodeSent: the keyed checks passed and a code is being texted to the registered phone the
 	// call came from (§4.8); the call asks for it next.
 	CodeSent
+	// CallbackPlaced: the keyed checks passed and the registered phone is called back (§4.8);
+	// this call ends.
+	CallbackPlaced
 )
 
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
@@ -502,6 +505,9 @@ func (c *call) result(r VerifyResult) {
 		c.hangup()
 	case CodeSent:
 		c.ask(StepCode, promptCodeSent)
+	case CallbackPlaced:
+		c.say(promptCallbackPlaced, promptGoodbye)
+		c.hangup()
 	case NoPasskey:
 		c.say(promptNoPasskey, promptGoodbye)
 		c.hangup()
@@ -557,4 +563,41 @@ func allDigits(s string, lo, hi int) bool {
 		}
 	}
 	return true
+}
+
+// CallbackPath is where Twilio asks for the call back's TwiML once it is answered (§4.8); its
+// ?id= is the call back's own random id, never anything keyed in.
+const CallbackPath = "/ivr/callback"
+
+// CallbackAnswer is the TwiML of an answered call back: what was asked, and one key to confirm
+// (1) or decline. The key goes to CallbackPath/gather with the same id.
+func CallbackAnswer(cfg Config, id string) string {
+	c := call{cfg: cfg}
+	action := CallbackPath + "/gather?id=" + id
+	c.verbs = append(c.verbs,
+		&twiml.VoiceGather{
+			Input: "dtmf", Action: action, Method: "POST", Timeout: digitsTimeout, NumDigits: "1",
+			ActionOnEmptyResult: "true", InnerElements: []twiml.Element{c.sayVerb(promptCallbackAsk)},
+		},
+		&twiml.VoiceRedirect{Url: action, Method: "POST"},
+	)
+	return c.render()
+}
+
+// CallbackResult is the TwiML that ends a call back: the window's end when 1 confirmed it, the
+// cancellation otherwise.
+func CallbackResult(cfg Config, r VerifyResult, keyed bool) string {
+	c := call{cfg: cfg}
+	switch {
+	case r.Outcome == Verified:
+		c.say(fmt.Sprintf(promptCallbackVerifiedUntil, recovery.SpokenClock(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
+	case r.Outcome == AccountLocked || r.Outcome == CallerLocked:
+		c.say(promptLocked, promptGoodbye)
+	case !keyed:
+		c.say(promptCallbackNoKey, promptGoodbye)
+	default:
+		c.say(promptCallbackDeclined, promptGoodbye)
+	}
+	c.hangup()
+	return c.render()
 }

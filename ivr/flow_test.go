@@ -565,9 +565,11 @@ func TestVerifyOutcomes(t *testing.T) {
 			StepCode, promptCodeSent + promptCode},
 		{"verified by the code says so", VerifyResult{Outcome: Verified, ByCode: true, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 20, 0, time.UTC)},
 			StepDone, "確認コードの確認が取れました。14時35分まで、ログインID、パスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
+		{"call back placed says so and hangs up", VerifyResult{Outcome: CallbackPlaced},
+			StepDone, promptCallbackPlaced + promptGoodbye},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
 			StepDone, promptUnavailable},
-		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CodeSent + 1},
+		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallbackPlaced + 1},
 			StepDone, promptUnavailable},
 	}
 	for _, tt := range tests {

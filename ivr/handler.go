@@ -54,8 +54,11 @@ type HandlerConfig struct {
 	// Verifier checks callers and opens windows.
 	Verifier *recovery.VoiceVerifier
 	// Texter sends the codes of the second channel (§4.8); required when the verifier's
-	// second factor is SMS.
+	// second factor may text.
 	Texter notify.Texter
+	// Caller places the calls back of the second channel (§4.8); required when the verifier's
+	// second factor may call back.
+	Caller notify.Caller
 	// Deadline bounds a request; zero means DefaultDeadline.
 	Deadline time.Duration
 }
@@ -72,6 +75,7 @@ type Handler struct {
 	support   bool
 	verifier  *recovery.VoiceVerifier
 	texter    notify.Texter
+	caller    notify.Caller
 	deadline  time.Duration
 }
 
@@ -80,8 +84,11 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if cfg.Pool == nil || cfg.Verifier == nil || cfg.AuthToken == "" || cfg.PublicURL == "" {
 		return nil, errors.New("ivr: Pool, Verifier, AuthToken and PublicURL are required")
 	}
-	if cfg.Verifier.SecondFactor() == recovery.SecondFactorSMS && cfg.Texter == nil {
-		return nil, errors.New("ivr: the SMS second factor needs a Texter")
+	switch f := cfg.Verifier.SecondFactor(); {
+	case (f == recovery.SecondFactorSMS || f == recovery.SecondFactorAuto) && cfg.Texter == nil:
+		return nil, fmt.Errorf("ivr: the %s second factor needs a Texter", f)
+	case (f == recovery.SecondFactorCallback || f == recovery.SecondFactorAuto) && cfg.Caller == nil:
+		return nil, fmt.Errorf("ivr: the %s second factor needs a Caller", f)
 	}
 	h := &Handler{
 		pool:      cfg.Pool,
@@ -94,6 +101,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		support:   cfg.SupportEnabled,
 		verifier:  cfg.Verifier,
 		texter:    cfg.Texter,
+		caller:    cfg.Caller,
 		deadline:  cfg.Deadline,
 	}
 	if h.log == nil {
@@ -119,6 +127,9 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /ivr/voice", h.twilio(h.handleVoice))
 	mux.Handle("POST "+GatherPath, h.twilio(h.handleGather))
 	mux.Handle("POST /ivr/status", h.twilio(h.handleStatus))
+	mux.Handle("POST "+CallbackPath, h.twilio(h.handleCallbackAnswer))
+	mux.Handle("POST "+CallbackPath+"/gather", h.twilio(h.handleCallbackGather))
+	mux.Handle("POST "+CallbackPath+"/status", h.twilio(h.handleCallbackStatus))
 	mux.Handle("POST /ivr/fallback", unavailable)
 	mux.Handle("/ivr/", unavailable)
 }
@@ -185,7 +196,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, form url.Values
 		h.writeTwiML(w, Unavailable(h.flow))
 		return
 	}
-	doc, err := h.step(r.Context(), sid, form.Get("From"), ev)
+	doc, err := h.step(r.Context(), sid, form.Get("From"), form.Get("To"), ev)
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "ivr: step failed", "call_sid", sid, "caller", auth.MaskPhone(form.Get("From")), "err", err)
 		doc = Unavailable(h.flow)
@@ -201,7 +212,9 @@ var errUnknownCall = errors.New("ivr: gather for a call that never started")
 //
 // A code the step decided to text (§4.8) is sent once the step has committed, so a code that
 // is texted is always one the line can check.
-func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string, error) {
+//
+// line is the number the caller called (Twilio's To), which a call back comes from.
+func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (string, error) {
 	var doc, outcome string
 	var text *recovery.VoiceResult
 	err := pgdb.InTx(ctx, h.pool, func(tx pgx.Tx) error {
@@ -250,7 +263,7 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 			}
 			st, reply = Next(st, Event{Kind: EventVerifyResult, Result: flowResult(res, v.Code != "")}, h.flow, env)
 			outcome = outcomeNames[res.Outcome]
-			if res.Outcome == recovery.VoiceCodeSent {
+			if res.Outcome == recovery.VoiceCodeSent || res.Outcome == recovery.VoiceCallbackNeeded {
 				text = &res
 			}
 		}
@@ -266,14 +279,96 @@ func (h *Handler) step(ctx context.Context, sid, from string, ev Event) (string,
 		verifications.WithLabelValues(outcome).Inc()
 	}
 	if err == nil && text != nil {
-		if err := h.textCode(ctx, text); err != nil {
-			// The caller cannot get the code: the line cannot go on. The code stays unusable
-			// without it and runs out.
-			h.log.ErrorContext(ctx, "ivr: code not texted", "call_sid", sid, "to", auth.MaskPhone(text.CodeTo), "err", err)
+		if err := h.secondChannel(ctx, text, line); err != nil {
+			// The registered phone cannot be reached: the line cannot go on. What was started
+			// stays unusable without it and runs out.
+			h.log.ErrorContext(ctx, "ivr: second channel not started", "call_sid", sid, "to", auth.MaskPhone(text.Phone), "err", err)
 			return Unavailable(h.flow), nil
 		}
 	}
 	return doc, err
+}
+
+// secondChannel texts the code, or places the call back, that the committed step started.
+func (h *Handler) secondChannel(ctx context.Context, r *recovery.VoiceResult, line string) error {
+	if r.Outcome == recovery.VoiceCodeSent {
+		return h.textCode(ctx, r)
+	}
+	q := "?id=" + r.CallbackID
+	sid, err := h.caller.PlaceCall(ctx, notify.Call{
+		To: r.Phone, From: line, URL: h.publicURL + CallbackPath + q, StatusURL: h.publicURL + CallbackPath + "/status" + q,
+	})
+	if err != nil {
+		return err
+	}
+	return h.verifier.BindCallback(ctx, h.pool, r.CallbackID, sid)
+}
+
+var callbackIDPattern = regexp.MustCompile(`^[A-Za-z0-9]{16,64}$`)
+
+// callbackStep runs one request of a call back in a transaction: the id of its URL and its
+// CallSid must name a live call back. Anything else ends the call with the unavailable
+// sentence.
+func (h *Handler) callbackStep(w http.ResponseWriter, r *http.Request, form url.Values, fn func(ctx context.Context, tx pgx.Tx, id, sid string) (string, error)) {
+	id, sid := r.URL.Query().Get("id"), form.Get("CallSid")
+	if !callbackIDPattern.MatchString(id) || !callSidPattern.MatchString(sid) {
+		h.writeTwiML(w, Unavailable(h.flow))
+		return
+	}
+	var doc string
+	err := pgdb.InTx(r.Context(), h.pool, func(tx pgx.Tx) error {
+		var err error
+		doc, err = fn(r.Context(), tx, id, sid)
+		if errors.Is(err, recovery.ErrNoCallback) {
+			// Committed: a call back found past its time was ended as expired.
+			h.log.InfoContext(r.Context(), "ivr: call back not awaiting confirmation", "callback_sid", sid)
+			doc, err = Unavailable(h.flow), nil
+		}
+		return err
+	})
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "ivr: call back step failed", "callback_sid", sid, "err", err)
+		doc = Unavailable(h.flow)
+	}
+	h.writeTwiML(w, doc)
+}
+
+// handleCallbackAnswer is the call back answered: ask for the confirmation.
+func (h *Handler) handleCallbackAnswer(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.callbackStep(w, r, form, func(ctx context.Context, tx pgx.Tx, id, sid string) (string, error) {
+		if err := h.verifier.AnswerCallback(ctx, tx, id, sid); err != nil {
+			return "", err
+		}
+		return CallbackAnswer(h.flow, id), nil
+	})
+}
+
+// handleCallbackGather is the key pressed on the call back: 1 opens the window.
+func (h *Handler) handleCallbackGather(w http.ResponseWriter, r *http.Request, form url.Values) {
+	digits := form.Get("Digits")
+	h.callbackStep(w, r, form, func(ctx context.Context, tx pgx.Tx, id, sid string) (string, error) {
+		res, err := h.verifier.ConfirmCallback(ctx, tx, id, sid, digits)
+		if err != nil {
+			return "", err
+		}
+		verifications.WithLabelValues("callback_" + outcomeNames[res.Outcome]).Inc()
+		return CallbackResult(h.flow, flowResult(res, false), digits != ""), nil
+	})
+}
+
+// handleCallbackStatus records how a call back ended (its status callback): no answer, busy,
+// failed … end it, and nothing opens.
+func (h *Handler) handleCallbackStatus(w http.ResponseWriter, r *http.Request, form url.Values) {
+	id, sid, status := r.URL.Query().Get("id"), form.Get("CallSid"), form.Get("CallStatus")
+	if callbackIDPattern.MatchString(id) && callSidPattern.MatchString(sid) && finalStatuses[status] {
+		err := pgdb.InTx(r.Context(), h.pool, func(tx pgx.Tx) error {
+			return h.verifier.EndCallback(r.Context(), tx, id, sid, status)
+		})
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "ivr: call back status not recorded", "callback_sid", sid, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // textCode texts the confirmation code to the registered phone the call came from. The code
@@ -283,7 +378,7 @@ func (h *Handler) textCode(ctx context.Context, r *recovery.VoiceResult) error {
 	if err != nil {
 		return err
 	}
-	return h.texter.SendSMS(ctx, notify.SMS{To: r.CodeTo, Body: body})
+	return h.texter.SendSMS(ctx, notify.SMS{To: r.Phone, Body: body})
 }
 
 var verifications = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -292,12 +387,13 @@ var verifications = promauto.NewCounterVec(prometheus.CounterOpts{
 }, []string{"outcome"})
 
 var outcomeNames = map[recovery.VoiceOutcome]string{
-	recovery.VoiceVerified:      "verified",
-	recovery.VoiceNoPasskey:     "no_passkey",
-	recovery.VoiceFailed:        "failed",
-	recovery.VoiceAccountLocked: "locked",
-	recovery.VoiceCallerLocked:  "locked",
-	recovery.VoiceCodeSent:      "code_sent",
+	recovery.VoiceVerified:       "verified",
+	recovery.VoiceNoPasskey:      "no_passkey",
+	recovery.VoiceFailed:         "failed",
+	recovery.VoiceAccountLocked:  "locked",
+	recovery.VoiceCallerLocked:   "locked",
+	recovery.VoiceCodeSent:       "code_sent",
+	recovery.VoiceCallbackNeeded: "callback_placed",
 }
 
 // flowResult is the flow's view of a verification's outcome; byCode marks the check of a texted
@@ -308,6 +404,8 @@ func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 		return VerifyResult{Outcome: Verified, WindowExpiresAt: r.Window.ExpiresAt, ByCode: byCode}
 	case recovery.VoiceCodeSent:
 		return VerifyResult{Outcome: CodeSent}
+	case recovery.VoiceCallbackNeeded:
+		return VerifyResult{Outcome: CallbackPlaced}
 	case recovery.VoiceNoPasskey:
 		return VerifyResult{Outcome: NoPasskey}
 	case recovery.VoiceAccountLocked:

@@ -67,3 +67,14 @@ const (
 // promptUnavailable is said whenever the line cannot do its work (database down, panic,
 // Twilio's fallback URL): the FAQ's sentence.
 const promptUnavailable = "現在、こちらのサービスは利用できません。"
+
+// The second channel by call back (§4.8): the line hangs up and calls the registered number,
+// whose answerer confirms with 1. promptCallbackAsk is the first thing the answerer hears.
+const (
+	promptCallbackPlaced = "ご本人確認のため、ご登録の電話番号に折り返しお電話します。いったんお電話をお切りになり、そのままお待ちください。"
+	promptCallbackAsk    = "こちらは、パスキー専用の自動音声ダイヤルです。ただいま、お客様の口座で、一時的にログインID、パスワードでログインするためのお手続きがありました。" +
+		"お客様ご自身のお手続きであれば、1を押してください。お心当たりがない場合は、2を押してください。"
+	promptCallbackVerifiedUntil = "折り返しのお電話で確認が取れました。%sまで、ログインID、パスワードを利用してログインが可能です。"
+	promptCallbackDeclined      = "お手続きを中止しました。お心当たりのないお手続きについては、営業時間内にオペレーターまでお問い合わせください。"
+	promptCallbackNoKey         = "入力を確認できなかったため、お手続きを中止しました。"
+)

@@ -116,7 +116,33 @@ func (s *Simulator) Call(ctx context.Context, sid, from string, keys []string, s
 
 // Start is the call arriving: Twilio's first request.
 func (s *Simulator) Start(ctx context.Context, sid, from string) (Turn, error) {
-	return s.post(ctx, "/ivr/voice", url.Values{"CallSid": {sid}, "From": {from}, "To": {"+815000000000"}, "CallStatus": {"ringing"}, "Direction": {"inbound"}})
+	return s.post(ctx, "/ivr/voice", url.Values{"CallSid": {sid}, "From": {from}, "To": {SimulatedLine}, "CallStatus": {"ringing"}, "Direction": {"inbound"}})
+}
+
+// SimulatedLine is the voice line's own number in simulated calls: the To of calls in, the
+// From of calls back.
+const SimulatedLine = "+815000000000"
+
+// AnswerCallback is the registered phone answering a call back the line placed (§4.8): Twilio
+// fetching its TwiML from callbackURL (the Url the line gave Twilio's Calls API) for the call
+// sid to the phone to.
+func (s *Simulator) AnswerCallback(ctx context.Context, callbackURL, sid, to string) (Turn, error) {
+	path, ok := strings.CutPrefix(callbackURL, s.PublicURL)
+	if !ok {
+		return Turn{}, fmt.Errorf("call back URL %q is not under %s", callbackURL, s.PublicURL)
+	}
+	return s.post(ctx, path, url.Values{"CallSid": {sid}, "From": {SimulatedLine}, "To": {to}, "CallStatus": {"in-progress"}, "Direction": {"outbound-api"}})
+}
+
+// EndCallback is Twilio reporting how a call back ended (no-answer, busy, completed, …) to
+// statusURL.
+func (s *Simulator) EndCallback(ctx context.Context, statusURL, sid, to, status string) error {
+	path, ok := strings.CutPrefix(statusURL, s.PublicURL)
+	if !ok {
+		return fmt.Errorf("status URL %q is not under %s", statusURL, s.PublicURL)
+	}
+	_, err := s.post(ctx, path, url.Values{"CallSid": {sid}, "From": {SimulatedLine}, "To": {to}, "CallStatus": {status}, "Direction": {"outbound-api"}})
+	return err
 }
 
 // Press answers the gather that turn waits on with keys ("" = let it time out).
@@ -124,7 +150,7 @@ func (s *Simulator) Press(ctx context.Context, sid, from string, turn Turn, keys
 	if !turn.Waiting() {
 		return Turn{}, fmt.Errorf("the line is not waiting for keys")
 	}
-	next, err := s.post(ctx, turn.Gather, url.Values{"CallSid": {sid}, "From": {from}, "Digits": {turn.keyed(keys)}, "CallStatus": {"in-progress"}})
+	next, err := s.post(ctx, turn.Gather, url.Values{"CallSid": {sid}, "From": {from}, "To": {SimulatedLine}, "Digits": {turn.keyed(keys)}, "CallStatus": {"in-progress"}})
 	next.Keys = keys
 	return next, err
 }
@@ -160,7 +186,8 @@ func (s *Simulator) post(ctx context.Context, path string, form url.Values) (Tur
 	if err != nil {
 		return Turn{}, err
 	}
-	if path == "/ivr/status" {
+	// A status callback is answered without a body.
+	if p, _, _ := strings.Cut(path, "?"); p == "/ivr/status" || p == CallbackPath+"/status" {
 		if res.StatusCode >= 300 {
 			return Turn{}, fmt.Errorf("%s: HTTP %d", path, res.StatusCode)
 		}

@@ -28,6 +28,7 @@ func (s *Service) corePurges() []Purge {
 		{Name: "sessions", Run: auth.PurgeExpiredSessions},
 		{Name: "email_checks", Run: auth.PurgeEmailChecks},
 		{Name: "voice_codes", Run: purgeVoiceCodes},
+		{Name: "voice_callbacks", Run: purgeVoiceCallbacks},
 		{Name: "throttles", Run: func(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
 			return auth.PurgeLapsedThrottles(ctx, q, s.throttle, now)
 		}},

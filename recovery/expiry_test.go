@@ -315,7 +315,11 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT 'CA' || g, a.ids[1 + g % cardinality(a.ids)], 'key', '+819000000000', '\x00', $2,
 		        $2::timestamptz + interval '10 minutes'
 		 FROM (SELECT array_agg(id) AS ids FROM accounts) a, generate_series(1, $1) g`,
-		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks, voice_codes`,
+		`INSERT INTO voice_callbacks (id, call_sid, account_id, account_key, phone, created_at, expires_at)
+		 SELECT 'callback-' || lpad(g::text, 8, '0'), 'CA' || g, a.ids[1 + g % cardinality(a.ids)], 'key', '+81300000000', $2,
+		        $2::timestamptz + interval '10 minutes'
+		 FROM (SELECT array_agg(id) AS ids FROM accounts) a, generate_series(1, $1) g`,
+		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks, voice_codes, voice_callbacks`,
 	} {
 		var args []any
 		if sql[0] != 'A' {

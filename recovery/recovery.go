@@ -128,7 +128,7 @@ func New(cfg Config) (*Service, error) {
 	switch s.secondFactor {
 	case "":
 		s.secondFactor = SecondFactorNone
-	case SecondFactorNone, SecondFactorSMS:
+	case SecondFactorNone, SecondFactorSMS, SecondFactorCallback, SecondFactorAuto:
 	default:
 		return nil, fmt.Errorf("recovery: unknown second factor %q", s.secondFactor)
 	}

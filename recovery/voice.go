@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,9 +33,13 @@ const (
 	// VoiceCallerLocked: the caller's number is locked out of the voice line.
 	VoiceCallerLocked
 	// VoiceCodeSent: the keyed checks passed and the second channel (§4.8) is under way: a code
-	// (VoiceResult.Code) is to be texted to VoiceResult.CodeTo, and the window opens only once
+	// (VoiceResult.Code) is to be texted to VoiceResult.Phone, and the window opens only once
 	// VerifyCode gets it back on the same call.
 	VoiceCodeSent
+	// VoiceCallbackNeeded: the keyed checks passed and the registered phone (VoiceResult.Phone)
+	// is to be called back (VoiceResult.CallbackID); the window opens only once its answerer
+	// presses 1 (ConfirmCallback).
+	VoiceCallbackNeeded
 )
 
 // SecondFactor is how the registered phone confirms a caller whose keyed checks passed
@@ -47,7 +52,26 @@ const (
 	// SecondFactorSMS texts a code to the registered number the call came from, to be keyed
 	// in on the same call.
 	SecondFactorSMS SecondFactor = "sms"
+	// SecondFactorCallback hangs up and calls the registered number back; whoever answers
+	// presses 1 to confirm.
+	SecondFactorCallback SecondFactor = "callback"
+	// SecondFactorAuto texts Japanese mobile numbers (+8170, +8180, +8190) and calls any other
+	// back: a customer who lost the phone may call from a landline, which cannot read a text.
+	SecondFactorAuto SecondFactor = "auto"
 )
+
+// factorFor is the second channel for a call from phone.
+func (f SecondFactor) factorFor(phone string) SecondFactor {
+	if f != SecondFactorAuto {
+		return f
+	}
+	for _, mobile := range []string{"+8170", "+8180", "+8190"} {
+		if strings.HasPrefix(phone, mobile) {
+			return SecondFactorSMS
+		}
+	}
+	return SecondFactorCallback
+}
 
 // Texted codes (§4.8): six digits, valid ten minutes, single use.
 const (
@@ -68,11 +92,15 @@ type VoiceAttempt struct {
 type VoiceResult struct {
 	Outcome VoiceOutcome
 	Window  auth.Window
-	// Code is the code to text to CodeTo, with VoiceCodeSent: once the transaction commits,
+	// Code is the code to text to Phone, with VoiceCodeSent: once the transaction commits,
 	// and never logged. It is stored only as a keyed hash.
 	Code          string
-	CodeTo        string
 	CodeExpiresAt time.Time
+	// Phone is the registered number the second channel goes to.
+	Phone string
+	// CallbackID names the call back to place, with VoiceCallbackNeeded, once the transaction
+	// commits: its webhook URLs carry it.
+	CallbackID string
 }
 
 // VoiceCodeAttempt is a code keyed in on the call it was texted for. Code is compared and
@@ -148,10 +176,13 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 		}
 		return VoiceResult{Outcome: VoiceNoPasskey}, audit("voice_verified_no_passkey", map[string]any{})
 	}
-	if v.windows.secondFactor == SecondFactorSMS {
-		// The account's failures are cleared only once the phone confirms: a caller who
-		// spoofs the number and guessed the PIN is still counted for every wrong code.
+	// The account's failures are cleared only once the phone confirms: a caller who spoofs
+	// the number and guessed the PIN is still counted for every wrong code.
+	switch v.windows.secondFactor.factorFor(in.Caller) {
+	case SecondFactorSMS:
 		return v.sendCode(ctx, tx, in, va.ID, acct.subject, audit)
+	case SecondFactorCallback:
+		return v.startCallback(ctx, tx, in, va.ID, acct.subject, audit)
 	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
@@ -212,7 +243,7 @@ func (v *VoiceVerifier) sendCode(ctx context.Context, tx pgx.Tx, in VoiceAttempt
 	if err := audit("voice_code_sent", map[string]any{"factor": string(SecondFactorSMS), "expires_at": expires}); err != nil {
 		return VoiceResult{}, err
 	}
-	return VoiceResult{Outcome: VoiceCodeSent, Code: code, CodeTo: in.Caller, CodeExpiresAt: expires}, nil
+	return VoiceResult{Outcome: VoiceCodeSent, Code: code, Phone: in.Caller, CodeExpiresAt: expires}, nil
 }
 
 // newCode draws codeDigits decimal digits with crypto/rand.

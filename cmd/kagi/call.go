@@ -26,6 +26,7 @@ func cmdCall(ctx context.Context, args []string, getenv func(string) string, std
 	publicURL := fs.String("public-url", "", "KAGI_PUBLIC_URL of the server, which requests are signed for")
 	token := fs.String("twilio-auth-token", "", "TWILIO_AUTH_TOKEN of the server")
 	dev := fs.Bool("dev", false, "use the development secrets under .kagi/ and http://localhost:8080")
+	answer := fs.String("answer-callback", "", "with --dev, answer the line's call back (KAGI_IVR_SECOND_FACTOR=callback or auto) and press this key; none lets it ring out")
 	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
@@ -89,7 +90,81 @@ func cmdCall(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return errors.New("call: " + err.Error())
 	}
+	if *answer == "" {
+		return nil
+	}
+	if !*dev {
+		return errors.New("--answer-callback needs --dev: the call back is read from the development mailbox")
+	}
+	if err := answerCallback(ctx, sim, client, *base, *from, *answer, stdout); err != nil {
+		return errors.New("call back: " + err.Error())
+	}
 	return nil
+}
+
+// answerCallback plays the registered phone answering the call back the line placed (§4.8),
+// found in a development server's mailbox: it presses key, or with "none" lets it ring out.
+func answerCallback(ctx context.Context, sim *ivr.Simulator, client *http.Client, base, phone, key string, stdout io.Writer) error {
+	box, err := devMailbox(ctx, client, base)
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	for _, m := range box {
+		if m.Channel == "call" && m.To == phone {
+			for _, line := range strings.Split(m.Body, "\n") {
+				if k, v, ok := strings.Cut(line, ": "); ok {
+					fields[k] = v
+				}
+			}
+			break
+		}
+	}
+	sid, callbackURL, statusURL := fields["CallSid"], fields["URL"], fields["Status"]
+	if sid == "" || callbackURL == "" {
+		return errors.New("the line placed no call back to " + auth.MaskPhone(phone))
+	}
+	fmt.Fprintf(stdout, "\ncall back %s to %s\n", sid, auth.MaskPhone(phone))
+	if key == "none" {
+		fmt.Fprintln(stdout, "\n[応答なし]")
+		return sim.EndCallback(ctx, statusURL, sid, phone, "no-answer")
+	}
+	turn, err := sim.AnswerCallback(ctx, callbackURL, sid, phone)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\n[着信に応答]")
+	printTurn(stdout, turn)
+	if turn.Waiting() {
+		if turn, err = sim.Press(ctx, sid, ivr.SimulatedLine, turn, key); err != nil {
+			return err
+		}
+		printTurn(stdout, turn)
+	}
+	return sim.EndCallback(ctx, statusURL, sid, phone, "completed")
+}
+
+// devMessage is one message of a development server's mailbox.
+type devMessage struct{ Channel, To, Body string }
+
+// devMailbox reads a development server's mailbox, newest first.
+func devMailbox(ctx context.Context, client *http.Client, base string) ([]devMessage, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/dev/mail.json", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	var box struct {
+		Messages []devMessage `json:"messages"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&box); err != nil || res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the development mailbox did not answer (%s): is the server running with --dev?", res.Status)
+	}
+	return box.Messages, nil
 }
 
 // codeKey stands for the texted code in the keys until the line asks for it.
@@ -99,22 +174,11 @@ var sixDigits = regexp.MustCompile(`[0-9]{6}`)
 
 // devTextedCode reads the newest code texted to the caller from a development server's mailbox.
 func devTextedCode(ctx context.Context, client *http.Client, base, to string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/dev/mail.json", nil)
+	box, err := devMailbox(ctx, client, base)
 	if err != nil {
 		return "", err
 	}
-	res, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	var box struct {
-		Messages []struct{ Channel, To, Body string } `json:"messages"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&box); err != nil || res.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("the development mailbox did not answer (%s): is the server running with --dev?", res.Status)
-	}
-	for _, m := range box.Messages {
+	for _, m := range box {
 		if code := sixDigits.FindString(m.Body); m.Channel == "sms" && m.To == to && code != "" {
 			return code, nil
 		}
@@ -123,11 +187,14 @@ func devTextedCode(ctx context.Context, client *http.Client, base, to string) (s
 }
 
 func printTurn(w io.Writer, t ivr.Turn) {
-	if t.Path == "/ivr/voice" {
+	switch {
+	case t.Path == "/ivr/voice":
 		fmt.Fprintln(w, "\n[呼び出し]")
-	} else if t.Keys == "" {
+	case strings.HasPrefix(t.Path, ivr.CallbackPath+"?"):
+		// the answer of a call back: answerCallback says so
+	case t.Keys == "":
 		fmt.Fprintln(w, "\n[入力なし]")
-	} else {
+	default:
 		fmt.Fprintf(w, "\n[キー入力 %s]\n", t.Keys)
 	}
 	for _, s := range t.Said {

@@ -43,7 +43,7 @@ var settings = []setting{
 	{env: "KAGI_OPERATOR_NUMBER", flag: "operator-number", usage: "E.164 number the voice line transfers to in business hours (unset = no transfer)"},
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
-	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", def: "none", usage: "second channel after keypad verification: none or sms (a code texted to the registered phone; needs Twilio Messaging)"},
+	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging, else none)"},
 	{env: "KAGI_SMTP_URL", flag: "smtp-url", usage: "smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (required outside --dev)"},
 	{env: "KAGI_MAIL_FROM", flag: "mail-from", usage: "sender address of every email (required outside --dev)"},
 	{env: "TWILIO_ACCOUNT_SID", flag: "twilio-account-sid", usage: "Twilio account SID for SMS (unset = no SMS)"},
@@ -276,15 +276,18 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	}
 	c.SecondFactor = recovery.SecondFactor(raw["KAGI_IVR_SECOND_FACTOR"])
 	switch c.SecondFactor {
-	case recovery.SecondFactorNone, recovery.SecondFactorSMS:
-	case "auto", "callback":
-		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q: calling the registered phone back is not built yet; use sms or none", c.SecondFactor))
+	case "", recovery.SecondFactorNone, recovery.SecondFactorSMS, recovery.SecondFactorCallback, recovery.SecondFactorAuto:
 	default:
-		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q must be none or sms", c.SecondFactor))
+		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR %q must be auto, sms, callback or none", c.SecondFactor))
 	}
 	errs = append(errs, c.loadNotify(raw, dev)...)
-	if c.SecondFactor == recovery.SecondFactorSMS && c.Twilio == nil && !dev {
-		errs = append(errs, errors.New("KAGI_IVR_SECOND_FACTOR=sms texts through Twilio Messaging: set TWILIO_ACCOUNT_SID and KAGI_SMS_FROM"))
+	switch {
+	case c.SecondFactor == "" && (c.Twilio != nil || dev):
+		c.SecondFactor = recovery.SecondFactorAuto
+	case c.SecondFactor == "":
+		c.SecondFactor = recovery.SecondFactorNone
+	case c.SecondFactor != recovery.SecondFactorNone && c.Twilio == nil && !dev:
+		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR=%s texts or calls the registered phone through Twilio: set TWILIO_ACCOUNT_SID and KAGI_SMS_FROM", c.SecondFactor))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -191,8 +191,9 @@ func TestServeRefusesASecondFactorItCannotServe(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ factor, want string }{
 		{"sms", "TWILIO_ACCOUNT_SID"},
-		{"callback", "not built yet"},
-		{"carrier-pigeon", "must be none or sms"},
+		{"callback", "TWILIO_ACCOUNT_SID"},
+		{"auto", "TWILIO_ACCOUNT_SID"},
+		{"carrier-pigeon", "must be auto, sms, callback or none"},
 	} {
 		env := prodEnv("postgres://127.0.0.1:1/none")
 		env["KAGI_IVR_SECOND_FACTOR"] = tc.factor

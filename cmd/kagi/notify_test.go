@@ -270,15 +270,16 @@ func post(t *testing.T, url, body, cookie string) (int, map[string]any, string) 
 	return res.StatusCode, out, set
 }
 
-// In development mode the line's texted code lands in the mailbox, and `kagi call --dev`
-// reads it from there when the keys say "code" (§4.8 without a phone).
-func TestCallReadsTheTextedCodeInDevMode(t *testing.T) {
+// In development mode (second factor auto by default) the line's texted code and its call back
+// land in the mailbox, and `kagi call --dev` plays both from there: it keys the code when the
+// keys say "code", and answers the call back with --answer-callback (§4.8 without a phone).
+func TestCallPlaysTheSecondChannelInDevMode(t *testing.T) {
 	t.Chdir(t.TempDir()) // --dev keeps its secrets under .kagi/ here
 	dbURL := pgtest.URL(t, schema...)
 	listen := freeAddr(t)
-	env := map[string]string{"DATABASE_URL": dbURL, "KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "sms"}
+	env := map[string]string{"DATABASE_URL": dbURL, "KAGI_LISTEN": listen}
 	if out, err := kagi(t, env, "account", "add", "--dev", "--login-id", "hanako", "--password", "a good password",
-		"--account-number", "7654321", "--pin", "4321", "--phone", "+819011112222",
+		"--account-number", "7654321", "--pin", "4321", "--phone", "+819011112222", "--phone", "+81311112222",
 		"--email", "hanako@example.jp", "--name", "佐藤 花子"); err != nil {
 		t.Fatalf("account add: %v\n%s", err, out)
 	}
@@ -304,6 +305,17 @@ func TestCallReadsTheTextedCodeInDevMode(t *testing.T) {
 	}
 	if n := count(t, dbURL, `SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
 		t.Fatalf("open windows %d, want 1", n)
+	}
+	// From the landline, auto calls back; the answerer presses 1.
+	out, err = kagi(t, env, "call", "--dev", "--url", "http://"+listen, "--from", "+81311112222", "--keys", "1,7654321#,4321", "--answer-callback", "1")
+	if err != nil {
+		t.Fatalf("call with a call back: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "折り返しお電話します") || !strings.Contains(out, "折り返しのお電話で確認が取れました") {
+		t.Fatalf("the call back did not confirm:\n%s", out)
+	}
+	if n := count(t, dbURL, `SELECT count(*) FROM audit_log WHERE event = 'window_restarted' AND detail->>'confirmed_by' = 'callback'`); n != 1 {
+		t.Fatalf("the call back did not restart the window (%d)", n)
 	}
 	// Without --dev and without --code, the call cannot know the code and says so.
 	secrets, err := devSecrets()

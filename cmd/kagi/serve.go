@@ -33,9 +33,10 @@ type app struct {
 	auth     *auth.Service
 	recovery *recovery.Service
 	outbox   *notify.Outbox
-	// texter sends texts (Twilio Messaging, or the development mailbox); nil for the
-	// command-line tools and without Messaging.
+	// texter sends texts and caller places calls (Twilio, or the development mailbox); nil
+	// for the command-line tools and without Twilio.
 	texter notify.Texter
+	caller notify.Caller
 }
 
 // newApp wires the services. A server (deliver) gets an outbox that sends; the command-line
@@ -46,10 +47,13 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	if err != nil {
 		return nil, err
 	}
-	var mailer notify.Mailer
-	var texter notify.Texter
+	var (
+		mailer notify.Mailer
+		texter notify.Texter
+		caller notify.Caller
+	)
 	if deliver {
-		if mailer, texter, err = senders(c, pool); err != nil {
+		if mailer, texter, caller, err = senders(c, pool); err != nil {
 			pool.Close()
 			return nil, err
 		}
@@ -99,38 +103,39 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, outbox: outbox, texter: texter}, nil
+	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, outbox: outbox, texter: texter, caller: caller}, nil
 }
 
 func (a *app) close() { a.pool.Close() }
 
-// senders are what delivers mail and texts: SMTP, or in development mode without it the
-// database mailbox of /dev/mail; Twilio Messaging when configured, else in development mode the
-// same mailbox, else no texts.
-func senders(c *config, pool *pgxpool.Pool) (notify.Mailer, notify.Texter, error) {
+// senders are what delivers mail, texts and calls back: SMTP, or in development mode without it
+// the database mailbox of /dev/mail; Twilio (Messaging and Calls) when configured, else in
+// development mode the same mailbox, else no texts or calls.
+func senders(c *config, pool *pgxpool.Pool) (notify.Mailer, notify.Texter, notify.Caller, error) {
 	box := notify.DevMailbox{Pool: pool}
 	var (
 		mailer notify.Mailer = box
 		texter notify.Texter
+		caller notify.Caller
 	)
 	if c.Dev {
-		texter = box
+		texter, caller = box, box
 	}
 	if c.SMTP != nil {
 		m, err := notify.NewSMTPMailer(*c.SMTP, c.MailFrom)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		mailer = m
 	}
 	if c.Twilio != nil {
 		t, err := notify.NewTwilioTexter(*c.Twilio)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		texter = t
+		texter, caller = t, t
 	}
-	return mailer, texter, nil
+	return mailer, texter, caller, nil
 }
 
 // handler mounts every package's routes on one mux. The voice line is built here, not in
@@ -148,6 +153,7 @@ func (a *app) handler() (http.Handler, error) {
 		SupportEnabled: c.SupportEnabled,
 		Verifier:       recovery.NewVoiceVerifier(a.auth, a.recovery),
 		Texter:         a.texter,
+		Caller:         a.caller,
 	})
 	if err != nil {
 		return nil, err

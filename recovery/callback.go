@@ -1,0 +1,191 @@
+package recovery
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/auth"
+	"kagi/pgdb"
+)
+
+// callbackTTL is how long a call back may confirm (§4.8).
+const callbackTTL = 10 * time.Minute
+
+// Outcomes of a call back, as voice_callbacks.outcome records them. Twilio's final statuses of
+// a call nobody confirmed on (no-answer, busy, failed, canceled, completed) are recorded as
+// Twilio gives them.
+const (
+	callbackConfirmed = "confirmed"
+	callbackDeclined  = "declined"
+	callbackNoKey     = "no-key"
+	callbackExpired   = "expired"
+	callbackLocked    = "locked"
+)
+
+// startCallback starts the second channel by call back (§4.8): the row its webhooks find it
+// by. The caller places the call once tx commits.
+func (v *VoiceVerifier) startCallback(ctx context.Context, tx pgx.Tx, in VoiceAttempt, accountID int64, accountKey string,
+	audit func(string, map[string]any) error) (VoiceResult, error) {
+	now := v.windows.now()
+	id := rand.Text()
+	_, err := tx.Exec(ctx, `
+		INSERT INTO voice_callbacks (id, call_sid, account_id, account_key, phone, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, in.CallSid, accountID, accountKey, in.Caller, now, now.Add(callbackTTL))
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	if err := audit("voice_callback_requested", map[string]any{"factor": string(SecondFactorCallback)}); err != nil {
+		return VoiceResult{}, err
+	}
+	return VoiceResult{Outcome: VoiceCallbackNeeded, Phone: in.Caller, CallbackID: id}, nil
+}
+
+// BindCallback records the CallSid Twilio gave the call back once it was placed.
+func (v *VoiceVerifier) BindCallback(ctx context.Context, q pgdb.Querier, id, callbackSid string) error {
+	_, err := q.Exec(ctx, `UPDATE voice_callbacks SET callback_sid = $2 WHERE id = $1 AND callback_sid IS NULL`, id, callbackSid)
+	return err
+}
+
+// ErrNoCallback answers a call-back webhook for no call back awaiting confirmation: unknown,
+// another call's, already ended, or past its time.
+var ErrNoCallback = errors.New("recovery: no call back awaits confirmation")
+
+// callback is a call back as its webhooks find it.
+type callback struct {
+	CallSid     string
+	CallbackSid *string
+	AccountID   int64
+	AccountKey  string
+	Phone       string
+	ExpiresAt   time.Time
+	Outcome     *string
+}
+
+// openCallback finds the call back id that the call callbackSid may confirm, row-locked: live,
+// not ended, and placed as that call (binding it when the answer came before BindCallback).
+// One past its time is ended as expired.
+func (v *VoiceVerifier) openCallback(ctx context.Context, tx pgx.Tx, id, callbackSid string) (callback, error) {
+	now := v.windows.now()
+	var c callback
+	err := tx.QueryRow(ctx, `
+		SELECT call_sid, callback_sid, account_id, account_key, phone, expires_at, outcome
+		FROM voice_callbacks WHERE id = $1 FOR UPDATE`, id).
+		Scan(&c.CallSid, &c.CallbackSid, &c.AccountID, &c.AccountKey, &c.Phone, &c.ExpiresAt, &c.Outcome)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (c.Outcome != nil || (c.CallbackSid != nil && *c.CallbackSid != callbackSid))) {
+		return callback{}, ErrNoCallback
+	}
+	if err != nil {
+		return callback{}, err
+	}
+	if !c.ExpiresAt.After(now) {
+		if err := v.endCallback(ctx, tx, id, c, callbackExpired); err != nil {
+			return callback{}, err
+		}
+		return callback{}, ErrNoCallback
+	}
+	if c.CallbackSid == nil {
+		if err := v.BindCallback(ctx, tx, id, callbackSid); err != nil {
+			return callback{}, err
+		}
+	}
+	return c, nil
+}
+
+// AnswerCallback is the call back answered (its first webhook request): it reports whether it
+// may ask for the confirmation, ErrNoCallback otherwise.
+func (v *VoiceVerifier) AnswerCallback(ctx context.Context, tx pgx.Tx, id, callbackSid string) error {
+	_, err := v.openCallback(ctx, tx, id, callbackSid)
+	return err
+}
+
+// ConfirmCallback is what the call back's answerer pressed. 1 confirms: the account's failures
+// are cleared and the window opens, confirmed by call back. Another key is the registered
+// phone's holder saying they did not ask: a failed verification (§4.4), and nothing opens.
+// Nothing pressed opens nothing and counts nothing. The call back is used up whatever the key.
+func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, callbackSid, digits string) (VoiceResult, error) {
+	c, err := v.openCallback(ctx, tx, id, callbackSid)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	now := v.windows.now()
+	if digits == "" {
+		return VoiceResult{Outcome: VoiceFailed}, v.endCallback(ctx, tx, id, c, callbackNoKey)
+	}
+	acct, err := lockSubject(ctx, tx, subjectAccount, c.AccountKey, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	caller, err := lockSubject(ctx, tx, subjectCaller, c.Phone, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	audit := func(event string, detail map[string]any) error {
+		detail["call_sid"] = c.CallSid
+		detail["callback_sid"] = callbackSid
+		detail["caller"] = auth.MaskPhone(c.Phone)
+		detail["factor"] = string(SecondFactorCallback)
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + c.CallSid, Event: event, Detail: detail})
+	}
+	switch {
+	case acct.locked(now):
+		return VoiceResult{Outcome: VoiceAccountLocked}, errors.Join(v.endCallback(ctx, tx, id, c, callbackLocked),
+			audit("voice_refused_locked", map[string]any{"lock": "account"}))
+	case caller.locked(now):
+		return VoiceResult{Outcome: VoiceCallerLocked}, errors.Join(v.endCallback(ctx, tx, id, c, callbackLocked),
+			audit("voice_refused_locked", map[string]any{"lock": "caller"}))
+	}
+	if digits != "1" {
+		if err := v.endCallback(ctx, tx, id, c, callbackDeclined); err != nil {
+			return VoiceResult{}, err
+		}
+		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "callback_declined"})
+	}
+	if err := v.endCallback(ctx, tx, id, c, callbackConfirmed); err != nil {
+		return VoiceResult{}, err
+	}
+	if err := clearFailures(ctx, tx, acct); err != nil {
+		return VoiceResult{}, err
+	}
+	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+c.CallSid, "voice line verification, confirmed by call back",
+		string(SecondFactorCallback))
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+}
+
+// EndCallback records Twilio's report that the call back ended (its status callback): a call
+// back nobody confirmed on ends with the status (no-answer, busy, failed, …), which the audit
+// trail records; one already decided keeps its outcome.
+func (v *VoiceVerifier) EndCallback(ctx context.Context, tx pgx.Tx, id, callbackSid, status string) error {
+	c, err := v.openCallback(ctx, tx, id, callbackSid)
+	if errors.Is(err, ErrNoCallback) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return v.endCallback(ctx, tx, id, c, status)
+}
+
+// endCallback ends the call back with outcome and audits it.
+func (v *VoiceVerifier) endCallback(ctx context.Context, tx pgx.Tx, id string, c callback, outcome string) error {
+	now := v.windows.now()
+	if _, err := tx.Exec(ctx, `UPDATE voice_callbacks SET outcome = $2, ended_at = $3 WHERE id = $1`, id, outcome, now); err != nil {
+		return fmt.Errorf("recovery: end call back: %w", err)
+	}
+	return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + c.CallSid, Event: "voice_callback_ended",
+		Detail: map[string]any{"outcome": outcome, "caller": auth.MaskPhone(c.Phone), "factor": string(SecondFactorCallback)}})
+}
+
+// purgeVoiceCallbacks deletes call backs past their time, for the expiry job; the audit trail
+// keeps how each ended.
+func purgeVoiceCallbacks(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM voice_callbacks WHERE expires_at <= $1`, now)
+	return tag.RowsAffected(), err
+}
