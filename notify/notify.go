@@ -70,7 +70,7 @@ type Event struct {
 	// operator), which is also texted to the registered phones.
 	Recovery bool `json:"recovery,omitempty"`
 	// ConfirmedBy is the second channel that confirmed the caller before a window opened
-	// (§4.8): "sms", or empty when none did.
+	// (§4.8): "sms" or "callback", or empty when none did.
 	ConfirmedBy string `json:"confirmed_by,omitempty"`
 }
 

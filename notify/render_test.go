@@ -362,6 +362,10 @@ func TestRenderWindowOpenedSaysWhatConfirmedIt(t *testing.T) {
 	if !strings.Contains(msg.Body, "確認方法：ご登録の電話番号へのSMS(確認コード)") {
 		t.Errorf("window mail does not say the SMS confirmed it:\n%s", msg.Body)
 	}
+	byCall, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "callback" }), testSender)
+	if err != nil || !strings.Contains(byCall.Body, "確認方法：ご登録の電話番号への折り返しのお電話") {
+		t.Errorf("window mail does not say the call back confirmed it: %v\n%s", err, byCall.Body)
+	}
 	plain, err := RenderEmail(testEvent(KindWindowOpened), testSender)
 	if err != nil || strings.Contains(plain.Body, "確認方法") {
 		t.Errorf("without a second channel: %v\n%s", err, plain.Body)

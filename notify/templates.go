@@ -26,7 +26,8 @@ var tmplChannels = map[string]string{
 
 // tmplConfirmations names the second channel that confirmed a voice-line caller (§4.8).
 var tmplConfirmations = map[string]string{
-	"sms": "ご登録の電話番号へのSMS(確認コード)",
+	"sms":      "ご登録の電話番号へのSMS(確認コード)",
+	"callback": "ご登録の電話番号への折り返しのお電話",
 }
 
 // tmplMethods names how a login was made.
