@@ -93,38 +93,38 @@ var devMailPage = template.Must(template.New("mail").Funcs(template.FuncMap{
 
 // DevMailHandler shows the development mailbox, newest first. Mount it only in development mode.
 func DevMailHandler(pool *pgxpool.Pool, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msgs, err := DevMessages(r.Context(), pool, 100)
-		if err != nil {
-			log.ErrorContext(r.Context(), "dev mailbox", "err", err)
-			http.Error(w, "mailbox unavailable", http.StatusInternalServerError)
-			return
-		}
+	return devMailbox(pool, log, func(w http.ResponseWriter, msgs []DevMessage) error {
 		var buf bytes.Buffer
 		if err := devMailPage.Execute(&buf, msgs); err != nil {
-			log.ErrorContext(r.Context(), "dev mailbox", "err", err)
-			http.Error(w, "mailbox unavailable", http.StatusInternalServerError)
-			return
+			return err
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		buf.WriteTo(w)
+		_, err := buf.WriteTo(w)
+		return err
 	})
 }
 
 // DevMailJSONHandler is the development mailbox as JSON, newest first, for tools such as
-// `kagi call --dev`, which reads the voice line's texted code from it. Mount it only in
-// development mode.
+// `kagi call --dev`, which reads the voice line's texted code and call back from it. Mount it
+// only in development mode.
 func DevMailJSONHandler(pool *pgxpool.Pool, log *slog.Logger) http.Handler {
+	return devMailbox(pool, log, func(w http.ResponseWriter, msgs []DevMessage) error {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		return json.NewEncoder(w).Encode(map[string]any{"messages": msgs})
+	})
+}
+
+// devMailbox serves the newest hundred messages of the mailbox through write.
+func devMailbox(pool *pgxpool.Pool, log *slog.Logger, write func(http.ResponseWriter, []DevMessage) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		msgs, err := DevMessages(r.Context(), pool, 100)
+		if err == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			err = write(w, msgs)
+		}
 		if err != nil {
 			log.ErrorContext(r.Context(), "dev mailbox", "err", err)
 			http.Error(w, "mailbox unavailable", http.StatusInternalServerError)
-			return
 		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(map[string]any{"messages": msgs})
 	})
 }

@@ -116,11 +116,7 @@ func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, call
 	if digits == "" {
 		return VoiceResult{Outcome: VoiceFailed}, v.endCallback(ctx, tx, id, c, callbackNoKey)
 	}
-	acct, err := lockSubject(ctx, tx, subjectAccount, c.AccountKey, now)
-	if err != nil {
-		return VoiceResult{}, err
-	}
-	caller, err := lockSubject(ctx, tx, subjectCaller, c.Phone, now)
+	acct, caller, err := lockSubjects(ctx, tx, c.AccountKey, c.Phone, now)
 	if err != nil {
 		return VoiceResult{}, err
 	}
@@ -131,13 +127,8 @@ func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, call
 		detail["factor"] = string(SecondFactorCallback)
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + c.CallSid, Event: event, Detail: detail})
 	}
-	switch {
-	case acct.locked(now):
-		return VoiceResult{Outcome: VoiceAccountLocked}, errors.Join(v.endCallback(ctx, tx, id, c, callbackLocked),
-			audit("voice_refused_locked", map[string]any{"lock": "account"}))
-	case caller.locked(now):
-		return VoiceResult{Outcome: VoiceCallerLocked}, errors.Join(v.endCallback(ctx, tx, id, c, callbackLocked),
-			audit("voice_refused_locked", map[string]any{"lock": "caller"}))
+	if res, locked, err := refusedIfLocked(acct, caller, now, audit); locked {
+		return res, errors.Join(err, v.endCallback(ctx, tx, id, c, callbackLocked))
 	}
 	if digits != "1" {
 		if err := v.endCallback(ctx, tx, id, c, callbackDeclined); err != nil {

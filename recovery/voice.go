@@ -145,11 +145,7 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	acct, err := lockSubject(ctx, tx, subjectAccount, v.auth.AccountNumberKey(in.AccountNumber), now)
-	if err != nil {
-		return VoiceResult{}, err
-	}
-	caller, err := lockSubject(ctx, tx, subjectCaller, in.Caller, now)
+	acct, caller, err := lockSubjects(ctx, tx, v.auth.AccountNumberKey(in.AccountNumber), in.Caller, now)
 	if err != nil {
 		return VoiceResult{}, err
 	}
@@ -159,11 +155,8 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 		detail["caller"] = auth.MaskPhone(in.Caller)
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: "ivr:" + in.CallSid, Event: event, Detail: detail})
 	}
-	switch {
-	case acct.locked(now):
-		return VoiceResult{Outcome: VoiceAccountLocked}, audit("voice_refused_locked", map[string]any{"lock": "account"})
-	case caller.locked(now):
-		return VoiceResult{Outcome: VoiceCallerLocked}, audit("voice_refused_locked", map[string]any{"lock": "caller"})
+	if res, locked, err := refusedIfLocked(acct, caller, now, audit); locked {
+		return res, err
 	}
 
 	if !v.auth.CallerMatches(va, in.Caller, in.PIN) {
@@ -192,6 +185,29 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 		return VoiceResult{}, err
 	}
 	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+}
+
+// lockSubjects row-locks the lock rows of the account number keyed in (accountKey) and of the
+// caller's number, in that order: every verification takes them so, and so queues up behind
+// another of the same account or caller instead of deadlocking with it.
+func lockSubjects(ctx context.Context, tx pgx.Tx, accountKey, phone string, now time.Time) (acct, caller lockoutRow, err error) {
+	if acct, err = lockSubject(ctx, tx, subjectAccount, accountKey, now); err != nil {
+		return lockoutRow{}, lockoutRow{}, err
+	}
+	caller, err = lockSubject(ctx, tx, subjectCaller, phone, now)
+	return acct, caller, err
+}
+
+// refusedIfLocked reports whether a lockout of the account or the caller refuses the
+// verification (§4.4), audited, and its outcome.
+func refusedIfLocked(acct, caller lockoutRow, now time.Time, audit func(string, map[string]any) error) (VoiceResult, bool, error) {
+	switch {
+	case acct.locked(now):
+		return VoiceResult{Outcome: VoiceAccountLocked}, true, audit("voice_refused_locked", map[string]any{"lock": "account"})
+	case caller.locked(now):
+		return VoiceResult{Outcome: VoiceCallerLocked}, true, audit("voice_refused_locked", map[string]any{"lock": "caller"})
+	}
+	return VoiceResult{}, false, nil
 }
 
 // failed records a failed verification of the account (accountID 0: none matched the number)
@@ -286,11 +302,7 @@ func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	acct, err := lockSubject(ctx, tx, subjectAccount, c.AccountKey, now)
-	if err != nil {
-		return VoiceResult{}, err
-	}
-	caller, err := lockSubject(ctx, tx, subjectCaller, in.Caller, now)
+	acct, caller, err := lockSubjects(ctx, tx, c.AccountKey, in.Caller, now)
 	if err != nil {
 		return VoiceResult{}, err
 	}
@@ -308,11 +320,8 @@ func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 		detail["factor"] = string(SecondFactorSMS)
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + in.CallSid, Event: event, Detail: detail})
 	}
-	switch {
-	case acct.locked(now):
-		return VoiceResult{Outcome: VoiceAccountLocked}, audit("voice_refused_locked", map[string]any{"lock": "account"})
-	case caller.locked(now):
-		return VoiceResult{Outcome: VoiceCallerLocked}, audit("voice_refused_locked", map[string]any{"lock": "caller"})
+	if res, locked, err := refusedIfLocked(acct, caller, now, audit); locked {
+		return res, err
 	}
 	right := hmac.Equal(v.auth.VoiceCodeHash(in.CallSid, in.Code), c.CodeHash)
 	switch {
