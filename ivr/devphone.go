@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/notify"
 	"kagi/web"
 )
 
@@ -14,8 +17,9 @@ var devPhoneFS embed.FS
 
 // DevPhoneRoutes mounts /dev/phone (development mode only): a keypad page in the browser that
 // plays a call through sim, i.e. through the real webhook with signed requests, and shows what
-// the caller would hear.
-func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator) {
+// the caller would hear. It also answers (or lets ring out) the line's call back to a number
+// (§4.8), which development mode keeps in the mailbox of pool instead of placing.
+func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *pgxpool.Pool) {
 	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(log, f)) }
 	mux.Handle("GET /dev/phone", web.Browser(serveEmbedded("devphone/index.html", "text/html; charset=utf-8")))
 	mux.Handle("GET /dev/phone/phone.js", web.Browser(serveEmbedded("devphone/phone.js", "text/javascript; charset=utf-8")))
@@ -33,6 +37,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator) {
 		}
 		return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(turn)})
 	}))
+	mux.Handle("POST /dev/phone/callback", h(devCallback(sim, pool)))
 	mux.Handle("POST /dev/phone/press", h(func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			CallSid string `json:"call_sid"`
@@ -43,20 +48,58 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator) {
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		if !strings.HasPrefix(req.Gather, GatherPath+"?seq=") || !callSidPattern.MatchString(req.CallSid) {
+		callback := strings.HasPrefix(req.Gather, CallbackPath+"/gather?id=")
+		if !strings.HasPrefix(req.Gather, GatherPath+"?seq=") && !callback || !callSidPattern.MatchString(req.CallSid) {
 			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
 		}
 		turn, err := sim.Press(r.Context(), req.CallSid, req.From, Turn{Gather: req.Gather}, req.Keys)
 		if err != nil {
 			return err
 		}
-		if !turn.Waiting() {
+		// A call back's end was recorded by its confirmation; a call in reports its own.
+		if !turn.Waiting() && !callback {
 			if err := sim.End(r.Context(), req.CallSid, req.From); err != nil {
 				return err
 			}
 		}
 		return web.JSON(w, http.StatusOK, map[string]any{"turn": turnJSON(turn)})
 	}))
+}
+
+// devCallback answers POST /dev/phone/callback {from, answer}: the newest call back the line
+// placed to from is answered (its first turn comes back) or, without answer, rings out.
+func devCallback(sim *Simulator, pool *pgxpool.Pool) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			From   string `json:"from"`
+			Answer bool   `json:"answer"`
+		}
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		msgs, err := notify.DevMessages(r.Context(), pool, 100)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			sid, c, ok := m.PlacedCall()
+			if !ok || m.Recipient != req.From {
+				continue
+			}
+			if !req.Answer {
+				if err := sim.EndCallback(r.Context(), c.StatusURL, sid, req.From, "no-answer"); err != nil {
+					return err
+				}
+				return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(Turn{HungUp: true})})
+			}
+			turn, err := sim.AnswerCallback(r.Context(), c.URL, sid, req.From)
+			if err != nil {
+				return err
+			}
+			return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(turn)})
+		}
+		return web.Errorf(http.StatusNotFound, "not_found", "この番号への折り返し電話はありません。")
+	}
 }
 
 func turnJSON(t Turn) map[string]any {

@@ -8,6 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"kagi/notify"
+	"kagi/recovery"
 )
 
 func TestDevPhonePlaysACallThroughTheWebhook(t *testing.T) {
@@ -15,7 +18,7 @@ func TestDevPhonePlaysACallThroughTheWebhook(t *testing.T) {
 	e := newLineEnv(t)
 	e.addCustomer("1234567", true)
 	mux := http.NewServeMux()
-	DevPhoneRoutes(mux, slog.New(slog.NewTextHandler(t.Output(), nil)), e.sim)
+	DevPhoneRoutes(mux, slog.New(slog.NewTextHandler(t.Output(), nil)), e.sim, e.pool)
 	phone := httptest.NewServer(mux)
 	t.Cleanup(phone.Close)
 
@@ -51,3 +54,48 @@ func TestDevPhonePlaysACallThroughTheWebhook(t *testing.T) {
 		t.Fatalf("open windows = %d", n)
 	}
 }
+
+// In development mode the line's call back lands in the mailbox; the keypad page answers it.
+func TestDevPhoneAnswersTheCallBack(t *testing.T) {
+	t.Parallel()
+	var e *lineEnv
+	box := &lazyMailbox{}
+	e = newLineEnvWith(t, func(c *recovery.Config) { c.SecondFactor = recovery.SecondFactorCallback },
+		func(c *HandlerConfig) { c.Caller = box })
+	box.DevMailbox = notify.DevMailbox{Pool: e.pool}
+	e.addCustomer("1234567", true)
+	mux := http.NewServeMux()
+	DevPhoneRoutes(mux, slog.New(slog.NewTextHandler(t.Output(), nil)), e.sim, e.pool)
+	phone := httptest.NewServer(mux)
+	t.Cleanup(phone.Close)
+	post := func(path string, body any) (int, map[string]any) {
+		b, _ := json.Marshal(body)
+		res, err := http.Post(phone.URL+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out := map[string]any{}
+		json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	if status, out := post("/dev/phone/callback", map[string]any{"from": regCaller, "answer": true}); status != http.StatusNotFound {
+		t.Fatalf("a call back before any was placed: %d %v", status, out)
+	}
+	e.call(regCaller, "1", "1234567#", "1234")
+	status, out := post("/dev/phone/callback", map[string]any{"from": regCaller, "answer": true})
+	turn, _ := out["turn"].(map[string]any)
+	if status != http.StatusOK || turn["waiting"] != true {
+		t.Fatalf("answering the call back: %d %v", status, out)
+	}
+	status, out = post("/dev/phone/press", map[string]any{"call_sid": out["call_sid"], "from": regCaller, "gather": turn["gather"], "keys": "1"})
+	if turn, _ := out["turn"].(map[string]any); status != http.StatusOK || turn["hung_up"] != true {
+		t.Fatalf("pressing 1: %d %v", status, out)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
+		t.Fatalf("open windows = %d", n)
+	}
+}
+
+// lazyMailbox is a DevMailbox whose pool is set once the environment that makes it exists.
+type lazyMailbox struct{ notify.DevMailbox }

@@ -61,7 +61,7 @@ func newLineEnv(t testing.TB, edit ...func(*HandlerConfig)) *lineEnv {
 // newLineEnvWith is newLineEnv with recovery's configuration edited by recEdit.
 func newLineEnvWith(t testing.TB, recEdit func(*recovery.Config), edit ...func(*HandlerConfig)) *lineEnv {
 	t.Helper()
-	pool := pgtest.New(t, auth.Migrations, recovery.Migrations, Migrations)
+	pool := pgtest.New(t, auth.Migrations, auth.NotifyMigrations, recovery.Migrations, Migrations)
 	clock := &lineClock{now: wednesday10}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	core, err := auth.New(auth.Config{

@@ -43,12 +43,39 @@ func (d DevMailbox) keep(ctx context.Context, channel, to, subject, body string)
 	return err
 }
 
-// PlaceCall keeps the call in the mailbox instead of ringing anyone: its body names the URL a
-// tool (`kagi call --answer-callback`) answers it at. The CallSid is made up.
+// PlaceCall keeps the call in the mailbox instead of ringing anyone: its body names the URLs a
+// tool (`kagi call --answer-callback`, /dev/phone) answers it at (DevMessage.PlacedCall). The
+// CallSid is made up.
 func (d DevMailbox) PlaceCall(ctx context.Context, c Call) (string, error) {
 	sid := "CA" + strings.ToLower(rand.Text())
-	body := "発信(開発モード: 実際には発信されません)\nCallSid: " + sid + "\nURL: " + c.URL + "\nStatus: " + c.StatusURL
+	body := "発信(開発モード: 実際には発信されません)\n" + devCallSid + sid + "\n" + devCallURL + c.URL + "\n" + devCallStatus + c.StatusURL
 	return sid, d.keep(ctx, "call", c.To, "折り返し電話", body)
+}
+
+// The lines of a kept call's body that PlacedCall reads back.
+const (
+	devCallSid    = "CallSid: "
+	devCallURL    = "URL: "
+	devCallStatus = "Status: "
+)
+
+// PlacedCall reads back a call PlaceCall kept: its CallSid and the call.
+func (m DevMessage) PlacedCall() (sid string, c Call, ok bool) {
+	if m.Channel != "call" {
+		return "", Call{}, false
+	}
+	c.To = m.Recipient
+	for _, line := range strings.Split(m.Body, "\n") {
+		switch {
+		case strings.HasPrefix(line, devCallSid):
+			sid = strings.TrimPrefix(line, devCallSid)
+		case strings.HasPrefix(line, devCallURL):
+			c.URL = strings.TrimPrefix(line, devCallURL)
+		case strings.HasPrefix(line, devCallStatus):
+			c.StatusURL = strings.TrimPrefix(line, devCallStatus)
+		}
+	}
+	return sid, c, sid != "" && c.URL != "" && c.StatusURL != ""
 }
 
 // DevMessage is one message in the development mailbox.

@@ -13,6 +13,7 @@ import (
 
 	"kagi/auth"
 	"kagi/ivr"
+	"kagi/notify"
 )
 
 // cmdCall plays a phone call against a running kagi with correctly signed webhook requests
@@ -109,21 +110,22 @@ func answerCallback(ctx context.Context, sim *ivr.Simulator, client *http.Client
 	if err != nil {
 		return err
 	}
-	fields := map[string]string{}
+	var (
+		sid     string
+		placed  notify.Call
+		reached bool
+	)
 	for _, m := range box {
-		if m.Channel == "call" && m.To == phone {
-			for _, line := range strings.Split(m.Body, "\n") {
-				if k, v, ok := strings.Cut(line, ": "); ok {
-					fields[k] = v
-				}
+		if m.Recipient == phone {
+			if sid, placed, reached = m.PlacedCall(); reached {
+				break
 			}
-			break
 		}
 	}
-	sid, callbackURL, statusURL := fields["CallSid"], fields["URL"], fields["Status"]
-	if sid == "" || callbackURL == "" {
+	if !reached {
 		return errors.New("the line placed no call back to " + auth.MaskPhone(phone))
 	}
+	callbackURL, statusURL := placed.URL, placed.StatusURL
 	fmt.Fprintf(stdout, "\ncall back %s to %s\n", sid, auth.MaskPhone(phone))
 	if key == "none" {
 		fmt.Fprintln(stdout, "\n[応答なし]")
@@ -144,11 +146,8 @@ func answerCallback(ctx context.Context, sim *ivr.Simulator, client *http.Client
 	return sim.EndCallback(ctx, statusURL, sid, phone, "completed")
 }
 
-// devMessage is one message of a development server's mailbox.
-type devMessage struct{ Channel, To, Body string }
-
 // devMailbox reads a development server's mailbox, newest first.
-func devMailbox(ctx context.Context, client *http.Client, base string) ([]devMessage, error) {
+func devMailbox(ctx context.Context, client *http.Client, base string) ([]notify.DevMessage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/dev/mail.json", nil)
 	if err != nil {
 		return nil, err
@@ -159,7 +158,7 @@ func devMailbox(ctx context.Context, client *http.Client, base string) ([]devMes
 	}
 	defer res.Body.Close()
 	var box struct {
-		Messages []devMessage `json:"messages"`
+		Messages []notify.DevMessage `json:"messages"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&box); err != nil || res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("the development mailbox did not answer (%s): is the server running with --dev?", res.Status)
@@ -179,7 +178,7 @@ func devTextedCode(ctx context.Context, client *http.Client, base, to string) (s
 		return "", err
 	}
 	for _, m := range box {
-		if code := sixDigits.FindString(m.Body); m.Channel == "sms" && m.To == to && code != "" {
+		if code := sixDigits.FindString(m.Body); m.Channel == "sms" && m.Recipient == to && code != "" {
 			return code, nil
 		}
 	}

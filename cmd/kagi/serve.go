@@ -171,7 +171,7 @@ func (a *app) handler() (http.Handler, error) {
 			BaseURL:   "http://127.0.0.1" + listenPort(a.cfg.Listen),
 			PublicURL: a.cfg.PublicURL.String(),
 			Token:     a.cfg.TwilioAuthToken,
-		})
+		}, a.pool)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -58,4 +58,16 @@
     press(keys);
   });
   $("timeout").addEventListener("click", () => press(""));
+
+  // The line's call back to the number in the dialler: answered, its turns go on with the keypad.
+  async function callback(answer) {
+    const from = $("from").value.trim();
+    try {
+      const data = await post("/dev/phone/callback", {from, answer});
+      call = {sid: data.call_sid, from, turn: data.turn};
+      show(answer ? "折り返し電話に応答" : "折り返し電話に応答なし", data.turn);
+    } catch (e) { alert(e.message); }
+  }
+  $("answer").addEventListener("click", () => callback(true));
+  $("ignore").addEventListener("click", () => callback(false));
 })();
