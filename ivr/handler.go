@@ -210,16 +210,17 @@ var errUnknownCall = errors.New("ivr: gather for a call that never started")
 // parallel requests of one call queue up), move the flow on, verify if it asks, save. A call
 // whose end the status callback recorded is not moved on: it gets the unavailable sentence.
 //
-// A code the step decided to text (§4.8) is sent once the step has committed, so a code that
-// is texted is always one the line can check.
+// The second channel the step started (§4.8) — a code to text, a call back to place — goes
+// out once the step has committed, so what reaches the phone is always something the line can
+// check.
 //
 // line is the number the caller called (Twilio's To), which a call back comes from.
 func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (string, error) {
 	var doc, outcome string
-	var text *recovery.VoiceResult
+	var started *recovery.VoiceResult
 	err := pgdb.InTx(ctx, h.pool, func(tx pgx.Tx) error {
 		// InTx may run this again after a deadlock or serialization failure.
-		outcome, text = "", nil
+		outcome, started = "", nil
 		now := h.now()
 		if ev.Kind == EventCallStart {
 			_, err := tx.Exec(ctx, `
@@ -264,7 +265,7 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 			st, reply = Next(st, Event{Kind: EventVerifyResult, Result: flowResult(res, v.Code != "")}, h.flow, env)
 			outcome = outcomeNames[res.Outcome]
 			if res.Outcome == recovery.VoiceCodeSent || res.Outcome == recovery.VoiceCallbackNeeded {
-				text = &res
+				started = &res
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE ivr_calls SET state = $2, updated_at = $3 WHERE call_sid = $1`, sid, st, now); err != nil {
@@ -278,11 +279,11 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 	if err == nil && outcome != "" {
 		verifications.WithLabelValues(outcome).Inc()
 	}
-	if err == nil && text != nil {
-		if err := h.secondChannel(ctx, text, line); err != nil {
+	if err == nil && started != nil {
+		if err := h.secondChannel(ctx, started, line); err != nil {
 			// The registered phone cannot be reached: the line cannot go on. What was started
 			// stays unusable without it and runs out.
-			h.log.ErrorContext(ctx, "ivr: second channel not started", "call_sid", sid, "to", auth.MaskPhone(text.Phone), "err", err)
+			h.log.ErrorContext(ctx, "ivr: second channel not started", "call_sid", sid, "to", auth.MaskPhone(started.Phone), "err", err)
 			return Unavailable(h.flow), nil
 		}
 	}
