@@ -296,6 +296,8 @@ func (c *call) sayVerb(text string) twiml.Element {
 
 func (c *call) hangup() {
 	c.st.Step = StepDone
+	// Nothing keyed in outlives the call.
+	c.st.AccountNumber = ""
 	c.verbs = append(c.verbs, &twiml.VoiceHangup{})
 }
 

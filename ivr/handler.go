@@ -422,12 +422,13 @@ func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 // subscribed; those end nothing.
 var finalStatuses = map[string]bool{"completed": true, "busy": true, "failed": true, "no-answer": true, "canceled": true}
 
-// endCallSQL records the end of a call and, in the same statement, moves its state to done, so
-// a gather that arrives afterwards (late, replayed or forged with a valid signature) cannot move
-// the call on; step also refuses a call whose ended_at is set.
+// endCallSQL records the end of a call and, in the same statement, forgets its state but that
+// it is done, so a gather that arrives afterwards (late, replayed or forged with a valid
+// signature) cannot move the call on, and nothing the caller keyed in outlives the call; step
+// also refuses a call whose ended_at is set.
 const endCallSQL = `
 	UPDATE ivr_calls
-	SET ended_at = COALESCE(ended_at, $2), end_status = $3, state = jsonb_set(state, '{step}', '"done"')
+	SET ended_at = COALESCE(ended_at, $2), end_status = $3, state = '{"step":"done"}'
 	WHERE call_sid = $1`
 
 // handleStatus records the end of a call (Twilio's status callback).
@@ -441,14 +442,32 @@ func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request, form url.
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// purgeCallsSQL finds its rows through the two partial indexes of ivr_calls, ended and open.
-const purgeCallsSQL = `
-	DELETE FROM ivr_calls
-	WHERE (ended_at IS NOT NULL AND ended_at <= $1) OR (ended_at IS NULL AND updated_at <= $1)`
+// endedCallsKept is how long an ended call's CallSid is remembered (without its state): a
+// signed request sequence replayed within it finds the call ended and opens nothing.
+const endedCallsKept = 30 * 24 * time.Hour
 
-// PurgeCalls removes the state of calls that ended a day ago, and of calls Twilio never
-// reported ended and nobody touched for a day. Run by the expiry job.
+// abandonedAfter is how long a call Twilio never reported ended may sit untouched before the
+// purge ends it.
+const abandonedAfter = 24 * time.Hour
+
+// The purge's statements, each through one of the partial indexes of ivr_calls: calls nobody
+// touched for a day are ended as abandoned (their state forgotten); ended calls are deleted once
+// endedCallsKept has passed.
+const (
+	abandonCallsSQL = `
+		UPDATE ivr_calls SET ended_at = $1, end_status = 'abandoned', state = '{"step":"done"}'
+		WHERE ended_at IS NULL AND updated_at <= $2`
+	purgeCallsSQL = `DELETE FROM ivr_calls WHERE ended_at IS NOT NULL AND ended_at <= $1`
+)
+
+// PurgeCalls ends the calls Twilio never reported ended and nobody touched for a day, and
+// deletes calls that ended more than 30 days ago. Run by the expiry job; it reports the rows
+// it changed.
 func PurgeCalls(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, purgeCallsSQL, now.Add(-24*time.Hour))
-	return tag.RowsAffected(), err
+	abandoned, err := q.Exec(ctx, abandonCallsSQL, now, now.Add(-abandonedAfter))
+	if err != nil {
+		return 0, err
+	}
+	deleted, err := q.Exec(ctx, purgeCallsSQL, now.Add(-endedCallsKept))
+	return abandoned.RowsAffected() + deleted.RowsAffected(), err
 }

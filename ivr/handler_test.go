@@ -587,9 +587,59 @@ func TestStatusCallbackEndsTheCall(t *testing.T) {
 			t.Fatalf("the call did not go on: %+v", t1)
 		}
 	})
+	// A day on, the call still in progress is abandoned; the ended calls are remembered.
 	e.clock.Advance(25 * time.Hour)
+	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now()); err != nil || n != 1 {
+		t.Fatalf("purged %d, %v, want the one abandoned call", n, err)
+	}
+	if n := e.count(`SELECT count(*) FROM ivr_calls WHERE ended_at IS NOT NULL AND state = '{"step":"done"}'`); n != 3 {
+		t.Fatalf("%d calls remembered as ended without their state, want 3", n)
+	}
+	// Thirty days after their end they go.
+	e.clock.Advance(30 * 24 * time.Hour)
 	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now()); err != nil || n != 3 {
 		t.Fatalf("purged %d, %v", n, err)
+	}
+}
+
+// A signed request sequence recorded from a call that opened a window, replayed after the call
+// ended — a day later, past the old 24-hour purge — opens nothing, and the keyed-in account
+// number did not outlive the call.
+func TestReplayedCallAfterItEndedOpensNothing(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.addCustomer("1234567", true)
+	sid := NewCallSid()
+	ctx := context.Background()
+	start := url.Values{"CallSid": {sid}, "From": {regCaller}}
+	_, t0 := e.post("/ivr/voice", start, true)
+	_, t1 := e.post(t0.Gather, url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"1"}}, true)
+	_, t2 := e.post(t1.Gather, url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"1234567"}}, true)
+	if n := e.count(`SELECT count(*) FROM ivr_calls WHERE call_sid = $1 AND state->>'account_number' = '1234567'`, sid); n != 1 {
+		t.Fatal("the call does not hold the account number while it goes on")
+	}
+	// The caller hangs up before the PIN.
+	e.post("/ivr/status", url.Values{"CallSid": {sid}, "CallStatus": {"completed"}}, true)
+	if n := e.count(`SELECT count(*) FROM ivr_calls WHERE call_sid = $1 AND state ? 'account_number'`, sid); n != 0 {
+		t.Fatal("the account number outlived the call")
+	}
+	e.clock.Advance(25 * time.Hour)
+	if _, err := PurgeCalls(ctx, e.pool, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, replay := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/ivr/voice", start},
+		{t2.Gather, url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"1234"}}},
+	} {
+		if status, turn := e.post(replay.path, replay.form, true); status != http.StatusOK || !strings.Contains(strings.Join(turn.Said, ""), promptUnavailable) {
+			t.Fatalf("replayed %s: %d %+v", replay.path, status, turn)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatal("a replayed call opened a window")
 	}
 }
 
@@ -610,12 +660,21 @@ func TestCallPurgeUsesTheIndexes(t *testing.T) {
 	if _, err := e.pool.Exec(context.Background(), `ANALYZE ivr_calls`); err != nil {
 		t.Fatal(err)
 	}
-	var plan []byte
-	if err := e.pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+purgeCallsSQL, now.Add(-24*time.Hour)).Scan(&plan); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(plan), `"Seq Scan"`) || !strings.Contains(string(plan), "ivr_calls_ended") || !strings.Contains(string(plan), "ivr_calls_open") {
-		t.Fatalf("the purge does not go through ivr_calls_ended and ivr_calls_open:\n%s", plan)
+	for _, c := range []struct {
+		sql   string
+		args  []any
+		index string
+	}{
+		{abandonCallsSQL, []any{now, now.Add(-abandonedAfter)}, "ivr_calls_open"},
+		{purgeCallsSQL, []any{now.Add(-endedCallsKept)}, "ivr_calls_ended"},
+	} {
+		var plan []byte
+		if err := e.pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+c.sql, c.args...).Scan(&plan); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(plan), `"Seq Scan"`) || !strings.Contains(string(plan), c.index) {
+			t.Fatalf("the purge does not go through %s:\n%s", c.index, plan)
+		}
 	}
 }
 
