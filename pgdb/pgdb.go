@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -112,4 +114,44 @@ const maxTries = 3
 func Retryable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// migrationFile is the name tern gives a migration: its version, an underscore, a name.
+var migrationFile = regexp.MustCompile(`^([0-9]+)_.*\.sql$`)
+
+// Behind lists the sets whose schema in the database is older than the migrations this binary
+// embeds (as "name: at N of M"), so a replica started before `kagi migrate` ran is not sent
+// traffic. A set's Then (a library's own schema) is not compared.
+func Behind(ctx context.Context, q Querier, sets ...Migrations) ([]string, error) {
+	var behind []string
+	for _, set := range sets {
+		if set.FS == nil {
+			continue
+		}
+		entries, err := fs.ReadDir(set.FS, ".")
+		if err != nil {
+			return nil, fmt.Errorf("pgdb: migrations of %s: %w", set.Name, err)
+		}
+		want := 0
+		for _, e := range entries {
+			if m := migrationFile.FindStringSubmatch(e.Name()); m != nil {
+				if v, _ := strconv.Atoi(m[1]); v > want {
+					want = v
+				}
+			}
+		}
+		var have int
+		err = q.QueryRow(ctx, `SELECT COALESCE((SELECT version FROM `+pgx.Identifier{"schema_version_" + set.Name}.Sanitize()+` LIMIT 1), 0)`).Scan(&have)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // no version table: never migrated
+			have, err = 0, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pgdb: schema version of %s: %w", set.Name, err)
+		}
+		if have < want {
+			behind = append(behind, fmt.Sprintf("%s: at %d of %d", set.Name, have, want))
+		}
+	}
+	return behind, nil
 }

@@ -3,8 +3,10 @@ package pgdb_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 
@@ -53,5 +55,28 @@ func TestInTxRetriesADeadlock(t *testing.T) {
 func TestRetryableOnlyForDeadlocksAndSerialization(t *testing.T) {
 	if pgdb.Retryable(errors.New("deadlock detected")) {
 		t.Fatal("a plain error is not PostgreSQL's abort")
+	}
+}
+
+// A database migrated with fewer files than the binary embeds is reported behind, with how far;
+// one at the binary's version, or a set never migrated at all, is told apart.
+func TestBehind(t *testing.T) {
+	t.Parallel()
+	older := fstest.MapFS{
+		"001_a.sql": {Data: []byte(`CREATE TABLE a (id int)`)},
+		"002_b.sql": {Data: []byte(`CREATE TABLE b (id int)`)},
+	}
+	newer := fstest.MapFS{"003_c.sql": {Data: []byte(`CREATE TABLE c (id int)`)}}
+	for k, v := range older {
+		newer[k] = v
+	}
+	pool := pgtest.New(t, pgdb.Migrations{Name: "demo", FS: older})
+	ctx := context.Background()
+	if got, err := pgdb.Behind(ctx, pool, pgdb.Migrations{Name: "demo", FS: older}); err != nil || len(got) != 0 {
+		t.Fatalf("current schema reported behind: %v %v", got, err)
+	}
+	got, err := pgdb.Behind(ctx, pool, pgdb.Migrations{Name: "demo", FS: newer}, pgdb.Migrations{Name: "never", FS: older})
+	if err != nil || !slices.Equal(got, []string{"demo: at 2 of 3", "never: at 0 of 2"}) {
+		t.Fatalf("behind = %v, %v", got, err)
 	}
 }

@@ -177,3 +177,12 @@ func Browser(next http.Handler) http.Handler {
 		protected.ServeHTTP(w, r)
 	})
 }
+
+// StrictTransport tells browsers to reach the origin over https only, for two years (HSTS), on
+// every response: wrap the whole public handler with it when the public URL is https.
+func StrictTransport(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=63072000")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -52,6 +52,8 @@ var settings = []setting{
 	{env: "KAGI_EMAIL_CHECK", flag: "email-check", def: "on", usage: "emoji email check after every password login: on or off"},
 	{env: "KAGI_LOGIN_NOTICE", flag: "login-notice", def: "on", usage: "email a notice of every successful login: on or off"},
 	{env: "KAGI_RECOVERY_HOLD", flag: "recovery-hold", def: "72h", usage: "how long after a recovery sessions and the service API report a hold (0 = off)"},
+	{env: "KAGI_ADMIN_LISTEN", flag: "admin-listen", def: "127.0.0.1:9090", usage: "admin listener: /metrics, /healthz, /readyz"},
+	{env: "KAGI_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long /readyz fails before the listeners close"},
 }
 
 // devMailFrom is the sender of development mode's mails when KAGI_MAIL_FROM is unset.
@@ -86,6 +88,10 @@ type config struct {
 	LoginNotice  bool
 	RecoveryHold time.Duration
 	SecondFactor recovery.SecondFactor
+	// AdminListen serves /metrics, /healthz and /readyz apart from the public listener.
+	AdminListen string
+	// ShutdownDelay is how long the server drains (/readyz failing) before it closes.
+	ShutdownDelay time.Duration
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -250,6 +256,13 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		errs = append(errs, fmt.Errorf("KAGI_FALLBACK_WINDOW %q must be a duration between 1m and 24h", raw["KAGI_FALLBACK_WINDOW"]))
 	}
 	c.FallbackWindow = d
+	c.AdminListen = raw["KAGI_ADMIN_LISTEN"]
+	if c.AdminListen == c.Listen {
+		errs = append(errs, fmt.Errorf("KAGI_ADMIN_LISTEN %q must differ from KAGI_LISTEN: /metrics is never served publicly", c.AdminListen))
+	}
+	if c.ShutdownDelay, err = time.ParseDuration(raw["KAGI_SHUTDOWN_DELAY"]); err != nil || c.ShutdownDelay < 0 || c.ShutdownDelay > time.Minute {
+		errs = append(errs, fmt.Errorf("KAGI_SHUTDOWN_DELAY %q must be a duration between 0s and 1m", raw["KAGI_SHUTDOWN_DELAY"]))
+	}
 	if v := raw["KAGI_RECOVERY_HOLD"]; v == "0" {
 		c.RecoveryHold = 0
 	} else if h, err := time.ParseDuration(v); err != nil || h < 0 || h > 90*24*time.Hour {

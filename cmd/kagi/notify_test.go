@@ -21,6 +21,7 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/pgdb/pgtest"
 )
@@ -277,7 +278,7 @@ func TestCallPlaysTheSecondChannelInDevMode(t *testing.T) {
 	t.Chdir(t.TempDir()) // --dev keeps its secrets under .kagi/ here
 	dbURL := pgtest.URL(t, schema...)
 	listen := freeAddr(t)
-	env := map[string]string{"DATABASE_URL": dbURL, "KAGI_LISTEN": listen}
+	env := map[string]string{"DATABASE_URL": dbURL, "KAGI_LISTEN": listen, "KAGI_ADMIN_LISTEN": "127.0.0.1:0", "KAGI_SHUTDOWN_DELAY": "0s"}
 	if out, err := kagi(t, env, "account", "add", "--dev", "--login-id", "hanako", "--password", "a good password",
 		"--account-number", "7654321", "--pin", "4321", "--phone", "+819011112222", "--phone", "+81311112222",
 		"--email", "hanako@example.jp", "--name", "佐藤 花子"); err != nil {
@@ -327,5 +328,85 @@ func TestCallPlaysTheSecondChannelInDevMode(t *testing.T) {
 	if _, err := kagi(t, env, "call", "--url", "http://"+listen, "--from", "+819011112222", "--keys", "1,7654321#,4321,code"); err == nil ||
 		!strings.Contains(err.Error(), "--code") {
 		t.Fatalf("call without the code: %v", err)
+	}
+}
+
+// /metrics is served on the admin listener only; on SIGTERM /readyz fails for
+// KAGI_SHUTDOWN_DELAY while requests are still served, and HSTS rides on every public answer of
+// an https deployment.
+func TestServeAdminListenerAndDrain(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.URL(t, schema...)
+	listen, adminAddr := freeAddr(t), freeAddr(t)
+	env := prodEnv(dbURL)
+	for k, v := range map[string]string{
+		"KAGI_LISTEN": listen, "KAGI_ADMIN_LISTEN": adminAddr, "KAGI_SHUTDOWN_DELAY": "3s",
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	} {
+		env[k] = v
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- run(ctx, []string{"serve"}, envOf(env), io.Discard, io.Discard) }()
+	base, admin := "http://"+listen, "http://"+adminAddr
+	waitServing(t, base, served)
+	get := func(url string) (int, string, http.Header) {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), res.Header
+	}
+	if status, _, _ := get(base + "/metrics"); status != http.StatusNotFound {
+		t.Errorf("public /metrics: %d, want 404", status)
+	}
+	if status, body, _ := get(admin + "/metrics"); status != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("admin /metrics: %d", status)
+	}
+	for _, u := range []string{base, admin} {
+		if status, body, _ := get(u + "/readyz"); status != http.StatusOK || body != "ok\n" {
+			t.Errorf("%s/readyz: %d %q", u, status, body)
+		}
+	}
+	if _, _, h := get(base + "/healthz"); h.Get("Strict-Transport-Security") != "max-age=63072000" {
+		t.Errorf("https deployment without HSTS: %v", h)
+	}
+
+	stop()
+	draining := false
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		if status, _, _ := get(admin + "/readyz"); status == http.StatusServiceUnavailable {
+			draining = true
+			break
+		}
+	}
+	if !draining {
+		t.Fatal("/readyz never failed while draining")
+	}
+	if status, _, _ := get(base + "/healthz"); status != http.StatusOK {
+		t.Errorf("requests are not served while draining: %d", status)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
+
+// A replica whose database has not been migrated to its schema is not ready.
+func TestReadyzRefusesASchemaBehindTheBinary(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.URL(t, schema...)
+	exec(t, dbURL, `UPDATE schema_version_auth SET version = version - 1`)
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	rec := httptest.NewRecorder()
+	(&readiness{pool: pool}).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "auth: at") {
+		t.Fatalf("readyz: %d %q", rec.Code, rec.Body.String())
 	}
 }

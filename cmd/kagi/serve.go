@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -138,9 +141,9 @@ func senders(c *config, pool *pgxpool.Pool) (notify.Mailer, notify.Texter, notif
 	return mailer, texter, caller, nil
 }
 
-// handler mounts every package's routes on one mux. The voice line is built here, not in
-// newApp, because only the server needs Twilio's token.
-func (a *app) handler() (http.Handler, error) {
+// handler mounts every package's routes on one mux: the public listener's. The voice line is
+// built here, not in newApp, because only the server needs Twilio's token.
+func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	c := a.cfg
 	line, err := ivr.NewHandler(ivr.HandlerConfig{
 		Pool:           a.pool,
@@ -173,21 +176,80 @@ func (a *app) handler() (http.Handler, error) {
 			Token:     a.cfg.TwilioAuthToken,
 		}, a.pool)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := a.pool.Ping(ctx); err != nil {
-			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /readyz", ready)
 	mux.Handle("/api/", web.NotFound(a.log))
-	return web.WithRequestID(web.Measured(mux)), nil
+	var h http.Handler = web.WithRequestID(web.Measured(mux))
+	if c.PublicURL.Scheme == "https" {
+		h = web.StrictTransport(h)
+	}
+	return h, nil
+}
+
+// adminHandler is the admin listener's (KAGI_ADMIN_LISTEN): /metrics, which the public listener
+// never serves, and the same /healthz and /readyz.
+func adminHandler(ready http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /readyz", ready)
+	return mux
+}
+
+// healthz answers liveness: the process serves.
+func healthz(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
+
+// readiness answers /readyz: 503 while the server drains on SIGTERM, when the database does not
+// answer, or when its schema is behind this binary (a replica started before `kagi migrate`). A
+// clock that differs from the database's by more than maxClockSkew is reported in the answer
+// without failing it: every replica would fail alike, and the line must keep answering.
+type readiness struct {
+	pool     *pgxpool.Pool
+	draining atomic.Bool
+}
+
+// maxClockSkew is the most the server's clock may differ from the database's before it is
+// reported: windows, sessions and lockouts compare the server's time with times the database
+// keeps.
+const maxClockSkew = 2 * time.Second
+
+func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rd.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	skew, err := clockSkew(ctx, rd.pool)
+	if err != nil {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	behind, err := pgdb.Behind(ctx, rd.pool, schema...)
+	if err != nil {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if len(behind) > 0 {
+		http.Error(w, "database schema behind this binary (run kagi migrate): "+strings.Join(behind, ", "), http.StatusServiceUnavailable)
+		return
+	}
+	if skew > maxClockSkew || skew < -maxClockSkew {
+		fmt.Fprintf(w, "ok; the clock differs from the database's by %s\n", skew.Round(time.Millisecond))
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// clockSkew is how far the server's clock is ahead of the database's (negative: behind).
+func clockSkew(ctx context.Context, q pgdb.Querier) (time.Duration, error) {
+	before := time.Now()
+	var db time.Time
+	if err := q.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&db); err != nil {
+		return 0, err
+	}
+	after := time.Now()
+	return before.Add(after.Sub(before) / 2).Sub(db), nil
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -218,37 +280,63 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer stopExpiry()
 
-	handler, err := a.handler()
+	ready := &readiness{pool: a.pool}
+	handler, err := a.handler(ready)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              c.Listen,
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      20 * time.Second,
-		IdleTimeout:       60 * time.Second,
+	if skew, err := clockSkew(ctx, a.pool); err == nil && (skew > maxClockSkew || skew < -maxClockSkew) {
+		a.log.Warn("the clock differs from the database's", "skew", skew.String())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	srv, admin := newServer(handler), newServer(adminHandler(ready))
+	public, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", c.AdminListen)
+	if err != nil {
+		public.Close()
+		return fmt.Errorf("serve: admin listener: %w", err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(public) }()
+	go func() { errc <- admin.Serve(adminLn) }()
 	if !c.Dev && c.SecondFactor == recovery.SecondFactorNone {
 		a.log.Warn("voice line: KAGI_IVR_SECOND_FACTOR=none — a window opens on caller ID, account number and PIN alone; caller ID can be forged (§4.8)")
 	}
 	if c.Dev && c.SMTP == nil {
 		a.log.Info("development mode: emails and texts are kept in the database and shown at " + c.PublicURL.String() + "/dev/mail")
 	}
-	a.log.Info("kagi serving", "listen", c.Listen, "public_url", c.PublicURL.String(), "dev", c.Dev)
+	a.log.Info("kagi serving", "listen", public.Addr().String(), "admin", adminLn.Addr().String(), "public_url", c.PublicURL.String(), "dev", c.Dev)
 	select {
 	case err := <-errc:
+		srv.Close()
+		admin.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Draining: /readyz fails so the load balancer stops sending requests, which are still
+	// served meanwhile; then the listeners close, letting requests in flight finish.
+	ready.draining.Store(true)
+	a.log.Info("kagi draining", "delay", c.ShutdownDelay.String())
+	time.Sleep(c.ShutdownDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = errors.Join(srv.Shutdown(shutdownCtx), admin.Shutdown(shutdownCtx))
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	a.log.Info("kagi stopped")
 	return nil
+}
+
+// newServer is an HTTP server with the timeouts of every kagi listener.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      20 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
 }
