@@ -28,6 +28,10 @@ var (
 	errInvalidCredentials = web.Errorf(http.StatusUnauthorized, "invalid_credentials", msgInvalidCredentials)
 	errPasskeyRequired    = web.Errorf(http.StatusForbidden, "passkey_required", msgPasskeyRequired)
 	errRateLimited        = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgRateLimited)
+	// errBusy answers a password login that found the hashing line full: the same code as a
+	// throttle, since the client does the same (try again later), and a message that does not
+	// blame the customer.
+	errBusy = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgBusy)
 )
 
 type passwordCandidate struct {
@@ -89,6 +93,10 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	}
 
 	match, err := s.passwords.Verify(ctx, password, c.PasswordHash)
+	if errors.Is(err, ErrBusy) {
+		s.log.WarnContext(ctx, "password login refused: hashing busy")
+		return PasswordLogin{}, errBusy
+	}
 	if err != nil {
 		return PasswordLogin{}, err
 	}

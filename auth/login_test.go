@@ -3,9 +3,11 @@ package auth
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -153,6 +155,42 @@ func TestParallelGuessesCannotPassTheLimit(t *testing.T) {
 	}
 	if got := e.auditDetails(acct.ID, "login_throttled"); len(got) != 1 {
 		t.Fatalf("login_throttled %v, want the one lockout audited once", got)
+	}
+}
+
+// The line in front of the hashes is bounded: a hash that finds it full, or waits past its
+// bound, is refused at once with ErrBusy instead of queueing without end.
+func TestPasswordHasherBoundsItsQueue(t *testing.T) {
+	h := NewPasswordHasher(fastArgon, 1)
+	h.maxWaited = 50 * time.Millisecond
+	h.sem <- struct{}{} // the only slot is taken
+	h.queue <- struct{}{}
+	if _, err := h.Verify(context.Background(), "pw", ""); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a hash waiting past its bound: %v, want ErrBusy", err)
+	}
+	for len(h.queue) < cap(h.queue) {
+		h.queue <- struct{}{}
+	}
+	if _, err := h.Verify(context.Background(), "pw", ""); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a hash finding the line full: %v, want ErrBusy", err)
+	}
+	if HashSlots() < 1 || HashSlots() > max(1, runtime.GOMAXPROCS(0)-1) {
+		t.Fatalf("HashSlots() = %d with GOMAXPROCS %d", HashSlots(), runtime.GOMAXPROCS(0))
+	}
+}
+
+// A login that finds the hashing line full answers 429 in Japanese, never a 500.
+func TestPasswordLoginWhenHashingIsBusy(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addAccount(demoAccount)
+	h := e.svc.passwords
+	for len(h.queue) < cap(h.queue) {
+		h.queue <- struct{}{}
+	}
+	status, body := e.passwordLogin(e.browser(), demoAccount.LoginID, demoAccount.Password)
+	if status != http.StatusTooManyRequests || body["error"] != "rate_limited" || body["message"] != msgBusy {
+		t.Fatalf("%d %v", status, body)
 	}
 }
 

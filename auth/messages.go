@@ -19,6 +19,7 @@ const (
 	msgEmailCheckExpired      = "確認の有効期限(5分)が切れました。お手数ですが、もう一度ログインからやり直してください。"
 	msgEmailCheckTooManyWrong = "絵文字の選択を3回間違えたため、このログインは無効になりました。もう一度ログインからやり直してください。"
 	msgEmailCheckChoose       = "メールに記載された絵文字を選択してください。"
+	msgBusy                   = "ただいまログインが大変混み合っています。恐れ入りますが、しばらくしてから再度お試しください。"
 )
 
 // msgEmailCheckWrong is the refusal of a wrong pick, with the picks left.

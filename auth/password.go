@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -24,19 +26,41 @@ var DefaultArgon2 = Argon2Params{Memory: 46 * 1024, Time: 1, Threads: 1}
 
 // PasswordHasher hashes passwords with Argon2id. At most a fixed number of hashes run at once,
 // so a burst of password logins waits in line instead of exhausting memory or starving the
-// voice line of CPU (§2.10).
+// voice line of CPU (§2.10); and the line is bounded: a hash that would wait longer than
+// maxHashWait, or find maxQueued others already waiting, is refused at once with ErrBusy.
 type PasswordHasher struct {
-	params Argon2Params
-	sem    chan struct{}
-	dummy  string
+	params    Argon2Params
+	sem       chan struct{}
+	queue     chan struct{}
+	dummy     string
+	maxWaited time.Duration
 }
 
-// NewPasswordHasher bounds concurrent hashes to maxConcurrent.
+// ErrBusy is a hash refused because too many are running and waiting: the caller answers
+// 429 and the client tries again later.
+var ErrBusy = errors.New("auth: password hashing is busy")
+
+// Bounds of the line in front of the hashes.
+const (
+	// maxHashWait is the longest a hash waits for its turn.
+	maxHashWait = 3 * time.Second
+	// queuedPerSlot bounds the waiting hashes per running one: with 46 MiB hashes taking some
+	// tens of milliseconds, about what maxHashWait lets through.
+	queuedPerSlot = 32
+)
+
+// HashSlots is how many hashes run at once on this machine: all cores but one (at least one),
+// so a flood of password logins leaves a core to the voice line and the other requests.
+func HashSlots() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
+// NewPasswordHasher bounds concurrent hashes to maxConcurrent, and the hashes waiting for a turn
+// to queuedPerSlot times as many.
 func NewPasswordHasher(p Argon2Params, maxConcurrent int) *PasswordHasher {
 	if maxConcurrent < 1 {
 		maxConcurrent = 1
 	}
-	h := &PasswordHasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+	h := &PasswordHasher{params: p, sem: make(chan struct{}, maxConcurrent),
+		queue: make(chan struct{}, maxConcurrent*(queuedPerSlot+1)), maxWaited: maxHashWait}
 	h.dummy = h.encode(randomBytes(16), []byte("kagi-dummy-password"))
 	return h
 }
@@ -49,16 +73,32 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// acquire waits for a hashing slot: a place in the bounded line first (none free: ErrBusy at
+// once), then a slot within maxWaited (else ErrBusy).
 func (h *PasswordHasher) acquire(ctx context.Context) error {
+	select {
+	case h.queue <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	timer := time.NewTimer(h.maxWaited)
+	defer timer.Stop()
 	select {
 	case h.sem <- struct{}{}:
 		return nil
+	case <-timer.C:
+		<-h.queue
+		return ErrBusy
 	case <-ctx.Done():
+		<-h.queue
 		return ctx.Err()
 	}
 }
 
-func (h *PasswordHasher) release() { <-h.sem }
+func (h *PasswordHasher) release() {
+	<-h.sem
+	<-h.queue
+}
 
 func (h *PasswordHasher) encode(salt, password []byte) string {
 	p := h.params

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -91,7 +90,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	authSvc, err := auth.New(auth.Config{
 		Pool:            pool,
 		Log:             log,
-		Passwords:       auth.NewPasswordHasher(auth.DefaultArgon2, max(2, runtime.GOMAXPROCS(0))),
+		Passwords:       auth.NewPasswordHasher(auth.DefaultArgon2, auth.HashSlots()),
 		PINKey:          c.PINKey,
 		WebAuthn:        &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins},
 		CreatePlatforms: c.CreatePlatforms,
