@@ -50,6 +50,10 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	if loginID == "" || password == "" || len(password) > 1024 {
 		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgMissingCredentials)
 	}
+	// Under a flood the login is refused before it costs the database anything.
+	if s.passwords.Busy() {
+		return PasswordLogin{}, errBusy
+	}
 	// The account and its window come first, so the attempt is counted where it belongs; an
 	// unknown login ID runs the same two queries, and one that no account can have (NUL,
 	// invalid UTF-8, too long) is never sent to the database.

@@ -73,6 +73,10 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// Busy reports whether the line in front of the hashes is full right now, so a caller can
+// refuse a request before spending any other work on it. It is a hint: acquire decides.
+func (h *PasswordHasher) Busy() bool { return len(h.queue) == cap(h.queue) }
+
 // acquire waits for a hashing slot: a place in the bounded line first (none free: ErrBusy at
 // once), then a slot within maxWaited (else ErrBusy).
 func (h *PasswordHasher) acquire(ctx context.Context) error {
