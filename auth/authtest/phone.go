@@ -4,8 +4,9 @@
 // running kagi: it imports nothing of kagi.
 //
 // The phone behaves like a synced passkey provider by default (iCloud Keychain on an iPhone):
-// it keeps one discoverable credential per relying party and user handle, always verifies the
-// user, signs with ES256 and reports the backup flags. The browser's session is the
+// it keeps one discoverable credential per relying party and user handle, verifies the user,
+// signs with ES256 and reports the backup flags. Config changes any of that, down to an
+// authenticator or page a relying party must refuse. The browser's session is the
 // *http.Client passed to each call (give it a cookie jar).
 package authtest
 
@@ -51,10 +52,14 @@ type Config struct {
 	// slash (for example an httptest.Server's URL).
 	BaseURL string
 	// Origin is the page's origin as the browser reports it in clientDataJSON; it must be one
-	// of kagi's WebAuthn origins.
+	// of kagi's WebAuthn origins (another plays a phishing page relaying kagi's options).
 	Origin string
 	// RPID is kagi's WebAuthn relying party ID.
 	RPID string
+	// AuthenticatorRPID is the RP ID whose SHA-256 the authenticator writes into its
+	// authenticator data; empty means RPID. Another one plays a broken or malicious
+	// authenticator that signs for another relying party than the one the options name.
+	AuthenticatorRPID string
 	// UserAgent is the browser's User-Agent; empty means UAiPhone.
 	UserAgent string
 	// AAGUID identifies the passkey provider; empty means AAGUIDiCloudKeychain.
@@ -65,7 +70,19 @@ type Config struct {
 	// Counting makes the authenticator count its signatures: each assertion carries a counter
 	// one higher than the last. By default the counter stays 0, as synced passkeys report it.
 	Counting bool
+	// UserNotVerified makes the authenticator report the user present but not verified (UP
+	// set, UV clear), as one without a screen lock or biometrics does; by default it verifies.
+	UserNotVerified bool
+	// Algorithm is the COSE algorithm of the passkeys the phone creates: AlgES256 (the
+	// default when 0) or AlgRS256, the two virtualwebauthn can sign with.
+	Algorithm int
 }
+
+// COSE algorithms the phone can create passkeys with (Config.Algorithm).
+const (
+	AlgES256 = -7
+	AlgRS256 = -257
+)
 
 // Phone is the virtual smartphone. It is safe for concurrent use.
 type Phone struct {
@@ -84,13 +101,20 @@ type passkey struct {
 	cred       virtualwebauthn.Credential
 }
 
-// NewPhone returns a phone without passkeys. It panics on a malformed AAGUID.
+// NewPhone returns a phone without passkeys. It panics on a malformed AAGUID or an
+// algorithm it cannot sign with.
 func NewPhone(cfg Config) *Phone {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = UAiPhone
 	}
 	if cfg.AAGUID == "" {
 		cfg.AAGUID = AAGUIDiCloudKeychain
+	}
+	if cfg.Algorithm == 0 {
+		cfg.Algorithm = AlgES256
+	}
+	if cfg.Algorithm != AlgES256 && cfg.Algorithm != AlgRS256 {
+		panic(fmt.Sprintf("authtest: the phone cannot sign with COSE algorithm %d", cfg.Algorithm))
 	}
 	p := &Phone{cfg: cfg}
 	raw, err := hexUUID(cfg.AAGUID)
@@ -107,6 +131,24 @@ func hexUUID(s string) ([]byte, error) {
 		return nil, fmt.Errorf("authtest: AAGUID %q is not a UUID", s)
 	}
 	return b, nil
+}
+
+// Sync returns another phone holding copies of p's passkeys, configured as p with edit
+// applied: the same passkeys on another device or page, as a synced provider spreads them.
+// Tests sign with a passkey kagi knows from an authenticator or a page kagi must refuse.
+func (p *Phone) Sync(edit func(*Config)) *Phone {
+	cfg := p.cfg
+	edit(&cfg)
+	q := NewPhone(cfg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pk := range p.passkeys {
+		c := *pk
+		key := *pk.cred.Key // virtualwebauthn caches its signer in the Key: one per phone
+		c.cred.Key = &key
+		q.passkeys = append(q.passkeys, &c)
+	}
+	return q
 }
 
 // APIError is a refusal from kagi: the HTTP status and the error body.
@@ -259,12 +301,9 @@ type credParam struct {
 	Alg int `json:"alg"`
 }
 
-// es256 is the COSE algorithm the phone signs with.
-const es256 = -7
-
-// Create is navigator.credentials.create() on the phone: it makes a new ES256 credential for
-// the options kagi sent (the whole begin answer, {"publicKey":…}) and returns the
-// PublicKeyCredential JSON to finish with. Like a platform authenticator it refuses when it
+// Create is navigator.credentials.create() on the phone: it makes a new credential of its
+// algorithm (ES256 by default) for the options kagi sent (the whole begin answer,
+// {"publicKey":…}) and returns the PublicKeyCredential JSON to finish with. Like a platform authenticator it refuses when it
 // holds one of the excluded credentials, and replaces a credential it holds for the same
 // relying party and user.
 func (p *Phone) Create(options json.RawMessage) (json.RawMessage, error) {
@@ -275,8 +314,8 @@ func (p *Phone) Create(options json.RawMessage) (json.RawMessage, error) {
 	if co.PublicKey.RP.ID != p.cfg.RPID {
 		return nil, fmt.Errorf("authtest: creation options for RP %q, the page is on %q", co.PublicKey.RP.ID, p.cfg.RPID)
 	}
-	if !slices.Contains(co.PublicKey.PubKeyCredParams, credParam{Alg: es256}) {
-		return nil, errors.New("authtest: the options do not allow ES256")
+	if !slices.Contains(co.PublicKey.PubKeyCredParams, credParam{Alg: p.cfg.Algorithm}) {
+		return nil, fmt.Errorf("authtest: the options do not allow COSE algorithm %d", p.cfg.Algorithm)
 	}
 	opts, err := virtualwebauthn.ParseAttestationOptions(string(options))
 	if err != nil {
@@ -290,7 +329,7 @@ func (p *Phone) Create(options json.RawMessage) (json.RawMessage, error) {
 			return nil, errors.New("authtest: the phone already holds an excluded credential (InvalidStateError)")
 		}
 	}
-	pk := &passkey{rpID: opts.RelyingPartyID, userHandle: []byte(opts.UserID), userName: opts.UserName, cred: newCredential()}
+	pk := &passkey{rpID: opts.RelyingPartyID, userHandle: []byte(opts.UserID), userName: opts.UserName, cred: newCredential(p.cfg.Algorithm)}
 	response := virtualwebauthn.CreateAttestationResponse(p.rp(), p.authenticator(pk), pk.cred, *opts)
 	p.passkeys = slices.DeleteFunc(p.passkeys, func(old *passkey) bool {
 		return old.rpID == pk.rpID && bytes.Equal(old.userHandle, pk.userHandle)
@@ -355,27 +394,39 @@ func (p *Phone) CredentialIDs() []string {
 	return ids
 }
 
+// rp is the relying party as virtualwebauthn signs for it: the RP ID hashed into the
+// authenticator data, the origin written into the client data.
 func (p *Phone) rp() virtualwebauthn.RelyingParty {
-	return virtualwebauthn.RelyingParty{ID: p.cfg.RPID, Origin: p.cfg.Origin}
+	id := p.cfg.AuthenticatorRPID
+	if id == "" {
+		id = p.cfg.RPID
+	}
+	return virtualwebauthn.RelyingParty{ID: id, Origin: p.cfg.Origin}
 }
 
 // authenticator is the phone's authenticator as virtualwebauthn models it, answering for pk:
-// user present and verified, the backup flags of the provider, pk's user handle.
+// user present and (unless UserNotVerified) verified, the backup flags of the provider, pk's
+// user handle.
 func (p *Phone) authenticator(pk *passkey) virtualwebauthn.Authenticator {
 	return virtualwebauthn.Authenticator{
 		Options: virtualwebauthn.AuthenticatorOptions{
-			UserHandle:     pk.userHandle,
-			BackupEligible: !p.cfg.DeviceBound,
-			BackupState:    !p.cfg.DeviceBound,
+			UserHandle:      pk.userHandle,
+			UserNotVerified: p.cfg.UserNotVerified,
+			BackupEligible:  !p.cfg.DeviceBound,
+			BackupState:     !p.cfg.DeviceBound,
 		},
 		Aaguid: p.aaguid,
 	}
 }
 
-// newCredential makes an ES256 credential whose key virtualwebauthn encodes correctly.
-// virtualwebauthn v1.0.3 writes the EC2 coordinates without their leading zero bytes, which a
-// relying party rightly refuses (about one key in 128), so such keys are thrown away.
-func newCredential() virtualwebauthn.Credential {
+// newCredential makes a credential of the COSE algorithm alg whose key virtualwebauthn
+// encodes correctly. virtualwebauthn v1.0.3 writes the EC2 coordinates without their leading
+// zero bytes, which a relying party rightly refuses (about one key in 128), so such keys are
+// thrown away. Its RSA keys are always whole: a 2048-bit modulus has its top bit set.
+func newCredential(alg int) virtualwebauthn.Credential {
+	if alg == AlgRS256 {
+		return virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeRSA)
+	}
 	for {
 		cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
 		if fullLengthCoordinates(cred.Key.Data) {
