@@ -129,11 +129,14 @@ func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (Account, err
 }
 
 // LockAccount row-locks the account until tx ends. Every transaction that changes what hangs
-// off an account — its passkey, its sessions wholesale, its fallback window — takes this lock
-// first, so two of them on one account queue up instead of locking sessions, passkey and
-// window in different orders and deadlocking.
+// off an account — its passkey, its sessions wholesale, its fallback window, a password login
+// — takes this lock first, so two of them on one account queue up instead of locking sessions,
+// passkey and window in different orders and deadlocking. It is FOR NO KEY UPDATE: the account's
+// key never changes, and the lock then leaves alone the key-share locks that inserting a
+// session or an audit line takes on the account (a passkey login finishing while the passkey
+// is deleted waits for nothing it holds).
 func LockAccount(ctx context.Context, tx pgx.Tx, accountID int64) error {
-	_, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID)
+	_, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, accountID)
 	return err
 }
 

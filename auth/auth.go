@@ -100,6 +100,9 @@ type Config struct {
 	SecureCookies bool
 	// SessionTTL bounds every session; a fallback session also ends with its window.
 	SessionTTL time.Duration
+	// SessionIdle ends a session that made no request for this long (KAGI_SESSION_IDLE).
+	// Zero means DefaultSessionIdle.
+	SessionIdle time.Duration
 	// Throttle limits failed password logins per login ID.
 	Throttle ThrottlePolicy
 	// Outbox takes the messages of §7 in the transaction of their event. Nil sends nothing.
@@ -115,6 +118,9 @@ type Config struct {
 	RecoveryHold time.Duration
 }
 
+// DefaultSessionIdle ends a session after 30 minutes without a request.
+const DefaultSessionIdle = 30 * time.Minute
+
 // Service is the auth core.
 type Service struct {
 	pool      *pgxpool.Pool
@@ -127,6 +133,7 @@ type Service struct {
 	platforms []string
 	secure    bool
 	ttl       time.Duration
+	idle      time.Duration
 	throttle  ThrottlePolicy
 	outbox    *notify.Outbox
 	// emailCheck and loginNotice are Config's EmailCheck and LoginNotice.
@@ -155,6 +162,7 @@ func New(cfg Config) (*Service, error) {
 		platforms: cfg.CreatePlatforms,
 		secure:    cfg.SecureCookies,
 		ttl:       cfg.SessionTTL,
+		idle:      cfg.SessionIdle,
 		throttle:  cfg.Throttle,
 		outbox:    cfg.Outbox,
 
@@ -176,6 +184,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.ttl == 0 {
 		s.ttl = 12 * time.Hour
+	}
+	if s.idle == 0 {
+		s.idle = DefaultSessionIdle
 	}
 	if s.throttle == (ThrottlePolicy{}) {
 		s.throttle = DefaultThrottle

@@ -166,7 +166,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 	var accountID int64
 	err := tx.QueryRow(ctx, `
 		SELECT a.id FROM accounts a JOIN email_checks c ON c.account_id = a.id
-		WHERE c.id_hash = $1 FOR UPDATE OF a`, idHash).Scan(&accountID)
+		WHERE c.id_hash = $1 FOR NO KEY UPDATE OF a`, idHash).Scan(&accountID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return PasswordLogin{}, keep(errCheckExpired)
 	}

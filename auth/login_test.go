@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/pgdb"
 	"kagi/web"
@@ -419,4 +420,36 @@ func FuzzPasswordLoginBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// passkeyArrives is a FallbackWindows with no window whose check is the moment a passkey is
+// created for the account by another request: after the password login read "no passkey",
+// before its transaction.
+type passkeyArrives struct {
+	NoWindows
+	pool *pgxpool.Pool
+}
+
+func (p passkeyArrives) OpenWindow(ctx context.Context, q pgdb.Querier, accountID int64, now time.Time) (Window, bool, error) {
+	_, err := p.pool.Exec(ctx, `
+		INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+		VALUES ($1, 'cred', 'key', '00000000-0000-0000-0000-000000000000', true, true, $2) ON CONFLICT DO NOTHING`, accountID, now)
+	return Window{}, false, err
+}
+
+// A password login asks "no passkey?" again inside its own transaction, under the account's
+// lock: a passkey created a moment after the password was checked shuts the password out.
+func TestPasswordLoginRechecksThePasskeyInItsTransaction(t *testing.T) {
+	t.Parallel()
+	var arrives passkeyArrives
+	e := newTestEnv(t, func(c *Config) { arrives.pool = c.Pool; c.Windows = &arrives })
+	acct := e.addAccount(demoAccount)
+	status, body := e.passwordLogin(e.browser(), acct.LoginID, demoAccount.Password)
+	if status != http.StatusForbidden || body["error"] != "passkey_required" {
+		t.Fatalf("password login as the passkey arrived: %d %v", status, body)
+	}
+	var n int
+	if err := e.svc.pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d sessions made (%v)", n, err)
+	}
 }

@@ -198,15 +198,17 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	if err != nil {
 		return Passkey{}, keep(errRegisterFailed)
 	}
-	var ended int64
 	if replacing {
 		if _, err := tx.Exec(ctx, `DELETE FROM passkeys WHERE account_id = $1`, sess.AccountID); err != nil {
 			return Passkey{}, err
 		}
-		// Whoever holds the old passkey (the thief of a lost phone) is logged out with it.
-		if ended, err = endSessionsBut(ctx, tx, sess.AccountID, actingSession(sess)); err != nil {
-			return Passkey{}, err
-		}
+	}
+	// Every other session ends: one made with the password (perhaps someone else's) must not
+	// outlive the account's move to passkeys, and whoever holds a replaced passkey (the thief
+	// of a lost phone) is logged out with it.
+	ended, err := endSessionsBut(ctx, tx, sess.AccountID, actingSession(sess))
+	if err != nil {
+		return Passkey{}, err
 	}
 	transports := make([]string, len(cred.Transport))
 	for i, t := range cred.Transport {
@@ -241,8 +243,8 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 		"backup_state":    pk.BackupState,
 		"assurance":       string(sess.Assurance),
 	}
+	detail["sessions_ended"] = ended
 	if replacing {
-		detail["sessions_ended"] = ended
 		if reg.AAGUID != nil {
 			detail["replaced_aaguid"] = *reg.AAGUID
 		}

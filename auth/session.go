@@ -47,8 +47,8 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, accountID int64,
 	}
 	token := base64.RawURLEncoding.EncodeToString(randomBytes(32))
 	_, err := tx.Exec(ctx, `
-		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at)
-		VALUES ($1, $2, $3, $4, $4, $5)`, hashToken(token), accountID, a, now, expires)
+		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at, last_seen_at)
+		VALUES ($1, $2, $3, $4, $4, $5, $4)`, hashToken(token), accountID, a, now, expires)
 	return token, expires, err
 }
 
@@ -66,7 +66,8 @@ func (s *Service) clearSessionCookie(w http.ResponseWriter) {
 	})
 }
 
-// SessionFromRequest returns the request's live session: one indexed query.
+// SessionFromRequest returns the request's live session — not past its end, and used within
+// the idle timeout — and marks it used, in one statement on the primary key.
 func (s *Service) SessionFromRequest(ctx context.Context, r *http.Request) (Session, bool, error) {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
@@ -75,12 +76,25 @@ func (s *Service) SessionFromRequest(ctx context.Context, r *http.Request) (Sess
 	return s.sessionByHash(ctx, s.pool, hashToken(c.Value))
 }
 
+// sessionSQL finds a live session and, when its last use is over touchAfter old, records this
+// one, so a session in use is written at most once a minute.
+const sessionSQL = `
+	WITH live AS (
+	    SELECT s.token_hash, s.account_id, a.login_id, a.account_number, a.name, s.assurance,
+	           s.created_at, s.authenticated_at, s.expires_at, a.recovered_at
+	    FROM sessions s JOIN accounts a ON a.id = s.account_id
+	    WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $2::timestamptz - $3::interval
+	), touched AS (
+	    UPDATE sessions SET last_seen_at = $2
+	    WHERE token_hash = $1 AND last_seen_at <= $2::timestamptz - $4::interval AND EXISTS (SELECT 1 FROM live)
+	)
+	SELECT * FROM live`
+
+// touchAfter is how stale a session's last use may be before a request records it again.
+const touchAfter = time.Minute
+
 func (s *Service) sessionByHash(ctx context.Context, q pgdb.Querier, h []byte) (Session, bool, error) {
-	rows, err := q.Query(ctx, `
-		SELECT s.token_hash, s.account_id, a.login_id, a.account_number, a.name, s.assurance,
-		       s.created_at, s.authenticated_at, s.expires_at, a.recovered_at
-		FROM sessions s JOIN accounts a ON a.id = s.account_id
-		WHERE s.token_hash = $1 AND s.expires_at > $2`, h, s.now())
+	rows, err := q.Query(ctx, sessionSQL, h, s.now(), s.idle, touchAfter)
 	if err != nil {
 		return Session{}, false, err
 	}
@@ -102,8 +116,8 @@ func (s *Service) lockSession(ctx context.Context, tx pgx.Tx, sess Session) erro
 		return err
 	}
 	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > $2 FOR UPDATE`,
-		sess.TokenHash, s.now()).Scan(&one)
+	err := tx.QueryRow(ctx, `SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $2::timestamptz - $3::interval FOR UPDATE`,
+		sess.TokenHash, s.now(), s.idle).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errSessionEnded
 	}

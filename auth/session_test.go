@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/auth/authtest"
 	"kagi/pgdb"
 	"kagi/web"
 )
@@ -77,4 +78,41 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// A session ends after KAGI_SESSION_IDLE without a request, beside its absolute lifetime; each
+// request keeps it alive.
+func TestSessionEndsWhenIdle(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	acct := e.addAccount(demoAccount)
+	c := e.loggedIn(acct, AssurancePassword)
+	for range 3 { // used every 29 minutes: alive for well over the idle timeout
+		e.clock.Advance(29 * time.Minute)
+		if status, _ := e.do(c, "GET", "/api/v1/session", nil); status != http.StatusOK {
+			t.Fatalf("a session used every 29 minutes ended (%d)", status)
+		}
+	}
+	e.clock.Advance(DefaultSessionIdle)
+	if status, body := e.do(c, "GET", "/api/v1/session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a session idle for 30 minutes: %d %v", status, body)
+	}
+}
+
+// Creating the account's first passkey ends its other sessions (a password session, perhaps
+// someone else's, must not outlive the move to passkeys); the session that created it stays.
+func TestFirstPasskeyEndsOtherSessions(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	acct := e.addAccount(demoAccount)
+	mine, other := e.loggedIn(acct, AssurancePassword), e.loggedIn(acct, AssurancePassword)
+	if _, err := e.newPhone(authtest.Config{}).Register(context.Background(), mine); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.do(mine, "GET", "/api/v1/session", nil); status != http.StatusOK {
+		t.Fatalf("the session that created the passkey ended (%d)", status)
+	}
+	if status, _ := e.do(other, "GET", "/api/v1/session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("another password session outlived the first passkey (%d)", status)
+	}
 }

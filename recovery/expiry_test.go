@@ -44,9 +44,9 @@ func insertDueWindows(t testing.TB, pool *pgxpool.Pool, end time.Time) {
 		t.Fatal(err)
 	}
 	_, err = pool.Exec(ctx, `
-		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at)
+		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at, last_seen_at)
 		SELECT decode(md5('session' || id), 'hex'), id, 'password_fallback', $1::timestamptz - interval '20 minutes',
-		       $1::timestamptz - interval '20 minutes', $1
+		       $1::timestamptz - interval '20 minutes', $1, $1::timestamptz - interval '20 minutes'
 		FROM accounts WHERE login_id LIKE 'bulk%'`, end)
 	if err != nil {
 		t.Fatal(err)
@@ -297,9 +297,9 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		`INSERT INTO webauthn_ceremonies (id, kind, session, expires_at)
 		 SELECT decode(md5('ceremony' || g), 'hex'), 'login', '{}', $2::timestamptz + interval '5 minutes'
 		 FROM generate_series(1, $1) g`,
-		`INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at)
+		`INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at, last_seen_at)
 		 SELECT decode(md5('live' || g), 'hex'), a.ids[1 + g % cardinality(a.ids)], 'passkey', $2, $2,
-		        $2::timestamptz + interval '1 hour'
+		        $2::timestamptz + interval '1 hour', $2
 		 FROM (SELECT array_agg(id) AS ids FROM accounts) a, generate_series(1, $1) g`,
 		`INSERT INTO login_throttle (login_key, failures, window_start)
 		 SELECT decode(md5('throttle' || g), 'hex'), 1, $2 FROM generate_series(1, $1) g`,

@@ -169,8 +169,8 @@ func (e *testEnv) addPasskeySession(accountID int64) *http.Client {
 	h := sha256.Sum256([]byte(token))
 	now := e.clock.Now()
 	_, err := e.pool.Exec(context.Background(), `
-		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at)
-		VALUES ($1, $2, 'passkey', $3, $3, $4)`, h[:], accountID, now, now.Add(12*time.Hour))
+		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at, last_seen_at)
+		VALUES ($1, $2, 'passkey', $3, $3, $4, $3)`, h[:], accountID, now, now.Add(12*time.Hour))
 	if err != nil {
 		e.t.Fatal(err)
 	}

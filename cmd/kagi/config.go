@@ -52,6 +52,7 @@ var settings = []setting{
 	{env: "KAGI_EMAIL_CHECK", flag: "email-check", def: "on", usage: "emoji email check after every password login: on or off"},
 	{env: "KAGI_LOGIN_NOTICE", flag: "login-notice", def: "on", usage: "email a notice of every successful login: on or off"},
 	{env: "KAGI_RECOVERY_HOLD", flag: "recovery-hold", def: "72h", usage: "how long after a recovery sessions and the service API report a hold (0 = off)"},
+	{env: "KAGI_SESSION_IDLE", flag: "session-idle", def: "30m", usage: "a session without a request for this long ends"},
 	{env: "KAGI_ADMIN_LISTEN", flag: "admin-listen", def: "127.0.0.1:9090", usage: "admin listener: /metrics, /healthz, /readyz"},
 	{env: "KAGI_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long /readyz fails before the listeners close"},
 }
@@ -88,6 +89,8 @@ type config struct {
 	LoginNotice  bool
 	RecoveryHold time.Duration
 	SecondFactor recovery.SecondFactor
+	// SessionIdle ends a session without a request for this long.
+	SessionIdle time.Duration
 	// AdminListen serves /metrics, /healthz and /readyz apart from the public listener.
 	AdminListen string
 	// ShutdownDelay is how long the server drains (/readyz failing) before it closes.
@@ -256,6 +259,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		errs = append(errs, fmt.Errorf("KAGI_FALLBACK_WINDOW %q must be a duration between 1m and 24h", raw["KAGI_FALLBACK_WINDOW"]))
 	}
 	c.FallbackWindow = d
+	if c.SessionIdle, err = time.ParseDuration(raw["KAGI_SESSION_IDLE"]); err != nil || c.SessionIdle < time.Minute || c.SessionIdle > 12*time.Hour {
+		errs = append(errs, fmt.Errorf("KAGI_SESSION_IDLE %q must be a duration between 1m and 12h", raw["KAGI_SESSION_IDLE"]))
+	}
 	c.AdminListen = raw["KAGI_ADMIN_LISTEN"]
 	if c.AdminListen == c.Listen {
 		errs = append(errs, fmt.Errorf("KAGI_ADMIN_LISTEN %q must differ from KAGI_LISTEN: /metrics is never served publicly", c.AdminListen))

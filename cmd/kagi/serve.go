@@ -100,6 +100,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		EmailCheck:      c.EmailCheck,
 		LoginNotice:     c.LoginNotice,
 		RecoveryHold:    c.RecoveryHold,
+		SessionIdle:     c.SessionIdle,
 	})
 	if err != nil {
 		pool.Close()
