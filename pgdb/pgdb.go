@@ -9,11 +9,14 @@ import (
 	"io/fs"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Querier is what both a pool and a transaction offer, so a helper can run inside the caller's
@@ -102,9 +105,23 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 		if !Retryable(err) {
 			return err
 		}
+		retried.Add(1)
 	}
 	return err
 }
+
+// retried counts the transactions PostgreSQL aborted for a deadlock or a serialization failure
+// and InTx ran again: kagi's one lock order should keep it at zero, so it is exported as a
+// metric and tests that race transactions assert it does not move.
+var retried atomic.Int64
+
+var _ = promauto.NewCounterFunc(prometheus.CounterOpts{
+	Name: "kagi_db_transactions_retried_total",
+	Help: "Transactions PostgreSQL aborted for a deadlock or serialization failure and kagi ran again.",
+}, func() float64 { return float64(retried.Load()) })
+
+// Retried is how many transactions InTx has run again in this process (see retried).
+func Retried() int64 { return retried.Load() }
 
 // maxTries bounds InTx's runs of one transaction.
 const maxTries = 3
