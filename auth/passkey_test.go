@@ -1076,3 +1076,46 @@ func (e *testEnv) registeredPhone(acct Account, cfg authtest.Config) *authtest.P
 	}
 	return phone
 }
+
+// A passkey login finishing while the customer deletes the passkey from another session: the
+// two queue up on the account's and the passkey's rows in one order, so PostgreSQL aborts
+// nothing for a deadlock and no request fails with a 5xx — the login either made its session
+// (which the deletion then ended) or was refused like any unknown passkey.
+func TestPasskeyLoginRacingItsDeletion(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	acct := e.addAccount(demoAccount)
+	ctx := context.Background()
+	before := pgdb.Retried()
+	for round := range 10 {
+		phone := e.registeredPhone(acct, authtest.Config{})
+		deleter := e.browser()
+		if _, err := phone.Login(ctx, deleter, ""); err != nil {
+			t.Fatal(err)
+		}
+		options, err := phone.BeginLogin(ctx, e.browser(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertion, err := phone.Get(options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var loginErr, deleteErr error
+		wg.Add(2)
+		go func() { defer wg.Done(); _, loginErr = phone.FinishLogin(ctx, e.browser(), assertion) }()
+		go func() { defer wg.Done(); deleteErr = phone.Delete(ctx, deleter) }()
+		wg.Wait()
+		if deleteErr != nil {
+			t.Fatalf("round %d: delete: %v", round, deleteErr)
+		}
+		var apiErr *authtest.APIError
+		if loginErr != nil && (!errors.As(loginErr, &apiErr) || apiErr.Status != http.StatusUnauthorized) {
+			t.Fatalf("round %d: login: %v, want success or 401", round, loginErr)
+		}
+	}
+	if n := pgdb.Retried() - before; n != 0 {
+		t.Errorf("PostgreSQL aborted %d transactions for a deadlock or conflict", n)
+	}
+}
