@@ -144,7 +144,8 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 }
 
 // completedLogin is a password login that passed every check, the email check included when
-// it applies.
+// it applies. With emailChecked the transaction holds the account's lock already and asked
+// again whether a passkey exists.
 type completedLogin struct {
 	accountID   int64
 	name, email string
@@ -166,15 +167,18 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 	detail := map[string]any{"method": "password", "email_check": l.emailChecked}
 	// The account first (LockAccount's order), then §2.2 asked again under that lock: a passkey
 	// created since the password was checked shuts the password out unless a window lets it in.
-	var hasPasskey bool
-	err := tx.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
-		FROM accounts a WHERE a.id = $1 FOR NO KEY UPDATE OF a`, l.accountID).Scan(&hasPasskey)
-	if err != nil {
-		return PasswordLogin{}, err
-	}
-	if hasPasskey && !l.windowOpen {
-		return PasswordLogin{}, errPasskeyRequired
+	// The email check's pass did both already, in this transaction.
+	if !l.emailChecked {
+		var hasPasskey bool
+		err := tx.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
+			FROM accounts a WHERE a.id = $1 FOR NO KEY UPDATE OF a`, l.accountID).Scan(&hasPasskey)
+		if err != nil {
+			return PasswordLogin{}, err
+		}
+		if hasPasskey && !l.windowOpen {
+			return PasswordLogin{}, errPasskeyRequired
+		}
 	}
 	if l.windowOpen {
 		// WindowUsed locks the window's row and refuses a window that closed since it was
