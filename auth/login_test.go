@@ -57,12 +57,13 @@ func TestSessionCookieFlags(t *testing.T) {
 		}
 		res.Body.Close()
 		var found bool
+		name := map[bool]string{true: "__Host-kagi_session", false: "kagi_session"}[secure]
 		for _, c := range res.Cookies() {
-			if c.Name != SessionCookie {
+			if c.Name != name {
 				continue
 			}
 			found = true
-			if !c.HttpOnly || c.Secure != secure || c.SameSite != http.SameSiteLaxMode || len(c.Value) < 40 {
+			if !c.HttpOnly || c.Secure != secure || c.SameSite != http.SameSiteLaxMode || len(c.Value) < 40 || c.Path != "/" || c.Domain != "" {
 				t.Errorf("cookie %+v: want HttpOnly, Secure=%v, SameSite=Lax, a long random token", c, secure)
 			}
 		}

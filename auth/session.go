@@ -14,8 +14,21 @@ import (
 	"kagi/web"
 )
 
-// SessionCookie is the customer session cookie's name.
-const SessionCookie = "kagi_session"
+// SessionCookie is the customer session cookie's name over plain http (development); over
+// https it carries the __Host- prefix (SecureSessionCookie), so the browser keeps it only when
+// it was set Secure, for the whole origin and no other host.
+const (
+	SessionCookie       = "kagi_session"
+	SecureSessionCookie = "__Host-" + SessionCookie
+)
+
+// cookieName is the session cookie's name on this deployment.
+func (s *Service) cookieName() string {
+	if s.secure {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
 
 // Session is a logged-in customer.
 type Session struct {
@@ -54,14 +67,14 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, accountID int64,
 
 func (s *Service) setSessionCookie(w http.ResponseWriter, token string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/", Expires: expires,
+		Name: s.cookieName(), Value: token, Path: "/", Expires: expires,
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (s *Service) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
 	})
 }
@@ -69,7 +82,7 @@ func (s *Service) clearSessionCookie(w http.ResponseWriter) {
 // SessionFromRequest returns the request's live session — not past its end, and used within
 // the idle timeout — and marks it used, in one statement on the primary key.
 func (s *Service) SessionFromRequest(ctx context.Context, r *http.Request) (Session, bool, error) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(s.cookieName())
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return Session{}, false, nil
 	}

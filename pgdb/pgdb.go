@@ -48,11 +48,26 @@ func Embedded(name string, fsys fs.FS, dir string) Migrations {
 	return Migrations{Name: name, FS: sub}
 }
 
+// ConnDefaults are set on every connection unless DATABASE_URL sets them: a name that shows in
+// pg_stat_activity, a bound on any one statement, and a bound on waiting for a lock, so a stuck
+// query or a lock held too long fails the request (the voice line then answers its apology)
+// instead of piling up connections. The pool's size is pgx's (pool_max_conns in the URL sets it).
+var ConnDefaults = map[string]string{
+	"application_name":  "kagi",
+	"statement_timeout": "15s",
+	"lock_timeout":      "4s",
+}
+
 // Open connects a pool and checks the database answers, so a wrong DATABASE_URL fails at start.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("pgdb: parse database url: %w", err)
+	}
+	for k, v := range ConnDefaults {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

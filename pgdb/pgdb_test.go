@@ -80,3 +80,25 @@ func TestBehind(t *testing.T) {
 		t.Fatalf("behind = %v, %v", got, err)
 	}
 }
+
+// Every connection of a pool Open makes names itself and bounds statements and lock waits,
+// unless the URL says otherwise.
+func TestOpenSetsConnectionDefaults(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		url, wantLockTimeout string
+	}{{url, "4s"}, {url + "&lock_timeout=1500ms", "1500ms"}} {
+		pool, err := pgdb.Open(ctx, tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var app, stmt, lock string
+		err = pool.QueryRow(ctx, `SELECT current_setting('application_name'), current_setting('statement_timeout'), current_setting('lock_timeout')`).Scan(&app, &stmt, &lock)
+		pool.Close()
+		if err != nil || app != "kagi" || stmt != "15s" || lock != tc.wantLockTimeout {
+			t.Errorf("%s: application_name %q statement_timeout %q lock_timeout %q (%v)", tc.url, app, stmt, lock, err)
+		}
+	}
+}

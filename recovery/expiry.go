@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/robfig/cron/v3"
 
 	"kagi/auth"
@@ -94,40 +95,32 @@ const expireBatchSQL = `
 // windows. Tests and benchmarks call it directly; StartExpiry calls it on a schedule.
 func (s *Service) RunExpiry(ctx context.Context) (res ExpiryResult, err error) {
 	now := s.now()
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return res, fmt.Errorf("recovery: expiry: %w", err)
+	// Each step is a transaction that first takes the job's advisory lock for its own length
+	// (pg_try_advisory_xact_lock): nothing is held between transactions, so the job works
+	// behind PgBouncer in transaction mode as well as on a direct connection. A replica that
+	// finds the lock taken skips (its first step) or stops (a later one): another replica is
+	// running the job.
+	step := func(fn func(tx pgx.Tx) error) (bool, error) {
+		var locked bool
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, expiryLockKey).Scan(&locked); err != nil || !locked {
+				return err
+			}
+			return fn(tx)
+		})
+		return locked, err
 	}
-	defer conn.Release()
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, expiryLockKey).Scan(&locked); err != nil {
-		return res, fmt.Errorf("recovery: expiry: lock: %w", err)
-	}
-	if !locked {
-		res.Skipped = true
-		return res, nil
-	}
-	defer func() {
-		// The lock belongs to the connection: if it cannot be given back, the connection must
-		// not go back to the pool holding it.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		var released bool
-		uerr := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, expiryLockKey).Scan(&released)
-		if uerr == nil && !released {
-			uerr = errors.New("the lock was not held")
-		}
-		if uerr != nil {
-			conn.Conn().Close(uctx)
-			err = errors.Join(err, fmt.Errorf("recovery: expiry: unlock: %w", uerr))
-		}
-	}()
-
-	for {
+	for first := true; ; first = false {
 		var windows, sessions int64
-		err := conn.QueryRow(ctx, expireBatchSQL, now, s.batch, actorExpiry).Scan(&windows, &sessions)
+		locked, err := step(func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, expireBatchSQL, now, s.batch, actorExpiry).Scan(&windows, &sessions)
+		})
 		if err != nil {
 			return res, fmt.Errorf("recovery: expiry: close windows: %w", err)
+		}
+		if !locked {
+			res.Skipped = first
+			return res, nil
 		}
 		res.Windows += windows
 		res.Sessions += sessions
@@ -139,10 +132,18 @@ func (s *Service) RunExpiry(ctx context.Context) (res ExpiryResult, err error) {
 	res.Purged = make(map[string]int64, len(s.purges))
 	var errs []error
 	for _, p := range s.purges {
-		n, err := p.Run(ctx, conn, now)
+		var n int64
+		locked, err := step(func(tx pgx.Tx) error {
+			var err error
+			n, err = p.Run(ctx, tx, now)
+			return err
+		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("recovery: expiry: purge %s: %w", p.Name, err))
 			continue
+		}
+		if !locked {
+			break
 		}
 		res.Purged[p.Name] = n
 	}
