@@ -188,7 +188,7 @@ func TestServeMailsTheEmailCheckAndTellsRecoveryOnEveryChannel(t *testing.T) {
 		t.Fatalf("email check mail:\n%s", m.body)
 	}
 	status, body, cookie := post(t, base+"/api/v1/login/email-check", fmt.Sprintf(`{"id":%q,"choice":%q}`, check["id"], emoji[1]), "")
-	if status != http.StatusOK || body["assurance"] != "password" || !strings.HasPrefix(cookie, "kagi_session=") {
+	if status != http.StatusOK || body["assurance"] != "password" || !strings.HasPrefix(cookie, "__Host-kagi_session=") {
 		t.Fatalf("email check: %d %v (cookie %q)", status, body, cookie)
 	}
 	if m := mb.next(t); m.subject != "ログインのお知らせ" || !strings.Contains(m.body, "ログインID・パスワード") {
