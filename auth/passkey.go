@@ -63,6 +63,8 @@ var (
 	errReauthRequired     = web.Errorf(http.StatusForbidden, "reauth_required", msgReauthRequired)
 	errRegisterFailed     = web.Errorf(http.StatusBadRequest, "passkey_failed", msgCeremonyFailed)
 	errRegisterExpired    = web.Errorf(http.StatusBadRequest, "ceremony_expired", msgCeremonyExpired)
+	// errConditionalOnlyAfterRecovery refuses the post-recovery offer to any other session.
+	errConditionalOnlyAfterRecovery = web.Errorf(http.StatusForbidden, "forbidden", msgConditionalOnlyAfterRecovery)
 )
 
 // errLoginFailed is the one answer to every failed passkey login: an attacker learns nothing
@@ -108,7 +110,12 @@ func registrantFor(ctx context.Context, q pgdb.Querier, accountID int64) (regist
 // account already has one, unless the session came through a fallback window and the new
 // passkey is to replace it, and refused from anything but a smartphone. It returns the
 // creation options for navigator.credentials.create().
-func (s *Service) BeginRegistration(ctx context.Context, sess Session, userAgent string) (*protocol.CredentialCreation, error) {
+//
+// With conditional set it begins the post-recovery offer (§8): a mediated registration, which
+// the password manager completes without a prompt of its own right after the recovery login,
+// and whose finish therefore accepts a credential made without user presence or verification
+// (every login with it still requires verification). Only a recovery session may begin one.
+func (s *Service) BeginRegistration(ctx context.Context, sess Session, userAgent string, conditional bool) (*protocol.CredentialCreation, error) {
 	reg, err := registrantFor(ctx, s.pool, sess.AccountID)
 	if err != nil {
 		return nil, err
@@ -116,12 +123,29 @@ func (s *Service) BeginRegistration(ctx context.Context, sess Session, userAgent
 	if reg.CredentialID != nil && sess.Assurance != AssurancePasswordFallback {
 		return nil, errPasskeyExists
 	}
+	if conditional && sess.Assurance != AssurancePasswordFallback {
+		return nil, errConditionalOnlyAfterRecovery
+	}
 	if !creationAllowed(s.platforms, userAgent) {
 		return nil, errSmartphoneRequired
 	}
 	// No excludeCredentials: the account's only passkey is either absent or being replaced,
 	// and a replacement made on the phone that holds the old passkey must not be refused.
-	creation, wsess, err := s.webauthn.BeginRegistration(reg.user(), webauthn.WithCredentialParameters(credentialParameters))
+	opts := []webauthn.RegistrationOption{webauthn.WithCredentialParameters(credentialParameters)}
+	var (
+		creation *protocol.CredentialCreation
+		wsess    *webauthn.SessionData
+	)
+	if conditional {
+		opts = append(opts, webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			ResidentKey:        protocol.ResidentKeyRequirementRequired,
+			RequireResidentKey: protocol.ResidentKeyRequired(),
+			UserVerification:   protocol.VerificationPreferred,
+		}))
+		creation, wsess, err = s.webauthn.BeginMediatedRegistration(reg.user(), protocol.MediationConditional, opts...)
+	} else {
+		creation, wsess, err = s.webauthn.BeginRegistration(reg.user(), opts...)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"net/http"
 
+	"github.com/go-webauthn/webauthn/protocol"
+
 	"kagi/web"
 )
 
@@ -21,7 +23,20 @@ func (s *Service) passkeyRoutes(mux *http.ServeMux, h func(web.HandlerFunc) http
 }
 
 func (s *Service) handleRegisterBegin(w http.ResponseWriter, r *http.Request, sess Session) error {
-	creation, err := s.BeginRegistration(r.Context(), sess, r.UserAgent())
+	// The body is optional: {} or nothing begins the ordinary ceremony, {"mediation":
+	// "conditional"} the post-recovery offer.
+	var req struct {
+		Mediation string `json:"mediation"`
+	}
+	if r.ContentLength != 0 {
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+	}
+	if req.Mediation != "" && req.Mediation != string(protocol.MediationConditional) {
+		return web.Errorf(http.StatusBadRequest, "invalid_request", msgBadMediation)
+	}
+	creation, err := s.BeginRegistration(r.Context(), sess, r.UserAgent(), req.Mediation != "")
 	if err != nil {
 		return err
 	}

@@ -1119,3 +1119,59 @@ func TestPasskeyLoginRacingItsDeletion(t *testing.T) {
 		t.Errorf("PostgreSQL aborted %d transactions for a deadlock or conflict", n)
 	}
 }
+
+// The post-recovery offer (conditional create): a recovery session begins a mediated
+// registration, whose finish accepts a passkey the password manager made without verifying the
+// user; logging in with it still demands verification. Nothing but a recovery session may begin
+// one, and the ordinary ceremony still refuses a creation without verification.
+func TestConditionalCreateAfterRecovery(t *testing.T) {
+	t.Parallel()
+	windows := &recordingWindows{open: map[int64]Window{}}
+	e := newTestEnv(t, func(c *Config) { c.Windows = windows })
+	acct := e.addAccount(demoAccount)
+	ctx := context.Background()
+	e.registeredPhone(acct, authtest.Config{}) // the passkey of the lost phone
+	windows.openFor(acct.ID, Window{ID: 7, ExpiresAt: e.clock.Now().Add(30 * time.Minute), OpenedVia: "ivr"})
+	recovery := e.loggedIn(acct, AssurancePasswordFallback)
+	silent := e.newPhone(authtest.Config{UserAgent: authtest.UAAndroid, UserNotVerified: true})
+
+	full := e.loggedIn(e.addAccount(otherAccount), AssurancePassword) // an account without a passkey
+	if _, err := silent.BeginConditionalRegistration(ctx, full); authtest.Status(err) != http.StatusForbidden {
+		t.Fatalf("a full session began the post-recovery offer: %v", err)
+	}
+	if _, err := silent.Register(ctx, recovery); authtest.Status(err) != http.StatusBadRequest {
+		t.Fatalf("the ordinary ceremony accepted a creation without user verification: %v", err)
+	}
+	options, err := silent.BeginConditionalRegistration(ctx, recovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct {
+		Mediation string `json:"mediation"`
+		PublicKey struct {
+			AuthenticatorSelection struct {
+				ResidentKey string `json:"residentKey"`
+			} `json:"authenticatorSelection"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal(options, &o); err != nil || o.Mediation != "conditional" || o.PublicKey.AuthenticatorSelection.ResidentKey != "required" {
+		t.Fatalf("conditional options %s: %v", options, err)
+	}
+	cred, err := silent.Create(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := silent.FinishRegistration(ctx, recovery, cred); err != nil {
+		t.Fatalf("the offer's passkey was refused: %v", err)
+	}
+	if got := windows.closedReasons(); !slices.Equal(got, []CloseReason{ClosedPasskeyCreated}) {
+		t.Fatalf("closed windows %v", got)
+	}
+	// Every login still requires user verification.
+	_, err = silent.Login(ctx, e.browser(), "")
+	wantRefusal(t, "login without user verification", err, http.StatusUnauthorized, "passkey_failed")
+	verified := silent.Sync(func(c *authtest.Config) { c.UserNotVerified = false })
+	if _, err := verified.Login(ctx, e.browser(), ""); err != nil {
+		t.Fatalf("login with the offered passkey, verified: %v", err)
+	}
+}

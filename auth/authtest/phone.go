@@ -246,6 +246,14 @@ func (p *Phone) BeginRegistration(ctx context.Context, c *http.Client) (json.Raw
 	return out, err
 }
 
+// BeginConditionalRegistration asks kagi for the post-recovery offer's creation options
+// ({"mediation":"conditional"}), which a password manager completes without a prompt.
+func (p *Phone) BeginConditionalRegistration(ctx context.Context, c *http.Client) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := p.call(ctx, c, http.MethodPost, "/api/v1/passkeys/register/begin", map[string]string{"mediation": "conditional"}, &out)
+	return out, err
+}
+
 // FinishRegistration sends the credential Create made and returns the stored passkey.
 func (p *Phone) FinishRegistration(ctx context.Context, c *http.Client, credential json.RawMessage) (Passkey, error) {
 	var out struct {

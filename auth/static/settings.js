@@ -47,7 +47,7 @@
   // register runs one creation ceremony: begin, the browser's prompt, finish; then the page is
   // shown again with the new passkey.
   async function register(mediation, signal) {
-    const begin = await k.api('POST', '/api/v1/passkeys/register/begin', {}, signal);
+    const begin = await k.api('POST', '/api/v1/passkeys/register/begin', mediation ? { mediation } : {}, signal);
     const options = { publicKey: k.creationOptions(begin.publicKey) };
     if (mediation) {
       options.mediation = mediation;
@@ -87,7 +87,14 @@
       return;
     }
     const ctrl = new AbortController();
-    const finished = register('conditional', ctrl.signal).catch(() => {});
+    const finished = register('conditional', ctrl.signal).catch((err) => {
+      // Ended by the button's ceremony, or passed over by the password manager: nothing to
+      // say. Anything else (the server refused the passkey, the network failed) is shown.
+      if (ctrl.signal.aborted || (err && (err.name === 'AbortError' || err.name === 'NotAllowedError'))) {
+        return;
+      }
+      k.show(k.ceremonyMessage(err), 'error');
+    });
     offer = { ctrl, finished };
   }
 
