@@ -28,16 +28,9 @@ func TestDevPhonePlaysACallThroughTheWebhook(t *testing.T) {
 	}
 	res.Body.Close()
 	post := func(path string, body any) map[string]any {
-		b, _ := json.Marshal(body)
-		res, err := http.Post(phone.URL+path, "application/json", bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		out := map[string]any{}
-		json.NewDecoder(res.Body).Decode(&out)
-		if res.StatusCode != 200 {
-			t.Fatalf("%s: %d %v", path, res.StatusCode, out)
+		status, out := postJSON(t, phone.URL+path, body)
+		if status != 200 {
+			t.Fatalf("%s: %d %v", path, status, out)
 		}
 		return out
 	}
@@ -68,17 +61,7 @@ func TestDevPhoneAnswersTheCallBack(t *testing.T) {
 	DevPhoneRoutes(mux, slog.New(slog.NewTextHandler(t.Output(), nil)), e.sim, e.pool)
 	phone := httptest.NewServer(mux)
 	t.Cleanup(phone.Close)
-	post := func(path string, body any) (int, map[string]any) {
-		b, _ := json.Marshal(body)
-		res, err := http.Post(phone.URL+path, "application/json", bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		out := map[string]any{}
-		json.NewDecoder(res.Body).Decode(&out)
-		return res.StatusCode, out
-	}
+	post := func(path string, body any) (int, map[string]any) { return postJSON(t, phone.URL+path, body) }
 	if status, out := post("/dev/phone/callback", map[string]any{"from": regCaller, "answer": true}); status != http.StatusNotFound {
 		t.Fatalf("a call back before any was placed: %d %v", status, out)
 	}
@@ -99,3 +82,17 @@ func TestDevPhoneAnswersTheCallBack(t *testing.T) {
 
 // lazyMailbox is a DevMailbox whose pool is set once the environment that makes it exists.
 type lazyMailbox struct{ notify.DevMailbox }
+
+// postJSON posts body as JSON to the keypad page's API and returns the status and the answer.
+func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	res, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out := map[string]any{}
+	json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
