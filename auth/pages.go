@@ -26,8 +26,13 @@ var pageFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// jst is Japan Standard Time; Japan has no daylight saving, so a fixed zone needs no tz data.
-var jst = time.FixedZone("JST", 9*60*60)
+// JST is Japan Standard Time, the one zone kagi shows, speaks and reckons business hours in.
+// Japan has no daylight saving time, so a fixed zone is exact and needs no tz data; the other
+// packages use this one.
+var JST = time.FixedZone("JST", 9*60*60)
+
+// jst is JST for this package.
+var jst = JST
 
 // staticAsset is one embedded file with what its responses need, computed once at start.
 type staticAsset struct {

@@ -45,9 +45,9 @@ const (
 	codeTimeout   = "20"
 )
 
-// jst is Japan Standard Time; Japan has no daylight saving time, so a fixed zone is exact and
-// the spoken date does not depend on the machine's time zone database.
-var jst = time.FixedZone("JST", 9*60*60)
+// jst is Japan Standard Time (auth.JST): the spoken date does not depend on the machine's time
+// zone database.
+var jst = auth.JST
 
 // Step is where the call is. It is stored as text in the call's State.
 type Step string

@@ -101,7 +101,7 @@ func DevMessages(ctx context.Context, pool *pgxpool.Pool, limit int) ([]DevMessa
 
 var devMailPage = template.Must(template.New("mail").Funcs(template.FuncMap{
 	"jst": func(t time.Time) string {
-		return t.In(time.FixedZone("JST", 9*60*60)).Format("2006年1月2日 15:04:05") + " (日本時間)"
+		return t.In(renderJST).Format("2006年1月2日 15:04:05") + " (日本時間)"
 	},
 }).Parse(`<!doctype html>
 <html lang="ja">

@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"kagi/auth"
 )
 
-// jst is Japan Standard Time. Japan has no daylight saving time, so a fixed offset is exact and
-// keeps business hours independent of the machine's time zone database.
-var jst = time.FixedZone("JST", 9*60*60)
+// jst is Japan Standard Time (auth.JST): business hours do not depend on the machine's time zone
+// database.
+var jst = auth.JST
 
 // span is the opening hours of one day in minutes after midnight JST: open ≤ now < close.
 type span struct{ open, close int }

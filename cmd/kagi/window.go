@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
+	"kagi/auth"
 	"kagi/recovery"
 )
 
-// jst is the time zone the window's end is printed in: the operator tells it to a customer in
-// Japan. Japan has no daylight saving time, so a fixed offset is exact.
-var jst = time.FixedZone("JST", 9*60*60)
+// jst is the time zone the window's end is printed in (auth.JST): the operator tells it to a
+// customer in Japan.
+var jst = auth.JST
 
 // cmdWindowOpen opens a fallback window from the command line, for an operator who verified the
 // caller (§3.2), audited with the actor "cli" and the reason given.
