@@ -1,5 +1,7 @@
 package ivr
 
+import "kagi/web"
+
 // Everything the voice line says, in one place so that it can be reviewed in one read. The
 // wording follows the brokerage's published passkey FAQ where it has any (「現在、こちらのサービス
 // は利用できません」, 「ただいま営業時間外です」, the 30-minute ID/password login and re-creating
@@ -66,7 +68,7 @@ const (
 
 // promptUnavailable is said whenever the line cannot do its work (database down, panic,
 // Twilio's fallback URL): the FAQ's sentence.
-const promptUnavailable = "現在、こちらのサービスは利用できません。"
+const promptUnavailable = web.Unavailable + "。"
 
 // The second channel by call back (§4.8): the line hangs up and calls the registered number,
 // whose answerer confirms with 1. promptCallbackAsk is the first thing the answerer hears.

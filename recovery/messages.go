@@ -1,5 +1,7 @@
 package recovery
 
+import "kagi/web"
+
 // Customer-facing Japanese text of package recovery, kept in one file so that it can be reviewed
 // in one read. The wording follows the brokerage's published passkey FAQ where it has any.
 
@@ -7,7 +9,7 @@ package recovery
 const (
 	msgSupportOpen        = "ただいま営業時間内です"
 	msgSupportClosed      = "ただいま営業時間外です"
-	msgSupportUnavailable = "現在、こちらのサービスは利用できません"
+	msgSupportUnavailable = web.Unavailable
 )
 
 // Pieces of the spoken and printed business hours: 「平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです」.

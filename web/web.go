@@ -46,8 +46,13 @@ func ErrorCode(err error) string {
 	return "internal"
 }
 
-// Internal is the message of every 500: nothing of the cause leaks to the client.
-const internalMessage = "現在、こちらのサービスは利用できません。しばらくしてから再度お試しください。"
+// Unavailable is the brokerage FAQ's sentence for a service that cannot work right now, without
+// its closing 「。」: the one wording every package says it in (the JSON message of a 500, the
+// support status, the voice line's apology).
+const Unavailable = "現在、こちらのサービスは利用できません"
+
+// internalMessage is the message of every 500: nothing of the cause leaks to the client.
+const internalMessage = Unavailable + "。しばらくしてから再度お試しください。"
 
 // HandlerFunc is an http handler that reports failure by returning an error.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
