@@ -89,13 +89,25 @@ pg_start() {
       >"$dir/initdb.log" 2>&1 || { rm -f "$pwfile"; cat "$dir/initdb.log" >&2; return 1; }
     rm -f "$pwfile"
   fi
-  port=$(pg_free_port "${KAGI_PG_PORT:-54329}")
-  local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories= -c max_connections=300"
-  if [ "$mode" = test ]; then
-    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
-  fi
-  as_pg "$bindir/pg_ctl" -D "$root/data" -l "$root/server.log" -o "$opts" -w -t 60 start >/dev/null \
-    || { tail -n 20 "$root/server.log" >&2; return 1; }
+  # A port found free can be taken before the server binds it (another cluster starting at the
+  # same moment): then the next free one is tried.
+  local tries=0 from=${KAGI_PG_PORT:-54329}
+  while :; do
+    port=$(pg_free_port "$from")
+    local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories= -c max_connections=300"
+    if [ "$mode" = test ]; then
+      opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
+    fi
+    if as_pg "$bindir/pg_ctl" -D "$root/data" -l "$root/server.log" -o "$opts" -w -t 60 start >/dev/null; then
+      break
+    fi
+    tries=$((tries + 1))
+    if [ "$tries" -ge 5 ] || ! grep -q "could not bind" "$root/server.log"; then
+      tail -n 20 "$root/server.log" >&2
+      return 1
+    fi
+    from=$((port + 1))
+  done
   PG_URL="postgres://kagi:$password@127.0.0.1:$port/kagi?sslmode=disable"
   local admin="postgres://kagi:$password@127.0.0.1:$port/postgres?sslmode=disable"
   "$bindir/psql" -q "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'kagi'" | grep -q 1 \
