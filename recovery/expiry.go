@@ -56,8 +56,7 @@ const expiryLockKey int64 = 0x6b61676965787079
 
 // expireBatchSQL closes up to $2 windows that ran out by $1, as one set-based statement: the
 // windows, their audit lines and the end of their accounts' recovery-only sessions commit
-// together. SKIP LOCKED steps over a window an opening or a close holds right now; that one
-// records the expiry itself.
+// together.
 //
 // The statement writes two tables of package auth, which is otherwise done only through auth's
 // functions: audit_log (the row auth.Audit would write, one per window) and sessions (what
@@ -67,13 +66,24 @@ const expiryLockKey int64 = 0x6b61676965787079
 // The batch's rows are looked up as "= ANY (ARRAY(…))", which the planner answers with the
 // primary key and sessions' account index; a join against the CTE tempts it into hashing the
 // whole table, once per batch.
+//
+// Like every transaction that changes an account's window or sessions, it locks the accounts
+// first (auth.LockAccount's lock), then their windows: the batch takes the accounts of the due
+// windows, skipping any an opening, a close, a login or a passkey change holds right now (that
+// one records the expiry itself, or the next run does).
 const expireBatchSQL = `
-	WITH due AS (
+	WITH accounts_due AS (
+	    SELECT a.id FROM accounts a
+	    WHERE a.id = ANY (ARRAY(
+	        SELECT account_id FROM fallback_windows
+	        WHERE closed_at IS NULL AND expires_at <= $1
+	        ORDER BY expires_at
+	        LIMIT $2))
+	    FOR NO KEY UPDATE SKIP LOCKED
+	), due AS (
 	    SELECT id FROM fallback_windows
-	    WHERE closed_at IS NULL AND expires_at <= $1
-	    ORDER BY expires_at
-	    LIMIT $2
-	    FOR UPDATE SKIP LOCKED
+	    WHERE account_id = ANY (ARRAY(SELECT id FROM accounts_due)) AND closed_at IS NULL AND expires_at <= $1
+	    FOR UPDATE
 	), expired AS (
 	    UPDATE fallback_windows w
 	    SET closed_at = w.expires_at, close_reason = 'expired'
