@@ -105,6 +105,9 @@ type Config struct {
 	SessionIdle time.Duration
 	// Throttle limits failed password logins per login ID.
 	Throttle ThrottlePolicy
+	// ClientLimits limit the unauthenticated routes per client address (KAGI_LIMIT_*); the
+	// zero value limits nothing, kagi serve passes DefaultClientLimits or the settings.
+	ClientLimits ClientLimits
 	// Outbox takes the messages of §7 in the transaction of their event. Nil sends nothing.
 	Outbox *notify.Outbox
 	// EmailCheck makes every password login finish with the emoji email check (§2.12,
@@ -135,6 +138,7 @@ type Service struct {
 	ttl       time.Duration
 	idle      time.Duration
 	throttle  ThrottlePolicy
+	limits    ClientLimits
 	outbox    *notify.Outbox
 	// emailCheck and loginNotice are Config's EmailCheck and LoginNotice.
 	emailCheck, loginNotice bool
@@ -164,6 +168,7 @@ func New(cfg Config) (*Service, error) {
 		ttl:       cfg.SessionTTL,
 		idle:      cfg.SessionIdle,
 		throttle:  cfg.Throttle,
+		limits:    cfg.ClientLimits,
 		outbox:    cfg.Outbox,
 
 		emailCheck:  cfg.EmailCheck,

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -71,21 +73,45 @@ func storeRegistration(ctx context.Context, q pgdb.Querier, challenge []byte, ac
 	return err
 }
 
-// storeLogin keeps a login ceremony in one statement (§10). When loginID names an account
-// with a passkey, the ceremony is bound to that account, so only its passkey can finish it;
-// an empty, unknown or passkey-less login ID stores a discoverable ceremony, exactly like a
-// request without one. Nothing of the binding goes back to the browser.
-func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID string, sess *webauthn.SessionData, expires time.Time) error {
+// loginCeremonyAccount is the account a login ceremony begun with the login ID $n is bound
+// to: the login ID's account when it has a passkey, so only that passkey can finish it. An
+// empty, unknown or passkey-less login ID binds none, and the ceremony is stored exactly like a
+// discoverable one.
+const loginCeremonyAccount = `(SELECT p.account_id FROM accounts a JOIN passkeys p ON p.account_id = a.id WHERE a.login_id = $%[1]d)`
+
+// storeLoginSQL keeps a login ceremony: $1 id, $2 session, $3 expiry, $4 login ID.
+var storeLoginSQL = fmt.Sprintf(`
+	INSERT INTO webauthn_ceremonies (id, kind, account_id, for_login_id, session, expires_at)
+	VALUES ($1, 'login', `+loginCeremonyAccount+`, $4 <> '', $2, $3)`, 4)
+
+// storeLimitedLoginSQL is storeLoginSQL behind the client address's limit, still one statement
+// (§10): the address's count goes up (hitSQL, $1–$4), and the ceremony ($5 id, $6 session, $7
+// expiry, $8 login ID) is stored only when the count is within $9.
+var storeLimitedLoginSQL = fmt.Sprintf(`
+	WITH hit AS (`+hitSQL+`
+	), stored AS (
+	    INSERT INTO webauthn_ceremonies (id, kind, account_id, for_login_id, session, expires_at)
+	    SELECT $5, 'login', `+loginCeremonyAccount+`, $8 <> '', $6, $7
+	    FROM hit WHERE hit.hits <= $9
+	)
+	SELECT hits, resets_at FROM hit`, 8)
+
+// storeLogin keeps a login ceremony in one statement (§10), counted against the client's
+// limit when lim is on and the client known; hits is 0 when it was not counted. Nothing of
+// the binding to a login ID goes back to the browser.
+func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID string, sess *webauthn.SessionData, expires time.Time,
+	lim ClientLimit, client netip.Prefix, now time.Time) (hits int, resetsAt time.Time, err error) {
 	data, err := json.Marshal(sess)
 	if err != nil {
-		return err
+		return 0, time.Time{}, err
 	}
-	_, err = q.Exec(ctx, `
-		INSERT INTO webauthn_ceremonies (id, kind, account_id, for_login_id, session, expires_at)
-		VALUES ($1, 'login', (
-		    SELECT p.account_id FROM accounts a JOIN passkeys p ON p.account_id = a.id WHERE a.login_id = $4
-		), $4 <> '', $2, $3)`, ceremonyID(challenge), data, expires, loginID)
-	return err
+	if lim.Max == 0 || !client.IsValid() {
+		_, err = q.Exec(ctx, storeLoginSQL, ceremonyID(challenge), data, expires, loginID)
+		return 0, time.Time{}, err
+	}
+	err = q.QueryRow(ctx, storeLimitedLoginSQL, limitPasskeyBegin, client, now, lim.Period,
+		ceremonyID(challenge), data, expires, loginID, lim.Max).Scan(&hits, &resetsAt)
+	return hits, resetsAt, err
 }
 
 // consumeCeremony takes a ceremony out of the table: each can be finished once, whatever the

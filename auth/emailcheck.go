@@ -146,6 +146,9 @@ func (s *Service) FinishEmailCheck(ctx context.Context, id, choice string) (Pass
 	if choice == "" || len(choice) > maxEmailChoiceBytes {
 		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgEmailCheckChoose)
 	}
+	if err := s.checkClient(ctx, s.pool, limitEmailCheck); err != nil {
+		return PasswordLogin{}, err
+	}
 	if !validCheckID(id) {
 		return PasswordLogin{}, errCheckExpired
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"kagi/notify"
 	"kagi/notify/notifytest"
 	"kagi/pgdb/pgtest"
+	"kagi/web"
 )
 
 // testClock is the injected clock tests move by hand.
@@ -36,6 +38,9 @@ func (c *testClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+// testProxies trusts the loopback address, where the test server's requests come from.
+var testProxies = web.TrustedProxies{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // testOrigin is the WebAuthn origin the tests' virtual authenticators sign for.
 const testOrigin = "https://kagi.test"
@@ -81,9 +86,19 @@ func newTestEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	}
 	mux := http.NewServeMux()
 	svc.Routes(mux)
-	srv := httptest.NewServer(mux)
+	// The tests' requests come from the loopback address, which is trusted as a proxy, so a
+	// test can be many clients by the X-Forwarded-For it sends.
+	srv := httptest.NewServer(web.WithClientAddr(testProxies, mux))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, svc: svc, srv: srv, clock: clock}
+}
+
+// newTestEnvWithHandler serves a service built by the test itself through h.
+func newTestEnvWithHandler(t testing.TB, svc *Service, h http.Handler) *testEnv {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &testEnv{t: t, svc: svc, srv: srv, clock: &testClock{now: time.Now()}}
 }
 
 // browser is a customer's browser: its own cookie jar.

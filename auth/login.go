@@ -54,6 +54,9 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	if s.passwords.Busy() {
 		return PasswordLogin{}, errBusy
 	}
+	if err := s.checkClient(ctx, s.pool, limitPasswordLogin); err != nil {
+		return PasswordLogin{}, err
+	}
 	// The account and its window come first, so the attempt is counted where it belongs; an
 	// unknown login ID runs the same two queries, and one that no account can have (NUL,
 	// invalid UTF-8, too long) is never sent to the database.
@@ -88,7 +91,7 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 		return PasswordLogin{}, err
 	}
 	if at.lockStarted {
-		if err := s.auditLockout(ctx, c.ID, at, win, windowOpen); err != nil {
+		if err := s.auditLockout(ctx, c.ID, key, at, win, windowOpen); err != nil {
 			return PasswordLogin{}, err
 		}
 	}
@@ -105,17 +108,17 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 		return PasswordLogin{}, err
 	}
 	if !found {
-		return PasswordLogin{}, s.auditFailure(ctx, 0, "unknown_login_id", errInvalidCredentials)
+		return PasswordLogin{}, s.auditFailure(ctx, 0, key, "unknown_login_id", errInvalidCredentials)
 	}
 	if c.HasPasskey && !windowOpen {
 		reason := "passkey_required_password_wrong"
 		if match {
 			reason = "passkey_required_password_right"
 		}
-		return PasswordLogin{}, s.auditFailure(ctx, c.ID, reason, errPasskeyRequired)
+		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, reason, errPasskeyRequired)
 	}
 	if !match {
-		return PasswordLogin{}, s.auditFailure(ctx, c.ID, "wrong_password", errInvalidCredentials)
+		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, "wrong_password", errInvalidCredentials)
 	}
 
 	if s.emailCheck {
@@ -214,24 +217,44 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 	return out, err
 }
 
-// auditLockout records the attempt that locked a login ID out: against the account when the
-// login ID is known, and without one when it is not, so both cost the same statement and the
-// security team still sees a spray of unknown IDs.
-func (s *Service) auditLockout(ctx context.Context, accountID int64, at attempt, win Window, windowScoped bool) error {
+// auditLockout records the attempt that locked a login ID out: in the account's audit trail
+// when the login ID is known, else as anonymous traffic (recordAnonymous).
+func (s *Service) auditLockout(ctx context.Context, accountID int64, key []byte, at attempt, win Window, windowScoped bool) error {
+	if accountID == 0 {
+		return s.recordAnonymous(ctx, key, "throttled")
+	}
 	detail := map[string]any{"method": "password", "locked_until": at.lockedUntil}
 	if windowScoped {
 		detail["window_id"] = win.ID
 	}
-	s.log.InfoContext(ctx, "password login locked out", "account_id", accountID, "locked_until", at.lockedUntil, "window_scoped", windowScoped)
+	s.log.InfoContext(ctx, "password login locked out", "request_id", web.RequestID(ctx), "account_id", accountID,
+		"locked_until", at.lockedUntil, "window_scoped", windowScoped)
 	return Audit(ctx, s.pool, AuditEvent{At: s.now(), AccountID: accountID, Actor: "customer", Event: "login_throttled", Detail: detail})
 }
 
-// auditFailure records a refused login and returns the client-facing refusal.
-func (s *Service) auditFailure(ctx context.Context, accountID int64, reason string, refusal error) error {
-	err := Audit(ctx, s.pool, AuditEvent{At: s.now(), AccountID: accountID, Actor: "customer", Event: "login_failed",
-		Detail: map[string]any{"method": "password", "reason": reason}})
+// auditFailure records a refused login and returns the client-facing refusal: in the
+// account's audit trail, or as anonymous traffic when the login ID is no account's.
+func (s *Service) auditFailure(ctx context.Context, accountID int64, key []byte, reason string, refusal error) error {
+	var err error
+	if accountID == 0 {
+		err = s.recordAnonymous(ctx, key, "failed")
+	} else {
+		err = Audit(ctx, s.pool, AuditEvent{At: s.now(), AccountID: accountID, Actor: "customer", Event: "login_failed",
+			Detail: map[string]any{"method": "password", "reason": reason}})
+	}
 	if err != nil {
 		return err
 	}
 	return refusal
+}
+
+// recordAnonymous counts what a login ID that no account has did, in a metric: the audit
+// trail is the accounts', and a spray of made-up login IDs would fill it with rows of nobody.
+// It still writes, and commits, one row — the login ID's throttle count, rewritten as it is —
+// so that the refusal of an unknown login ID costs what an audited one costs: the same
+// statements, each a write that waits for its commit, and no timing that tells them apart.
+func (s *Service) recordAnonymous(ctx context.Context, key []byte, outcome string) error {
+	anonymousLogins.WithLabelValues(outcome).Inc()
+	_, err := s.pool.Exec(ctx, `UPDATE login_throttle SET failures = failures WHERE login_key = $1`, key)
+	return err
 }

@@ -28,3 +28,7 @@ const (
 func msgEmailCheckWrong(left int) string {
 	return fmt.Sprintf("選択された絵文字が正しくありません。メールに記載された絵文字を選択してください(あと%d回)。", left)
 }
+
+// msgClientLimited refuses a request over its address's limit. Many customers can share one
+// address (a carrier's NAT), so it blames nobody.
+const msgClientLimited = "ただいまお客様のネットワークからのアクセスが集中しているため、ご利用いただけません。恐れ入りますが、しばらくしてから再度お試しください。"

@@ -304,8 +304,19 @@ func (s *Service) BeginLogin(ctx context.Context, loginID string) (*protocol.Cre
 	if err != nil {
 		return nil, err
 	}
-	if err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, s.now().Add(ceremonyTTL)); err != nil {
+	lim, client, counted := s.clientLimit(ctx, limitPasskeyBegin)
+	if !counted {
+		lim = ClientLimit{}
+	}
+	now := s.now()
+	hits, resetsAt, err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, now.Add(ceremonyTTL), lim, client, now)
+	if err != nil {
 		return nil, err
+	}
+	if counted {
+		if err := s.overLimit(ctx, limitPasskeyBegin, lim, client, hits, now, resetsAt); err != nil {
+			return nil, err
+		}
 	}
 	return assertion, nil
 }
@@ -353,6 +364,9 @@ func passkeyByCredential(ctx context.Context, tx pgx.Tx, credentialID []byte) (s
 // signature counter checked and updated (§2.6), the session created and the login audited.
 // Every refusal looks the same to the client.
 func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, error) {
+	if err := s.checkClient(ctx, s.pool, limitPasskeyFinish); err != nil {
+		return PasskeyLogin{}, err
+	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "unparsable", "err", err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestThrottleBeforeTheWindowDoesNotBlockRecovery(t *testing.T) {
@@ -56,17 +58,24 @@ func TestThrottleBeforeTheWindowDoesNotBlockRecovery(t *testing.T) {
 	})
 }
 
-func TestLockoutOfAnUnknownLoginIDIsAuditedWithoutAccount(t *testing.T) {
-	t.Parallel()
+// TestUnknownLoginIDsAreMetricsNotAuditRows: anonymous traffic — login IDs no account has —
+// is counted in kagi_login_unknown_id_total, and the audit trail stays the accounts'.
+func TestUnknownLoginIDsAreMetricsNotAuditRows(t *testing.T) {
+	failed, throttled := anonymousLogins.WithLabelValues("failed"), anonymousLogins.WithLabelValues("throttled")
+	failedBefore, throttledBefore := testutil.ToFloat64(failed), testutil.ToFloat64(throttled)
 	e := newTestEnv(t)
 	for range DefaultThrottle.Max + 3 {
 		e.passwordLogin(e.browser(), "ghost", "wrong password!")
 	}
 	var n int
-	err := e.svc.pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM audit_log WHERE event = 'login_throttled' AND account_id IS NULL`).Scan(&n)
-	if err != nil || n != 1 {
-		t.Fatalf("%d login_throttled without account (%v), want 1", n, err)
+	if err := e.svc.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d audit rows (%v) for a login ID no account has, want none", n, err)
+	}
+	if got := testutil.ToFloat64(failed) - failedBefore; got != float64(DefaultThrottle.Max) {
+		t.Errorf("failed unknown logins counted %v, want %d", got, DefaultThrottle.Max)
+	}
+	if got := testutil.ToFloat64(throttled) - throttledBefore; got != 1 {
+		t.Errorf("lockouts of an unknown login ID counted %v, want 1", got)
 	}
 }
 

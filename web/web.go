@@ -17,6 +17,8 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"time"
 )
 
 // Error is an error a client may see: an HTTP status, a stable machine code and a message
@@ -28,6 +30,9 @@ type Error struct {
 	Message string
 	// Extra fields merged into the JSON body (for example attempts left).
 	Extra map[string]any
+	// RetryAfter, when set, is sent as Retry-After (whole seconds, at least one): when a
+	// refused client may try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -93,6 +98,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	body["error"] = e.Code
 	body["message"] = e.Message
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, (e.RetryAfter+time.Second-1)/time.Second))))
+	}
 	JSON(w, e.Status, body)
 }
 

@@ -19,6 +19,7 @@ import (
 	"kagi/auth"
 	"kagi/notify"
 	"kagi/recovery"
+	"kagi/web"
 )
 
 // setting is one configuration value: an environment variable, overridable by a flag.
@@ -55,6 +56,11 @@ var settings = []setting{
 	{env: "KAGI_SESSION_IDLE", flag: "session-idle", def: "30m", usage: "a session without a request for this long ends"},
 	{env: "KAGI_ADMIN_LISTEN", flag: "admin-listen", def: "127.0.0.1:9090", usage: "admin listener: /metrics, /healthz, /readyz"},
 	{env: "KAGI_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long /readyz fails before the listeners close"},
+	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed (default: none)"},
+	{env: "KAGI_LIMIT_PASSKEY_BEGIN", flag: "limit-passkey-begin", def: auth.DefaultClientLimits.PasskeyBegin.String(), usage: "passkey login begins per client address and period (0 = no limit)"},
+	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "passkey login finishes per client address and period (0 = no limit)"},
+	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "password logins per client address and period (0 = no limit)"},
+	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "email-check picks per client address and period (0 = no limit)"},
 }
 
 // devMailFrom is the sender of development mode's mails when KAGI_MAIL_FROM is unset.
@@ -95,6 +101,10 @@ type config struct {
 	AdminListen string
 	// ShutdownDelay is how long the server drains (/readyz failing) before it closes.
 	ShutdownDelay time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies web.TrustedProxies
+	// ClientLimits limit the unauthenticated routes per client address.
+	ClientLimits auth.ClientLimits
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -268,6 +278,22 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	}
 	if c.ShutdownDelay, err = time.ParseDuration(raw["KAGI_SHUTDOWN_DELAY"]); err != nil || c.ShutdownDelay < 0 || c.ShutdownDelay > time.Minute {
 		errs = append(errs, fmt.Errorf("KAGI_SHUTDOWN_DELAY %q must be a duration between 0s and 1m", raw["KAGI_SHUTDOWN_DELAY"]))
+	}
+	if c.TrustedProxies, err = web.ParseTrustedProxies(raw["KAGI_TRUSTED_PROXIES"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_TRUSTED_PROXIES: %w", err))
+	}
+	for _, l := range []struct {
+		env string
+		dst *auth.ClientLimit
+	}{
+		{"KAGI_LIMIT_PASSKEY_BEGIN", &c.ClientLimits.PasskeyBegin},
+		{"KAGI_LIMIT_PASSKEY_FINISH", &c.ClientLimits.PasskeyFinish},
+		{"KAGI_LIMIT_PASSWORD_LOGIN", &c.ClientLimits.PasswordLogin},
+		{"KAGI_LIMIT_EMAIL_CHECK", &c.ClientLimits.EmailCheck},
+	} {
+		if *l.dst, err = auth.ParseClientLimit(raw[l.env]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", l.env, err))
+		}
 	}
 	if v := raw["KAGI_RECOVERY_HOLD"]; v == "0" {
 		c.RecoveryHold = 0

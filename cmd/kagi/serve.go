@@ -101,6 +101,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		LoginNotice:     c.LoginNotice,
 		RecoveryHold:    c.RecoveryHold,
 		SessionIdle:     c.SessionIdle,
+		ClientLimits:    c.ClientLimits,
 	})
 	if err != nil {
 		pool.Close()
@@ -179,7 +180,7 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /readyz", ready)
 	mux.Handle("/api/", web.NotFound(a.log))
-	var h http.Handler = web.WithRequestID(web.Measured(mux))
+	var h http.Handler = web.WithRequestID(web.WithClientAddr(c.TrustedProxies, web.Measured(mux)))
 	if c.PublicURL.Scheme == "https" {
 		h = web.StrictTransport(h)
 	}
