@@ -42,7 +42,14 @@ func (l ClientLimit) String() string {
 	if l.Max == 0 {
 		return "0"
 	}
-	return strconv.Itoa(l.Max) + "/" + l.Period.String()
+	period := l.Period.String() // "1m0s": said the way the setting is written instead
+	switch {
+	case l.Period%time.Hour == 0:
+		period = strconv.Itoa(int(l.Period/time.Hour)) + "h"
+	case l.Period%time.Minute == 0:
+		period = strconv.Itoa(int(l.Period/time.Minute)) + "m"
+	}
+	return strconv.Itoa(l.Max) + "/" + period
 }
 
 // ClientLimits are the per-address limits of the routes anyone may call without a session

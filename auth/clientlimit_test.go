@@ -186,3 +186,17 @@ func TestLimitedPasskeyBeginIsOneStatement(t *testing.T) {
 		t.Errorf("the begin was not counted: hits %d, %v", hits, err)
 	}
 }
+
+func TestParseClientLimit(t *testing.T) {
+	for _, s := range []string{"0", "120/1m", "100/1h", "5/30s"} {
+		l, err := ParseClientLimit(s)
+		if err != nil || l.String() != s {
+			t.Errorf("ParseClientLimit(%q) = %v (%q), %v", s, l, l.String(), err)
+		}
+	}
+	for _, s := range []string{"", "-1/1m", "10", "10/0s", "10/48h", "x/1m", "10/soon"} {
+		if _, err := ParseClientLimit(s); err == nil {
+			t.Errorf("ParseClientLimit(%q) accepted it", s)
+		}
+	}
+}
