@@ -131,6 +131,8 @@ type Service struct {
 	now       func() time.Time
 	passwords *PasswordHasher
 	pinKey    []byte
+	// deviceKey signs the device cookies (deviceKeyFrom).
+	deviceKey []byte
 	windows   FallbackWindows
 	webauthn  *webauthn.WebAuthn
 	platforms []string
@@ -162,6 +164,7 @@ func New(cfg Config) (*Service, error) {
 		now:       cfg.Now,
 		passwords: cfg.Passwords,
 		pinKey:    cfg.PINKey,
+		deviceKey: deviceKeyFrom(cfg.PINKey),
 		windows:   cfg.Windows,
 		platforms: cfg.CreatePlatforms,
 		secure:    cfg.SecureCookies,

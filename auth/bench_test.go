@@ -71,7 +71,7 @@ func BenchmarkPasswordLoginDatabaseWork(b *testing.B) {
 			counter.commits.Store(0)
 			b.ResetTimer()
 			for b.Loop() {
-				res, err := svc.LoginWithPassword(ctx, demoAccount.LoginID, demoAccount.Password)
+				res, err := svc.LoginWithPassword(ctx, demoAccount.LoginID, demoAccount.Password, "")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -125,6 +125,7 @@ type storedCheck struct {
 	AttemptKey []byte    `db:"attempt_key"`
 	WrongPicks int       `db:"wrong_picks"`
 	ExpiresAt  time.Time `db:"expires_at"`
+	LoginID    string    `db:"login_id"`
 	Name       string    `db:"name"`
 	Email      string    `db:"email"`
 	HasPasskey bool      `db:"has_passkey"`
@@ -178,7 +179,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT c.account_id, c.answer, c.via_window, c.login_key, c.attempt_key, c.wrong_picks, c.expires_at,
-		       a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
+		       a.login_id, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
 		FROM email_checks c JOIN accounts a ON a.id = c.account_id
 		WHERE c.id_hash = $1
 		FOR UPDATE OF c`, idHash)
@@ -245,7 +246,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 		return PasswordLogin{}, err
 	}
 	return s.completePasswordLogin(ctx, tx, completedLogin{
-		accountID: c.AccountID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
+		accountID: c.AccountID, loginID: c.LoginID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
 		keys: [][]byte{c.LoginKey, c.AttemptKey}, emailChecked: true,
 	})
 }

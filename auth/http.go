@@ -28,7 +28,7 @@ func (s *Service) handlePasswordLogin(w http.ResponseWriter, r *http.Request) er
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	res, err := s.LoginWithPassword(r.Context(), req.LoginID, req.Password)
+	res, err := s.LoginWithPassword(r.Context(), req.LoginID, req.Password, s.deviceCookieOf(r))
 	if err != nil {
 		return err
 	}
@@ -53,9 +53,11 @@ func (s *Service) handleEmailCheck(w http.ResponseWriter, r *http.Request) error
 	return s.loggedIn(w, res)
 }
 
-// loggedIn answers a password login that made a session: its cookie and what it is.
+// loggedIn answers a password login that made a session: its cookie, the browser's device
+// cookie, and what it is.
 func (s *Service) loggedIn(w http.ResponseWriter, res PasswordLogin) error {
 	s.setSessionCookie(w, res.Token, res.ExpiresAt)
+	s.setDeviceCookie(w, res.LoginID)
 	return web.JSON(w, http.StatusOK, map[string]any{
 		"assurance":           res.Assurance,
 		"expires_at":          res.ExpiresAt,

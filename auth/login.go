@@ -17,7 +17,9 @@ import (
 type PasswordLogin struct {
 	// EmailCheck is set, and nothing else, when the password was right and the email check
 	// (§2.12) now decides: no session yet.
-	EmailCheck        *EmailCheck
+	EmailCheck *EmailCheck
+	// LoginID is the login's login ID: the browser becomes a known device of it.
+	LoginID           string
 	Token             string
 	ExpiresAt         time.Time
 	Assurance         Assurance
@@ -46,7 +48,10 @@ type passwordCandidate struct {
 // an account with one only through an open fallback window, and is otherwise refused with
 // passkey_required whether or not the password was right. An unknown login ID and a wrong
 // password answer alike and cost the same: the same statements, the same hash.
-func (s *Service) LoginWithPassword(ctx context.Context, loginID, password string) (PasswordLogin, error) {
+//
+// device is the value of the browser's device cookie ("" without one): when it is valid for
+// the login ID, the attempt is counted on that device's own throttle.
+func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, device string) (PasswordLogin, error) {
 	if loginID == "" || password == "" || len(password) > 1024 {
 		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgMissingCredentials)
 	}
@@ -82,9 +87,18 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 		return PasswordLogin{}, err
 	}
 	windowOpen = windowOpen && found && c.HasPasskey
+	// Where the attempt is counted, and which counts a success clears: the window's own count
+	// while one is open; a known device's own count, whose success leaves the others' count
+	// alone (an attacker's failures are not forgiven by the customer's login); else the login
+	// ID's count of unknown devices.
 	key := throttleKey(loginID)
-	if windowOpen {
+	clears := [][]byte{key}
+	if nonce, known := s.knownDevice(device, loginID); known && !windowOpen {
+		key = deviceThrottleKey(loginID, nonce)
+		clears = [][]byte{key}
+	} else if windowOpen {
 		key = windowThrottleKey(loginID, win)
+		clears = append(clears, key)
 	}
 	at, err := s.reserveAttempt(ctx, s.pool, key)
 	if err != nil {
@@ -124,7 +138,7 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	if s.emailCheck {
 		check, err := s.startEmailCheck(ctx, pendingLogin{
 			accountID: c.ID, name: c.Name, email: c.Email, viaWindow: windowOpen,
-			loginKey: throttleKey(loginID), attemptKey: key,
+			loginKey: clears[0], attemptKey: key,
 		})
 		if err != nil {
 			return PasswordLogin{}, err
@@ -135,8 +149,8 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.completePasswordLogin(ctx, tx, completedLogin{
-			accountID: c.ID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
-			keys: [][]byte{throttleKey(loginID), key},
+			accountID: c.ID, loginID: loginID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
+			keys: clears,
 		})
 		return err
 	})
@@ -150,8 +164,8 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password strin
 // it applies. With emailChecked the transaction holds the account's lock already and asked
 // again whether a passkey exists.
 type completedLogin struct {
-	accountID   int64
-	name, email string
+	accountID            int64
+	loginID, name, email string
 	// window let the password in when windowOpen.
 	window     Window
 	windowOpen bool
@@ -165,7 +179,7 @@ type completedLogin struct {
 // moment ago). The throttle counts are cleared, the login audited and told (§7).
 func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l completedLogin) (PasswordLogin, error) {
 	now := s.now()
-	out := PasswordLogin{Assurance: AssurancePassword}
+	out := PasswordLogin{LoginID: l.loginID, Assurance: AssurancePassword}
 	var until time.Time
 	detail := map[string]any{"method": "password", "email_check": l.emailChecked}
 	// The account first (LockAccount's order), then §2.2 asked again under that lock: a passkey

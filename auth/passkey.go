@@ -42,6 +42,7 @@ func (p Passkey) Synced() bool { return p.BackupState }
 // PasskeyLogin is the outcome of a successful passkey login.
 type PasskeyLogin struct {
 	AccountID int64
+	LoginID   string
 	Token     string
 	ExpiresAt time.Time
 }
@@ -475,7 +476,7 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 	if s.loginNotice {
 		err = s.notifyEmail(ctx, tx, pk.AccountID, pk.Email, pk.Name, notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey"})
 	}
-	return PasskeyLogin{AccountID: pk.AccountID, Token: token, ExpiresAt: expires}, err
+	return PasskeyLogin{AccountID: pk.AccountID, LoginID: pk.LoginID, Token: token, ExpiresAt: expires}, err
 }
 
 const passkeyColumns = `account_id, credential_id, aaguid::text AS aaguid, backup_eligible, backup_state, created_at, last_used_at`

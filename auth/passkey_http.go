@@ -79,6 +79,7 @@ func (s *Service) handleLoginFinish(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	s.setSessionCookie(w, res.Token, res.ExpiresAt)
+	s.setDeviceCookie(w, res.LoginID)
 	return web.JSON(w, http.StatusOK, map[string]any{"assurance": AssurancePasskey, "expires_at": res.ExpiresAt})
 }
 
