@@ -37,16 +37,19 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// Measured records every request's duration under the pattern the mux matched (never the raw
-// path, which may hold anything a client sends), for GET /metrics.
+// Measured serves mux and records every request's duration under the pattern the mux matched
+// (never the raw path, which may hold anything a client sends), for GET /metrics. A request no
+// route serves is answered in kagi's form (serveUnmatched), not net/http's English text.
 func Measured(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		_, pattern := mux.Handler(r)
-		mux.ServeHTTP(rec, r)
 		if pattern == "" {
+			serveUnmatched(rec, r, mux)
 			pattern = "unmatched"
+		} else {
+			mux.ServeHTTP(rec, r)
 		}
 		code := rec.code
 		if code == 0 {

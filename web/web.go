@@ -117,15 +117,9 @@ const maxBody = 64 << 10
 
 // DecodeJSON reads a JSON object body into v; malformed or oversized input is a 400.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return Errorf(http.StatusUnsupportedMediaType, "invalid_request", "リクエストの形式が正しくありません。")
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := ReadBody(w, r)
 	if err != nil {
-		return Errorf(http.StatusRequestEntityTooLarge, "invalid_request", "リクエストが大きすぎます。")
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return Errorf(http.StatusBadRequest, "invalid_request", "リクエストの形式が正しくありません。")
@@ -133,21 +127,20 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// ReadBody returns the raw body (bounded), for handlers that hand it to a parser of their own.
+// ReadBody returns the raw JSON body (bounded), for handlers that hand it to a parser of their
+// own: a body declared as anything but JSON is a 415, an oversized one a 413.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return nil, Errorf(http.StatusUnsupportedMediaType, "invalid_request", "リクエストの形式が正しくありません。")
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		return nil, Errorf(http.StatusRequestEntityTooLarge, "invalid_request", "リクエストが大きすぎます。")
 	}
 	return body, nil
-}
-
-// NotFound answers a path under the JSON API that no route serves (or a method it does not
-// take) in the API's JSON form, instead of net/http's plain English text.
-func NotFound(log *slog.Logger) http.Handler {
-	return Handle(log, func(w http.ResponseWriter, r *http.Request) error {
-		return Errorf(http.StatusNotFound, "not_found", "お探しのページは見つかりません。")
-	})
 }
 
 type ctxKey int

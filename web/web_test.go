@@ -175,14 +175,45 @@ func TestInternalErrorsAreLoggedWithTheRequestID(t *testing.T) {
 	}
 }
 
-func TestNotFoundAnswersJSON(t *testing.T) {
+func TestUnmatchedRequestsAreAnsweredInJapanese(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/login/password", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	mux.Handle("/api/", NotFound(slog.New(slog.DiscardHandler)))
-	for _, c := range []struct{ method, path string }{{"GET", "/api/v1/nothing"}, {"GET", "/api/v1/login/password"}} {
-		rec, body := serve(t, mux, httptest.NewRequest(c.method, c.path, nil))
-		if rec.Code != http.StatusNotFound || body["error"] != "not_found" || body["message"] == "" {
-			t.Fatalf("%s %s: %d %v", c.method, c.path, rec.Code, body)
-		}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	mux.Handle("POST /api/v1/login/password", ok)
+	mux.Handle("GET /login", ok)
+	h := Measured(mux)
+	for _, c := range []struct {
+		method, path string
+		code         int
+		json         string // the error code, or "" for a page
+		allow        string
+	}{
+		{"GET", "/api/v1/nothing", http.StatusNotFound, "not_found", ""},
+		{"GET", "/api/v1/login/password", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
+		{"GET", "/staff/api/nothing", http.StatusNotFound, "not_found", ""},
+		{"GET", "/nothing", http.StatusNotFound, "", ""},
+		{"POST", "/login", http.StatusMethodNotAllowed, "", "GET, HEAD"},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+			if rec.Code != c.code || rec.Header().Get("Allow") != c.allow {
+				t.Fatalf("%d Allow %q, want %d Allow %q", rec.Code, rec.Header().Get("Allow"), c.code, c.allow)
+			}
+			if c.json != "" {
+				var body map[string]string
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body["error"] != c.json || body["message"] == "" {
+					t.Fatalf("body %q, want JSON error %s", rec.Body, c.json)
+				}
+				return
+			}
+			page := rec.Body.String()
+			if !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") || !strings.Contains(page, `lang="ja"`) ||
+				strings.Contains(page, "not found") || strings.Contains(page, "Method Not Allowed") {
+				t.Fatalf("page %q (%s), want a Japanese page", page, rec.Header().Get("Content-Type"))
+			}
+			if rec.Header().Get("Content-Security-Policy") == "" {
+				t.Error("the page lacks the browser routes' headers")
+			}
+		})
 	}
 }

@@ -179,7 +179,6 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /readyz", ready)
-	mux.Handle("/api/", web.NotFound(a.log))
 	var h http.Handler = web.WithRequestID(web.WithClientAddr(c.TrustedProxies, web.Measured(mux)))
 	if c.PublicURL.Scheme == "https" {
 		h = web.StrictTransport(h)
