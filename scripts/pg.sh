@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Private PostgreSQL for scripts/run, scripts/test and scripts/bench. Source it, then:
-#   pg_start DIR [test]   start (initialising if needed) a cluster under DIR; sets PG_URL
+#   pg_start DIR [test]   start (initialising if needed) a cluster under DIR; sets PG_URL and
+#                         keeps it in DIR/url while the cluster runs (kagi --dev reads .kagi/pg/url)
 #   pg_stop DIR           stop it
 #   pg_remove DIR         stop it and delete it
 # Installs Debian's postgresql package when the server binaries are missing, and runs the
@@ -13,12 +14,12 @@ pg_bindir() {
   initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
   if [ -z "$initdb" ]; then
     if [ "$(id -u)" -ne 0 ]; then
-      echo "PostgreSQL server binaries are missing; install Debian's postgresql package (as root: apt-get install postgresql)" >&2
+      echo "PostgreSQL server binaries are missing; install Debian's postgresql package (as root: apt-get install --no-install-recommends postgresql)" >&2
       return 1
     fi
-    echo "scripts: installing PostgreSQL (apt-get install postgresql)" >&2
+    echo "scripts: installing PostgreSQL (apt-get install --no-install-recommends postgresql)" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq postgresql >&2 || return 1
+    apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends postgresql >&2 || return 1
     initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
     [ -n "$initdb" ] || { echo "scripts: postgresql installed but initdb not found" >&2; return 1; }
   fi
@@ -112,11 +113,13 @@ pg_start() {
   local admin="postgres://kagi:$password@127.0.0.1:$port/postgres?sslmode=disable"
   "$bindir/psql" -q "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'kagi'" | grep -q 1 \
     || "$bindir/psql" -q "$admin" -c "CREATE DATABASE kagi" >/dev/null
+  (umask 077 && printf '%s\n' "$PG_URL" >"$dir/url")
   export PG_URL
 }
 
 pg_stop() {
   local dir=$1 bindir root
+  rm -f "$dir/url"
   [ -e "$dir/cluster" ] || return 0
   bindir=$(pg_bindir) || return 1
   root=$(pg_root "$dir")

@@ -165,6 +165,10 @@ func (f appFlags) open(ctx context.Context, getenv func(string) string, logOut i
 // devSecretsFile keeps the secrets --dev generated, so restarts keep working.
 const devSecretsFile = ".kagi/dev-secrets.json"
 
+// devDatabaseFile holds the URL of scripts/run's private PostgreSQL while it runs: with --dev
+// and no DATABASE_URL, the commands find the development database there.
+const devDatabaseFile = ".kagi/pg/url"
+
 // loadConfig resolves every setting (flag, then environment, then default, then — in dev
 // mode — a generated secret) and reports every problem at once.
 func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(string) string) (*config, error) {
@@ -180,6 +184,12 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		raw[s.env] = v
 	}
 	if dev {
+		if raw["DATABASE_URL"] == "" {
+			// The private cluster of scripts/run keeps its URL here while it runs.
+			if b, err := os.ReadFile(devDatabaseFile); err == nil {
+				raw["DATABASE_URL"] = strings.TrimSpace(string(b))
+			}
+		}
 		if raw["KAGI_PUBLIC_URL"] == "" {
 			raw["KAGI_PUBLIC_URL"] = "http://localhost" + listenPort(raw["KAGI_LISTEN"])
 		}
@@ -209,6 +219,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	}
 	if raw["DATABASE_URL"] == "" {
 		missing = append([]string{"DATABASE_URL"}, missing...)
+		if dev {
+			errs = append(errs, fmt.Errorf("no development database running (%s is missing): start it with scripts/run, or set DATABASE_URL", devDatabaseFile))
+		}
 	}
 	if raw["KAGI_PUBLIC_URL"] == "" {
 		missing = append(missing, "KAGI_PUBLIC_URL")

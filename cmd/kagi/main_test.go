@@ -206,3 +206,27 @@ func TestServeRefusesASecondFactorItCannotServe(t *testing.T) {
 		}
 	}
 }
+
+// With --dev and no DATABASE_URL, the commands find scripts/run's private cluster by the URL
+// it keeps under .kagi/pg while it runs; without it they say how to start it.
+func TestDevCommandsFindTheDevelopmentDatabase(t *testing.T) {
+	t.Chdir(t.TempDir())
+	add := []string{"account", "add", "--dev", "--login-id", "hanako", "--password", "a good password", "--account-number", "7654321",
+		"--pin", "4321", "--phone", "+819011112222", "--email", "hanako@example.jp", "--name", "佐藤 花子"}
+	if _, err := kagi(t, map[string]string{}, add...); err == nil || !strings.Contains(err.Error(), "scripts/run") {
+		t.Fatalf("without a development database: %v, want a pointer to scripts/run", err)
+	}
+	url := pgtest.URL(t, schema...)
+	if err := os.MkdirAll(".kagi/pg", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(devDatabaseFile, []byte(url+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := kagi(t, map[string]string{}, add...); err != nil {
+		t.Fatalf("account add --dev: %v\n%s", err, out)
+	}
+	if n := count(t, url, `SELECT count(*) FROM accounts`); n != 1 {
+		t.Fatalf("accounts = %d, want the one added", n)
+	}
+}
