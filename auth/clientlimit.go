@@ -159,7 +159,7 @@ func (s *Service) overLimit(ctx context.Context, kind string, lim ClientLimit, c
 		return nil
 	}
 	if hits == lim.Max+1 {
-		s.log.WarnContext(ctx, "client address over its limit", "request_id", web.RequestID(ctx), "kind", kind,
+		s.log.WarnContext(ctx, "client address over its limit", "kind", kind,
 			"client", client.String(), "limit", lim.String(), "until", resetsAt)
 	}
 	clientLimited.WithLabelValues(kind).Inc()

@@ -159,6 +159,9 @@ func (s *Service) FinishEmailCheck(ctx context.Context, id, choice string) (Pass
 		out, err = s.finishEmailCheck(ctx, tx, hashToken(id), choice)
 		return err
 	})
+	if err == nil {
+		s.logLogin(ctx, out.AccountID, "password", out.Assurance)
+	}
 	return out, err
 }
 

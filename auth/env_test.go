@@ -88,7 +88,7 @@ func newTestEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	svc.Routes(mux)
 	// The tests' requests come from the loopback address, which is trusted as a proxy, so a
 	// test can be many clients by the X-Forwarded-For it sends.
-	srv := httptest.NewServer(web.WithClientAddr(testProxies, mux))
+	srv := httptest.NewServer(web.WithRequestID(web.WithClientAddr(testProxies, mux)))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, svc: svc, srv: srv, clock: clock}
 }

@@ -18,6 +18,7 @@ type PasswordLogin struct {
 	// EmailCheck is set, and nothing else, when the password was right and the email check
 	// (§2.12) now decides: no session yet.
 	EmailCheck *EmailCheck
+	AccountID  int64
 	// LoginID is the login's login ID: the browser becomes a known device of it.
 	LoginID           string
 	Token             string
@@ -157,7 +158,13 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	if err != nil {
 		return PasswordLogin{}, err
 	}
+	s.logLogin(ctx, out.AccountID, "password", out.Assurance)
 	return out, nil
+}
+
+// logLogin logs a login whose transaction committed.
+func (s *Service) logLogin(ctx context.Context, accountID int64, method string, a Assurance) {
+	s.log.InfoContext(ctx, "login succeeded", "account_id", accountID, "method", method, "assurance", string(a))
 }
 
 // completedLogin is a password login that passed every check, the email check included when
@@ -179,7 +186,7 @@ type completedLogin struct {
 // moment ago). The throttle counts are cleared, the login audited and told (§7).
 func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l completedLogin) (PasswordLogin, error) {
 	now := s.now()
-	out := PasswordLogin{LoginID: l.loginID, Assurance: AssurancePassword}
+	out := PasswordLogin{AccountID: l.accountID, LoginID: l.loginID, Assurance: AssurancePassword}
 	var until time.Time
 	detail := map[string]any{"method": "password", "email_check": l.emailChecked}
 	// The account first (LockAccount's order), then §2.2 asked again under that lock: a passkey
@@ -241,7 +248,7 @@ func (s *Service) auditLockout(ctx context.Context, accountID int64, key []byte,
 	if windowScoped {
 		detail["window_id"] = win.ID
 	}
-	s.log.InfoContext(ctx, "password login locked out", "request_id", web.RequestID(ctx), "account_id", accountID,
+	s.log.InfoContext(ctx, "password login locked out", "account_id", accountID,
 		"locked_until", at.lockedUntil, "window_scoped", windowScoped)
 	return Audit(ctx, s.pool, AuditEvent{At: s.now(), AccountID: accountID, Actor: "customer", Event: "login_throttled", Detail: detail})
 }
@@ -249,6 +256,7 @@ func (s *Service) auditLockout(ctx context.Context, accountID int64, key []byte,
 // auditFailure records a refused login and returns the client-facing refusal: in the
 // account's audit trail, or as anonymous traffic when the login ID is no account's.
 func (s *Service) auditFailure(ctx context.Context, accountID int64, key []byte, reason string, refusal error) error {
+	s.log.InfoContext(ctx, "password login refused", "account_id", accountID, "reason", reason)
 	var err error
 	if accountID == 0 {
 		err = s.recordAnonymous(ctx, key, "failed")

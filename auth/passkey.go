@@ -383,6 +383,9 @@ func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, e
 		out, err = s.finishLogin(ctx, tx, id, parsed)
 		return err
 	})
+	if err == nil {
+		s.logLogin(ctx, out.AccountID, "passkey", AssurancePasskey)
+	}
 	return out, err
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -215,5 +216,32 @@ func TestUnmatchedRequestsAreAnsweredInJapanese(t *testing.T) {
 				t.Error("the page lacks the browser routes' headers")
 			}
 		})
+	}
+}
+
+func TestRequestIDLogsTagEveryLineOfARequest(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(RequestIDLogs(slog.NewJSONHandler(&out, nil)))
+	h := WithRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.InfoContext(r.Context(), "first")
+		log.With("k", "v").InfoContext(r.Context(), "second")
+		log.InfoContext(r.Context(), "explicit", "request_id", RequestID(r.Context()))
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	id := rec.Header().Get("X-Request-Id")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines: %q", len(lines), out.String())
+	}
+	for _, l := range lines {
+		if strings.Count(l, `"request_id":"`+id+`"`) != 1 {
+			t.Errorf("line %s: want the request id %s once", l, id)
+		}
+	}
+	out.Reset()
+	log.Info("outside a request")
+	if strings.Contains(out.String(), "request_id") {
+		t.Errorf("a line outside any request got a request id: %s", out.String())
 	}
 }

@@ -44,7 +44,7 @@ type app struct {
 // newApp wires the services. A server (deliver) gets an outbox that sends; the command-line
 // tools get one that only enqueues, for the running server to send.
 func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*app, error) {
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	log := slog.New(web.RequestIDLogs(slog.NewJSONHandler(logOut, nil)))
 	pool, err := pgdb.Open(ctx, c.DatabaseURL)
 	if err != nil {
 		return nil, err
