@@ -119,6 +119,9 @@ type Config struct {
 	// RecoveryHold is how long after a recovery the sessions report a hold (§2.11,
 	// KAGI_RECOVERY_HOLD); zero reports none.
 	RecoveryHold time.Duration
+	// Support tells the pages and the passkey_required message how to reach the voice line and
+	// the operators. Nil means NoSupportDesk.
+	Support SupportDesk
 }
 
 // DefaultSessionIdle ends a session after 30 minutes without a request.
@@ -145,6 +148,7 @@ type Service struct {
 	// emailCheck and loginNotice are Config's EmailCheck and LoginNotice.
 	emailCheck, loginNotice bool
 	hold                    time.Duration
+	support                 SupportDesk
 }
 
 // New checks cfg and builds the service.
@@ -177,6 +181,7 @@ func New(cfg Config) (*Service, error) {
 		emailCheck:  cfg.EmailCheck,
 		loginNotice: cfg.LoginNotice,
 		hold:        cfg.RecoveryHold,
+		support:     cfg.Support,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -186,6 +191,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.windows == nil {
 		s.windows = NoWindows{}
+	}
+	if s.support == nil {
+		s.support = NoSupportDesk{}
 	}
 	if len(s.platforms) == 0 {
 		s.platforms = []string{"ios", "android"}

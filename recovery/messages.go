@@ -33,3 +33,11 @@ const (
 	msgAPIUnauthorized = "サービスAPIキーが正しくありません。"
 	msgLoginIDRequired = "ログインIDを指定してください。"
 )
+
+// The support desk as the pages print it (Desk): the regular hours in one line and today's
+// exception from the calendar.
+const (
+	msgHoursLine    = "平日 %s / 土日 %s"
+	msgTodayClosed  = "本日(%d月%d日)は休業日です"
+	msgTodaySpecial = "本日(%d月%d日)の営業時間は%sです"
+)

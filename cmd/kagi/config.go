@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -42,6 +43,7 @@ var settings = []setting{
 	{env: "KAGI_EXPIRY_SCHEDULE", flag: "expiry-schedule", def: "@every 1m", usage: "cron spec of the expiry job (seconds allowed)"},
 	{env: "KAGI_IVR_VOICE", flag: "ivr-voice", def: "Polly.Mizuki", usage: "voice of every <Say> on the voice line"},
 	{env: "KAGI_OPERATOR_NUMBER", flag: "operator-number", usage: "E.164 number the voice line transfers to in business hours (unset = no transfer)"},
+	{env: "KAGI_VOICE_LINE_NUMBER", flag: "voice-line-number", usage: "the voice line's number as customers dial it, shown on the pages (e.g. 0120-123-456)"},
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
 	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging, else none)"},
@@ -63,6 +65,10 @@ var settings = []setting{
 	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "email-check picks per client address and period (0 = no limit)"},
 }
 
+// dialledNumber is a phone number as a page shows it: digits with hyphens, spaces or brackets,
+// optionally a leading +.
+var dialledNumber = regexp.MustCompile(`^\+?[0-9][0-9\-() ]{5,19}$`)
+
 // devMailFrom is the sender of development mode's mails when KAGI_MAIL_FROM is unset.
 const devMailFrom = "kagi-dev@localhost"
 
@@ -82,6 +88,8 @@ type config struct {
 	ExpirySchedule  string
 	IVRVoice        string
 	OperatorNumber  string
+	// VoiceLineNumber is the voice line's number as customers dial it, for the pages.
+	VoiceLineNumber string
 	Calendar        *recovery.Calendar
 	SupportEnabled  bool
 	// SMTP is nil in development mode without KAGI_SMTP_URL: mail is kept for /dev/mail.
@@ -320,6 +328,10 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		errs = append(errs, fmt.Errorf("KAGI_EXPIRY_SCHEDULE %q is not a cron spec (such as \"@every 1m\" or \"0 */5 * * * *\"): %v", c.ExpirySchedule, err))
 	}
 	c.IVRVoice = raw["KAGI_IVR_VOICE"]
+	c.VoiceLineNumber = raw["KAGI_VOICE_LINE_NUMBER"]
+	if v := c.VoiceLineNumber; v != "" && !dialledNumber.MatchString(v) {
+		errs = append(errs, fmt.Errorf("KAGI_VOICE_LINE_NUMBER %q must be a phone number as customers dial it, such as 0120-123-456", v))
+	}
 	c.OperatorNumber = raw["KAGI_OPERATOR_NUMBER"]
 	if c.OperatorNumber != "" && !auth.ValidPhone(c.OperatorNumber) {
 		errs = append(errs, fmt.Errorf("KAGI_OPERATOR_NUMBER %q is not an E.164 number", c.OperatorNumber))

@@ -155,6 +155,9 @@ func TestServeRejectsBadSettings(t *testing.T) {
 	env["KAGI_EMAIL_CHECK"] = "sometimes"
 	env["KAGI_LOGIN_NOTICE"] = "yes please"
 	env["KAGI_RECOVERY_HOLD"] = "-1h"
+	env["KAGI_VOICE_LINE_NUMBER"] = "call us!"
+	env["KAGI_TRUSTED_PROXIES"] = "10.0.0.0/33"
+	env["KAGI_LIMIT_PASSWORD_LOGIN"] = "lots"
 	_, err := kagi(t, env, "serve")
 	if err == nil {
 		t.Fatal("serve started with bad settings")
@@ -163,7 +166,8 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		t.Errorf("error %q shows the SMTP password", err)
 	}
 	for _, want := range []string{"KAGI_FALLBACK_WINDOW", "windows", "https", "KAGI_SMTP_URL", "KAGI_MAIL_FROM",
-		"TWILIO_ACCOUNT_SID", "KAGI_EMAIL_CHECK", "KAGI_LOGIN_NOTICE", "KAGI_RECOVERY_HOLD"} {
+		"TWILIO_ACCOUNT_SID", "KAGI_EMAIL_CHECK", "KAGI_LOGIN_NOTICE", "KAGI_RECOVERY_HOLD", "KAGI_VOICE_LINE_NUMBER",
+		"KAGI_TRUSTED_PROXIES", "KAGI_LIMIT_PASSWORD_LOGIN"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

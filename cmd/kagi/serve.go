@@ -102,6 +102,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		RecoveryHold:    c.RecoveryHold,
 		SessionIdle:     c.SessionIdle,
 		ClientLimits:    c.ClientLimits,
+		Support:         recovery.Desk{Calendar: c.Calendar, Enabled: c.SupportEnabled, VoiceLine: c.VoiceLineNumber},
 	})
 	if err != nil {
 		pool.Close()
