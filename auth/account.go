@@ -140,6 +140,23 @@ func LockAccount(ctx context.Context, tx pgx.Tx, accountID int64) error {
 	return err
 }
 
+// lockAccountsSQL takes LockAccount's lock on the accounts $1 in id order, skipping those
+// another transaction holds; the primary key finds them.
+const lockAccountsSQL = `SELECT id FROM accounts WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`
+
+// LockAccounts is LockAccount for a batch, for the expiry job: it takes the lock on each of
+// the accounts it can have at once and returns those, skipping any a login, an opening, a close
+// or a passkey change holds right now. Waiting for those, while holding the others, could
+// deadlock with a transaction that locks two accounts; skipped, an account's work is done by
+// its holder or by the job's next batch.
+func LockAccounts(ctx context.Context, tx pgx.Tx, accountIDs []int64) ([]int64, error) {
+	rows, err := tx.Query(ctx, lockAccountsSQL, accountIDs)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
 // PINHash is the keyed hash stored for a voice-line PIN, bound to the account number so equal
 // PINs of two accounts hash differently.
 func (s *Service) PINHash(accountNumber, pin string) []byte {

@@ -138,9 +138,18 @@ func consumeCeremony(ctx context.Context, tx pgx.Tx, id []byte, kind string, acc
 	return c, true, nil
 }
 
-// PurgeCeremonies deletes ceremonies past their expiry, for the expiry job: begun ceremonies
-// that nobody finished.
-func PurgeCeremonies(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `DELETE FROM webauthn_ceremonies WHERE expires_at <= $1`, now)
+// purgeCeremoniesSQL deletes up to $2 ceremonies past their expiry, the oldest first, found
+// through webauthn_ceremonies_expires. The outer condition is asked again of a row a finish
+// changed meanwhile.
+const purgeCeremoniesSQL = `
+	DELETE FROM webauthn_ceremonies
+	WHERE id = ANY (ARRAY(
+	    SELECT id FROM webauthn_ceremonies WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
+	  AND expires_at <= $1`
+
+// PurgeCeremonies deletes up to limit ceremonies past their expiry, for the expiry job: begun
+// ceremonies that nobody finished.
+func PurgeCeremonies(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeCeremoniesSQL, now, limit)
 	return tag.RowsAffected(), err
 }

@@ -168,11 +168,17 @@ func (s *Service) overLimit(ctx context.Context, kind string, lim ClientLimit, c
 	return e
 }
 
-// purgeClientLimitsSQL deletes lapsed counts through client_limits_resets_at.
-const purgeClientLimitsSQL = `DELETE FROM client_limits WHERE resets_at <= $1`
+// purgeClientLimitsSQL deletes up to $2 lapsed counts, the oldest first, found through
+// client_limits_resets_at and deleted by ctid (the key has two columns). The outer condition is
+// asked again of a count a hit started again meanwhile, which is kept.
+const purgeClientLimitsSQL = `
+	DELETE FROM client_limits
+	WHERE ctid = ANY (ARRAY(
+	    SELECT ctid FROM client_limits WHERE resets_at <= $1 ORDER BY resets_at LIMIT $2))
+	  AND resets_at <= $1`
 
-// PurgeClientLimits deletes the counts whose period is over, for the expiry job.
-func PurgeClientLimits(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, purgeClientLimitsSQL, now)
+// PurgeClientLimits deletes up to limit counts whose period is over, for the expiry job.
+func PurgeClientLimits(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeClientLimitsSQL, now, limit)
 	return tag.RowsAffected(), err
 }

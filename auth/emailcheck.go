@@ -254,8 +254,16 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 	})
 }
 
-// PurgeEmailChecks deletes checks past their end, for the expiry job.
-func PurgeEmailChecks(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `DELETE FROM email_checks WHERE expires_at <= $1`, now)
+// purgeEmailChecksSQL deletes up to $2 checks past their end, the oldest first, found through
+// email_checks_expires.
+const purgeEmailChecksSQL = `
+	DELETE FROM email_checks
+	WHERE id_hash = ANY (ARRAY(
+	    SELECT id_hash FROM email_checks WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
+	  AND expires_at <= $1`
+
+// PurgeEmailChecks deletes up to limit checks past their end, for the expiry job.
+func PurgeEmailChecks(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeEmailChecksSQL, now, limit)
 	return tag.RowsAffected(), err
 }

@@ -870,7 +870,7 @@ func TestPurgeCeremonies(t *testing.T) {
 	if _, err := phone.BeginLogin(ctx, e.browser(), ""); err != nil {
 		t.Fatal(err)
 	}
-	n, err := PurgeCeremonies(ctx, e.svc.pool, e.clock.Now())
+	n, err := PurgeCeremonies(ctx, e.svc.pool, e.clock.Now(), 1000)
 	if err != nil || n != 3 {
 		t.Fatalf("purged %d %v, want the 3 expired", n, err)
 	}

@@ -144,9 +144,17 @@ func EndRecoverySessions(ctx context.Context, tx pgx.Tx, accountID int64) error 
 	return err
 }
 
-// PurgeExpiredSessions deletes sessions past their expiry, for the expiry job.
-func PurgeExpiredSessions(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, now)
+// purgeSessionsSQL deletes up to $2 sessions past their expiry, the oldest first, found
+// through sessions_expires.
+const purgeSessionsSQL = `
+	DELETE FROM sessions
+	WHERE token_hash = ANY (ARRAY(
+	    SELECT token_hash FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
+	  AND expires_at <= $1`
+
+// PurgeExpiredSessions deletes up to limit sessions past their expiry, for the expiry job.
+func PurgeExpiredSessions(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeSessionsSQL, now, limit)
 	return tag.RowsAffected(), err
 }
 

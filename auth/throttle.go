@@ -97,13 +97,19 @@ func clearAttempts(ctx context.Context, q pgdb.Querier, keys ...[]byte) error {
 	return err
 }
 
-// purgeThrottlesSQL finds lapsed rows through the index on window_start (migration 002).
+// purgeThrottlesSQL deletes up to $3 lapsed rows, the oldest first, found through the index on
+// window_start (migration 002). The outer condition is asked again of a row an attempt counted
+// on meanwhile, so a count that started again is kept.
 const purgeThrottlesSQL = `
 	DELETE FROM login_throttle
-	WHERE window_start <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`
+	WHERE login_key = ANY (ARRAY(
+	    SELECT login_key FROM login_throttle
+	    WHERE window_start <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)
+	    ORDER BY window_start LIMIT $3))
+	  AND window_start <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)`
 
-// PurgeLapsedThrottles deletes throttle rows whose window and lockout are over.
-func PurgeLapsedThrottles(ctx context.Context, q pgdb.Querier, p ThrottlePolicy, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, purgeThrottlesSQL, now, p.Window)
+// PurgeLapsedThrottles deletes up to limit throttle rows whose window and lockout are over.
+func PurgeLapsedThrottles(ctx context.Context, q pgdb.Querier, p ThrottlePolicy, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeThrottlesSQL, now, p.Window, limit)
 	return tag.RowsAffected(), err
 }

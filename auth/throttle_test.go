@@ -91,7 +91,7 @@ func TestPurgeLapsedThrottles(t *testing.T) {
 	e.passwordLogin(e.browser(), "hanako", "wrong password!")
 	e.clock.Advance(policy.Window)
 	e.passwordLogin(e.browser(), "jiro", "wrong password!")
-	n, err := PurgeLapsedThrottles(ctx, e.svc.pool, policy, e.clock.Now())
+	n, err := PurgeLapsedThrottles(ctx, e.svc.pool, policy, e.clock.Now(), 1000)
 	if err != nil || n != 1 {
 		t.Fatalf("purged %d %v, want hanako's lapsed count only (taro is locked out, jiro's is fresh)", n, err)
 	}
@@ -107,7 +107,7 @@ func TestPurgeLapsedThrottles(t *testing.T) {
 		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := tx.Query(ctx, `EXPLAIN `+purgeThrottlesSQL, e.clock.Now(), policy.Window)
+		rows, err := tx.Query(ctx, `EXPLAIN `+purgeThrottlesSQL, e.clock.Now(), policy.Window, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}

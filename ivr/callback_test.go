@@ -111,7 +111,7 @@ func TestCallbackConfirmedWithOneOpensTheWindow(t *testing.T) {
 		t.Fatalf("answered call back: %v %+v", err, turn)
 	}
 	turn, err = e.sim.Press(ctx, p.sid, SimulatedLine, turn, "1")
-	if err != nil || !strings.Contains(strings.Join(turn.Said, ""), "折り返しのお電話で確認が取れました。10時30分まで") || !turn.HungUp {
+	if err != nil || !strings.Contains(strings.Join(turn.Said, ""), "折り返しのお電話で確認が取れました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
 		t.Fatalf("after 1: %v %+v", err, turn)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {

@@ -24,6 +24,10 @@ import (
 // counter. Nothing the caller keyed in ever goes into a URL, because Twilio logs them (§4.6).
 const GatherPath = "/ivr/gather"
 
+// DialPath is the action URL of the <Dial> to the operator, where Twilio reports how the transfer
+// ended (DialCallStatus); like GatherPath it carries only ?seq=N, the seq of that <Dial>.
+const DialPath = "/ivr/dial-done"
+
 // Limits of one call. They bound how long a caller (or a script) can keep the line busy.
 const (
 	// MaxAttempts is the number of verifications one call may try (§4.3.6).
@@ -58,6 +62,7 @@ const (
 	StepAccount   Step = "account"   // waiting for the account number, ended by #
 	StepPIN       Step = "pin"       // waiting for the four-digit PIN
 	StepCode      Step = "code"      // waiting for the six-digit code texted to the registered phone
+	StepOperator  Step = "operator"  // transferred to the operator, waiting for how the transfer ended
 	StepVerifying Step = "verifying" // waiting for the handler to deliver a VerifyResult
 	StepDone      Step = "done"      // the call has ended; nothing more is asked
 )
@@ -67,8 +72,8 @@ const (
 // one request that verifies it.
 type State struct {
 	Step Step `json:"step"`
-	// Seq numbers the <Gather>s of the call; the outstanding one carries ?seq=Seq. A request
-	// with any other seq is a replay or out of order and cannot move the call on.
+	// Seq numbers the <Gather>s and <Dial>s of the call; the outstanding one carries ?seq=Seq.
+	// A request with any other seq is a replay or out of order and cannot move the call on.
 	Seq int `json:"seq"`
 	// Attempts counts the verifications started in this call, at most MaxAttempts. It is
 	// counted when the verification is requested, so a failure cannot go uncounted.
@@ -102,7 +107,7 @@ func (s State) sane() bool {
 	switch s.Step {
 	case "", StepDone, StepVerifying:
 		return true
-	case StepMenu, StepAccount, StepPIN, StepCode:
+	case StepMenu, StepAccount, StepPIN, StepCode, StepOperator:
 		return s.Seq > 0
 	}
 	return false
@@ -122,12 +127,15 @@ func ParseSeq(v string) int {
 type Config struct {
 	Voice          string // KAGI_IVR_VOICE, the voice attribute of every <Say>
 	OperatorNumber string // KAGI_OPERATOR_NUMBER; empty means no transfer
-	HoursText      string // the support calendar's regular hours sentence, spoken when no next opening is known
+	HoursText      string // the regular hours as spoken (RegularHoursText), said whenever the caller is sent to the operator
 }
 
 // Env is what the handler knows at the time of the request. The zero Env is a closed desk
-// whose next opening is unknown.
+// whose next opening is unknown, at an unknown time.
 type Env struct {
+	// Now is the time of the request: a window's length is counted from it, and its end is
+	// said with its day when that is not today (JST).
+	Now time.Time
 	// Support is whether the support desk answers now: open, closed by the calendar, or
 	// switched off (KAGI_SUPPORT_ENABLED=false).
 	Support recovery.SupportState
@@ -150,15 +158,20 @@ const (
 	// EventVerifyResult delivers the outcome of the VerifyRequest of the previous Reply.
 	// Event.Result is the outcome.
 	EventVerifyResult
+	// EventDialEnded is Twilio reporting how the transfer to the operator ended (the <Dial>'s
+	// action, DialPath). Event.Seq is the seq of its URL and Event.DialStatus Twilio's
+	// DialCallStatus: completed, busy, no-answer, failed or canceled.
+	EventDialEnded
 )
 
 // Event is one input of the call.
 type Event struct {
-	Kind   EventKind
-	From   string
-	Seq    int
-	Digits string
-	Result VerifyResult
+	Kind       EventKind
+	From       string
+	Seq        int
+	Digits     string
+	Result     VerifyResult
+	DialStatus string
 }
 
 // VerifyRequest asks the handler to verify the caller (§4.3.5) in the transaction of the
@@ -263,6 +276,14 @@ func Next(st State, ev Event, cfg Config, env Env) (State, Reply) {
 			break
 		}
 		c.result(ev.Result)
+	case EventDialEnded:
+		// Only the <Dial> outstanding: a replayed or forged report of an earlier transfer, or
+		// one while the call is elsewhere, repeats the current prompt and changes nothing.
+		if st.Step != StepOperator || ev.Seq != st.Seq {
+			c.repeat()
+			break
+		}
+		c.dialEnded(ev.DialStatus)
 	default:
 		c.unavailable()
 	}
@@ -375,11 +396,18 @@ func (c *call) gather(lead ...string) {
 }
 
 // repeat answers a request the call did not expect: the current prompt again, same seq, state
-// unchanged.
+// unchanged. During a transfer that is the <Dial> again: the answer Twilio gets if it retried
+// the request that started it.
 func (c *call) repeat() {
 	switch c.st.Step {
 	case StepMenu, StepAccount, StepPIN, StepCode:
 		c.gather()
+	case StepOperator:
+		if c.cfg.OperatorNumber == "" {
+			c.unavailable()
+			return
+		}
+		c.dial()
 	case StepDone:
 		c.hangup()
 	default:
@@ -423,28 +451,71 @@ func (c *call) menu(digits string) {
 		case c.cfg.OperatorNumber == "":
 			c.ask(StepMenu, promptNoOperator)
 		default:
-			c.say(promptConnecting)
-			c.verbs = append(c.verbs, &twiml.VoiceDial{Number: c.cfg.OperatorNumber})
-			c.say(promptGoodbye)
-			c.hangup()
+			c.transfer()
 		}
 	default:
 		c.invalid()
 	}
 }
 
-// hours tells when to call the operator: while the desk is closed, the day and time it opens
-// next, which holds on closed days and days of special hours too; otherwise, or when that is
-// not known, the regular hours.
+// transfer dials the operator with a new seq. Twilio posts how the transfer ended to the
+// <Dial>'s action; nothing after the <Dial> would ever be said, so nothing follows it.
+func (c *call) transfer() {
+	if c.st.Seq >= maxGathers {
+		c.end()
+		return
+	}
+	c.st.Step = StepOperator
+	c.st.Retries = 0
+	c.st.Seq++
+	c.dial()
+}
+
+// dial emits the transfer of the current seq.
+func (c *call) dial() {
+	c.say(promptConnecting)
+	c.verbs = append(c.verbs, &twiml.VoiceDial{
+		Number: c.cfg.OperatorNumber,
+		Action: DialPath + "?seq=" + strconv.Itoa(c.st.Seq),
+		Method: "POST",
+	})
+}
+
+// dialEnded goes on after the transfer: a conversation with the operator (completed) ends the
+// call; a transfer nobody took (busy, no-answer, failed, canceled, or anything Twilio may add)
+// brings the caller back to the menu, never to a bare goodbye.
+func (c *call) dialEnded(status string) {
+	if status == "completed" {
+		c.say(promptGoodbye)
+		c.hangup()
+		return
+	}
+	c.ask(StepMenu, promptOperatorBusy)
+}
+
+// hours tells when to call the operator: the regular hours and, while the desk is closed, the
+// day and time it opens next, which holds on closed days and days of special hours too.
 func (c *call) hours() string {
+	var out string
+	if c.cfg.HoursText != "" {
+		out = fmt.Sprintf(promptHours, c.cfg.HoursText)
+	}
 	if c.env.Support == recovery.SupportClosed && !c.env.NextOpen.IsZero() {
 		next := c.env.NextOpen.In(jst)
-		return fmt.Sprintf(promptNextOpen, fmt.Sprintf(promptDate, int(next.Month()), next.Day()), recovery.SpokenClock(next))
+		out += fmt.Sprintf(promptNextOpen, fmt.Sprintf(promptOnDate, int(next.Month()), next.Day()), spokenClock(next))
 	}
-	if c.cfg.HoursText == "" {
-		return ""
+	return out
+}
+
+// locked says that the voice line is locked for this caller and how to reach the operator
+// instead: during business hours, by 0 at the menu.
+func (c *call) locked() {
+	if c.env.Support == recovery.SupportDisabled {
+		c.say(promptLocked, promptUnavailable, promptGoodbye)
+	} else {
+		c.say(promptLocked, promptLockedOperator, c.hours(), promptGoodbye)
 	}
-	return fmt.Sprintf(promptHours, c.cfg.HoursText)
+	c.hangup()
 }
 
 func (c *call) account(digits string) {
@@ -502,7 +573,7 @@ func (c *call) result(r VerifyResult) {
 		if r.WindowExpiresAt.IsZero() {
 			c.say(promptVerifiedWindow, promptRecreate, promptGoodbye)
 		} else {
-			c.say(fmt.Sprintf(until, recovery.SpokenClock(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
+			c.say(fmt.Sprintf(until, c.windowEnd(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
 		}
 		c.hangup()
 	case CodeSent:
@@ -520,12 +591,7 @@ func (c *call) result(r VerifyResult) {
 		}
 		c.ask(StepAccount, promptFailed, promptRetry)
 	case AccountLocked, CallerLocked:
-		if c.env.Support == recovery.SupportDisabled {
-			c.say(promptLockedNoDesk, promptUnavailable, promptGoodbye)
-		} else {
-			c.say(promptLocked, c.hours(), promptGoodbye)
-		}
-		c.hangup()
+		c.locked()
 	default:
 		c.unavailable()
 	}
@@ -587,14 +653,15 @@ func CallbackAnswer(cfg Config, id string) string {
 }
 
 // CallbackResult is the TwiML that ends a call back: the window's end when 1 confirmed it, the
-// cancellation otherwise.
-func CallbackResult(cfg Config, r VerifyResult, keyed bool) string {
-	c := call{cfg: cfg}
+// lockout, or the cancellation otherwise. env is as for Next.
+func CallbackResult(cfg Config, env Env, r VerifyResult, keyed bool) string {
+	c := call{cfg: cfg, env: env}
 	switch {
 	case r.Outcome == Verified:
-		c.say(fmt.Sprintf(promptCallbackVerifiedUntil, recovery.SpokenClock(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
+		c.say(fmt.Sprintf(promptCallbackVerifiedUntil, c.windowEnd(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
 	case r.Outcome == AccountLocked || r.Outcome == CallerLocked:
-		c.say(promptLocked, promptGoodbye)
+		c.locked()
+		return c.render()
 	case !keyed:
 		c.say(promptCallbackNoKey, promptGoodbye)
 	default:
@@ -602,4 +669,72 @@ func CallbackResult(cfg Config, r VerifyResult, keyed bool) string {
 	}
 	c.hangup()
 	return c.render()
+}
+
+// windowEnd says how long the window lasts and until when (「30分間、明日の午前0時3分」): the
+// length from now rounded to the minute, and the end with its day when that is not today in
+// JST. Without the time of the request only the end is said.
+func (c *call) windowEnd(end time.Time) string {
+	now, end := c.env.Now.In(jst), end.In(jst)
+	if now.IsZero() || !end.After(now) {
+		return spokenClock(end)
+	}
+	day := ""
+	switch days := civilDays(now, end); {
+	case days == 1:
+		day = promptTomorrow
+	case days > 1:
+		day = fmt.Sprintf(promptOnDate, int(end.Month()), end.Day())
+	}
+	return fmt.Sprintf(promptLengthAndTime, spokenLength(end.Sub(now)), day+spokenClock(end))
+}
+
+// civilDays is the number of JST calendar days from a to b.
+func civilDays(a, b time.Time) int {
+	ay, am, ad := a.In(jst).Date()
+	by, bm, bd := b.In(jst).Date()
+	da := time.Date(ay, am, ad, 0, 0, 0, 0, time.UTC)
+	db := time.Date(by, bm, bd, 0, 0, 0, 0, time.UTC)
+	return int(db.Sub(da) / (24 * time.Hour))
+}
+
+// spokenLength says a length of time rounded to the minute: 「30分間」, 「24時間」, 「1時間30分間」.
+func spokenLength(d time.Duration) string {
+	m := int(d.Round(time.Minute) / time.Minute)
+	switch {
+	case m < 60:
+		return fmt.Sprintf(promptForMinutes, m)
+	case m%60 == 0:
+		return fmt.Sprintf(promptForHours, m/60)
+	}
+	return fmt.Sprintf(promptForHoursMins, m/60, m%60)
+}
+
+// spokenClock says the time of day of t in JST: 「午前0時3分」, 「午後3時12分」, 「午後5時」. Seconds
+// are dropped, so a caller told when a window ends never hears a time later than the real end.
+func spokenClock(t time.Time) string {
+	t = t.In(jst)
+	return spokenMinutes(t.Hour()*60 + t.Minute())
+}
+
+// spokenMinutes says minutes after midnight as spokenClock does. Noon is 「午後0時」 and
+// midnight 「午前0時」, as Japanese clocks and timetables say them.
+func spokenMinutes(minutes int) string {
+	minutes %= 24 * 60
+	half, h, m := promptMorning, minutes/60, minutes%60
+	if h >= 12 {
+		half, h = promptAfternoon, h-12
+	}
+	if m == 0 {
+		return fmt.Sprintf(promptClockHour, half, h)
+	}
+	return fmt.Sprintf(promptClockMinute, half, h, m)
+}
+
+// RegularHoursText is §5's regular hours as the line says them
+// (「平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです」): Config.HoursText.
+func RegularHoursText() string {
+	weekdays, weekend := recovery.RegularHours()
+	return fmt.Sprintf(promptRegularHours,
+		spokenMinutes(weekdays.Open), spokenMinutes(weekdays.Close), spokenMinutes(weekend.Open), spokenMinutes(weekend.Close))
 }

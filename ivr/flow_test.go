@@ -12,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"kagi/auth"
 	"kagi/recovery"
 )
 
-var testCfg = Config{Voice: "Polly.Mizuki", OperatorNumber: "+81312345678", HoursText: "平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです"}
+var testCfg = Config{Voice: "Polly.Mizuki", OperatorNumber: "+81312345678", HoursText: regularHours}
+
+// regularHours is §5's regular hours as the line says them.
+const regularHours = "平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです"
 
 const caller = "+819012345678"
 
@@ -75,20 +79,26 @@ func parseTwiML(doc string) (node, error) {
 
 // heard is what the caller hears and does in one reply, read from its TwiML.
 type heard struct {
-	root    node
-	speech  string // every <Say>, in order, joined
-	gather  *node
-	dial    string
-	hangup  bool
-	actions []string // every Gather action and Redirect URL
+	root   node
+	speech string // every <Say>, in order, joined
+	gather *node
+	dial   string
+	// dialAction is the action of the <Dial>, where Twilio reports how the transfer ended.
+	dialAction string
+	hangup     bool
+	actions    []string // every Gather action and Redirect URL
 }
 
-var actionRE = regexp.MustCompile(`^/ivr/gather\?seq=[1-9][0-9]*$`)
+var (
+	actionRE     = regexp.MustCompile(`^/ivr/gather\?seq=[1-9][0-9]*$`)
+	dialActionRE = regexp.MustCompile(`^/ivr/dial-done\?seq=[1-9][0-9]*$`)
+)
 
 // listen parses a reply and checks what every reply must satisfy: a <Response> root; every
 // <Say> in Japanese with the configured voice; every <Gather> a POSTed, fixed action URL with
 // only our seq, actionOnEmptyResult, a timeout, and followed by a <Redirect> to the same URL;
-// the call either waits in a Gather or hangs up.
+// every <Dial> a POSTed, fixed action URL with only our seq, as the last verb (Twilio goes on at
+// its action, never after it); the call either waits in a Gather, transfers or hangs up.
 func listen(t *testing.T, cfg Config, doc string) heard {
 	t.Helper()
 	root, err := parseTwiML(doc)
@@ -153,6 +163,16 @@ func listen(t *testing.T, cfg Config, doc string) heard {
 			}
 		case "Dial":
 			h.dial = strings.TrimSpace(v.Text)
+			h.dialAction, _ = v.attr("action")
+			if !dialActionRE.MatchString(h.dialAction) {
+				t.Errorf("<Dial> action %q is not %s", h.dialAction, dialActionRE)
+			}
+			if m, _ := v.attr("method"); m != "POST" {
+				t.Errorf("<Dial> method = %q, want POST", m)
+			}
+			if i+1 != len(verbs) {
+				t.Errorf("verbs after <Dial>, which Twilio never reaches:\n%s", doc)
+			}
 		case "Hangup":
 			h.hangup = true
 			if i+1 != len(verbs) {
@@ -160,10 +180,17 @@ func listen(t *testing.T, cfg Config, doc string) heard {
 			}
 		}
 	}
-	if (h.gather == nil) == !h.hangup {
-		t.Errorf("reply must either gather or hang up (gather %v, hangup %v):\n%s", h.gather != nil, h.hangup, doc)
+	if n := btoi(h.gather != nil) + btoi(h.hangup) + btoi(h.dial != ""); n != 1 {
+		t.Errorf("reply must either gather, transfer or hang up (gather %v, dial %q, hangup %v):\n%s", h.gather != nil, h.dial, h.hangup, doc)
 	}
 	return h
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (h heard) gatherAttr(t *testing.T, name string) string {
@@ -198,8 +225,11 @@ func (p *phone) send(ev Event) heard {
 	before := p.st
 	p.st, p.reply = Next(p.st, ev, p.cfg, p.env)
 	p.heard = listen(p.t, p.cfg, p.reply.TwiML)
+	// An event the call was waiting for that leads to a new prompt gives it a new seq.
+	expected := ev.Kind == EventDigits && before.Expects(ev.Seq) ||
+		ev.Kind == EventDialEnded && before.Step == StepOperator && ev.Seq == before.Seq
 	if p.heard.gather != nil {
-		if p.st.Seq <= before.Seq && ev.Kind != EventCallStart && before.Expects(ev.Seq) {
+		if p.st.Seq <= before.Seq && expected {
 			p.t.Errorf("a new Gather reused seq %d", p.st.Seq)
 		}
 		if want := GatherPath + "?seq=" + strconv.Itoa(p.st.Seq); p.heard.actions[0] != want {
@@ -209,7 +239,18 @@ func (p *phone) send(ev Event) heard {
 			p.t.Errorf("state %+v does not expect its own gather", p.st)
 		}
 	}
+	if p.heard.dial != "" {
+		if want := DialPath + "?seq=" + strconv.Itoa(p.st.Seq); p.heard.dialAction != want || p.st.Step != StepOperator {
+			p.t.Errorf("Dial action %q in step %q, want %q in %q", p.heard.dialAction, p.st.Step, want, StepOperator)
+		}
+	}
 	return p.heard
+}
+
+// dialEnded reports how the outstanding transfer ended.
+func (p *phone) dialEnded(status string) heard {
+	p.t.Helper()
+	return p.send(Event{Kind: EventDialEnded, Seq: p.st.Seq, DialStatus: status})
 }
 
 // key answers the outstanding gather.
@@ -260,8 +301,10 @@ func TestStartWithheldCallerID(t *testing.T) {
 			if !p.heard.hangup || p.heard.gather != nil {
 				t.Error("the call goes on without a caller ID")
 			}
-			if !strings.Contains(p.heard.speech, "186") || p.heard.speech != promptWithheld {
-				t.Errorf("said %q, want the 186 sentence", p.heard.speech)
+			// 186 digit by digit: the figures would be read 「ひゃくはちじゅうろく」.
+			if !strings.Contains(p.heard.speech, "電話番号の前に、いち・はち・ろく、をつけて") || strings.Contains(p.heard.speech, "186") ||
+				p.heard.speech != promptWithheld {
+				t.Errorf("said %q, want the 186 sentence, digit by digit", p.heard.speech)
 			}
 			if p.st.Step != StepDone || p.st.From != "" {
 				t.Errorf("state %+v, want done without a number", p.st)
@@ -282,6 +325,16 @@ func TestStartShownCallerID(t *testing.T) {
 			}
 			if p.heard.speech != promptWelcome+promptMenu {
 				t.Errorf("said %q", p.heard.speech)
+			}
+			// One short sentence per option, each naming its key last.
+			for _, option := range []string{
+				"一時的にログインIDとパスワードでログインするためのお手続きは、1を押してください。",
+				"オペレーターにおつなぎする場合は、0を押してください。",
+				"もう一度お聞きになる場合は、9を押してください。",
+			} {
+				if !strings.Contains(p.heard.speech, option) {
+					t.Errorf("the menu does not say %q: %q", option, p.heard.speech)
+				}
 			}
 			if v := p.heard.gatherAttr(t, "numDigits"); v != "1" {
 				t.Errorf("menu numDigits = %q, want 1", v)
@@ -319,15 +372,16 @@ func TestMenu(t *testing.T) {
 		{"1 asks for the account number", "1", testCfg, supportOpen, StepAccount, promptAccount, "", 0},
 		{"1 works outside business hours too", "1", testCfg, closedTillXmas, StepAccount, promptAccount, "", 0},
 		{"1 works with support switched off too", "1", testCfg, supportDisabled, StepAccount, promptAccount, "", 0},
-		{"0 during hours dials the operator", "0", testCfg, supportOpen, StepDone, promptConnecting + promptGoodbye, "+81312345678", 0},
-		{"0 outside hours says closed and the next opening, and returns to the menu", "0", testCfg, closedTillXmas, StepMenu,
-			"ただいま営業時間外です。次の受付開始は、12月26日の9時です。" + promptMenu, "", 0},
+		{"0 during hours dials the operator", "0", testCfg, supportOpen, StepOperator, promptConnecting, "+81312345678", 0},
+		{"0 outside hours says closed, the regular hours and the next opening, and returns to the menu", "0", testCfg, closedTillXmas, StepMenu,
+			"ただいま営業時間外です。営業時間は、平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです。" +
+				"次の受付開始は、12月26日の午前9時です。" + promptMenu, "", 0},
 		{"0 outside hours says the next opening with its minutes", "0", testCfg, closedTill0830, StepMenu,
-			"ただいま営業時間外です。次の受付開始は、6月5日の8時30分です。" + promptMenu, "", 0},
+			"ただいま営業時間外です。営業時間は、" + regularHours + "。次の受付開始は、6月5日の午前8時30分です。" + promptMenu, "", 0},
 		{"0 outside hours without a known next opening says the regular hours", "0", testCfg, closedUnknown, StepMenu,
-			promptClosed + "営業時間は、" + testCfg.HoursText + "。" + promptMenu, "", 0},
+			promptClosed + "営業時間は、" + regularHours + "。" + promptMenu, "", 0},
 		{"0 outside hours without an operator number still says closed", "0", noOperator, closedTillXmas, StepMenu,
-			"ただいま営業時間外です。次の受付開始は、12月26日の9時です。" + promptMenu, "", 0},
+			"ただいま営業時間外です。営業時間は、" + regularHours + "。次の受付開始は、12月26日の午前9時です。" + promptMenu, "", 0},
 		{"0 with support switched off says the service is unavailable, and returns to the menu", "0", testCfg, supportDisabled, StepMenu,
 			"現在、こちらのサービスは利用できません。" + promptMenu, "", 0},
 		{"0 with support switched off names no hours even with a next opening", "0", testCfg,
@@ -546,25 +600,25 @@ func TestVerifyOutcomes(t *testing.T) {
 		wantSpeech string
 	}{
 		{"verified says the end of the window in JST", VerifyResult{Outcome: Verified, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 20, 0, time.UTC)},
-			StepDone, "確認が取れました。14時35分まで、ログインID、パスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
+			StepDone, "確認が取れました。午後2時35分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"verified on the hour says only the hour", VerifyResult{Outcome: Verified, WindowExpiresAt: time.Date(2026, 6, 1, 6, 0, 59, 0, time.UTC)},
-			StepDone, "確認が取れました。15時まで、ログインID、パスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
+			StepDone, "確認が取れました。午後3時まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"verified past midnight JST", VerifyResult{Outcome: Verified, WindowExpiresAt: time.Date(2026, 6, 1, 15, 5, 0, 0, time.FixedZone("EDT", -4*60*60))},
-			StepDone, "確認が取れました。4時5分まで、ログインID、パスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
+			StepDone, "確認が取れました。午前4時5分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"verified without a time still explains", VerifyResult{Outcome: Verified},
 			StepDone, promptVerifiedWindow + promptRecreate + promptGoodbye},
 		{"no passkey says ID and password already work", VerifyResult{Outcome: NoPasskey},
 			StepDone, promptNoPasskey + promptGoodbye},
 		{"account locked sends to the operator in business hours", VerifyResult{Outcome: AccountLocked},
-			StepDone, promptLocked + "営業時間は、" + testCfg.HoursText + "。" + promptGoodbye},
+			StepDone, promptLocked + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
 		{"caller locked sends to the operator in business hours", VerifyResult{Outcome: CallerLocked},
-			StepDone, promptLocked + "営業時間は、" + testCfg.HoursText + "。" + promptGoodbye},
+			StepDone, promptLocked + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
 		{"failed retries from the account number", VerifyResult{Outcome: Failed},
 			StepAccount, promptFailed + promptRetry + promptAccount},
 		{"code sent asks for the code", VerifyResult{Outcome: CodeSent},
 			StepCode, promptCodeSent + promptCode},
 		{"verified by the code says so", VerifyResult{Outcome: Verified, ByCode: true, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 20, 0, time.UTC)},
-			StepDone, "確認コードの確認が取れました。14時35分まで、ログインID、パスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
+			StepDone, "確認コードの確認が取れました。午後2時35分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"call back placed says so and hangs up", VerifyResult{Outcome: CallbackPlaced},
 			StepDone, promptCallbackPlaced + promptGoodbye},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
@@ -596,30 +650,259 @@ func TestVerifyOutcomes(t *testing.T) {
 	}
 }
 
-// A locked caller is told to call the operator: outside hours with the day and time the desk
-// opens next, which is right on closed days and special days too.
-func TestLockedSaysWhenTheOperatorAnswers(t *testing.T) {
+// A locked caller is told how long the lock lasts (§4.4: 24 hours) and how to reach the
+// operator instead: during business hours, with 0 at the menu; outside them also the day and
+// time the desk opens next, which is right on closed days and special days too.
+func TestLockedSaysHowLongAndHowToReachTheOperator(t *testing.T) {
 	t.Parallel()
-	hours := "営業時間は、" + testCfg.HoursText + "。"
+	if recovery.DefaultLockout.Lockout != 24*time.Hour {
+		t.Fatalf("the lockout lasts %v: promptLocked says 24時間", recovery.DefaultLockout.Lockout)
+	}
+	const locked = "現在、お電話でのお手続きはご利用いただけません。入力の誤りが続いたため、お手続きを24時間停止しております。"
+	const operator = "オペレーターへのお問い合わせは、営業時間内にお電話いただき、メニューで0を押してください。" +
+		"営業時間は、平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです。"
 	for _, tt := range []struct {
 		name string
 		env  Env
 		want string
 	}{
-		{"open", supportOpen, promptLocked + hours + promptGoodbye},
-		{"closed", closedTillXmas, promptLocked + "次の受付開始は、12月26日の9時です。" + promptGoodbye},
-		{"closed, next opening unknown", closedUnknown, promptLocked + hours + promptGoodbye},
-		{"switched off", supportDisabled, promptLockedNoDesk + promptUnavailable + promptGoodbye},
+		{"open", supportOpen, locked + operator + promptGoodbye},
+		{"closed", closedTillXmas, locked + operator + "次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
+		{"closed, next opening unknown", closedUnknown, locked + operator + promptGoodbye},
+		{"switched off", supportDisabled, locked + promptUnavailable + promptGoodbye},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := toVerify(t, "1234567", "4826")
-			p.env = tt.env
-			if h := p.verified(VerifyResult{Outcome: AccountLocked}); h.speech != tt.want || !h.hangup {
-				t.Errorf("said %q\nwant %q", h.speech, tt.want)
+			for _, outcome := range []VerifyOutcome{AccountLocked, CallerLocked} {
+				p := toVerify(t, "1234567", "4826")
+				p.env = tt.env
+				if h := p.verified(VerifyResult{Outcome: outcome}); h.speech != tt.want || !h.hangup {
+					t.Errorf("outcome %d said %q\nwant %q", outcome, h.speech, tt.want)
+				}
+				// The call back's confirmation finds the same lock: the same sentences.
+				h := listen(t, testCfg, CallbackResult(testCfg, tt.env, VerifyResult{Outcome: outcome}, true))
+				if h.speech != tt.want || !h.hangup {
+					t.Errorf("call back, outcome %d, said %q\nwant %q", outcome, h.speech, tt.want)
+				}
 			}
 		})
 	}
+}
+
+// The window is said with its length and end; near midnight (JST) with the day it ends on.
+func TestWindowEndSaysLengthAndDay(t *testing.T) {
+	t.Parallel()
+	at := func(day, hour, min, sec int) time.Time { return time.Date(2031, 6, day, hour, min, sec, 0, jst) }
+	tests := []struct {
+		name     string
+		now, end time.Time
+		want     string
+	}{
+		{"midnight: tomorrow", at(4, 23, 33, 0), at(4, 23, 33, 0).Add(30 * time.Minute), "30分間、明日の午前0時3分"},
+		{"same day in the afternoon", at(4, 14, 42, 0), at(4, 15, 12, 0), "30分間、午後3時12分"},
+		{"same day in the morning, on the hour", at(4, 9, 30, 0), at(4, 10, 0, 0), "30分間、午前10時"},
+		{"noon is 午後0時", at(4, 11, 45, 0), at(4, 12, 15, 0), "30分間、午後0時15分"},
+		{"seconds: the length rounds, the end is never later", at(4, 14, 42, 40), at(4, 15, 12, 40), "30分間、午後3時12分"},
+		{"just before midnight to just after", at(4, 23, 59, 0), at(5, 0, 29, 0), "30分間、明日の午前0時29分"},
+		{"an hour", at(4, 10, 0, 0), at(4, 11, 0, 0), "1時間、午前11時"},
+		{"an hour and a half", at(4, 10, 0, 0), at(4, 11, 30, 0), "1時間30分間、午前11時30分"},
+		{"two days on says the date", at(4, 10, 0, 0), at(6, 10, 0, 0), "48時間、6月6日の午前10時"},
+		{"the end of a month", time.Date(2031, 6, 30, 23, 50, 0, 0, jst), time.Date(2031, 7, 1, 0, 20, 0, 0, jst), "30分間、明日の午前0時20分"},
+		{"the clock in UTC still counts JST days", at(4, 23, 33, 0).UTC(), at(4, 23, 33, 0).Add(30 * time.Minute).UTC(), "30分間、明日の午前0時3分"},
+		{"without the time of the request only the end", time.Time{}, at(4, 15, 12, 0), "午後3時12分"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			want := "確認が取れました。" + tt.want + "まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye
+			p := toVerify(t, "1234567", "4826")
+			p.env = Env{Now: tt.now, Support: recovery.SupportOpen}
+			if h := p.verified(VerifyResult{Outcome: Verified, WindowExpiresAt: tt.end}); h.speech != want {
+				t.Errorf("said %q\nwant %q", h.speech, want)
+			}
+		})
+	}
+	t.Run("by code and by call back alike", func(t *testing.T) {
+		t.Parallel()
+		env := Env{Now: at(4, 23, 33, 0)}
+		r := VerifyResult{Outcome: Verified, WindowExpiresAt: at(5, 0, 3, 0), ByCode: true}
+		p := toVerify(t, "1234567", "4826")
+		p.env = env
+		if h := p.verified(r); !strings.HasPrefix(h.speech, "確認コードの確認が取れました。30分間、明日の午前0時3分まで、") {
+			t.Errorf("by code said %q", h.speech)
+		}
+		if h := listen(t, testCfg, CallbackResult(testCfg, env, r, true)); !strings.HasPrefix(h.speech, "折り返しのお電話で確認が取れました。30分間、明日の午前0時3分まで、") {
+			t.Errorf("call back said %q", h.speech)
+		}
+	})
+}
+
+// The account number prompt says how many digits the auth core accepts: 1 to maxAccountDigits.
+func TestAccountPromptSaysTheDigits(t *testing.T) {
+	t.Parallel()
+	if want := strconv.Itoa(maxAccountDigits) + "桁以内の口座番号を入力し、"; !strings.HasPrefix(promptAccount, want) {
+		t.Errorf("promptAccount %q, want it to start %q", promptAccount, want)
+	}
+	valid := func(number string) bool {
+		err := auth.NewAccount{AccountNumber: number}.Validate()
+		return err == nil || !strings.Contains(err.Error(), "account number")
+	}
+	for n, want := range map[int]bool{1: true, maxAccountDigits: true, maxAccountDigits + 1: false} {
+		if got := valid(strings.Repeat("7", n)); got != want {
+			t.Errorf("the auth core takes a %d-digit account number: %v, the line says %d digits at most", n, got, maxAccountDigits)
+		}
+	}
+	p := dial(t, caller)
+	if h := p.key("1"); h.speech != promptAccount {
+		t.Errorf("1 said %q", h.speech)
+	}
+}
+
+// The line says the regular hours of §5 (recovery's) with its own clock: 午前/午後.
+func TestRegularHoursText(t *testing.T) {
+	t.Parallel()
+	if got := RegularHoursText(); got != regularHours {
+		t.Errorf("RegularHoursText() = %q\nwant %q", got, regularHours)
+	}
+}
+
+// A transfer the operator took ends the call after it; one nobody took comes back to the menu
+// with an apology, never to a bare goodbye.
+func TestOperatorTransferEnds(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		status string
+		want   string
+		back   bool
+	}{
+		{"completed", promptGoodbye, false},
+		{"busy", promptOperatorBusy + promptMenu, true},
+		{"no-answer", promptOperatorBusy + promptMenu, true},
+		{"failed", promptOperatorBusy + promptMenu, true},
+		{"canceled", promptOperatorBusy + promptMenu, true},
+		{"", promptOperatorBusy + promptMenu, true},
+		{"something-new", promptOperatorBusy + promptMenu, true},
+	} {
+		t.Run(strconv.Quote(tt.status), func(t *testing.T) {
+			t.Parallel()
+			p := dial(t, caller)
+			p.env = supportOpen
+			menuSeq := p.st.Seq
+			// The transfer has a seq of its own, so its report can never pass for the menu's.
+			if h := p.key("0"); h.dial != testCfg.OperatorNumber || h.speech != promptConnecting || p.st.Step != StepOperator || p.st.Seq != menuSeq+1 {
+				t.Fatalf("0 in hours: state %+v said %q dialled %q", p.st, h.speech, h.dial)
+			}
+			dialSeq := p.st.Seq
+			h := p.dialEnded(tt.status)
+			if h.speech != tt.want {
+				t.Errorf("said %q\nwant %q", h.speech, tt.want)
+			}
+			if !tt.back {
+				if !h.hangup || p.st.Step != StepDone {
+					t.Errorf("state %+v, want the call ended", p.st)
+				}
+				return
+			}
+			if h.gather == nil || p.st.Step != StepMenu || p.st.Seq != dialSeq+1 || p.st.Retries != 0 {
+				t.Fatalf("state %+v, want the menu with a new seq", p.st)
+			}
+			// The menu works as before: 1 goes on to the account number.
+			if h := p.key("1"); p.st.Step != StepAccount || h.speech != promptAccount {
+				t.Errorf("1 after the transfer: state %+v said %q", p.st, h.speech)
+			}
+		})
+	}
+}
+
+// Replayed or out-of-order reports of a transfer change nothing: only the <Dial> outstanding
+// moves the call on, and only once.
+func TestOperatorTransferReplays(t *testing.T) {
+	t.Parallel()
+	transferring := func(t *testing.T) *phone {
+		p := dial(t, caller)
+		p.env = supportOpen
+		p.key("0")
+		return p
+	}
+	t.Run("a report with another seq repeats the transfer", func(t *testing.T) {
+		t.Parallel()
+		p := transferring(t)
+		before := p.st
+		for _, seq := range []int{before.Seq - 1, before.Seq + 1, 0, -1} {
+			h := p.send(Event{Kind: EventDialEnded, Seq: seq, DialStatus: "busy"})
+			if p.st != before || h.dial != testCfg.OperatorNumber || h.speech != promptConnecting {
+				t.Errorf("seq %d: state %+v said %q dialled %q", seq, p.st, h.speech, h.dial)
+			}
+		}
+	})
+	t.Run("a retried menu request repeats the transfer", func(t *testing.T) {
+		t.Parallel()
+		p := transferring(t)
+		before := p.st
+		h := p.send(Event{Kind: EventDigits, Seq: before.Seq - 1, Digits: "0"})
+		if p.st != before || h.dial != testCfg.OperatorNumber || h.dialAction != DialPath+"?seq="+strconv.Itoa(before.Seq) {
+			t.Errorf("state %+v dialled %q at %q", p.st, h.dial, h.dialAction)
+		}
+		if h := p.send(Event{Kind: EventCallStart, From: caller}); p.st != before || h.dial == "" {
+			t.Errorf("a repeated call start: state %+v", p.st)
+		}
+	})
+	t.Run("digits during the transfer are not a menu choice", func(t *testing.T) {
+		t.Parallel()
+		p := transferring(t)
+		before := p.st
+		if h := p.send(Event{Kind: EventDigits, Seq: before.Seq, Digits: "1"}); p.st != before || h.dial == "" {
+			t.Errorf("state %+v said %q", p.st, h.speech)
+		}
+	})
+	t.Run("a replayed report after the return to the menu", func(t *testing.T) {
+		t.Parallel()
+		p := transferring(t)
+		dialSeq := p.st.Seq
+		p.dialEnded("busy")
+		before := p.st
+		for _, status := range []string{"busy", "completed"} {
+			h := p.send(Event{Kind: EventDialEnded, Seq: dialSeq, DialStatus: status})
+			if p.st != before || h.speech != promptMenu || h.gather == nil {
+				t.Errorf("replayed %s: state %+v said %q", status, p.st, h.speech)
+			}
+		}
+	})
+	t.Run("a report for a call that never transferred", func(t *testing.T) {
+		t.Parallel()
+		for _, setup := range []func(*testing.T) *phone{
+			func(t *testing.T) *phone { return dial(t, caller) },
+			func(t *testing.T) *phone { return toPIN(t, "1234567") },
+		} {
+			p := setup(t)
+			before := p.st
+			if p.send(Event{Kind: EventDialEnded, Seq: before.Seq, DialStatus: "completed"}); p.st != before {
+				t.Errorf("state %+v went to %+v", before, p.st)
+			}
+		}
+	})
+	t.Run("after the end", func(t *testing.T) {
+		t.Parallel()
+		p := transferring(t)
+		p.dialEnded("completed")
+		done := p.st
+		if h := p.send(Event{Kind: EventDialEnded, Seq: done.Seq, DialStatus: "busy"}); p.st != done || !h.hangup {
+			t.Errorf("state %+v", p.st)
+		}
+	})
+	t.Run("busy transfers cannot loop for ever", func(t *testing.T) {
+		t.Parallel()
+		p := transferring(t)
+		for i := 0; i < 100 && p.st.Step == StepOperator; i++ {
+			p.dialEnded("busy")
+			if p.st.Step == StepMenu {
+				p.key("0")
+			}
+		}
+		if p.st.Step != StepDone || p.st.Seq > maxGathers {
+			t.Fatalf("state %+v: the transfer loop never ends", p.st)
+		}
+	})
 }
 
 func TestFailedVerification(t *testing.T) {
@@ -872,16 +1155,16 @@ func FuzzNext(f *testing.F) {
 	f.Add(uint8(3), 3, 3, 0, "1234567", caller, uint8(3), 0, "", uint8(3), int64(0), uint8(0), int64(0), true)
 	f.Add(uint8(5), 0, 0, 0, "", "", uint8(1), 0, "", uint8(0), int64(0), uint8(1), int64(0), true)
 	f.Add(uint8(6), 7, 1, 0, "1", "anonymous", uint8(2), 7, "<&>\"'", uint8(9), int64(-62135596800), uint8(7), int64(-62135596800), false)
-	steps := []Step{StepMenu, StepAccount, StepPIN, StepVerifying, StepDone, "", "bogus"}
+	steps := []Step{StepMenu, StepAccount, StepPIN, StepVerifying, StepDone, StepOperator, "", "bogus"}
 	f.Fuzz(func(t *testing.T, step uint8, seq, attempts, retries int, account, from string, kind uint8, evSeq int, digits string, outcome uint8, expires int64, support uint8, nextOpen int64, operator bool) {
 		cfg := testCfg
 		if !operator {
 			cfg.OperatorNumber = ""
 		}
 		st := State{Step: steps[int(step)%len(steps)], Seq: seq, Attempts: attempts, Retries: retries, AccountNumber: account, From: from}
-		ev := Event{Kind: EventKind(kind % 5), From: from, Seq: evSeq, Digits: digits,
-			Result: VerifyResult{Outcome: VerifyOutcome(outcome % 7), WindowExpiresAt: time.Unix(expires, 0)}}
-		env := Env{Support: recovery.SupportState(support % 4), NextOpen: time.Unix(nextOpen, 0)}
+		ev := Event{Kind: EventKind(kind % 6), From: from, Seq: evSeq, Digits: digits, DialStatus: digits,
+			Result: VerifyResult{Outcome: VerifyOutcome(outcome % 9), WindowExpiresAt: time.Unix(expires, 0)}}
+		env := Env{Now: time.Unix(nextOpen-expires, 0), Support: recovery.SupportState(support % 4), NextOpen: time.Unix(nextOpen, 0)}
 		got, r := Next(st, ev, cfg, env)
 
 		root, err := parseTwiML(r.TwiML)
@@ -889,9 +1172,14 @@ func FuzzNext(f *testing.F) {
 			t.Fatalf("bad TwiML (%v):\n%s", err, r.TwiML)
 		}
 		root.walk(func(n node) {
-			if n.name() == "Gather" {
+			switch n.name() {
+			case "Gather":
 				if a, _ := n.attr("action"); !actionRE.MatchString(a) {
 					t.Fatalf("action URL %q", a)
+				}
+			case "Dial":
+				if a, _ := n.attr("action"); !dialActionRE.MatchString(a) || got.Step != StepOperator || a != DialPath+"?seq="+strconv.Itoa(got.Seq) {
+					t.Fatalf("dial action %q in state %+v", a, got)
 				}
 			}
 		})

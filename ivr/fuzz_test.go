@@ -24,10 +24,16 @@ func FuzzWebhook(f *testing.F) {
 	f.Add(uint8(2), "gather", "+81", "*#", "-1")
 	f.Add(uint8(2), "status", regCaller, "", "completed")
 	f.Add(uint8(3), "fallback", "", strings.Repeat("9", 300), "99999999999999999999")
+	f.Add(uint8(0), "gather", regCaller, "0", "4")
+	f.Add(uint8(0), "dial", regCaller, "busy", "5")
+	f.Add(uint8(0), "dial", regCaller, "completed", "5")
 	f.Fuzz(func(t *testing.T, sid uint8, route, from, digits, seq string) {
-		form := url.Values{"CallSid": {sids[int(sid)%len(sids)]}, "From": {from}, "Digits": {digits}, "CallStatus": {seq}}
+		form := url.Values{"CallSid": {sids[int(sid)%len(sids)]}, "From": {from}, "Digits": {digits}, "CallStatus": {seq}, "DialCallStatus": {digits}}
 		path := map[string]string{"voice": "/ivr/voice", "status": "/ivr/status", "fallback": "/ivr/fallback"}[route]
-		if path == "" {
+		switch {
+		case route == "dial":
+			path = DialPath + "?seq=" + url.QueryEscape(seq)
+		case path == "":
 			path = GatherPath + "?seq=" + url.QueryEscape(seq)
 		}
 		req, err := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))

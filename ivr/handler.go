@@ -23,6 +23,7 @@ import (
 	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/recovery"
+	"kagi/web"
 )
 
 //go:embed migrations/*.sql
@@ -96,7 +97,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		now:       cfg.Now,
 		publicURL: cfg.PublicURL,
 		validator: client.NewRequestValidator(cfg.AuthToken),
-		flow:      Config{Voice: cfg.Voice, OperatorNumber: cfg.OperatorNumber, HoursText: cfg.Calendar.HoursText()},
+		flow:      Config{Voice: cfg.Voice, OperatorNumber: cfg.OperatorNumber, HoursText: RegularHoursText()},
 		calendar:  cfg.Calendar,
 		support:   cfg.SupportEnabled,
 		verifier:  cfg.Verifier,
@@ -126,6 +127,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	})
 	mux.Handle("POST /ivr/voice", h.twilio(h.handleVoice))
 	mux.Handle("POST "+GatherPath, h.twilio(h.handleGather))
+	mux.Handle("POST "+DialPath, h.twilio(h.handleDialEnded))
 	mux.Handle("POST /ivr/status", h.twilio(h.handleStatus))
 	mux.Handle("POST "+CallbackPath, h.twilio(h.handleCallbackAnswer))
 	mux.Handle("POST "+CallbackPath+"/gather", h.twilio(h.handleCallbackGather))
@@ -147,7 +149,7 @@ func (h *Handler) twilio(next twilioHandler) http.Handler {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForm))
 		sig := r.Header.Get("X-Twilio-Signature")
 		if err != nil || sig == "" || !h.validator.ValidateBody(h.publicURL+r.URL.RequestURI(), body, sig) {
-			h.log.WarnContext(r.Context(), "ivr: refused request without a valid Twilio signature", "path", r.URL.Path)
+			h.logFor(r.Context()).WarnContext(r.Context(), "ivr: refused request without a valid Twilio signature", "path", r.URL.Path)
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
@@ -163,12 +165,18 @@ func (h *Handler) twilio(next twilioHandler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				h.log.ErrorContext(ctx, "ivr: panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				h.logFor(ctx).ErrorContext(ctx, "ivr: panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				h.writeTwiML(w, Unavailable(h.flow))
 			}
 		}()
 		next(w, r.WithContext(ctx), form)
 	})
+}
+
+// logFor is the log of one request: every line carries the request id (web.WithRequestID, the
+// X-Request-Id of the answer), like the log lines of the other route kinds.
+func (h *Handler) logFor(ctx context.Context) *slog.Logger {
+	return h.log.With("request_id", web.RequestID(ctx))
 }
 
 func (h *Handler) writeTwiML(w http.ResponseWriter, doc string) {
@@ -188,6 +196,11 @@ func (h *Handler) handleGather(w http.ResponseWriter, r *http.Request, form url.
 	h.answer(w, r, form, Event{Kind: EventDigits, Seq: ParseSeq(r.URL.Query().Get("seq")), Digits: form.Get("Digits")})
 }
 
+// handleDialEnded is the action of the transfer to the operator: Twilio reports how it ended.
+func (h *Handler) handleDialEnded(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.answer(w, r, form, Event{Kind: EventDialEnded, Seq: ParseSeq(r.URL.Query().Get("seq")), DialStatus: form.Get("DialCallStatus")})
+}
+
 // answer runs one step of the call and writes its TwiML, or the unavailable TwiML when the
 // step cannot be carried out.
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, form url.Values, ev Event) {
@@ -198,7 +211,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, form url.Values
 	}
 	doc, err := h.step(r.Context(), sid, form.Get("From"), form.Get("To"), ev)
 	if err != nil {
-		h.log.ErrorContext(r.Context(), "ivr: step failed", "call_sid", sid, "caller", auth.MaskPhone(form.Get("From")), "err", err)
+		h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: step failed", "call_sid", sid, "caller", auth.MaskPhone(form.Get("From")), "err", err)
 		doc = Unavailable(h.flow)
 	}
 	h.writeTwiML(w, doc)
@@ -240,14 +253,11 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 			return err
 		}
 		if ended {
-			h.log.InfoContext(ctx, "ivr: request for a call that has ended", "call_sid", sid, "step", string(st.Step))
+			h.logFor(ctx).InfoContext(ctx, "ivr: request for a call that has ended", "call_sid", sid, "step", string(st.Step))
 			doc = Unavailable(h.flow)
 			return nil
 		}
-		env := Env{Support: h.calendar.State(now, h.support)}
-		if env.Support == recovery.SupportClosed {
-			env.NextOpen = h.calendar.NextOpen(now)
-		}
+		env := h.env(now)
 		before := st.Step
 		st, reply := Next(st, ev, h.flow, env)
 		if v := reply.Verify; v != nil {
@@ -271,8 +281,11 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 		if _, err := tx.Exec(ctx, `UPDATE ivr_calls SET state = $2, updated_at = $3 WHERE call_sid = $1`, sid, st, now); err != nil {
 			return err
 		}
-		h.log.InfoContext(ctx, "ivr: step", "call_sid", sid, "from_step", string(before), "to_step", string(st.Step),
-			"attempts", st.Attempts, "outcome", outcome)
+		attrs := []any{"call_sid", sid, "from_step", string(before), "to_step", string(st.Step), "attempts", st.Attempts, "outcome", outcome}
+		if ev.Kind == EventDialEnded {
+			attrs = append(attrs, "dial_status", ev.DialStatus)
+		}
+		h.logFor(ctx).InfoContext(ctx, "ivr: step", attrs...)
 		doc = reply.TwiML
 		return nil
 	})
@@ -283,11 +296,21 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 		if err := h.secondChannel(ctx, started, line); err != nil {
 			// The registered phone cannot be reached: the line cannot go on. What was started
 			// stays unusable without it and runs out.
-			h.log.ErrorContext(ctx, "ivr: second channel not started", "call_sid", sid, "to", auth.MaskPhone(started.Phone), "err", err)
+			h.logFor(ctx).ErrorContext(ctx, "ivr: second channel not started", "call_sid", sid, "to", auth.MaskPhone(started.Phone), "err", err)
 			return Unavailable(h.flow), nil
 		}
 	}
 	return doc, err
+}
+
+// env is what the flow needs to know at now: whether the desk answers and, while it is closed,
+// when it opens next.
+func (h *Handler) env(now time.Time) Env {
+	env := Env{Now: now, Support: h.calendar.State(now, h.support)}
+	if env.Support == recovery.SupportClosed {
+		env.NextOpen = h.calendar.NextOpen(now)
+	}
+	return env
 }
 
 // secondChannel texts the code, or places the call back, that the committed step started.
@@ -322,13 +345,13 @@ func (h *Handler) callbackStep(w http.ResponseWriter, r *http.Request, form url.
 		doc, err = fn(r.Context(), tx, id, sid)
 		if errors.Is(err, recovery.ErrNoCallback) {
 			// Committed: a call back found past its time was ended as expired.
-			h.log.InfoContext(r.Context(), "ivr: call back not awaiting confirmation", "callback_sid", sid)
+			h.logFor(r.Context()).InfoContext(r.Context(), "ivr: call back not awaiting confirmation", "callback_sid", sid)
 			doc, err = Unavailable(h.flow), nil
 		}
 		return err
 	})
 	if err != nil {
-		h.log.ErrorContext(r.Context(), "ivr: call back step failed", "callback_sid", sid, "err", err)
+		h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: call back step failed", "callback_sid", sid, "err", err)
 		doc = Unavailable(h.flow)
 	}
 	h.writeTwiML(w, doc)
@@ -353,7 +376,7 @@ func (h *Handler) handleCallbackGather(w http.ResponseWriter, r *http.Request, f
 			return "", err
 		}
 		verifications.WithLabelValues("callback_" + outcomeNames[res.Outcome]).Inc()
-		return CallbackResult(h.flow, flowResult(res, false), digits != ""), nil
+		return CallbackResult(h.flow, h.env(h.now()), flowResult(res, false), digits != ""), nil
 	})
 }
 
@@ -366,7 +389,7 @@ func (h *Handler) handleCallbackStatus(w http.ResponseWriter, r *http.Request, f
 			return h.verifier.EndCallback(r.Context(), tx, id, sid, status)
 		})
 		if err != nil {
-			h.log.ErrorContext(r.Context(), "ivr: call back status not recorded", "callback_sid", sid, "err", err)
+			h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: call back status not recorded", "callback_sid", sid, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -436,7 +459,7 @@ func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request, form url.
 	sid, status := form.Get("CallSid"), form.Get("CallStatus")
 	if callSidPattern.MatchString(sid) && finalStatuses[status] {
 		if _, err := h.pool.Exec(r.Context(), endCallSQL, sid, h.now(), status); err != nil {
-			h.log.ErrorContext(r.Context(), "ivr: status not recorded", "call_sid", sid, "err", err)
+			h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: status not recorded", "call_sid", sid, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -450,24 +473,37 @@ const endedCallsKept = 30 * 24 * time.Hour
 // purge ends it.
 const abandonedAfter = 24 * time.Hour
 
-// The purge's statements, each through one of the partial indexes of ivr_calls: calls nobody
-// touched for a day are ended as abandoned (their state forgotten); ended calls are deleted once
-// endedCallsKept has passed.
+// The purge's statements, each finding up to limit calls, the oldest first, through one of the
+// partial indexes of ivr_calls: calls nobody touched for a day are ended as abandoned (their
+// state forgotten); ended calls are deleted once endedCallsKept has passed. The outer condition
+// is asked again of a call a step or a status moved on meanwhile.
 const (
 	abandonCallsSQL = `
 		UPDATE ivr_calls SET ended_at = $1, end_status = 'abandoned', state = '{"step":"done"}'
-		WHERE ended_at IS NULL AND updated_at <= $2`
-	purgeCallsSQL = `DELETE FROM ivr_calls WHERE ended_at IS NOT NULL AND ended_at <= $1`
+		WHERE call_sid = ANY (ARRAY(
+		    SELECT call_sid FROM ivr_calls WHERE ended_at IS NULL AND updated_at <= $2 ORDER BY updated_at LIMIT $3))
+		  AND ended_at IS NULL AND updated_at <= $2`
+	purgeCallsSQL = `
+		DELETE FROM ivr_calls
+		WHERE call_sid = ANY (ARRAY(
+		    SELECT call_sid FROM ivr_calls WHERE ended_at IS NOT NULL AND ended_at <= $1 ORDER BY ended_at LIMIT $2))
+		  AND ended_at <= $1`
 )
 
-// PurgeCalls ends the calls Twilio never reported ended and nobody touched for a day, and
-// deletes calls that ended more than 30 days ago. Run by the expiry job; it reports the rows
-// it changed.
-func PurgeCalls(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	abandoned, err := q.Exec(ctx, abandonCallsSQL, now, now.Add(-abandonedAfter))
+// PurgeCalls ends up to limit calls Twilio never reported ended and nobody touched for a day,
+// and deletes up to limit calls that ended more than 30 days ago. Run by the expiry job (see
+// Purges); it reports the rows it changed.
+func PurgeCalls(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	abandoned, err := q.Exec(ctx, abandonCallsSQL, now, now.Add(-abandonedAfter), limit)
 	if err != nil {
 		return 0, err
 	}
-	deleted, err := q.Exec(ctx, purgeCallsSQL, now.Add(-endedCallsKept))
+	deleted, err := q.Exec(ctx, purgeCallsSQL, now.Add(-endedCallsKept), limit)
 	return abandoned.RowsAffected() + deleted.RowsAffected(), err
+}
+
+// Purges are the voice line's clean-ups for the expiry job of package recovery, which may not
+// import this package: kagi serve hands them to it.
+func Purges() []pgdb.Purge {
+	return []pgdb.Purge{{Name: "calls", Run: PurgeCalls}}
 }

@@ -22,6 +22,7 @@ import (
 	"kagi/auth"
 	"kagi/pgdb/pgtest"
 	"kagi/recovery"
+	"kagi/web"
 )
 
 const testToken = "twilio-test-token"
@@ -82,7 +83,8 @@ func newLineEnvWith(t testing.TB, recEdit func(*recovery.Config), edit ...func(*
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
+	// As cmd/kagi serves it: every request has an id.
+	srv := httptest.NewServer(web.WithRequestID(mux))
 	t.Cleanup(srv.Close)
 	cfg := HandlerConfig{
 		Pool: pool, Log: log, Now: clock.Now, PublicURL: srv.URL, AuthToken: testToken,
@@ -158,8 +160,9 @@ func TestCallOpensWindow(t *testing.T) {
 	a := e.addCustomer("1234567", true)
 	turns := e.call(regCaller, "1", "1234567#", "1234")
 	last := turns[len(turns)-1]
-	if !last.HungUp || !strings.Contains(said(turns[len(turns)-1:]), "10時30分まで") || !strings.Contains(last.Said[len(last.Said)-1], "パスキーを再作成") {
-		t.Fatalf("last turn %+v: want the window's end (10時30分 JST) and the advice to re-create the passkey", last)
+	if !last.HungUp || !strings.Contains(said(turns[len(turns)-1:]), "確認が取れました。30分間、午前10時30分まで、ログインIDとパスワードを") ||
+		!strings.Contains(last.Said[len(last.Said)-1], "パスキーを再作成") {
+		t.Fatalf("last turn %+v: want the window's length and end (30分間, 午前10時30分 JST) and the advice to re-create the passkey", last)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE account_id = $1 AND closed_at IS NULL AND opened_via = 'ivr'`, a.ID); n != 1 {
 		t.Fatalf("open ivr windows = %d", n)
@@ -235,8 +238,9 @@ func TestAccountLockoutAcrossCalls(t *testing.T) {
 		t.Fatalf("5th failure: %q, want the lockout sentence", got)
 	}
 	turns = e.call(regCaller, "1", "1234567#", "1234")
-	if got := said(turns[len(turns)-1:]); !strings.Contains(got, promptLocked) || !strings.Contains(got, "営業時間") {
-		t.Fatalf("right PIN while locked: %q", got)
+	if got := said(turns[len(turns)-1:]); !strings.Contains(got, "24時間停止") || !strings.Contains(got, "メニューで0を押して") ||
+		!strings.Contains(got, "営業時間は、平日は午前8時30分から午後5時まで") || !turns[len(turns)-1].HungUp {
+		t.Fatalf("right PIN while locked: %q, want the 24-hour lock, 0 at the menu and the hours", got)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
 		t.Fatal("a window opened for a locked account")
@@ -244,7 +248,7 @@ func TestAccountLockoutAcrossCalls(t *testing.T) {
 	t.Run("the lock ends after 24 hours", func(t *testing.T) {
 		e.clock.Advance(24*time.Hour + time.Minute)
 		turns := e.call(regCaller, "1", "1234567#", "1234")
-		if !strings.Contains(said(turns), "まで、ログインID") {
+		if !strings.Contains(said(turns), "まで、ログインIDとパスワード") {
 			t.Fatalf("said %q", said(turns))
 		}
 	})
@@ -387,7 +391,7 @@ func TestSignatureRequired(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
 	form := url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}
-	for _, path := range []string{"/ivr/voice", GatherPath + "?seq=1", "/ivr/status", "/ivr/fallback", "/ivr/", "/ivr/other", "/ivr/voice/x"} {
+	for _, path := range []string{"/ivr/voice", GatherPath + "?seq=1", DialPath + "?seq=2", "/ivr/status", "/ivr/fallback", "/ivr/", "/ivr/other", "/ivr/voice/x"} {
 		if status, _ := e.post(path, form, false); status != http.StatusForbidden {
 			t.Errorf("%s unsigned: %d", path, status)
 		}
@@ -505,14 +509,135 @@ func TestOperatorOnlyDuringBusinessHours(t *testing.T) {
 	e.clock.Advance(9 * time.Hour) // 19:00 JST
 	turns = e.call(regCaller, "0")
 	last := turns[len(turns)-1]
-	if last.Dialled != "" || !strings.Contains(said(turns[1:]), promptClosed+"次の受付開始は、6月5日の8時30分です。") || last.Gather == "" {
+	if last.Dialled != "" || last.Gather == "" || !strings.Contains(said(turns[1:]),
+		promptClosed+"営業時間は、平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです。次の受付開始は、6月5日の午前8時30分です。") {
 		t.Fatalf("after hours: %q %+v", said(turns[1:]), last)
 	}
 }
 
-// On a closed day of the calendar the caller hears when the desk really opens next, not the
-// regular hours (which would promise today); with support switched off, that it is not
-// available, not that it is outside hours.
+// The transfer's action brings the caller back to the menu when the operator did not take the
+// call, and ends it after a conversation; a replayed report changes nothing.
+func TestOperatorTransferThroughTheWebhook(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		status string
+		want   string
+		back   bool
+	}{
+		{"busy", promptOperatorBusy + promptMenu, true},
+		{"no-answer", promptOperatorBusy + promptMenu, true},
+		{"failed", promptOperatorBusy + promptMenu, true},
+		{"canceled", promptOperatorBusy + promptMenu, true},
+		{"completed", promptGoodbye, false},
+	} {
+		t.Run(tt.status, func(t *testing.T) {
+			t.Parallel()
+			e := newLineEnv(t) // Wednesday 10:00 JST: the desk is open
+			ctx := context.Background()
+			sid := NewCallSid()
+			turn, err := e.sim.Start(ctx, sid, regCaller)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dialling, err := e.sim.Press(ctx, sid, regCaller, turn, "0")
+			if err != nil || dialling.Dialled != "+81300000000" || !strings.HasPrefix(dialling.DialAction, DialPath+"?seq=") {
+				t.Fatalf("0: %v %+v, want a transfer with its action under %s", err, dialling, DialPath)
+			}
+			after, err := e.sim.DialEnded(ctx, sid, regCaller, dialling, tt.status)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(after.Said, ""); got != tt.want || after.HungUp == tt.back || (after.Gather != "") != tt.back {
+				t.Fatalf("after %s: said %q (%+v), want %q", tt.status, got, after, tt.want)
+			}
+			step := func() string {
+				var s string
+				if err := e.pool.QueryRow(ctx, `SELECT state->>'step' FROM ivr_calls WHERE call_sid = $1`, sid).Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			before := step()
+			// Twilio retrying the report, or anyone replaying it: the call stays where it is.
+			again, err := e.sim.DialEnded(ctx, sid, regCaller, dialling, "busy")
+			if err != nil || step() != before {
+				t.Fatalf("replayed report: %v, step %q → %q", err, before, step())
+			}
+			if !tt.back {
+				if !again.HungUp {
+					t.Errorf("replayed report after the end: %+v", again)
+				}
+				return
+			}
+			if strings.Join(again.Said, "") != promptMenu || again.Gather != after.Gather {
+				t.Errorf("replayed report: %+v, want the menu of %s again", again, after.Gather)
+			}
+			if next, err := e.sim.Press(ctx, sid, regCaller, after, "1"); err != nil || strings.Join(next.Said, "") != promptAccount {
+				t.Errorf("1 after the transfer: %v %+v", err, next)
+			}
+		})
+	}
+}
+
+// The window opened at 23:33 JST ends on the next day, and the caller hears so.
+func TestWindowNearMidnightSaysTomorrow(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t)
+	e.clock.Advance(13*time.Hour + 33*time.Minute) // Wednesday 23:33 JST
+	e.addCustomer("1234567", true)
+	turns := e.call(regCaller, "1", "1234567#", "1234")
+	if got := said(turns[len(turns)-1:]); !strings.Contains(got, "確認が取れました。30分間、明日の午前0時3分まで、ログインIDとパスワードを") {
+		t.Fatalf("said %q, want 30分間、明日の午前0時3分まで", got)
+	}
+}
+
+// Every log line of the voice line carries the id of its request (X-Request-Id), like the
+// lines of the other route kinds, so a call's requests can be found in the log.
+func TestLogsCarryTheRequestID(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := newLineEnv(t, func(c *HandlerConfig) { c.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	send := func(path string, form url.Values, sign bool) string {
+		req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if sign {
+			req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get("X-Request-Id")
+	}
+	sid := NewCallSid()
+	ids := []string{
+		send("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true),
+		send(GatherPath+"?seq=1", url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"0"}}, true),
+		send(DialPath+"?seq=2", url.Values{"CallSid": {sid}, "From": {regCaller}, "DialCallStatus": {"busy"}}, true),
+		send("/ivr/voice", url.Values{"CallSid": {sid}}, false),
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != len(ids) {
+		t.Fatalf("%d log lines for %d requests:\n%s", len(lines), len(ids), logs.String())
+	}
+	for i, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if ids[i] == "" || rec["request_id"] != ids[i] {
+			t.Errorf("log line %s has request_id %v, want the X-Request-Id %q", line, rec["request_id"], ids[i])
+		}
+	}
+	if !strings.Contains(lines[2], `"dial_status":"busy"`) {
+		t.Errorf("the transfer's end is not logged with its status: %s", lines[2])
+	}
+}
+
+// On a closed day of the calendar the caller hears the regular hours and when the desk really
+// opens next, which corrects them; with support switched off, that it is not available, not
+// that it is outside hours.
 func TestOperatorOptionFollowsTheCalendarAndTheSwitch(t *testing.T) {
 	t.Parallel()
 	cal, err := recovery.ParseCalendar([]byte(`{"closed":["2031-06-04","2031-06-05"],"special":[{"date":"2031-06-06","open":"10:00","close":"15:00"}]}`))
@@ -526,7 +651,7 @@ func TestOperatorOptionFollowsTheCalendarAndTheSwitch(t *testing.T) {
 		notWant string
 	}{
 		{"closed day", func(c *HandlerConfig) { c.Calendar = cal },
-			promptClosed + "次の受付開始は、6月6日の10時です。", "営業時間は"},
+			promptClosed + "営業時間は、" + regularHours + "。次の受付開始は、6月6日の午前10時です。", "次の受付開始は、6月4日"},
 		{"support switched off", func(c *HandlerConfig) { c.SupportEnabled = false },
 			promptUnavailable, promptClosed},
 	}
@@ -589,16 +714,18 @@ func TestStatusCallbackEndsTheCall(t *testing.T) {
 	})
 	// A day on, the call still in progress is abandoned; the ended calls are remembered.
 	e.clock.Advance(25 * time.Hour)
-	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now()); err != nil || n != 1 {
+	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now(), 2); err != nil || n != 1 {
 		t.Fatalf("purged %d, %v, want the one abandoned call", n, err)
 	}
 	if n := e.count(`SELECT count(*) FROM ivr_calls WHERE ended_at IS NOT NULL AND state = '{"step":"done"}'`); n != 3 {
 		t.Fatalf("%d calls remembered as ended without their state, want 3", n)
 	}
-	// Thirty days after their end they go.
+	// Thirty days after their end they go, at most a batch (here 2) at a time.
 	e.clock.Advance(30 * 24 * time.Hour)
-	if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now()); err != nil || n != 3 {
-		t.Fatalf("purged %d, %v", n, err)
+	for i, want := range []int64{2, 1, 0} {
+		if n, err := PurgeCalls(context.Background(), e.pool, e.clock.Now(), 2); err != nil || n != want {
+			t.Fatalf("batch %d purged %d, %v, want %d", i+1, n, err, want)
+		}
 	}
 }
 
@@ -624,7 +751,7 @@ func TestReplayedCallAfterItEndedOpensNothing(t *testing.T) {
 		t.Fatal("the account number outlived the call")
 	}
 	e.clock.Advance(25 * time.Hour)
-	if _, err := PurgeCalls(ctx, e.pool, e.clock.Now()); err != nil {
+	if _, err := PurgeCalls(ctx, e.pool, e.clock.Now(), recovery.DefaultPurgeBatch); err != nil {
 		t.Fatal(err)
 	}
 	for _, replay := range []struct {
@@ -665,8 +792,8 @@ func TestCallPurgeUsesTheIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{abandonCallsSQL, []any{now, now.Add(-abandonedAfter)}, "ivr_calls_open"},
-		{purgeCallsSQL, []any{now.Add(-endedCallsKept)}, "ivr_calls_ended"},
+		{abandonCallsSQL, []any{now, now.Add(-abandonedAfter), recovery.DefaultPurgeBatch}, "ivr_calls_open"},
+		{purgeCallsSQL, []any{now.Add(-endedCallsKept), recovery.DefaultPurgeBatch}, "ivr_calls_ended"},
 	} {
 		var plan []byte
 		if err := e.pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+c.sql, c.args...).Scan(&plan); err != nil {

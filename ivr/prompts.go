@@ -5,38 +5,67 @@ import "kagi/web"
 // Everything the voice line says, in one place so that it can be reviewed in one read. The
 // wording follows the brokerage's published passkey FAQ where it has any (「現在、こちらのサービス
 // は利用できません」, 「ただいま営業時間外です」, the 30-minute ID/password login and re-creating
-// the passkey after logging in). Sentences end with 「。」 so that the speech pauses between them.
+// the passkey after logging in), except that the FAQ's written 「ログインID、パスワード」 is said
+// 「ログインIDとパスワード」: a comma is not heard. Sentences are short and end with 「。」 so
+// that the speech pauses between them.
 
 // Speech settings of every <Say>.
 const sayLanguage = "ja-JP"
 
-// Withheld caller ID (§4.3.1): the number is how the caller is recognised, so ask for it.
+// Withheld caller ID (§4.3.1): the number is how the caller is recognised, so ask for it. The
+// prefix is spelled out digit by digit: a Japanese voice reads the figures 186 as a number
+// (「ひゃくはちじゅうろく」), which is not what to key in.
 const promptWithheld = "お客様の電話番号が通知されていないため、お手続きができません。" +
-	"お手数ですが、電話番号の前に186をつけて、おかけ直しください。"
+	"お手数ですが、電話番号の前に、いち・はち・ろく、をつけて、おかけ直しください。"
 
-// The menu (§4.3.2).
+// The menu (§4.3.2): one short sentence per key, the key at its end, so the caller hears what a
+// key does before hearing the key.
 const (
 	promptWelcome = "お電話ありがとうございます。こちらは、パスキー専用の自動音声ダイヤルです。"
-	promptMenu    = "パスキーでログインできないお客様が、一時的にログインID、パスワードでログインするためのお手続きは、1を、" +
-		"オペレーターへのおつなぎは、0を、もう一度お聞きになる場合は、9を押してください。"
+	promptMenu    = "一時的にログインIDとパスワードでログインするためのお手続きは、1を押してください。" +
+		"オペレーターにおつなぎする場合は、0を押してください。" +
+		"もう一度お聞きになる場合は、9を押してください。"
 )
 
-// The operator option (§4.3.2, §5). Outside hours the caller hears when the desk opens next
-// (「次の受付開始は、12月26日の9時です。」), or the regular hours when that is not known; with
-// support switched off, the FAQ's unavailable sentence.
+// The operator option (§4.3.2, §5). Outside hours the caller hears the regular hours and, when
+// it is known, when the desk opens next (「次の受付開始は、12月26日の午前9時です。」), which
+// holds on closed days and days of special hours too; with support switched off, the FAQ's
+// unavailable sentence. A transfer nobody answers (busy, no answer, failed) comes back to the
+// menu with promptOperatorBusy.
 const (
-	promptConnecting         = "オペレーターにおつなぎします。"
-	promptClosed             = "ただいま営業時間外です。"
-	promptNextOpen           = "次の受付開始は、%sの%sです。" // the day (promptDate) and the time
-	promptDate               = "%d月%d日"
-	promptHours              = "営業時間は、%s。" // the calendar's hours sentence
+	promptConnecting = "オペレーターにおつなぎします。"
+	promptClosed     = "ただいま営業時間外です。"
+	// promptHours says Config.HoursText, the regular hours (promptRegularHours with four times
+	// of day).
+	promptHours        = "営業時間は、%s。"
+	promptRegularHours = "平日は%sから%sまで、土曜日・日曜日は%sから%sまでです"
+	// promptNextOpen says the day (promptOnDate) and the time of day.
+	promptNextOpen           = "次の受付開始は、%s%sです。"
 	promptNoOperator         = "申し訳ございません。ただいまオペレーターにおつなぎできません。"
+	promptOperatorBusy       = "申し訳ございません。ただいまオペレーターが大変混み合っております。"
 	promptSupportUnavailable = promptUnavailable
 )
 
-// Keyed input (§4.3.3, §4.3.4).
+// Times of day and lengths of time, as the line says them: a 12-hour clock with 午前/午後 and
+// no 「0分」 (「午前0時3分」, 「午後5時」), a day only when it is not today (「明日の」,
+// 「12月26日の」), a length in minutes or hours (「30分間」, 「24時間」).
 const (
-	promptAccount      = "口座番号を入力し、最後にシャープを押してください。"
+	promptMorning       = "午前"
+	promptAfternoon     = "午後"
+	promptClockHour     = "%s%d時"
+	promptClockMinute   = "%s%d時%d分"
+	promptTomorrow      = "明日の"
+	promptOnDate        = "%d月%d日の"
+	promptForMinutes    = "%d分間"
+	promptForHours      = "%d時間"
+	promptForHoursMins  = "%d時間%d分間"
+	promptLengthAndTime = "%s、%s" // the length, then the day and time
+)
+
+// Keyed input (§4.3.3, §4.3.4). The account number is 1 to maxAccountDigits digits, as the auth
+// core accepts them.
+const (
+	promptAccount      = "12桁以内の口座番号を入力し、最後にシャープを押してください。"
 	promptPIN          = "ご登録の4桁の暗証番号を入力してください。"
 	promptNotRecognise = "入力を確認できませんでした。"
 )
@@ -45,25 +74,26 @@ const (
 const (
 	promptCodeSent          = "ご登録の電話番号に、SMSで6桁の確認コードをお送りしました。"
 	promptCode              = "SMSに記載された6桁の確認コードを入力してください。"
-	promptCodeVerifiedUntil = "確認コードの確認が取れました。%sまで、ログインID、パスワードを利用してログインが可能です。"
+	promptCodeVerifiedUntil = "確認コードの確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 )
 
-// Results (§4.3.5, §4.3.6, §4.4). promptFailed is the one sentence for every failed
+// Results (§4.3.5, §4.3.6, §4.4). The %s of the window's end is its length and end
+// (「30分間、明日の午前0時3分」). promptFailed is the one sentence for every failed
 // verification, whichever check failed; promptLocked is the one sentence for every lockout,
-// whichever lock applies.
+// whichever lock applies (both last 24 hours, recovery.DefaultLockout), followed by how to reach
+// the operator (promptLockedOperator and the hours) or, while the support desk is switched off
+// (KAGI_SUPPORT_ENABLED=false), the unavailable sentence.
 const (
-	promptVerifiedUntil  = "確認が取れました。%sまで、ログインID、パスワードを利用してログインが可能です。"
-	promptVerifiedWindow = "確認が取れました。一時的に、ログインID、パスワードを利用してログインが可能です。"
+	promptVerifiedUntil  = "確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
+	promptVerifiedWindow = "確認が取れました。一時的に、ログインIDとパスワードを利用してログインが可能です。"
 	promptRecreate       = "ウェブサイトにログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
-	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインID、パスワードでそのままログインできます。"
+	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインIDとパスワードでそのままログインできます。"
 	promptFailed         = "入力された内容では、お手続きができませんでした。"
 	promptRetry          = "もう一度、口座番号から入力してください。"
-	promptLocked         = "現在、お電話でのお手続きはご利用いただけません。恐れ入りますが、営業時間内にオペレーターまでお問い合わせください。"
-	// promptLockedNoDesk replaces promptLocked while the support desk is switched off
-	// (KAGI_SUPPORT_ENABLED=false): there is no operator to send the caller to.
-	promptLockedNoDesk = "現在、お電話でのお手続きはご利用いただけません。"
-	promptTooMany      = "お手続きを終了します。"
-	promptGoodbye      = "お電話ありがとうございました。"
+	promptLocked         = "現在、お電話でのお手続きはご利用いただけません。入力の誤りが続いたため、お手続きを24時間停止しております。"
+	promptLockedOperator = "オペレーターへのお問い合わせは、営業時間内にお電話いただき、メニューで0を押してください。"
+	promptTooMany        = "お手続きを終了します。"
+	promptGoodbye        = "お電話ありがとうございました。"
 )
 
 // promptUnavailable is said whenever the line cannot do its work (database down, panic,
@@ -74,9 +104,9 @@ const promptUnavailable = web.Unavailable + "。"
 // whose answerer confirms with 1. promptCallbackAsk is the first thing the answerer hears.
 const (
 	promptCallbackPlaced = "ご本人確認のため、ご登録の電話番号に折り返しお電話します。いったんお電話をお切りになり、そのままお待ちください。"
-	promptCallbackAsk    = "こちらは、パスキー専用の自動音声ダイヤルです。ただいま、お客様の口座で、一時的にログインID、パスワードでログインするためのお手続きがありました。" +
+	promptCallbackAsk    = "こちらは、パスキー専用の自動音声ダイヤルです。ただいま、お客様の口座で、一時的にログインIDとパスワードでログインするためのお手続きがありました。" +
 		"お客様ご自身のお手続きであれば、1を押してください。お心当たりがない場合は、2を押してください。"
-	promptCallbackVerifiedUntil = "折り返しのお電話で確認が取れました。%sまで、ログインID、パスワードを利用してログインが可能です。"
+	promptCallbackVerifiedUntil = "折り返しのお電話で確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 	promptCallbackDeclined      = "お手続きを中止しました。お心当たりのないお手続きについては、営業時間内にオペレーターまでお問い合わせください。"
 	promptCallbackNoKey         = "入力を確認できなかったため、お手続きを中止しました。"
 )

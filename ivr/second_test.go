@@ -145,7 +145,7 @@ func TestSMSCodeOpensTheWindow(t *testing.T) {
 	}
 	code := codeOf(t, texts.next(t))
 	turn = e.press(sid, turn, code)
-	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードの確認が取れました。10時30分まで") || !turn.HungUp {
+	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードの確認が取れました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
 		t.Fatalf("after the code the line said %q", got)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {

@@ -55,8 +55,10 @@ type Turn struct {
 	Said []string // the sentences of every <Say>, in order
 	// Gather is the action of the <Gather> the line waits on, or "" when the call ended.
 	Gather string
-	// Dialled is the number of a <Dial> (transfer to the operator).
-	Dialled string
+	// Dialled is the number of a <Dial> (transfer to the operator), and DialAction where Twilio
+	// reports how the transfer ended (see DialEnded).
+	Dialled    string
+	DialAction string
 	// HungUp is set when the TwiML ended the call.
 	HungUp bool
 
@@ -155,6 +157,15 @@ func (s *Simulator) Press(ctx context.Context, sid, from string, turn Turn, keys
 	return next, err
 }
 
+// DialEnded is Twilio reporting how the transfer of turn ended: status is a DialCallStatus
+// (completed, busy, no-answer, failed, canceled). The answer is what the caller hears next.
+func (s *Simulator) DialEnded(ctx context.Context, sid, from string, turn Turn, status string) (Turn, error) {
+	if turn.DialAction == "" {
+		return Turn{}, fmt.Errorf("the line is not transferring the call")
+	}
+	return s.post(ctx, turn.DialAction, url.Values{"CallSid": {sid}, "From": {from}, "To": {SimulatedLine}, "DialCallStatus": {status}, "CallStatus": {"in-progress"}})
+}
+
 // End sends the status callback of a completed call.
 func (s *Simulator) End(ctx context.Context, sid, from string) error {
 	_, err := s.post(ctx, "/ivr/status", url.Values{"CallSid": {sid}, "From": {from}, "CallStatus": {"completed"}})
@@ -243,6 +254,7 @@ func ParseTwiML(doc []byte) (Turn, error) {
 				t.HungUp = true
 			case "Dial":
 				t.Dialled = strings.TrimSpace(n.Text)
+				t.DialAction = n.attr("action")
 				for _, c := range n.Children {
 					if c.XMLName.Local == "Number" {
 						t.Dialled = strings.TrimSpace(c.Text)

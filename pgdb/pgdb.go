@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,6 +26,17 @@ type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Purge is one clean-up of the expiry job (SPEC §3.4), declared by the package that owns the
+// table, so that only it writes SQL against its rows; package recovery runs them all. Run
+// removes (or, for state kept a while longer, marks) what is due at now, at most limit rows per
+// statement, and reports how many rows it changed: the job runs it again, each time in a short
+// transaction of its own, until it reports fewer than limit, so a backlog is worked off without
+// one statement holding many rows locked.
+type Purge struct {
+	Name string
+	Run  func(ctx context.Context, q Querier, now time.Time, limit int) (int64, error)
 }
 
 // Migrations is one package's embedded schema: files named 001_*.sql, 002_*.sql, … applied in

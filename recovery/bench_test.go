@@ -69,8 +69,8 @@ func BenchmarkExpiry(b *testing.B) {
 	})
 }
 
-// explainAnalyze runs the expiry statement under EXPLAIN (ANALYZE, BUFFERS) in a transaction
-// it rolls back, and returns the plan with its buffer counts.
+// explainAnalyze runs the idle expiry run's statement under EXPLAIN (ANALYZE, BUFFERS) in a
+// transaction it rolls back, and returns the plan with its buffer counts.
 func explainAnalyze(b *testing.B, pool *pgxpool.Pool, now time.Time) string {
 	b.Helper()
 	ctx := context.Background()
@@ -79,7 +79,7 @@ func explainAnalyze(b *testing.B, pool *pgxpool.Pool, now time.Time) string {
 		b.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+expireBatchSQL, now, DefaultExpiryBatch, actorExpiry)
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+dueAccountsSQL, now, DefaultExpiryBatch)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -271,6 +271,16 @@ func (c *Calendar) HoursText() string {
 		msgHoursWeekend + hoursRange(weekendHours) + msgHoursEnd
 }
 
+// DayHours is one day's opening hours in minutes after midnight JST: open from Open, closed
+// from Close.
+type DayHours struct{ Open, Close int }
+
+// RegularHours are §5's regular hours on weekdays and on Saturday and Sunday, for a caller that
+// words them itself: HoursText prints them, the voice line speaks them with 午前/午後.
+func RegularHours() (weekdays, weekend DayHours) {
+	return DayHours{weekdayHours.open, weekdayHours.close}, DayHours{weekendHours.open, weekendHours.close}
+}
+
 func hoursRange(s span) string {
 	return fmt.Sprintf(msgHoursFromTo, spokenMinutes(s.open), spokenMinutes(s.close))
 }

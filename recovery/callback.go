@@ -174,9 +174,17 @@ func (v *VoiceVerifier) endCallback(ctx context.Context, tx pgx.Tx, id string, c
 		Detail: map[string]any{"outcome": outcome, "caller": auth.MaskPhone(c.Phone), "factor": string(SecondFactorCallback)}})
 }
 
-// purgeVoiceCallbacks deletes call backs past their time, for the expiry job; the audit trail
-// keeps how each ended.
-func purgeVoiceCallbacks(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `DELETE FROM voice_callbacks WHERE expires_at <= $1`, now)
+// purgeVoiceCallbacksSQL deletes up to $2 call backs past their time, the oldest first, found
+// through voice_callbacks_expires.
+const purgeVoiceCallbacksSQL = `
+	DELETE FROM voice_callbacks
+	WHERE id = ANY (ARRAY(
+	    SELECT id FROM voice_callbacks WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
+	  AND expires_at <= $1`
+
+// purgeVoiceCallbacks deletes up to limit call backs past their time, for the expiry job; the
+// audit trail keeps how each ended.
+func purgeVoiceCallbacks(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeVoiceCallbacksSQL, now, limit)
 	return tag.RowsAffected(), err
 }

@@ -67,7 +67,9 @@ var testStart = time.Date(2031, 6, 4, 10, 0, 0, 0, jst)
 
 func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func(*Config)) *Service {
 	t.Helper()
-	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey}}
+	// The expiry job gets the core's purges as kagi serve hands them over.
+	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey},
+		Purges: auth.Purges(auth.DefaultThrottle)}
 	for _, e := range edit {
 		e(&cfg)
 	}

@@ -14,27 +14,14 @@ import (
 	"kagi/pgdb"
 )
 
-// Purge is one clean-up the expiry job runs after closing the windows that ran out, on the
-// job's connection while it holds the job's lock. It returns how many rows it removed.
-type Purge struct {
-	Name string
-	Run  func(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error)
-}
-
-// corePurges are the auth core's clean-ups (§3.4): ceremonies nobody finished, sessions past
-// their end, throttle counts that no longer count.
-func (s *Service) corePurges() []Purge {
-	return []Purge{
-		{Name: "ceremonies", Run: auth.PurgeCeremonies},
-		{Name: "sessions", Run: auth.PurgeExpiredSessions},
-		{Name: "email_checks", Run: auth.PurgeEmailChecks},
+// ownPurges are recovery's clean-ups (§3.4): texted codes and call backs past their time, and
+// voice-line failures and lock rows that no longer count.
+func (s *Service) ownPurges() []pgdb.Purge {
+	return []pgdb.Purge{
 		{Name: "voice_codes", Run: purgeVoiceCodes},
 		{Name: "voice_callbacks", Run: purgeVoiceCallbacks},
-		{Name: "throttles", Run: func(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-			return auth.PurgeLapsedThrottles(ctx, q, s.throttle, now)
-		}},
-		{Name: "voice_lockouts", Run: func(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-			return purgeLapsedLockouts(ctx, q, s.lockout, now)
+		{Name: "voice_lockouts", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+			return purgeLapsedLockouts(ctx, q, s.lockout, now, limit)
 		}},
 	}
 }
@@ -47,62 +34,70 @@ type ExpiryResult struct {
 	Windows int64
 	// Sessions is the number of recovery-only sessions ended with them.
 	Sessions int64
-	// Purged counts the rows each Purge removed, by name.
+	// Purged counts the rows each purge removed over its batches, by name.
 	Purged map[string]int64
 }
 
 // expiryLockKey is the advisory lock that lets one replica at a time run the job ("kagiexpy").
 const expiryLockKey int64 = 0x6b61676965787079
 
-// expireBatchSQL closes up to $2 windows that ran out by $1, as one set-based statement: the
-// windows, their audit lines and the end of their accounts' recovery-only sessions commit
-// together.
-//
-// The statement writes two tables of package auth, which is otherwise done only through auth's
-// functions: audit_log (the row auth.Audit would write, one per window) and sessions (what
-// auth.EndRecoverySessions deletes, for all the accounts at once). Calling those per window
-// would cost a round trip per window, and a backlog after an outage can be tens of thousands.
-//
-// The batch's rows are looked up as "= ANY (ARRAY(…))", which the planner answers with the
-// primary key and sessions' account index; a join against the CTE tempts it into hashing the
-// whole table, once per batch.
+// dueAccountsSQL finds the accounts of up to $2 windows that ran out by $1, the oldest first:
+// on an idle run, the one probe of fallback_windows_due that answers nothing.
+const dueAccountsSQL = `
+	SELECT account_id FROM fallback_windows
+	WHERE closed_at IS NULL AND expires_at <= $1
+	ORDER BY expires_at
+	LIMIT $2`
+
+// expireSQL closes the windows of the accounts $2 that ran out by $1, as expired at their end,
+// through an index of the open windows. It asks again whether each is due: one restarted since
+// dueAccountsSQL looked is left open.
+const expireSQL = `
+	UPDATE fallback_windows
+	SET closed_at = expires_at, close_reason = 'expired'
+	WHERE account_id = ANY ($2) AND closed_at IS NULL AND expires_at <= $1
+	RETURNING id, account_id`
+
+// expireBatch closes up to batch windows that ran out by now in tx, with their audit lines and
+// the end of their accounts' recovery-only sessions, in four set-based statements whatever the
+// batch's size (a backlog after an outage can be tens of thousands). It reports how many
+// accounts had a due window (a full batch means there may be more), how many windows it closed
+// and how many sessions ended.
 //
 // Like every transaction that changes an account's window or sessions, it locks the accounts
-// first (auth.LockAccount's lock), then their windows: the batch takes the accounts of the due
-// windows, skipping any an opening, a close, a login or a passkey change holds right now (that
-// one records the expiry itself, or the next run does).
-const expireBatchSQL = `
-	WITH accounts_due AS (
-	    SELECT a.id FROM accounts a
-	    WHERE a.id = ANY (ARRAY(
-	        SELECT account_id FROM fallback_windows
-	        WHERE closed_at IS NULL AND expires_at <= $1
-	        ORDER BY expires_at
-	        LIMIT $2))
-	    FOR NO KEY UPDATE SKIP LOCKED
-	), due AS (
-	    SELECT id FROM fallback_windows
-	    WHERE account_id = ANY (ARRAY(SELECT id FROM accounts_due)) AND closed_at IS NULL AND expires_at <= $1
-	    FOR UPDATE
-	), expired AS (
-	    UPDATE fallback_windows w
-	    SET closed_at = w.expires_at, close_reason = 'expired'
-	    WHERE w.id = ANY (ARRAY(SELECT id FROM due)) AND w.closed_at IS NULL
-	    RETURNING w.id, w.account_id
-	), audited AS (
-	    INSERT INTO audit_log (at, account_id, actor, event, detail)
-	    SELECT $1, account_id, $3, 'window_closed', jsonb_build_object('window_id', id, 'close_reason', 'expired')
-	    FROM expired
-	), ended AS (
-	    DELETE FROM sessions s
-	    WHERE s.account_id = ANY (ARRAY(SELECT account_id FROM expired)) AND s.assurance = 'password_fallback'
-	    RETURNING 1
-	)
-	SELECT (SELECT count(*) FROM expired), (SELECT count(*) FROM ended)`
+// first, in the one lock order (auth.LockAccount), then their windows; accounts an opening, a
+// close, a login or a passkey change holds right now are skipped (that one records the expiry
+// itself, or a later batch does). The accounts, audit lines and sessions are auth's tables,
+// written by auth's functions; recovery's SQL touches only its windows.
+func expireBatch(ctx context.Context, tx pgx.Tx, now time.Time, batch int) (due int, windows, sessions int64, err error) {
+	rows, err := tx.Query(ctx, dueAccountsSQL, now, batch)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	accounts, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(accounts) == 0 {
+		return 0, 0, 0, err
+	}
+	locked, err := auth.LockAccounts(ctx, tx, accounts)
+	if err != nil || len(locked) == 0 {
+		return len(accounts), 0, 0, err
+	}
+	rows, err = tx.Query(ctx, expireSQL, now, locked)
+	if err != nil {
+		return len(accounts), 0, 0, err
+	}
+	closed, err := pgx.CollectRows(rows, pgx.RowToStructByName[auth.ClosedWindow])
+	if err != nil || len(closed) == 0 {
+		return len(accounts), 0, 0, err
+	}
+	sessions, err = auth.WindowsClosed(ctx, tx, now, actorExpiry, "expired", closed)
+	return len(accounts), int64(len(closed)), sessions, err
+}
 
 // RunExpiry is one run of the expiry job (§3.4): if no other replica is running it, close the
 // windows that ran out, then run the purges. An idle run is a probe of the index of open
-// windows. Tests and benchmarks call it directly; StartExpiry calls it on a schedule.
+// windows, and one short statement per purge. Tests and benchmarks call it directly;
+// StartExpiry calls it on a schedule.
 func (s *Service) RunExpiry(ctx context.Context) (res ExpiryResult, err error) {
 	now := s.now()
 	// Each step is a transaction that first takes the job's advisory lock for its own length
@@ -121,9 +116,14 @@ func (s *Service) RunExpiry(ctx context.Context) (res ExpiryResult, err error) {
 		return locked, err
 	}
 	for first := true; ; first = false {
-		var windows, sessions int64
+		var (
+			due               int
+			windows, sessions int64
+		)
 		locked, err := step(func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, expireBatchSQL, now, s.batch, actorExpiry).Scan(&windows, &sessions)
+			var err error
+			due, windows, sessions, err = expireBatch(ctx, tx, now, s.batch)
+			return err
 		})
 		if err != nil {
 			return res, fmt.Errorf("recovery: expiry: close windows: %w", err)
@@ -134,28 +134,38 @@ func (s *Service) RunExpiry(ctx context.Context) (res ExpiryResult, err error) {
 		}
 		res.Windows += windows
 		res.Sessions += sessions
-		if windows < int64(s.batch) {
+		// A batch that closed nothing found only accounts held by others: those record the
+		// expiry themselves, or the next run does, instead of this one spinning on them.
+		if due < s.batch || windows == 0 {
 			break
 		}
 	}
 
 	res.Purged = make(map[string]int64, len(s.purges))
 	var errs []error
+purges:
 	for _, p := range s.purges {
-		var n int64
-		locked, err := step(func(tx pgx.Tx) error {
-			var err error
-			n, err = p.Run(ctx, tx, now)
-			return err
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("recovery: expiry: purge %s: %w", p.Name, err))
-			continue
+		// Batch after batch, each its own transaction, so no statement holds more than
+		// purgeBatch rows and the replicas' requests never wait long behind one.
+		for {
+			var n int64
+			locked, err := step(func(tx pgx.Tx) error {
+				var err error
+				n, err = p.Run(ctx, tx, now, s.purgeBatch)
+				return err
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("recovery: expiry: purge %s: %w", p.Name, err))
+				break
+			}
+			if !locked {
+				break purges
+			}
+			res.Purged[p.Name] += n
+			if n < int64(s.purgeBatch) {
+				break
+			}
 		}
-		if !locked {
-			break
-		}
-		res.Purged[p.Name] = n
 	}
 	return res, errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/auth"
 	"kagi/pgdb"
 )
 
@@ -230,35 +231,70 @@ func TestIdleExpiryProbesOnlyTheIndex(t *testing.T) {
 	insertClosedWindows(t, e.pool, 20000, e.clock.Now())
 	acct := e.addPasskeyAccount("taro", "1234567")
 	e.open(acct.ID, ChannelIVR, "ivr:CA01", "") // open, not due
-	if _, err := e.pool.Exec(context.Background(), `ANALYZE accounts, fallback_windows`); err != nil {
+	now := e.clock.Now()
+	insertLiveRows(t, e.pool, 20000, now)
+	if _, err := e.pool.Exec(context.Background(), `ANALYZE accounts, fallback_windows, audit_log`); err != nil {
 		t.Fatal(err)
 	}
-	now := e.clock.Now()
+	noSeqScan := func(t *testing.T, plan planNode, index string) {
+		t.Helper()
+		var usesIndex bool
+		plan.walk(func(n planNode) {
+			if n.NodeType == "Seq Scan" && slices.Contains([]string{"fallback_windows", "accounts", "sessions", "audit_log"}, n.RelationName) {
+				t.Errorf("sequential scan of %s", n.RelationName)
+			}
+			usesIndex = usesIndex || n.IndexName == index
+		})
+		if index != "" && !usesIndex {
+			t.Errorf("plan does not use %s", index)
+		}
+	}
 	for _, c := range []struct {
 		name  string
 		sql   string
 		args  []any
 		index string
 	}{
-		{"expiry batch", expireBatchSQL, []any{now, DefaultExpiryBatch, actorExpiry}, "fallback_windows_due"},
+		{"due windows", dueAccountsSQL, []any{now, DefaultExpiryBatch}, "fallback_windows_due"},
 		{"core's window check", openWindowSQL, []any{acct.ID, now}, ""},
 		{"service API check", windowCheckSQL, []any{"taro", now}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var usesIndex bool
-			explain(t, e.pool, c.sql, c.args...).walk(func(n planNode) {
-				if n.NodeType == "Seq Scan" && slices.Contains([]string{"fallback_windows", "accounts"}, n.RelationName) {
-					t.Errorf("sequential scan of %s", n.RelationName)
-				}
-				usesIndex = usesIndex || n.IndexName == c.index
-			})
-			if c.index != "" && !usesIndex {
-				t.Errorf("plan does not use %s", c.index)
+			noSeqScan(t, explain(t, e.pool, c.sql, c.args...), c.index)
+		})
+	}
+	// A batch's statements, recovery's and auth's, each planned just before it runs, in a
+	// transaction rolled back afterwards: idle (one probe and nothing more), and an hour on,
+	// when taro's window and its recovery session are due.
+	for _, c := range []struct {
+		name       string
+		at         time.Time
+		statements int
+	}{
+		{"idle batch", now, 1},
+		{"batch with a due window", now.Add(time.Hour), 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			tx, err := e.pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			x := &planningTx{Tx: tx, t: t}
+			if _, _, _, err := expireBatch(ctx, x, c.at, DefaultExpiryBatch); err != nil {
+				t.Fatal(err)
+			}
+			if len(x.plans) != c.statements {
+				t.Fatalf("the batch ran %d statements, want %d", len(x.plans), c.statements)
+			}
+			noSeqScan(t, x.plans[0], "fallback_windows_due")
+			for _, plan := range x.plans[1:] {
+				noSeqScan(t, plan, "")
 			}
 		})
 	}
 	t.Run("purges", func(t *testing.T) {
-		insertLiveRows(t, e.pool, 20000, now)
 		for _, p := range e.svc.purges {
 			t.Run(p.Name, func(t *testing.T) {
 				if p.Name == "throttles" && countRows(t, e.pool, `
@@ -267,7 +303,7 @@ func TestIdleExpiryProbesOnlyTheIndex(t *testing.T) {
 					t.Skip("login_throttle has no index for its purge yet (auth's migration 002_throttle_index.sql)")
 				}
 				x := &explainingQuerier{t: t, q: e.pool}
-				if _, err := p.Run(context.Background(), x, now); err != nil {
+				if _, err := p.Run(context.Background(), x, now, DefaultPurgeBatch); err != nil {
 					t.Fatal(err)
 				}
 				if len(x.plans) == 0 {
@@ -319,7 +355,12 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT 'callback-' || lpad(g::text, 8, '0'), 'CA' || g, a.ids[1 + g % cardinality(a.ids)], 'key', '+81300000000', $2,
 		        $2::timestamptz + interval '10 minutes'
 		 FROM (SELECT array_agg(id) AS ids FROM accounts) a, generate_series(1, $1) g`,
-		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks, voice_codes, voice_callbacks`,
+		`INSERT INTO client_limits (kind, client, hits, resets_at)
+		 SELECT 'password_login', ('10.' || g / 65536 || '.' || g / 256 % 256 || '.' || g % 256)::inet, 1,
+		        $2::timestamptz + interval '1 minute'
+		 FROM generate_series(1, $1) g`,
+		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks, voice_codes,
+		 voice_callbacks, client_limits`,
 	} {
 		var args []any
 		if sql[0] != 'A' {
@@ -354,6 +395,68 @@ func (x *explainingQuerier) QueryRow(ctx context.Context, sql string, args ...an
 	return nil
 }
 
+// planningTx records the plan of each statement of a transaction and then runs it, so the
+// plans of statements that take the rows of the ones before can be checked, whichever
+// package's SQL they are.
+type planningTx struct {
+	pgx.Tx
+	t     *testing.T
+	plans []planNode
+}
+
+func (x *planningTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	x.plans = append(x.plans, explain(x.t, x.Tx, sql, args...))
+	return x.Tx.Exec(ctx, sql, args...)
+}
+
+func (x *planningTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	x.plans = append(x.plans, explain(x.t, x.Tx, sql, args...))
+	return x.Tx.Query(ctx, sql, args...)
+}
+
+func (x *planningTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	x.plans = append(x.plans, explain(x.t, x.Tx, sql, args...))
+	return x.Tx.QueryRow(ctx, sql, args...)
+}
+
+// A backlog larger than the purge batch — here the core's ceremonies and the voice line's old
+// failures after a day without the job — is worked off in one run, a batch per transaction.
+func TestExpiryPurgesABacklogInBatches(t *testing.T) {
+	t.Parallel()
+	const batch, due, live = 10, 35, 5
+	var batches int
+	ceremonies := pgdb.Purge{Name: "ceremonies", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+		batches++
+		return auth.PurgeCeremonies(ctx, q, now, limit)
+	}}
+	e := newTestEnv(t, func(c *Config) { c.PurgeBatch = batch; c.Purges = []pgdb.Purge{ceremonies} })
+	now := e.clock.Now()
+	for _, sql := range []string{
+		`INSERT INTO webauthn_ceremonies (id, kind, session, expires_at)
+		 SELECT decode(md5('ceremony' || g), 'hex'), 'login', '{}',
+		        CASE WHEN g <= $2 THEN $3::timestamptz - g * interval '1 second' ELSE $3::timestamptz + interval '5 minutes' END
+		 FROM generate_series(1, $1::int + $2::int) g`,
+		`INSERT INTO voice_failures (subject_kind, subject, at)
+		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'),
+		        CASE WHEN g <= $2 THEN $3::timestamptz - interval '25 hours' ELSE $3 END
+		 FROM generate_series(1, $1::int + $2::int) g`,
+	} {
+		if _, err := e.pool.Exec(context.Background(), sql, live, due, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := e.runExpiry()
+	if res.Purged["ceremonies"] != due || batches != 4 {
+		t.Errorf("purged %d ceremonies in %d batches, want %d in 4 (%d, %d, %d, then %d)", res.Purged["ceremonies"], batches, due, batch, batch, batch, due-3*batch)
+	}
+	if res.Purged["voice_lockouts"] != due {
+		t.Errorf("purged %d voice-line failures, want %d", res.Purged["voice_lockouts"], due)
+	}
+	if n := e.count(`SELECT count(*) FROM webauthn_ceremonies`) + e.count(`SELECT count(*) FROM voice_failures`); n != 2*live {
+		t.Errorf("%d rows left, want the %d live ones", n, 2*live)
+	}
+}
+
 func TestExpirySchedule(t *testing.T) {
 	t.Parallel()
 	for _, spec := range []string{"@every 1m", "@every 30s", "*/10 * * * * *", "0 3 * * *", "@hourly"} {
@@ -379,7 +482,7 @@ func TestExpiryJobSurvivesAPanickingRun(t *testing.T) {
 	t.Parallel()
 	runs := make(chan int32, 16)
 	var n atomic.Int32
-	probe := Purge{Name: "probe", Run: func(context.Context, pgdb.Querier, time.Time) (int64, error) {
+	probe := pgdb.Purge{Name: "probe", Run: func(context.Context, pgdb.Querier, time.Time, int) (int64, error) {
 		k := n.Add(1)
 		runs <- k
 		if k == 1 {
@@ -387,7 +490,7 @@ func TestExpiryJobSurvivesAPanickingRun(t *testing.T) {
 		}
 		return 0, nil
 	}}
-	e := newTestEnv(t, func(c *Config) { c.Purges = []Purge{probe} })
+	e := newTestEnv(t, func(c *Config) { c.Purges = []pgdb.Purge{probe} })
 	stop, err := e.svc.StartExpiry("* * * * * *") // every second: the job's own clock is real time
 	if err != nil {
 		t.Fatal(err)

@@ -100,26 +100,32 @@ func clearFailures(ctx context.Context, tx pgx.Tx, r lockoutRow) error {
 }
 
 // The lockout purge of the expiry job: failures that no longer count, and lock rows nobody
-// touched for a window and whose lockout is over. A lock row's touched_at is at least its last
-// failure's time, so a purged row has no failure that still counts. Each deletes through the
-// index on its time column. Lock rows a verification holds right now are skipped (the next run
-// takes them): waiting for them, while holding others, could deadlock with that verification,
-// which locks its account's row and then its caller's.
+// touched for a window and whose lockout is over, up to $3 of each, the oldest first. A lock
+// row's touched_at is at least its last failure's time, so a purged row has no failure that
+// still counts. Each finds its rows through the index on its time column and deletes them by
+// ctid (voice_failures has no key). Lock rows a verification holds right now are skipped (the
+// next run takes them): waiting for them, while holding others, could deadlock with that
+// verification, which locks its account's row and then its caller's.
 const (
-	purgeFailuresSQL = `DELETE FROM voice_failures WHERE at <= $1::timestamptz - $2::interval`
+	purgeFailuresSQL = `
+		DELETE FROM voice_failures
+		WHERE ctid = ANY (ARRAY(
+		    SELECT ctid FROM voice_failures WHERE at <= $1::timestamptz - $2::interval ORDER BY at LIMIT $3))`
 	purgeLockoutsSQL = `
 		DELETE FROM voice_lockouts
-		WHERE ctid = ANY(ARRAY(
+		WHERE ctid = ANY (ARRAY(
 		    SELECT ctid FROM voice_lockouts
 		    WHERE touched_at <= $1::timestamptz - $2::interval AND (locked_until IS NULL OR locked_until <= $1)
+		    ORDER BY touched_at LIMIT $3
 		    FOR UPDATE SKIP LOCKED))`
 )
 
-// purgeLapsedLockouts removes failures and lock rows that no longer count.
-func purgeLapsedLockouts(ctx context.Context, q pgdb.Querier, p LockoutPolicy, now time.Time) (int64, error) {
+// purgeLapsedLockouts removes up to limit failures and up to limit lock rows that no longer
+// count.
+func purgeLapsedLockouts(ctx context.Context, q pgdb.Querier, p LockoutPolicy, now time.Time, limit int) (int64, error) {
 	var n int64
 	for _, sql := range []string{purgeFailuresSQL, purgeLockoutsSQL} {
-		tag, err := q.Exec(ctx, sql, now, p.Window)
+		tag, err := q.Exec(ctx, sql, now, p.Window, limit)
 		if err != nil {
 			return n, err
 		}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"kagi/auth"
 	"kagi/notify"
 	"kagi/pgdb"
 )
@@ -33,9 +32,12 @@ var Migrations = pgdb.Embedded("recovery", migrationFS, "migrations")
 const (
 	// DefaultWindow is the length of a fallback window (§3.1).
 	DefaultWindow = 30 * time.Minute
-	// DefaultExpiryBatch bounds how many windows one statement of the expiry job closes, so a
-	// backlog is worked off in short statements that hold few locks.
+	// DefaultExpiryBatch bounds how many windows one transaction of the expiry job closes, so a
+	// backlog is worked off in short transactions that hold few locks.
 	DefaultExpiryBatch = 5000
+	// DefaultPurgeBatch bounds how many rows one statement of a purge removes, for the same
+	// reason: a purge's rows are each a lock a request may be waiting for.
+	DefaultPurgeBatch = 1000
 )
 
 // Config is everything recovery needs, loaded once at start.
@@ -50,17 +52,18 @@ type Config struct {
 	// APIKeys are the bearer keys of the service API (KAGI_API_KEYS). With none, every service
 	// API request is refused.
 	APIKeys []string
-	// Throttle is the auth core's password throttle, so the expiry job purges only rows the core
-	// no longer counts. Zero means auth.DefaultThrottle.
-	Throttle auth.ThrottlePolicy
-	// ExpiryBatch bounds the windows one statement of the expiry job closes. Zero means
+	// ExpiryBatch bounds the windows one transaction of the expiry job closes. Zero means
 	// DefaultExpiryBatch.
 	ExpiryBatch int
+	// PurgeBatch bounds the rows one statement of a purge removes; the job repeats the purge
+	// until it is done. Zero means DefaultPurgeBatch.
+	PurgeBatch int
 	// Lockout is the voice line's lockout policy (§4.4). Zero means DefaultLockout.
 	Lockout LockoutPolicy
-	// Purges are clean-ups of packages recovery may not import (the voice line's finished
-	// call state), run by the expiry job after its own.
-	Purges []Purge
+	// Purges are the clean-ups of the other packages' tables, which only they write: the auth
+	// core's (auth.Purges) and the voice line's finished call state. The expiry job runs them
+	// after its own.
+	Purges []pgdb.Purge
 	// Outbox takes the notices of §7 (a window opened, a voice-line lockout) in the
 	// transaction of their event. Nil sends nothing.
 	Outbox *notify.Outbox
@@ -74,17 +77,17 @@ type Config struct {
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
 type Service struct {
-	pool     *pgxpool.Pool
-	log      *slog.Logger
-	now      func() time.Time
-	window   time.Duration
-	apiKeys  [][sha256.Size]byte
-	throttle auth.ThrottlePolicy
-	lockout  LockoutPolicy
-	batch    int
-	purges   []Purge
-	outbox   *notify.Outbox
-	hold     time.Duration
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	now     func() time.Time
+	window  time.Duration
+	apiKeys [][sha256.Size]byte
+	lockout LockoutPolicy
+	// batch and purgeBatch are Config's ExpiryBatch and PurgeBatch.
+	batch, purgeBatch int
+	purges            []pgdb.Purge
+	outbox            *notify.Outbox
+	hold              time.Duration
 	// secondFactor is Config's SecondFactor.
 	secondFactor SecondFactor
 }
@@ -94,20 +97,20 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Pool == nil {
 		return nil, errors.New("recovery: Pool is required")
 	}
-	if cfg.Window < 0 || cfg.ExpiryBatch < 0 {
-		return nil, errors.New("recovery: Window and ExpiryBatch must not be negative")
+	if cfg.Window < 0 || cfg.ExpiryBatch < 0 || cfg.PurgeBatch < 0 {
+		return nil, errors.New("recovery: Window, ExpiryBatch and PurgeBatch must not be negative")
 	}
 	s := &Service{
-		pool:     cfg.Pool,
-		log:      cfg.Log,
-		now:      cfg.Now,
-		window:   cfg.Window,
-		throttle: cfg.Throttle,
-		lockout:  cfg.Lockout,
-		batch:    cfg.ExpiryBatch,
-		outbox:   cfg.Outbox,
-		hold:     cfg.RecoveryHold,
+		pool:    cfg.Pool,
+		log:     cfg.Log,
+		now:     cfg.Now,
+		window:  cfg.Window,
+		lockout: cfg.Lockout,
+		batch:   cfg.ExpiryBatch,
+		outbox:  cfg.Outbox,
+		hold:    cfg.RecoveryHold,
 
+		purgeBatch:   cfg.PurgeBatch,
 		secondFactor: cfg.SecondFactor,
 	}
 	if s.log == nil {
@@ -118,9 +121,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.window == 0 {
 		s.window = DefaultWindow
-	}
-	if s.throttle == (auth.ThrottlePolicy{}) {
-		s.throttle = auth.DefaultThrottle
 	}
 	if s.lockout == (LockoutPolicy{}) {
 		s.lockout = DefaultLockout
@@ -135,12 +135,15 @@ func New(cfg Config) (*Service, error) {
 	if s.batch == 0 {
 		s.batch = DefaultExpiryBatch
 	}
+	if s.purgeBatch == 0 {
+		s.purgeBatch = DefaultPurgeBatch
+	}
 	for _, k := range cfg.APIKeys {
 		if k == "" {
 			return nil, errors.New("recovery: an API key is empty")
 		}
 		s.apiKeys = append(s.apiKeys, sha256.Sum256([]byte(k)))
 	}
-	s.purges = append(s.corePurges(), cfg.Purges...)
+	s.purges = append(s.ownPurges(), cfg.Purges...)
 	return s, nil
 }

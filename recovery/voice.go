@@ -340,8 +340,16 @@ func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
 }
 
-// purgeVoiceCodes deletes codes past their end, for the expiry job.
-func purgeVoiceCodes(ctx context.Context, q pgdb.Querier, now time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `DELETE FROM voice_codes WHERE expires_at <= $1`, now)
+// purgeVoiceCodesSQL deletes up to $2 codes past their end, the oldest first, found through
+// voice_codes_expires.
+const purgeVoiceCodesSQL = `
+	DELETE FROM voice_codes
+	WHERE call_sid = ANY (ARRAY(
+	    SELECT call_sid FROM voice_codes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
+	  AND expires_at <= $1`
+
+// purgeVoiceCodes deletes up to limit codes past their end, for the expiry job.
+func purgeVoiceCodes(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeVoiceCodesSQL, now, limit)
 	return tag.RowsAffected(), err
 }

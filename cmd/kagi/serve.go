@@ -81,7 +81,9 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Log:          log,
 		Window:       c.FallbackWindow,
 		APIKeys:      c.APIKeys,
-		Purges:       []recovery.Purge{{Name: "calls", Run: ivr.PurgeCalls}},
+		// The expiry job runs each package's purges of its own tables; auth.Config.Throttle is
+		// left at its default below, so the throttle purge gets the same.
+		Purges: append(auth.Purges(auth.DefaultThrottle), ivr.Purges()...),
 	})
 	if err != nil {
 		pool.Close()
