@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,6 +202,19 @@ func BenchmarkVoiceLineUnderPasswordFlood(b *testing.B) {
 	pct := func(d []time.Duration, p float64) float64 {
 		return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000
 	}
+	// Two kinds of flood: clients that wait as a 429's Retry-After asks (a browser's login
+	// page, a well-behaved script) and clients that retry at once (an attacker). Both keep 200
+	// password logins in flight; the second also makes the server answer thousands of 429s a
+	// second, on the same two cores as the load generator itself and PostgreSQL.
+	for _, polite := range []bool{true, false} {
+		b.Run(map[bool]string{true: "clients=wait-retry-after", false: "clients=retry-at-once"}[polite], func(b *testing.B) {
+			floodLine(b, calls, pct, loginSrv.URL, polite)
+		})
+	}
+}
+
+// floodLine is one sub-benchmark of BenchmarkVoiceLineUnderPasswordFlood.
+func floodLine(b *testing.B, calls func(int) []time.Duration, pct func([]time.Duration, float64) float64, loginURL string, polite bool) {
 	for b.Loop() {
 		idle := calls(25)
 		ctx, stop := context.WithCancel(context.Background())
@@ -213,7 +227,7 @@ func BenchmarkVoiceLineUnderPasswordFlood(b *testing.B) {
 				defer wg.Done()
 				for n := 0; ctx.Err() == nil; n++ {
 					body := fmt.Sprintf(`{"login_id":"flood-%d-%d","password":"not the password"}`, i, n)
-					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, loginSrv.URL+"/api/v1/login/password", strings.NewReader(body))
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, loginURL+"/api/v1/login/password", strings.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
 					res, err := client.Do(req)
 					if err != nil {
@@ -222,6 +236,16 @@ func BenchmarkVoiceLineUnderPasswordFlood(b *testing.B) {
 					res.Body.Close()
 					if res.StatusCode == http.StatusTooManyRequests {
 						busy.Add(1)
+						if polite {
+							wait := time.Second
+							if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil {
+								wait = time.Duration(s) * time.Second
+							}
+							select {
+							case <-ctx.Done():
+							case <-time.After(wait):
+							}
+						}
 					} else {
 						served.Add(1)
 					}
