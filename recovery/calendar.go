@@ -285,15 +285,8 @@ func hoursRange(s span) string {
 	return fmt.Sprintf(msgHoursFromTo, spokenMinutes(s.open), spokenMinutes(s.close))
 }
 
-// SpokenClock says the time of day of t in JST the way it is read aloud: 「8時30分」, 「17時」.
-// Seconds are dropped, so a caller told when a window ends never hears a time later than the
-// real end. The voice line and the hours sentence both say times through it.
-func SpokenClock(t time.Time) string {
-	t = t.In(jst)
-	return spokenMinutes(t.Hour()*60 + t.Minute())
-}
-
-// spokenMinutes says minutes after midnight as SpokenClock does; 24:00 stays 「24時」.
+// spokenMinutes says minutes after midnight for the hours sentence: 「8時30分」, 「17時」; 24:00
+// stays 「24時」.
 func spokenMinutes(minutes int) string {
 	if minutes%60 == 0 {
 		return fmt.Sprintf(msgClockHour, minutes/60)

@@ -12,8 +12,7 @@ const (
 	msgSupportUnavailable = web.Unavailable
 )
 
-// Pieces of the spoken and printed business hours: 「平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです」.
-// The clock pieces are also every time of day the voice line says (SpokenClock).
+// Pieces of the printed business hours: 「平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです」.
 const (
 	msgHoursWeekdays = "平日は"
 	msgHoursWeekend  = "土曜日・日曜日は"
