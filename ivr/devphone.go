@@ -4,6 +4,7 @@ import (
 	"embed"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,6 +39,31 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 		return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(turn)})
 	}))
 	mux.Handle("POST /dev/phone/callback", h(devCallback(sim, pool)))
+	mux.Handle("POST /dev/phone/dial", h(func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			CallSid string `json:"call_sid"`
+			From    string `json:"from"`
+			Action  string `json:"action"`
+			Status  string `json:"status"`
+		}
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(req.Action, DialPath+"?seq=") || !callSidPattern.MatchString(req.CallSid) ||
+			!slices.Contains([]string{"completed", "busy", "no-answer", "failed", "canceled"}, req.Status) {
+			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
+		}
+		turn, err := sim.DialEnded(r.Context(), req.CallSid, req.From, Turn{DialAction: req.Action}, req.Status)
+		if err != nil {
+			return err
+		}
+		if !turn.Waiting() {
+			if err := sim.End(r.Context(), req.CallSid, req.From); err != nil {
+				return err
+			}
+		}
+		return web.JSON(w, http.StatusOK, map[string]any{"turn": turnJSON(turn)})
+	}))
 	mux.Handle("POST /dev/phone/press", h(func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			CallSid string `json:"call_sid"`
@@ -56,8 +82,9 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 		if err != nil {
 			return err
 		}
-		// A call back's end was recorded by its confirmation; a call in reports its own.
-		if !turn.Waiting() && !callback {
+		// A call back's end was recorded by its confirmation; a call in reports its own, but a
+		// call being transferred goes on until the transfer ends (POST /dev/phone/dial).
+		if !turn.Waiting() && !callback && turn.DialAction == "" {
 			if err := sim.End(r.Context(), req.CallSid, req.From); err != nil {
 				return err
 			}
@@ -103,7 +130,7 @@ func devCallback(sim *Simulator, pool *pgxpool.Pool) web.HandlerFunc {
 }
 
 func turnJSON(t Turn) map[string]any {
-	return map[string]any{"said": t.Said, "gather": t.Gather, "waiting": t.Waiting(), "hung_up": t.HungUp, "dialled": t.Dialled}
+	return map[string]any{"said": t.Said, "gather": t.Gather, "waiting": t.Waiting(), "hung_up": t.HungUp, "dialled": t.Dialled, "dial_action": t.DialAction}
 }
 
 func serveEmbedded(name, contentType string) http.Handler {

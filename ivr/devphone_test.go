@@ -96,3 +96,37 @@ func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
 	json.NewDecoder(res.Body).Decode(&out)
 	return res.StatusCode, out
 }
+
+// The keypad page plays how an operator transfer ends: busy brings the caller back to the menu.
+func TestDevPhonePlaysABusyOperator(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t) // Wednesday 10:00 JST: the desk is open
+	mux := http.NewServeMux()
+	DevPhoneRoutes(mux, slog.New(slog.NewTextHandler(t.Output(), nil)), e.sim, e.pool)
+	phone := httptest.NewServer(mux)
+	t.Cleanup(phone.Close)
+	start := func() (string, map[string]any) {
+		status, out := postJSON(t, phone.URL+"/dev/phone/start", map[string]string{"from": regCaller})
+		if status != 200 {
+			t.Fatalf("start: %d %v", status, out)
+		}
+		sid := out["call_sid"].(string)
+		status, out = postJSON(t, phone.URL+"/dev/phone/press", map[string]any{"call_sid": sid, "from": regCaller, "gather": out["turn"].(map[string]any)["gather"], "keys": "0"})
+		if status != 200 {
+			t.Fatalf("0: %d %v", status, out)
+		}
+		return sid, out["turn"].(map[string]any)
+	}
+	sid, dialling := start()
+	if dialling["dial_action"] == "" || dialling["dialled"] == "" {
+		t.Fatalf("0 in hours: %v, want a transfer", dialling)
+	}
+	status, out := postJSON(t, phone.URL+"/dev/phone/dial", map[string]any{"call_sid": sid, "from": regCaller, "action": dialling["dial_action"], "status": "busy"})
+	turn, _ := out["turn"].(map[string]any)
+	if status != 200 || turn["waiting"] != true || !strings.Contains(turn["said"].([]any)[0].(string), "混み合って") {
+		t.Fatalf("busy: %d %v, want the busy sentence and the menu", status, out)
+	}
+	if status, out := postJSON(t, phone.URL+"/dev/phone/dial", map[string]any{"call_sid": sid, "from": regCaller, "action": "/ivr/voice", "status": "busy"}); status != http.StatusBadRequest {
+		t.Errorf("a transfer result for another path: %d %v, want 400", status, out)
+	}
+}

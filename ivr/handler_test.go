@@ -887,3 +887,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A simulated call (kagi call, the dev phone) plays how an operator transfer ends from its keys:
+// busy brings the caller back to the menu, where the call goes on.
+func TestSimulatedCallPlaysABusyOperator(t *testing.T) {
+	t.Parallel()
+	e := newLineEnv(t) // Wednesday 10:00 JST: the desk is open
+	var turns []Turn
+	if err := e.sim.Call(context.Background(), NewCallSid(), regCaller, []string{"0", "dial:busy", "0", "dial:completed"},
+		func(t Turn) { turns = append(turns, t) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(turns) != 5 {
+		t.Fatalf("%d turns, want 5 (answer, transfer, busy, transfer, done): %+v", len(turns), turns)
+	}
+	if busy := strings.Join(turns[2].Said, ""); busy != promptOperatorBusy+promptMenu || turns[2].Keys != "dial:busy" || !turns[2].Waiting() {
+		t.Errorf("after a busy transfer: %q %+v, want the busy sentence and the menu", busy, turns[2])
+	}
+	if last := turns[4]; !last.HungUp || strings.Join(last.Said, "") != promptGoodbye {
+		t.Errorf("after a completed transfer: %+v, want goodbye", last)
+	}
+}

@@ -89,18 +89,36 @@ func NewCallSid() string {
 	return "CA" + hex.EncodeToString(b[:])
 }
 
+// DialPrefix marks an item of a simulated call's keys that is not keyed but answers an
+// operator transfer: "dial:busy" plays Twilio reporting the transfer ended with DialCallStatus
+// busy (completed, no-answer, failed, canceled likewise).
+const DialPrefix = "dial:"
+
 // Call plays one call from the number from, keying in keys one gather at a time (an empty
-// string is a gather left to time out), and reports each turn to seen. It stops when the line
-// hangs up or transfers, or when keys run out, then sends the status callback. resolve, when
-// given, turns an item of keys into what is keyed once the line asks for it (the code the line
-// has just texted, §4.8).
+// string is a gather left to time out), and reports each turn to seen. At an operator transfer
+// an item "dial:<status>" plays how the transfer ended. It stops when the line hangs up or
+// transfers with no such item, or when keys run out, then sends the status callback. resolve,
+// when given, turns an item of keys into what is keyed once the line asks for it (the code the
+// line has just texted, §4.8).
 func (s *Simulator) Call(ctx context.Context, sid, from string, keys []string, seen func(Turn), resolve ...func(context.Context, string) (string, error)) error {
 	turn, err := s.Start(ctx, sid, from)
 	if err != nil {
 		return err
 	}
 	seen(turn)
-	for turn.Waiting() && len(keys) > 0 {
+	for len(keys) > 0 {
+		if status, ok := strings.CutPrefix(keys[0], DialPrefix); ok && turn.DialAction != "" && !turn.HungUp {
+			if turn, err = s.DialEnded(ctx, sid, from, turn, status); err != nil {
+				return err
+			}
+			turn.Keys = keys[0]
+			keys = keys[1:]
+			seen(turn)
+			continue
+		}
+		if !turn.Waiting() {
+			break
+		}
 		k := keys[0]
 		for _, r := range resolve {
 			if k, err = r(ctx, k); err != nil {

@@ -21,7 +21,7 @@ import (
 func cmdCall(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("call")
 	from := fs.String("from", "", "the caller's number in E.164, e.g. +819012345678 (empty or \"anonymous\" = withheld)")
-	keys := fs.String("keys", "", "comma-separated keys for each prompt, e.g. '1,1234567#,1234,code'; an empty item lets a prompt time out; code keys the texted code")
+	keys := fs.String("keys", "", "comma-separated keys for each prompt, e.g. '1,1234567#,1234,code'; an empty item lets a prompt time out; code keys the texted code; dial:busy (dial:no-answer, dial:completed) plays how an operator transfer ends")
 	code := fs.String("code", "", "the code the line texted (KAGI_IVR_SECOND_FACTOR=sms), keyed for the item code; with --dev it is read from /dev/mail when not given")
 	base := fs.String("url", "", "where kagi listens (default: the public URL)")
 	publicURL := fs.String("public-url", "", "KAGI_PUBLIC_URL of the server, which requests are signed for")
@@ -191,6 +191,8 @@ func printTurn(w io.Writer, t ivr.Turn) {
 		fmt.Fprintln(w, "\n[呼び出し]")
 	case strings.HasPrefix(t.Path, ivr.CallbackPath+"?"):
 		// the answer of a call back: answerCallback says so
+	case strings.HasPrefix(t.Keys, ivr.DialPrefix):
+		fmt.Fprintf(w, "\n[転送の結果: %s]\n", strings.TrimPrefix(t.Keys, ivr.DialPrefix))
 	case t.Keys == "":
 		fmt.Fprintln(w, "\n[入力なし]")
 	default:

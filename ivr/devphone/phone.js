@@ -18,6 +18,7 @@
     li.appendChild(end);
     $("log").appendChild(li);
     $("keys").hidden = !turn.waiting;
+    $("transfer").hidden = !turn.dial_action;
     if (turn.waiting) $("digits").focus();
   }
 
@@ -68,6 +69,18 @@
       show(answer ? "折り返し電話に応答" : "折り返し電話に応答なし", data.turn);
     } catch (e) { alert(e.message); }
   }
+  // How the operator transfer ends, as Twilio would report it.
+  async function dialEnded(status, label) {
+    if (!call || !call.turn.dial_action) return;
+    try {
+      const data = await post("/dev/phone/dial", {call_sid: call.sid, from: call.from, action: call.turn.dial_action, status});
+      call.turn = data.turn;
+      show(label, data.turn);
+    } catch (e) { alert(e.message); }
+  }
+  $("op-answer").addEventListener("click", () => dialEnded("completed", "オペレーターが応答し、通話を終了"));
+  $("op-busy").addEventListener("click", () => dialEnded("busy", "オペレーター話し中"));
+  $("op-no-answer").addEventListener("click", () => dialEnded("no-answer", "オペレーター応答なし"));
   $("answer").addEventListener("click", () => callback(true));
   $("ignore").addEventListener("click", () => callback(false));
 })();
