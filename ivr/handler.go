@@ -231,9 +231,10 @@ var errUnknownCall = errors.New("ivr: gather for a call that never started")
 func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (string, error) {
 	var doc, outcome string
 	var started *recovery.VoiceResult
+	var account *int64 // the account a verification of this step was about
 	err := pgdb.InTx(ctx, h.pool, func(tx pgx.Tx) error {
 		// InTx may run this again after a deadlock or serialization failure.
-		outcome, started = "", nil
+		outcome, started, account = "", nil, nil
 		now := h.now()
 		if ev.Kind == EventCallStart {
 			_, err := tx.Exec(ctx, `
@@ -274,11 +275,22 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 			}
 			st, reply = Next(st, Event{Kind: EventVerifyResult, Result: flowResult(res, v.Code != "")}, h.flow, env)
 			outcome = outcomeNames[res.Outcome]
+			if res.AccountID != 0 {
+				account = &res.AccountID
+			}
 			if res.Outcome == recovery.VoiceCodeSent || res.Outcome == recovery.VoiceCallbackNeeded {
 				started = &res
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE ivr_calls SET state = $2, updated_at = $3 WHERE call_sid = $1`, sid, st, now); err != nil {
+		// A verification links the call to its account (for the operator console) and records
+		// its outcome, in the same statement as the state.
+		var linked *string
+		if outcome != "" {
+			linked = &outcome
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE ivr_calls SET state = $2, updated_at = $3, account_id = COALESCE($4, account_id), outcome = COALESCE($5, outcome)
+			WHERE call_sid = $1`, sid, st, now, account, linked); err != nil {
 			return err
 		}
 		attrs := []any{"call_sid", sid, "from_step", string(before), "to_step", string(st.Step), "attempts", st.Attempts, "outcome", outcome}

@@ -91,7 +91,11 @@ type VoiceAttempt struct {
 // VoiceResult is the outcome and, when verified, the window.
 type VoiceResult struct {
 	Outcome VoiceOutcome
-	Window  auth.Window
+	// AccountID is the account the attempt was about (the number keyed in, or the code's),
+	// whether it passed or failed; 0 when no account has the number. The voice line links the
+	// call to it, for the operator console.
+	AccountID int64
+	Window    auth.Window
 	// Code is the code to text to Phone, with VoiceCodeSent: once the transaction commits,
 	// and never logged. It is stored only as a keyed hash.
 	Code          string
@@ -140,11 +144,18 @@ func (v *VoiceVerifier) Verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt) 
 	if in.CallSid == "" || in.Caller == "" {
 		return VoiceResult{}, errors.New("recovery: voice attempt without call or caller")
 	}
-	now := v.windows.now()
 	va, _, err := v.auth.VoiceAccountByNumber(ctx, tx, in.AccountNumber)
 	if err != nil {
 		return VoiceResult{}, err
 	}
+	res, err := v.verify(ctx, tx, in, va)
+	res.AccountID = va.ID
+	return res, err
+}
+
+// verify is Verify of the account va the number keyed in names (its ID is 0 when none does).
+func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, va auth.VoiceAccount) (VoiceResult, error) {
+	now := v.windows.now()
 	acct, caller, err := lockSubjects(ctx, tx, v.auth.AccountNumberKey(in.AccountNumber), in.Caller, now)
 	if err != nil {
 		return VoiceResult{}, err
@@ -302,6 +313,13 @@ func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	if err != nil {
 		return VoiceResult{}, err
 	}
+	res, err := v.verifyCode(ctx, tx, in, c, now)
+	res.AccountID = c.AccountID
+	return res, err
+}
+
+// verifyCode is VerifyCode of the code c texted for the call.
+func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeAttempt, c voiceCode, now time.Time) (VoiceResult, error) {
 	acct, caller, err := lockSubjects(ctx, tx, c.AccountKey, in.Caller, now)
 	if err != nil {
 		return VoiceResult{}, err
