@@ -55,6 +55,8 @@ type testEnv struct {
 	svc   *Service
 	auth  *auth.Service
 	srv   *httptest.Server
+	// mux is the server's, for tests that mount a route of their own.
+	mux *http.ServeMux
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -65,11 +67,22 @@ func testLogger(t testing.TB) *slog.Logger {
 // cookie jars read the real clock and would drop a session cookie that expires in the past.
 var testStart = time.Date(2031, 6, 4, 10, 0, 0, 0, jst)
 
+// The tests' WebAuthn relying party, the core's and the staff passkeys' alike, as kagi serve
+// gives both the same: the virtual authenticators sign for testRPID as if on testOrigin.
+const (
+	testRPID   = "kagi.test"
+	testOrigin = "https://kagi.test"
+)
+
+func testRelyingParty() *webauthn.Config {
+	return &webauthn.Config{RPID: testRPID, RPDisplayName: "kagi", RPOrigins: []string{testOrigin}}
+}
+
 func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func(*Config)) *Service {
 	t.Helper()
 	// The expiry job gets the core's purges as kagi serve hands them over.
 	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey},
-		Purges: auth.Purges(auth.DefaultThrottle)}
+		Purges: auth.Purges(auth.DefaultThrottle), WebAuthn: testRelyingParty()}
 	for _, e := range edit {
 		e(&cfg)
 	}
@@ -102,7 +115,7 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 		Now:       clock.Now,
 		Passwords: auth.NewPasswordHasher(auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, 4),
 		PINKey:    []byte("test-pin-key-0123456789abcdef0123"),
-		WebAuthn:  &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{"https://kagi.test"}},
+		WebAuthn:  testRelyingParty(),
 		Windows:   svc.ForAuth(),
 		Outbox:    outbox,
 	}
@@ -118,7 +131,7 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 	svc.Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &testEnv{t: t, pool: pool, clock: clock, svc: svc, auth: core, srv: srv}
+	return &testEnv{t: t, pool: pool, clock: clock, svc: svc, auth: core, srv: srv, mux: mux}
 }
 
 const testPassword = "correct horse battery"

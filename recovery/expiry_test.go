@@ -240,7 +240,7 @@ func TestIdleExpiryProbesOnlyTheIndex(t *testing.T) {
 		t.Helper()
 		var usesIndex bool
 		plan.walk(func(n planNode) {
-			if n.NodeType == "Seq Scan" && slices.Contains([]string{"fallback_windows", "accounts", "sessions", "audit_log"}, n.RelationName) {
+			if n.NodeType == "Seq Scan" && slices.Contains([]string{"fallback_windows", "accounts", "sessions", "audit_log", "staff_sessions", "staff_credentials"}, n.RelationName) {
 				t.Errorf("sequential scan of %s", n.RelationName)
 			}
 			usesIndex = usesIndex || n.IndexName == index
@@ -258,6 +258,7 @@ func TestIdleExpiryProbesOnlyTheIndex(t *testing.T) {
 		{"due windows", dueAccountsSQL, []any{now, DefaultExpiryBatch}, "fallback_windows_due"},
 		{"core's window check", openWindowSQL, []any{acct.ID, now}, ""},
 		{"service API check", windowCheckSQL, []any{"taro", now}, ""},
+		{"staff session lookup", staffSessionSQL, []any{tokenHash("token"), now, staffSessionIdle, staffTouchAfter}, "staff_sessions_pkey"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			noSeqScan(t, explain(t, e.pool, c.sql, c.args...), c.index)
@@ -359,8 +360,19 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT 'password_login', ('10.' || g / 65536 || '.' || g / 256 % 256 || '.' || g % 256)::inet, 1,
 		        $2::timestamptz + interval '1 minute'
 		 FROM generate_series(1, $1) g`,
+		`INSERT INTO staff (login_id, name, role, user_handle, created_at)
+		 SELECT 'live-staff', 'live', 'operator', '\x01', $2 WHERE $1 > 0`,
+		`INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at, last_seen_at)
+		 SELECT decode(md5('staff-session' || g), 'hex'), s.id, $2, $2::timestamptz + interval '8 hours', $2
+		 FROM staff s, generate_series(1, $1) g`,
+		`INSERT INTO staff_ceremonies (id, kind, session, expires_at)
+		 SELECT decode(md5('staff-ceremony' || g), 'hex'), 'login', '{}', $2::timestamptz + interval '5 minutes'
+		 FROM generate_series(1, $1) g`,
+		`INSERT INTO staff_enrollment_codes (code_hash, staff_id, created_at, expires_at)
+		 SELECT decode(md5('staff-code' || g), 'hex'), s.id, $2, $2::timestamptz + interval '24 hours'
+		 FROM staff s, generate_series(1, $1) g`,
 		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks, voice_codes,
-		 voice_callbacks, client_limits`,
+		 voice_callbacks, client_limits, staff, staff_sessions, staff_ceremonies, staff_enrollment_codes`,
 	} {
 		var args []any
 		if sql[0] != 'A' {

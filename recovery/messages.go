@@ -40,3 +40,17 @@ const (
 	msgTodayClosed  = "本日(%d月%d日)は休業日です"
 	msgTodaySpecial = "本日(%d月%d日)の営業時間は%sです"
 )
+
+// Errors of the operator console's staff API (§6). Staff read them, in Japanese like the rest.
+const (
+	msgStaffUnauthorized  = "ログインしていないか、ログインの有効期限が切れました。スタッフ用ログイン画面からログインしてください。"
+	msgStaffForbidden     = "この操作を行う権限がありません。"
+	msgInvalidCode        = "登録コードが正しくないか、使用済みまたは有効期限切れです。管理者に新しい登録コードの発行を依頼してください。"
+	msgStaffPasskeyFailed = "パスキーの確認ができませんでした。もう一度お試しください。"
+)
+
+// The staff roles as the console names them.
+var staffRoleNames = map[Role]string{
+	RoleOperator:   "オペレーター",
+	RoleSupervisor: "スーパーバイザー",
+}

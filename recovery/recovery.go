@@ -1,7 +1,8 @@
 // Package recovery rescues customers who can no longer use their passkey: the fallback windows
 // of SPEC §3 (opened by the voice line or an operator, honoured by the auth core through
 // auth.FallbackWindows, ended by the expiry job), the service API that tells the web login
-// whether a window is open, and business hours (§5).
+// whether a window is open, business hours (§5), and the operator console's staff, who log in
+// with passkeys of their own (§6).
 //
 // It imports auth and never the reverse: the core asks through the interface it declares, and
 // ForAuth hands it this package's answer.
@@ -15,8 +16,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/auth"
 	"kagi/notify"
 	"kagi/pgdb"
 )
@@ -73,6 +76,13 @@ type Config struct {
 	// SecondFactor is how the voice line has the registered phone confirm a caller (§4.8).
 	// Empty means SecondFactorNone.
 	SecondFactor SecondFactor
+	// WebAuthn is the relying party of the staff passkeys: the auth core's own configuration,
+	// so staff ceremonies follow the customers' policy (auth.NewRelyingParty). Nil serves no
+	// operator console: Routes mounts no /staff/ route.
+	WebAuthn *webauthn.Config
+	// SecureCookies sets the staff cookie Secure and __Host- prefixed; only plain-http
+	// development turns it off.
+	SecureCookies bool
 }
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
@@ -90,6 +100,10 @@ type Service struct {
 	hold              time.Duration
 	// secondFactor is Config's SecondFactor.
 	secondFactor SecondFactor
+	// staffRP runs the staff passkey ceremonies; nil without Config.WebAuthn.
+	staffRP *webauthn.WebAuthn
+	// secure is Config's SecureCookies.
+	secure bool
 }
 
 // New checks cfg and builds the service.
@@ -112,6 +126,7 @@ func New(cfg Config) (*Service, error) {
 
 		purgeBatch:   cfg.PurgeBatch,
 		secondFactor: cfg.SecondFactor,
+		secure:       cfg.SecureCookies,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -143,6 +158,13 @@ func New(cfg Config) (*Service, error) {
 			return nil, errors.New("recovery: an API key is empty")
 		}
 		s.apiKeys = append(s.apiKeys, sha256.Sum256([]byte(k)))
+	}
+	if cfg.WebAuthn != nil {
+		rp, err := auth.NewRelyingParty(cfg.WebAuthn)
+		if err != nil {
+			return nil, fmt.Errorf("recovery: staff passkeys: %w", err)
+		}
+		s.staffRP = rp
 	}
 	s.purges = append(s.ownPurges(), cfg.Purges...)
 	return s, nil

@@ -73,14 +73,20 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
+	// One relying party for the customers' passkeys and the staff's: the same RP ID and
+	// origins, and the same ceremony policy (auth.NewRelyingParty).
+	rp := &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins}
+	secure := c.PublicURL.Scheme == "https"
 	recoverySvc, err := recovery.New(recovery.Config{
-		Outbox:       outbox,
-		RecoveryHold: c.RecoveryHold,
-		SecondFactor: c.SecondFactor,
-		Pool:         pool,
-		Log:          log,
-		Window:       c.FallbackWindow,
-		APIKeys:      c.APIKeys,
+		WebAuthn:      rp,
+		SecureCookies: secure,
+		Outbox:        outbox,
+		RecoveryHold:  c.RecoveryHold,
+		SecondFactor:  c.SecondFactor,
+		Pool:          pool,
+		Log:           log,
+		Window:        c.FallbackWindow,
+		APIKeys:       c.APIKeys,
 		// The expiry job runs each package's purges of its own tables; auth.Config.Throttle is
 		// left at its default below, so the throttle purge gets the same.
 		Purges: append(auth.Purges(auth.DefaultThrottle), ivr.Purges()...),
@@ -94,9 +100,9 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Log:             log,
 		Passwords:       auth.NewPasswordHasher(auth.DefaultArgon2, auth.HashSlots()),
 		PINKey:          c.PINKey,
-		WebAuthn:        &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins},
+		WebAuthn:        rp,
 		CreatePlatforms: c.CreatePlatforms,
-		SecureCookies:   c.PublicURL.Scheme == "https",
+		SecureCookies:   secure,
 		Windows:         recoverySvc.ForAuth(),
 		Outbox:          outbox,
 		EmailCheck:      c.EmailCheck,

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"kagi/recovery"
+)
+
+// cmdStaffAdd adds a staff member of the operator console (§6) and prints their one-time
+// enrollment code alone on the last line, so a script can take it with tail -n 1. The code is
+// printed once and stored only as a hash: whoever runs this hands it to the staff member.
+func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("staff add")
+	var n recovery.NewStaff
+	fs.StringVar(&n.LoginID, "login-id", "", "the staff member's login ID")
+	fs.StringVar(&n.Name, "name", "", "the staff member's name")
+	role := fs.String("role", "", "operator or supervisor")
+	operator := fs.String("operator", "", "who adds them, for the audit trail (default: the invoking user)")
+	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
+	}
+	var errs []error
+	if n.LoginID == "" {
+		errs = append(errs, errors.New("--login-id is required"))
+	}
+	if n.Name == "" {
+		errs = append(errs, errors.New("--name is required"))
+	}
+	if *role == "" {
+		errs = append(errs, errors.New("--role is required (operator or supervisor)"))
+	} else if r, err := recovery.ParseRole(*role); err != nil {
+		errs = append(errs, fmt.Errorf("--role: %w", err))
+	} else {
+		n.Role = r
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	a, err := flags.open(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	en, err := a.recovery.AddStaff(ctx, n, cliActor(*operator, getenv))
+	if errors.Is(err, recovery.ErrStaffExists) {
+		return fmt.Errorf("a staff member with login ID %q already exists", n.LoginID)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kagi: staff member %s (%s) added; they enroll their passkey at /staff/enroll with this code, once, until %s:\n",
+		en.Staff.LoginID, en.Staff.Role, en.ExpiresAt.In(jst).Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintln(stdout, en.Code)
+	return nil
+}
+
+// cmdStaffDisable disables a staff member: they cannot log in any more, and their sessions end
+// at once.
+func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("staff disable")
+	loginID := fs.String("login-id", "", "the staff member's login ID")
+	operator := fs.String("operator", "", "who disables them, for the audit trail (default: the invoking user)")
+	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
+	}
+	if *loginID == "" {
+		return errors.New("--login-id is required")
+	}
+	a, err := flags.open(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	res, err := a.recovery.DisableStaff(ctx, *loginID, cliActor(*operator, getenv))
+	if errors.Is(err, recovery.ErrUnknownStaff) {
+		return fmt.Errorf("no staff member with login ID %q", *loginID)
+	}
+	if err != nil {
+		return err
+	}
+	if res.AlreadyDisabled {
+		fmt.Fprintf(stdout, "kagi: staff member %s was already disabled\n", res.Staff.LoginID)
+		return nil
+	}
+	fmt.Fprintf(stdout, "kagi: staff member %s disabled; %d sessions ended\n", res.Staff.LoginID, res.SessionsEnded)
+	return nil
+}

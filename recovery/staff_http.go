@@ -1,0 +1,299 @@
+package recovery
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"kagi/web"
+)
+
+// The operator console's pages are server-rendered Japanese HTML, each loading the console's
+// one script from /staff/static/ (the browser routes' CSP allows no inline script) and the
+// reference pages' style sheet from /static/.
+
+//go:embed pages/*.html
+var staffPageFS embed.FS
+
+//go:embed static
+var staffStaticFS embed.FS
+
+// StaffCookie is the staff session cookie's name over plain http (development); over https it
+// carries the __Host- prefix (SecureStaffCookie), so the browser keeps it only when it was set
+// Secure, for the whole origin and no other host. It is never the customers' cookie: a
+// customer's session is no staff session.
+const (
+	StaffCookie       = "kagi_staff"
+	SecureStaffCookie = "__Host-" + StaffCookie
+)
+
+func (s *Service) staffCookieName() string {
+	if s.secure {
+		return SecureStaffCookie
+	}
+	return StaffCookie
+}
+
+// The staff cookie is SameSite=Strict: the console is never entered from another site's link,
+// so no cross-site request, not even a top-level navigation, carries the session.
+func (s *Service) setStaffCookie(w http.ResponseWriter, login StaffLogin) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.staffCookieName(), Value: login.Token, Path: "/", Expires: login.ExpiresAt,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+func (s *Service) clearStaffCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.staffCookieName(), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// staffRoutes mounts the operator console: its JSON API under /staff/api/ and its pages. All are
+// browser routes, with the customers' CSP, framing and cross-origin rules.
+func (s *Service) staffRoutes(mux *http.ServeMux) {
+	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(s.log, f)) }
+	mux.Handle("POST /staff/api/enroll/begin", h(s.handleStaffEnrollBegin))
+	mux.Handle("POST /staff/api/enroll/finish", h(s.handleStaffEnrollFinish))
+	mux.Handle("POST /staff/api/login/begin", h(s.handleStaffLoginBegin))
+	mux.Handle("POST /staff/api/login/finish", h(s.handleStaffLoginFinish))
+	mux.Handle("POST /staff/api/logout", h(s.withStaffSession(s.handleStaffLogout)))
+	mux.Handle("GET /staff/api/me", h(s.withStaff(RoleOperator, s.handleStaffMe)))
+	mux.Handle("GET /staff/{$}", h(s.handleStaffHome))
+	mux.Handle("GET /staff/login", h(s.handleStaffLoginPage))
+	mux.Handle("GET /staff/enroll", h(s.handleStaffEnrollPage))
+	mux.Handle("GET /staff/static/{file}", h(handleStaffStatic))
+}
+
+// staffHandler is a console route's handler, given the logged-in staff member.
+type staffHandler func(w http.ResponseWriter, r *http.Request, st Staff) error
+
+// withStaff lets a request through only with a live staff session (else 401 unauthorized) of a
+// staff member whose role covers role (else 403 forbidden). Every console route is built on it.
+func (s *Service) withStaff(role Role, h staffHandler) web.HandlerFunc {
+	return s.withStaffSession(func(w http.ResponseWriter, r *http.Request, sess staffSession) error {
+		if !sess.Role.covers(role) {
+			return errStaffForbidden
+		}
+		return h(w, r, sess.Staff)
+	})
+}
+
+// withStaffSession is withStaff for the routes that act on the session itself (logout), open to
+// every role.
+func (s *Service) withStaffSession(h func(http.ResponseWriter, *http.Request, staffSession) error) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, ok, err := s.staffFromRequest(r.Context(), r)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errStaffUnauthorized
+		}
+		return h(w, r, sess)
+	}
+}
+
+// staffJSON is a staff member as the console's API shows them.
+func staffJSON(st Staff) map[string]any {
+	return map[string]any{"login_id": st.LoginID, "name": st.Name, "role": st.Role}
+}
+
+func (s *Service) handleStaffEnrollBegin(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	creation, err := s.BeginStaffEnrollment(r.Context(), req.Code)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, creation)
+}
+
+func (s *Service) handleStaffEnrollFinish(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Code       string          `json:"code"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	login, err := s.FinishStaffEnrollment(r.Context(), req.Code, req.Credential)
+	if err != nil {
+		return err
+	}
+	s.setStaffCookie(w, login)
+	return web.JSON(w, http.StatusOK, map[string]any{"staff": staffJSON(login.Staff), "expires_at": login.ExpiresAt})
+}
+
+func (s *Service) handleStaffLoginBegin(w http.ResponseWriter, r *http.Request) error {
+	// Nothing is asked of the body: the login is always discoverable.
+	if _, err := web.ReadBody(w, r); err != nil {
+		return err
+	}
+	assertion, err := s.BeginStaffLogin(r.Context())
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, assertion)
+}
+
+func (s *Service) handleStaffLoginFinish(w http.ResponseWriter, r *http.Request) error {
+	body, err := web.ReadBody(w, r)
+	if err != nil {
+		return err
+	}
+	login, err := s.FinishStaffLogin(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	s.setStaffCookie(w, login)
+	return web.JSON(w, http.StatusOK, map[string]any{"staff": staffJSON(login.Staff), "expires_at": login.ExpiresAt})
+}
+
+func (s *Service) handleStaffLogout(w http.ResponseWriter, r *http.Request, sess staffSession) error {
+	if err := s.endStaffSession(r.Context(), sess); err != nil {
+		return err
+	}
+	s.clearStaffCookie(w)
+	return web.JSON(w, http.StatusOK, map[string]any{})
+}
+
+func (s *Service) handleStaffMe(w http.ResponseWriter, r *http.Request, st Staff) error {
+	return web.JSON(w, http.StatusOK, staffJSON(st))
+}
+
+// staffHomeView is what the console's home page shows: who is logged in. The console's search
+// and actions add their own fields.
+type staffHomeView struct {
+	Staff    Staff
+	RoleName string
+}
+
+func (s *Service) handleStaffHome(w http.ResponseWriter, r *http.Request) error {
+	sess, ok, err := s.staffFromRequest(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
+		return nil
+	}
+	return renderStaffPage(w, staffHomePage, staffHomeView{Staff: sess.Staff, RoleName: staffRoleNames[sess.Role]})
+}
+
+func (s *Service) handleStaffLoginPage(w http.ResponseWriter, r *http.Request) error {
+	_, ok, err := s.staffFromRequest(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if ok {
+		http.Redirect(w, r, "/staff/", http.StatusSeeOther)
+		return nil
+	}
+	return renderStaffPage(w, staffLoginPage, nil)
+}
+
+// handleStaffEnrollPage asks for the code on the page itself, never in the URL: a code in a
+// query string would be written to every proxy's and server's access log.
+func (s *Service) handleStaffEnrollPage(w http.ResponseWriter, r *http.Request) error {
+	return renderStaffPage(w, staffEnrollPage, nil)
+}
+
+// staffAsset is one embedded file with what its responses need, computed once at start.
+type staffAsset struct {
+	body        []byte
+	contentType string
+	version     string
+}
+
+var staffAssets = func() map[string]staffAsset {
+	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+	out := map[string]staffAsset{}
+	err := fs.WalkDir(staffStaticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ct, ok := types[path.Ext(p)]
+		if !ok {
+			return fmt.Errorf("recovery: static file %s has no known content type", p)
+		}
+		body, err := staffStaticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		out[strings.TrimPrefix(p, "static/")] = staffAsset{body: body, contentType: ct, version: hex.EncodeToString(sum[:6])}
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	return out
+}()
+
+// staffStaticURL names a file under /staff/static/ with its content's hash, so a page always
+// loads the script it was rendered with and browsers may cache it for good.
+func staffStaticURL(name string) (string, error) {
+	a, ok := staffAssets[name]
+	if !ok {
+		return "", fmt.Errorf("recovery: no static file %q", name)
+	}
+	return "/staff/static/" + name + "?v=" + a.version, nil
+}
+
+// handleStaffStatic serves the console's scripts. A request naming the current version may be
+// cached for a year; any other is revalidated by its ETag.
+func handleStaffStatic(w http.ResponseWriter, r *http.Request) error {
+	a, ok := staffAssets[r.PathValue("file")]
+	if !ok {
+		http.NotFound(w, r)
+		return nil
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("ETag", `"`+a.version+`"`)
+	if r.URL.Query().Get("v") == a.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	return nil
+}
+
+func parseStaffPage(name string) *template.Template {
+	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staffStaticURL}).
+		ParseFS(staffPageFS, "pages/staff_layout.html", "pages/"+name))
+}
+
+var (
+	staffHomePage   = parseStaffPage("staff_home.html")
+	staffLoginPage  = parseStaffPage("staff_login.html")
+	staffEnrollPage = parseStaffPage("staff_enroll.html")
+)
+
+func renderStaffPage(w http.ResponseWriter, t *template.Template, data any) error {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, err := buf.WriteTo(w)
+	return err
+}

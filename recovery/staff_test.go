@@ -1,0 +1,610 @@
+package recovery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kagi/auth/authtest"
+	"kagi/web"
+)
+
+// staffDesk is a staff member's desktop browser: a cookie jar, and a platform authenticator
+// (authtest's virtual one, on a Windows PC: staff need no smartphone) whose create() and get()
+// the console's pages would call. The requests are the pages' own, same-origin.
+type staffDesk struct {
+	e   *testEnv
+	c   *http.Client
+	key *authtest.Phone
+}
+
+func (e *testEnv) staffDesk(edit ...func(*authtest.Config)) *staffDesk {
+	cfg := authtest.Config{BaseURL: e.srv.URL, Origin: testOrigin, RPID: testRPID, UserAgent: authtest.UAWindows}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	return &staffDesk{e: e, c: e.browser(), key: authtest.NewPhone(cfg)}
+}
+
+// call sends a request as the console's pages do and returns the status and decoded answer.
+func (d *staffDesk) call(method, path string, body any) (int, map[string]any, []byte) {
+	d.e.t.Helper()
+	return d.e.do(d.c, method, path, body, "Sec-Fetch-Site", "same-origin", "User-Agent", authtest.UAWindows)
+}
+
+// enroll runs the enrollment page with code: begin, the authenticator's create(), finish. It
+// returns the status and answer of the step that refused, or of the finish.
+func (d *staffDesk) enroll(code string) (int, map[string]any) {
+	d.e.t.Helper()
+	status, body, raw := d.call("POST", "/staff/api/enroll/begin", map[string]string{"code": code})
+	if status != http.StatusOK {
+		return status, body
+	}
+	cred, err := d.key.Create(raw)
+	if err != nil {
+		d.e.t.Fatal(err)
+	}
+	status, body, _ = d.call("POST", "/staff/api/enroll/finish", map[string]any{"code": code, "credential": cred})
+	return status, body
+}
+
+// login runs the login page: begin, get(), finish.
+func (d *staffDesk) login() (int, map[string]any) {
+	d.e.t.Helper()
+	status, body, raw := d.call("POST", "/staff/api/login/begin", map[string]any{})
+	if status != http.StatusOK {
+		return status, body
+	}
+	assertion, err := d.key.Get(raw)
+	if err != nil {
+		d.e.t.Fatal(err)
+	}
+	status, body, _ = d.call("POST", "/staff/api/login/finish", json.RawMessage(assertion))
+	return status, body
+}
+
+func (d *staffDesk) me() (int, map[string]any) {
+	d.e.t.Helper()
+	status, body, _ := d.call("GET", "/staff/api/me", nil)
+	return status, body
+}
+
+// staffCookie is the desk's staff session token, "" without one.
+func (d *staffDesk) staffCookie() string {
+	u, _ := url.Parse(d.e.srv.URL)
+	for _, c := range d.c.Jar.Cookies(u) {
+		if c.Name == StaffCookie {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// addStaff adds a staff member as `kagi staff add` does and returns the enrollment code.
+func (e *testEnv) addStaff(loginID string, role Role) string {
+	e.t.Helper()
+	en, err := e.svc.AddStaff(context.Background(), NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, actorCLI)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return en.Code
+}
+
+// enrolledStaff adds a staff member and enrolls their passkey on a desk, logged in.
+func (e *testEnv) enrolledStaff(loginID string, role Role) *staffDesk {
+	e.t.Helper()
+	d := e.staffDesk()
+	if status, body := d.enroll(e.addStaff(loginID, role)); status != http.StatusOK {
+		e.t.Fatalf("enroll %s: %d %v", loginID, status, body)
+	}
+	return d
+}
+
+// staffAudit lists the staff audit trail oldest first as "actor event".
+func (e *testEnv) staffAudit() []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT actor || ' ' || event FROM audit_log WHERE event LIKE 'staff%' ORDER BY id`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func expectStatus(t *testing.T, what string, status int, body map[string]any, want int, code string) {
+	t.Helper()
+	if status != want || (code != "" && body["error"] != code) {
+		t.Fatalf("%s: %d %v, want %d %s", what, status, body, want, code)
+	}
+}
+
+// syncBuffer is a log destination the server's goroutines and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestStaffEnrollsAndLogsInWithTheirPasskey(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := newTestEnv(t, func(c *Config) {
+		c.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	code := e.addStaff("suzuki", RoleOperator)
+	if n := e.count(`SELECT count(*) FROM staff_enrollment_codes WHERE code_hash = $1 AND expires_at = $2`,
+		codeHash(code), e.clock.Now().Add(24*time.Hour)); n != 1 {
+		t.Fatalf("%d codes stored as the hash, valid 24 h; want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM staff_enrollment_codes WHERE position(convert_to($1, 'UTF8') IN code_hash) > 0`, code); n != 0 {
+		t.Fatal("the code is stored in the clear")
+	}
+
+	desk := e.staffDesk()
+	// A code is forgiven the way a person copies it: lower case, with a hyphen.
+	status, body := desk.enroll(strings.ToLower(code[:8]) + "-" + code[8:])
+	expectStatus(t, "enroll", status, body, http.StatusOK, "")
+	if staff, _ := body["staff"].(map[string]any); staff["login_id"] != "suzuki" || staff["role"] != "operator" {
+		t.Fatalf("enroll answered %v", body)
+	}
+	status, body = desk.me()
+	expectStatus(t, "me after enrolling", status, body, http.StatusOK, "")
+	if body["login_id"] != "suzuki" || body["name"] != "鈴木 一郎" || body["role"] != "operator" {
+		t.Fatalf("me = %v", body)
+	}
+	token := desk.staffCookie()
+	if token == "" {
+		t.Fatalf("no %s cookie after enrolling", StaffCookie)
+	}
+	for _, c := range []struct {
+		sql  string
+		want int
+	}{
+		{`SELECT count(*) FROM staff_enrollment_codes`, 0},
+		{`SELECT count(*) FROM staff_credentials c JOIN staff s ON s.id = c.staff_id WHERE s.login_id = 'suzuki' AND c.backup_state`, 1},
+		{`SELECT count(*) FROM staff_sessions WHERE token_hash = sha256(convert_to('` + token + `', 'UTF8'))`, 1},
+		// Nothing of the staff member's lands in the customers' tables.
+		{`SELECT count(*) FROM sessions`, 0},
+		{`SELECT count(*) FROM webauthn_ceremonies`, 0},
+		{`SELECT count(*) FROM passkeys`, 0},
+	} {
+		if n := e.count(c.sql); n != c.want {
+			t.Errorf("%s = %d, want %d", c.sql, n, c.want)
+		}
+	}
+
+	status, body, _ = desk.call("POST", "/staff/api/logout", nil)
+	expectStatus(t, "logout", status, body, http.StatusOK, "")
+	status, body = desk.me()
+	expectStatus(t, "me after logout", status, body, http.StatusUnauthorized, "unauthorized")
+	if n := e.count(`SELECT count(*) FROM staff_sessions`); n != 0 {
+		t.Fatalf("%d staff sessions after logout", n)
+	}
+
+	// The same passkey, synced to the staff member's other desktop: a discoverable login.
+	other := &staffDesk{e: e, c: e.browser(), key: desk.key.Sync(func(*authtest.Config) {})}
+	status, body = other.login()
+	expectStatus(t, "login", status, body, http.StatusOK, "")
+	status, body = other.me()
+	expectStatus(t, "me after login", status, body, http.StatusOK, "")
+	if n := e.count(`SELECT count(*) FROM staff_credentials WHERE last_used_at = $1`, e.clock.Now()); n != 1 {
+		t.Fatal("the login did not record the passkey's use")
+	}
+
+	want := []string{"cli staff_added", "staff:suzuki staff_enrolled", "staff:suzuki staff_logout", "staff:suzuki staff_login"}
+	if got := e.staffAudit(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("audit %v, want %v", got, want)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event LIKE 'staff%' AND account_id IS NOT NULL`); n != 0 {
+		t.Fatalf("%d staff audit lines name a customer account", n)
+	}
+	for _, secret := range []string{code, strings.ToLower(code[:8]), token, other.staffCookie()} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("the log shows a code or session token:\n%s", logs.String())
+		}
+	}
+}
+
+func TestStaffEnrollmentCodeIsSingleUse(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	code := e.addStaff("suzuki", RoleOperator)
+	first, second := e.staffDesk(), e.staffDesk()
+	// Both begin before either finishes: the code is used up by the first finish, not by a
+	// begin, and the second finish finds it gone.
+	_, _, raw1 := first.call("POST", "/staff/api/enroll/begin", map[string]string{"code": code})
+	status, body, raw2 := second.call("POST", "/staff/api/enroll/begin", map[string]string{"code": code})
+	expectStatus(t, "second begin", status, body, http.StatusOK, "")
+	for i, c := range []struct {
+		desk *staffDesk
+		raw  []byte
+		want int
+		code string
+	}{{first, raw1, http.StatusOK, ""}, {second, raw2, http.StatusUnauthorized, "invalid_code"}} {
+		cred, err := c.desk.key.Create(c.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body, _ := c.desk.call("POST", "/staff/api/enroll/finish", map[string]any{"code": code, "credential": cred})
+		expectStatus(t, []string{"first finish", "second finish"}[i], status, body, c.want, c.code)
+	}
+	status, body = e.staffDesk().enroll(code)
+	expectStatus(t, "a used code", status, body, http.StatusUnauthorized, "invalid_code")
+	if n := e.count(`SELECT count(*) FROM staff_credentials`); n != 1 {
+		t.Fatalf("%d staff passkeys, want the first desk's only", n)
+	}
+	if _, body := second.me(); body["error"] != "unauthorized" {
+		t.Fatalf("the refused desk has a staff session: %v", body)
+	}
+	status, body = e.staffDesk().enroll("NOT-A-CODE-AT-ALL")
+	expectStatus(t, "a wrong code", status, body, http.StatusUnauthorized, "invalid_code")
+}
+
+func TestStaffEnrollmentCodeExpiresAfter24Hours(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	late := e.addStaff("suzuki", RoleOperator)
+	expired := e.addStaff("tanaka", RoleOperator)
+	e.clock.Advance(24*time.Hour - time.Minute)
+	desk := e.staffDesk()
+	status, body, raw := desk.call("POST", "/staff/api/enroll/begin", map[string]string{"code": late})
+	expectStatus(t, "begin a minute before the end", status, body, http.StatusOK, "")
+	e.clock.Advance(2 * time.Minute)
+	cred, err := desk.key.Create(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = desk.call("POST", "/staff/api/enroll/finish", map[string]any{"code": late, "credential": cred})
+	expectStatus(t, "finish a minute after the end", status, body, http.StatusUnauthorized, "invalid_code")
+	status, body = e.staffDesk().enroll(expired)
+	expectStatus(t, "begin after the end", status, body, http.StatusUnauthorized, "invalid_code")
+	if n := e.count(`SELECT count(*) FROM staff_credentials`) + e.count(`SELECT count(*) FROM staff_sessions`); n != 0 {
+		t.Fatalf("an expired code enrolled a passkey or made a session (%d rows)", n)
+	}
+}
+
+// A passkey without user verification (a security key with no PIN) is refused, as customers'
+// are, and the refusal does not use the code up.
+func TestStaffEnrollmentRequiresUserVerification(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	code := e.addStaff("suzuki", RoleOperator)
+	status, body := e.staffDesk(func(c *authtest.Config) { c.UserNotVerified = true }).enroll(code)
+	expectStatus(t, "enroll without user verification", status, body, http.StatusBadRequest, "passkey_failed")
+	status, body = e.staffDesk().enroll(code)
+	expectStatus(t, "enroll again with the same code", status, body, http.StatusOK, "")
+	var opts struct {
+		PublicKey struct {
+			AuthenticatorSelection struct {
+				ResidentKey      string `json:"residentKey"`
+				UserVerification string `json:"userVerification"`
+			} `json:"authenticatorSelection"`
+		} `json:"publicKey"`
+	}
+	_, _, raw := e.staffDesk().call("POST", "/staff/api/enroll/begin", map[string]string{"code": e.addStaff("tanaka", RoleOperator)})
+	if err := json.Unmarshal(raw, &opts); err != nil {
+		t.Fatal(err)
+	}
+	if sel := opts.PublicKey.AuthenticatorSelection; sel.ResidentKey != "required" || sel.UserVerification != "required" {
+		t.Fatalf("creation options ask %+v, want a resident key and user verification required", sel)
+	}
+}
+
+func TestStaffRoutesNeedAStaffSession(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	staff := e.enrolledStaff("suzuki", RoleSupervisor)
+	e.addAccount("taro", "1234567")
+	customer := e.browser()
+	if status, body := e.passwordLogin(customer, "taro"); status != http.StatusOK {
+		t.Fatalf("customer login: %d %v", status, body)
+	}
+	u, _ := url.Parse(e.srv.URL)
+	var customerToken string
+	for _, c := range customer.Jar.Cookies(u) {
+		if c.Name == "kagi_session" {
+			customerToken = c.Value
+		}
+	}
+	if customerToken == "" {
+		t.Fatal("the customer has no session cookie")
+	}
+	// The customer's token under the staff cookie's name is no staff session either.
+	forged := e.browser()
+	forged.Jar.SetCookies(u, []*http.Cookie{{Name: StaffCookie, Value: customerToken}})
+
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+	}{{"no session", e.browser()}, {"a customer's session", customer}, {"a customer's token as the staff cookie", forged}} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, r := range []struct{ method, path string }{{"GET", "/staff/api/me"}, {"POST", "/staff/api/logout"}} {
+				status, body, _ := e.do(c.client, r.method, r.path, nil, "Sec-Fetch-Site", "same-origin")
+				expectStatus(t, r.method+" "+r.path, status, body, http.StatusUnauthorized, "unauthorized")
+			}
+		})
+	}
+	// And the other way round: a staff session is no customer's.
+	if status, _, _ := e.do(staff.c, "GET", "/api/v1/session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a staff session reads a customer session: %d", status)
+	}
+	if status, _ := staff.me(); status != http.StatusOK {
+		t.Fatalf("the staff member's own session: %d", status)
+	}
+}
+
+func TestStaffRoutesRefuseCrossSiteRequests(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	staff := e.enrolledStaff("suzuki", RoleOperator)
+	for _, path := range []string{"/staff/api/login/begin", "/staff/api/logout", "/staff/api/enroll/begin"} {
+		status, body, _ := e.do(staff.c, "POST", path, map[string]any{}, "Sec-Fetch-Site", "cross-site")
+		expectStatus(t, path+" from another site", status, body, http.StatusForbidden, "cross_origin")
+	}
+	if status, _ := staff.me(); status != http.StatusOK {
+		t.Fatal("a refused cross-site logout ended the session")
+	}
+}
+
+func TestStaffSessionEndsAfter30IdleMinutesOr8Hours(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	idle := e.enrolledStaff("suzuki", RoleOperator)
+	busy := &staffDesk{e: e, c: e.browser(), key: idle.key}
+	if status, body := busy.login(); status != http.StatusOK {
+		t.Fatalf("login: %d %v", status, body)
+	}
+	expectOK := func(what string, d *staffDesk) {
+		t.Helper()
+		status, body := d.me()
+		expectStatus(t, what, status, body, http.StatusOK, "")
+	}
+	// Both use the console at 20 and 49 minutes; then only busy does, every 10 or 20 minutes.
+	e.clock.Advance(20 * time.Minute)
+	expectOK("busy at 20m", busy)
+	expectOK("idle at 20m", idle)
+	e.clock.Advance(29 * time.Minute)
+	expectOK("busy at 49m", busy)
+	expectOK("idle after 29 minutes without a request", idle)
+	e.clock.Advance(20 * time.Minute)
+	expectOK("busy at 69m", busy)
+	e.clock.Advance(10 * time.Minute)
+	status, body := idle.me()
+	expectStatus(t, "idle after 30 minutes without a request", status, body, http.StatusUnauthorized, "unauthorized")
+	expectOK("busy at 79m", busy)
+	elapsed := 79 * time.Minute
+	for ; elapsed+20*time.Minute < 8*time.Hour; elapsed += 20 * time.Minute {
+		e.clock.Advance(20 * time.Minute)
+		expectOK("busy at "+(elapsed+20*time.Minute).String(), busy)
+	}
+	e.clock.Advance(8*time.Hour - elapsed)
+	status, body = busy.me()
+	expectStatus(t, "busy 8 hours after logging in", status, body, http.StatusUnauthorized, "unauthorized")
+}
+
+func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	first := e.enrolledStaff("suzuki", RoleSupervisor)
+	second := &staffDesk{e: e, c: e.browser(), key: first.key}
+	if status, body := second.login(); status != http.StatusOK {
+		t.Fatalf("login: %d %v", status, body)
+	}
+	colleague := e.enrolledStaff("tanaka", RoleOperator)
+	pending := e.addStaff("sato", RoleOperator)
+
+	ctx := context.Background()
+	res, err := e.svc.DisableStaff(ctx, "suzuki", actorCLI)
+	if err != nil || res.SessionsEnded != 2 || res.AlreadyDisabled {
+		t.Fatalf("disable: %+v, %v; want 2 sessions ended", res, err)
+	}
+	for i, d := range []*staffDesk{first, second} {
+		status, body := d.me()
+		expectStatus(t, []string{"first desk", "second desk"}[i]+" after disabling", status, body, http.StatusUnauthorized, "unauthorized")
+	}
+	status, body := (&staffDesk{e: e, c: e.browser(), key: first.key}).login()
+	expectStatus(t, "login after disabling", status, body, http.StatusUnauthorized, "passkey_failed")
+	if status, _ := colleague.me(); status != http.StatusOK {
+		t.Fatal("disabling one staff member ended another's session")
+	}
+
+	if _, err := e.svc.DisableStaff(ctx, "sato", actorCLI); err != nil {
+		t.Fatal(err)
+	}
+	status, body = e.staffDesk().enroll(pending)
+	expectStatus(t, "a disabled staff member's code", status, body, http.StatusUnauthorized, "invalid_code")
+
+	if res, err := e.svc.DisableStaff(ctx, "suzuki", actorCLI); err != nil || !res.AlreadyDisabled {
+		t.Fatalf("disabling again: %+v, %v; want already disabled", res, err)
+	}
+	if _, err := e.svc.DisableStaff(ctx, "nobody", actorCLI); !errors.Is(err, ErrUnknownStaff) {
+		t.Fatalf("disabling an unknown login ID: %v", err)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'cli' AND event = 'staff_disabled'
+		AND detail->>'staff' = 'suzuki' AND detail->>'sessions_ended' = '2'`); n != 1 {
+		t.Fatalf("%d audit lines of the disabling, want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'staff:suzuki' AND event = 'staff_login_failed'
+		AND detail->>'reason' = 'disabled'`); n != 1 {
+		t.Fatalf("%d audit lines of the refused login, want 1", n)
+	}
+}
+
+func TestStaffRoleCheck(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	h := func(role Role) http.Handler {
+		return web.Browser(web.Handle(e.svc.log, e.svc.withStaff(role, func(w http.ResponseWriter, r *http.Request, st Staff) error {
+			return web.JSON(w, http.StatusOK, map[string]any{"by": st.LoginID})
+		})))
+	}
+	e.mux.Handle("GET /staff/api/test/supervisor", h(RoleSupervisor))
+	e.mux.Handle("GET /staff/api/test/operator", h(RoleOperator))
+	operator := e.enrolledStaff("suzuki", RoleOperator)
+	supervisor := e.enrolledStaff("tanaka", RoleSupervisor)
+	for _, c := range []struct {
+		name string
+		desk *staffDesk
+		path string
+		want int
+		code string
+	}{
+		{"operator on a supervisor route", operator, "/staff/api/test/supervisor", http.StatusForbidden, "forbidden"},
+		{"operator on an operator route", operator, "/staff/api/test/operator", http.StatusOK, ""},
+		{"supervisor on a supervisor route", supervisor, "/staff/api/test/supervisor", http.StatusOK, ""},
+		{"supervisor on an operator route", supervisor, "/staff/api/test/operator", http.StatusOK, ""},
+		{"nobody on an operator route", e.staffDesk(), "/staff/api/test/operator", http.StatusUnauthorized, "unauthorized"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, body, _ := c.desk.call("GET", c.path, nil)
+			expectStatus(t, c.path, status, body, c.want, c.code)
+		})
+	}
+}
+
+func TestStaffPages(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	noRedirect := func(c *http.Client) *http.Client {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		return c
+	}
+	get := func(c *http.Client, path string) *http.Response {
+		t.Helper()
+		res, err := c.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { res.Body.Close() })
+		return res
+	}
+	body := func(res *http.Response) string {
+		t.Helper()
+		var b bytes.Buffer
+		if _, err := b.ReadFrom(res.Body); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+
+	anon := noRedirect(e.browser())
+	if res := get(anon, "/staff/"); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/staff/login" {
+		t.Fatalf("home without a session: %d → %q, want the login page", res.StatusCode, res.Header.Get("Location"))
+	}
+	for _, c := range []struct{ path, want string }{
+		{"/staff/login", `id="staff-login"`},
+		{"/staff/enroll", `id="enroll-form"`},
+	} {
+		res := get(anon, c.path)
+		page := body(res)
+		if res.StatusCode != http.StatusOK || !strings.Contains(page, c.want) || !strings.Contains(page, `lang="ja"`) {
+			t.Fatalf("%s: %d\n%s", c.path, res.StatusCode, page)
+		}
+		if !strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'self'") || strings.Contains(page, "<script>") {
+			t.Fatalf("%s: its script must come from a file under the CSP", c.path)
+		}
+		script, _ := staffStaticURL("staff.js")
+		if !strings.Contains(page, `src="`+script+`"`) {
+			t.Fatalf("%s does not load %s", c.path, script)
+		}
+		js := get(anon, script)
+		if js.StatusCode != http.StatusOK || !strings.HasPrefix(js.Header.Get("Content-Type"), "text/javascript") ||
+			!strings.Contains(js.Header.Get("Cache-Control"), "immutable") || !strings.Contains(body(js), "/staff/api/login/begin") {
+			t.Fatalf("%s: %d %s", script, js.StatusCode, js.Header.Get("Content-Type"))
+		}
+	}
+
+	desk := e.enrolledStaff("suzuki", RoleSupervisor)
+	noRedirect(desk.c)
+	res := get(desk.c, "/staff/")
+	if page := body(res); res.StatusCode != http.StatusOK || !strings.Contains(page, "鈴木 一郎 さん(suzuki、スーパーバイザー)") ||
+		!strings.Contains(page, `id="staff-logout"`) {
+		t.Fatalf("home: %d\n%s", res.StatusCode, page)
+	}
+	if res := get(desk.c, "/staff/login"); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/staff/" {
+		t.Fatalf("login page with a session: %d → %q, want home", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+func TestStaffCookieIsHostPrefixedOnHTTPS(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		secure bool
+		want   []string
+	}{
+		{true, []string{"__Host-kagi_staff=tok", "Path=/", "HttpOnly", "Secure", "SameSite=Strict"}},
+		{false, []string{"kagi_staff=tok", "Path=/", "HttpOnly", "SameSite=Strict"}},
+	} {
+		s := &Service{secure: c.secure}
+		w := httptest.NewRecorder()
+		s.setStaffCookie(w, StaffLogin{Token: "tok", ExpiresAt: testStart.Add(staffSessionTTL)})
+		got := w.Header().Get("Set-Cookie")
+		for _, want := range c.want {
+			if !strings.Contains(got, want) {
+				t.Errorf("secure=%v: Set-Cookie %q lacks %q", c.secure, got, want)
+			}
+		}
+		if !c.secure && strings.Contains(got, "Secure") {
+			t.Errorf("Set-Cookie %q is Secure over plain http", got)
+		}
+	}
+}
+
+func TestExpiryPurgesStaffRowsPastTheirEnd(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	desk := e.enrolledStaff("suzuki", RoleOperator)  // a session
+	e.addStaff("tanaka", RoleOperator)               // an unused code
+	desk.call("POST", "/staff/api/login/begin", nil) // an unfinished ceremony
+	e.clock.Advance(24 * time.Hour)
+	e.addStaff("sato", RoleOperator) // live: a new code
+	later := e.staffDesk()
+	later.key = desk.key
+	if status, body := later.login(); status != http.StatusOK { // live: a new session
+		t.Fatalf("login: %d %v", status, body)
+	}
+	later.call("POST", "/staff/api/login/begin", nil) // live: a new ceremony
+
+	res := e.runExpiry()
+	for _, name := range []string{"staff_sessions", "staff_ceremonies", "staff_enrollment_codes"} {
+		if res.Purged[name] != 1 {
+			t.Errorf("purged %d rows of %s, want the 1 past its end (%v)", res.Purged[name], name, res.Purged)
+		}
+	}
+	for _, table := range []string{"staff_sessions", "staff_ceremonies", "staff_enrollment_codes"} {
+		if n := e.count(`SELECT count(*) FROM ` + table); n != 1 {
+			t.Errorf("%d rows left in %s, want the live one", n, table)
+		}
+	}
+	if status, _ := later.me(); status != http.StatusOK {
+		t.Fatal("the purge ended a live staff session")
+	}
+}
