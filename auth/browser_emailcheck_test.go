@@ -99,17 +99,17 @@ func (b *browserEnv) tapEmoji(emoji string) {
 	b.step("tap "+emoji, chromedp.WaitEnabled(sel), chromedp.Tap(sel))
 }
 
-// waitStatus waits until the page's status area shows want, and checks that the customer sees
-// it where the page is: a phone shows no more than its screen.
-func (b *browserEnv) waitStatus(want string) {
+// waitMsg waits until the message element id shows want, and checks that the customer sees it
+// where the page is: a phone shows no more than its screen.
+func (b *browserEnv) waitMsg(id, want string) {
 	b.t.Helper()
-	b.step("status "+want, chromedp.PollFunction[chromedp.Void](
-		`(want) => { const s = document.getElementById('status'); return !s.hidden && s.textContent === want; }`,
-		chromedp.WithPollingArgs(want)))
-	onScreen, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
-		const r = document.getElementById('status').getBoundingClientRect();
+	b.step("#"+id+" "+want, chromedp.PollFunction[chromedp.Void](
+		`(id, want) => { const s = document.getElementById(id); return !s.hidden && s.textContent === want; }`,
+		chromedp.WithPollingArgs(id, want)))
+	onScreen, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const r = document.getElementById(%q).getBoundingClientRect();
 		return r.top >= 0 && r.bottom <= innerHeight;
-	})()`))
+	})()`, id)))
 	if err != nil || !onScreen {
 		b.t.Errorf("the message %q is off the screen (%v): the customer sees nothing happen", want, err)
 	}
@@ -155,7 +155,7 @@ func TestBrowserEmailCheck(t *testing.T) {
 
 		before := b.emojiButtons()
 		b.tapEmoji(wrongOf(shown, mailed))
-		b.waitStatus(msgEmailCheckWrong(2))
+		b.waitMsg("email-check-msg", msgEmailCheckWrong(2))
 		b.step("the emoji stay", chromedp.WaitVisible(chromedp.ID("email-check")))
 		if after := b.emojiButtons(); !slices.Equal(after, before) {
 			t.Errorf("the wrong pick moved or changed the emoji under the finger: %v, then %v", before, after)
@@ -187,14 +187,14 @@ func TestBrowserEmailCheck(t *testing.T) {
 		wrong := wrongOf(shown, mailed)
 		for _, left := range []int{2, 1} {
 			b.tapEmoji(wrong)
-			b.waitStatus(msgEmailCheckWrong(left))
+			b.waitMsg("email-check-msg", msgEmailCheckWrong(left))
 		}
 		b.tapEmoji(wrong)
 		b.step("form back",
 			chromedp.WaitVisible(chromedp.ID("password-form")),
 			chromedp.WaitNotVisible(chromedp.ID("email-check")),
 		)
-		b.waitStatus(msgEmailCheckTooManyWrong)
+		b.waitMsg("password-msg", msgEmailCheckTooManyWrong)
 		if pw, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("password"))); err != nil || pw != "" {
 			t.Errorf("password field holds %q (%v), want it emptied", pw, err)
 		}

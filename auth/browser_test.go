@@ -261,9 +261,9 @@ func (b *browserEnv) step(name string, actions ...chromedp.Action[chromedp.Void]
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		status, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.getElementById('status') || {}).textContent || ''`))
+		msgs, _ := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.msg:not([hidden])')].map((el) => el.id + ': ' + el.textContent)`))
 		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
-		b.t.Fatalf("%s: %v (page %s, status %q)", name, err, loc, status)
+		b.t.Fatalf("%s: %v (page %s, messages %q)", name, err, loc, msgs)
 	}
 }
 
@@ -385,6 +385,12 @@ func TestBrowserPasskeyLifecycle(t *testing.T) {
 		chromedp.Click(chromedp.ID("passkey-create")),
 		chromedp.WaitVisible(chromedp.ID("passkey")),
 	)
+	if got := b.text("done"); !strings.Contains(got, "パスキーを作成しました") {
+		t.Errorf("after creating the passkey the page says %q", got)
+	}
+	if got := b.location(); got != "/settings/security" {
+		t.Errorf("after creating the passkey the browser is at %s: a reload would tell it again", got)
+	}
 	details := b.text("passkey")
 	for _, want := range []string{"作成日時", "(日本時間)", "最終利用日時", "未使用", "同期されていません"} {
 		if !strings.Contains(details, want) {
@@ -471,6 +477,9 @@ func TestBrowserPasskeyLifecycle(t *testing.T) {
 		chromedp.Click(chromedp.ID("delete-confirm")),
 		chromedp.WaitVisible(chromedp.ID("no-passkey")),
 	)
+	if got := b.text("done"); !strings.Contains(got, "パスキーを削除しました") {
+		t.Errorf("after deleting the passkey the page says %q", got)
+	}
 	if b.storedCredentialID(acct.ID) != nil {
 		t.Fatal("passkey still stored after deletion")
 	}
@@ -555,9 +564,10 @@ func testUnknownPasskeyIsForgotten(t *testing.T, b *browserEnv) {
 	if !<-forgotten {
 		t.Error("the password manager was not told to forget the unknown passkey")
 	}
-	b.step("error shown", chromedp.WaitVisible(chromedp.ID("status")))
-	if got, want := b.text("status"), msgCeremonyFailed; got != want {
-		t.Errorf("status = %q, want %q", got, want)
+	// The customer is told why, by the button, and what to do: not just "try again".
+	b.step("error shown", chromedp.WaitVisible(chromedp.ID("passkey-msg")))
+	if got := b.text("passkey-msg"); !strings.Contains(got, "削除されたか別の端末で作成し直された") || !strings.Contains(got, "自動音声ダイヤル") {
+		t.Errorf("the failed login says %q", got)
 	}
 	if got := b.location(); got != "/login" {
 		t.Errorf("after the failed login the browser is at %s", got)
@@ -566,12 +576,14 @@ func testUnknownPasskeyIsForgotten(t *testing.T, b *browserEnv) {
 
 func TestBrowserRecoveryReplacesPasskey(t *testing.T) {
 	t.Parallel()
-	b := newBrowserEnv(t, func(c *Config) { c.Windows = pageTestWindow{until: time.Now().Add(30 * time.Minute)} })
+	until := time.Now().Add(30 * time.Minute)
+	b := newBrowserEnv(t, withDesk(openDesk), func(c *Config) { c.Windows = pageTestWindow{until: until} })
 	acct := b.addAccount(demoAccount)
 	// The passkey on the lost phone: not on this browser's authenticator.
 	b.insertPasskey(acct.ID, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
 	lost := b.storedCredentialID(acct.ID)
 
+	b.usePhone()
 	mark := b.net.mark()
 	b.passwordLogin()
 	if a := b.sessionAssurance(); a != "password_fallback" {
@@ -580,6 +592,7 @@ func TestBrowserRecoveryReplacesPasskey(t *testing.T) {
 	if notice := b.text("recovery-notice"); !strings.Contains(notice, "パスキーの作成・削除のみ行えます") {
 		t.Errorf("recovery notice = %q", notice)
 	}
+	b.recoveryPageCountsDown(until)
 	// The page offers the passkey at once (conditional create): the browser asks for the
 	// creation options before any click. The virtual authenticator has no password manager to
 	// accept the offer, so the customer takes the button, which replaces the lost passkey.

@@ -242,7 +242,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 			}
 		}
 		if !windowOpen {
-			return end("login_failed", map[string]any{"method": "password", "reason": "passkey_required_after_email_check"}, errPasskeyRequired)
+			return end("login_failed", map[string]any{"method": "password", "reason": "passkey_required_after_email_check"}, s.errPasskeyRequired())
 		}
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM email_checks WHERE id_hash = $1`, idHash); err != nil {

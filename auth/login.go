@@ -29,13 +29,23 @@ type PasswordLogin struct {
 
 var (
 	errInvalidCredentials = web.Errorf(http.StatusUnauthorized, "invalid_credentials", msgInvalidCredentials)
-	errPasskeyRequired    = web.Errorf(http.StatusForbidden, "passkey_required", msgPasskeyRequired)
 	errRateLimited        = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgRateLimited)
 	// errBusy answers a password login that found the hashing line full: the same code as a
 	// throttle, since the client does the same (try again later), and a message that does not
 	// blame the customer.
-	errBusy = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgBusy)
+	errBusy = &web.Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: msgBusy, RetryAfter: time.Second}
 )
+
+// errPasskeyRequired refuses a password login to an account with a passkey and no open window
+// (§2.2), with the way out as the support desk tells it now: the message names the voice line's
+// number and the operators' hours, also given apart for the client to lay out. It is built from
+// the clock alone, so a right and a wrong password get the same answer.
+func (s *Service) errPasskeyRequired() *web.Error {
+	sup := s.support.SupportAt(s.now())
+	e := web.Errorf(http.StatusForbidden, "passkey_required", msgPasskeyRequired(sup))
+	e.Extra = map[string]any{"voice_line": sup.VoiceLine, "support_hours": sup.Hours}
+	return e
+}
 
 type passwordCandidate struct {
 	ID           int64  `db:"id"`
@@ -130,7 +140,7 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 		if match {
 			reason = "passkey_required_password_right"
 		}
-		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, reason, errPasskeyRequired)
+		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, reason, s.errPasskeyRequired())
 	}
 	if !match {
 		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, "wrong_password", errInvalidCredentials)
@@ -201,7 +211,7 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 			return PasswordLogin{}, err
 		}
 		if hasPasskey && !l.windowOpen {
-			return PasswordLogin{}, errPasskeyRequired
+			return PasswordLogin{}, s.errPasskeyRequired()
 		}
 	}
 	if l.windowOpen {

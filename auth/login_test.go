@@ -194,6 +194,15 @@ func TestPasswordLoginWhenHashingIsBusy(t *testing.T) {
 	if status != http.StatusTooManyRequests || body["error"] != "rate_limited" || body["message"] != msgBusy {
 		t.Fatalf("%d %v", status, body)
 	}
+	res, err := http.Post(e.srv.URL+"/api/v1/login/password", "application/json",
+		strings.NewReader(`{"login_id":"taro","password":"`+demoAccount.Password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1" {
+		t.Errorf("busy: %d Retry-After %q, want 429 with Retry-After 1", res.StatusCode, res.Header.Get("Retry-After"))
+	}
 }
 
 func TestPasswordHasherBoundsConcurrency(t *testing.T) {
@@ -222,12 +231,13 @@ func TestPasswordHasherBoundsConcurrency(t *testing.T) {
 
 func TestPasskeyRequiredHidesWhetherThePasswordWasRight(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, withDesk(openDesk))
 	acct := e.addAccount(demoAccount)
 	e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
 	s1, b1 := e.passwordLogin(e.browser(), "taro", demoAccount.Password)
 	s2, b2 := e.passwordLogin(e.browser(), "taro", "wrong password!")
-	if s1 != http.StatusForbidden || b1["error"] != "passkey_required" || b1["message"] != msgPasskeyRequired {
+	if s1 != http.StatusForbidden || b1["error"] != "passkey_required" || b1["message"] != msgPasskeyRequired(Support(openDesk)) ||
+		b1["voice_line"] != openDesk.VoiceLine || b1["support_hours"] != openDesk.Hours {
 		t.Fatalf("right password: %d %v, want 403 passkey_required", s1, b1)
 	}
 	if s1 != s2 || !reflect.DeepEqual(b1, b2) {

@@ -1,12 +1,14 @@
 package auth
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Customer-facing Japanese messages of the auth core, in one place for review.
 const (
 	msgMissingCredentials           = "ログインIDとパスワードを入力してください。"
 	msgInvalidCredentials           = "ログインIDまたはパスワードが正しくありません。"
-	msgPasskeyRequired              = "パスキーが作成されているため、パスキーでログインしてください。パスキーでログインできない場合は、自動音声ダイヤルにお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます。"
 	msgRateLimited                  = "ログインに続けて失敗したため、しばらくログインできません。時間をおいて再度お試しください。"
 	msgUnauthorized                 = "ログインしてください。"
 	msgRecoverySessionOnly          = "このログインではパスキーの作成・削除のみ行えます。パスキーを作成してから、パスキーでログインし直してください。"
@@ -32,3 +34,42 @@ func msgEmailCheckWrong(left int) string {
 // msgClientLimited refuses a request over its address's limit. Many customers can share one
 // address (a carrier's NAT), so it blames nobody.
 const msgClientLimited = "ただいまお客様のネットワークからのアクセスが集中しているため、ご利用いただけません。恐れ入りますが、しばらくしてから再度お試しください。"
+
+// The passkey_required refusal (§2.2) with the way out as the support desk tells it at the
+// moment: the voice line's number, the operators' hours, today's exception and whether they
+// answer now. Without a number the sentence names the voice line alone, never a blank.
+const (
+	msgPasskeyRequiredLead = "パスキーが作成されているため、パスキーでログインしてください。"
+	msgWayOutNumbered      = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤル(%s)にお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
+	msgWayOut              = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤルにお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
+	msgOperatorHours       = "オペレーターの受付時間は%sです。"
+)
+
+// msgPasskeyRequired is the passkey_required message at the moment sup describes.
+func msgPasskeyRequired(sup Support) string {
+	var b strings.Builder
+	b.WriteString(msgPasskeyRequiredLead)
+	if sup.VoiceLine != "" {
+		fmt.Fprintf(&b, msgWayOutNumbered, sup.VoiceLine)
+	} else {
+		b.WriteString(msgWayOut)
+	}
+	if sup.Hours != "" {
+		fmt.Fprintf(&b, msgOperatorHours, sup.Hours)
+	}
+	for _, s := range []string{sup.Today, sup.Status} {
+		if s != "" {
+			b.WriteString(strings.TrimSuffix(s, "。") + "。")
+		}
+	}
+	return b.String()
+}
+
+// providerNamesJa are the providers' names as the FAQ writes them (Apple's is the 「パスワード」
+// app, which keeps the iCloud Keychain); the others are brand names, shown as they are.
+var providerNamesJa = map[string]string{
+	"iCloud Keychain":            "「パスワード」(iCloud キーチェーン)",
+	"iCloud Keychain (Managed)":  "「パスワード」(iCloud キーチェーン・管理対象)",
+	"Google Password Manager":    "Googleパスワードマネージャー",
+	"Microsoft Password Manager": "Microsoftパスワードマネージャー",
+}

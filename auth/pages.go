@@ -121,20 +121,54 @@ func (s *Service) handleRoot(w http.ResponseWriter, r *http.Request) error {
 // (it ended with it): "passkey_created" or "passkey_deleted"; anything else shows nothing.
 type loginView struct {
 	Done string
+	// Support is the way out for a customer whose passkey is gone.
+	Support supportView
 }
 
 func (s *Service) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
-	return renderPage(w, loginPage, loginView{Done: r.URL.Query().Get("done")})
+	return renderPage(w, loginPage, loginView{Done: r.URL.Query().Get("done"), Support: s.supportNow()})
+}
+
+// supportView is the support desk as the pages print it at the moment of the request.
+type supportView struct {
+	Support
+	// NextOpenAt is when the operators answer next, in JST; "" while they answer or when
+	// unknown.
+	NextOpenAt string
+}
+
+// supportNow asks the support desk about the moment of the request.
+func (s *Service) supportNow() supportView {
+	v := supportView{Support: s.support.SupportAt(s.now())}
+	if !v.Open && !v.NextOpen.IsZero() {
+		v.NextOpenAt = formatJST(v.NextOpen)
+	}
+	return v
 }
 
 // securityView is what the security settings page shows.
 type securityView struct {
 	Assurance Assurance
+	// Done names the change the customer just made on the page: "passkey_created" or
+	// "passkey_deleted"; anything else shows nothing.
+	Done string
 	// Recovery marks a session made through a fallback window: only creating (replacing) or
 	// deleting the passkey is possible.
 	Recovery bool
+	// RecoveryEnds is when a recovery session ends with its window, in JST. The time left at
+	// the request is in minutes (rounded up) for the page and in milliseconds for its script,
+	// which counts down from it on its own clock, so a phone whose clock is wrong still shows
+	// the right minutes.
+	RecoveryEnds        string
+	RecoveryLeftMinutes int
+	RecoveryLeftMillis  int64
 	// CanCreate: no passkey yet, or a recovery session, whose new passkey replaces the old.
 	CanCreate bool
+	// CreateHere: the create platform rule (§2.4) allows this browser to create it; where it
+	// does not (a computer), the page tells the customer to use the smartphone instead.
+	CreateHere bool
+	// Support is the way out, shown to a recovery session.
+	Support supportView
 	// The WebAuthn identity the Signal API reports to the password manager.
 	RPID, UserID, UserName, DisplayName string
 	Passkey                             *passkeyView
@@ -171,7 +205,10 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 	}
 	v := securityView{
 		Assurance:   sess.Assurance,
+		Done:        r.URL.Query().Get("done"),
 		Recovery:    sess.Assurance == AssurancePasswordFallback,
+		CreateHere:  creationAllowed(s.platforms, r.UserAgent()),
+		Support:     s.supportNow(),
 		RPID:        s.webauthn.Config.RPID,
 		UserID:      cur.UserID,
 		UserName:    cur.UserName,
@@ -189,19 +226,17 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		}
 	}
 	v.CanCreate = cur.Passkey == nil || v.Recovery
+	if v.Recovery {
+		// A recovery session's expires_at is its window's end (§2.11).
+		left := max(sess.ExpiresAt.Sub(s.now()), 0)
+		v.RecoveryEnds = formatJST(sess.ExpiresAt)
+		v.RecoveryLeftMinutes = int((left + time.Minute - 1) / time.Minute)
+		v.RecoveryLeftMillis = left.Milliseconds()
+	}
 	if h := HoldOf(sess.RecoveredAt, s.hold, s.now()); h.HoldUntil != nil {
 		v.HoldUntil = formatJST(*h.HoldUntil)
 	}
 	return renderPage(w, securityPage, v)
-}
-
-// providerNamesJa are the Japanese names of the providers whose names the FAQ translates; the
-// others are brand names, shown as they are.
-var providerNamesJa = map[string]string{
-	"iCloud Keychain":            "iCloud キーチェーン",
-	"iCloud Keychain (Managed)":  "iCloud キーチェーン(管理対象)",
-	"Google Password Manager":    "Google パスワードマネージャー",
-	"Microsoft Password Manager": "Microsoft パスワードマネージャー",
 }
 
 func providerDisplayName(name string) string {

@@ -39,12 +39,35 @@ type fetchedPage struct {
 	body   string
 }
 
+// The User-Agents of the devices the pages are tried on: a phone that may create a passkey and
+// computers and a tablet that may not (§2.4).
+const (
+	uaIPhone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	uaWindows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+	uaMac     = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+	uaIPad    = "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
 // get fetches path without following redirects.
 func (e *testEnv) get(c *http.Client, path string) fetchedPage {
 	e.t.Helper()
+	return e.getAs(c, path, "")
+}
+
+// getAs fetches path as the browser userAgent names ("" for Go's own), without following
+// redirects.
+func (e *testEnv) getAs(c *http.Client, path, userAgent string) fetchedPage {
+	e.t.Helper()
 	noFollow := *c
 	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := noFollow.Get(e.srv.URL + path)
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if userAgent != "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	res, err := noFollow.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -254,13 +277,18 @@ func TestPageSecurityWithoutPasskey(t *testing.T) {
 	e.addAccount(demoAccount)
 	c := e.browser()
 	e.passwordLogin(c, "taro", demoAccount.Password)
-	p := e.get(c, "/settings/security")
+	p := e.getAs(c, "/settings/security", uaIPhone)
 	wantHTML(t, p, "<h1>セキュリティ設定</h1>", "山田 太郎 様", "パスキー未作成", "パスキーを作成", "ログアウト")
 	els := checkStrictCSP(t, p)
-	if _, ok := findElement(els, "passkey-create"); !ok {
-		t.Error("no 「パスキーを作成」 button")
+	for _, id := range []string{"passkey-create", "create-msg", "before-create"} {
+		if _, ok := findElement(els, id); !ok {
+			t.Errorf("no #%s before the first passkey", id)
+		}
 	}
-	for _, id := range []string{"passkey-delete", "recovery-notice", "replace-notice"} {
+	// Before the first passkey the customer learns what it changes: every later login needs
+	// it, and the password stops working until it is deleted.
+	wantHTML(t, p, "以降のログインはすべてパスキー認証に切り替わります", "パスキーを削除するまでパスワードではログインできなくなります")
+	for _, id := range []string{"passkey-delete", "recovery-notice", "replace-notice", "create-on-phone", "done", "support"} {
 		if _, ok := findElement(els, id); ok {
 			t.Errorf("#%s shown without a passkey", id)
 		}
@@ -281,9 +309,9 @@ func TestPageSecurityWithPasskey(t *testing.T) {
 	e.insertPasskey(acct.ID, time.Date(2026, 11, 24, 15, 30, 0, 0, time.UTC), time.Date(2026, 11, 25, 0, 5, 0, 0, time.UTC))
 	p := e.get(c, "/settings/security")
 	wantHTML(t, p, "作成日時", "2026年11月25日 00:30 (日本時間)", "最終利用日時", "2026年11月25日 09:05 (日本時間)",
-		"同期されています", "iCloud キーチェーン", "パスキーを削除")
+		"同期されています", "「パスワード」(iCloud キーチェーン)", "パスキーを削除")
 	els := checkStrictCSP(t, p)
-	for _, id := range []string{"passkey-create", "no-passkey", "recovery-notice", "hold-notice"} {
+	for _, id := range []string{"passkey-create", "no-passkey", "recovery-notice", "hold-notice", "before-create", "done"} {
 		if _, ok := findElement(els, id); ok {
 			t.Errorf("#%s shown although the account has its one passkey and no recovery", id)
 		}
@@ -307,10 +335,10 @@ func TestPageSecurityRecoverySession(t *testing.T) {
 	if status, body := e.passwordLogin(c, "taro", demoAccount.Password); status != http.StatusOK || body["via_fallback_window"] != true {
 		t.Fatalf("recovery login: %d %v", status, body)
 	}
-	p := e.get(c, "/settings/security")
+	p := e.getAs(c, "/settings/security", uaIPhone)
 	wantHTML(t, p, "パスキーの作成・削除のみ行えます", "現在のパスキーは削除され、新しいパスキーに置き換わります")
 	els := checkStrictCSP(t, p)
-	for _, id := range []string{"recovery-notice", "replace-notice", "passkey-create", "passkey-delete", "hold-notice"} {
+	for _, id := range []string{"recovery-notice", "replace-notice", "passkey-create", "passkey-delete", "hold-notice", "support", "recovery-ends"} {
 		if _, ok := findElement(els, id); !ok {
 			t.Errorf("recovery session page lacks #%s", id)
 		}
@@ -377,5 +405,252 @@ func TestPageStaticFiles(t *testing.T) {
 	}
 	if p := e.get(c, "/static/missing.js"); p.status != http.StatusNotFound {
 		t.Errorf("missing file: %d, want 404", p.status)
+	}
+}
+
+// fixedDesk is a support desk that says the same at every moment.
+type fixedDesk Support
+
+func (d fixedDesk) SupportAt(time.Time) Support { return Support(d) }
+
+// The desk on a regular weekday morning, operators answering.
+var openDesk = fixedDesk{
+	VoiceLine: "0120-123-456",
+	Hours:     "平日 8:30~17:00 / 土日 9:00~17:00",
+	Open:      true,
+	Status:    "ただいま営業時間内です",
+}
+
+// withDesk makes d the service's support desk.
+func withDesk(d SupportDesk) func(*Config) { return func(c *Config) { c.Support = d } }
+
+// brokenSentence finds what a missing number or hours would leave in a sentence.
+var brokenSentence = []string{"()", "( )", "ダイヤル()", "時間はです", "<no value>", "。。"}
+
+func TestPageLoginShowsTheWayOut(t *testing.T) {
+	t.Parallel()
+	yearEnd := openDesk
+	yearEnd.Today, yearEnd.Open, yearEnd.Status = "本日(12月31日)は休業日です", false, "ただいま営業時間外です"
+	yearEnd.NextOpen = time.Date(2031, 1, 2, 0, 0, 0, 0, time.UTC) // 9:00 JST
+	special := openDesk
+	special.Today = "本日(12月30日)の営業時間は9:00~15:00です"
+	evening := openDesk
+	evening.Open, evening.Status = false, "ただいま営業時間外です"
+	evening.NextOpen = time.Date(2031, 6, 4, 23, 30, 0, 0, time.UTC) // 8:30 JST
+	unnumbered := openDesk
+	unnumbered.VoiceLine = ""
+	for _, c := range []struct {
+		name          string
+		desk          SupportDesk
+		want, notWant []string
+	}{
+		{"regular day, open", openDesk,
+			[]string{`<dd class="voice-line" id="voice-line">0120-123-456</dd>`, `<dd id="support-hours">平日 8:30~17:00 / 土日 9:00~17:00</dd>`,
+				"自動音声ダイヤル(0120-123-456)にお電話いただくと", "ただいま営業時間内です"},
+			[]string{`id="support-today"`, "ただいま営業時間外です"}},
+		{"closed today", yearEnd,
+			[]string{"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00", `<p class="today" id="support-today">本日(12月31日)は休業日です</p>`,
+				"ただいま営業時間外です。次の受付開始は2031年1月2日 09:00 (日本時間)です", `data-open="false"`},
+			[]string{"ただいま営業時間内です"}},
+		{"special hours today", special,
+			[]string{`id="support-today">本日(12月30日)の営業時間は9:00~15:00です</p>`, "ただいま営業時間内です"},
+			nil},
+		{"after hours", evening,
+			[]string{`id="support-status" data-open="false">ただいま営業時間外です。次の受付開始は2031年6月5日 08:30 (日本時間)です`, "営業時間外もご利用いただけます"},
+			[]string{`id="support-today"`}},
+		{"no number configured", unnumbered,
+			[]string{"平日 8:30~17:00 / 土日 9:00~17:00", "機種変更などでパスキーを利用してのログインにお困りの方は、自動音声ダイヤルにお電話いただくと"},
+			[]string{`id="voice-line"`}},
+		{"no desk at all", NoSupportDesk{},
+			[]string{"自動音声ダイヤルにお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます"},
+			[]string{`class="desk"`, `id="support-status"`, `id="support-hours"`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t, withDesk(c.desk))
+			p := e.get(e.browser(), "/login")
+			wantHTML(t, p, c.want...)
+			checkStrictCSP(t, p)
+			for _, f := range append(c.notWant, brokenSentence...) {
+				if strings.Contains(p.body, f) {
+					t.Errorf("/login shows %q", f)
+				}
+			}
+			// The message after a failed passkey login carries the same way out.
+			els := parseHTML(t, p.body)
+			for _, el := range els {
+				if el.attrs["data-msg"] == "passkey-not-here" {
+					sup := c.desk.SupportAt(time.Time{})
+					for _, f := range []string{"機種変更", sup.VoiceLine, sup.Hours, sup.Today, sup.Status} {
+						if !strings.Contains(el.text, f) {
+							t.Errorf("the failed passkey login message %q lacks %q", el.text, f)
+						}
+					}
+					return
+				}
+			}
+			t.Error("no message for a passkey login on a device without the passkey")
+		})
+	}
+}
+
+func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
+	t.Parallel()
+	closed := openDesk
+	closed.Today, closed.Open, closed.Status = "本日(12月31日)は休業日です", false, "ただいま営業時間外です"
+	unnumbered := openDesk
+	unnumbered.VoiceLine = ""
+	for _, c := range []struct {
+		name string
+		desk SupportDesk
+		want []string
+	}{
+		{"number and hours", openDesk, []string{"自動音声ダイヤル(0120-123-456)", "一時的(30分間)", "オペレーターの受付時間は平日 8:30~17:00 / 土日 9:00~17:00です。", "ただいま営業時間内です。"}},
+		{"closed today", closed, []string{"0120-123-456", "平日 8:30~17:00", "本日(12月31日)は休業日です。", "ただいま営業時間外です。"}},
+		{"no number", unnumbered, []string{"自動音声ダイヤルにお電話いただくと", "オペレーターの受付時間は平日 8:30~17:00 / 土日 9:00~17:00です。"}},
+		{"no desk", NoSupportDesk{}, []string{"自動音声ダイヤルにお電話いただくと", "パスキーを再作成してください。"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t, withDesk(c.desk))
+			acct := e.addAccount(demoAccount)
+			e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
+			status, body := e.passwordLogin(e.browser(), "taro", demoAccount.Password)
+			if status != http.StatusForbidden || body["error"] != "passkey_required" {
+				t.Fatalf("%d %v, want 403 passkey_required", status, body)
+			}
+			msg, _ := body["message"].(string)
+			for _, f := range c.want {
+				if !strings.Contains(msg, f) {
+					t.Errorf("message %q lacks %q", msg, f)
+				}
+			}
+			for _, f := range brokenSentence {
+				if strings.Contains(msg, f) {
+					t.Errorf("message %q has %q", msg, f)
+				}
+			}
+			sup := c.desk.SupportAt(time.Time{})
+			if body["voice_line"] != sup.VoiceLine || body["support_hours"] != sup.Hours {
+				t.Errorf("voice_line %q, support_hours %q, want %q and %q", body["voice_line"], body["support_hours"], sup.VoiceLine, sup.Hours)
+			}
+		})
+	}
+}
+
+func TestPageSecurityCreateOnlyOnAPhone(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, ua string
+		phone    bool
+	}{
+		{"iPhone", uaIPhone, true},
+		{"Windows", uaWindows, false},
+		{"Mac", uaMac, false},
+		{"iPad", uaIPad, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t)
+			e.addAccount(demoAccount)
+			cl := e.browser()
+			e.passwordLogin(cl, "taro", demoAccount.Password)
+			p := e.getAs(cl, "/settings/security", c.ua)
+			els := checkStrictCSP(t, p)
+			_, button := findElement(els, "passkey-create")
+			_, guidance := findElement(els, "create-on-phone")
+			if button != c.phone || guidance == c.phone {
+				t.Fatalf("「パスキーを作成」 %v, guidance to use the phone %v; want the button only on a phone", button, guidance)
+			}
+			if !c.phone {
+				wantHTML(t, p, "パスキーの作成は、スマートフォンのみ可能です", "セキュリティ設定画面を開いて「パスキーを作成」を押してください",
+					"当社からのメールにリンクは一切ありません")
+			}
+		})
+	}
+	t.Run("recovery session on a computer", func(t *testing.T) {
+		t.Parallel()
+		until := time.Date(2031, 6, 4, 1, 20, 0, 0, time.UTC)
+		e := newTestEnv(t, func(c *Config) { c.Windows = pageTestWindow{until: until} })
+		acct := e.addAccount(demoAccount)
+		e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
+		cl := e.browser()
+		e.passwordLogin(cl, "taro", demoAccount.Password)
+		p := e.getAs(cl, "/settings/security", uaWindows)
+		els := checkStrictCSP(t, p)
+		if _, ok := findElement(els, "passkey-create"); ok {
+			t.Error("「パスキーを作成」 offered on a computer")
+		}
+		// The phone can log in with the password too while the window lasts.
+		wantHTML(t, p, "2031年6月4日 10:20 (日本時間)までは、スマートフォンでも同じログインID・パスワードでログインできます")
+	})
+}
+
+func TestPageRecoverySaysUntilWhen(t *testing.T) {
+	t.Parallel()
+	// The clock stands at 10:00 JST; the window ends at 10:25:30, 25½ minutes on.
+	until := time.Date(2031, 6, 4, 1, 25, 30, 0, time.UTC)
+	e := newTestEnv(t, withDesk(openDesk), func(c *Config) { c.Windows = pageTestWindow{until: until} })
+	acct := e.addAccount(demoAccount)
+	e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
+	cl := e.browser()
+	if status, body := e.passwordLogin(cl, "taro", demoAccount.Password); status != http.StatusOK {
+		t.Fatalf("recovery login: %d %v", status, body)
+	}
+	p := e.getAs(cl, "/settings/security", uaIPhone)
+	wantHTML(t, p, `<strong id="recovery-ends">2031年6月4日 10:25 (日本時間)</strong>まで有効です`,
+		`残り<span id="recovery-minutes">26</span>分`, `data-left-ms="1530000"`, "今すぐ新しいパスキーを作成してください",
+		"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00")
+	e.clock.Advance(20 * time.Minute)
+	wantHTML(t, e.getAs(cl, "/settings/security", uaIPhone), `残り<span id="recovery-minutes">6</span>分`)
+}
+
+func TestPagesPromiseEnvironmentsAndNoLink(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.Windows = pageTestWindow{until: time.Date(2031, 6, 4, 1, 30, 0, 0, time.UTC)} })
+	e.addAccount(demoAccount)
+	other := demoAccount
+	other.LoginID, other.AccountNumber, other.Email = "hanako", "7654321", "hanako@example.jp"
+	recovering := e.addAccount(other)
+	e.insertPasskey(recovering.ID, e.clock.Now(), e.clock.Now())
+
+	settings, recovery := e.browser(), e.browser()
+	e.passwordLogin(settings, "taro", demoAccount.Password)
+	if status, body := e.passwordLogin(recovery, "hanako", demoAccount.Password); status != http.StatusOK || body["via_fallback_window"] != true {
+		t.Fatalf("recovery login: %d %v", status, body)
+	}
+	// The FAQ's tables, row by row, as the page writes them.
+	rows := []string{
+		`<tr><th scope="row">iPhone</th><td>iOS 16以上</td><td>Safari※1</td><td>パスワード</td></tr>`,
+		`<tr><th scope="row">Android</th><td>Android 9以上</td><td>Google Chrome</td><td>Googleパスワードマネージャー※2</td></tr>`,
+		`<tr><th scope="row">iPhone</th><td>iOS 16以上</td><td>Safari※1</td></tr>`,
+		`<tr><th scope="row">Android</th><td>Android 9以上</td><td>Google Chrome</td></tr>`,
+		`<tr><th scope="row">iPad</th><td>iPadOS 16以上</td><td>Safari※1</td></tr>`,
+		`<tr><th scope="row">Mac</th><td>macOS Ventura(13)以上</td><td>Safari※1</td></tr>`,
+		`<tr><th scope="row">PC</th><td>Windows 10以上</td><td>Google Chrome<br>Microsoft Edge</td></tr>`,
+	}
+	promises := []string{
+		"パスキーの作成・利用にはスマートフォンをご利用ください。パスキーの作成は、スマートフォンのみ可能です。",
+		"当社からのパスキー関連メールには、パスキー設定ページへのリンクは一切ありません。リンクがあるメールは全てフィッシング詐欺です。",
+		"当社からのメールには、ログイン追加認証(絵文字)のメールやログインのお知らせを含め、リンクは一切ありません。",
+	}
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		path   string
+	}{
+		{"login", e.browser(), "/login"},
+		{"settings", settings, "/settings/security"},
+		{"recovery", recovery, "/settings/security"},
+	} {
+		p := e.getAs(c.client, c.path, uaIPhone)
+		if c.name == "recovery" && !strings.Contains(p.body, `id="recovery-notice"`) {
+			t.Fatalf("%s: not the recovery page", c.name)
+		}
+		for _, f := range append(append([]string{}, rows...), promises...) {
+			if !strings.Contains(p.body, f) {
+				t.Errorf("%s page lacks %q", c.name, f)
+			}
+		}
 	}
 }

@@ -180,7 +180,7 @@ func TestPasskeyRoundTrip(t *testing.T) {
 		if m.Event.Kind == notify.KindLogin && m.Event.Method != "passkey" {
 			t.Errorf("login notice %+v, want method passkey", m.Event)
 		}
-		if m.Event.Kind == notify.KindPasskeyCreated && (m.Event.Provider != "iCloud キーチェーン" || m.Event.Recovery) {
+		if m.Event.Kind == notify.KindPasskeyCreated && (m.Event.Provider != "「パスワード」(iCloud キーチェーン)" || m.Event.Recovery) {
 			t.Errorf("passkey notice %+v", m.Event)
 		}
 	}

@@ -1,5 +1,6 @@
 // Shared helpers of kagi's pages: JSON requests to the API, the WebAuthn JSON forms (with a
-// hand-written fallback for browsers that lack parse*FromJSON / toJSON) and status messages.
+// hand-written fallback for browsers that lack parse*FromJSON / toJSON) and the messages shown
+// by the controls.
 'use strict';
 
 window.kagi = (() => {
@@ -10,12 +11,17 @@ window.kagi = (() => {
     return el ? el.textContent.trim() : key;
   }
 
-  // show puts text into the page's live status area; kind is "error" or "info".
-  function show(text, kind) {
-    const el = document.getElementById('status');
+  // say puts text into el, the message element right by the control the customer used (an
+  // alert, so screen readers announce it), or empties and hides it when text is "". With focus
+  // it also takes the focus, which the disabled control lost, and is scrolled into view if it
+  // is not.
+  function say(el, text, focus) {
     el.textContent = text;
-    el.dataset.kind = kind || 'info';
     el.hidden = !text;
+    if (text && focus) {
+      el.focus({ preventScroll: true });
+      el.scrollIntoView({ block: 'nearest' });
+    }
   }
 
   // APIError is a refusal from the server: its code, the Japanese message to show and the
@@ -171,5 +177,5 @@ window.kagi = (() => {
     return msg('ceremony-failed');
   }
 
-  return { msg, show, api, APIError, b64urlEncode, b64urlDecode, creationOptions, requestOptions, credentialJSON, supported, ceremonyMessage };
+  return { msg, say, api, APIError, b64urlEncode, b64urlDecode, creationOptions, requestOptions, credentialJSON, supported, ceremonyMessage };
 })();

@@ -24,18 +24,25 @@
   const grid = document.getElementById('emoji-choices');
   const password = document.getElementById('password');
 
-  // The status area goes right under what the customer is using, the form or the emoji, so
-  // that a refusal is on the screen: at the foot of the page, a phone shows it only after
-  // scrolling. Under the emoji, its message moves none of them away from the finger.
-  const status = document.getElementById('status');
-  form.after(status);
+  // Each control has its message right by it, so that a refusal is on the screen where the
+  // customer looks: under the form's button, under the emoji (which it moves none of away
+  // from the finger), under the passkey button.
+  const formMsg = document.getElementById('password-msg');
+  const checkMsg = document.getElementById('email-check-msg');
+  const passkeyMsg = document.getElementById('passkey-msg');
+
+  function clearMessages() {
+    for (const el of [formMsg, checkMsg, passkeyMsg]) {
+      k.say(el, '');
+    }
+  }
 
   // showForm ends an email check and brings the login form back.
   function showForm() {
     check.hidden = true;
     grid.replaceChildren();
+    k.say(checkMsg, '');
     form.hidden = false;
-    form.after(status);
     password.value = '';
     busy(false);
   }
@@ -61,24 +68,24 @@
 
   async function pick(id, choice) {
     busy(true);
-    k.show('');
+    clearMessages();
     try {
       await k.api('POST', '/api/v1/login/email-check', { id, choice });
       location.assign(next);
     } catch (err) {
       if (err instanceof k.APIError && err.code === 'wrong_choice') {
-        k.show(err.message, 'error');
         busy(false);
+        k.say(checkMsg, err.message, true);
         return;
       }
       // Expired, too many wrong picks, or refused: the login starts over.
       showForm();
-      k.show(err.message, 'error');
+      k.say(formMsg, err.message, true);
     }
   }
 
   document.getElementById('email-check-restart').addEventListener('click', () => {
-    k.show('');
+    clearMessages();
     showForm();
     password.focus();
   });
@@ -86,7 +93,7 @@
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     busy(true);
-    k.show('');
+    clearMessages();
     try {
       const res = await k.api('POST', '/api/v1/login/password', {
         login_id: loginID.value.trim(),
@@ -98,8 +105,8 @@
       }
       location.assign(next);
     } catch (err) {
-      k.show(err.message, 'error');
       busy(false);
+      k.say(formMsg, err.message, true);
     }
   });
 
@@ -144,18 +151,34 @@
       return;
     }
     const ctrl = new AbortController();
+    // Autofill runs from the login ID field: its refusal is shown under the form, without
+    // taking the focus from the field the customer may be typing in.
     const finished = passkeyLogin('conditional', ctrl.signal, {}).catch((err) => {
       if (!ctrl.signal.aborted && err instanceof k.APIError) {
-        k.show(err.message, 'error');
+        k.say(formMsg, loginFailure(err), false);
       }
     });
     autofill = { ctrl, finished };
   }
 
+  // loginFailure is what to tell the customer when a passkey login failed. The browser does
+  // not tell a cancelled prompt from a device that holds no passkey of ours — after a phone
+  // change, on a new device — so both get the way out, not just "try again"; a passkey the
+  // server no longer knows (deleted, or replaced from another device) gets it too.
+  function loginFailure(err) {
+    if (err instanceof k.APIError && err.code === 'passkey_failed' && err.body.credential_unknown === true) {
+      return k.msg('passkey-unknown');
+    }
+    if (err && err.name === 'NotAllowedError') {
+      return k.msg('passkey-not-here');
+    }
+    return k.ceremonyMessage(err);
+  }
+
   button.addEventListener('click', async () => {
-    k.show('');
+    clearMessages();
     if (!k.supported()) {
-      k.show(k.msg('unsupported'), 'error');
+      k.say(passkeyMsg, k.msg('unsupported'), true);
       return;
     }
     busy(true);
@@ -169,8 +192,8 @@
     try {
       await passkeyLogin('', null, id ? { login_id: id } : {});
     } catch (err) {
-      k.show(k.ceremonyMessage(err), 'error');
       busy(false);
+      k.say(passkeyMsg, loginFailure(err), true);
       buttonCeremony = false;
       startAutofill();
     }

@@ -9,6 +9,18 @@
   const create = document.getElementById('passkey-create');
   const del = document.getElementById('passkey-delete');
   const dialog = document.getElementById('delete-dialog');
+  // The messages, each by its button.
+  const createMsg = document.getElementById('create-msg');
+  const deleteMsg = document.getElementById('delete-msg');
+  const logoutMsg = document.getElementById('logout-msg');
+
+  function clearMessages() {
+    for (const el of [createMsg, deleteMsg, logoutMsg]) {
+      if (el) {
+        k.say(el, '');
+      }
+    }
+  }
 
   // The conditional create in flight, so the button's ceremony can end it first; and whether the
   // button's ceremony runs, so the offer does not start beside it.
@@ -60,20 +72,26 @@
     done('passkey_created');
   }
 
-  // done shows the page again after a change. A recovery session ends with its window, which
-  // the change closes, so it goes on to the login page, which says what to do next.
+  // done shows the page again after a change, saying what changed. A recovery session ends
+  // with its window, which the change closes, so it goes on to the login page, which says what
+  // to do next.
   function done(what) {
     if (page.assurance === 'password_fallback') {
       location.assign('/login?done=' + what);
     } else {
-      location.reload();
+      location.assign('/settings/security?done=' + what);
     }
+  }
+
+  // The change is told once: reloading the page later does not tell it again.
+  if (new URLSearchParams(location.search).has('done')) {
+    history.replaceState(null, '', location.pathname);
   }
 
   // offerAfterRecovery asks the password manager to create the passkey without a prompt of its
   // own, right after a recovery login; where it cannot, the button remains.
   async function offerAfterRecovery() {
-    if (page.assurance !== 'password_fallback' || !k.supported() ||
+    if (!create || page.assurance !== 'password_fallback' || !k.supported() ||
         typeof PublicKeyCredential.getClientCapabilities !== 'function') {
       return;
     }
@@ -93,16 +111,16 @@
       if (ctrl.signal.aborted || (err && (err.name === 'AbortError' || err.name === 'NotAllowedError'))) {
         return;
       }
-      k.show(k.ceremonyMessage(err), 'error');
+      k.say(createMsg, k.ceremonyMessage(err), false);
     });
     offer = { ctrl, finished };
   }
 
   if (create) {
     create.addEventListener('click', async () => {
-      k.show('');
+      clearMessages();
       if (!k.supported()) {
-        k.show(k.msg('unsupported'), 'error');
+        k.say(createMsg, k.msg('unsupported'), true);
         return;
       }
       busy(true);
@@ -115,15 +133,15 @@
       try {
         await register('', null);
       } catch (err) {
-        k.show(k.ceremonyMessage(err), 'error');
         busy(false);
+        k.say(createMsg, k.ceremonyMessage(err), true);
       }
     });
   }
 
   if (del) {
     del.addEventListener('click', () => {
-      k.show('');
+      clearMessages();
       dialog.showModal();
     });
     document.getElementById('delete-cancel').addEventListener('click', () => dialog.close());
@@ -137,8 +155,8 @@
         if (err.code === 'reauth_required') {
           document.getElementById('reauth').hidden = false;
         }
-        k.show(err.message, 'error');
         busy(false);
+        k.say(deleteMsg, err.message, true);
       }
     });
   }
@@ -149,8 +167,8 @@
       await k.api('POST', '/api/v1/logout');
     } catch (err) {
       if (err.status !== 401) {
-        k.show(err.message, 'error');
         busy(false);
+        k.say(logoutMsg, err.message, true);
         return;
       }
     }
@@ -160,6 +178,34 @@
     el.addEventListener('click', logout);
   }
 
+  // countDown keeps the recovery session's minutes left current: once every 15 seconds, and at
+  // once when the customer comes back to the tab (a phone stops the timers of a tab in the
+  // background). It reckons from the time left the server gave, on the browser's own clock,
+  // so a clock set wrong does not move the end.
+  function countDown() {
+    const left = document.getElementById('recovery-left');
+    if (!left) {
+      return;
+    }
+    const end = Date.now() + Number(left.dataset.leftMs);
+    const minutes = document.getElementById('recovery-minutes');
+    let timer = 0;
+    function tick() {
+      const ms = end - Date.now();
+      if (ms <= 0) {
+        clearInterval(timer);
+        document.removeEventListener('visibilitychange', tick);
+        document.getElementById('recovery-until').textContent = k.msg('recovery-over');
+        return;
+      }
+      minutes.textContent = String(Math.ceil(ms / 60000));
+    }
+    timer = setInterval(tick, 15000);
+    document.addEventListener('visibilitychange', tick);
+    tick();
+  }
+
   signalCurrent();
+  countDown();
   offerAfterRecovery();
 })();

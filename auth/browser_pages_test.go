@@ -1,0 +1,222 @@
+package auth
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// screen is a browser window the pages are tried in, in CSS px.
+type screen struct {
+	name          string
+	width, height int64
+	phone         bool
+}
+
+// The screens a customer meets the pages on: the phone of the email check's test, and a
+// laptop's browser window.
+var screens = []screen{
+	{"phone 390×844", phoneWidth, phoneHeight, true},
+	{"desktop 1280×800", 1280, 800, false},
+}
+
+func (b *browserEnv) useScreen(s screen) {
+	b.t.Helper()
+	if s.phone {
+		b.usePhone()
+		return
+	}
+	b.step("desktop screen", chromedp.EmulateViewport(s.width, s.height))
+}
+
+// shownMsg is a message element as the customer meets it, in CSS px.
+type shownMsg struct {
+	Text        string  `json:"text"`
+	Hidden      bool    `json:"hidden"`
+	Role        string  `json:"role"`
+	Focused     bool    `json:"focused"`
+	Top         float64 `json:"top"`
+	Bottom      float64 `json:"bottom"`
+	InnerHeight float64 `json:"innerHeight"`
+	ScrollY     float64 `json:"scrollY"`
+}
+
+// waitMsgShown waits until the message element id is shown and returns it as it is then.
+func (b *browserEnv) waitMsgShown(id string) shownMsg {
+	b.t.Helper()
+	b.step("#"+id+" shown", chromedp.PollFunction[chromedp.Void](
+		`(id) => { const m = document.getElementById(id); return !m.hidden && m.textContent !== ''; }`,
+		chromedp.WithPollingArgs(id)))
+	m, err := chromedp.Run(b.ctx, chromedp.Evaluate[shownMsg](fmt.Sprintf(`(() => {
+		const m = document.getElementById(%q);
+		const r = m.getBoundingClientRect();
+		return {text: m.textContent, hidden: m.hidden, role: m.getAttribute('role') || '',
+			focused: document.activeElement === m, top: r.top, bottom: r.bottom,
+			innerHeight: innerHeight, scrollY: scrollY};
+	})()`, id)))
+	if err != nil {
+		b.t.Fatalf("read #%s: %v", id, err)
+	}
+	return m
+}
+
+// wantWhereTheCustomerLooks fails unless the message is on the screen as the page opened —
+// no scrolling, by the customer or by the page — announced to screen readers and focused.
+func wantWhereTheCustomerLooks(t *testing.T, what string, m shownMsg) {
+	t.Helper()
+	if m.ScrollY != 0 || m.Top < 0 || m.Bottom > m.InnerHeight {
+		t.Errorf("%s (%q) spans %.0f–%.0f px of a %.0f px screen scrolled by %.0f px: the customer sees nothing happen",
+			what, m.Text, m.Top, m.Bottom, m.InnerHeight, m.ScrollY)
+	}
+	if m.Role != "alert" || !m.Focused {
+		t.Errorf("%s: role %q, focused %v; want an alert that takes the focus", what, m.Role, m.Focused)
+	}
+}
+
+// noSidewaysScroll fails when the page is wider than the screen.
+func (b *browserEnv) noSidewaysScroll(width int64) {
+	b.t.Helper()
+	if w, err := chromedp.Run(b.ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`)); err != nil || w > float64(width) {
+		b.t.Errorf("page %s is %v px wide (%v): the customer must scroll sideways on a %d px screen", b.location(), w, err, width)
+	}
+}
+
+func TestBrowserLoginMessagesByTheControls(t *testing.T) {
+	t.Parallel()
+	desk := openDesk
+	desk.Today, desk.Open, desk.Status = "本日(12月31日)は休業日です", false, "ただいま営業時間外です"
+	for _, sc := range screens {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBrowserEnv(t, withDesk(desk))
+			acct := b.addAccount(demoAccount)
+			b.useScreen(sc)
+			b.step("login page",
+				chromedp.Navigate(b.origin+"/login"),
+				chromedp.WaitVisible(chromedp.ID("passkey-login")),
+				chromedp.WaitVisible(chromedp.ID("voice-line")),
+				chromedp.WaitVisible(chromedp.ID("support-hours")),
+			)
+			if got := b.text("voice-line"); got != desk.VoiceLine {
+				t.Errorf("the voice line shows %q, want %q", got, desk.VoiceLine)
+			}
+			if got := b.text("support-hours"); got != desk.Hours {
+				t.Errorf("the hours show %q, want %q", got, desk.Hours)
+			}
+			for id, want := range map[string]string{"support-today": desk.Today, "support-status": desk.Status} {
+				if got := b.text(id); !strings.HasPrefix(got, want) {
+					t.Errorf("#%s shows %q, want %q", id, got, want)
+				}
+			}
+			b.noSidewaysScroll(sc.width)
+
+			// A wrong password: the refusal is under the button, on the screen.
+			b.step("wrong password",
+				chromedp.SendKeys(chromedp.ID("login-id"), demoAccount.LoginID),
+				chromedp.SendKeys(chromedp.ID("password"), "wrong password!"),
+				chromedp.Click(chromedp.ID("password-login")),
+			)
+			m := b.waitMsgShown("password-msg")
+			if m.Text != msgInvalidCredentials {
+				t.Errorf("the refusal says %q, want %q", m.Text, msgInvalidCredentials)
+			}
+			wantWhereTheCustomerLooks(t, "the wrong password's refusal", m)
+
+			// The phone with the passkey is gone: the password is refused with the way out, by the
+			// form, and on a device without the passkey the passkey button says what to do.
+			b.insertPasskey(acct.ID, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+			b.step("right password, passkey required",
+				chromedp.SetValue(chromedp.ID("password"), demoAccount.Password),
+				chromedp.Click(chromedp.ID("password-login")),
+				chromedp.PollFunction[chromedp.Void](`(want) => document.getElementById('password-msg').textContent === want`,
+					chromedp.WithPollingArgs(msgPasskeyRequired(Support(desk)))),
+			)
+			m = b.waitMsgShown("password-msg")
+			wantWhereTheCustomerLooks(t, "passkey_required", m)
+
+			b.step("passkey login on a device without the passkey", chromedp.Click(chromedp.ID("passkey-login")))
+			m = b.waitMsgShown("passkey-msg")
+			for _, want := range []string{"機種変更", desk.VoiceLine, "一時的(30分間)", "パスキーを再作成してください", desk.Hours, desk.Today, desk.Status} {
+				if !strings.Contains(m.Text, want) {
+					t.Errorf("the failed passkey login says %q, without %q", m.Text, want)
+				}
+			}
+			if strings.Contains(m.Text, msgCeremonyFailed) {
+				t.Errorf("the failed passkey login only says to try again: %q", m.Text)
+			}
+			if m.Top < 0 || m.Bottom > m.InnerHeight || m.Role != "alert" || !m.Focused {
+				t.Errorf("the failed passkey login's message %+v: want it on the screen, announced and focused", m)
+			}
+			if a := b.sessionAssurance(); a != "" {
+				t.Errorf("a %q session after refusals", a)
+			}
+		})
+	}
+}
+
+// recoveryPageCountsDown checks, on a phone's screen, that the recovery page says until when
+// its window lasts — the end in JST and the minutes left, counted down by the page — with the
+// button to create the new passkey on the first screen, and the way out.
+func (b *browserEnv) recoveryPageCountsDown(until time.Time) {
+	t := b.t
+	t.Helper()
+	b.step("until when", chromedp.WaitVisible(chromedp.ID("recovery-until")))
+	if got, want := b.text("recovery-ends"), formatJST(until); got != want {
+		t.Errorf("the recovery page ends %q, want %q", got, want)
+	}
+	if got := b.text("recovery-until"); !strings.Contains(got, "まで有効です(残り") {
+		t.Errorf("the recovery page says %q", got)
+	}
+	minutes := func() int {
+		n, err := strconv.Atoi(b.text("recovery-minutes"))
+		if err != nil {
+			t.Fatalf("minutes left: %v", err)
+		}
+		return n
+	}
+	first := minutes()
+	if first != 29 && first != 30 {
+		t.Errorf("%d minutes left, want 30 (or 29 on a slow machine)", first)
+	}
+	// The end and the button that the recovery is for are on the first screen.
+	for _, id := range []string{"recovery-until", "passkey-create"} {
+		onScreen, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+			const r = document.getElementById(%q).getBoundingClientRect();
+			return scrollY === 0 && r.top >= 0 && r.bottom <= innerHeight;
+		})()`, id)))
+		if err != nil || !onScreen {
+			t.Errorf("#%s is off the first screen (%v)", id, err)
+		}
+	}
+	if got := b.text("voice-line"); got != openDesk.VoiceLine {
+		t.Errorf("the recovery page's voice line %q", got)
+	}
+	b.noSidewaysScroll(phoneWidth)
+
+	// Ten minutes later (the phone's clock moved on while the tab was in the background): the
+	// page counts down as soon as the customer comes back to it.
+	skew := func(d time.Duration) {
+		_, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+			if (!window.realNow) { window.realNow = Date.now.bind(Date); }
+			Date.now = () => window.realNow() + %d;
+			document.dispatchEvent(new Event('visibilitychange'));
+			return true;
+		})()`, d.Milliseconds())))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	skew(10 * time.Minute)
+	if got := minutes(); got != first-10 {
+		t.Errorf("ten minutes on, %d minutes left, want %d", got, first-10)
+	}
+	skew(31 * time.Minute)
+	if got := b.text("recovery-until"); !strings.Contains(got, "有効期限(30分間)が終了しました") {
+		t.Errorf("after the window's end the page says %q", got)
+	}
+	skew(0)
+}
