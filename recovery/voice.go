@@ -241,8 +241,13 @@ func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct, caller lock
 	case callerLocked:
 		res.Outcome, err = VoiceCallerLocked, audit("voice_lockout_started", map[string]any{"lock": "caller"})
 	}
-	if err != nil || res.Outcome == VoiceFailed || accountID == 0 {
+	if err != nil || res.Outcome == VoiceFailed {
 		return res, err
+	}
+	v.windows.log.WarnContext(ctx, "voice-line lockout started", "lock", map[bool]string{true: "account", false: "caller"}[acctLocked],
+		"account_id", accountID, "caller", auth.MaskPhone(caller.subject), "until", now.Add(v.policy.Lockout))
+	if accountID == 0 {
+		return res, nil
 	}
 	// The holder of the account keyed in hears of the lockout (§7): someone who is not them
 	// may be trying their account. The caller learns nothing from it.

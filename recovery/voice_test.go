@@ -3,12 +3,16 @@ package recovery
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/auth"
 	"kagi/pgdb"
 )
 
@@ -186,4 +190,43 @@ func TestVoiceLockoutPurge(t *testing.T) {
 	if f, l := rows(); f != 0 || l != 0 {
 		t.Fatalf("after the lockout: %d failure rows, %d lock rows; want none", f, l)
 	}
+}
+
+// A voice-line lockout is logged when it starts — the caller masked, never a keyed digit.
+func TestVoiceLockoutIsLogged(t *testing.T) {
+	t.Parallel()
+	var out lockedBuffer
+	e := newTestEnv(t, func(c *Config) { c.Log = slog.New(slog.NewJSONHandler(&out, nil)) })
+	e.addPasskeyAccount("taro", realNumber)
+	for range DefaultLockout.AccountMax {
+		e.verify(realNumber, strangerA, wrongPIN)
+	}
+	logged := out.String()
+	if strings.Count(logged, `"msg":"voice-line lockout started"`) != 1 || !strings.Contains(logged, `"lock":"account"`) ||
+		!strings.Contains(logged, auth.MaskPhone(strangerA)) {
+		t.Errorf("log %s: want one lockout line naming the account lock and the masked caller", logged)
+	}
+	for _, secret := range []string{strangerA, realNumber, `"` + wrongPIN + `"`} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
+}
+
+// lockedBuffer is a log destination safe for the writers of a test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
