@@ -199,7 +199,7 @@ func TestServeMailsTheEmailCheckAndTellsRecoveryOnEveryChannel(t *testing.T) {
 	// by mail and text both registered phones.
 	exec(t, dbURL, `INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
 		SELECT id, 'cred', 'key', '00000000-0000-0000-0000-000000000000', true, true, now() FROM accounts WHERE login_id = 'hanako'`)
-	if out, err := kagi(t, env, "window", "open", "--account-number", "7654321", "--channel", "operator", "--reason", "本人確認済み"); err != nil {
+	if out, err := kagi(t, env, "window", "open", "--account-number", "7654321", "--channel", "operator", "--reason", "本人確認済み", "--break-glass"); err != nil {
 		t.Fatalf("window open: %v\n%s", err, out)
 	}
 	if m := mb.next(t); !strings.Contains(m.subject, "ログイン受付") || !strings.Contains(m.body, "サポート窓口") {

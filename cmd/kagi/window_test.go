@@ -1,17 +1,38 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"kagi/pgdb/pgtest"
 )
+
+// calendarFile writes a support calendar whose today and tomorrow (JST) are all open, or all
+// closed, so a test of business hours passes whenever it runs.
+func calendarFile(t *testing.T, open bool) string {
+	t.Helper()
+	today := time.Now().In(jst)
+	days := []string{today.Format("2006-01-02"), today.AddDate(0, 0, 1).Format("2006-01-02")}
+	var body string
+	if open {
+		body = `{"special":[{"date":"` + days[0] + `","open":"00:00","close":"24:00"},{"date":"` + days[1] + `","open":"00:00","close":"24:00"}]}`
+	} else {
+		body = `{"closed":["` + days[0] + `","` + days[1] + `"]}`
+	}
+	file := t.TempDir() + "/calendar.json"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
 
 func TestWindowOpen(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t, schema...)
 	// The tools need only the database and the PIN key, not the server's other secrets.
-	env := map[string]string{"DATABASE_URL": url, "KAGI_PIN_KEY": prodEnv(url)["KAGI_PIN_KEY"]}
+	env := map[string]string{"DATABASE_URL": url, "KAGI_PIN_KEY": prodEnv(url)["KAGI_PIN_KEY"], "KAGI_SUPPORT_CALENDAR": calendarFile(t, true)}
 	for _, a := range [][]string{{"hanako", "7654321"}, {"jiro", "2222222"}} {
 		if out, err := kagi(t, env, "account", "add", "--login-id", a[0], "--password", "a good password",
 			"--account-number", a[1], "--pin", "4321", "--phone", "+819011112222", "--email", a[0]+"@example.jp",
@@ -63,6 +84,39 @@ func TestWindowOpen(t *testing.T) {
 	}
 	if n := count(t, url, `SELECT count(*) FROM fallback_windows`); n != 1 {
 		t.Fatalf("windows = %d, refused commands wrote some", n)
+	}
+	if n := count(t, url, `SELECT count(*) FROM audit_log WHERE event = 'window_break_glass'`); n != 0 {
+		t.Fatalf("an opening in business hours was audited as break-glass")
+	}
+}
+
+// Outside business hours the command refuses, and --break-glass opens the window with a
+// break-glass line in the audit trail, committed with the opening.
+func TestWindowOpenOutsideBusinessHoursNeedsBreakGlass(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t, schema...)
+	env := map[string]string{"DATABASE_URL": url, "KAGI_PIN_KEY": prodEnv(url)["KAGI_PIN_KEY"], "KAGI_SUPPORT_CALENDAR": calendarFile(t, false)}
+	if out, err := kagi(t, env, "account", "add", "--login-id", "hanako", "--password", "a good password",
+		"--account-number", "7654321", "--pin", "4321", "--phone", "+819011112222", "--email", "hanako@example.jp",
+		"--name", "佐藤 花子"); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	exec(t, url, `INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+		SELECT id, 'cred', 'key', '00000000-0000-0000-0000-000000000000', true, true, now() FROM accounts`)
+	open := []string{"window", "open", "--account-number", "7654321", "--reason", "障害対応のため", "--operator", "suzuki"}
+	if _, err := kagi(t, env, open...); err == nil || !strings.Contains(err.Error(), "outside business hours") || !strings.Contains(err.Error(), "--break-glass") {
+		t.Fatalf("outside hours: %v, want a refusal that names --break-glass", err)
+	}
+	if n := count(t, url, `SELECT count(*) FROM fallback_windows`); n != 0 {
+		t.Fatalf("a refused opening left %d windows", n)
+	}
+	if out, err := kagi(t, env, append(open, "--break-glass")...); err != nil {
+		t.Fatalf("--break-glass: %v\n%s", err, out)
+	}
+	if n := count(t, url, `SELECT count(*) FROM audit_log a JOIN fallback_windows w ON (a.detail->>'window_id')::bigint = w.id
+		WHERE a.event = 'window_break_glass' AND a.actor = 'cli:suzuki' AND a.detail->>'reason' = '障害対応のため'
+		AND (a.detail->>'outside_business_hours')::boolean AND w.closed_at IS NULL`); n != 1 {
+		t.Fatalf("break-glass audit lines = %d, want 1 naming the open window", n)
 	}
 }
 
