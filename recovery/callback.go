@@ -143,7 +143,7 @@ func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, call
 		return VoiceResult{}, err
 	}
 	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+c.CallSid, "voice line verification, confirmed by call back",
-		string(SecondFactorCallback))
+		string(SecondFactorCallback), "")
 	if err != nil {
 		return VoiceResult{}, err
 	}

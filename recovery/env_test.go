@@ -82,7 +82,7 @@ func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func
 	t.Helper()
 	// The expiry job gets the core's purges as kagi serve hands them over.
 	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey},
-		Purges: auth.Purges(auth.DefaultThrottle), WebAuthn: testRelyingParty()}
+		Purges: auth.Purges(auth.DefaultThrottle), WebAuthn: testRelyingParty(), SupportEnabled: true}
 	for _, e := range edit {
 		e(&cfg)
 	}
@@ -126,6 +126,7 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc.UseCore(core)
 	mux := http.NewServeMux()
 	core.Routes(mux)
 	svc.Routes(mux)

@@ -49,6 +49,18 @@ const (
 	msgStaffPasskeyFailed = "パスキーの確認ができませんでした。もう一度お試しください。"
 )
 
+// Refusals of the operator console's account API (§6).
+const (
+	msgReasonRequired  = "操作の理由を入力してください。"
+	msgReasonTooLong   = "操作の理由は500文字以内で入力してください。"
+	msgQueryRequired   = "口座番号またはログインIDを入力してください。"
+	msgBadCursor       = "ページの指定が正しくありません。"
+	msgAccountNotFound = "該当するお客さまの口座が見つかりません。"
+	msgOutsideHours    = "ただいま営業時間外です。一時ログインの受付は営業時間内にのみ開始できます。"
+	msgNoOpenWindow    = "開いている一時ログインの受付はありません。"
+	msgNoPasskey       = "このお客さまのパスキーは登録されていません。"
+)
+
 // The staff roles as the console names them.
 var staffRoleNames = map[Role]string{
 	RoleOperator:   "オペレーター",

@@ -83,6 +83,14 @@ type Config struct {
 	// SecureCookies sets the staff cookie Secure and __Host- prefixed; only plain-http
 	// development turns it off.
 	SecureCookies bool
+	// Calendar is the support desk's hours (§5, KAGI_SUPPORT_CALENDAR), the voice line's own:
+	// the operator console opens windows only within them. Nil means the regular hours.
+	Calendar *Calendar
+	// SupportEnabled is KAGI_SUPPORT_ENABLED: switched off, nobody staffs the desk and the
+	// console opens no window.
+	SupportEnabled bool
+	// Calls lists an account's voice-line calls on the console (ivr.CallLog). Nil lists none.
+	Calls CallLog
 }
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
@@ -104,6 +112,13 @@ type Service struct {
 	staffRP *webauthn.WebAuthn
 	// secure is Config's SecureCookies.
 	secure bool
+	// calendar, supportEnabled and calls are Config's Calendar, SupportEnabled and Calls.
+	calendar       *Calendar
+	supportEnabled bool
+	calls          CallLog
+	// core is the auth core the operator console reads and changes accounts through; nil
+	// until UseCore, and then no console route beyond the staff identity's is served.
+	core *auth.Service
 }
 
 // New checks cfg and builds the service.
@@ -127,6 +142,13 @@ func New(cfg Config) (*Service, error) {
 		purgeBatch:   cfg.PurgeBatch,
 		secondFactor: cfg.SecondFactor,
 		secure:       cfg.SecureCookies,
+
+		calendar:       cfg.Calendar,
+		supportEnabled: cfg.SupportEnabled,
+		calls:          cfg.Calls,
+	}
+	if s.calendar == nil {
+		s.calendar = RegularCalendar()
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -169,3 +191,8 @@ func New(cfg Config) (*Service, error) {
 	s.purges = append(s.ownPurges(), cfg.Purges...)
 	return s, nil
 }
+
+// UseCore hands the operator console the auth core it looks accounts up in and deletes
+// passkeys through. The core is built after this service (auth.Config.Windows is ForAuth), so
+// it comes separately; call it before Routes.
+func (s *Service) UseCore(core *auth.Service) { s.core = core }

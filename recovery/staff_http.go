@@ -73,6 +73,9 @@ func (s *Service) staffRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /staff/login", h(s.handleStaffLoginPage))
 	mux.Handle("GET /staff/enroll", h(s.handleStaffEnrollPage))
 	mux.Handle("GET /staff/static/{file}", h(handleStaffStatic))
+	if s.core != nil {
+		s.consoleRoutes(mux, h)
+	}
 }
 
 // staffHandler is a console route's handler, given the logged-in staff member.

@@ -356,7 +356,7 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
 	}
-	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+in.CallSid, "voice line verification, confirmed by SMS", string(SecondFactorSMS))
+	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+in.CallSid, "voice line verification, confirmed by SMS", string(SecondFactorSMS), "")
 	if err != nil {
 		return VoiceResult{}, err
 	}

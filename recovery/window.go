@@ -93,12 +93,13 @@ func (s *Service) Open(ctx context.Context, accountID int64, via Channel, actor,
 // same row, by one INSERT … ON CONFLICT on the one-open-window index, so concurrent openings
 // leave exactly one open window.
 func (s *Service) OpenTx(ctx context.Context, tx pgx.Tx, accountID int64, via Channel, actor, reason string) (auth.Window, error) {
-	return s.openTx(ctx, tx, accountID, via, actor, reason, "")
+	return s.openTx(ctx, tx, accountID, via, actor, reason, "", "")
 }
 
 // openTx is OpenTx recording, in the audit and the customer's notice, which second channel
-// confirmed the caller ("sms"), if any.
-func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Channel, actor, reason, confirmedBy string) (auth.Window, error) {
+// confirmed the caller ("sms"), if any, and in the audit the role of the staff member who
+// opened it from the console, if one did.
+func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Channel, actor, reason, confirmedBy string, staffRole Role) (auth.Window, error) {
 	if err := validOpen(via, actor, reason); err != nil {
 		return auth.Window{}, err
 	}
@@ -132,6 +133,9 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Ch
 		detail := map[string]any{"window_id": w.ID, "via": string(via), "reason": reason, "expires_at": w.ExpiresAt}
 		if confirmedBy != "" {
 			detail["confirmed_by"] = confirmedBy
+		}
+		if staffRole != "" {
+			detail["staff_role"] = string(staffRole)
 		}
 		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: event, Detail: detail})
 		if err != nil {
@@ -196,7 +200,7 @@ func (s *Service) CloseByOperator(ctx context.Context, accountID int64, actor, r
 	var closed bool
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		closed, err = s.closeTx(ctx, tx, accountID, closedByOperator, actor, reason, s.now(), false)
+		closed, err = s.closeTx(ctx, tx, accountID, closedByOperator, actor, reason, "", s.now(), false)
 		return err
 	})
 	return closed, err
@@ -213,9 +217,10 @@ const closeSQL = `
 	RETURNING id, close_reason`
 
 // closeTx closes the account's open window in tx (only if it ran out, with onlyStale), audits
-// it and ends the recovery-only sessions of the account (§2.11). It reports whether a window was
-// closed with the reason asked for.
-func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reason auth.CloseReason, actor, why string, now time.Time, onlyStale bool) (bool, error) {
+// it (with the role of the staff member who closed it from the console, if one did) and ends
+// the recovery-only sessions of the account (§2.11). It reports whether a window was closed
+// with the reason asked for.
+func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reason auth.CloseReason, actor, why string, staffRole Role, now time.Time, onlyStale bool) (bool, error) {
 	// The account first, as every transaction that changes its window or sessions does.
 	if err := auth.LockAccount(ctx, tx, accountID); err != nil {
 		return false, err
@@ -236,11 +241,14 @@ func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reaso
 		return false, fmt.Errorf("recovery: close window: %w", err)
 	}
 	if c.Reason == "expired" {
-		actor, why = actorExpiry, ""
+		actor, why, staffRole = actorExpiry, "", ""
 	}
 	detail := map[string]any{"window_id": c.ID, "close_reason": c.Reason}
 	if why != "" {
 		detail["reason"] = why
+	}
+	if staffRole != "" {
+		detail["staff_role"] = string(staffRole)
 	}
 	if err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: "window_closed", Detail: detail}); err != nil {
 		return false, err
@@ -253,7 +261,7 @@ func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reaso
 
 // expireStaleTx records the account's window as expired if it ran out and nobody marked it yet.
 func (s *Service) expireStaleTx(ctx context.Context, tx pgx.Tx, accountID int64, now time.Time) error {
-	_, err := s.closeTx(ctx, tx, accountID, "expired", actorExpiry, "", now, true)
+	_, err := s.closeTx(ctx, tx, accountID, "expired", actorExpiry, "", "", now, true)
 	return err
 }
 
@@ -309,6 +317,6 @@ func (c coreWindows) WindowUsed(ctx context.Context, tx pgx.Tx, w auth.Window, n
 }
 
 func (c coreWindows) CloseWindow(ctx context.Context, tx pgx.Tx, accountID int64, reason auth.CloseReason, now time.Time) error {
-	_, err := c.s.closeTx(ctx, tx, accountID, reason, actorCore, "", now, false)
+	_, err := c.s.closeTx(ctx, tx, accountID, reason, actorCore, "", "", now, false)
 	return err
 }

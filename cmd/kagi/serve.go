@@ -87,6 +87,10 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Log:           log,
 		Window:        c.FallbackWindow,
 		APIKeys:       c.APIKeys,
+		// The console opens windows in the voice line's business hours and lists its calls.
+		Calendar:       c.Calendar,
+		SupportEnabled: c.SupportEnabled,
+		Calls:          ivr.CallLog{},
 		// The expiry job runs each package's purges of its own tables; auth.Config.Throttle is
 		// left at its default below, so the throttle purge gets the same.
 		Purges: append(auth.Purges(auth.DefaultThrottle), ivr.Purges()...),
@@ -116,6 +120,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
+	recoverySvc.UseCore(authSvc)
 	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, outbox: outbox, texter: texter, caller: caller}, nil
 }
 

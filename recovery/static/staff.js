@@ -30,15 +30,18 @@
     }
   }
 
+  // api posts body to path, or GETs path when body is null.
   async function api(path, body) {
     let res;
+    const init = { method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body === null) {
+      init.method = 'GET';
+    } else {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body || {});
+    }
     try {
-      res = await fetch(path, {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify(body || {}),
-      });
+      res = await fetch(path, init);
     } catch (e) {
       throw new APIError(0, 'network', msg('network'));
     }
@@ -190,7 +193,192 @@
     });
   }
 
+  // fill replaces {name} in a page sentence.
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  }
+
+  function jst(iso) {
+    if (!iso) {
+      return msg('never');
+    }
+    return new Date(iso).toLocaleString('ja-JP', { timeZone: 'Asia/Tokyo' });
+  }
+
+  function el(tag, text, attrs) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) {
+      e.textContent = text;
+    }
+    for (const [k, v] of Object.entries(attrs || {})) {
+      e.setAttribute(k, v);
+    }
+    return e;
+  }
+
+  // row is one line of an account card: a term and what the console knows of it.
+  function row(dl, term, value) {
+    dl.append(el('dt', term));
+    const dd = el('dd');
+    if (Array.isArray(value)) {
+      const ul = el('ul');
+      for (const v of value) {
+        ul.append(el('li', v));
+      }
+      dd.append(value.length ? ul : msg('none'));
+    } else {
+      dd.textContent = value;
+    }
+    dl.append(dd);
+  }
+
+  // The console's actions, each with the role it needs; the server checks the role again.
+  const actions = [
+    { key: 'open', path: 'window/open', supervisor: false },
+    { key: 'close', path: 'window/close', supervisor: false },
+    { key: 'clear', path: 'lockout/clear', supervisor: true },
+    { key: 'delete', path: 'passkey/delete', supervisor: true },
+  ];
+
+  function accountCard(a, isSupervisor, refresh) {
+    const card = el('article', null, { class: 'account', 'data-account': a.account_number });
+    card.append(el('h3', a.name));
+    const dl = el('dl');
+    row(dl, msg('account-number'), a.account_number);
+    row(dl, msg('login-id'), a.login_id);
+    const pk = a.passkey;
+    row(dl, msg('passkey'), pk
+      ? [pk.provider || msg('provider-unknown'), pk.synced ? msg('synced') : msg('not-synced'),
+        msg('created-at') + ' ' + jst(pk.created_at), msg('last-used-at') + ' ' + jst(pk.last_used_at)].join(' / ')
+      : msg('passkey-none'));
+    row(dl, msg('window'), a.window.open
+      ? fill(msg('window-open'), { until: jst(a.window.expires_at), via: msg('via-' + a.window.opened_via) })
+      : msg('window-closed'));
+    row(dl, msg('lockouts'), a.lockouts.map((l) => l.kind === 'caller'
+      ? fill(msg('lockout-caller'), { caller: l.caller, until: jst(l.until) })
+      : fill(msg('lockout-account'), { until: jst(l.until) })));
+    row(dl, msg('calls'), a.recent_calls.map((c) => [jst(c.started_at), c.caller, c.outcome].join(' ')));
+    card.append(dl);
+    for (const act of actions) {
+      if (act.supervisor && !isSupervisor) {
+        continue;
+      }
+      const form = el('form', null, { class: 'action', 'data-action': act.key });
+      const id = 'reason-' + act.key + '-' + a.account_number;
+      form.append(el('label', msg('reason-label'), { for: id }));
+      const input = el('input', null, { id, name: 'reason', maxlength: '500', autocomplete: 'off' });
+      form.append(input, el('button', msg('action-' + act.key), { type: 'submit' }));
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        const reason = input.value.trim();
+        if (!reason) {
+          show(msg('reason-required'), 'error');
+          return;
+        }
+        busy(true);
+        try {
+          const res = await api('/staff/api/accounts/' + encodeURIComponent(a.account_number) + '/' + act.path, { reason });
+          await refresh();
+          show(fill(msg('done-' + act.key), { until: jst(res.expires_at) }));
+        } catch (err) {
+          show(err.message, 'error');
+        }
+        busy(false);
+      });
+      card.append(form);
+    }
+    return card;
+  }
+
+  function consoleSection() {
+    const section = document.getElementById('console');
+    const isSupervisor = section.dataset.role === 'supervisor';
+    const results = document.getElementById('results');
+    const input = document.getElementById('search-q');
+
+    async function search(q) {
+      const res = await api('/staff/api/accounts?q=' + encodeURIComponent(q), null);
+      results.replaceChildren();
+      if (!res.accounts.length) {
+        results.append(el('p', msg('no-match')));
+      }
+      for (const a of res.accounts) {
+        results.append(accountCard(a, isSupervisor, () => search(q)));
+      }
+      // The audit list is filtered by account number; a login ID found one.
+      if (res.accounts.length === 1) {
+        document.getElementById('audit-account').value = res.accounts[0].account_number;
+      }
+    }
+    document.getElementById('search-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      show('');
+      const q = input.value.trim();
+      if (!q) {
+        show(msg('query-required'), 'error');
+        return;
+      }
+      busy(true);
+      try {
+        await search(q);
+      } catch (err) {
+        show(err.message, 'error');
+      }
+      busy(false);
+    });
+
+    const tbody = document.querySelector('#audit tbody');
+    const more = document.getElementById('audit-more');
+    let filter = '';
+    let next = null;
+    async function audit(before) {
+      let path = '/staff/api/audit?' + filter;
+      if (before) {
+        path += '&before=' + encodeURIComponent(before);
+      }
+      const res = await api(path, null);
+      if (!before) {
+        tbody.replaceChildren();
+        if (!res.events.length) {
+          const tr = el('tr');
+          tr.append(el('td', msg('audit-empty'), { colspan: '4' }));
+          tbody.append(tr);
+        }
+      }
+      for (const e of res.events) {
+        const tr = el('tr');
+        tr.append(el('td', jst(e.at)), el('td', e.actor), el('td', e.event), el('td', JSON.stringify(e.detail)));
+        tbody.append(tr);
+      }
+      next = res.next;
+      more.hidden = !next;
+    }
+    async function runAudit(before) {
+      busy(true);
+      try {
+        await audit(before);
+      } catch (err) {
+        show(err.message, 'error');
+      }
+      busy(false);
+    }
+    document.getElementById('audit-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const p = new URLSearchParams();
+      for (const name of ['account_number', 'staff']) {
+        const v = ev.target.elements[name].value.trim();
+        if (v) {
+          p.set(name, v);
+        }
+      }
+      filter = p.toString();
+      runAudit(null);
+    });
+    more.addEventListener('click', () => runAudit(next));
+  }
+
   function homePage() {
+    consoleSection();
     document.getElementById('staff-logout').addEventListener('click', async () => {
       busy(true);
       try {

@@ -1,0 +1,369 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/auth"
+	"kagi/pgdb"
+	"kagi/web"
+)
+
+// The operator console's view of accounts and its actions on them (§6). Accounts, passkeys,
+// sessions and the audit trail are auth's: they are read and changed only through the core
+// (Service.UseCore). Every action is audited under the staff member ("staff:<login ID>") with
+// their role and the reason they gave.
+
+// recentCallsShown bounds the calls a console card lists.
+const recentCallsShown = 10
+
+// Refusals of the console's API.
+var (
+	errReasonRequired  = web.Errorf(http.StatusBadRequest, "reason_required", msgReasonRequired)
+	errReasonTooLong   = web.Errorf(http.StatusBadRequest, "invalid_request", msgReasonTooLong)
+	errQueryRequired   = web.Errorf(http.StatusBadRequest, "invalid_request", msgQueryRequired)
+	errBadCursor       = web.Errorf(http.StatusBadRequest, "invalid_request", msgBadCursor)
+	errAccountNotFound = web.Errorf(http.StatusNotFound, "not_found", msgAccountNotFound)
+	errOutsideHours    = web.Errorf(http.StatusForbidden, "outside_business_hours", msgOutsideHours)
+	errNoOpenWindow    = web.Errorf(http.StatusConflict, "no_window", msgNoOpenWindow)
+	errNoPasskey       = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskey)
+)
+
+// staffReason is the reason a staff member gave, trimmed, or the refusal of a missing or
+// overlong one.
+func staffReason(reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "":
+		return "", errReasonRequired
+	case utf8.RuneCountInString(reason) > maxReasonLen:
+		return "", errReasonTooLong
+	}
+	return reason, nil
+}
+
+// ConsolePasskey is an account's passkey as the console shows it (§2.7): no key material.
+type ConsolePasskey struct {
+	Provider   string     `json:"provider"`
+	Synced     bool       `json:"synced"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// ConsoleWindow is the account's fallback window as the console shows it: open only while
+// expires_at > now, as the core honours it (§3.3).
+type ConsoleWindow struct {
+	Open      bool       `json:"open"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	OpenedVia *string    `json:"opened_via"`
+}
+
+// ConsoleLockout is an active voice-line lockout (§4.4) of the account or of one of its
+// registered phones as a caller, the number masked.
+type ConsoleLockout struct {
+	Kind   string    `json:"kind"`
+	Caller string    `json:"caller,omitempty"`
+	Until  time.Time `json:"until"`
+}
+
+// ConsoleAccount is one account as the console's search answers it. It carries no secret:
+// no PIN or password hash, no credential ID or key, no phone digit beyond the masked form.
+type ConsoleAccount struct {
+	AccountNumber string           `json:"account_number"`
+	LoginID       string           `json:"login_id"`
+	Name          string           `json:"name"`
+	Passkey       *ConsolePasskey  `json:"passkey"`
+	Window        ConsoleWindow    `json:"window"`
+	Lockouts      []ConsoleLockout `json:"lockouts"`
+	RecentCalls   []Call           `json:"recent_calls"`
+}
+
+// FindAccounts looks q up as an account number and as a login ID and returns what matched
+// (both, when one account's login ID is another's number), in one read-only snapshot.
+func (s *Service) FindAccounts(ctx context.Context, q string) ([]ConsoleAccount, error) {
+	q = strings.TrimSpace(q)
+	if !auth.LoginIDLookupable(q) {
+		return []ConsoleAccount{}, nil
+	}
+	out := []ConsoleAccount{}
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var found []auth.Account
+		for _, lookup := range []func(context.Context, pgdb.Querier, string) (auth.Account, bool, error){s.core.AccountByNumber, s.core.AccountByLoginID} {
+			a, ok, err := lookup(ctx, tx, q)
+			if err != nil {
+				return err
+			}
+			if ok && !slices.ContainsFunc(found, func(f auth.Account) bool { return f.ID == a.ID }) {
+				found = append(found, a)
+			}
+		}
+		for _, a := range found {
+			card, err := s.consoleAccount(ctx, tx, a)
+			if err != nil {
+				return err
+			}
+			out = append(out, card)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recovery: find accounts: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account) (ConsoleAccount, error) {
+	now := s.now()
+	card := ConsoleAccount{AccountNumber: a.AccountNumber, LoginID: a.LoginID, Name: a.Name,
+		Lockouts: []ConsoleLockout{}, RecentCalls: []Call{}}
+	pk, ok, err := s.core.PasskeyOf(ctx, tx, a.ID)
+	if err != nil {
+		return card, err
+	}
+	if ok {
+		card.Passkey = &ConsolePasskey{Provider: pk.Provider(), Synced: pk.Synced(), CreatedAt: pk.CreatedAt, LastUsedAt: pk.LastUsedAt}
+	}
+	w, ok, err := coreWindows{s}.OpenWindow(ctx, tx, a.ID, now)
+	if err != nil {
+		return card, err
+	}
+	if ok {
+		card.Window = ConsoleWindow{Open: true, ExpiresAt: &w.ExpiresAt, OpenedVia: &w.OpenedVia}
+	}
+	va, _, err := s.core.VoiceAccountByNumber(ctx, tx, a.AccountNumber)
+	if err != nil {
+		return card, err
+	}
+	rows, err := tx.Query(ctx, activeLockoutsSQL, s.core.AccountNumberKey(a.AccountNumber), va.Phones(), now)
+	if err != nil {
+		return card, err
+	}
+	locks, err := pgx.CollectRows(rows, pgx.RowToStructByName[activeLockout])
+	if err != nil {
+		return card, err
+	}
+	for _, l := range locks {
+		cl := ConsoleLockout{Kind: l.Kind, Until: l.Until}
+		if l.Kind == string(subjectCaller) {
+			cl.Caller = auth.MaskPhone(l.Subject)
+		}
+		card.Lockouts = append(card.Lockouts, cl)
+	}
+	if s.calls != nil {
+		calls, err := s.calls.RecentCalls(ctx, tx, a.ID, recentCallsShown)
+		if err != nil {
+			return card, err
+		}
+		card.RecentCalls = append(card.RecentCalls, calls...)
+	}
+	return card, nil
+}
+
+// activeLockout is a lock row in force: of the account number's key ($1) or of one of the
+// account's phones ($2) as a caller.
+type activeLockout struct {
+	Kind    string    `db:"subject_kind"`
+	Subject string    `db:"subject"`
+	Until   time.Time `db:"locked_until"`
+}
+
+const activeLockoutsSQL = `
+	SELECT subject_kind, subject, locked_until FROM voice_lockouts
+	WHERE ((subject_kind = 'account' AND subject = $1) OR (subject_kind = 'caller' AND subject = ANY ($2)))
+	  AND locked_until > $3
+	ORDER BY subject_kind, subject`
+
+// consoleAccountByNumber finds the account an action names, or refuses with not_found. A
+// number no account can have is not looked up.
+func (s *Service) consoleAccountByNumber(ctx context.Context, q pgdb.Querier, number string) (auth.Account, error) {
+	if !auth.LoginIDLookupable(number) {
+		return auth.Account{}, errAccountNotFound
+	}
+	a, ok, err := s.core.AccountByNumber(ctx, q, number)
+	if err != nil {
+		return auth.Account{}, err
+	}
+	if !ok {
+		return auth.Account{}, errAccountNotFound
+	}
+	return a, nil
+}
+
+// OpenForStaff opens (or restarts) the account's window from the console, through the
+// operator channel (§3.2), in business hours only (§5: the calendar the voice line uses). The
+// customer is told by OpenTx's notice.
+func (s *Service) OpenForStaff(ctx context.Context, st Staff, number, reason string) (auth.Window, error) {
+	reason, err := staffReason(reason)
+	if err != nil {
+		return auth.Window{}, err
+	}
+	if s.calendar.State(s.now(), s.supportEnabled) != SupportOpen {
+		return auth.Window{}, errOutsideHours
+	}
+	var w auth.Window
+	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		a, err := s.consoleAccountByNumber(ctx, tx, number)
+		if err != nil {
+			return err
+		}
+		w, err = s.openTx(ctx, tx, a.ID, ChannelOperator, st.Actor(), reason, "", st.Role)
+		return err
+	})
+	return w, err
+}
+
+// CloseForStaff closes the account's open window from the console (closed_by_operator); the
+// recovery-only sessions it let in end with it (§2.11).
+func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason string) error {
+	reason, err := staffReason(reason)
+	if err != nil {
+		return err
+	}
+	return pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		a, err := s.consoleAccountByNumber(ctx, tx, number)
+		if err != nil {
+			return err
+		}
+		closed, err := s.closeTx(ctx, tx, a.ID, closedByOperator, st.Actor(), reason, st.Role, s.now(), false)
+		if err == nil && !closed {
+			return errNoOpenWindow
+		}
+		return err
+	})
+}
+
+// ClearLockouts lifts the voice-line lockouts of the account number and of the account's
+// registered phones as callers, and forgets their failures, so the customer may call again at
+// once; audited even when nothing was locked (the failures were forgotten).
+//
+// The lock rows are taken in the voice line's order (the account number's, then the callers',
+// in order of number) and the account's own row is not: nothing of the account's windows,
+// sessions or passkey changes here, and a verification holds its lock rows before it takes the
+// account's row to open a window, so taking the account's row first would invert that order.
+func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason string) (int, error) {
+	reason, err := staffReason(reason)
+	if err != nil {
+		return 0, err
+	}
+	var cleared int
+	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		cleared = 0
+		if !auth.LoginIDLookupable(number) {
+			return errAccountNotFound
+		}
+		va, ok, err := s.core.VoiceAccountByNumber(ctx, tx, number)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errAccountNotFound
+		}
+		now := s.now()
+		phones := va.Phones()
+		slices.Sort(phones)
+		subjects := []lockoutRow{{kind: subjectAccount, subject: s.core.AccountNumberKey(number)}}
+		for _, p := range phones {
+			subjects = append(subjects, lockoutRow{kind: subjectCaller, subject: p})
+		}
+		var lifted []map[string]any
+		for _, sub := range subjects {
+			var until *time.Time
+			err := tx.QueryRow(ctx, `SELECT locked_until FROM voice_lockouts WHERE subject_kind = $1 AND subject = $2 FOR UPDATE`,
+				sub.kind, sub.subject).Scan(&until)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if until != nil && until.After(now) {
+				l := map[string]any{"kind": string(sub.kind), "until": *until}
+				if sub.kind == subjectCaller {
+					l["caller"] = auth.MaskPhone(sub.subject)
+				}
+				lifted = append(lifted, l)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE voice_lockouts SET locked_until = NULL WHERE subject_kind = $1 AND subject = $2`,
+				sub.kind, sub.subject); err != nil {
+				return err
+			}
+			if err := clearFailures(ctx, tx, sub); err != nil {
+				return err
+			}
+		}
+		cleared = len(lifted)
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: st.Actor(), Event: "voice_lockout_cleared",
+			Detail: map[string]any{"reason": reason, "staff_role": string(st.Role), "lifted": lifted}})
+	})
+	return cleared, err
+}
+
+// DeletePasskeyForStaff deletes the account's passkey through the core, as a supervisor may
+// (§6): the core ends the account's sessions, closes its window (§2.8), audits the deletion
+// under the staff member and tells the customer by email and text (§7). The reason and the
+// role are audited beside it, in the same transaction.
+func (s *Service) DeletePasskeyForStaff(ctx context.Context, st Staff, number, reason string) error {
+	reason, err := staffReason(reason)
+	if err != nil {
+		return err
+	}
+	return pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		a, err := s.consoleAccountByNumber(ctx, tx, number)
+		if err != nil {
+			return err
+		}
+		if err := auth.LockAccount(ctx, tx, a.ID); err != nil {
+			return err
+		}
+		_, ok, err := s.core.DeletePasskey(ctx, tx, a.ID, st.Actor())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNoPasskey
+		}
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: s.now(), AccountID: a.ID, Actor: st.Actor(), Event: "passkey_delete_requested",
+			Detail: map[string]any{"reason": reason, "staff_role": string(st.Role)}})
+	})
+}
+
+// StaffAuditQuery is the console's audit search: by account number, by staff member's login
+// ID, older than a cursor. Empty fields select everything.
+type StaffAuditQuery struct {
+	AccountNumber string
+	Staff         string
+	Before        int64
+}
+
+// StaffAudit returns a page of the audit trail, newest first, and the next page's cursor (0
+// after the last). An account number no account has selects nothing: an empty page, not an
+// error, as a staff member who selects no line finds none.
+func (s *Service) StaffAudit(ctx context.Context, f StaffAuditQuery) ([]auth.AuditLine, int64, error) {
+	q := auth.AuditQuery{Before: f.Before}
+	if f.AccountNumber != "" {
+		a, err := s.consoleAccountByNumber(ctx, s.pool, f.AccountNumber)
+		if errors.Is(err, errAccountNotFound) {
+			return []auth.AuditLine{}, 0, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		q.AccountID = a.ID
+	}
+	if f.Staff != "" {
+		q.Actor = Staff{LoginID: f.Staff}.Actor()
+	}
+	lines, next, err := auth.AuditTrail(ctx, s.pool, q)
+	if err != nil {
+		return nil, 0, fmt.Errorf("recovery: audit trail: %w", err)
+	}
+	if lines == nil {
+		lines = []auth.AuditLine{}
+	}
+	return lines, next, nil
+}
