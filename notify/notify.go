@@ -36,11 +36,16 @@ const (
 	KindWindowOpened Kind = "window_opened"
 	// KindVoiceLockout is the account locked out of the voice line until Event.Until.
 	KindVoiceLockout Kind = "voice_lockout"
+	// KindWindowClosed is a fallback window closed early by the support desk.
+	KindWindowClosed Kind = "window_closed"
+	// KindVoiceLockoutCleared is the voice line's lockout of the account lifted by the support
+	// desk: the line takes the account's calls again.
+	KindVoiceLockoutCleared Kind = "voice_lockout_cleared"
 )
 
 // Kinds lists every kind, for tests that must cover each template.
 var Kinds = []Kind{KindLogin, KindWindowLogin, KindEmailCheck, KindPasskeyCreated, KindPasskeyReplaced,
-	KindPasskeyDeleted, KindWindowOpened, KindVoiceLockout}
+	KindPasskeyDeleted, KindWindowOpened, KindVoiceLockout, KindWindowClosed, KindVoiceLockoutCleared}
 
 // Channels of a fallback window's opening (Event.Channel).
 const (
@@ -78,7 +83,7 @@ type Event struct {
 // customer must hear of on a second channel, in case someone else started them.
 func (ev Event) Texted() bool {
 	switch ev.Kind {
-	case KindWindowOpened, KindPasskeyReplaced, KindVoiceLockout:
+	case KindWindowOpened, KindPasskeyReplaced, KindVoiceLockout, KindVoiceLockoutCleared:
 		return true
 	case KindPasskeyDeleted:
 		return ev.Recovery

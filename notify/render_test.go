@@ -91,6 +91,10 @@ func TestRenderEmailEveryKind(t *testing.T) {
 			[]string{"受付窓口：サポート窓口", "利用期限：2026年11月25日 19:30まで"}, true},
 		{"voice lockout", testEvent(KindVoiceLockout),
 			[]string{"停止期限：2026年11月26日 19:00まで", "平日 8:30〜17:00、土日 9:00〜17:00", "サポート窓口までお電話"}, true},
+		{"window closed by the support desk", testEvent(KindWindowClosed),
+			[]string{"受付を終了しました", "終了日時：2026年11月25日 19:00", "パスキーが必要"}, true},
+		{"voice lockout cleared by the support desk", testEvent(KindVoiceLockoutCleared),
+			[]string{"ご利用停止を解除しました", "解除日時：2026年11月25日 19:00"}, true},
 	}
 	covered := map[Kind]bool{}
 	for _, c := range cases {
@@ -127,10 +131,11 @@ func TestRenderEmailEveryKind(t *testing.T) {
 
 func TestRenderSMSEveryTextedKind(t *testing.T) {
 	want := map[Kind][]string{
-		KindWindowOpened:    {"自動音声ダイヤル", "11月25日 19:30まで"},
-		KindPasskeyReplaced: {"11月25日 19:00", "再作成"},
-		KindPasskeyDeleted:  {"11月25日 19:00", "削除"},
-		KindVoiceLockout:    {"11月26日 19:00まで", "自動音声ダイヤル"},
+		KindWindowOpened:        {"自動音声ダイヤル", "11月25日 19:30まで"},
+		KindPasskeyReplaced:     {"11月25日 19:00", "再作成"},
+		KindPasskeyDeleted:      {"11月25日 19:00", "削除"},
+		KindVoiceLockout:        {"11月26日 19:00まで", "自動音声ダイヤル"},
+		KindVoiceLockoutCleared: {"11月25日 19:00", "解除"},
 	}
 	for _, k := range Kinds {
 		ev := testEvent(k)

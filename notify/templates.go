@@ -182,15 +182,34 @@ var tmplEmail = map[Kind]struct{ Subject, Body string }{
 お急ぎの場合は、営業時間内（平日 8:30〜17:00、土日 9:00〜17:00）に、サポート窓口までお電話でご連絡ください。
 {{template "notYou" .}}{{template "footer" .}}`,
 	},
+	KindWindowClosed: {
+		Subject: "【重要】ログインID・パスワードでのログイン受付終了のお知らせ",
+		Body: `{{template "greeting" .}}
+サポート窓口でのお手続きにより、お客様の口座でのログインID・パスワードを利用した一時的なログインの受付を終了しました。
+以降のログインには、パスキーが必要です。
+
+終了日時：{{.At}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindVoiceLockoutCleared: {
+		Subject: "【重要】自動音声ダイヤルのご利用再開のお知らせ",
+		Body: `{{template "greeting" .}}
+サポート窓口でのお手続きにより、お客様の口座での自動音声ダイヤルのご利用停止を解除しました。
+自動音声ダイヤルでの本人確認を、再びご利用いただけます。
+
+解除日時：{{.At}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
 }
 
 // tmplSMS is the text of each kind that is texted (Event.Texted): one SMS of at most 70
 // characters, no name, no link. Times are in the short layout.
 var tmplSMS = map[Kind]string{
-	KindWindowOpened:    `{{.Channel}}の手続きで{{.Until}}までID・パスワードでログインできます。心当たりがなければサポート窓口へお電話ください。`,
-	KindPasskeyReplaced: `{{.At}}にパスキーが再作成されました。心当たりがなければ至急サポート窓口へお電話ください。`,
-	KindPasskeyDeleted:  `{{.At}}にパスキーが削除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
-	KindVoiceLockout:    `本人確認の失敗が続き、自動音声ダイヤルを{{.Until}}まで停止します。心当たりがなければ営業時間内にサポート窓口へお電話ください。`,
+	KindWindowOpened:        `{{.Channel}}の手続きで{{.Until}}までID・パスワードでログインできます。心当たりがなければサポート窓口へお電話ください。`,
+	KindPasskeyReplaced:     `{{.At}}にパスキーが再作成されました。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindPasskeyDeleted:      `{{.At}}にパスキーが削除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindVoiceLockout:        `本人確認の失敗が続き、自動音声ダイヤルを{{.Until}}まで停止します。心当たりがなければ営業時間内にサポート窓口へお電話ください。`,
+	KindVoiceLockoutCleared: `{{.At}}に自動音声ダイヤルの停止が解除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 }
 
 // tmplCodeSMS is the text of the voice line's confirmation code (§4.8): the code, until when it

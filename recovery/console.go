@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
+	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/web"
 )
@@ -232,11 +233,16 @@ func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason st
 		if err != nil {
 			return err
 		}
-		closed, err := s.closeTx(ctx, tx, a.ID, closedByOperator, st.Actor(), reason, st.Role, s.now(), false)
+		now := s.now()
+		closed, err := s.closeTx(ctx, tx, a.ID, closedByOperator, st.Actor(), reason, st.Role, now, false)
 		if err == nil && !closed {
 			return errNoOpenWindow
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// Every staff action on an account is told to its holder (§7).
+		return auth.Notify(ctx, tx, s.outbox, a.ID, notify.Event{Kind: notify.KindWindowClosed, At: now})
 	})
 }
 
@@ -297,8 +303,13 @@ func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason st
 			}
 		}
 		cleared = len(lifted)
-		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: st.Actor(), Event: "voice_lockout_cleared",
+		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: st.Actor(), Event: "voice_lockout_cleared",
 			Detail: map[string]any{"reason": reason, "staff_role": string(st.Role), "lifted": lifted}})
+		if err != nil {
+			return err
+		}
+		// The holder hears of it on every channel: the line takes the account's calls again.
+		return auth.Notify(ctx, tx, s.outbox, va.ID, notify.Event{Kind: notify.KindVoiceLockoutCleared, At: now, Recovery: true})
 	})
 	return cleared, err
 }

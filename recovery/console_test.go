@@ -361,6 +361,9 @@ func TestConsoleClosesAWindowAndEndsTheRecoverySession(t *testing.T) {
 	}
 	actor, detail := c.auditLine(acct.ID, "window_closed")
 	expectAudited(t, "close", actor, detail, "staff:suzuki", "operator", "お客さまのご依頼")
+	if kinds := notifytest.Kinds(t, c.pool, acct.ID); !slices.Contains(kinds, "email:window_closed") {
+		t.Fatalf("the customer was told %v, want the window's close", kinds)
+	}
 	if status, _, _ := c.do(recoverySession, "GET", "/api/v1/session", nil); status != http.StatusUnauthorized {
 		t.Fatalf("the recovery session outlived its window: %d", status)
 	}
@@ -396,6 +399,9 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 	}
 	actor, detail := c.auditLine(acct.ID, "voice_lockout_cleared")
 	expectAudited(t, "clear", actor, detail, "staff:tanaka", "supervisor", "本人確認済み")
+	if kinds := notifytest.Kinds(t, c.pool, acct.ID); !slices.Contains(kinds, "email:voice_lockout_cleared") || !slices.Contains(kinds, "sms:voice_lockout_cleared") {
+		t.Fatalf("the customer was told %v, want the lockout's clearing by mail and text", kinds)
+	}
 	if lifted := fmt.Sprint(detail["lifted"]); !strings.Contains(lifted, "+8190****4321") || !strings.Contains(lifted, "account") {
 		t.Fatalf("audited lifted %v", lifted)
 	}
