@@ -36,6 +36,8 @@ var (
 	errOutsideHours    = web.Errorf(http.StatusForbidden, "outside_business_hours", msgOutsideHours)
 	errNoOpenWindow    = web.Errorf(http.StatusConflict, "no_window", msgNoOpenWindow)
 	errNoPasskey       = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskey)
+	// errNoPasskeyToRecover refuses a window for an account whose password already works.
+	errNoPasskeyToRecover = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskeyNoWindow)
 )
 
 // staffReason is the reason a staff member gave, trimmed, or the refusal of a missing or
@@ -214,6 +216,13 @@ func (s *Service) OpenForStaff(ctx context.Context, st Staff, number, reason str
 		a, err := s.consoleAccountByNumber(ctx, tx, number)
 		if err != nil {
 			return err
+		}
+		// Without a passkey the login ID and password already work (§2.3): a window would
+		// only send the customer a confusing notice.
+		if _, has, err := s.core.PasskeyOf(ctx, tx, a.ID); err != nil {
+			return err
+		} else if !has {
+			return errNoPasskeyToRecover
 		}
 		w, err = s.openTx(ctx, tx, a.ID, ChannelOperator, st.Actor(), reason, "", st.Role)
 		return err

@@ -264,6 +264,13 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 			t.Fatalf("notice %+v does not say the operator opened it", m)
 		}
 	}
+	// An account without a passkey needs no window: its password works already.
+	plain := c.addAccount("jiro", "2222222")
+	status, body = c.act(operator, "2222222", "window/open", "本人確認済み")
+	expectStatus(t, "open for an account without a passkey", status, body, http.StatusConflict, "no_passkey")
+	if len(c.windows(plain.ID)) != 0 || len(notifytest.Kinds(t, c.pool, plain.ID)) != 0 {
+		t.Fatalf("a refused opening left a window or a notice")
+	}
 	// The customer's password works now.
 	if status, body := c.passwordLogin(c.browser(), "hanako"); status != http.StatusOK || body["assurance"] != "password_fallback" {
 		t.Fatalf("password login in the window: %d %v", status, body)
