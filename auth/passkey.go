@@ -413,8 +413,11 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		return PasskeyLogin{}, err
 	}
 	if !known {
-		s.log.InfoContext(ctx, "passkey login refused", "reason", "unknown_credential")
-		return PasskeyLogin{}, keep(errLoginFailed(true))
+		// A staff member's passkey is the console's, not unknown: the page must not have the
+		// password manager forget it.
+		staff := isStaffHandle(parsed.Response.UserHandle)
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "unknown_credential", "staff_passkey", staff)
+		return PasskeyLogin{}, keep(errLoginFailed(!staff))
 	}
 	refuse := func(reason string, cause error) (PasskeyLogin, error) {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", reason, "account_id", pk.AccountID, "err", cause)

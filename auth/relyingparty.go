@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -20,3 +21,19 @@ func NewRelyingParty(base *webauthn.Config) (*webauthn.WebAuthn, error) {
 func CredentialParameters() []protocol.CredentialParameter {
 	return slices.Clone(credentialParameters)
 }
+
+// staffHandlePrefix starts the WebAuthn user handle of every staff passkey. Staff and customers
+// share the relying party, so a staff member's passkey is offered on the customers' login page
+// too; picked there, it is unknown to the core, and the page would tell the password manager to
+// forget it (signalUnknownCredential) — locking the staff member out of the console. The core
+// knows a staff passkey by this prefix and leaves it alone. A customer's handle is 32 random
+// bytes, which start so by chance with a probability of 2⁻⁸⁸.
+var staffHandlePrefix = []byte("kagi-staff:")
+
+// NewStaffUserHandle returns a fresh user handle for a staff member's passkeys.
+func NewStaffUserHandle() []byte {
+	return append(slices.Clone(staffHandlePrefix), randomBytes(32)...)
+}
+
+// isStaffHandle reports whether a user handle is a staff member's (NewStaffUserHandle).
+func isStaffHandle(h []byte) bool { return bytes.HasPrefix(h, staffHandlePrefix) }

@@ -158,7 +158,7 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, actor string) (Enrol
 		rows, err := tx.Query(ctx, `
 			INSERT INTO staff (login_id, name, role, user_handle, created_at)
 			VALUES ($1, $2, $3, $4, $5)
-			RETURNING id, login_id, name, role`, n.LoginID, n.Name, n.Role, randomHandle(), now)
+			RETURNING id, login_id, name, role`, n.LoginID, n.Name, n.Role, auth.NewStaffUserHandle(), now)
 		if err != nil {
 			return err
 		}
@@ -183,14 +183,6 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, actor string) (Enrol
 		return Enrollment{}, fmt.Errorf("recovery: add staff: %w", err)
 	}
 	return out, nil
-}
-
-// randomHandle is a new WebAuthn user handle: random, so it says nothing of the staff member
-// and is never a customer's.
-func randomHandle() []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
-	return b
 }
 
 // maxCodeLen bounds what is hashed and looked up as an enrollment code; rand.Text's codes are

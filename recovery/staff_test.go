@@ -608,3 +608,20 @@ func TestExpiryPurgesStaffRowsPastTheirEnd(t *testing.T) {
 		t.Fatal("the purge ended a live staff session")
 	}
 }
+
+// A staff passkey offered on the customers' login page (they share the relying party) is
+// refused there, but never as an unknown credential: the page would have the password manager
+// forget it, locking the staff member out of the console.
+func TestStaffPasskeyOnTheCustomerLoginIsNotForgotten(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	desk := e.enrolledStaff("sato", RoleOperator)
+	_, err := desk.key.Login(context.Background(), e.browser(), "")
+	var apiErr *authtest.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
+		t.Fatalf("a staff passkey on the customer login: %v, want a 401 refusal", err)
+	}
+	if apiErr.Body["credential_unknown"] != nil {
+		t.Errorf("refusal %v marks the staff passkey unknown: the page would have it forgotten", apiErr.Body)
+	}
+}
