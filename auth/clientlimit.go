@@ -182,3 +182,16 @@ func PurgeClientLimits(ctx context.Context, q pgdb.Querier, now time.Time, limit
 	tag, err := q.Exec(ctx, purgeClientLimitsSQL, now, limit)
 	return tag.RowsAffected(), err
 }
+
+// LimitPasskeyBegin counts a passkey ceremony's begin that another package serves to anyone
+// (the operator console's staff login and enrollment) against the client address's limit of
+// passkey begins, and refuses it over the limit: one address can no more store unbounded
+// ceremony rows there than here.
+func (s *Service) LimitPasskeyBegin(ctx context.Context) error {
+	return s.checkClient(ctx, s.pool, limitPasskeyBegin)
+}
+
+// LimitPasskeyFinish is LimitPasskeyBegin for the ceremony's finish.
+func (s *Service) LimitPasskeyFinish(ctx context.Context) error {
+	return s.checkClient(ctx, s.pool, limitPasskeyFinish)
+}

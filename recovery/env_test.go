@@ -20,6 +20,7 @@ import (
 	"kagi/auth"
 	"kagi/notify"
 	"kagi/pgdb/pgtest"
+	"kagi/web"
 )
 
 // testClock is the injected clock tests move by hand; recovery and auth share it.
@@ -130,7 +131,9 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 	mux := http.NewServeMux()
 	core.Routes(mux)
 	svc.Routes(mux)
-	srv := httptest.NewServer(mux)
+	// Requests are counted by client address as kagi serve counts them (the limits are off
+	// unless a test sets them).
+	srv := httptest.NewServer(web.WithClientAddr(nil, mux))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, pool: pool, clock: clock, svc: svc, auth: core, srv: srv, mux: mux}
 }

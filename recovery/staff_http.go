@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -112,7 +113,22 @@ func staffJSON(st Staff) map[string]any {
 	return map[string]any{"login_id": st.LoginID, "name": st.Name, "role": st.Role}
 }
 
+// limitCeremony counts a staff ceremony's begin or finish against the client address's limits
+// of the core (KAGI_LIMIT_PASSKEY_BEGIN, …_FINISH): anyone may call these routes.
+func (s *Service) limitCeremony(ctx context.Context, begin bool) error {
+	switch {
+	case s.core == nil:
+		return nil
+	case begin:
+		return s.core.LimitPasskeyBegin(ctx)
+	}
+	return s.core.LimitPasskeyFinish(ctx)
+}
+
 func (s *Service) handleStaffEnrollBegin(w http.ResponseWriter, r *http.Request) error {
+	if err := s.limitCeremony(r.Context(), true); err != nil {
+		return err
+	}
 	var req struct {
 		Code string `json:"code"`
 	}
@@ -127,6 +143,9 @@ func (s *Service) handleStaffEnrollBegin(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Service) handleStaffEnrollFinish(w http.ResponseWriter, r *http.Request) error {
+	if err := s.limitCeremony(r.Context(), false); err != nil {
+		return err
+	}
 	var req struct {
 		Code       string          `json:"code"`
 		Credential json.RawMessage `json:"credential"`
@@ -143,6 +162,9 @@ func (s *Service) handleStaffEnrollFinish(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Service) handleStaffLoginBegin(w http.ResponseWriter, r *http.Request) error {
+	if err := s.limitCeremony(r.Context(), true); err != nil {
+		return err
+	}
 	// Nothing is asked of the body: the login is always discoverable.
 	if _, err := web.ReadBody(w, r); err != nil {
 		return err
@@ -155,6 +177,9 @@ func (s *Service) handleStaffLoginBegin(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Service) handleStaffLoginFinish(w http.ResponseWriter, r *http.Request) error {
+	if err := s.limitCeremony(r.Context(), false); err != nil {
+		return err
+	}
 	body, err := web.ReadBody(w, r)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"kagi/auth"
 	"kagi/auth/authtest"
 	"kagi/web"
 )
@@ -623,5 +624,24 @@ func TestStaffPasskeyOnTheCustomerLoginIsNotForgotten(t *testing.T) {
 	}
 	if apiErr.Body["credential_unknown"] != nil {
 		t.Errorf("refusal %v marks the staff passkey unknown: the page would have it forgotten", apiErr.Body)
+	}
+}
+
+// The staff login and enrollment ceremonies, which anyone may begin, count against the client
+// address's passkey limits like the customers'.
+func TestStaffCeremoniesCountAgainstTheAddressLimits(t *testing.T) {
+	t.Parallel()
+	e := newTestEnvWithCore(t, func(c *auth.Config) {
+		c.ClientLimits = auth.ClientLimits{PasskeyBegin: auth.ClientLimit{Max: 2, Period: time.Minute}}
+	})
+	d := e.staffDesk()
+	for i := range 3 {
+		status, body, _ := d.call("POST", "/staff/api/login/begin", map[string]any{})
+		if want := map[bool]int{true: http.StatusOK, false: http.StatusTooManyRequests}[i < 2]; status != want {
+			t.Fatalf("login begin %d: %d %v, want %d", i+1, status, body, want)
+		}
+	}
+	if status, body, _ := d.call("POST", "/staff/api/enroll/begin", map[string]any{"code": "whatever"}); status != http.StatusTooManyRequests {
+		t.Errorf("enroll begin over the limit: %d %v, want 429", status, body)
 	}
 }
