@@ -154,7 +154,7 @@ func (s *Service) FinishEmailCheck(ctx context.Context, id, choice string) (Pass
 		return PasswordLogin{}, errCheckExpired
 	}
 	var out PasswordLogin
-	err := inTxKeepingRefusals(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.finishEmailCheck(ctx, tx, hashToken(id), choice)
 		return err
@@ -175,7 +175,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 		SELECT a.id FROM accounts a JOIN email_checks c ON c.account_id = a.id
 		WHERE c.id_hash = $1 FOR NO KEY UPDATE OF a`, idHash).Scan(&accountID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return PasswordLogin{}, keep(errCheckExpired)
+		return PasswordLogin{}, pgdb.Keep(errCheckExpired)
 	}
 	if err != nil {
 		return PasswordLogin{}, err
@@ -191,7 +191,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[storedCheck])
 	if errors.Is(err, pgx.ErrNoRows) {
-		return PasswordLogin{}, keep(errCheckExpired) // passed or replaced a moment ago
+		return PasswordLogin{}, pgdb.Keep(errCheckExpired) // passed or replaced a moment ago
 	}
 	if err != nil {
 		return PasswordLogin{}, err
@@ -203,7 +203,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 		if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: c.AccountID, Actor: "customer", Event: event, Detail: detail}); err != nil {
 			return PasswordLogin{}, err
 		}
-		return PasswordLogin{}, keep(refusal)
+		return PasswordLogin{}, pgdb.Keep(refusal)
 	}
 	if !c.ExpiresAt.After(now) {
 		return end("email_check_expired", map[string]any{}, errCheckExpired)
@@ -227,7 +227,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 			Detail: map[string]any{"wrong_picks": wrong}}); err != nil {
 			return PasswordLogin{}, err
 		}
-		return PasswordLogin{}, keep(errWrongChoice(emailCheckMaxWrong - wrong))
+		return PasswordLogin{}, pgdb.Keep(errWrongChoice(emailCheckMaxWrong - wrong))
 	}
 	// The rules of §2.2 are asked again: a passkey created since the password was checked
 	// shuts the password out, and a window must still be open to let it in.

@@ -12,7 +12,6 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/notify"
 	"kagi/pgdb"
@@ -175,7 +174,7 @@ func (s *Service) FinishRegistration(ctx context.Context, sess Session, userAgen
 		return Passkey{}, errRegisterFailed
 	}
 	var pk Passkey
-	err = inTxKeepingRefusals(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		pk, err = s.finishRegistration(ctx, tx, sess, id, parsed)
 		return err
@@ -198,10 +197,10 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	}
 	if !ok {
 		s.log.InfoContext(ctx, "passkey registration refused", "reason", "unknown_ceremony", "account_id", sess.AccountID)
-		return Passkey{}, keep(errRegisterFailed)
+		return Passkey{}, pgdb.Keep(errRegisterFailed)
 	}
 	if !c.ExpiresAt.After(now) {
-		return Passkey{}, keep(errRegisterExpired)
+		return Passkey{}, pgdb.Keep(errRegisterExpired)
 	}
 	if err := s.lockSession(ctx, tx, sess); err != nil {
 		return Passkey{}, err
@@ -212,16 +211,16 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	}
 	replacing := reg.CredentialID != nil
 	if replacing && sess.Assurance != AssurancePasswordFallback {
-		return Passkey{}, keep(errPasskeyExists)
+		return Passkey{}, pgdb.Keep(errPasskeyExists)
 	}
 	cred, err := s.webauthn.CreateCredential(reg.user(), c.Session, parsed)
 	if err != nil {
 		s.log.InfoContext(ctx, "passkey registration refused", "reason", "verification_failed", "account_id", sess.AccountID, "err", err)
-		return Passkey{}, keep(errRegisterFailed)
+		return Passkey{}, pgdb.Keep(errRegisterFailed)
 	}
 	aaguid, err := formatAAGUID(cred.Authenticator.AAGUID)
 	if err != nil {
-		return Passkey{}, keep(errRegisterFailed)
+		return Passkey{}, pgdb.Keep(errRegisterFailed)
 	}
 	if replacing {
 		if _, err := tx.Exec(ctx, `DELETE FROM passkeys WHERE account_id = $1`, sess.AccountID); err != nil {
@@ -378,7 +377,7 @@ func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, e
 		return PasskeyLogin{}, errLoginFailed(false)
 	}
 	var out PasskeyLogin
-	err = inTxKeepingRefusals(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.finishLogin(ctx, tx, id, parsed)
 		return err
@@ -406,7 +405,7 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		}
 		s.log.InfoContext(ctx, "passkey login refused", "reason", reason)
 		// Kept, so an expired ceremony stays consumed.
-		return PasskeyLogin{}, keep(errLoginFailed(false))
+		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(false))
 	}
 	pk, known, err := passkeyByCredential(ctx, tx, parsed.RawID)
 	if err != nil {
@@ -417,7 +416,7 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		// password manager forget it.
 		staff := isStaffHandle(parsed.Response.UserHandle)
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "unknown_credential", "staff_passkey", staff)
-		return PasskeyLogin{}, keep(errLoginFailed(!staff))
+		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(!staff))
 	}
 	refuse := func(reason string, cause error) (PasskeyLogin, error) {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", reason, "account_id", pk.AccountID, "err", cause)
@@ -426,7 +425,7 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		if err != nil {
 			return PasskeyLogin{}, err
 		}
-		return PasskeyLogin{}, keep(errLoginFailed(false))
+		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(false))
 	}
 	if (c.ForLoginID || c.AccountID != nil) && (c.AccountID == nil || *c.AccountID != pk.AccountID) {
 		return refuse("credential_not_allowed", nil)
@@ -548,36 +547,6 @@ func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64,
 	err = Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notify.KindPasskeyDeleted, At: now,
 		Provider: providerDisplayName(pk.Provider()), Recovery: recovery})
 	return pk, err == nil, err
-}
-
-// kept is a refusal of the client decided inside a ceremony's transaction, after which the
-// transaction still commits what it recorded: a consumed ceremony stays consumed, and the audit
-// of a failed login or a clone warning stays written.
-type kept struct{ refusal error }
-
-func (k kept) Error() string { return k.refusal.Error() }
-
-func keep(refusal error) error { return kept{refusal} }
-
-// inTxKeepingRefusals runs fn in one transaction through pgdb.InTx, and so with its retry of
-// a deadlock or serialization failure, except that a refusal fn returns through keep commits
-// and is then returned. Any other error rolls back. Only the refusal of the run that
-// committed is returned.
-func inTxKeepingRefusals(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	var refusal error
-	err := pgdb.InTx(ctx, pool, func(tx pgx.Tx) error {
-		refusal = nil
-		err := fn(tx)
-		if k, ok := err.(kept); ok {
-			refusal = k.refusal
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return refusal
 }
 
 // actingSession is the session to keep when the passkey changes under it: a full session

@@ -1048,7 +1048,7 @@ func TestInTxKeepingRefusalsRetriesLikeInTx(t *testing.T) {
 	deadlock := &pgconn.PgError{Code: "40P01"}
 	refusal := errors.New("refused")
 	runs := 0
-	err := inTxKeepingRefusals(context.Background(), e.svc.pool, func(tx pgx.Tx) error {
+	err := pgdb.InTxKeeping(context.Background(), e.svc.pool, func(tx pgx.Tx) error {
 		runs++
 		if runs == 1 {
 			return deadlock
@@ -1056,7 +1056,7 @@ func TestInTxKeepingRefusalsRetriesLikeInTx(t *testing.T) {
 		if _, err := tx.Exec(context.Background(), `INSERT INTO login_throttle (login_key, failures, window_start) VALUES ('k', 1, now())`); err != nil {
 			return err
 		}
-		return keep(refusal)
+		return pgdb.Keep(refusal)
 	})
 	if !errors.Is(err, refusal) || runs != 2 {
 		t.Fatalf("got %v after %d runs, want the second run's refusal", err, runs)

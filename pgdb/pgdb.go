@@ -121,6 +121,37 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...Migrations) error 
 	return nil
 }
 
+// kept is a refusal decided inside a transaction after which the transaction still commits
+// what it recorded (Keep).
+type kept struct{ refusal error }
+
+func (k kept) Error() string { return k.refusal.Error() }
+
+// Keep marks a refusal of the client decided inside InTxKeeping's transaction after which the
+// transaction must still commit what it recorded: a consumed ceremony stays consumed, the
+// audit line of a failed login or a clone warning stays written.
+func Keep(refusal error) error { return kept{refusal} }
+
+// InTxKeeping is InTx, with its retries, except that a refusal fn returns through Keep commits
+// the transaction and is then returned. Any other error rolls back. Only the refusal of the
+// run that committed is returned.
+func InTxKeeping(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	var refusal error
+	err := InTx(ctx, pool, func(tx pgx.Tx) error {
+		refusal = nil
+		err := fn(tx)
+		if k, ok := err.(kept); ok {
+			refusal = k.refusal
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return refusal
+}
+
 // InTx runs fn in one transaction: committed when fn returns nil, rolled back otherwise, so a
 // multi-step state change is never left half-written. When PostgreSQL aborts the transaction
 // to break a deadlock or a serialization conflict, fn runs again (at most maxTries in all):

@@ -19,7 +19,6 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth"
 	"kagi/pgdb"
@@ -391,7 +390,7 @@ func (s *Service) FinishStaffEnrollment(ctx context.Context, code string, creden
 		return StaffLogin{}, errStaffEnrollFailed
 	}
 	var out StaffLogin
-	err = inTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.finishEnrollment(ctx, tx, codeHash(code), id, parsed)
 		return err
@@ -411,7 +410,7 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	}
 	if !found || !c.ExpiresAt.After(now) {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "no_live_ceremony")
-		return StaffLogin{}, keep(errStaffEnrollFailed)
+		return StaffLogin{}, pgdb.Keep(errStaffEnrollFailed)
 	}
 	var (
 		st   Staff
@@ -420,7 +419,7 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	err = tx.QueryRow(ctx, liveCodeSQL, hash, *c.StaffID, now).Scan(&st.ID, &st.LoginID, &st.Name, &st.Role, &user.Handle)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "invalid_code", "staff_id", *c.StaffID)
-		return StaffLogin{}, keep(errInvalidCode)
+		return StaffLogin{}, pgdb.Keep(errInvalidCode)
 	}
 	if err != nil {
 		return StaffLogin{}, err
@@ -429,11 +428,11 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	cred, err := s.staffRP.CreateCredential(user, c.Session, parsed)
 	if err != nil {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "verification_failed", "staff", st.LoginID, "err", err)
-		return StaffLogin{}, keep(errStaffEnrollFailed)
+		return StaffLogin{}, pgdb.Keep(errStaffEnrollFailed)
 	}
 	aaguid, ok := aaguidOf(cred.Authenticator.AAGUID)
 	if !ok {
-		return StaffLogin{}, keep(errStaffEnrollFailed)
+		return StaffLogin{}, pgdb.Keep(errStaffEnrollFailed)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM staff_enrollment_codes WHERE code_hash = $1`, hash); err != nil {
 		return StaffLogin{}, err
@@ -555,7 +554,7 @@ func (s *Service) FinishStaffLogin(ctx context.Context, body []byte) (StaffLogin
 		return StaffLogin{}, errStaffPasskey
 	}
 	var out StaffLogin
-	err = inTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.finishStaffLogin(ctx, tx, id, parsed)
 		return err
@@ -571,7 +570,7 @@ func (s *Service) finishStaffLogin(ctx context.Context, tx pgx.Tx, id []byte, pa
 	}
 	if !found || !c.ExpiresAt.After(now) {
 		s.log.InfoContext(ctx, "staff login refused", "reason", "no_live_ceremony")
-		return StaffLogin{}, keep(errStaffPasskey)
+		return StaffLogin{}, pgdb.Keep(errStaffPasskey)
 	}
 	rows, err := tx.Query(ctx, staffCredentialSQL, parsed.RawID)
 	if err != nil {
@@ -581,7 +580,7 @@ func (s *Service) finishStaffLogin(ctx context.Context, tx pgx.Tx, id []byte, pa
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A customer's passkey picked on the staff page lands here too.
 		s.log.InfoContext(ctx, "staff login refused", "reason", "unknown_credential")
-		return StaffLogin{}, keep(errStaffPasskey)
+		return StaffLogin{}, pgdb.Keep(errStaffPasskey)
 	}
 	if err != nil {
 		return StaffLogin{}, err
@@ -594,7 +593,7 @@ func (s *Service) finishStaffLogin(ctx context.Context, tx pgx.Tx, id []byte, pa
 		if err != nil {
 			return StaffLogin{}, err
 		}
-		return StaffLogin{}, keep(errStaffPasskey)
+		return StaffLogin{}, pgdb.Keep(errStaffPasskey)
 	}
 	if cred.DisabledAt != nil {
 		return refuse("disabled", nil)
@@ -725,32 +724,4 @@ func purgeWith(sql string) func(context.Context, pgdb.Querier, time.Time, int) (
 		tag, err := q.Exec(ctx, sql, now, limit)
 		return tag.RowsAffected(), err
 	}
-}
-
-// kept is a refusal decided inside a ceremony's transaction after which the transaction still
-// commits what it recorded: a consumed ceremony stays consumed, a failed login's audit line
-// stays written.
-type kept struct{ refusal error }
-
-func (k kept) Error() string { return k.refusal.Error() }
-
-func keep(refusal error) error { return kept{refusal} }
-
-// inTxKeeping runs fn in one transaction (pgdb.InTx, with its retries) and commits when fn
-// returns nil or a refusal made with keep, which it then returns. Any other error rolls back.
-func inTxKeeping(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	var refusal error
-	err := pgdb.InTx(ctx, pool, func(tx pgx.Tx) error {
-		refusal = nil
-		err := fn(tx)
-		if k, ok := err.(kept); ok {
-			refusal = k.refusal
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return refusal
 }
