@@ -2,16 +2,10 @@ package auth
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
-	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
-	"strings"
 	"time"
 
 	"kagi/web"
@@ -34,58 +28,17 @@ var JST = time.FixedZone("JST", 9*60*60)
 // jst is JST for this package.
 var jst = JST
 
-// staticAsset is one embedded file with what its responses need, computed once at start.
-type staticAsset struct {
-	body        []byte
-	contentType string
-	etag        string
-	version     string
-}
-
-var staticTypes = map[string]string{
-	".js":  "text/javascript; charset=utf-8",
-	".css": "text/css; charset=utf-8",
-}
-
-func loadStatic() map[string]staticAsset {
-	out := map[string]staticAsset{}
-	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		ct, ok := staticTypes[path.Ext(p)]
-		if !ok {
-			return fmt.Errorf("auth: static file %s has no known content type", p)
-		}
-		body, err := staticFS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(body)
-		v := hex.EncodeToString(sum[:6])
-		out[strings.TrimPrefix(p, "static/")] = staticAsset{body: body, contentType: ct, etag: `"` + v + `"`, version: v}
-		return nil
-	})
+// staticAssets are the pages' scripts and styles, served under /static/.
+var staticAssets = func() *web.Assets {
+	a, err := web.LoadAssets(staticFS, "static", "/static/")
 	if err != nil {
 		panic(err)
 	}
-	return out
-}
-
-var staticAssets = loadStatic()
-
-// staticURL names a file under /static/ with its content's hash, so a page always loads the
-// script it was rendered with and browsers may cache it for good.
-func staticURL(name string) (string, error) {
-	a, ok := staticAssets[name]
-	if !ok {
-		return "", fmt.Errorf("auth: no static file %q", name)
-	}
-	return "/static/" + name + "?v=" + a.version, nil
-}
+	return a
+}()
 
 func parsePage(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staticURL}).
+	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staticAssets.URL}).
 		ParseFS(pageFS, "pages/layout.html", "pages/"+name))
 }
 
@@ -101,7 +54,7 @@ func (s *Service) pageRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", h(s.handleRoot))
 	mux.Handle("GET /login", h(s.handleLoginPage))
 	mux.Handle("GET /settings/security", h(s.handleSecurityPage))
-	mux.Handle("GET /static/{file}", h(handleStatic))
+	mux.Handle("GET /static/{file}", h(staticAssets.Serve))
 }
 
 func (s *Service) handleRoot(w http.ResponseWriter, r *http.Request) error {
@@ -261,24 +214,4 @@ func renderPage(w http.ResponseWriter, t *template.Template, data any) error {
 	h.Set("Cache-Control", "no-store")
 	_, err := buf.WriteTo(w)
 	return err
-}
-
-// handleStatic serves the embedded scripts and styles. A request naming the current version
-// may be cached for a year; any other is revalidated by its ETag.
-func handleStatic(w http.ResponseWriter, r *http.Request) error {
-	a, ok := staticAssets[r.PathValue("file")]
-	if !ok {
-		http.NotFound(w, r)
-		return nil
-	}
-	h := w.Header()
-	h.Set("Content-Type", a.contentType)
-	h.Set("ETag", a.etag)
-	if r.URL.Query().Get("v") == a.version {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "no-cache")
-	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
-	return nil
 }

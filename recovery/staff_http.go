@@ -3,17 +3,10 @@ package recovery
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
-	"strings"
-	"time"
 
 	"kagi/web"
 )
@@ -73,7 +66,7 @@ func (s *Service) staffRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /staff/{$}", h(s.handleStaffHome))
 	mux.Handle("GET /staff/login", h(s.handleStaffLoginPage))
 	mux.Handle("GET /staff/enroll", h(s.handleStaffEnrollPage))
-	mux.Handle("GET /staff/static/{file}", h(handleStaffStatic))
+	mux.Handle("GET /staff/static/{file}", h(staffAssets.Serve))
 	if s.core != nil {
 		s.consoleRoutes(mux, h)
 	}
@@ -241,70 +234,17 @@ func (s *Service) handleStaffEnrollPage(w http.ResponseWriter, r *http.Request) 
 	return renderStaffPage(w, staffEnrollPage, nil)
 }
 
-// staffAsset is one embedded file with what its responses need, computed once at start.
-type staffAsset struct {
-	body        []byte
-	contentType string
-	version     string
-}
-
-var staffAssets = func() map[string]staffAsset {
-	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-	out := map[string]staffAsset{}
-	err := fs.WalkDir(staffStaticFS, "static", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		ct, ok := types[path.Ext(p)]
-		if !ok {
-			return fmt.Errorf("recovery: static file %s has no known content type", p)
-		}
-		body, err := staffStaticFS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(body)
-		out[strings.TrimPrefix(p, "static/")] = staffAsset{body: body, contentType: ct, version: hex.EncodeToString(sum[:6])}
-		return nil
-	})
+// staffAssets are the console's scripts, served under /staff/static/.
+var staffAssets = func() *web.Assets {
+	a, err := web.LoadAssets(staffStaticFS, "static", "/staff/static/")
 	if err != nil {
 		panic(err)
 	}
-	return out
+	return a
 }()
 
-// staffStaticURL names a file under /staff/static/ with its content's hash, so a page always
-// loads the script it was rendered with and browsers may cache it for good.
-func staffStaticURL(name string) (string, error) {
-	a, ok := staffAssets[name]
-	if !ok {
-		return "", fmt.Errorf("recovery: no static file %q", name)
-	}
-	return "/staff/static/" + name + "?v=" + a.version, nil
-}
-
-// handleStaffStatic serves the console's scripts. A request naming the current version may be
-// cached for a year; any other is revalidated by its ETag.
-func handleStaffStatic(w http.ResponseWriter, r *http.Request) error {
-	a, ok := staffAssets[r.PathValue("file")]
-	if !ok {
-		http.NotFound(w, r)
-		return nil
-	}
-	h := w.Header()
-	h.Set("Content-Type", a.contentType)
-	h.Set("ETag", `"`+a.version+`"`)
-	if r.URL.Query().Get("v") == a.version {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "no-cache")
-	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
-	return nil
-}
-
 func parseStaffPage(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staffStaticURL}).
+	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staffAssets.URL}).
 		ParseFS(staffPageFS, "pages/staff_layout.html", "pages/"+name))
 }
 

@@ -532,7 +532,7 @@ func TestStaffPages(t *testing.T) {
 		if !strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'self'") || strings.Contains(page, "<script>") {
 			t.Fatalf("%s: its script must come from a file under the CSP", c.path)
 		}
-		script, _ := staffStaticURL("staff.js")
+		script, _ := staffAssets.URL("staff.js")
 		if !strings.Contains(page, `src="`+script+`"`) {
 			t.Fatalf("%s does not load %s", c.path, script)
 		}
