@@ -215,3 +215,7 @@ func renderPage(w http.ResponseWriter, t *template.Template, data any) error {
 	_, err := buf.WriteTo(w)
 	return err
 }
+
+// StaticURL names one of the pages' scripts or styles under /static/ with its content's hash,
+// for the pages of another package that build on them (the operator console loads kagi.js).
+func StaticURL(name string) (string, error) { return staticAssets.URL(name) }

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"kagi/auth"
 	"kagi/web"
 )
 
@@ -244,7 +245,7 @@ var staffAssets = func() *web.Assets {
 }()
 
 func parseStaffPage(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staffAssets.URL}).
+	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staffAssets.URL, "core": auth.StaticURL}).
 		ParseFS(staffPageFS, "pages/staff_layout.html", "pages/"+name))
 }
 

@@ -4,9 +4,14 @@
 'use strict';
 
 (() => {
-  function msg(key) {
-    const el = document.querySelector('[data-msg="' + key + '"]');
-    return el ? el.textContent.trim() : key;
+  // The helpers of the customers' pages (auth's kagi.js, loaded first): the API's JSON requests
+  // and refusals, the WebAuthn JSON forms, the pages' sentences.
+  const k = window.kagi;
+  const { msg, APIError, creationOptions, requestOptions, credentialJSON, supported } = k;
+
+  // api posts body to path, or GETs path when body is null.
+  function api(path, body) {
+    return body === null ? k.api('GET', path) : k.api('POST', path, body || {});
   }
 
   function show(text, kind) {
@@ -20,118 +25,6 @@
     for (const el of document.querySelectorAll('button')) {
       el.disabled = on;
     }
-  }
-
-  class APIError extends Error {
-    constructor(status, code, message) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
-
-  // api posts body to path, or GETs path when body is null.
-  async function api(path, body) {
-    let res;
-    const init = { method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (body === null) {
-      init.method = 'GET';
-    } else {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body || {});
-    }
-    try {
-      res = await fetch(path, init);
-    } catch (e) {
-      throw new APIError(0, 'network', msg('network'));
-    }
-    let data = {};
-    try {
-      data = await res.json();
-    } catch (e) {
-      data = {};
-    }
-    if (!res.ok) {
-      throw new APIError(res.status, data.error || 'internal', data.message || msg('network'));
-    }
-    return data;
-  }
-
-  function b64urlEncode(buf) {
-    const bytes = new Uint8Array(buf);
-    let s = '';
-    for (let i = 0; i < bytes.length; i++) {
-      s += String.fromCharCode(bytes[i]);
-    }
-    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  }
-
-  function b64urlDecode(str) {
-    const b64 = str.replace(/-/g, '+').replace(/_/g, '/');
-    const s = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
-    const bytes = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) {
-      bytes[i] = s.charCodeAt(i);
-    }
-    return bytes.buffer;
-  }
-
-  function descriptors(list) {
-    return (list || []).map((d) => Object.assign({}, d, { id: b64urlDecode(d.id) }));
-  }
-
-  // creationOptions and requestOptions turn the server's WebAuthn JSON into what the browser's
-  // create() and get() take, by hand where parse*FromJSON is missing.
-  function creationOptions(json) {
-    if (typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function') {
-      return PublicKeyCredential.parseCreationOptionsFromJSON(json);
-    }
-    const o = Object.assign({}, json);
-    o.challenge = b64urlDecode(json.challenge);
-    o.user = Object.assign({}, json.user, { id: b64urlDecode(json.user.id) });
-    o.excludeCredentials = descriptors(json.excludeCredentials);
-    return o;
-  }
-
-  function requestOptions(json) {
-    if (typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function') {
-      return PublicKeyCredential.parseRequestOptionsFromJSON(json);
-    }
-    const o = Object.assign({}, json);
-    o.challenge = b64urlDecode(json.challenge);
-    o.allowCredentials = descriptors(json.allowCredentials);
-    return o;
-  }
-
-  // credentialJSON is credential.toJSON(), built by hand where the browser lacks it.
-  function credentialJSON(cred) {
-    if (typeof cred.toJSON === 'function') {
-      return cred.toJSON();
-    }
-    const r = cred.response;
-    const response = { clientDataJSON: b64urlEncode(r.clientDataJSON) };
-    if (r.attestationObject) {
-      response.attestationObject = b64urlEncode(r.attestationObject);
-      response.transports = typeof r.getTransports === 'function' ? r.getTransports() : [];
-    } else {
-      response.authenticatorData = b64urlEncode(r.authenticatorData);
-      response.signature = b64urlEncode(r.signature);
-      if (r.userHandle) {
-        response.userHandle = b64urlEncode(r.userHandle);
-      }
-    }
-    return {
-      id: cred.id,
-      rawId: b64urlEncode(cred.rawId),
-      type: cred.type,
-      authenticatorAttachment: cred.authenticatorAttachment || undefined,
-      response,
-      clientExtensionResults: cred.getClientExtensionResults(),
-    };
-  }
-
-  function supported() {
-    return typeof window.PublicKeyCredential === 'function' && !!navigator.credentials;
   }
 
   function failure(err) {
