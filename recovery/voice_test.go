@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -195,7 +194,7 @@ func TestVoiceLockoutPurge(t *testing.T) {
 // A voice-line lockout is logged when it starts — the caller masked, never a keyed digit.
 func TestVoiceLockoutIsLogged(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out syncBuffer
 	e := newTestEnv(t, func(c *Config) { c.Log = slog.New(slog.NewJSONHandler(&out, nil)) })
 	e.addPasskeyAccount("taro", realNumber)
 	for range DefaultLockout.AccountMax {
@@ -211,22 +210,4 @@ func TestVoiceLockoutIsLogged(t *testing.T) {
 			t.Errorf("the log holds %q", secret)
 		}
 	}
-}
-
-// lockedBuffer is a log destination safe for the writers of a test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
