@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"embed"
 	"encoding/base64"
 	"html/template"
@@ -79,7 +78,7 @@ type loginView struct {
 }
 
 func (s *Service) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
-	return renderPage(w, loginPage, loginView{Done: r.URL.Query().Get("done"), Support: s.supportNow()})
+	return web.Page(w, loginPage, loginView{Done: r.URL.Query().Get("done"), Support: s.supportNow()})
 }
 
 // supportView is the support desk as the pages print it at the moment of the request.
@@ -189,7 +188,7 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 	if h := HoldOf(sess.RecoveredAt, s.hold, s.now()); h.HoldUntil != nil {
 		v.HoldUntil = formatJST(*h.HoldUntil)
 	}
-	return renderPage(w, securityPage, v)
+	return web.Page(w, securityPage, v)
 }
 
 func providerDisplayName(name string) string {
@@ -202,18 +201,6 @@ func providerDisplayName(name string) string {
 // formatJST is how the pages write a time: 2026年11月25日 19:00 (日本時間).
 func formatJST(t time.Time) string {
 	return t.In(jst).Format("2006年1月2日 15:04") + " (日本時間)"
-}
-
-func renderPage(w http.ResponseWriter, t *template.Template, data any) error {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		return err
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	_, err := buf.WriteTo(w)
-	return err
 }
 
 // StaticURL names one of the pages' scripts or styles under /static/ with its content's hash,

@@ -1,7 +1,6 @@
 package recovery
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -214,7 +213,7 @@ func (s *Service) handleStaffHome(w http.ResponseWriter, r *http.Request) error 
 		http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
 		return nil
 	}
-	return renderStaffPage(w, staffHomePage, staffHomeView{Staff: sess.Staff, RoleName: staffRoleNames[sess.Role]})
+	return web.Page(w, staffHomePage, staffHomeView{Staff: sess.Staff, RoleName: staffRoleNames[sess.Role]})
 }
 
 func (s *Service) handleStaffLoginPage(w http.ResponseWriter, r *http.Request) error {
@@ -226,13 +225,13 @@ func (s *Service) handleStaffLoginPage(w http.ResponseWriter, r *http.Request) e
 		http.Redirect(w, r, "/staff/", http.StatusSeeOther)
 		return nil
 	}
-	return renderStaffPage(w, staffLoginPage, nil)
+	return web.Page(w, staffLoginPage, nil)
 }
 
 // handleStaffEnrollPage asks for the code on the page itself, never in the URL: a code in a
 // query string would be written to every proxy's and server's access log.
 func (s *Service) handleStaffEnrollPage(w http.ResponseWriter, r *http.Request) error {
-	return renderStaffPage(w, staffEnrollPage, nil)
+	return web.Page(w, staffEnrollPage, nil)
 }
 
 // staffAssets are the console's scripts, served under /staff/static/.
@@ -254,15 +253,3 @@ var (
 	staffLoginPage  = parseStaffPage("staff_login.html")
 	staffEnrollPage = parseStaffPage("staff_enroll.html")
 )
-
-func renderStaffPage(w http.ResponseWriter, t *template.Template, data any) error {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		return err
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	_, err := buf.WriteTo(w)
-	return err
-}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
@@ -81,4 +82,19 @@ func (a *Assets) Serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 	return nil
+}
+
+// Page renders the template's "layout" with data as a page that is never cached (it shows a
+// session's state), whole or not at all: a template that fails leaves the response unwritten,
+// for the caller's error to become a clean 500.
+func Page(w http.ResponseWriter, t *template.Template, data any) error {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, err := buf.WriteTo(w)
+	return err
 }
