@@ -215,7 +215,7 @@ func (b *browserEnv) recoveryPageCountsDown(until time.Time) {
 		t.Errorf("ten minutes on, %d minutes left, want %d", got, first-10)
 	}
 	skew(31 * time.Minute)
-	if got := b.text("recovery-until"); !strings.Contains(got, "有効期限(30分間)が終了しました") {
+	if got := b.text("recovery-until"); !strings.Contains(got, "有効期限が終了しました") {
 		t.Errorf("after the window's end the page says %q", got)
 	}
 	skew(0)

@@ -40,8 +40,8 @@ const msgClientLimited = "ただいまお客様のネットワークからのア
 // answer now. Without a number the sentence names the voice line alone, never a blank.
 const (
 	msgPasskeyRequiredLead = "パスキーが作成されているため、パスキーでログインしてください。"
-	msgWayOutNumbered      = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤル(%s)にお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
-	msgWayOut              = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤルにお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
+	msgWayOutNumbered      = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤル(%s)にお電話いただくと、%sログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
+	msgWayOut              = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤルにお電話いただくと、%sログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
 	msgOperatorHours       = "オペレーターの受付時間は%sです。"
 )
 
@@ -50,9 +50,9 @@ func msgPasskeyRequired(sup Support) string {
 	var b strings.Builder
 	b.WriteString(msgPasskeyRequiredLead)
 	if sup.VoiceLine != "" {
-		fmt.Fprintf(&b, msgWayOutNumbered, sup.VoiceLine)
+		fmt.Fprintf(&b, msgWayOutNumbered, sup.VoiceLine, sup.Temporarily())
 	} else {
-		b.WriteString(msgWayOut)
+		fmt.Fprintf(&b, msgWayOut, sup.Temporarily())
 	}
 	if sup.Hours != "" {
 		fmt.Fprintf(&b, msgOperatorHours, sup.Hours)

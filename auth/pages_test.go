@@ -204,7 +204,7 @@ func TestPageLogin(t *testing.T) {
 	e := newTestEnv(t)
 	p := e.get(e.browser(), "/login")
 	wantHTML(t, p, "<h1>ログイン</h1>", "ログインID", "パスワード", "パスキーでログイン",
-		"リンクがあるメールは全てフィッシング詐欺です", "自動音声ダイヤル", "一時的(30分間)")
+		"リンクがあるメールは全てフィッシング詐欺です", "自動音声ダイヤル", "一時的に")
 	els := checkStrictCSP(t, p)
 	id, ok := findElement(els, "login-id")
 	if !ok || id.attrs["autocomplete"] != "username webauthn" {
@@ -419,6 +419,7 @@ var openDesk = fixedDesk{
 	Hours:     "平日 8:30~17:00 / 土日 9:00~17:00",
 	Open:      true,
 	Status:    "ただいま営業時間内です",
+	Window:    30 * time.Minute,
 }
 
 // withDesk makes d the service's support desk.
@@ -462,7 +463,7 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 			[]string{"平日 8:30~17:00 / 土日 9:00~17:00", "機種変更などでパスキーを利用してのログインにお困りの方は、自動音声ダイヤルにお電話いただくと"},
 			[]string{`id="voice-line"`}},
 		{"no desk at all", NoSupportDesk{},
-			[]string{"自動音声ダイヤルにお電話いただくと、一時的(30分間)にログインID・パスワードでログインできます"},
+			[]string{"自動音声ダイヤルにお電話いただくと、一時的にログインID・パスワードでログインできます"},
 			[]string{`class="desk"`, `id="support-status"`, `id="support-hours"`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -651,6 +652,28 @@ func TestPagesPromiseEnvironmentsAndNoLink(t *testing.T) {
 			if !strings.Contains(p.body, f) {
 				t.Errorf("%s page lacks %q", c.name, f)
 			}
+		}
+	}
+}
+
+// The way out says the window's length as configured (KAGI_FALLBACK_WINDOW), not a fixed one.
+func TestWayOutSaysTheWindowLength(t *testing.T) {
+	for _, c := range []struct {
+		window time.Duration
+		want   string
+	}{
+		{30 * time.Minute, "一時的(30分間)に"},
+		{45 * time.Minute, "一時的(45分間)に"},
+		{time.Hour, "一時的(1時間)に"},
+		{0, "一時的に"},
+	} {
+		sup := Support(openDesk)
+		sup.Window = c.window
+		if got := sup.Temporarily(); got != c.want {
+			t.Errorf("window %v: %q, want %q", c.window, got, c.want)
+		}
+		if msg := msgPasskeyRequired(sup); !strings.Contains(msg, c.want+"ログインID・パスワードでログインできます") {
+			t.Errorf("window %v: passkey_required says %q", c.window, msg)
 		}
 	}
 }

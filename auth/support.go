@@ -1,6 +1,9 @@
 package auth
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // SupportDesk tells the pages and messages where a customer who cannot log in finds help (§5):
 // the voice line's number, the operators' hours, today's exception from the support calendar,
@@ -27,6 +30,21 @@ type Support struct {
 	// NextOpen is when the operators answer next while they do not (zero when unknown or
 	// switched off).
 	NextOpen time.Time
+	// Window is how long a fallback window lets the password in (KAGI_FALLBACK_WINDOW); zero
+	// when unknown.
+	Window time.Duration
+}
+
+// Temporarily says for how long the voice line's verification lets the password in, as the
+// pages and messages put it: 「一時的(30分間)に」, or 「一時的に」 when the length is unknown.
+func (s Support) Temporarily() string {
+	switch {
+	case s.Window <= 0:
+		return "一時的に"
+	case s.Window%time.Hour == 0:
+		return fmt.Sprintf("一時的(%d時間)に", s.Window/time.Hour)
+	}
+	return fmt.Sprintf("一時的(%d分間)に", int(s.Window.Round(time.Minute)/time.Minute))
 }
 
 // NoSupportDesk is a SupportDesk that knows no number and no hours: the core alone.

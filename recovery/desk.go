@@ -15,6 +15,8 @@ type Desk struct {
 	Enabled bool
 	// VoiceLine is the voice line's number as dialled (KAGI_VOICE_LINE_NUMBER).
 	VoiceLine string
+	// Window is the length of a fallback window (KAGI_FALLBACK_WINDOW).
+	Window time.Duration
 }
 
 // SupportAt describes the desk at now.
@@ -22,6 +24,7 @@ func (d Desk) SupportAt(now time.Time) auth.Support {
 	st := d.Calendar.Status(now, d.Enabled)
 	out := auth.Support{
 		VoiceLine: d.VoiceLine,
+		Window:    d.Window,
 		Hours:     fmt.Sprintf(msgHoursLine, clockRange(weekdayHours), clockRange(weekendHours)),
 		Today:     d.Calendar.todayText(now),
 		Open:      st.Open,

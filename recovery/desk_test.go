@@ -33,9 +33,9 @@ func TestDeskAsThePagesShowIt(t *testing.T) {
 		{"support switched off", "2026-12-01 10:00", false, "", false, web.Unavailable, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := Desk{Calendar: cal, Enabled: c.enabled, VoiceLine: "0120-123-456"}.SupportAt(at(c.now))
-			if got.VoiceLine != "0120-123-456" || got.Hours != "平日 8:30~17:00 / 土日 9:00~17:00" {
-				t.Errorf("number %q, hours %q", got.VoiceLine, got.Hours)
+			got := Desk{Calendar: cal, Enabled: c.enabled, VoiceLine: "0120-123-456", Window: DefaultWindow}.SupportAt(at(c.now))
+			if got.VoiceLine != "0120-123-456" || got.Hours != "平日 8:30~17:00 / 土日 9:00~17:00" || got.Window != DefaultWindow {
+				t.Errorf("number %q, hours %q, window %v", got.VoiceLine, got.Hours, got.Window)
 			}
 			if got.Today != c.today || got.Open != c.open || got.Status != c.status {
 				t.Errorf("today %q open %v status %q, want %q %v %q", got.Today, got.Open, got.Status, c.today, c.open, c.status)

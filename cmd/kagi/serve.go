@@ -114,7 +114,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		RecoveryHold:    c.RecoveryHold,
 		SessionIdle:     c.SessionIdle,
 		ClientLimits:    c.ClientLimits,
-		Support:         recovery.Desk{Calendar: c.Calendar, Enabled: c.SupportEnabled, VoiceLine: c.VoiceLineNumber},
+		Support:         recovery.Desk{Calendar: c.Calendar, Enabled: c.SupportEnabled, VoiceLine: c.VoiceLineNumber, Window: c.FallbackWindow},
 	})
 	if err != nil {
 		pool.Close()
