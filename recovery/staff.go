@@ -97,6 +97,8 @@ var (
 	ErrStaffExists = errors.New("recovery: a staff member with this login ID already exists")
 	// ErrUnknownStaff is returned when no staff member has the login ID.
 	ErrUnknownStaff = errors.New("recovery: no staff member with this login ID")
+	// ErrStaffDisabled is returned when a disabled staff member is to get a new code.
+	ErrStaffDisabled = errors.New("recovery: the staff member is disabled")
 )
 
 // Refusals of the staff routes. Every failed passkey check says the same thing, as the
@@ -182,6 +184,49 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, actor string) (Enrol
 		return Enrollment{}, fmt.Errorf("recovery: add staff: %w", err)
 	}
 	return out, nil
+}
+
+// ReissueStaffCode gives a staff member a new one-time enrollment code, for a lost or changed
+// device: their earlier unused codes and unfinished enrollments stop working, and enrolling with
+// the new code replaces their passkey (finishEnrollment), so the lost device's passkey and
+// sessions end then. A disabled member gets none. Audited under actor.
+func (s *Service) ReissueStaffCode(ctx context.Context, loginID, actor string) (Enrollment, error) {
+	now := s.now()
+	code := rand.Text()
+	out := Enrollment{Code: code, ExpiresAt: now.Add(enrollmentCodeTTL)}
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var disabledAt *time.Time
+		err := tx.QueryRow(ctx, `SELECT id, login_id, name, role, disabled_at FROM staff WHERE login_id = $1 FOR UPDATE`, loginID).
+			Scan(&out.Staff.ID, &out.Staff.LoginID, &out.Staff.Name, &out.Staff.Role, &disabledAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrUnknownStaff
+		case err != nil:
+			return err
+		case disabledAt != nil:
+			return ErrStaffDisabled
+		}
+		for _, sql := range []string{
+			`DELETE FROM staff_enrollment_codes WHERE staff_id = $1`,
+			`DELETE FROM staff_ceremonies WHERE staff_id = $1 AND kind = 'enroll'`,
+		} {
+			if _, err := tx.Exec(ctx, sql, out.Staff.ID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO staff_enrollment_codes (code_hash, staff_id, created_at, expires_at)
+			VALUES ($1, $2, $3, $4)`, codeHash(code), out.Staff.ID, now, out.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor, Event: "staff_code_issued",
+			Detail: map[string]any{"staff": out.Staff.LoginID, "code_expires_at": out.ExpiresAt}})
+	})
+	if err != nil && !errors.Is(err, ErrUnknownStaff) && !errors.Is(err, ErrStaffDisabled) {
+		err = fmt.Errorf("recovery: reissue staff code: %w", err)
+	}
+	return out, err
 }
 
 // maxCodeLen bounds what is hashed and looked up as an enrollment code; rand.Text's codes are
@@ -437,6 +482,15 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	if _, err := tx.Exec(ctx, `DELETE FROM staff_enrollment_codes WHERE code_hash = $1`, hash); err != nil {
 		return StaffLogin{}, err
 	}
+	// One passkey per staff member: a new enrollment (after a lost or changed device) replaces
+	// the earlier passkey, and the sessions it made end with it.
+	replaced, err := tx.Exec(ctx, `DELETE FROM staff_credentials WHERE staff_id = $1`, st.ID)
+	if err != nil {
+		return StaffLogin{}, err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, st.ID); err != nil {
+		return StaffLogin{}, err
+	}
 	transports := make([]string, len(cred.Transport))
 	for i, t := range cred.Transport {
 		transports[i] = string(t)
@@ -459,7 +513,8 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 		return StaffLogin{}, err
 	}
 	err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_enrolled",
-		Detail: map[string]any{"staff": st.LoginID, "aaguid": aaguidText(aaguid), "backup_state": cred.Flags.BackupState}})
+		Detail: map[string]any{"staff": st.LoginID, "aaguid": aaguidText(aaguid), "backup_state": cred.Flags.BackupState,
+			"replaced_passkeys": replaced.RowsAffected()}})
 	return login, err
 }
 

@@ -645,3 +645,53 @@ func TestStaffCeremoniesCountAgainstTheAddressLimits(t *testing.T) {
 		t.Errorf("enroll begin over the limit: %d %v, want 429", status, body)
 	}
 }
+
+// A staff member who lost their device gets a new code: their earlier code stops working, and
+// enrolling with the new one replaces the lost passkey and ends the sessions it made.
+func TestStaffCodeReissuedForALostDevice(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	lost := e.enrolledStaff("sato", RoleOperator)
+
+	en, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newDevice := e.staffDesk()
+	if status, body := newDevice.enroll(en.Code); status != http.StatusUnauthorized || body["error"] != "invalid_code" {
+		t.Fatalf("the earlier of two reissued codes: %d %v, want 401 invalid_code", status, body)
+	}
+	if status, body := newDevice.enroll(second.Code); status != http.StatusOK {
+		t.Fatalf("enroll with the new code: %d %v", status, body)
+	}
+	if status, _ := lost.me(); status != http.StatusUnauthorized {
+		t.Errorf("the lost device's session: %d, want 401", status)
+	}
+	if status, _ := lost.login(); status == http.StatusOK {
+		t.Error("the lost device's passkey still logs in")
+	}
+	if status, body := newDevice.login(); status != http.StatusOK {
+		t.Errorf("the new device's passkey: %d %v", status, body)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_code_issued' AND actor = 'cli:tanaka' AND detail->>'staff' = 'sato'`); n != 2 {
+		t.Errorf("code issues audited: %d, want 2", n)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_enrolled' AND (detail->>'replaced_passkeys')::int = 1`); n != 1 {
+		t.Errorf("the replacing enrollment is not audited as one: %d", n)
+	}
+
+	if _, err := e.svc.ReissueStaffCode(ctx, "nobody", "cli:tanaka"); !errors.Is(err, ErrUnknownStaff) {
+		t.Errorf("unknown staff: %v", err)
+	}
+	if _, err := e.svc.DisableStaff(ctx, "sato", "cli:tanaka"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka"); !errors.Is(err, ErrStaffDisabled) {
+		t.Errorf("a disabled member got a code: %v", err)
+	}
+}

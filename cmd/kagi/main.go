@@ -3,7 +3,7 @@
 //	kagi serve [--dev]     HTTP server
 //	kagi migrate           apply the embedded schema migrations
 //	kagi account add …     add a customer account
-//	kagi staff add|disable …  add a staff member of the operator console, or disable one
+//	kagi staff add|code|disable …  add a staff member of the operator console, reissue their code, or disable one
 //	kagi window open …     open a fallback window for a verified customer
 //	kagi call …            play a call through the voice line without a phone
 package main
@@ -27,6 +27,9 @@ const usage = `usage:
   kagi staff add --login-id ID --name NAME --role operator|supervisor
                               add a staff member; prints their one-time enrollment code
                               (24 h, for /staff/enroll) alone on the last line
+  kagi staff code --login-id ID
+                              a new one-time enrollment code for a lost or changed device;
+                              enrolling with it replaces the staff member's passkey
   kagi staff disable --login-id ID
                               disable a staff member; ends their sessions at once
   kagi window open --account-number DIGITS --channel operator --reason TEXT
@@ -63,15 +66,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdAccountAdd(ctx, args[2:], getenv, stdout, stderr)
 	case "staff":
 		if len(args) < 2 {
-			return errors.New(`unknown staff command (want "staff add" or "staff disable")`)
+			return errors.New(`unknown staff command (want "staff add", "staff code" or "staff disable")`)
 		}
 		switch args[1] {
 		case "add":
 			return cmdStaffAdd(ctx, args[2:], getenv, stdout, stderr)
 		case "disable":
 			return cmdStaffDisable(ctx, args[2:], getenv, stdout, stderr)
+		case "code":
+			return cmdStaffCode(ctx, args[2:], getenv, stdout, stderr)
 		}
-		return errors.New(`unknown staff command (want "staff add" or "staff disable")`)
+		return errors.New(`unknown staff command (want "staff add", "staff code" or "staff disable")`)
 	case "window":
 		if len(args) < 2 || args[1] != "open" {
 			return errors.New(`unknown window command (want "window open")`)

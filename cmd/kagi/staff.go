@@ -93,3 +93,37 @@ func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) str
 	fmt.Fprintf(stdout, "kagi: staff member %s disabled; %d sessions ended\n", res.Staff.LoginID, res.SessionsEnded)
 	return nil
 }
+
+// cmdStaffCode gives a staff member a new one-time enrollment code, for a lost or changed
+// device, printed alone on the last line like staff add's. Enrolling with it replaces their
+// passkey and ends their sessions.
+func cmdStaffCode(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("staff code")
+	loginID := fs.String("login-id", "", "the staff member's login ID")
+	operator := fs.String("operator", "", "who issues it, for the audit trail (default: the invoking user)")
+	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
+	}
+	if *loginID == "" {
+		return errors.New("--login-id is required")
+	}
+	a, err := flags.open(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	en, err := a.recovery.ReissueStaffCode(ctx, *loginID, cliActor(*operator, getenv))
+	switch {
+	case errors.Is(err, recovery.ErrUnknownStaff):
+		return fmt.Errorf("no staff member with login ID %q", *loginID)
+	case errors.Is(err, recovery.ErrStaffDisabled):
+		return fmt.Errorf("staff member %s is disabled: add them again under another login ID", *loginID)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "kagi: new enrollment code for %s; enrolling with it at /staff/enroll replaces their passkey; once, until %s:\n",
+		en.Staff.LoginID, en.ExpiresAt.In(jst).Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintln(stdout, en.Code)
+	return nil
+}

@@ -176,3 +176,42 @@ func TestStaffCommandsInDevMode(t *testing.T) {
 		t.Fatal("the development database has no disabled demo staff member")
 	}
 }
+
+// kagi staff code gives an existing staff member a new code, alone on the last line; an unknown
+// or disabled member gets a one-line refusal.
+func TestStaffCode(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t, schema...)
+	env := prodEnv(url)
+	if _, err := kagi(t, env, "staff", "add", "--login-id", "suzuki", "--name", "鈴木 一郎", "--role", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kagi(t, env, "staff", "code", "--login-id", "suzuki", "--operator", "admin")
+	if err != nil {
+		t.Fatalf("staff code: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !enrollmentCode.MatchString(lines[len(lines)-1]) {
+		t.Fatalf("last line %q is not a code", lines[len(lines)-1])
+	}
+	if n := count(t, url, `SELECT count(*) FROM staff_enrollment_codes`); n != 1 {
+		t.Errorf("%d live codes, want only the new one", n)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--login-id", "nobody"}, "no staff member"},
+		{[]string{}, "--login-id is required"},
+	} {
+		if _, err := kagi(t, env, append([]string{"staff", "code"}, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("staff code %v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	if _, err := kagi(t, env, "staff", "disable", "--login-id", "suzuki"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kagi(t, env, "staff", "code", "--login-id", "suzuki"); err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Errorf("a disabled member's code: %v", err)
+	}
+}
