@@ -61,12 +61,13 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// cmdStaffDisable disables a staff member: they cannot log in any more, and their sessions end
-// at once.
-func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("staff disable")
+// onStaff runs a command that acts on one existing staff member (--login-id), audited under
+// --operator or the invoking user: staff disable and staff code.
+func onStaff(ctx context.Context, name, does string, args []string, getenv func(string) string, stderr io.Writer,
+	act func(a *app, loginID, actor string) error) error {
+	fs := newFlagSet(name)
 	loginID := fs.String("login-id", "", "the staff member's login ID")
-	operator := fs.String("operator", "", "who disables them, for the audit trail (default: the invoking user)")
+	operator := fs.String("operator", "", "who "+does+", for the audit trail (default: the invoking user)")
 	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
 	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
@@ -79,51 +80,45 @@ func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	defer a.close()
-	res, err := a.recovery.DisableStaff(ctx, *loginID, cliActor(*operator, getenv))
+	err = act(a, *loginID, cliActor(*operator, getenv))
 	if errors.Is(err, recovery.ErrUnknownStaff) {
 		return fmt.Errorf("no staff member with login ID %q", *loginID)
 	}
-	if err != nil {
-		return err
-	}
-	if res.AlreadyDisabled {
-		fmt.Fprintf(stdout, "kagi: staff member %s was already disabled\n", res.Staff.LoginID)
+	return err
+}
+
+// cmdStaffDisable disables a staff member: they cannot log in any more, and their sessions end
+// at once.
+func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return onStaff(ctx, "staff disable", "disables them", args, getenv, stderr, func(a *app, loginID, actor string) error {
+		res, err := a.recovery.DisableStaff(ctx, loginID, actor)
+		switch {
+		case err != nil:
+			return err
+		case res.AlreadyDisabled:
+			fmt.Fprintf(stdout, "kagi: staff member %s was already disabled\n", res.Staff.LoginID)
+		default:
+			fmt.Fprintf(stdout, "kagi: staff member %s disabled; %d sessions ended\n", res.Staff.LoginID, res.SessionsEnded)
+		}
 		return nil
-	}
-	fmt.Fprintf(stdout, "kagi: staff member %s disabled; %d sessions ended\n", res.Staff.LoginID, res.SessionsEnded)
-	return nil
+	})
 }
 
 // cmdStaffCode gives a staff member a new one-time enrollment code, for a lost or changed
 // device, printed alone on the last line like staff add's. Enrolling with it replaces their
 // passkey and ends their sessions.
 func cmdStaffCode(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("staff code")
-	loginID := fs.String("login-id", "", "the staff member's login ID")
-	operator := fs.String("operator", "", "who issues it, for the audit trail (default: the invoking user)")
-	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
-	if err := parseArgs(fs, args, stderr); err != nil {
-		return err
-	}
-	if *loginID == "" {
-		return errors.New("--login-id is required")
-	}
-	a, err := flags.open(ctx, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	en, err := a.recovery.ReissueStaffCode(ctx, *loginID, cliActor(*operator, getenv))
-	switch {
-	case errors.Is(err, recovery.ErrUnknownStaff):
-		return fmt.Errorf("no staff member with login ID %q", *loginID)
-	case errors.Is(err, recovery.ErrStaffDisabled):
-		return fmt.Errorf("staff member %s is disabled: add them again under another login ID", *loginID)
-	case err != nil:
-		return err
-	}
-	fmt.Fprintf(stdout, "kagi: new enrollment code for %s; enrolling with it at /staff/enroll replaces their passkey; once, until %s:\n",
-		en.Staff.LoginID, en.ExpiresAt.In(jst).Format("2006-01-02 15:04:05 MST"))
-	fmt.Fprintln(stdout, en.Code)
-	return nil
+	return onStaff(ctx, "staff code", "issues it", args, getenv, stderr, func(a *app, loginID, actor string) error {
+		en, err := a.recovery.ReissueStaffCode(ctx, loginID, actor)
+		if errors.Is(err, recovery.ErrStaffDisabled) {
+			return fmt.Errorf("staff member %s is disabled: add them again under another login ID", loginID)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "kagi: new enrollment code for %s; enrolling with it at /staff/enroll replaces their passkey; once, until %s:\n",
+			en.Staff.LoginID, en.ExpiresAt.In(jst).Format("2006-01-02 15:04:05 MST"))
+		fmt.Fprintln(stdout, en.Code)
+		return nil
+	})
 }
