@@ -204,18 +204,10 @@ func (s *Service) consoleAccountByNumber(ctx context.Context, q pgdb.Querier, nu
 // operator channel (§3.2), in business hours only (§5: the calendar the voice line uses). The
 // customer is told by OpenTx's notice.
 func (s *Service) OpenForStaff(ctx context.Context, st Staff, number, reason string) (auth.Window, error) {
-	reason, err := staffReason(reason)
-	if err != nil {
-		return auth.Window{}, err
-	}
-	if s.calendar.State(s.now(), s.supportEnabled) != SupportOpen {
-		return auth.Window{}, errOutsideHours
-	}
 	var w auth.Window
-	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a, err := s.consoleAccountByNumber(ctx, tx, number)
-		if err != nil {
-			return err
+	err := s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
+		if s.calendar.State(s.now(), s.supportEnabled) != SupportOpen {
+			return errOutsideHours
 		}
 		// Without a passkey the login ID and password already work (§2.3): a window would
 		// only send the customer a confusing notice.
@@ -224,15 +216,16 @@ func (s *Service) OpenForStaff(ctx context.Context, st Staff, number, reason str
 		} else if !has {
 			return errNoPasskeyToRecover
 		}
+		var err error
 		w, err = s.openTx(ctx, tx, a.ID, ChannelOperator, st.Actor(), reason, "", st.Role)
 		return err
 	})
 	return w, err
 }
 
-// CloseForStaff closes the account's open window from the console (closed_by_operator); the
-// recovery-only sessions it let in end with it (§2.11).
-func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason string) error {
+// onAccount runs a console action on the account number names (404 when none), once its
+// reason is valid, in one transaction.
+func (s *Service) onAccount(ctx context.Context, number, reason string, act func(tx pgx.Tx, a auth.Account, reason string) error) error {
 	reason, err := staffReason(reason)
 	if err != nil {
 		return err
@@ -242,13 +235,21 @@ func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason st
 		if err != nil {
 			return err
 		}
+		return act(tx, a, reason)
+	})
+}
+
+// CloseForStaff closes the account's open window from the console (closed_by_operator); the
+// recovery-only sessions it let in end with it (§2.11).
+func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason string) error {
+	return s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
 		now := s.now()
 		closed, err := s.closeTx(ctx, tx, a.ID, closedByOperator, st.Actor(), reason, st.Role, now, false)
-		if err == nil && !closed {
-			return errNoOpenWindow
-		}
 		if err != nil {
 			return err
+		}
+		if !closed {
+			return errNoOpenWindow
 		}
 		// Every staff action on an account is told to its holder (§7).
 		return auth.Notify(ctx, tx, s.outbox, a.ID, notify.Event{Kind: notify.KindWindowClosed, At: now})
@@ -328,15 +329,7 @@ func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason st
 // under the staff member and tells the customer by email and text (§7). The reason and the
 // role are audited beside it, in the same transaction.
 func (s *Service) DeletePasskeyForStaff(ctx context.Context, st Staff, number, reason string) error {
-	reason, err := staffReason(reason)
-	if err != nil {
-		return err
-	}
-	return pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a, err := s.consoleAccountByNumber(ctx, tx, number)
-		if err != nil {
-			return err
-		}
+	return s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
 		if err := auth.LockAccount(ctx, tx, a.ID); err != nil {
 			return err
 		}
