@@ -136,6 +136,8 @@ type Service struct {
 	pinKey    []byte
 	// deviceKey signs the device cookies (deviceKeyFrom).
 	deviceKey []byte
+	// checkKey keys the email check's answer hashes (checkKeyFrom).
+	checkKey  []byte
 	windows   FallbackWindows
 	webauthn  *webauthn.WebAuthn
 	platforms []string
@@ -169,6 +171,7 @@ func New(cfg Config) (*Service, error) {
 		passwords: cfg.Passwords,
 		pinKey:    cfg.PINKey,
 		deviceKey: deviceKeyFrom(cfg.PINKey),
+		checkKey:  checkKeyFrom(cfg.PINKey),
 		windows:   cfg.Windows,
 		platforms: cfg.CreatePlatforms,
 		secure:    cfg.SecureCookies,

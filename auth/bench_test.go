@@ -77,10 +77,10 @@ func BenchmarkPasswordLoginDatabaseWork(b *testing.B) {
 				}
 				if check {
 					var answer string
-					if err := pool.QueryRow(ctx, `SELECT answer FROM email_checks`).Scan(&answer); err != nil {
+					if err := pool.QueryRow(ctx, `SELECT args->'event'->>'emoji' FROM river_job WHERE kind = 'notify_message' ORDER BY id DESC LIMIT 1`).Scan(&answer); err != nil {
 						b.Fatal(err)
 					}
-					counter.statements.Add(-1) // the benchmark's own peek at the answer
+					counter.statements.Add(-1) // the benchmark's own peek at the mailed answer
 					if res, err = svc.FinishEmailCheck(ctx, res.EmailCheck.ID, answer); err != nil {
 						b.Fatal(err)
 					}

@@ -117,7 +117,7 @@ func (b *browserEnv) waitMsg(id, want string) {
 
 func TestBrowserEmailCheck(t *testing.T) {
 	t.Parallel()
-	t.Run("a wrong pick, then the mailed emoji logs in", func(t *testing.T) {
+	t.Run("the nine shown fit the phone, and the mailed one logs in", func(t *testing.T) {
 		t.Parallel()
 		b := newBrowserEnv(t, withEmailCheck)
 		acct := b.addAccount(demoAccount)
@@ -126,9 +126,8 @@ func TestBrowserEmailCheck(t *testing.T) {
 		shown, mailed := b.emailCheckOnPage(acct)
 
 		var stored []string
-		var answer string
 		err := b.svc.pool.QueryRow(context.Background(),
-			`SELECT choices, answer FROM email_checks WHERE account_id = $1`, acct.ID).Scan(&stored, &answer)
+			`SELECT choices FROM email_checks WHERE account_id = $1`, acct.ID).Scan(&stored)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,8 +137,8 @@ func TestBrowserEmailCheck(t *testing.T) {
 		if len(slices.Compact(slices.Sorted(slices.Values(shown)))) != 9 {
 			t.Errorf("the page shows %q, want nine different emoji", shown)
 		}
-		if mailed != answer || !slices.Contains(shown, mailed) {
-			t.Errorf("mailed %q (stored answer %q) is not among the emoji shown %q", mailed, answer, shown)
+		if !slices.Contains(shown, mailed) {
+			t.Errorf("mailed %q is not among the emoji shown %q", mailed, shown)
 		}
 		for _, btn := range b.emojiButtons() {
 			if btn.Width < minTap || btn.Height < minTap {
@@ -153,20 +152,6 @@ func TestBrowserEmailCheck(t *testing.T) {
 			t.Errorf("page is %v px wide (%v): the customer must scroll sideways on a %d px screen", w, err, phoneWidth)
 		}
 
-		before := b.emojiButtons()
-		b.tapEmoji(wrongOf(shown, mailed))
-		b.waitMsg("email-check-msg", msgEmailCheckWrong(2))
-		b.step("the emoji stay", chromedp.WaitVisible(chromedp.ID("email-check")))
-		if after := b.emojiButtons(); !slices.Equal(after, before) {
-			t.Errorf("the wrong pick moved or changed the emoji under the finger: %v, then %v", before, after)
-		}
-		if got := b.location(); got != "/login" {
-			t.Errorf("after a wrong pick the browser is at %s", got)
-		}
-		if a := b.sessionAssurance(); a != "" {
-			t.Fatalf("a wrong pick made a %q session", a)
-		}
-
 		b.tapEmoji(mailed)
 		b.step("logged in", chromedp.WaitVisible(chromedp.ID("security")))
 		if got := b.location(); got != "/settings/security" {
@@ -177,29 +162,24 @@ func TestBrowserEmailCheck(t *testing.T) {
 		}
 	})
 
-	t.Run("three wrong picks bring the login form back", func(t *testing.T) {
+	t.Run("a wrong pick ends the check and brings the login form back", func(t *testing.T) {
 		t.Parallel()
 		b := newBrowserEnv(t, withEmailCheck)
 		acct := b.addAccount(demoAccount)
 		b.usePhone()
 		b.startEmailCheckOnPage()
 		shown, mailed := b.emailCheckOnPage(acct)
-		wrong := wrongOf(shown, mailed)
-		for _, left := range []int{2, 1} {
-			b.tapEmoji(wrong)
-			b.waitMsg("email-check-msg", msgEmailCheckWrong(left))
-		}
-		b.tapEmoji(wrong)
+		b.tapEmoji(wrongOf(shown, mailed))
 		b.step("form back",
 			chromedp.WaitVisible(chromedp.ID("password-form")),
 			chromedp.WaitNotVisible(chromedp.ID("email-check")),
 		)
-		b.waitMsg("password-msg", msgEmailCheckTooManyWrong)
+		b.waitMsg("password-msg", msgEmailCheckWrong)
 		if pw, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("password"))); err != nil || pw != "" {
 			t.Errorf("password field holds %q (%v), want it emptied", pw, err)
 		}
 		if a := b.sessionAssurance(); a != "" {
-			t.Fatalf("three wrong picks made a %q session", a)
+			t.Fatalf("a wrong pick made a %q session", a)
 		}
 
 		// The form works again: the password starts a new check, and its mailed emoji logs in.

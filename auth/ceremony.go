@@ -84,34 +84,38 @@ var storeLoginSQL = fmt.Sprintf(`
 	INSERT INTO webauthn_ceremonies (id, kind, account_id, for_login_id, session, expires_at)
 	VALUES ($1, 'login', `+loginCeremonyAccount+`, $4 <> '', $2, $3)`, 4)
 
-// storeLimitedLoginSQL is storeLoginSQL behind the client address's limit, still one statement
-// (§10): the address's count goes up (hitSQL, $1–$4), and the ceremony ($5 id, $6 session, $7
-// expiry, $8 login ID) is stored only when the count is within $9.
+// storeLimitedLoginSQL is storeLoginSQL behind the client address's limit of failed passkey
+// logins, still one statement (§10): the ceremony ($5 id, $6 session, $7 expiry, $8 login ID) is
+// stored only when the address's failures of $1 ($2 the address, $3 now) are below $4, and the
+// end of the address's period is returned when they are not (overSQL).
 var storeLimitedLoginSQL = fmt.Sprintf(`
-	WITH hit AS (`+hitSQL+`
+	WITH over AS (`+overSQL+`
 	), stored AS (
 	    INSERT INTO webauthn_ceremonies (id, kind, account_id, for_login_id, session, expires_at)
 	    SELECT $5, 'login', `+loginCeremonyAccount+`, $8 <> '', $6, $7
-	    FROM hit WHERE hit.hits <= $9
+	    WHERE NOT EXISTS (SELECT 1 FROM over)
 	)
-	SELECT hits, resets_at FROM hit`, 8)
+	SELECT resets_at FROM over`, 8)
 
-// storeLogin keeps a login ceremony in one statement (§10), counted against the client's
-// limit when lim is on and the client known; hits is 0 when it was not counted. Nothing of
+// storeLogin keeps a login ceremony in one statement (§10), refused (over true, with the end
+// of the address's period) when lim is on, the client known and over its failures. Nothing of
 // the binding to a login ID goes back to the browser.
 func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID string, sess *webauthn.SessionData, expires time.Time,
-	lim ClientLimit, client netip.Prefix, now time.Time) (hits int, resetsAt time.Time, err error) {
+	lim ClientLimit, client netip.Prefix, now time.Time) (over bool, resetsAt time.Time, err error) {
 	data, err := json.Marshal(sess)
 	if err != nil {
-		return 0, time.Time{}, err
+		return false, time.Time{}, err
 	}
 	if lim.Max == 0 || !client.IsValid() {
 		_, err = q.Exec(ctx, storeLoginSQL, ceremonyID(challenge), data, expires, loginID)
-		return 0, time.Time{}, err
+		return false, time.Time{}, err
 	}
-	err = q.QueryRow(ctx, storeLimitedLoginSQL, limitPasskeyBegin, client, now, lim.Period,
-		ceremonyID(challenge), data, expires, loginID, lim.Max).Scan(&hits, &resetsAt)
-	return hits, resetsAt, err
+	err = q.QueryRow(ctx, storeLimitedLoginSQL, limitPasskeyLogin, client, now, lim.Max,
+		ceremonyID(challenge), data, expires, loginID).Scan(&resetsAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, time.Time{}, nil
+	}
+	return err == nil, resetsAt, err
 }
 
 // consumeCeremony takes a ceremony out of the table: each can be finished once, whatever the

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -9,19 +10,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"kagi/pgdb"
 	"kagi/web"
 )
 
-// ClientLimit is how many requests of one kind one client address may make in Period; Max 0
-// switches the limit off (a load test from one address). The period starts with the address's
-// first request and the count starts again after it.
+// ClientLimit is how many failures of one kind one client address may make in Period before
+// its requests of that kind are refused until the period ends; Max 0 switches the limit off (a
+// load test from one address). The period starts with the address's first failure and the
+// count starts again after it.
 type ClientLimit struct {
 	Max    int
 	Period time.Duration
 }
 
-// ParseClientLimit reads a limit written "N/period" ("120/1m"), or "0" for none.
+// ParseClientLimit reads a limit written "N/period" ("50/1h"), or "0" for none.
 func ParseClientLimit(s string) (ClientLimit, error) {
 	if s == "0" {
 		return ClientLimit{}, nil
@@ -53,34 +57,39 @@ func (l ClientLimit) String() string {
 }
 
 // ClientLimits are the per-address limits of the routes anyone may call without a session
-// (§8, KAGI_LIMIT_*). They sit beside the per-login-ID throttle: that one protects a
-// customer's password, these keep one address from storing unbounded ceremony rows or
-// trying hundreds of login IDs (credential stuffing).
+// (§8, KAGI_LIMIT_*). They count failures — a wrong password, a login ID no account has, a
+// wrong emoji, a failed passkey login — and never a successful login, so the customers behind
+// one carrier NAT all get in while one address cannot try hundreds of login IDs (credential
+// stuffing). They sit beside the per-login-ID throttle, which protects one customer's password.
 type ClientLimits struct {
-	PasskeyBegin  ClientLimit
+	// PasskeyFinish counts failed passkey logins; an address over it is refused the begin and
+	// the finish of a passkey login alike.
 	PasskeyFinish ClientLimit
+	// PasswordLogin counts refused password logins.
 	PasswordLogin ClientLimit
-	EmailCheck    ClientLimit
+	// EmailCheck counts wrong picks and picks of a check that ended or never was.
+	EmailCheck ClientLimit
 }
 
-// DefaultClientLimits are loose enough for a carrier NAT, where thousands of customers share
-// one address: passkey logins, which every customer makes, get 300 begins and finishes a
-// minute (at least 60 a minute is the floor a NAT needs; 300 ceremonies a minute, each kept six
-// minutes, bound one address's ceremony rows at 1,800). Password logins are the rare path once
-// passkeys are required (accounts without one, recoveries): 100 an hour per address is far
-// above what one NAT's customers make and far below a credential-stuffing run; the email
-// check's three picks per login fit in 300 an hour.
+// DefaultClientLimits are set for a carrier NAT, where hundreds of customers log in from one
+// IPv4 address at the market's opening: their successes cost nothing here, and their mistakes
+// are a few percent of their logins. A failed passkey login is rare for a customer (a passkey
+// deleted on another device, a cancelled unlock counts nothing) and buys an attacker nothing, so
+// 120 an hour only bounds the signature checks and audit lines one address causes. 50 refused
+// password logins an hour is about what the password logins of a few hundred customers behind
+// one address get wrong at the opening (the rare path: accounts without a passkey and
+// recoveries), while a stuffing run from that address gets 1,200 tries a day instead of
+// millions. A wrong emoji ends its check, and three end the account's password login for a day
+// (§2.12), so 20 an hour is more than one address's customers ever pick wrong.
 var DefaultClientLimits = ClientLimits{
-	PasskeyBegin:  ClientLimit{Max: 300, Period: time.Minute},
-	PasskeyFinish: ClientLimit{Max: 300, Period: time.Minute},
-	PasswordLogin: ClientLimit{Max: 100, Period: time.Hour},
-	EmailCheck:    ClientLimit{Max: 300, Period: time.Hour},
+	PasskeyFinish: ClientLimit{Max: 120, Period: time.Hour},
+	PasswordLogin: ClientLimit{Max: 50, Period: time.Hour},
+	EmailCheck:    ClientLimit{Max: 20, Period: time.Hour},
 }
 
 // Route kinds, as client_limits spells them.
 const (
-	limitPasskeyBegin  = "passkey_begin"
-	limitPasskeyFinish = "passkey_finish"
+	limitPasskeyLogin  = "passkey_login"
 	limitPasswordLogin = "password_login"
 	limitEmailCheck    = "email_check"
 )
@@ -99,9 +108,9 @@ func limitClient(a netip.Addr) (netip.Prefix, bool) {
 	return p, true
 }
 
-// hitSQL counts one request of $1 from $2 at $3, in one statement, so parallel requests
-// cannot slip past the limit: a period that ran out starts again with this request.
-const hitSQL = `
+// failedSQL counts one failure of $1 from $2 at $3, in one statement: a period that ran out
+// starts again with this failure.
+const failedSQL = `
 	INSERT INTO client_limits AS l (kind, client, hits, resets_at)
 	VALUES ($1, $2, 1, $3::timestamptz + $4::interval)
 	ON CONFLICT (kind, client) DO UPDATE SET
@@ -109,12 +118,14 @@ const hitSQL = `
 	    resets_at = CASE WHEN l.resets_at <= $3 THEN EXCLUDED.resets_at ELSE l.resets_at END
 	RETURNING hits, resets_at`
 
+// overSQL finds the period's end of a client ($2) whose failures of $1 reached $4 at $3; no row
+// when it may go on. A probe of the primary key, no write.
+const overSQL = `SELECT resets_at FROM client_limits WHERE kind = $1 AND client = $2 AND resets_at > $3 AND hits >= $4`
+
 // limitOf returns the configured limit of a kind.
 func (l ClientLimits) limitOf(kind string) ClientLimit {
 	switch kind {
-	case limitPasskeyBegin:
-		return l.PasskeyBegin
-	case limitPasskeyFinish:
+	case limitPasskeyLogin:
 		return l.PasskeyFinish
 	case limitPasswordLogin:
 		return l.PasswordLogin
@@ -133,35 +144,70 @@ func (s *Service) clientLimit(ctx context.Context, kind string) (lim ClientLimit
 	return lim, client, ok && lim.Max > 0
 }
 
-// checkClient counts a request of kind from the request's client address and refuses it when
-// the address is over its limit.
+// checkClient refuses a request of kind from a client address whose failures reached their
+// limit; it writes nothing. Parallel requests of an address may each pass before any of their
+// failures is counted, so the count can overshoot by the requests in flight: a password's are
+// bounded by the hashing line, and every later one is refused.
 func (s *Service) checkClient(ctx context.Context, q pgdb.Querier, kind string) error {
 	lim, client, ok := s.clientLimit(ctx, kind)
 	if !ok {
 		return nil
 	}
 	now := s.now()
+	var resetsAt time.Time
+	err := q.QueryRow(ctx, overSQL, kind, client, now, lim.Max).Scan(&resetsAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.limited(kind, now, resetsAt)
+}
+
+// clientFailed counts a failure of kind from the request's client address, and logs the one
+// that reaches the limit (once per period).
+func (s *Service) clientFailed(ctx context.Context, q pgdb.Querier, kind string) error {
+	lim, client, ok := s.clientLimit(ctx, kind)
+	if !ok {
+		return nil
+	}
 	var (
 		hits     int
 		resetsAt time.Time
 	)
-	if err := q.QueryRow(ctx, hitSQL, kind, client, now, lim.Period).Scan(&hits, &resetsAt); err != nil {
+	if err := q.QueryRow(ctx, failedSQL, kind, client, s.now(), lim.Period).Scan(&hits, &resetsAt); err != nil {
 		return err
 	}
-	return s.overLimit(ctx, kind, lim, client, hits, now, resetsAt)
-}
-
-// overLimit refuses a request that made its address's count hits go over lim: a 429 that says
-// when to come back and blames nobody (many customers can share an address). The request that
-// crosses the limit is logged, once per period.
-func (s *Service) overLimit(ctx context.Context, kind string, lim ClientLimit, client netip.Prefix, hits int, now, resetsAt time.Time) error {
-	if hits <= lim.Max {
-		return nil
-	}
-	if hits == lim.Max+1 {
-		s.log.WarnContext(ctx, "client address over its limit", "kind", kind,
+	if hits == lim.Max {
+		s.log.WarnContext(ctx, "client address reached its limit of failures", "kind", kind,
 			"client", client.String(), "limit", lim.String(), "until", resetsAt)
 	}
+	return nil
+}
+
+// refusal reports whether err is the client's failure: a 4xx answer other than a 429 (a limit
+// or a busy hashing line, which are not the client's guess).
+func refusal(err error) bool {
+	var we *web.Error
+	return errors.As(err, &we) && we.Status >= 400 && we.Status < 500 && we.Status != http.StatusTooManyRequests
+}
+
+// countRefusal counts err against the request's client address when it is a refusal (see
+// refusal), and returns err, or the error of counting it.
+func (s *Service) countRefusal(ctx context.Context, kind string, err error) error {
+	if !refusal(err) {
+		return err
+	}
+	if cerr := s.clientFailed(ctx, s.pool, kind); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// limited is the refusal of a client address over its limit: a 429 that says when to come back
+// and blames nobody (many customers can share an address).
+func (s *Service) limited(kind string, now, resetsAt time.Time) error {
 	clientLimited.WithLabelValues(kind).Inc()
 	e := web.Errorf(http.StatusTooManyRequests, "rate_limited", msgClientLimited)
 	e.RetryAfter = resetsAt.Sub(now)
@@ -183,15 +229,13 @@ func PurgeClientLimits(ctx context.Context, q pgdb.Querier, now time.Time, limit
 	return tag.RowsAffected(), err
 }
 
-// LimitPasskeyBegin counts a passkey ceremony's begin that another package serves to anyone
-// (the operator console's staff login and enrollment) against the client address's limit of
-// passkey begins, and refuses it over the limit: one address can no more store unbounded
-// ceremony rows there than here.
-func (s *Service) LimitPasskeyBegin(ctx context.Context) error {
-	return s.checkClient(ctx, s.pool, limitPasskeyBegin)
-}
-
-// LimitPasskeyFinish is LimitPasskeyBegin for the ceremony's finish.
-func (s *Service) LimitPasskeyFinish(ctx context.Context) error {
-	return s.checkClient(ctx, s.pool, limitPasskeyFinish)
+// LimitedPasskeyStep runs a step of a passkey ceremony that another package serves to anyone
+// (the operator console's staff login and enrollment) under the client address's limit of
+// failed passkey logins: an address over it is refused before the step, and a step the client
+// failed (a 4xx other than 429) counts against it, as a customer's failed passkey login does.
+func (s *Service) LimitedPasskeyStep(ctx context.Context, step func() error) error {
+	if err := s.checkClient(ctx, s.pool, limitPasskeyLogin); err != nil {
+		return err
+	}
+	return s.countRefusal(ctx, limitPasskeyLogin, step())
 }

@@ -2,8 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
-	"crypto/subtle"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"math/big"
@@ -19,13 +20,18 @@ import (
 
 // The email check of §2.12 (ログイン追加認証): after a right password, kagi mails one emoji and
 // the login page shows nine; the session is created only when the customer picks the mailed
-// one. Three wrong picks or five minutes end the attempt.
+// one. One wrong pick or five minutes end the check, and three failed checks of an account
+// within a day pause its password login for a day.
 const (
 	emailCheckTTL       = 5 * time.Minute
-	emailCheckMaxWrong  = 3
 	emailCheckChoices   = 9
 	emailCheckIDBytes   = 18
 	maxEmailChoiceBytes = 64
+	// pauseAfter failed checks of one account within pauseWindow pause its password login for
+	// pauseFor after the last of them.
+	pauseAfter  = 3
+	pauseWindow = 24 * time.Hour
+	pauseFor    = 24 * time.Hour
 )
 
 // emojiPool is what the email check draws from: single code points with an emoji presentation
@@ -47,13 +53,33 @@ type EmailCheck struct {
 
 var (
 	errCheckExpired = web.Errorf(http.StatusGone, "expired", msgEmailCheckExpired)
-	errCheckFailed  = web.Errorf(http.StatusGone, "expired", msgEmailCheckTooManyWrong)
+	errWrongChoice  = web.Errorf(http.StatusUnauthorized, "wrong_choice", msgEmailCheckWrong)
 )
 
-func errWrongChoice(left int) error {
-	e := web.Errorf(http.StatusUnauthorized, "wrong_choice", msgEmailCheckWrong(left))
-	e.Extra = map[string]any{"attempts_left": left}
+// errPasswordPaused refuses every password login of an account whose password login is paused
+// (§2.12), right or wrong, with the way back: the voice line, the pause's end.
+func (s *Service) errPasswordPaused(until time.Time) *web.Error {
+	sup := s.support.SupportAt(s.now())
+	e := web.Errorf(http.StatusForbidden, "password_paused", msgPasswordPaused(sup, until))
+	e.Extra = map[string]any{"voice_line": sup.VoiceLine, "paused_until": until.In(jst).Format(time.RFC3339)}
 	return e
+}
+
+// checkKeyFrom derives the key of the email check's answer hashes from the server's secret.
+func checkKeyFrom(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("kagi email check answer v1"))
+	return m.Sum(nil)
+}
+
+// answerHash is the keyed hash a check's answer is stored as (§7): bound to the check, so one
+// check's hash says nothing of another's, and keyed, so whoever reads the table cannot try the
+// nine.
+func (s *Service) answerHash(idHash []byte, emoji string) []byte {
+	m := hmac.New(sha256.New, s.checkKey)
+	m.Write(idHash)
+	m.Write([]byte(emoji))
+	return m.Sum(nil)
 }
 
 // cryptoIntN draws uniformly from [0, n) with crypto/rand.
@@ -77,7 +103,8 @@ func drawEmoji() (choices []string, answer string) {
 	return choices, choices[cryptoIntN(emailCheckChoices)]
 }
 
-// pendingLogin is a right password waiting for the email check.
+// pendingLogin is a right password waiting for the email check: loginKey is the login ID's
+// throttle count, attemptKey the one the attempt was reserved under.
 type pendingLogin struct {
 	accountID            int64
 	name, email          string
@@ -86,21 +113,26 @@ type pendingLogin struct {
 }
 
 // startEmailCheck stores the account's pending check, replacing any earlier one, and mails its
-// emoji, in one transaction.
+// emoji, in one transaction. The right password that started it is not a failure: the attempt
+// reserved for it on the login ID's throttle is given back.
 func (s *Service) startEmailCheck(ctx context.Context, p pendingLogin) (EmailCheck, error) {
 	now := s.now()
 	id := base64.RawURLEncoding.EncodeToString(randomBytes(emailCheckIDBytes))
+	idHash := hashToken(id)
 	choices, answer := drawEmoji()
 	expires := now.Add(emailCheckTTL)
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
-			INSERT INTO email_checks AS c (id_hash, account_id, answer, choices, via_window, login_key, attempt_key, created_at, expires_at)
+			INSERT INTO email_checks AS c (id_hash, account_id, answer_hash, choices, via_window, login_key, attempt_key, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (account_id) DO UPDATE SET
-			    id_hash = EXCLUDED.id_hash, answer = EXCLUDED.answer, choices = EXCLUDED.choices, via_window = EXCLUDED.via_window, login_key = EXCLUDED.login_key, attempt_key = EXCLUDED.attempt_key,
-			    wrong_picks = 0, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
-			hashToken(id), p.accountID, answer, choices, p.viaWindow, p.loginKey, p.attemptKey, now, expires)
+			    id_hash = EXCLUDED.id_hash, answer_hash = EXCLUDED.answer_hash, choices = EXCLUDED.choices, via_window = EXCLUDED.via_window,
+			    login_key = EXCLUDED.login_key, attempt_key = EXCLUDED.attempt_key, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
+			idHash, p.accountID, s.answerHash(idHash, answer), choices, p.viaWindow, p.loginKey, p.attemptKey, now, expires)
 		if err != nil {
+			return err
+		}
+		if err := refundAttempt(ctx, tx, p.attemptKey); err != nil {
 			return err
 		}
 		err = s.notifyEmail(ctx, tx, p.accountID, p.email, p.name, notify.Event{Kind: notify.KindEmailCheck, At: now, Emoji: answer, Until: expires})
@@ -118,17 +150,18 @@ func (s *Service) startEmailCheck(ctx context.Context, p pendingLogin) (EmailChe
 
 // storedCheck is a pending check with what its pass needs of the account.
 type storedCheck struct {
-	AccountID  int64     `db:"account_id"`
-	Answer     string    `db:"answer"`
-	ViaWindow  bool      `db:"via_window"`
-	LoginKey   []byte    `db:"login_key"`
-	AttemptKey []byte    `db:"attempt_key"`
-	WrongPicks int       `db:"wrong_picks"`
-	ExpiresAt  time.Time `db:"expires_at"`
-	LoginID    string    `db:"login_id"`
-	Name       string    `db:"name"`
-	Email      string    `db:"email"`
-	HasPasskey bool      `db:"has_passkey"`
+	AccountID   int64      `db:"account_id"`
+	AnswerHash  []byte     `db:"answer_hash"`
+	ViaWindow   bool       `db:"via_window"`
+	LoginKey    []byte     `db:"login_key"`
+	AttemptKey  []byte     `db:"attempt_key"`
+	ExpiresAt   time.Time  `db:"expires_at"`
+	LoginID     string     `db:"login_id"`
+	Name        string     `db:"name"`
+	Email       string     `db:"email"`
+	HasPasskey  bool       `db:"has_passkey"`
+	PausedUntil *time.Time `db:"password_paused_until"`
+	Throttled   bool       `db:"throttled"`
 }
 
 // validCheckID reports whether id could be one startEmailCheck gave out, so garbage is answered
@@ -140,15 +173,22 @@ func validCheckID(id string) bool {
 
 // FinishEmailCheck answers a pending check with the emoji the customer picked. The right one
 // creates the session the password login would have created (§2.11: password, or
-// password_fallback while the window that let it in is still open); a wrong one counts toward
-// the login ID's throttle and leaves fewer picks; the third wrong pick, or a pick after five
-// minutes, ends the check.
+// password_fallback while the window that let it in is still open), unless the login ID is
+// throttled meanwhile. A wrong one ends the check, counts on the login ID's throttle and as one
+// of the account's failed checks (the third in a day pauses password login); a pick of a check
+// that ended answers expired. Every refusal counts against the client address.
 func (s *Service) FinishEmailCheck(ctx context.Context, id, choice string) (PasswordLogin, error) {
-	if choice == "" || len(choice) > maxEmailChoiceBytes {
-		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgEmailCheckChoose)
-	}
 	if err := s.checkClient(ctx, s.pool, limitEmailCheck); err != nil {
 		return PasswordLogin{}, err
+	}
+	out, err := s.finishEmailCheckRequest(ctx, id, choice)
+	return out, s.countRefusal(ctx, limitEmailCheck, err)
+}
+
+// finishEmailCheckRequest is FinishEmailCheck past the client address's limit.
+func (s *Service) finishEmailCheckRequest(ctx context.Context, id, choice string) (PasswordLogin, error) {
+	if choice == "" || len(choice) > maxEmailChoiceBytes {
+		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgEmailCheckChoose)
 	}
 	if !validCheckID(id) {
 		return PasswordLogin{}, errCheckExpired
@@ -180,12 +220,14 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 	if err != nil {
 		return PasswordLogin{}, err
 	}
+	// The check is taken out whatever the pick: one pick per check.
 	rows, err := tx.Query(ctx, `
-		SELECT c.account_id, c.answer, c.via_window, c.login_key, c.attempt_key, c.wrong_picks, c.expires_at,
-		       a.login_id, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
-		FROM email_checks c JOIN accounts a ON a.id = c.account_id
-		WHERE c.id_hash = $1
-		FOR UPDATE OF c`, idHash)
+		WITH c AS (DELETE FROM email_checks WHERE id_hash = $1 RETURNING *)
+		SELECT c.account_id, c.answer_hash, c.via_window, c.login_key, c.attempt_key, c.expires_at,
+		       a.login_id, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey,
+		       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until,
+		       EXISTS (SELECT 1 FROM login_throttle t WHERE t.login_key IN (c.login_key, c.attempt_key) AND t.locked_until > $2) AS throttled
+		FROM c JOIN accounts a ON a.id = c.account_id`, idHash, now)
 	if err != nil {
 		return PasswordLogin{}, err
 	}
@@ -196,38 +238,24 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 	if err != nil {
 		return PasswordLogin{}, err
 	}
-	end := func(event string, detail map[string]any, refusal error) (PasswordLogin, error) {
-		if _, err := tx.Exec(ctx, `DELETE FROM email_checks WHERE id_hash = $1`, idHash); err != nil {
-			return PasswordLogin{}, err
-		}
+	refuse := func(event string, detail map[string]any, refusal error) (PasswordLogin, error) {
 		if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: c.AccountID, Actor: "customer", Event: event, Detail: detail}); err != nil {
 			return PasswordLogin{}, err
 		}
 		return PasswordLogin{}, pgdb.Keep(refusal)
 	}
 	if !c.ExpiresAt.After(now) {
-		return end("email_check_expired", map[string]any{}, errCheckExpired)
+		return refuse("email_check_expired", map[string]any{}, errCheckExpired)
 	}
-	if subtle.ConstantTimeCompare([]byte(choice), []byte(c.Answer)) != 1 {
-		at, err := s.reserveAttempt(ctx, tx, c.AttemptKey)
-		if err != nil {
-			return PasswordLogin{}, err
-		}
-		wrong := c.WrongPicks + 1
-		switch {
-		case !at.allowed:
-			return end("email_check_failed", map[string]any{"wrong_picks": wrong, "reason": "throttled"}, errRateLimited)
-		case wrong >= emailCheckMaxWrong:
-			return end("email_check_failed", map[string]any{"wrong_picks": wrong, "reason": "wrong_picks"}, errCheckFailed)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE email_checks SET wrong_picks = $2 WHERE id_hash = $1`, idHash, wrong); err != nil {
-			return PasswordLogin{}, err
-		}
-		if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: c.AccountID, Actor: "customer", Event: "email_check_wrong",
-			Detail: map[string]any{"wrong_picks": wrong}}); err != nil {
-			return PasswordLogin{}, err
-		}
-		return PasswordLogin{}, pgdb.Keep(errWrongChoice(emailCheckMaxWrong - wrong))
+	if !hmac.Equal(s.answerHash(idHash, choice), c.AnswerHash) {
+		return PasswordLogin{}, s.failCheck(ctx, tx, c, now)
+	}
+	switch {
+	case c.PausedUntil != nil:
+		// Another check of the account failed a third time since this one began.
+		return refuse("email_check_refused", map[string]any{"reason": "password_paused"}, s.errPasswordPaused(*c.PausedUntil))
+	case c.Throttled:
+		return refuse("email_check_refused", map[string]any{"reason": "throttled"}, errRateLimited)
 	}
 	// The rules of §2.2 are asked again: a passkey created since the password was checked
 	// shuts the password out, and a window must still be open to let it in.
@@ -242,16 +270,98 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 			}
 		}
 		if !windowOpen {
-			return end("login_failed", map[string]any{"method": "password", "reason": "passkey_required_after_email_check"}, s.errPasskeyRequired())
+			return refuse("login_failed", map[string]any{"method": "password", "reason": "passkey_required_after_email_check"}, s.errPasskeyRequired())
 		}
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM email_checks WHERE id_hash = $1`, idHash); err != nil {
-		return PasswordLogin{}, err
 	}
 	return s.completePasswordLogin(ctx, tx, completedLogin{
 		accountID: c.AccountID, loginID: c.LoginID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
 		keys: [][]byte{c.LoginKey, c.AttemptKey}, emailChecked: true,
 	})
+}
+
+// failCheckSQL records a failed check of account $1 at $2 and counts the account's failed
+// checks within $3 before it, this one included; $4 is the end of a pause that starts now, set
+// when the count reaches $5 and no pause is in force. It returns the count and the pause's end
+// when this failure started it.
+const failCheckSQL = `
+	WITH failed AS (
+	    INSERT INTO email_check_failures (account_id, failed_at) VALUES ($1, $2)
+	), counted AS (
+	    SELECT count(*) + 1 AS failures FROM email_check_failures
+	    WHERE account_id = $1 AND failed_at > $2::timestamptz - $3::interval
+	), paused AS (
+	    UPDATE accounts a SET password_paused_until = $4
+	    FROM counted
+	    WHERE a.id = $1 AND counted.failures >= $5 AND (a.password_paused_until IS NULL OR a.password_paused_until <= $2)
+	    RETURNING a.password_paused_until
+	)
+	SELECT counted.failures, (SELECT password_paused_until FROM paused) FROM counted`
+
+// failCheck ends a check with a wrong pick (§2.12): a failure on the login ID's throttle and
+// one of the account's failed checks, the third of which within a day pauses its password login
+// for a day, told by mail and SMS. The answer is wrong_choice either way; the pause shows at
+// the next password login.
+func (s *Service) failCheck(ctx context.Context, tx pgx.Tx, c storedCheck, now time.Time) error {
+	if _, err := s.reserveAttempt(ctx, tx, c.AttemptKey); err != nil {
+		return err
+	}
+	var (
+		failures    int
+		pausedUntil *time.Time
+	)
+	err := tx.QueryRow(ctx, failCheckSQL, c.AccountID, now, pauseWindow, now.Add(pauseFor), pauseAfter).Scan(&failures, &pausedUntil)
+	if err != nil {
+		return err
+	}
+	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: c.AccountID, Actor: "customer", Event: "email_check_failed",
+		Detail: map[string]any{"reason": "wrong_choice", "failed_checks": failures}})
+	if err != nil {
+		return err
+	}
+	if pausedUntil != nil {
+		s.log.InfoContext(ctx, "password login paused", "account_id", c.AccountID, "until", *pausedUntil)
+		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: c.AccountID, Actor: "system", Event: "password_paused",
+			Detail: map[string]any{"failed_checks": failures, "until": *pausedUntil}})
+		if err != nil {
+			return err
+		}
+		if err := Notify(ctx, tx, s.outbox, c.AccountID, notify.Event{Kind: notify.KindPasswordPaused, At: now, Until: *pausedUntil}); err != nil {
+			return err
+		}
+	}
+	return pgdb.Keep(errWrongChoice)
+}
+
+// LiftPasswordPause ends the password pause of an account early (§2.12) in tx — a verified
+// voice-line call, or a supervisor's lockout clear — and forgets its failed checks, so the
+// count starts again; by is the audit trail's actor. It reports whether a pause was in force;
+// the caller tells the customer.
+func LiftPasswordPause(ctx context.Context, tx pgx.Tx, accountID int64, by string, now time.Time) (bool, error) {
+	var lifted bool
+	err := tx.QueryRow(ctx, `
+		WITH forgotten AS (
+		    DELETE FROM email_check_failures WHERE account_id = $1
+		), paused AS (
+		    SELECT password_paused_until AS until FROM accounts WHERE id = $1 AND password_paused_until IS NOT NULL
+		), lifted AS (
+		    UPDATE accounts SET password_paused_until = NULL WHERE id = $1 AND password_paused_until IS NOT NULL
+		)
+		SELECT COALESCE((SELECT until > $2 FROM paused), false)`, accountID, now).Scan(&lifted)
+	if err != nil || !lifted {
+		return false, err
+	}
+	return true, Audit(ctx, tx, AuditEvent{At: now, AccountID: accountID, Actor: by, Event: "password_pause_lifted"})
+}
+
+// PasswordPaused reports until when the account's password login is paused (§2.12), zero when
+// it is not, for the operator console.
+func PasswordPaused(ctx context.Context, q pgdb.Querier, accountID int64, now time.Time) (time.Time, error) {
+	var until *time.Time
+	err := q.QueryRow(ctx, `SELECT password_paused_until FROM accounts WHERE id = $1 AND password_paused_until > $2`, accountID, now).Scan(&until)
+	if errors.Is(err, pgx.ErrNoRows) || until == nil {
+		return time.Time{}, nil
+	}
+	return *until, err
 }
 
 // purgeEmailChecksSQL deletes up to $2 checks past their end, the oldest first, found through

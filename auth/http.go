@@ -66,7 +66,7 @@ func (s *Service) loggedIn(w http.ResponseWriter, res PasswordLogin) error {
 }
 
 func (s *Service) handleSession(w http.ResponseWriter, r *http.Request, sess Session) error {
-	hold := HoldOf(sess.RecoveredAt, s.hold, s.now()).Fields()
+	hold := HoldOf(sess.HoldState, s.hold, s.now()).Fields()
 	return web.JSON(w, http.StatusOK, map[string]any{
 		"login_id":         sess.LoginID,
 		"account_number":   sess.AccountNumber,
@@ -76,6 +76,7 @@ func (s *Service) handleSession(w http.ResponseWriter, r *http.Request, sess Ses
 		"expires_at":       sess.ExpiresAt,
 		"recovered_at":     hold.RecoveredAt,
 		"hold_until":       hold.HoldUntil,
+		"hold_reason":      hold.HoldReason,
 	})
 }
 

@@ -53,6 +53,8 @@ type passwordCandidate struct {
 	Name         string `db:"name"`
 	Email        string `db:"email"`
 	HasPasskey   bool   `db:"has_passkey"`
+	// PausedUntil is the end of a pause of the account's password login in force (§2.12).
+	PausedUntil *time.Time `db:"password_paused_until"`
 }
 
 // LoginWithPassword applies §2.2–2.3: an account without a passkey logs in with its password;
@@ -82,8 +84,9 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	)
 	if LoginIDLookupable(loginID) {
 		rows, err := s.pool.Query(ctx, `
-			SELECT a.id, a.password_hash, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey
-			FROM accounts a WHERE a.login_id = $1`, loginID)
+			SELECT a.id, a.password_hash, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey,
+			       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until
+			FROM accounts a WHERE a.login_id = $1`, loginID, s.now())
 		if err != nil {
 			return PasswordLogin{}, err
 		}
@@ -121,7 +124,7 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 		}
 	}
 	if !at.allowed {
-		return PasswordLogin{}, errRateLimited
+		return PasswordLogin{}, s.countFailure(ctx, errRateLimited)
 	}
 
 	match, err := s.passwords.Verify(ctx, password, c.PasswordHash)
@@ -134,6 +137,15 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	}
 	if !found {
 		return PasswordLogin{}, s.auditFailure(ctx, 0, key, "unknown_login_id", errInvalidCredentials)
+	}
+	if c.PausedUntil != nil {
+		// Right or wrong, the same answer (§2.12); a right password is no failure of the login ID.
+		if match {
+			if err := refundAttempt(ctx, s.pool, key); err != nil {
+				return PasswordLogin{}, err
+			}
+		}
+		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, "password_paused", s.errPasswordPaused(*c.PausedUntil))
 	}
 	if c.HasPasskey && !windowOpen {
 		reason := "passkey_required_password_wrong"
@@ -263,11 +275,24 @@ func (s *Service) auditLockout(ctx context.Context, accountID int64, key []byte,
 	return Audit(ctx, s.pool, AuditEvent{At: s.now(), AccountID: accountID, Actor: "customer", Event: "login_throttled", Detail: detail})
 }
 
+// countFailure counts a refused password login against the client address (§8) and returns
+// the refusal.
+func (s *Service) countFailure(ctx context.Context, refusal error) error {
+	if err := s.clientFailed(ctx, s.pool, limitPasswordLogin); err != nil {
+		return err
+	}
+	return refusal
+}
+
 // auditFailure records a refused login and returns the client-facing refusal: in the
-// account's audit trail, or as anonymous traffic when the login ID is no account's.
+// account's audit trail, or as anonymous traffic when the login ID is no account's; and it
+// counts against the client address.
 func (s *Service) auditFailure(ctx context.Context, accountID int64, key []byte, reason string, refusal error) error {
 	s.log.InfoContext(ctx, "password login refused", "account_id", accountID, "reason", reason)
-	var err error
+	err := s.clientFailed(ctx, s.pool, limitPasswordLogin)
+	if err != nil {
+		return err
+	}
 	if accountID == 0 {
 		err = s.recordAnonymous(ctx, key, "failed")
 	} else {

@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Customer-facing Japanese messages of the auth core, in one place for review.
@@ -19,17 +20,14 @@ const (
 	msgCeremonyFailed               = "パスキーの確認ができませんでした。もう一度お試しください。"
 	msgCeremonyExpired              = "時間切れです。もう一度最初からお試しください。"
 	msgEmailCheckExpired            = "確認の有効期限(5分)が切れました。お手数ですが、もう一度ログインからやり直してください。"
-	msgEmailCheckTooManyWrong       = "絵文字の選択を3回間違えたため、このログインは無効になりました。もう一度ログインからやり直してください。"
 	msgEmailCheckChoose             = "メールに記載された絵文字を選択してください。"
 	msgConditionalOnlyAfterRecovery = "この方法でのパスキーの作成は、一時的なログインの直後にのみ行えます。「パスキーを作成」ボタンからお試しください。"
 	msgBadMediation                 = "リクエストの形式が正しくありません。"
 	msgBusy                         = "ただいまログインが大変混み合っています。恐れ入りますが、しばらくしてから再度お試しください。"
 )
 
-// msgEmailCheckWrong is the refusal of a wrong pick, with the picks left.
-func msgEmailCheckWrong(left int) string {
-	return fmt.Sprintf("選択された絵文字が正しくありません。メールに記載された絵文字を選択してください(あと%d回)。", left)
-}
+// msgEmailCheckWrong refuses a wrong pick, which ends the check (§2.12).
+const msgEmailCheckWrong = "選択された絵文字が正しくありません。このログインは無効になりました。もう一度ログインからやり直してください。なお、絵文字の選択を続けて間違えると、安全のため、ログインID・パスワードでのログインを24時間停止します。"
 
 // msgClientLimited refuses a request over its address's limit. Many customers can share one
 // address (a carrier's NAT), so it blames nobody.
@@ -72,4 +70,26 @@ var providerNamesJa = map[string]string{
 	"iCloud Keychain (Managed)":  "「パスワード」(iCloud キーチェーン・管理対象)",
 	"Google Password Manager":    "Googleパスワードマネージャー",
 	"Microsoft Password Manager": "Microsoftパスワードマネージャー",
+}
+
+// The password_paused refusal (§2.12): why, until when, and the voice line that lifts it at
+// once. Passkey login is not paused.
+const (
+	msgPasswordPausedLead     = "ログイン追加認証に続けて失敗したため、安全のため、ログインID・パスワードでのログインを%sまで停止しています。"
+	msgPasswordPausedNumbered = "自動音声ダイヤル(%s)にお電話いただき、ご本人確認ができると、すぐにログインできるようになります。"
+	msgPasswordPausedLine     = "自動音声ダイヤルにお電話いただき、ご本人確認ができると、すぐにログインできるようになります。"
+	msgPasswordPausedPasskey  = "パスキーでのログインは、これまでどおりご利用いただけます。"
+)
+
+// msgPasswordPaused is the password_paused message of a pause that ends at until.
+func msgPasswordPaused(sup Support, until time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, msgPasswordPausedLead, formatJST(until))
+	if sup.VoiceLine != "" {
+		fmt.Fprintf(&b, msgPasswordPausedNumbered, sup.VoiceLine)
+	} else {
+		b.WriteString(msgPasswordPausedLine)
+	}
+	b.WriteString(msgPasswordPausedPasskey)
+	return b.String()
 }

@@ -185,7 +185,7 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		v.RecoveryLeftMinutes = int((left + time.Minute - 1) / time.Minute)
 		v.RecoveryLeftMillis = left.Milliseconds()
 	}
-	if h := HoldOf(sess.RecoveredAt, s.hold, s.now()); h.HoldUntil != nil {
+	if h := HoldOf(sess.HoldState, s.hold, s.now()); h.HoldUntil != nil {
 		v.HoldUntil = formatJST(*h.HoldUntil)
 	}
 	return web.Page(w, securityPage, v)

@@ -276,18 +276,27 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: sess.AccountID, Actor: "customer", Event: "passkey_created", Detail: detail}); err != nil {
 		return Passkey{}, err
 	}
-	kind := notify.KindPasskeyCreated
-	if replacing {
-		kind = notify.KindPasskeyReplaced
-	}
-	if sess.Assurance == AssurancePasswordFallback {
-		if err := markRecovered(ctx, tx, sess.AccountID, now); err != nil {
-			return Passkey{}, err
+	ev := notify.Event{Kind: notify.KindPasskeyCreated, At: now, Provider: providerDisplayName(pk.Provider()),
+		Recovery: sess.Assurance == AssurancePasswordFallback}
+	switch {
+	case sess.Assurance == AssurancePasswordFallback:
+		if replacing {
+			ev.Kind = notify.KindPasskeyReplaced
 		}
+		err = markRecovered(ctx, tx, sess.AccountID, now)
+	case sess.Assurance == AssurancePassword:
+		// The first passkey bound from a password session is only as strong as the password
+		// and the email check that made it (§2.13): told on every channel, and held.
+		ev.Kind = notify.KindPasskeyAdded
+		if s.hold > 0 {
+			ev.Until = now.Add(s.hold)
+		}
+		err = markPasskeyAdded(ctx, tx, sess.AccountID, now)
 	}
-	err = Notify(ctx, tx, s.outbox, sess.AccountID, notify.Event{Kind: kind, At: now, Provider: providerDisplayName(pk.Provider()),
-		Recovery: sess.Assurance == AssurancePasswordFallback})
-	return pk, err
+	if err != nil {
+		return Passkey{}, err
+	}
+	return pk, Notify(ctx, tx, s.outbox, sess.AccountID, ev)
 }
 
 // BeginLogin starts a passkey login (§2.5) with one statement (§10). The options are always
@@ -304,19 +313,17 @@ func (s *Service) BeginLogin(ctx context.Context, loginID string) (*protocol.Cre
 	if err != nil {
 		return nil, err
 	}
-	lim, client, counted := s.clientLimit(ctx, limitPasskeyBegin)
+	lim, client, counted := s.clientLimit(ctx, limitPasskeyLogin)
 	if !counted {
 		lim = ClientLimit{}
 	}
 	now := s.now()
-	hits, resetsAt, err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, now.Add(ceremonyTTL), lim, client, now)
+	over, resetsAt, err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, now.Add(ceremonyTTL), lim, client, now)
 	if err != nil {
 		return nil, err
 	}
-	if counted {
-		if err := s.overLimit(ctx, limitPasskeyBegin, lim, client, hits, now, resetsAt); err != nil {
-			return nil, err
-		}
+	if over {
+		return nil, s.limited(limitPasskeyLogin, now, resetsAt)
 	}
 	return assertion, nil
 }
@@ -364,9 +371,15 @@ func passkeyByCredential(ctx context.Context, tx pgx.Tx, credentialID []byte) (s
 // signature counter checked and updated (§2.6), the session created and the login audited.
 // Every refusal looks the same to the client.
 func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, error) {
-	if err := s.checkClient(ctx, s.pool, limitPasskeyFinish); err != nil {
+	if err := s.checkClient(ctx, s.pool, limitPasskeyLogin); err != nil {
 		return PasskeyLogin{}, err
 	}
+	out, err := s.finishLoginRequest(ctx, body)
+	return out, s.countRefusal(ctx, limitPasskeyLogin, err)
+}
+
+// finishLoginRequest is FinishLogin past the client address's limit.
+func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyLogin, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "unparsable", "err", err)

@@ -171,8 +171,8 @@ func TestPasskeyRoundTrip(t *testing.T) {
 			t.Errorf("passkey_created detail %v", d)
 		}
 	}
-	// Told by email, and none of it texted: the customer made these changes from a full session.
-	want := []string{"email:passkey_created", "email:login", "email:login", "email:login", "email:passkey_deleted", "email:email_check"}
+	// Told by email; the first passkey bound from a password session by SMS too (§2.13).
+	want := []string{"email:passkey_added", "sms:passkey_added", "email:login", "email:login", "email:login", "email:passkey_deleted", "email:email_check"}
 	if got := e.queuedKinds(acct.ID); !slices.Equal(got, want) {
 		t.Errorf("queued %v, want %v", got, want)
 	}
@@ -724,7 +724,7 @@ func TestRecoverySessionReplacesPasskey(t *testing.T) {
 	}
 
 	// A replacement is a recovery event: told by email and texted to the registered phone.
-	if got, want := e.queuedKinds(acct.ID), []string{"email:passkey_created", "email:passkey_replaced", "sms:passkey_replaced"}; !slices.Equal(got, want) {
+	if got, want := e.queuedKinds(acct.ID), []string{"email:passkey_added", "sms:passkey_added", "email:passkey_replaced", "sms:passkey_replaced"}; !slices.Equal(got, want) {
 		t.Fatalf("queued %v, want %v", got, want)
 	}
 

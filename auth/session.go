@@ -41,8 +41,8 @@ type Session struct {
 	CreatedAt       time.Time `db:"created_at"`
 	AuthenticatedAt time.Time `db:"authenticated_at"`
 	ExpiresAt       time.Time `db:"expires_at"`
-	// RecoveredAt is when the account was last recovered (see RecoveryHold), nil if never.
-	RecoveredAt *time.Time `db:"recovered_at"`
+	// HoldState is the account's hold (§2.11, §2.13), read with the session.
+	HoldState
 }
 
 func hashToken(token string) []byte {
@@ -94,7 +94,7 @@ func (s *Service) SessionFromRequest(ctx context.Context, r *http.Request) (Sess
 const sessionSQL = `
 	WITH live AS (
 	    SELECT s.token_hash, s.account_id, a.login_id, a.account_number, a.name, s.assurance,
-	           s.created_at, s.authenticated_at, s.expires_at, a.recovered_at
+	           s.created_at, s.authenticated_at, s.expires_at, a.recovered_at, a.hold_from, a.hold_reason
 	    FROM sessions s JOIN accounts a ON a.id = s.account_id
 	    WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $2::timestamptz - $3::interval
 	), touched AS (

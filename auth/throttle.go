@@ -91,6 +91,13 @@ func (s *Service) reserveAttempt(ctx context.Context, q pgdb.Querier, key []byte
 	return attempt{allowed: true}, nil
 }
 
+// refundAttempt gives back an attempt reserved under key that was no failure: the right
+// password that starts an email check (§2.12). A lockout that began meanwhile stays.
+func refundAttempt(ctx context.Context, q pgdb.Querier, key []byte) error {
+	_, err := q.Exec(ctx, `UPDATE login_throttle SET failures = failures - 1 WHERE login_key = $1 AND failures > 0 AND locked_until IS NULL`, key)
+	return err
+}
+
 // clearAttempts forgets the failures counted under keys after a successful login.
 func clearAttempts(ctx context.Context, q pgdb.Querier, keys ...[]byte) error {
 	_, err := q.Exec(ctx, `DELETE FROM login_throttle WHERE login_key = ANY($1)`, keys)

@@ -60,10 +60,10 @@ type windowCheck struct {
 
 // windowCheckSQL is the whole check: one query on the login ID's unique index and the
 // one-open-window index, no write (§10). It reads auth's accounts table (the login ID and the
-// time of the last recovery), because asking auth for the account first would make it two
+// hold), because asking auth for the account first would make it two
 // round trips; it writes nothing there.
 const windowCheckSQL = `
-	SELECT w.expires_at, w.opened_via, a.recovered_at
+	SELECT w.expires_at, w.opened_via, a.recovered_at, a.hold_from, a.hold_reason
 	FROM accounts a
 	LEFT JOIN fallback_windows w ON w.account_id = a.id AND w.closed_at IS NULL AND w.expires_at > $2
 	WHERE a.login_id = $1`
@@ -81,11 +81,11 @@ func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) erro
 	}
 	now := s.now()
 	var (
-		expires     *time.Time
-		via         *string
-		recoveredAt *time.Time
+		expires *time.Time
+		via     *string
+		hold    auth.HoldState
 	)
-	err := s.pool.QueryRow(r.Context(), windowCheckSQL, loginID, now).Scan(&expires, &via, &recoveredAt)
+	err := s.pool.QueryRow(r.Context(), windowCheckSQL, loginID, now).Scan(&expires, &via, &hold.RecoveredAt, &hold.HoldFrom, &hold.HoldReason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return web.JSON(w, http.StatusOK, windowCheck{Open: false})
 	}
@@ -96,6 +96,6 @@ func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) erro
 	if expires != nil {
 		out = windowCheck{Open: true, ExpiresAt: expires.In(jst).Format(time.RFC3339), OpenedVia: *via}
 	}
-	out.HoldFields = auth.HoldOf(recoveredAt, s.hold, now).Fields()
+	out.HoldFields = auth.HoldOf(hold, s.hold, now).Fields()
 	return web.JSON(w, http.StatusOK, out)
 }

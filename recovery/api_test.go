@@ -101,7 +101,7 @@ func TestFallbackWindowAPI(t *testing.T) {
 	w := e.open(acct.ID, ChannelIVR, "ivr:CA01", "")
 	t.Run("an open window", func(t *testing.T) {
 		res, body := e.checkWindow("taro", bearer)
-		want := `{"open":true,"expires_at":"2031-06-04T10:30:00+09:00","opened_via":"ivr","recovered_at":null,"hold_until":null}` + "\n"
+		want := `{"open":true,"expires_at":"2031-06-04T10:30:00+09:00","opened_via":"ivr","recovered_at":null,"hold_until":null,"hold_reason":null}` + "\n"
 		if res.StatusCode != http.StatusOK || string(body) != want {
 			t.Fatalf("%d %s, want %s", res.StatusCode, body, want)
 		}
@@ -139,7 +139,7 @@ func TestFallbackWindowAPI(t *testing.T) {
 
 // closedAnswer is the service API's answer for an account without an open window and without a
 // recovery hold, and for an unknown login ID alike.
-const closedAnswer = `{"open":false,"recovered_at":null,"hold_until":null}` + "\n"
+const closedAnswer = `{"open":false,"recovered_at":null,"hold_until":null,"hold_reason":null}` + "\n"
 
 func TestServiceAPIWithoutKeysRefusesEverything(t *testing.T) {
 	t.Parallel()

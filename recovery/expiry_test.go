@@ -339,8 +339,8 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
 		`INSERT INTO voice_failures (subject_kind, subject, at)
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
-		`INSERT INTO email_checks (id_hash, account_id, answer, choices, via_window, login_key, attempt_key, created_at, expires_at)
-		 SELECT decode(md5('check' || a.id), 'hex'), a.id, '🍎', array_fill('🍎'::text, ARRAY[9]), false, '\x00', '\x00',
+		`INSERT INTO email_checks (id_hash, account_id, answer_hash, choices, via_window, login_key, attempt_key, created_at, expires_at)
+		 SELECT decode(md5('check' || a.id), 'hex'), a.id, '\x00', array_fill('🍎'::text, ARRAY[9]), false, '\x00', '\x00',
 		        $2, $2::timestamptz + interval '5 minutes'
 		 FROM accounts a WHERE $1 > 0`,
 		`INSERT INTO voice_codes (call_sid, account_id, account_key, caller, code_hash, created_at, expires_at)

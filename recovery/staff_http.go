@@ -106,83 +106,76 @@ func staffJSON(st Staff) map[string]any {
 	return map[string]any{"login_id": st.LoginID, "name": st.Name, "role": st.Role}
 }
 
-// limitCeremony counts a staff ceremony's begin or finish against the client address's limits
-// of the core (KAGI_LIMIT_PASSKEY_BEGIN, …_FINISH): anyone may call these routes.
-func (s *Service) limitCeremony(ctx context.Context, begin bool) error {
-	switch {
-	case s.core == nil:
-		return nil
-	case begin:
-		return s.core.LimitPasskeyBegin(ctx)
+// limitedCeremony runs a step of a staff ceremony under the core's limit of failed passkey
+// logins per client address (KAGI_LIMIT_PASSKEY_FINISH): anyone may call these routes.
+func (s *Service) limitedCeremony(ctx context.Context, step func() error) error {
+	if s.core == nil {
+		return step()
 	}
-	return s.core.LimitPasskeyFinish(ctx)
+	return s.core.LimitedPasskeyStep(ctx, step)
 }
 
 func (s *Service) handleStaffEnrollBegin(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitCeremony(r.Context(), true); err != nil {
-		return err
-	}
-	var req struct {
-		Code string `json:"code"`
-	}
-	if err := web.DecodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	creation, err := s.BeginStaffEnrollment(r.Context(), req.Code)
-	if err != nil {
-		return err
-	}
-	return web.JSON(w, http.StatusOK, creation)
+	return s.limitedCeremony(r.Context(), func() error {
+		var req struct {
+			Code string `json:"code"`
+		}
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		creation, err := s.BeginStaffEnrollment(r.Context(), req.Code)
+		if err != nil {
+			return err
+		}
+		return web.JSON(w, http.StatusOK, creation)
+	})
 }
 
 func (s *Service) handleStaffEnrollFinish(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitCeremony(r.Context(), false); err != nil {
-		return err
-	}
-	var req struct {
-		Code       string          `json:"code"`
-		Credential json.RawMessage `json:"credential"`
-	}
-	if err := web.DecodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	login, err := s.FinishStaffEnrollment(r.Context(), req.Code, req.Credential)
-	if err != nil {
-		return err
-	}
-	s.setStaffCookie(w, login)
-	return web.JSON(w, http.StatusOK, map[string]any{"staff": staffJSON(login.Staff), "expires_at": login.ExpiresAt})
+	return s.limitedCeremony(r.Context(), func() error {
+		var req struct {
+			Code       string          `json:"code"`
+			Credential json.RawMessage `json:"credential"`
+		}
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		login, err := s.FinishStaffEnrollment(r.Context(), req.Code, req.Credential)
+		if err != nil {
+			return err
+		}
+		s.setStaffCookie(w, login)
+		return web.JSON(w, http.StatusOK, map[string]any{"staff": staffJSON(login.Staff), "expires_at": login.ExpiresAt})
+	})
 }
 
 func (s *Service) handleStaffLoginBegin(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitCeremony(r.Context(), true); err != nil {
-		return err
-	}
-	// Nothing is asked of the body: the login is always discoverable.
-	if _, err := web.ReadBody(w, r); err != nil {
-		return err
-	}
-	assertion, err := s.BeginStaffLogin(r.Context())
-	if err != nil {
-		return err
-	}
-	return web.JSON(w, http.StatusOK, assertion)
+	return s.limitedCeremony(r.Context(), func() error {
+		// Nothing is asked of the body: the login is always discoverable.
+		if _, err := web.ReadBody(w, r); err != nil {
+			return err
+		}
+		assertion, err := s.BeginStaffLogin(r.Context())
+		if err != nil {
+			return err
+		}
+		return web.JSON(w, http.StatusOK, assertion)
+	})
 }
 
 func (s *Service) handleStaffLoginFinish(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitCeremony(r.Context(), false); err != nil {
-		return err
-	}
-	body, err := web.ReadBody(w, r)
-	if err != nil {
-		return err
-	}
-	login, err := s.FinishStaffLogin(r.Context(), body)
-	if err != nil {
-		return err
-	}
-	s.setStaffCookie(w, login)
-	return web.JSON(w, http.StatusOK, map[string]any{"staff": staffJSON(login.Staff), "expires_at": login.ExpiresAt})
+	return s.limitedCeremony(r.Context(), func() error {
+		body, err := web.ReadBody(w, r)
+		if err != nil {
+			return err
+		}
+		login, err := s.FinishStaffLogin(r.Context(), body)
+		if err != nil {
+			return err
+		}
+		s.setStaffCookie(w, login)
+		return web.JSON(w, http.StatusOK, map[string]any{"staff": staffJSON(login.Staff), "expires_at": login.ExpiresAt})
+	})
 }
 
 func (s *Service) handleStaffLogout(w http.ResponseWriter, r *http.Request, sess staffSession) error {

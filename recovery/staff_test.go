@@ -627,22 +627,30 @@ func TestStaffPasskeyOnTheCustomerLoginIsNotForgotten(t *testing.T) {
 	}
 }
 
-// The staff login and enrollment ceremonies, which anyone may begin, count against the client
-// address's passkey limits like the customers'.
+// The staff login and enrollment ceremonies, which anyone may call, count their failures
+// against the client address's passkey limit like the customers': an address over it is
+// refused every step.
 func TestStaffCeremoniesCountAgainstTheAddressLimits(t *testing.T) {
 	t.Parallel()
 	e := newTestEnvWithCore(t, func(c *auth.Config) {
-		c.ClientLimits = auth.ClientLimits{PasskeyBegin: auth.ClientLimit{Max: 2, Period: time.Minute}}
+		c.ClientLimits = auth.ClientLimits{PasskeyFinish: auth.ClientLimit{Max: 2, Period: time.Minute}}
 	})
 	d := e.staffDesk()
-	for i := range 3 {
-		status, body, _ := d.call("POST", "/staff/api/login/begin", map[string]any{})
-		if want := map[bool]int{true: http.StatusOK, false: http.StatusTooManyRequests}[i < 2]; status != want {
-			t.Fatalf("login begin %d: %d %v, want %d", i+1, status, body, want)
+	for range 3 {
+		if status, body, _ := d.call("POST", "/staff/api/login/begin", map[string]any{}); status != http.StatusOK {
+			t.Fatalf("a begin before any failure: %d %v", status, body)
 		}
 	}
+	for i := range 2 {
+		if status, body, _ := d.call("POST", "/staff/api/enroll/begin", map[string]any{"code": "whatever"}); status != http.StatusUnauthorized {
+			t.Fatalf("wrong code %d: %d %v, want 401", i+1, status, body)
+		}
+	}
+	if status, body, _ := d.call("POST", "/staff/api/login/begin", map[string]any{}); status != http.StatusTooManyRequests {
+		t.Errorf("login begin over the failures: %d %v, want 429", status, body)
+	}
 	if status, body, _ := d.call("POST", "/staff/api/enroll/begin", map[string]any{"code": "whatever"}); status != http.StatusTooManyRequests {
-		t.Errorf("enroll begin over the limit: %d %v, want 429", status, body)
+		t.Errorf("enroll begin over the failures: %d %v, want 429", status, body)
 	}
 }
 

@@ -73,12 +73,7 @@
       await k.api('POST', '/api/v1/login/email-check', { id, choice });
       location.assign(next);
     } catch (err) {
-      if (err instanceof k.APIError && err.code === 'wrong_choice') {
-        busy(false);
-        k.say(checkMsg, err.message, true);
-        return;
-      }
-      // Expired, too many wrong picks, or refused: the login starts over.
+      // A wrong pick ends the check, as do its end and every refusal: the login starts over.
       showForm();
       k.say(formMsg, err.message, true);
     }

@@ -59,10 +59,9 @@ var settings = []setting{
 	{env: "KAGI_ADMIN_LISTEN", flag: "admin-listen", def: "127.0.0.1:9090", usage: "admin listener: /metrics, /healthz, /readyz"},
 	{env: "KAGI_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long /readyz fails before the listeners close"},
 	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed (default: none)"},
-	{env: "KAGI_LIMIT_PASSKEY_BEGIN", flag: "limit-passkey-begin", def: auth.DefaultClientLimits.PasskeyBegin.String(), usage: "passkey login begins per client address and period (0 = no limit)"},
-	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "passkey login finishes per client address and period (0 = no limit)"},
-	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "password logins per client address and period (0 = no limit)"},
-	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "email-check picks per client address and period (0 = no limit)"},
+	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "failed passkey logins per client address and period; an address over it is refused passkey logins (0 = no limit)"},
+	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "refused password logins per client address and period (0 = no limit)"},
+	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "wrong email-check picks per client address and period (0 = no limit)"},
 }
 
 // dialledNumber is a phone number as a page shows it: digits with hyphens, spaces or brackets,
@@ -307,7 +306,6 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		env string
 		dst *auth.ClientLimit
 	}{
-		{"KAGI_LIMIT_PASSKEY_BEGIN", &c.ClientLimits.PasskeyBegin},
 		{"KAGI_LIMIT_PASSKEY_FINISH", &c.ClientLimits.PasskeyFinish},
 		{"KAGI_LIMIT_PASSWORD_LOGIN", &c.ClientLimits.PasswordLogin},
 		{"KAGI_LIMIT_EMAIL_CHECK", &c.ClientLimits.EmailCheck},
