@@ -62,7 +62,9 @@ func TestClientLimitsCountFailures(t *testing.T) {
 // nothing.
 func TestPasskeyBeginRefusedOverTheFailures(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(cfg *Config) { cfg.ClientLimits = ClientLimits{PasskeyFinish: ClientLimit{Max: 2, Period: time.Minute}} })
+	e := newTestEnv(t, func(cfg *Config) {
+		cfg.ClientLimits = ClientLimits{PasskeyFinish: ClientLimit{Max: 2, Period: time.Minute}}
+	})
 	b := e.browser()
 	for range 2 {
 		e.do(b, "POST", "/api/v1/passkeys/login/finish", map[string]string{"id": "x"}, from("198.51.100.7")...)
