@@ -58,7 +58,7 @@ var settings = []setting{
 	{env: "KAGI_SESSION_IDLE", flag: "session-idle", def: "30m", usage: "a session without a request for this long ends"},
 	{env: "KAGI_ADMIN_LISTEN", flag: "admin-listen", def: "127.0.0.1:9090", usage: "admin listener: /metrics, /healthz, /readyz"},
 	{env: "KAGI_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long /readyz fails before the listeners close"},
-	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed (default: none)"},
+	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed, or none (required outside --dev; --dev: none)"},
 	{env: "KAGI_LIMIT_PASSKEY_BEGIN", flag: "limit-passkey-begin", def: auth.DefaultClientLimits.PasskeyBegin.String(), usage: "passkey login begins per client address and period (0 = no limit)"},
 	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "passkey login finishes per client address and period (0 = no limit)"},
 	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "password logins per client address and period (0 = no limit)"},
@@ -300,8 +300,8 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if c.ShutdownDelay, err = time.ParseDuration(raw["KAGI_SHUTDOWN_DELAY"]); err != nil || c.ShutdownDelay < 0 || c.ShutdownDelay > time.Minute {
 		errs = append(errs, fmt.Errorf("KAGI_SHUTDOWN_DELAY %q must be a duration between 0s and 1m", raw["KAGI_SHUTDOWN_DELAY"]))
 	}
-	if c.TrustedProxies, err = web.ParseTrustedProxies(raw["KAGI_TRUSTED_PROXIES"]); err != nil {
-		errs = append(errs, fmt.Errorf("KAGI_TRUSTED_PROXIES: %w", err))
+	if c.TrustedProxies, err = trustedProxies(raw["KAGI_TRUSTED_PROXIES"], p == forServe && !dev); err != nil {
+		errs = append(errs, err)
 	}
 	for _, l := range []struct {
 		env string
@@ -408,6 +408,26 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 		*f.dst = on
 	}
 	return errs
+}
+
+// trustedProxies reads KAGI_TRUSTED_PROXIES: "none", or the CIDRs and addresses of the proxies
+// in front of kagi. A server outside --dev must be told which: left unset behind a load
+// balancer, every client would have the balancer's address.
+func trustedProxies(v string, required bool) (web.TrustedProxies, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case strings.EqualFold(v, "none"):
+		return nil, nil
+	case len(splitList(v)) == 0 && required:
+		return nil, errors.New("KAGI_TRUSTED_PROXIES must be set outside --dev: none when kagi faces clients directly, " +
+			"else the CIDRs of the load balancers in front of it — behind a load balancer every client would have its " +
+			"address, and every per-address limit would become one limit for the whole brokerage")
+	}
+	tp, err := web.ParseTrustedProxies(v)
+	if err != nil {
+		return nil, fmt.Errorf("KAGI_TRUSTED_PROXIES (none, or CIDRs and addresses): %w", err)
+	}
+	return tp, nil
 }
 
 // parseSwitch reads an on/off setting.

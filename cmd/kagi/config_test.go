@@ -1,0 +1,94 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// loadFor loads the configuration a command of purpose p would, from env alone.
+func loadFor(p purpose, dev bool, env map[string]string) (*config, error) {
+	flags := map[string]*string{}
+	for _, s := range settings {
+		flags[s.env] = new(string)
+	}
+	return loadConfig(flags, dev, p, envOf(env))
+}
+
+// changed is base with the changes applied; an empty value unsets the setting.
+func changed(base map[string]string, changes map[string]string) map[string]string {
+	env := map[string]string{}
+	for k, v := range base {
+		env[k] = v
+	}
+	for k, v := range changes {
+		env[k] = v
+	}
+	return env
+}
+
+// Outside --dev a server refuses a setting whose silent default would weaken it, naming the
+// setting and why; the same setting spelled out is accepted, and --dev and the command-line
+// tools keep their defaults.
+func TestSettingsThatMustBeSpelledOut(t *testing.T) {
+	t.Chdir(t.TempDir()) // --dev keeps its secrets under .kagi/ here
+	prod := changed(prodEnv("postgres://127.0.0.1:1/none"), map[string]string{
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	})
+	dev := map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none"}
+	cases := []struct {
+		name    string
+		p       purpose
+		dev     bool
+		env     map[string]string
+		refusal []string // what the refusal says; nil: accepted
+		check   func(t *testing.T, c *config)
+	}{
+		{name: "trusted proxies none spelled out", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": " None "}),
+			check: func(t *testing.T, c *config) {
+				if c.TrustedProxies != nil {
+					t.Errorf("trusted proxies %v, want none", c.TrustedProxies)
+				}
+			}},
+		{name: "trusted proxies as CIDRs and an address", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32,192.0.2.7"}),
+			check: func(t *testing.T, c *config) {
+				if got := len(c.TrustedProxies); got != 3 {
+					t.Errorf("trusted proxies %v, want 3", c.TrustedProxies)
+				}
+			}},
+		{name: "trusted proxies unset refused outside dev", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": ""}),
+			refusal: []string{"KAGI_TRUSTED_PROXIES must be set outside --dev", "none", "load balancer", "whole brokerage"}},
+		{name: "trusted proxies of commas only refused outside dev", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": " , "}),
+			refusal: []string{"KAGI_TRUSTED_PROXIES must be set"}},
+		{name: "trusted proxies none beside a CIDR refused", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": "none,10.0.0.0/8"}),
+			refusal: []string{"KAGI_TRUSTED_PROXIES", `"none"`}},
+		{name: "trusted proxies unset in dev mean none", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if c.TrustedProxies != nil {
+					t.Errorf("trusted proxies %v, want none", c.TrustedProxies)
+				}
+			}},
+		{name: "trusted proxies unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": ""})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadFor(tc.p, tc.dev, tc.env)
+			if tc.refusal == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if tc.check != nil {
+					tc.check(t, c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.refusal {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("refusal %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
