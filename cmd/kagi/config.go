@@ -46,7 +46,7 @@ var settings = []setting{
 	{env: "KAGI_VOICE_LINE_NUMBER", flag: "voice-line-number", usage: "the voice line's number as customers dial it, shown on the pages (e.g. 0120-123-456)"},
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
-	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging, else none)"},
+	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging or --dev; required otherwise)"},
 	{env: "KAGI_SMTP_URL", flag: "smtp-url", usage: "smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (required outside --dev)"},
 	{env: "KAGI_MAIL_FROM", flag: "mail-from", usage: "sender address of every email (required outside --dev)"},
 	{env: "TWILIO_ACCOUNT_SID", flag: "twilio-account-sid", usage: "Twilio account SID for SMS (unset = no SMS)"},
@@ -354,7 +354,12 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	switch {
 	case c.SecondFactor == "" && (c.Twilio != nil || dev):
 		c.SecondFactor = recovery.SecondFactorAuto
+	case c.SecondFactor == "" && p == forServe:
+		errs = append(errs, errors.New("KAGI_IVR_SECOND_FACTOR must be set outside --dev when Twilio Messaging is not configured: "+
+			"set TWILIO_ACCOUNT_SID and KAGI_SMS_FROM for a second channel, or KAGI_IVR_SECOND_FACTOR=none to accept "+
+			"that the voice line opens a window on account number, PIN and caller ID alone (caller ID can be forged)"))
 	case c.SecondFactor == "":
+		// The command-line tools answer no call.
 		c.SecondFactor = recovery.SecondFactorNone
 	case c.SecondFactor != recovery.SecondFactorNone && c.Twilio == nil && !dev:
 		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR=%s texts or calls the registered phone through Twilio: set TWILIO_ACCOUNT_SID and KAGI_SMS_FROM", c.SecondFactor))

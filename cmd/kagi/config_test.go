@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"strings"
 	"testing"
+
+	"kagi/pgdb/pgtest"
+	"kagi/recovery"
 )
 
 // loadFor loads the configuration a command of purpose p would, from env alone.
@@ -33,7 +39,9 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 	t.Chdir(t.TempDir()) // --dev keeps its secrets under .kagi/ here
 	prod := changed(prodEnv("postgres://127.0.0.1:1/none"), map[string]string{
 		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+		"KAGI_IVR_SECOND_FACTOR": "none",
 	})
+	messaging := map[string]string{"TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef", "KAGI_SMS_FROM": "+815012345678"}
 	dev := map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none"}
 	cases := []struct {
 		name    string
@@ -68,6 +76,28 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 				}
 			}},
 		{name: "trusted proxies unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": ""})},
+
+		{name: "second factor none spelled out without Messaging", env: prod,
+			check: func(t *testing.T, c *config) {
+				if c.SecondFactor != recovery.SecondFactorNone {
+					t.Errorf("second factor %q, want none", c.SecondFactor)
+				}
+			}},
+		{name: "second factor unset without Messaging refused outside dev", env: changed(prod, map[string]string{"KAGI_IVR_SECOND_FACTOR": ""}),
+			refusal: []string{"KAGI_IVR_SECOND_FACTOR must be set outside --dev", "TWILIO_ACCOUNT_SID", "KAGI_IVR_SECOND_FACTOR=none", "forged"}},
+		{name: "second factor unset with Messaging is auto", env: changed(changed(prod, messaging), map[string]string{"KAGI_IVR_SECOND_FACTOR": ""}),
+			check: func(t *testing.T, c *config) {
+				if c.SecondFactor != recovery.SecondFactorAuto {
+					t.Errorf("second factor %q, want auto", c.SecondFactor)
+				}
+			}},
+		{name: "second factor unset in dev is auto", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if c.SecondFactor != recovery.SecondFactorAuto {
+					t.Errorf("second factor %q, want auto", c.SecondFactor)
+				}
+			}},
+		{name: "second factor unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_IVR_SECOND_FACTOR": ""})},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,5 +120,34 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A voice line without a second channel, spelled out, is served — with a warning naming the
+// setting at every start.
+func TestServeWarnsOfAVoiceLineWithoutSecondChannel(t *testing.T) {
+	t.Parallel()
+	listen := freeAddr(t)
+	env := changed(prodEnv(pgtest.URL(t, schema...)), map[string]string{
+		"KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "none",
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { served <- run(ctx, []string{"serve"}, envOf(env), io.Discard, &logs) }()
+	waitServing(t, "http://"+listen, served)
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var warned bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "KAGI_IVR_SECOND_FACTOR=none") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Fatalf("no warning naming KAGI_IVR_SECOND_FACTOR=none in the start's logs:\n%s", logs.String())
 	}
 }
