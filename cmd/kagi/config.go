@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -257,6 +258,10 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		if u != nil && u.Scheme == "http" && !dev {
 			errs = append(errs, errors.New("KAGI_PUBLIC_URL must use https outside --dev"))
 		}
+		if c.PublicURL != nil && dev && p == forServe && !onLoopback(c.PublicURL.Hostname()) {
+			errs = append(errs, fmt.Errorf("KAGI_PUBLIC_URL %q must be on this machine with --dev (localhost, 127.0.0.0/8 or ::1): "+
+				"the /dev/ pages show every texted code and every mail to whoever reaches them", v))
+		}
 	}
 	for _, k := range splitList(raw["KAGI_API_KEYS"]) {
 		if len(k) < 16 {
@@ -413,6 +418,15 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 		*f.dst = on
 	}
 	return errs
+}
+
+// onLoopback reports whether host names this machine alone: localhost or a loopback address.
+func onLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // trustedProxies reads KAGI_TRUSTED_PROXIES: "none", or the CIDRs and addresses of the proxies

@@ -97,6 +97,21 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 					t.Errorf("second factor %q, want auto", c.SecondFactor)
 				}
 			}},
+		{name: "dev public URL on another host refused", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "https://login.example.jp"}),
+			refusal: []string{"KAGI_PUBLIC_URL", "login.example.jp", "--dev", "localhost", "/dev/ pages show every texted code"}},
+		{name: "dev public URL on a LAN address refused", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://192.168.1.10:8080"}),
+			refusal: []string{"KAGI_PUBLIC_URL", "192.168.1.10"}},
+		{name: "dev public URL under localhost's name refused", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://localhost.example.jp:8080"}),
+			refusal: []string{"KAGI_PUBLIC_URL"}},
+		{name: "dev public URL by default on localhost", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if got := c.PublicURL.String(); got != "http://localhost:8080" {
+					t.Errorf("public URL %s, want http://localhost:8080", got)
+				}
+			}},
+		{name: "dev public URL on a loopback address", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://127.0.0.2:8080"})},
+		{name: "dev public URL on IPv6 loopback", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://[::1]:8080"})},
+		{name: "dev public URL on LOCALHOST", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://LOCALHOST:8080"})},
 		{name: "second factor unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_IVR_SECOND_FACTOR": ""})},
 	}
 	for _, tc := range cases {
