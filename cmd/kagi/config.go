@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"kagi/auth"
 	"kagi/notify"
@@ -45,6 +47,7 @@ var settings = []setting{
 	{env: "KAGI_IVR_VOICE", flag: "ivr-voice", def: "Polly.Mizuki", usage: "voice of every <Say> on the voice line"},
 	{env: "KAGI_OPERATOR_NUMBER", flag: "operator-number", usage: "E.164 number the voice line transfers to in business hours (unset = no transfer)"},
 	{env: "KAGI_VOICE_LINE_NUMBER", flag: "voice-line-number", usage: "the voice line's number as customers dial it, shown on the pages (e.g. 0120-123-456)"},
+	{env: "KAGI_BRAND_NAME", flag: "brand-name", usage: "the brokerage's name, which opens every text and call back, such as デモ証券 (required outside --dev; --dev: " + devBrandName + ")"},
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
 	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging or --dev; required otherwise)"},
@@ -70,6 +73,13 @@ var settings = []setting{
 // optionally a leading +.
 var dialledNumber = regexp.MustCompile(`^\+?[0-9][0-9\-() ]{5,19}$`)
 
+// devBrandName names the brokerage in development mode when KAGI_BRAND_NAME is unset.
+const devBrandName = "デモ証券"
+
+// brandNameMax is the most characters KAGI_BRAND_NAME may have: the name opens every text, and
+// a longer one would crowd out what the text says.
+const brandNameMax = 20
+
 // devMailFrom is the sender of development mode's mails when KAGI_MAIL_FROM is unset.
 const devMailFrom = "kagi-dev@localhost"
 
@@ -91,8 +101,12 @@ type config struct {
 	OperatorNumber  string
 	// VoiceLineNumber is the voice line's number as customers dial it, for the pages.
 	VoiceLineNumber string
-	Calendar        *recovery.Calendar
-	SupportEnabled  bool
+	// BrandName is the brokerage's name, such as 「デモ証券」, which opens every text and call
+	// back (§4.9): a customer must know who texts or calls before trusting a word of it. Empty
+	// only for the command-line tools outside --dev, which send nothing themselves.
+	BrandName      string
+	Calendar       *recovery.Calendar
+	SupportEnabled bool
 	// SMTP is nil in development mode without KAGI_SMTP_URL: mail is kept for /dev/mail.
 	SMTP *notify.SMTPConfig
 	// MailFrom is the From header; MailSender its bare address, which the emails name in
@@ -337,6 +351,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if v := c.VoiceLineNumber; v != "" && !dialledNumber.MatchString(v) {
 		errs = append(errs, fmt.Errorf("KAGI_VOICE_LINE_NUMBER %q must be a phone number as customers dial it, such as 0120-123-456", v))
 	}
+	if c.BrandName, err = brandName(raw["KAGI_BRAND_NAME"], dev, p == forServe && !dev); err != nil {
+		errs = append(errs, err)
+	}
 	c.OperatorNumber = raw["KAGI_OPERATOR_NUMBER"]
 	if c.OperatorNumber != "" && !auth.ValidPhone(c.OperatorNumber) {
 		errs = append(errs, fmt.Errorf("KAGI_OPERATOR_NUMBER %q is not an E.164 number", c.OperatorNumber))
@@ -418,6 +435,28 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 		*f.dst = on
 	}
 	return errs
+}
+
+// brandName reads KAGI_BRAND_NAME, trimmed: one short line of plain text, never anything a
+// reader could take for a link, since it opens every text (SPEC §7: no text holds a link).
+func brandName(v string, dev, required bool) (string, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "" && dev:
+		return devBrandName, nil
+	case v == "" && required:
+		return "", errors.New("KAGI_BRAND_NAME must be set outside --dev: every text and call back opens with the " +
+			"brokerage's name (such as デモ証券), so that the customer knows who it is from")
+	case v == "":
+		return "", nil
+	case !utf8.ValidString(v) || utf8.RuneCountInString(v) > brandNameMax:
+		return "", fmt.Errorf("KAGI_BRAND_NAME %q must be at most %d characters: it opens every text", v, brandNameMax)
+	case strings.ContainsFunc(v, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) }):
+		return "", fmt.Errorf("KAGI_BRAND_NAME %q must be one line of visible text", v)
+	case notify.ContainsLink(v):
+		return "", fmt.Errorf("KAGI_BRAND_NAME %q looks like a link or an address: it opens every text, and no text of kagi's holds one", v)
+	}
+	return v, nil
 }
 
 // onLoopback reports whether host names this machine alone: localhost or a loopback address.

@@ -112,6 +112,38 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 		{name: "dev public URL on a loopback address", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://127.0.0.2:8080"})},
 		{name: "dev public URL on IPv6 loopback", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://[::1]:8080"})},
 		{name: "dev public URL on LOCALHOST", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://LOCALHOST:8080"})},
+		{name: "brand name required outside dev", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": ""}),
+			refusal: []string{"KAGI_BRAND_NAME must be set outside --dev", "every text and call back"}},
+		{name: "brand name of blanks refused outside dev", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": " \u3000 "}),
+			refusal: []string{"KAGI_BRAND_NAME must be set outside --dev"}},
+		{name: "brand name trimmed", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "\u3000カギ証券 "}),
+			check: func(t *testing.T, c *config) {
+				if c.BrandName != "カギ証券" {
+					t.Errorf("brand name %q, want カギ証券", c.BrandName)
+				}
+			}},
+		{name: "brand name of 20 characters", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": strings.Repeat("証", 20)})},
+		{name: "brand name of 21 characters refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": strings.Repeat("証", 21)}),
+			refusal: []string{"KAGI_BRAND_NAME", "at most 20 characters"}},
+		{name: "brand name with a URL refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "デモ証券 https://x.jp"}),
+			refusal: []string{"KAGI_BRAND_NAME", "link"}},
+		{name: "brand name that is a domain refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "demo-sec．jp"}),
+			refusal: []string{"KAGI_BRAND_NAME", "link"}},
+		{name: "brand name over two lines refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "デモ\n証券"}),
+			refusal: []string{"KAGI_BRAND_NAME", "one line"}},
+		{name: "dev brand name by default", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if c.BrandName != "デモ証券" {
+					t.Errorf("brand name %q, want デモ証券", c.BrandName)
+				}
+			}},
+		{name: "dev brand name spelled out", dev: true, env: changed(dev, map[string]string{"KAGI_BRAND_NAME": "カギ証券"}),
+			check: func(t *testing.T, c *config) {
+				if c.BrandName != "カギ証券" {
+					t.Errorf("brand name %q, want カギ証券", c.BrandName)
+				}
+			}},
+		{name: "brand name unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_BRAND_NAME": ""})},
 		{name: "second factor unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_IVR_SECOND_FACTOR": ""})},
 	}
 	for _, tc := range cases {
@@ -164,5 +196,26 @@ func TestServeWarnsOfAVoiceLineWithoutSecondChannel(t *testing.T) {
 	}
 	if !warned {
 		t.Fatalf("no warning naming KAGI_IVR_SECOND_FACTOR=none in the start's logs:\n%s", logs.String())
+	}
+}
+
+// kagi serve names every setting it must be told, in one refusal on one line.
+func TestServeListsEverySettingToSpellOutAtOnce(t *testing.T) {
+	t.Parallel()
+	env := changed(prodEnv("postgres://127.0.0.1:1/none"), map[string]string{
+		"KAGI_TRUSTED_PROXIES": "", "KAGI_BRAND_NAME": "", "KAGI_IVR_SECOND_FACTOR": "",
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	})
+	_, err := kagi(t, env, "serve")
+	if err == nil {
+		t.Fatal("serve started")
+	}
+	for _, name := range []string{"KAGI_TRUSTED_PROXIES", "KAGI_BRAND_NAME", "KAGI_IVR_SECOND_FACTOR"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("refusal %q does not name %s", err, name)
+		}
+	}
+	if strings.Contains(oneLine(err), "\n") {
+		t.Errorf("refusal is not one line: %q", oneLine(err))
 	}
 }

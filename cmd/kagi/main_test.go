@@ -72,6 +72,7 @@ func prodEnv(url string) map[string]string {
 		"KAGI_PIN_KEY":      "pin-key-0123456789abcdef0123456789",
 		// What a production server must be told rather than guess.
 		"KAGI_TRUSTED_PROXIES": "none",
+		"KAGI_BRAND_NAME":      "カギ証券",
 		// Tests run servers side by side and stop them at once.
 		"KAGI_ADMIN_LISTEN":   "127.0.0.1:0",
 		"KAGI_SHUTDOWN_DELAY": "0s",
