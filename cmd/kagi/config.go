@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"kagi/auth"
 	"kagi/notify"
@@ -44,9 +47,10 @@ var settings = []setting{
 	{env: "KAGI_IVR_VOICE", flag: "ivr-voice", def: "Polly.Mizuki", usage: "voice of every <Say> on the voice line"},
 	{env: "KAGI_OPERATOR_NUMBER", flag: "operator-number", usage: "E.164 number the voice line transfers to in business hours (unset = no transfer)"},
 	{env: "KAGI_VOICE_LINE_NUMBER", flag: "voice-line-number", usage: "the voice line's number as customers dial it, shown on the pages (e.g. 0120-123-456)"},
+	{env: "KAGI_BRAND_NAME", flag: "brand-name", usage: "the brokerage's name, which opens every text and call back, such as デモ証券 (required outside --dev; --dev: " + devBrandName + ")"},
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
-	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging, else none)"},
+	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging or --dev; required otherwise)"},
 	{env: "KAGI_SMTP_URL", flag: "smtp-url", usage: "smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (required outside --dev)"},
 	{env: "KAGI_MAIL_FROM", flag: "mail-from", usage: "sender address of every email (required outside --dev)"},
 	{env: "TWILIO_ACCOUNT_SID", flag: "twilio-account-sid", usage: "Twilio account SID for SMS (unset = no SMS)"},
@@ -58,7 +62,7 @@ var settings = []setting{
 	{env: "KAGI_SESSION_IDLE", flag: "session-idle", def: "30m", usage: "a session without a request for this long ends"},
 	{env: "KAGI_ADMIN_LISTEN", flag: "admin-listen", def: "127.0.0.1:9090", usage: "admin listener: /metrics, /healthz, /readyz"},
 	{env: "KAGI_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long /readyz fails before the listeners close"},
-	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed (default: none)"},
+	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed, or none (required outside --dev; --dev: none)"},
 	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "failed passkey logins per client address and period; an address over it is refused passkey logins (0 = no limit)"},
 	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "refused password logins per client address and period (0 = no limit)"},
 	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "wrong email-check picks per client address and period (0 = no limit)"},
@@ -67,6 +71,13 @@ var settings = []setting{
 // dialledNumber is a phone number as a page shows it: digits with hyphens, spaces or brackets,
 // optionally a leading +.
 var dialledNumber = regexp.MustCompile(`^\+?[0-9][0-9\-() ]{5,19}$`)
+
+// devBrandName names the brokerage in development mode when KAGI_BRAND_NAME is unset.
+const devBrandName = "デモ証券"
+
+// brandNameMax is the most characters KAGI_BRAND_NAME may have: the name opens every text, and
+// a longer one would crowd out what the text says.
+const brandNameMax = 20
 
 // devMailFrom is the sender of development mode's mails when KAGI_MAIL_FROM is unset.
 const devMailFrom = "kagi-dev@localhost"
@@ -89,8 +100,12 @@ type config struct {
 	OperatorNumber  string
 	// VoiceLineNumber is the voice line's number as customers dial it, for the pages.
 	VoiceLineNumber string
-	Calendar        *recovery.Calendar
-	SupportEnabled  bool
+	// BrandName is the brokerage's name, such as 「デモ証券」, which opens every text and call
+	// back (§4.9): a customer must know who texts or calls before trusting a word of it. Empty
+	// only for the command-line tools outside --dev, which send nothing themselves.
+	BrandName      string
+	Calendar       *recovery.Calendar
+	SupportEnabled bool
 	// SMTP is nil in development mode without KAGI_SMTP_URL: mail is kept for /dev/mail.
 	SMTP *notify.SMTPConfig
 	// MailFrom is the From header; MailSender its bare address, which the emails name in
@@ -256,6 +271,10 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		if u != nil && u.Scheme == "http" && !dev {
 			errs = append(errs, errors.New("KAGI_PUBLIC_URL must use https outside --dev"))
 		}
+		if c.PublicURL != nil && dev && p == forServe && !onLoopback(c.PublicURL.Hostname()) {
+			errs = append(errs, fmt.Errorf("KAGI_PUBLIC_URL %q must be on this machine with --dev (localhost, 127.0.0.0/8 or ::1): "+
+				"the /dev/ pages show every texted code and every mail to whoever reaches them", v))
+		}
 	}
 	for _, k := range splitList(raw["KAGI_API_KEYS"]) {
 		if len(k) < 16 {
@@ -299,8 +318,8 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if c.ShutdownDelay, err = time.ParseDuration(raw["KAGI_SHUTDOWN_DELAY"]); err != nil || c.ShutdownDelay < 0 || c.ShutdownDelay > time.Minute {
 		errs = append(errs, fmt.Errorf("KAGI_SHUTDOWN_DELAY %q must be a duration between 0s and 1m", raw["KAGI_SHUTDOWN_DELAY"]))
 	}
-	if c.TrustedProxies, err = web.ParseTrustedProxies(raw["KAGI_TRUSTED_PROXIES"]); err != nil {
-		errs = append(errs, fmt.Errorf("KAGI_TRUSTED_PROXIES: %w", err))
+	if c.TrustedProxies, err = trustedProxies(raw["KAGI_TRUSTED_PROXIES"], p == forServe && !dev); err != nil {
+		errs = append(errs, err)
 	}
 	for _, l := range []struct {
 		env string
@@ -330,6 +349,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if v := c.VoiceLineNumber; v != "" && !dialledNumber.MatchString(v) {
 		errs = append(errs, fmt.Errorf("KAGI_VOICE_LINE_NUMBER %q must be a phone number as customers dial it, such as 0120-123-456", v))
 	}
+	if c.BrandName, err = brandName(raw["KAGI_BRAND_NAME"], dev, p == forServe && !dev); err != nil {
+		errs = append(errs, err)
+	}
 	c.OperatorNumber = raw["KAGI_OPERATOR_NUMBER"]
 	if c.OperatorNumber != "" && !auth.ValidPhone(c.OperatorNumber) {
 		errs = append(errs, fmt.Errorf("KAGI_OPERATOR_NUMBER %q is not an E.164 number", c.OperatorNumber))
@@ -352,7 +374,12 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	switch {
 	case c.SecondFactor == "" && (c.Twilio != nil || dev):
 		c.SecondFactor = recovery.SecondFactorAuto
+	case c.SecondFactor == "" && p == forServe:
+		errs = append(errs, errors.New("KAGI_IVR_SECOND_FACTOR must be set outside --dev when Twilio Messaging is not configured: "+
+			"set TWILIO_ACCOUNT_SID and KAGI_SMS_FROM for a second channel, or KAGI_IVR_SECOND_FACTOR=none to accept "+
+			"that the voice line opens a window on account number, PIN and caller ID alone (caller ID can be forged)"))
 	case c.SecondFactor == "":
+		// The command-line tools answer no call.
 		c.SecondFactor = recovery.SecondFactorNone
 	case c.SecondFactor != recovery.SecondFactorNone && c.Twilio == nil && !dev:
 		errs = append(errs, fmt.Errorf("KAGI_IVR_SECOND_FACTOR=%s texts or calls the registered phone through Twilio: set TWILIO_ACCOUNT_SID and KAGI_SMS_FROM", c.SecondFactor))
@@ -406,6 +433,57 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 		*f.dst = on
 	}
 	return errs
+}
+
+// brandName reads KAGI_BRAND_NAME, trimmed: one short line of plain text, never anything a
+// reader could take for a link, since it opens every text (SPEC §7: no text holds a link).
+func brandName(v string, dev, required bool) (string, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "" && dev:
+		return devBrandName, nil
+	case v == "" && required:
+		return "", errors.New("KAGI_BRAND_NAME must be set outside --dev: every text and call back opens with the " +
+			"brokerage's name (such as デモ証券), so that the customer knows who it is from")
+	case v == "":
+		return "", nil
+	case !utf8.ValidString(v) || utf8.RuneCountInString(v) > brandNameMax:
+		return "", fmt.Errorf("KAGI_BRAND_NAME %q must be at most %d characters: it opens every text", v, brandNameMax)
+	case strings.ContainsFunc(v, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) }):
+		return "", fmt.Errorf("KAGI_BRAND_NAME %q must be one line of visible text", v)
+	case notify.ContainsLink(v):
+		return "", fmt.Errorf("KAGI_BRAND_NAME %q looks like a link or an address: it opens every text, and no text of kagi's holds one", v)
+	}
+	return v, nil
+}
+
+// onLoopback reports whether host names this machine alone: localhost or a loopback address.
+func onLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// trustedProxies reads KAGI_TRUSTED_PROXIES: "none", or the CIDRs and addresses of the proxies
+// in front of kagi. A server outside --dev must be told which: left unset behind a load
+// balancer, every client would have the balancer's address.
+func trustedProxies(v string, required bool) (web.TrustedProxies, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case strings.EqualFold(v, "none"):
+		return nil, nil
+	case len(splitList(v)) == 0 && required:
+		return nil, errors.New("KAGI_TRUSTED_PROXIES must be set outside --dev: none when kagi faces clients directly, " +
+			"else the CIDRs of the load balancers in front of it — behind a load balancer every client would have its " +
+			"address, and every per-address limit would become one limit for the whole brokerage")
+	}
+	tp, err := web.ParseTrustedProxies(v)
+	if err != nil {
+		return nil, fmt.Errorf("KAGI_TRUSTED_PROXIES (none, or CIDRs and addresses): %w", err)
+	}
+	return tp, nil
 }
 
 // parseSwitch reads an on/off setting.

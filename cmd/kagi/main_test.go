@@ -70,6 +70,9 @@ func prodEnv(url string) map[string]string {
 		"TWILIO_AUTH_TOKEN": "twilio-token-for-tests",
 		"KAGI_API_KEYS":     "service-key-0123456789",
 		"KAGI_PIN_KEY":      "pin-key-0123456789abcdef0123456789",
+		// What a production server must be told rather than guess.
+		"KAGI_TRUSTED_PROXIES": "none",
+		"KAGI_BRAND_NAME":      "カギ証券",
 		// Tests run servers side by side and stop them at once.
 		"KAGI_ADMIN_LISTEN":   "127.0.0.1:0",
 		"KAGI_SHUTDOWN_DELAY": "0s",

@@ -342,6 +342,7 @@ func TestServeAdminListenerAndDrain(t *testing.T) {
 	for k, v := range map[string]string{
 		"KAGI_LISTEN": listen, "KAGI_ADMIN_LISTEN": adminAddr, "KAGI_SHUTDOWN_DELAY": "3s",
 		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+		"KAGI_IVR_SECOND_FACTOR": "none",
 	} {
 		env[k] = v
 	}

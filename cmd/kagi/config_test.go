@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"kagi/pgdb/pgtest"
+	"kagi/recovery"
+)
+
+// loadFor loads the configuration a command of purpose p would, from env alone.
+func loadFor(p purpose, dev bool, env map[string]string) (*config, error) {
+	flags := map[string]*string{}
+	for _, s := range settings {
+		flags[s.env] = new(string)
+	}
+	return loadConfig(flags, dev, p, envOf(env))
+}
+
+// changed is base with the changes applied; an empty value unsets the setting.
+func changed(base map[string]string, changes map[string]string) map[string]string {
+	env := map[string]string{}
+	for k, v := range base {
+		env[k] = v
+	}
+	for k, v := range changes {
+		env[k] = v
+	}
+	return env
+}
+
+// Outside --dev a server refuses a setting whose silent default would weaken it, naming the
+// setting and why; the same setting spelled out is accepted, and --dev and the command-line
+// tools keep their defaults.
+func TestSettingsThatMustBeSpelledOut(t *testing.T) {
+	t.Chdir(t.TempDir()) // --dev keeps its secrets under .kagi/ here
+	prod := changed(prodEnv("postgres://127.0.0.1:1/none"), map[string]string{
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+		"KAGI_IVR_SECOND_FACTOR": "none",
+	})
+	messaging := map[string]string{"TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef", "KAGI_SMS_FROM": "+815012345678"}
+	dev := map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none"}
+	cases := []struct {
+		name    string
+		p       purpose
+		dev     bool
+		env     map[string]string
+		refusal []string // what the refusal says; nil: accepted
+		check   func(t *testing.T, c *config)
+	}{
+		{name: "trusted proxies none spelled out", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": " None "}),
+			check: func(t *testing.T, c *config) {
+				if c.TrustedProxies != nil {
+					t.Errorf("trusted proxies %v, want none", c.TrustedProxies)
+				}
+			}},
+		{name: "trusted proxies as CIDRs and an address", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32,192.0.2.7"}),
+			check: func(t *testing.T, c *config) {
+				if got := len(c.TrustedProxies); got != 3 {
+					t.Errorf("trusted proxies %v, want 3", c.TrustedProxies)
+				}
+			}},
+		{name: "trusted proxies unset refused outside dev", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": ""}),
+			refusal: []string{"KAGI_TRUSTED_PROXIES must be set outside --dev", "none", "load balancer", "whole brokerage"}},
+		{name: "trusted proxies of commas only refused outside dev", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": " , "}),
+			refusal: []string{"KAGI_TRUSTED_PROXIES must be set"}},
+		{name: "trusted proxies none beside a CIDR refused", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": "none,10.0.0.0/8"}),
+			refusal: []string{"KAGI_TRUSTED_PROXIES", `"none"`}},
+		{name: "trusted proxies unset in dev mean none", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if c.TrustedProxies != nil {
+					t.Errorf("trusted proxies %v, want none", c.TrustedProxies)
+				}
+			}},
+		{name: "trusted proxies unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": ""})},
+
+		{name: "second factor none spelled out without Messaging", env: prod,
+			check: func(t *testing.T, c *config) {
+				if c.SecondFactor != recovery.SecondFactorNone {
+					t.Errorf("second factor %q, want none", c.SecondFactor)
+				}
+			}},
+		{name: "second factor unset without Messaging refused outside dev", env: changed(prod, map[string]string{"KAGI_IVR_SECOND_FACTOR": ""}),
+			refusal: []string{"KAGI_IVR_SECOND_FACTOR must be set outside --dev", "TWILIO_ACCOUNT_SID", "KAGI_IVR_SECOND_FACTOR=none", "forged"}},
+		{name: "second factor unset with Messaging is auto", env: changed(changed(prod, messaging), map[string]string{"KAGI_IVR_SECOND_FACTOR": ""}),
+			check: func(t *testing.T, c *config) {
+				if c.SecondFactor != recovery.SecondFactorAuto {
+					t.Errorf("second factor %q, want auto", c.SecondFactor)
+				}
+			}},
+		{name: "second factor unset in dev is auto", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if c.SecondFactor != recovery.SecondFactorAuto {
+					t.Errorf("second factor %q, want auto", c.SecondFactor)
+				}
+			}},
+		{name: "dev public URL on another host refused", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "https://login.example.jp"}),
+			refusal: []string{"KAGI_PUBLIC_URL", "login.example.jp", "--dev", "localhost", "/dev/ pages show every texted code"}},
+		{name: "dev public URL on a LAN address refused", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://192.168.1.10:8080"}),
+			refusal: []string{"KAGI_PUBLIC_URL", "192.168.1.10"}},
+		{name: "dev public URL under localhost's name refused", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://localhost.example.jp:8080"}),
+			refusal: []string{"KAGI_PUBLIC_URL"}},
+		{name: "dev public URL by default on localhost", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if got := c.PublicURL.String(); got != "http://localhost:8080" {
+					t.Errorf("public URL %s, want http://localhost:8080", got)
+				}
+			}},
+		{name: "dev public URL on a loopback address", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://127.0.0.2:8080"})},
+		{name: "dev public URL on IPv6 loopback", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://[::1]:8080"})},
+		{name: "dev public URL on LOCALHOST", dev: true, env: changed(dev, map[string]string{"KAGI_PUBLIC_URL": "http://LOCALHOST:8080"})},
+		{name: "brand name required outside dev", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": ""}),
+			refusal: []string{"KAGI_BRAND_NAME must be set outside --dev", "every text and call back"}},
+		{name: "brand name of blanks refused outside dev", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": " \u3000 "}),
+			refusal: []string{"KAGI_BRAND_NAME must be set outside --dev"}},
+		{name: "brand name trimmed", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "\u3000カギ証券 "}),
+			check: func(t *testing.T, c *config) {
+				if c.BrandName != "カギ証券" {
+					t.Errorf("brand name %q, want カギ証券", c.BrandName)
+				}
+			}},
+		{name: "brand name of 20 characters", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": strings.Repeat("証", 20)})},
+		{name: "brand name of 21 characters refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": strings.Repeat("証", 21)}),
+			refusal: []string{"KAGI_BRAND_NAME", "at most 20 characters"}},
+		{name: "brand name with a URL refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "デモ証券 https://x.jp"}),
+			refusal: []string{"KAGI_BRAND_NAME", "link"}},
+		{name: "brand name that is a domain refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "demo-sec．jp"}),
+			refusal: []string{"KAGI_BRAND_NAME", "link"}},
+		{name: "brand name over two lines refused", env: changed(prod, map[string]string{"KAGI_BRAND_NAME": "デモ\n証券"}),
+			refusal: []string{"KAGI_BRAND_NAME", "one line"}},
+		{name: "dev brand name by default", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if c.BrandName != "デモ証券" {
+					t.Errorf("brand name %q, want デモ証券", c.BrandName)
+				}
+			}},
+		{name: "dev brand name spelled out", dev: true, env: changed(dev, map[string]string{"KAGI_BRAND_NAME": "カギ証券"}),
+			check: func(t *testing.T, c *config) {
+				if c.BrandName != "カギ証券" {
+					t.Errorf("brand name %q, want カギ証券", c.BrandName)
+				}
+			}},
+		{name: "brand name unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_BRAND_NAME": ""})},
+		{name: "second factor unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_IVR_SECOND_FACTOR": ""})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadFor(tc.p, tc.dev, tc.env)
+			if tc.refusal == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if tc.check != nil {
+					tc.check(t, c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.refusal {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("refusal %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// A voice line without a second channel, spelled out, is served — with a warning naming the
+// setting at every start.
+func TestServeWarnsOfAVoiceLineWithoutSecondChannel(t *testing.T) {
+	t.Parallel()
+	listen := freeAddr(t)
+	env := changed(prodEnv(pgtest.URL(t, schema...)), map[string]string{
+		"KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "none",
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { served <- run(ctx, []string{"serve"}, envOf(env), io.Discard, &logs) }()
+	waitServing(t, "http://"+listen, served)
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var warned bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "KAGI_IVR_SECOND_FACTOR=none") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Fatalf("no warning naming KAGI_IVR_SECOND_FACTOR=none in the start's logs:\n%s", logs.String())
+	}
+}
+
+// kagi serve names every setting it must be told, in one refusal on one line.
+func TestServeListsEverySettingToSpellOutAtOnce(t *testing.T) {
+	t.Parallel()
+	env := changed(prodEnv("postgres://127.0.0.1:1/none"), map[string]string{
+		"KAGI_TRUSTED_PROXIES": "", "KAGI_BRAND_NAME": "", "KAGI_IVR_SECOND_FACTOR": "",
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	})
+	_, err := kagi(t, env, "serve")
+	if err == nil {
+		t.Fatal("serve started")
+	}
+	for _, name := range []string{"KAGI_TRUSTED_PROXIES", "KAGI_BRAND_NAME", "KAGI_IVR_SECOND_FACTOR"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("refusal %q does not name %s", err, name)
+		}
+	}
+	if strings.Contains(oneLine(err), "\n") {
+		t.Errorf("refusal is not one line: %q", oneLine(err))
+	}
+}
