@@ -77,6 +77,9 @@ type ConsoleLockout struct {
 	Until  time.Time `json:"until"`
 }
 
+// lockoutPasswordPause is the kind of ConsoleLockout a paused password login is (§2.12).
+const lockoutPasswordPause = "password_pause"
+
 // ConsoleAccount is one account as the console's search answers it. It carries no secret:
 // no PIN or password hash, no credential ID or key, no phone digit beyond the masked form.
 type ConsoleAccount struct {
@@ -159,6 +162,14 @@ func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account)
 			cl.Caller = auth.MaskPhone(l.Subject)
 		}
 		card.Lockouts = append(card.Lockouts, cl)
+	}
+	// The password pause of §2.12 is a lockout the supervisor clears too.
+	paused, err := auth.PasswordPaused(ctx, tx, a.ID, now)
+	if err != nil {
+		return card, err
+	}
+	if !paused.IsZero() {
+		card.Lockouts = append(card.Lockouts, ConsoleLockout{Kind: lockoutPasswordPause, Until: paused})
 	}
 	if s.calls != nil {
 		calls, err := s.calls.RecentCalls(ctx, tx, a.ID, recentCallsShown)
@@ -258,7 +269,8 @@ func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason st
 
 // ClearLockouts lifts the voice-line lockouts of the account number and of the account's
 // registered phones as callers, and forgets their failures, so the customer may call again at
-// once; audited even when nothing was locked (the failures were forgotten).
+// once, and lifts a pause of the account's password login (§2.12); audited even when nothing
+// was locked (the failures were forgotten).
 //
 // The lock rows are taken in the voice line's order (the account number's, then the callers',
 // in order of number) and the account's own row is not: nothing of the account's windows,
@@ -312,13 +324,32 @@ func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason st
 				return err
 			}
 		}
+		voiceLifted := len(lifted)
+		// The password pause last: the account's row comes after the lock rows, as in the
+		// voice line's verification.
+		paused, err := auth.LiftPasswordPause(ctx, tx, va.ID, st.Actor(), now)
+		if err != nil {
+			return err
+		}
+		if paused {
+			lifted = append(lifted, map[string]any{"kind": lockoutPasswordPause})
+		}
 		cleared = len(lifted)
 		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: st.Actor(), Event: "voice_lockout_cleared",
 			Detail: map[string]any{"reason": reason, "staff_role": string(st.Role), "lifted": lifted}})
 		if err != nil {
 			return err
 		}
-		// The holder hears of it on every channel: the line takes the account's calls again.
+		// The holder hears of each on every channel: the line takes the account's calls again,
+		// the password logs in again.
+		if paused {
+			if err := auth.Notify(ctx, tx, s.outbox, va.ID, notify.Event{Kind: notify.KindPasswordPauseLifted, At: now, Channel: notify.ChannelOperator}); err != nil {
+				return err
+			}
+		}
+		if voiceLifted == 0 && paused {
+			return nil
+		}
 		return auth.Notify(ctx, tx, s.outbox, va.ID, notify.Event{Kind: notify.KindVoiceLockoutCleared, At: now, Recovery: true})
 	})
 	return cleared, err

@@ -425,6 +425,39 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 	c.checkNoSecret(c.secrets(acct.ID, operator.staffCookie(), supervisor.staffCookie()))
 }
 
+// A paused password login (§2.12) shows among the lockouts, and a supervisor's clear lifts it:
+// the customer's password logs in again, and is told so by mail and text.
+func TestConsoleClearsAPasswordPause(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	acct := c.customer()
+	supervisor := c.enrolledStaff("tanaka", RoleSupervisor)
+	until := c.clock.Now().Add(20 * time.Hour)
+	if _, err := c.pool.Exec(context.Background(), `UPDATE accounts SET password_paused_until = $2 WHERE id = $1`, acct.ID, until); err != nil {
+		t.Fatal(err)
+	}
+	_, body := c.call(supervisor, "GET", "/staff/api/accounts?q="+consoleNumber, nil)
+	locks := body["accounts"].([]any)[0].(map[string]any)["lockouts"].([]any)
+	if len(locks) != 1 || locks[0].(map[string]any)["kind"] != "password_pause" {
+		t.Fatalf("lockouts of a paused account: %v", locks)
+	}
+	status, body := c.act(supervisor, consoleNumber, "lockout/clear", "本人確認済み")
+	expectStatus(t, "a supervisor clearing the pause", status, body, http.StatusOK, "")
+	if body["cleared"] != float64(1) {
+		t.Fatalf("clear answered %v, want the pause", body)
+	}
+	if paused, err := auth.PasswordPaused(context.Background(), c.pool, acct.ID, c.clock.Now()); err != nil || !paused.IsZero() {
+		t.Fatalf("still paused until %v (%v)", paused, err)
+	}
+	if actor, _ := c.auditLine(acct.ID, "password_pause_lifted"); actor != "staff:tanaka" {
+		t.Fatalf("the lift is audited under %q", actor)
+	}
+	kinds := notifytest.Kinds(t, c.pool, acct.ID)
+	if !slices.Contains(kinds, "email:password_pause_lifted") || !slices.Contains(kinds, "sms:password_pause_lifted") || slices.Contains(kinds, "email:voice_lockout_cleared") {
+		t.Fatalf("the customer was told %v, want the pause's lifting by mail and text, and nothing of the voice line", kinds)
+	}
+}
+
 func TestConsoleDeletesAPasskeyForSupervisorsOnly(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)

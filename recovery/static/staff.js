@@ -149,7 +149,7 @@
       : msg('window-closed'));
     row(dl, msg('lockouts'), a.lockouts.map((l) => l.kind === 'caller'
       ? fill(msg('lockout-caller'), { caller: l.caller, until: jst(l.until) })
-      : fill(msg('lockout-account'), { until: jst(l.until) })));
+      : fill(msg(l.kind === 'password_pause' ? 'lockout-password' : 'lockout-account'), { until: jst(l.until) })));
     row(dl, msg('calls'), a.recent_calls.map((c) => [jst(c.started_at), c.caller, c.outcome].join(' ')));
     card.append(dl);
     for (const act of actions) {
