@@ -11,6 +11,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -89,6 +90,22 @@ func (ev Event) Texted() bool {
 		return ev.Recovery
 	}
 	return false
+}
+
+// Textable reports whether phone, a registered number in E.164, can take a text (SPEC §4.9): a
+// Japanese mobile (+8170, +8180 or +8190 and eight more digits) or a number outside Japan. A
+// Japanese landline, an IP phone (+8150) or anything not E.164 cannot, and a notice texted to it
+// would only fail at Twilio and end as an undelivered message; the email and the other phones
+// still tell the customer.
+func Textable(phone string) bool {
+	if !e164Pattern.MatchString(phone) {
+		return false
+	}
+	rest, japanese := strings.CutPrefix(phone, "+81")
+	if !japanese {
+		return true
+	}
+	return len(rest) == 10 && (strings.HasPrefix(rest, "70") || strings.HasPrefix(rest, "80") || strings.HasPrefix(rest, "90"))
 }
 
 // Message is a rendered email: plain text, Japanese.

@@ -178,7 +178,7 @@ func (o *Outbox) Stop(ctx context.Context) error {
 }
 
 // Enqueue adds the messages that tell to of ev — an email, and a text to each registered phone
-// when ev is Texted and SMS is on — to tx, so they are sent if and only if tx commits. Nothing
+// that can take one (Textable) when ev is Texted and SMS is on — to tx, so they are sent if and only if tx commits. Nothing
 // is rendered here: the worker renders and checks each message right before it is sent.
 func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, to Recipient, ev Event) error {
 	var params []river.InsertManyParams
@@ -187,6 +187,9 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, to Recipient, ev Event)
 	}
 	if o.sms && ev.Texted() {
 		for _, p := range to.Phones {
+			if !Textable(p) {
+				continue
+			}
 			params = append(params, river.InsertManyParams{Args: messageArgs{Via: viaSMS, AccountID: to.AccountID, To: p, Event: ev}})
 		}
 	}

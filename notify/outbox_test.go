@@ -404,3 +404,33 @@ func TestNextRetryBacksOffUpToTheCap(t *testing.T) {
 func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
+
+// A notice is texted only to the registered phones that can take a text: a landline among them
+// gets nothing that would fail, the mobiles and the email are told as ever.
+func TestEnqueueTextsOnlyTextablePhones(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t, testSchema)
+	o, err := New(Config{Pool: pool, Log: testLog(t), SMS: true, Audit: func(context.Context, pgx.Tx, int64, string, map[string]any) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := Recipient{AccountID: 42, Email: "taro@example.jp", Phones: []string{"+81312345678", "+819012345678", "+4915112345678", "+815012345678"}}
+	err = pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		return o.Enqueue(context.Background(), tx, to, testEvent(KindWindowOpened))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(context.Background(), `SELECT args->>'via' || ':' || (args->>'to') FROM river_job ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"email:taro@example.jp", "sms:+819012345678", "sms:+4915112345678"}
+	if !slices.Equal(got, want) {
+		t.Errorf("enqueued %v, want %v", got, want)
+	}
+}
