@@ -73,6 +73,22 @@ const (
 	checkAttempts = 5
 )
 
+// How long river keeps a job once it has ended, with its arguments: the address, the name, the
+// emoji of an email check (SPEC §7). River's job cleaner deletes the jobs older than these on
+// each of its runs, which come every 30 seconds (river's own interval; a test holds it to that).
+const (
+	// deliveredRetention keeps a delivered message's job a while for the tests and the operators
+	// who look at what just went out; with the cleaner's interval it is gone within the hour.
+	deliveredRetention = 45 * time.Minute
+	// undeliveredRetention keeps a message that ended undelivered — cancelled (refused as
+	// link-like, unrenderable, refused for good, an email check too late) or discarded (out of
+	// tries) — a day: its end is audited with a masked address at once, and the job, with the
+	// error river recorded of each try, is what whoever answers that alert the next morning
+	// reads to find out why. A day bounds it, and the emoji of a check in it has been useless
+	// since five minutes after it was made.
+	undeliveredRetention = 24 * time.Hour
+)
+
 // Deliveries in flight and the shortest pause between fetches of due messages: at most
 // maxDeliveries per fetchCooldown leave one replica (a burst of logins at the market's opening
 // mails a login notice and an email check each).
@@ -145,6 +161,10 @@ func New(cfg Config) (*Outbox, error) {
 		Logger:            o.log.With("component", "outbox"),
 		FetchPollInterval: cfg.PollInterval,
 		JobTimeout:        time.Minute,
+
+		CompletedJobRetentionPeriod: deliveredRetention,
+		CancelledJobRetentionPeriod: undeliveredRetention,
+		DiscardedJobRetentionPeriod: undeliveredRetention,
 	}
 	if cfg.Mailer != nil {
 		o.working = true

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivershared/riversharedmaintenance"
 	"github.com/riverqueue/river/rivertype"
 
 	"kagi/pgdb"
@@ -164,6 +165,20 @@ func (e *outboxEnv) jobStates() []string {
 		e.t.Fatal(err)
 	}
 	return states
+}
+
+// jobIDs lists the outbox's jobs in insertion order.
+func (e *outboxEnv) jobIDs() []int64 {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT id FROM river_job ORDER BY id`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ids
 }
 
 var testRecipient = Recipient{AccountID: 42, Email: "taro@example.jp", Phones: []string{"+819012345678", "+818012345678"}}
@@ -432,5 +447,77 @@ func TestEnqueueTextsOnlyTextablePhones(t *testing.T) {
 	want := []string{"email:taro@example.jp", "sms:+819012345678", "sms:+4915112345678"}
 	if !slices.Equal(got, want) {
 		t.Errorf("enqueued %v, want %v", got, want)
+	}
+}
+
+// A delivered message's job, with the address, name and emoji in its arguments, is deleted by
+// river's own job cleaner within the hour (SPEC §7); one that ended undelivered within a day.
+// The clock is moved by ageing the jobs' end in the database: river's cleaner reads the wall
+// clock, and runs at once when the outbox starts.
+func TestOutboxForgetsDeliveredMessagesWithinTheHour(t *testing.T) {
+	t.Parallel()
+	// River's cleaner runs this often; a job past deliveredRetention is gone one run later.
+	every := riversharedmaintenance.JobCleanerIntervalDefault
+	if every != 30*time.Second || deliveredRetention+every >= time.Hour {
+		t.Fatalf("delivered jobs live up to %v + %v, not under an hour", deliveredRetention, every)
+	}
+	smtp := startSMTP(t, plainSMTP, nil)
+	e := newOutboxEnv(t, outboxOptions{mailer: mailerFor(t, fmt.Sprintf("smtp://%s:%d", smtp.host, smtp.port), testSender, false)})
+	linkLike := testEvent(KindPasskeyCreated)
+	linkLike.Provider = "https://evil.example"
+	for _, ev := range []Event{testEvent(KindLogin), testEvent(KindLogin), linkLike, linkLike, linkLike} {
+		e.enqueue(testRecipient, ev)
+	}
+	if completed, cancelled := e.waitDone(5); completed != 2 || cancelled != 3 {
+		t.Fatalf("%d delivered, %d cancelled", completed, cancelled)
+	}
+	ctx := context.Background()
+	if err := e.outbox.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// In the order enqueued: two delivered, three refused, of which the last is made one that
+	// ran out of tries.
+	ended := []struct {
+		ago   time.Duration
+		state string
+		kept  bool
+	}{
+		{time.Hour - every, "completed", false},
+		{0, "completed", true},
+		{undeliveredRetention + time.Minute, "cancelled", false},
+		{undeliveredRetention - time.Hour, "cancelled", true},
+		{undeliveredRetention + time.Minute, "discarded", false},
+	}
+	ids := e.jobIDs()
+	if len(ids) != len(ended) {
+		t.Fatalf("jobs %v", ids)
+	}
+	var want []int64
+	for i, j := range ended {
+		_, err := e.pool.Exec(ctx, `UPDATE river_job SET state = $2::river_job_state, finalized_at = now() - $3::interval WHERE id = $1`,
+			ids[i], j.state, j.ago)
+		if err != nil {
+			t.Fatalf("ageing job %d: %v", ids[i], err)
+		}
+		if j.kept {
+			want = append(want, ids[i])
+		}
+	}
+	if err := e.outbox.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(20 * time.Second)
+	for {
+		left := e.jobIDs()
+		if slices.Equal(left, want) {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("jobs %v are left, want %v", left, want)
+		}
 	}
 }
