@@ -111,7 +111,10 @@ type Config struct {
 	// SMS says whether texts are enqueued at all (Twilio Messaging, or the dev mailbox, is
 	// configured).
 	SMS bool
-	// Sender is the From address the emails show in their sender line.
+	// Sender is not used: the emails no longer name their sender in the body (SPEC §7: no
+	// address in a body; the From header, set by the Mailer, shows it).
+	//
+	// Deprecated: leave it unset; it goes once no caller sets it.
 	Sender string
 	// Audit records a message that ended undelivered. Required.
 	Audit AuditFunc
@@ -130,7 +133,6 @@ type Outbox struct {
 	mailer    Mailer
 	texter    Texter
 	sms       bool
-	sender    string
 	audit     AuditFunc
 	retryBase time.Duration
 	working   bool
@@ -143,7 +145,7 @@ func New(cfg Config) (*Outbox, error) {
 	}
 	o := &Outbox{
 		pool: cfg.Pool, log: cfg.Log, now: cfg.Now, mailer: cfg.Mailer, texter: cfg.Texter, sms: cfg.SMS,
-		sender: cfg.Sender, audit: cfg.Audit, retryBase: cfg.RetryBase,
+		audit: cfg.Audit, retryBase: cfg.RetryBase,
 	}
 	if o.log == nil {
 		o.log = slog.Default()
@@ -260,7 +262,7 @@ func (w *messageWorker) Work(ctx context.Context, job *river.Job[messageArgs]) e
 	switch a.Via {
 	case viaEmail:
 		return o.deliver(ctx, job.JobRow, a, maskEmail(a.To), func() (func() error, error) {
-			msg, err := RenderEmail(a.Event, o.sender)
+			msg, err := RenderEmail(a.Event)
 			return func() error { return o.mailer.SendMail(ctx, Mail{To: a.To, Subject: msg.Subject, Body: msg.Body}) }, err
 		})
 	case viaSMS:

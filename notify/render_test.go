@@ -46,22 +46,21 @@ func eventWith(k Kind, change func(*Event)) Event {
 	return ev
 }
 
-// mustBeClean fails t when a rendered email shows a link anywhere but its footer's sender line,
-// or lacks that line as its fixed footer.
+// tmplFooterEnd is how every email ends.
+const tmplFooterEnd = "\n――――――――――――――――――――\nこのメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。\n"
+
+// mustBeClean fails t when a rendered email shows a link or an address anywhere, the sender's
+// included, or lacks its fixed footer.
 func mustBeClean(t *testing.T, msg Message) {
 	t.Helper()
 	if ContainsLink(msg.Subject) {
 		t.Errorf("subject is link-like: %q", msg.Subject)
 	}
-	line := tmplSenderLine + testSender
-	if n := strings.Count(msg.Body, line); n != 1 {
-		t.Errorf("sender line appears %d times, want once:\n%s", n, msg.Body)
+	if ContainsLink(msg.Body) || strings.Contains(msg.Body, "@") || strings.Contains(msg.Body, "送信元") {
+		t.Errorf("body is link-like or names an address:\n%s", msg.Body)
 	}
-	if !strings.HasSuffix(msg.Body, line+"\nこのメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。\n") {
+	if !strings.HasSuffix(msg.Body, tmplFooterEnd) {
 		t.Errorf("body does not end with the footer:\n%s", msg.Body)
-	}
-	if rest := strings.Replace(msg.Body, line+"\n", "", 1); ContainsLink(rest) {
-		t.Errorf("body is link-like outside its sender line:\n%s", msg.Body)
 	}
 }
 
@@ -100,7 +99,7 @@ func TestRenderEmailEveryKind(t *testing.T) {
 	for _, c := range cases {
 		covered[c.ev.Kind] = true
 		t.Run(c.name, func(t *testing.T) {
-			msg, err := RenderEmail(c.ev, testSender)
+			msg, err := RenderEmail(c.ev)
 			if err != nil {
 				t.Fatalf("RenderEmail: %v", err)
 			}
@@ -181,6 +180,8 @@ var hostileNames = []string{
 	"a@b.jp",
 	"exa\u200bmple.com",
 	"evil。com",
+	"example・com",
+	"example˙com",
 	"例え.jp",
 	"xn--r8jz45g.jp",
 	"192.168.0.1",
@@ -199,7 +200,7 @@ func TestRenderHostileNameIsReplaced(t *testing.T) {
 			ev := testEvent(k)
 			ev.Name = name
 			t.Run(string(k)+" "+name, func(t *testing.T) {
-				msg, err := RenderEmail(ev, testSender)
+				msg, err := RenderEmail(ev)
 				if err != nil {
 					t.Fatalf("RenderEmail: %v; a name must never stop a notice", err)
 				}
@@ -224,12 +225,14 @@ func TestRenderRefusesLinkInOtherFields(t *testing.T) {
 		{"provider full-width domain", eventWith(KindPasskeyReplaced, func(ev *Event) { ev.Provider = "ｅｖｉｌ．ｃｏｍ" })},
 		{"emoji domain", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = "evil.com" })},
 		{"emoji mailto", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = "mailto:x" })},
-		{"the sender address outside the footer", eventWith(KindPasskeyDeleted, func(ev *Event) { ev.Provider = testSender })},
-		{"a forged sender line", eventWith(KindPasskeyCreated, func(ev *Event) { ev.Provider = "iCloud\n" + tmplSenderLine + testSender })},
+		{"the sender's own address", eventWith(KindPasskeyDeleted, func(ev *Event) { ev.Provider = testSender })},
+		{"a sender line as the old footer had", eventWith(KindPasskeyCreated, func(ev *Event) { ev.Provider = "iCloud\n送信元: " + testSender })},
+		{"an address with a full-width at sign", eventWith(KindPasskeyCreated, func(ev *Event) { ev.Provider = "noreply＠notice" })},
+		{"a domain with a katakana middle dot", eventWith(KindPasskeyReplaced, func(ev *Event) { ev.Provider = "notice・example・co・jp" })},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			msg, err := RenderEmail(c.ev, testSender)
+			msg, err := RenderEmail(c.ev)
 			if !errors.Is(err, ErrLinkLike) {
 				t.Fatalf("RenderEmail = %v; want ErrLinkLike", err)
 			}
@@ -242,24 +245,21 @@ func TestRenderRefusesLinkInOtherFields(t *testing.T) {
 
 func TestRenderErrors(t *testing.T) {
 	cases := []struct {
-		name   string
-		ev     Event
-		sender string
-		want   error
+		name string
+		ev   Event
+		want error
 	}{
-		{"unknown kind", Event{Kind: "bogus", At: testAt, Name: "山田"}, testSender, errRenderUnknownKind},
-		{"login without method", eventWith(KindLogin, func(ev *Event) { ev.Method = "" }), testSender, errRenderMissingFact},
-		{"window without channel", eventWith(KindWindowOpened, func(ev *Event) { ev.Channel = "web" }), testSender, errRenderMissingFact},
-		{"window without end", eventWith(KindWindowOpened, func(ev *Event) { ev.Until = time.Time{} }), testSender, errRenderMissingFact},
-		{"email check without emoji", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = " " }), testSender, errRenderMissingFact},
-		{"lockout without end", eventWith(KindVoiceLockout, func(ev *Event) { ev.Until = time.Time{} }), testSender, errRenderMissingFact},
-		{"no time", eventWith(KindPasskeyCreated, func(ev *Event) { ev.At = time.Time{} }), testSender, errRenderMissingFact},
-		{"no sender", testEvent(KindLogin), "", errRenderBadSender},
-		{"sender with a line break", testEvent(KindLogin), testSender + "\nhttp://evil.example", errRenderBadSender},
+		{"unknown kind", Event{Kind: "bogus", At: testAt, Name: "山田"}, errRenderUnknownKind},
+		{"login without method", eventWith(KindLogin, func(ev *Event) { ev.Method = "" }), errRenderMissingFact},
+		{"window without channel", eventWith(KindWindowOpened, func(ev *Event) { ev.Channel = "web" }), errRenderMissingFact},
+		{"window without end", eventWith(KindWindowOpened, func(ev *Event) { ev.Until = time.Time{} }), errRenderMissingFact},
+		{"email check without emoji", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = " " }), errRenderMissingFact},
+		{"lockout without end", eventWith(KindVoiceLockout, func(ev *Event) { ev.Until = time.Time{} }), errRenderMissingFact},
+		{"no time", eventWith(KindPasskeyCreated, func(ev *Event) { ev.At = time.Time{} }), errRenderMissingFact},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := RenderEmail(c.ev, c.sender)
+			_, err := RenderEmail(c.ev)
 			if !errors.Is(err, c.want) || !IsPermanent(err) {
 				t.Errorf("RenderEmail = %v; want permanent %v", err, c.want)
 			}
@@ -330,11 +330,77 @@ func TestContainsLink(t *testing.T) {
 		"🐧",
 		"👨‍👩‍👧",
 		"送信元: ",
+		"iCloud Keychain (Managed)",
+		"Microsoft Password Manager",
+		"1Password",
 	}
 	for _, s := range plain {
 		if ContainsLink(s) {
 			t.Errorf("ContainsLink(%q) = true, want false", s)
 		}
+	}
+}
+
+// linkDots are the characters that pass for a dot between the labels of a host name.
+var linkDots = []struct {
+	name string
+	dot  rune
+}{
+	{"ideographic full stop", '。'},
+	{"half-width ideographic full stop", '｡'},
+	{"vertical ideographic full stop", '︒'},
+	{"full-width full stop", '．'},
+	{"small full stop", '﹒'},
+	{"one dot leader", '․'},
+	{"katakana middle dot", '・'},
+	{"half-width katakana middle dot", '･'},
+	{"middle dot", '·'},
+	{"Greek ano teleia", '\u0387'},
+	{"hyphenation point", '‧'},
+	{"bullet operator", '∙'},
+	{"dot operator", '⋅'},
+	{"bullet", '•'},
+	{"word separator middle dot", '⸱'},
+	{"raised dot", '⸳'},
+	{"stenographic full stop", '⸼'},
+	{"Latin letter sinological dot", 'ꞏ'},
+	{"Hangul letter araea", 'ㆍ'},
+	{"Hangul jungseong araea", 'ᆞ'},
+	{"dot above", '˙'},
+	{"modifier letter half triangular colon", 'ˑ'},
+	{"Arabic full stop", '۔'},
+	{"Lisu letter tone mya ti", 'ꓸ'},
+	{"Vai full stop", '꘎'},
+	{"runic single punctuation", '᛫'},
+	{"Tibetan tsheg", '་'},
+	{"Canadian syllabics final middle dot", 'ᐧ'},
+	{"Z notation spot", '⦁'},
+	{"Aegean word separator dot", '𐄁'},
+}
+
+// Every dot look-alike between labels makes a host name; none of them between the words of
+// Japanese text, the way 「ログインID・パスワード」 writes 「・」, does.
+func TestContainsLinkLookAlikeDots(t *testing.T) {
+	hosts := []string{"example%ccom", "example%cコム", "example%cジェーピー", "例え%ccom", "notice%cexample%cco%cjp",
+		"ご確認はevil%ccomから", "ＥＸＡＭＰＬＥ%cＣＯＭ", "exa\u200bmple%ccom", "еxample%cсom"}
+	text := []string{"ログインID%cパスワード", "出金%c出金先の変更", "3%c14", "パスワード%cPIN", "iCloud キーチェーン%cパスワード",
+		"e%cg", "ID%cネットワーク", "暗証番号%cPIN", "ID%cパスワード%c暗証番号", "スマホ%cネット"}
+	fill := func(format string, dot rune) string {
+		return strings.ReplaceAll(format, "%c", string(dot))
+	}
+	for _, d := range linkDots {
+		t.Run(d.name, func(t *testing.T) {
+			for _, h := range hosts {
+				if s := fill(h, d.dot); !ContainsLink(s) {
+					t.Errorf("ContainsLink(%q) = false, want true", s)
+				}
+			}
+			for _, p := range text {
+				if s := fill(p, d.dot); ContainsLink(s) && !strings.ContainsRune(".．﹒․", d.dot) {
+					t.Errorf("ContainsLink(%q) = true, want false", s)
+				}
+			}
+		})
 	}
 }
 
@@ -360,18 +426,18 @@ func TestRenderCodeSMS(t *testing.T) {
 }
 
 func TestRenderWindowOpenedSaysWhatConfirmedIt(t *testing.T) {
-	msg, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "sms" }), testSender)
+	msg, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "sms" }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(msg.Body, "確認方法：ご登録の電話番号へのSMS(確認コード)") {
 		t.Errorf("window mail does not say the SMS confirmed it:\n%s", msg.Body)
 	}
-	byCall, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "callback" }), testSender)
+	byCall, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "callback" }))
 	if err != nil || !strings.Contains(byCall.Body, "確認方法：ご登録の電話番号への折り返しのお電話") {
 		t.Errorf("window mail does not say the call back confirmed it: %v\n%s", err, byCall.Body)
 	}
-	plain, err := RenderEmail(testEvent(KindWindowOpened), testSender)
+	plain, err := RenderEmail(testEvent(KindWindowOpened))
 	if err != nil || strings.Contains(plain.Body, "確認方法") {
 		t.Errorf("without a second channel: %v\n%s", err, plain.Body)
 	}

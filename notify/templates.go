@@ -36,12 +36,9 @@ var tmplMethods = map[string]string{
 	"password": "ログインID・パスワード",
 }
 
-// tmplSenderLine, followed by the From address, is the footer's line that names the sender:
-// the only place an email address may appear in a message.
-const tmplSenderLine = "送信元: "
-
 // tmplShared are the parts the emails have in common. "notYou" is for events the customer may
-// not have started; "footer" ends every email, its sender line second to last.
+// not have started; "footer" ends every email. No part names the sender's address: the From
+// header shows it, and no body may hold an address (SPEC §7).
 const tmplShared = `
 {{- define "greeting"}}{{.Name}}
 
@@ -60,7 +57,6 @@ const tmplShared = `
 
 {{- define "footer"}}
 ――――――――――――――――――――
-{{.SenderLine}}
 このメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。
 {{end}}`
 
