@@ -24,7 +24,7 @@ func FuzzRenderNoLink(f *testing.F) {
 			ev = testEvent(Kinds[kind])
 			ev.Name, ev.Provider, ev.Emoji = name, provider, emoji
 		}
-		msg, err := RenderEmail(ev)
+		msg, err := RenderEmail(ev, testBrand)
 		switch {
 		case errors.Is(err, errRenderUnknownKind):
 			if _, known := tmplEmail[ev.Kind]; known {
@@ -40,7 +40,7 @@ func FuzzRenderNoLink(f *testing.F) {
 			}
 			plain := ev
 			plain.Name = "山田 太郎"
-			if _, err := RenderEmail(plain); !errors.Is(err, ErrLinkLike) {
+			if _, err := RenderEmail(plain, testBrand); !errors.Is(err, ErrLinkLike) {
 				t.Fatalf("the name %q alone made the message refused", name)
 			}
 		case err != nil:
@@ -54,7 +54,7 @@ func FuzzRenderNoLink(f *testing.F) {
 			}
 		}
 		if ev.Texted() {
-			body, err := RenderSMS(ev)
+			body, err := RenderSMS(ev, testBrand)
 			if err != nil || ContainsLink(body) {
 				t.Fatalf("RenderSMS = %q, %v", body, err)
 			}

@@ -111,6 +111,10 @@ type Config struct {
 	// SMS says whether texts are enqueued at all (Twilio Messaging, or the dev mailbox, is
 	// configured).
 	SMS bool
+	// Brand is the brokerage's name (KAGI_BRAND_NAME, e.g. 「デモ証券」; SPEC §4.9): every text
+	// opens with it in 【】 and every email is signed with it. Empty leaves it out, as in
+	// tests; `kagi serve` requires it outside --dev. Up to 20 characters, no link.
+	Brand string
 	// Sender is not used: the emails no longer name their sender in the body (SPEC §7: no
 	// address in a body; the From header, set by the Mailer, shows it).
 	//
@@ -133,6 +137,7 @@ type Outbox struct {
 	mailer    Mailer
 	texter    Texter
 	sms       bool
+	brand     string
 	audit     AuditFunc
 	retryBase time.Duration
 	working   bool
@@ -143,9 +148,12 @@ func New(cfg Config) (*Outbox, error) {
 	if cfg.Pool == nil || cfg.Audit == nil {
 		return nil, errors.New("notify: Pool and Audit are required")
 	}
+	if err := checkBrand(cfg.Brand); err != nil {
+		return nil, err
+	}
 	o := &Outbox{
 		pool: cfg.Pool, log: cfg.Log, now: cfg.Now, mailer: cfg.Mailer, texter: cfg.Texter, sms: cfg.SMS,
-		audit: cfg.Audit, retryBase: cfg.RetryBase,
+		brand: cfg.Brand, audit: cfg.Audit, retryBase: cfg.RetryBase,
 	}
 	if o.log == nil {
 		o.log = slog.Default()
@@ -262,7 +270,7 @@ func (w *messageWorker) Work(ctx context.Context, job *river.Job[messageArgs]) e
 	switch a.Via {
 	case viaEmail:
 		return o.deliver(ctx, job.JobRow, a, maskEmail(a.To), func() (func() error, error) {
-			msg, err := RenderEmail(a.Event)
+			msg, err := RenderEmail(a.Event, o.brand)
 			return func() error { return o.mailer.SendMail(ctx, Mail{To: a.To, Subject: msg.Subject, Body: msg.Body}) }, err
 		})
 	case viaSMS:
@@ -270,7 +278,7 @@ func (w *messageWorker) Work(ctx context.Context, job *river.Job[messageArgs]) e
 			if o.texter == nil {
 				return nil, errors.New("SMS is not configured on this server")
 			}
-			body, err := RenderSMS(a.Event)
+			body, err := RenderSMS(a.Event, o.brand)
 			return func() error { return o.texter.SendSMS(ctx, SMS{To: a.To, Body: body}) }, err
 		})
 	}

@@ -65,6 +65,7 @@ func newOutboxEnv(t testing.TB, opt outboxOptions) *outboxEnv {
 		Mailer: opt.mailer,
 		Texter: opt.texter,
 		SMS:    opt.texter != nil,
+		Brand:  testBrand,
 		Audit: func(_ context.Context, _ pgx.Tx, accountID int64, event string, detail map[string]any) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -213,13 +214,13 @@ func TestOutboxDeliversEveryKind(t *testing.T) {
 		if ContainsLink(d.subject) || ContainsLink(d.body) || strings.Contains(d.body, testSender) {
 			t.Errorf("mail %q holds a link:\n%s", d.subject, d.body)
 		}
-		if !strings.Contains(d.body, "山田 太郎") {
+		if !strings.Contains(d.body, "山田 太郎") || !strings.Contains(d.body, "\n"+testBrand+"\n") {
 			t.Errorf("mail %q does not name the customer", d.subject)
 		}
 		subjects = append(subjects, d.subject)
 	}
 	for _, k := range Kinds {
-		want, err := RenderEmail(testEvent(k))
+		want, err := RenderEmail(testEvent(k), testBrand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +231,8 @@ func TestOutboxDeliversEveryKind(t *testing.T) {
 
 	texted := map[string]int{}
 	for _, r := range twilio.requests() {
-		if r.form.Get("From") != testSMSFrom || ContainsLink(r.form.Get("Body")) || r.user != testSID {
+		if r.form.Get("From") != testSMSFrom || ContainsLink(r.form.Get("Body")) || r.user != testSID ||
+			!strings.HasPrefix(r.form.Get("Body"), "【"+testBrand+"】") {
 			t.Errorf("text %v", r.form)
 		}
 		texted[r.form.Get("To")]++
@@ -291,7 +293,7 @@ func TestOutboxRolledBackEventSendsNothing(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d mails, want only the committed one", len(got))
 	}
-	if want, _ := RenderEmail(testEvent(KindLogin)); decode(t, got[0].data).subject != want.Subject {
+	if want, _ := RenderEmail(testEvent(KindLogin), testBrand); decode(t, got[0].data).subject != want.Subject {
 		t.Fatalf("delivered %q", decode(t, got[0].data).subject)
 	}
 	if states := e.jobStates(); !slices.Equal(states, []string{"completed"}) {

@@ -39,9 +39,9 @@ var renderTemplates = func() *template.Template {
 		template.Must(t.New("body:" + string(k)).Parse(e.Body))
 	}
 	for k, s := range tmplSMS {
-		template.Must(t.New("sms:" + string(k)).Parse(s))
+		template.Must(t.New("sms:" + string(k)).Parse(tmplSMSBrand + s))
 	}
-	template.Must(t.New("sms:code").Parse(tmplCodeSMS))
+	template.Must(t.New("sms:code").Parse(tmplSMSBrand + tmplCodeSMS))
 	return t
 }()
 
@@ -58,14 +58,16 @@ type renderData struct {
 	Recovery  bool
 	Confirmed string
 	Code      string
+	Brand     string
 }
 
-// RenderEmail fills the email template of ev.Kind. A name that cannot be shown safely is
-// replaced by 「お客様」, so a hostile display name can neither carry a link nor stop a security
+// RenderEmail fills the email template of ev.Kind, signed with brand, the brokerage's name
+// (Config.Brand), when it is not empty. A name that cannot be shown safely is replaced by
+// 「お客様」, so a hostile display name can neither carry a link nor stop a security
 // notice; any other field that makes the text link-like — an address too, even the sender's,
 // which the From header already shows — gets the message refused with ErrLinkLike. Other
 // failures are wrapped by Permanent: retrying cannot mend them.
-func RenderEmail(ev Event) (Message, error) {
+func RenderEmail(ev Event, brand string) (Message, error) {
 	if _, ok := tmplEmail[ev.Kind]; !ok {
 		return Message{}, Permanent(fmt.Errorf("render email %q: %w", ev.Kind, errRenderUnknownKind))
 	}
@@ -74,6 +76,7 @@ func RenderEmail(ev Event) (Message, error) {
 		return Message{}, err
 	}
 	d.Name = renderName(ev.Name)
+	d.Brand = brand
 	subject, err := renderExec("subject:"+string(ev.Kind), d)
 	if err != nil {
 		return Message{}, err
@@ -91,9 +94,10 @@ func RenderEmail(ev Event) (Message, error) {
 	return Message{Subject: subject, Body: body}, nil
 }
 
-// RenderSMS fills the text template of ev.Kind; only the kinds that are texted have one. Like
-// RenderEmail it refuses link-like text with ErrLinkLike.
-func RenderSMS(ev Event) (string, error) {
+// RenderSMS fills the text template of ev.Kind; only the kinds that are texted have one. The
+// text opens with brand, the brokerage's name (Config.Brand, SPEC §4.9): 「【デモ証券】…」; an
+// empty brand leaves it out. Like RenderEmail it refuses link-like text with ErrLinkLike.
+func RenderSMS(ev Event, brand string) (string, error) {
 	if _, ok := tmplSMS[ev.Kind]; !ok {
 		return "", Permanent(fmt.Errorf("render SMS %q: %w", ev.Kind, errRenderUnknownKind))
 	}
@@ -101,6 +105,7 @@ func RenderSMS(ev Event) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d.Brand = brand
 	body, err := renderExec("sms:"+string(ev.Kind), d)
 	if err != nil {
 		return "", err
@@ -112,12 +117,15 @@ func RenderSMS(ev Event) (string, error) {
 }
 
 // RenderCodeSMS is the text carrying the voice line's confirmation code (§4.8), valid until
-// until. The code must be the digits the line asks for; anything else is refused.
-func RenderCodeSMS(code string, until time.Time) (string, error) {
+// until, opened like every text with brand, the brokerage's name (SPEC §4.9; empty leaves it
+// out). It says what the code unlocks, that nobody at the brokerage ever asks for it, and what
+// to do without having called. The code must be the digits the line asks for; anything else is
+// refused.
+func RenderCodeSMS(brand, code string, until time.Time) (string, error) {
 	if len(code) < 4 || len(code) > 8 || strings.Trim(code, "0123456789") != "" || until.IsZero() {
 		return "", Permanent(errors.New("render code SMS: a code is 4 to 8 digits with an end"))
 	}
-	body, err := renderExec("sms:code", renderData{Code: code, Until: until.In(renderJST).Format(tmplShortTimeLayout)})
+	body, err := renderExec("sms:code", renderData{Brand: brand, Code: code, Until: until.In(renderJST).Format(tmplShortTimeLayout)})
 	if err != nil {
 		return "", err
 	}
@@ -125,6 +133,29 @@ func RenderCodeSMS(code string, until time.Time) (string, error) {
 		return "", fmt.Errorf("render code SMS: %w", ErrLinkLike)
 	}
 	return body, nil
+}
+
+// brandMax bounds the brokerage's name: it opens every text, which must stay short.
+const brandMax = 20
+
+// checkBrand reports why brand cannot be the brokerage's name in the messages, or nil.
+func checkBrand(brand string) error {
+	switch {
+	case brand == "":
+		return nil
+	case !utf8.ValidString(brand) || utf8.RuneCountInString(brand) > brandMax || strings.TrimSpace(brand) != brand:
+		return fmt.Errorf("notify: brand name %q is not up to %d characters of text without surrounding spaces", brand, brandMax)
+	case strings.ContainsAny(brand, "【】"):
+		return fmt.Errorf("notify: brand name %q: leave out 【】, the texts add them", brand)
+	case ContainsLink(brand):
+		return fmt.Errorf("notify: brand name %q reads as a link, which no message may hold", brand)
+	}
+	for _, r := range brand {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) || r == utf8.RuneError {
+			return fmt.Errorf("notify: brand name %q holds control or invisible characters", brand)
+		}
+	}
+	return nil
 }
 
 // renderFacts turns ev into the words of its message, checking that the facts its kind states

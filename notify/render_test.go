@@ -1,14 +1,22 @@
 package notify
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb/pgtest"
 )
 
-const testSender = "noreply@notice.example.co.jp"
+const (
+	testSender = "noreply@notice.example.co.jp"
+	testBrand  = "デモ証券"
+)
 
 // faqNoLink is the brokerage FAQ's warning that passkey emails never carry a link.
 const faqNoLink = "当社からのパスキー関連メールには、パスキー設定ページへのリンクは一切ありません。\n" +
@@ -46,8 +54,13 @@ func eventWith(k Kind, change func(*Event)) Event {
 	return ev
 }
 
-// tmplFooterEnd is how every email ends.
-const tmplFooterEnd = "\n――――――――――――――――――――\nこのメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。\n"
+// footerEnd is how every email ends, signed with the brand when there is one.
+func footerEnd(brand string) string {
+	if brand != "" {
+		brand += "\n"
+	}
+	return "\n――――――――――――――――――――\n" + brand + "このメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。\n"
+}
 
 // mustBeClean fails t when a rendered email shows a link or an address anywhere, the sender's
 // included, or lacks its fixed footer.
@@ -59,7 +72,7 @@ func mustBeClean(t *testing.T, msg Message) {
 	if ContainsLink(msg.Body) || strings.Contains(msg.Body, "@") || strings.Contains(msg.Body, "送信元") {
 		t.Errorf("body is link-like or names an address:\n%s", msg.Body)
 	}
-	if !strings.HasSuffix(msg.Body, tmplFooterEnd) {
+	if !strings.HasSuffix(msg.Body, footerEnd(testBrand)) {
 		t.Errorf("body does not end with the footer:\n%s", msg.Body)
 	}
 }
@@ -99,7 +112,7 @@ func TestRenderEmailEveryKind(t *testing.T) {
 	for _, c := range cases {
 		covered[c.ev.Kind] = true
 		t.Run(c.name, func(t *testing.T) {
-			msg, err := RenderEmail(c.ev)
+			msg, err := RenderEmail(c.ev, testBrand)
 			if err != nil {
 				t.Fatalf("RenderEmail: %v", err)
 			}
@@ -128,6 +141,12 @@ func TestRenderEmailEveryKind(t *testing.T) {
 	}
 }
 
+// SMS lengths: one message holds 70 characters of Japanese; a longer text goes as parts of 67.
+const (
+	smsOne = 70
+	smsTwo = 2 * 67
+)
+
 func TestRenderSMSEveryTextedKind(t *testing.T) {
 	want := map[Kind][]string{
 		KindWindowOpened:        {"自動音声ダイヤル", "11月25日 19:30まで"},
@@ -136,10 +155,12 @@ func TestRenderSMSEveryTextedKind(t *testing.T) {
 		KindVoiceLockout:        {"11月26日 19:00まで", "自動音声ダイヤル"},
 		KindVoiceLockoutCleared: {"11月25日 19:00", "解除"},
 	}
+	// The texts that fit one message beside a brand's name of four characters.
+	oneMessage := map[Kind]bool{KindPasskeyReplaced: true, KindPasskeyDeleted: true, KindVoiceLockoutCleared: true}
 	for _, k := range Kinds {
 		ev := testEvent(k)
 		t.Run(string(k), func(t *testing.T) {
-			body, err := RenderSMS(ev)
+			body, err := RenderSMS(ev, testBrand)
 			if !ev.Texted() {
 				if err == nil {
 					t.Fatalf("RenderSMS of an untexted kind = %q, want an error", body)
@@ -152,24 +173,80 @@ func TestRenderSMSEveryTextedKind(t *testing.T) {
 			if ContainsLink(body) {
 				t.Errorf("SMS is link-like: %q", body)
 			}
-			if n := utf8.RuneCountInString(body); n > 70 {
-				t.Errorf("SMS is %d characters, more than one message holds: %q", n, body)
+			if !strings.HasPrefix(body, "【デモ証券】") {
+				t.Errorf("SMS does not open with the brokerage's name: %q", body)
+			}
+			limit := smsTwo
+			if oneMessage[k] {
+				limit = smsOne
+			}
+			if n := utf8.RuneCountInString(body); n > limit {
+				t.Errorf("SMS is %d characters, more than %d: %q", n, limit, body)
 			}
 			for _, w := range append(want[k], "心当たりがなければ", "サポート窓口へお電話ください") {
 				if !strings.Contains(body, w) {
 					t.Errorf("SMS lacks %q: %q", w, body)
 				}
 			}
+			unbranded, err := RenderSMS(ev, "")
+			if err != nil || "【デモ証券】"+unbranded != body {
+				t.Errorf("without a brand: %q, %v; want the same text without its name", unbranded, err)
+			}
 		})
 	}
 	t.Run("window opened by an operator", func(t *testing.T) {
 		ev := testEvent(KindWindowOpened)
 		ev.Channel = ChannelOperator
-		body, err := RenderSMS(ev)
-		if err != nil || !strings.HasPrefix(body, "サポート窓口の手続きで") {
+		body, err := RenderSMS(ev, testBrand)
+		if err != nil || !strings.HasPrefix(body, "【デモ証券】サポート窓口の手続きで") {
 			t.Errorf("RenderSMS = %q, %v; want it to name the support desk", body, err)
 		}
 	})
+}
+
+// Emails are signed with the brokerage's name when it is configured, and end as before when not.
+func TestRenderEmailSignsWithTheBrand(t *testing.T) {
+	for _, brand := range []string{testBrand, ""} {
+		for _, k := range Kinds {
+			msg, err := RenderEmail(testEvent(k), brand)
+			if err != nil {
+				t.Fatalf("%s, brand %q: %v", k, brand, err)
+			}
+			if !strings.HasSuffix(msg.Body, footerEnd(brand)) {
+				t.Errorf("%s, brand %q: body does not end with the footer:\n%s", k, brand, msg.Body)
+			}
+			if brand == "" && strings.Contains(msg.Body, testBrand) {
+				t.Errorf("%s: an unbranded email names %s", k, testBrand)
+			}
+		}
+	}
+}
+
+// A brand name that could not open a text or sign an email stops the outbox at start.
+func TestNewChecksTheBrand(t *testing.T) {
+	pool := pgtest.New(t, testSchema)
+	audit := func(context.Context, pgx.Tx, int64, string, map[string]any) error { return nil }
+	for _, tc := range []struct {
+		brand string
+		ok    bool
+	}{
+		{"デモ証券", true},
+		{"", true},
+		{"カギ証券株式会社", true},
+		{"SBI証券", true},
+		{"demo-sec.jp", false},
+		{"デモ証券・jp", false},
+		{"【デモ証券】", false},
+		{"デモ\n証券", false},
+		{" デモ証券", false},
+		{"デモ\u200b証券", false},
+		{strings.Repeat("デ", brandMax+1), false},
+	} {
+		_, err := New(Config{Pool: pool, Audit: audit, Brand: tc.brand})
+		if (err == nil) != tc.ok {
+			t.Errorf("New with brand %q: %v, want ok %v", tc.brand, err, tc.ok)
+		}
+	}
 }
 
 // hostileNames are display names that try to put a link into a notice or stop it.
@@ -200,7 +277,7 @@ func TestRenderHostileNameIsReplaced(t *testing.T) {
 			ev := testEvent(k)
 			ev.Name = name
 			t.Run(string(k)+" "+name, func(t *testing.T) {
-				msg, err := RenderEmail(ev)
+				msg, err := RenderEmail(ev, testBrand)
 				if err != nil {
 					t.Fatalf("RenderEmail: %v; a name must never stop a notice", err)
 				}
@@ -232,7 +309,7 @@ func TestRenderRefusesLinkInOtherFields(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			msg, err := RenderEmail(c.ev)
+			msg, err := RenderEmail(c.ev, testBrand)
 			if !errors.Is(err, ErrLinkLike) {
 				t.Fatalf("RenderEmail = %v; want ErrLinkLike", err)
 			}
@@ -259,13 +336,13 @@ func TestRenderErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := RenderEmail(c.ev)
+			_, err := RenderEmail(c.ev, testBrand)
 			if !errors.Is(err, c.want) || !IsPermanent(err) {
 				t.Errorf("RenderEmail = %v; want permanent %v", err, c.want)
 			}
 		})
 	}
-	if _, err := RenderSMS(Event{Kind: "bogus", At: testAt}); !errors.Is(err, errRenderUnknownKind) {
+	if _, err := RenderSMS(Event{Kind: "bogus", At: testAt}, testBrand); !errors.Is(err, errRenderUnknownKind) {
 		t.Errorf("RenderSMS of an unknown kind = %v; want errRenderUnknownKind", err)
 	}
 }
@@ -406,38 +483,52 @@ func TestContainsLinkLookAlikeDots(t *testing.T) {
 
 func TestRenderCodeSMS(t *testing.T) {
 	until := testAt.Add(10 * time.Minute)
-	body, err := RenderCodeSMS("042917", until)
+	body, err := RenderCodeSMS(testBrand, "042917", until)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"042917", "11月25日 19:10", "誰にも教えない"} {
+	for _, want := range []string{
+		"042917", "11月25日 19:10まで有効", // the code and until when
+		"ログインID・パスワードでの一時的なログイン",                  // what it unlocks
+		"当社や社員がこのコードを尋ねることはありません", "誰にも教えないでください", // nobody asks; tell nobody
+		"お電話されていない場合は入力せず", "サポート窓口へご連絡ください", // not the caller: do not enter it
+	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("code SMS %q lacks %q", body, want)
 		}
 	}
-	if ContainsLink(body) || utf8.RuneCountInString(body) > 70 {
-		t.Errorf("code SMS %q: a link, or longer than one SMS of 70 characters", body)
+	if !strings.HasPrefix(body, "【デモ証券】確認コード") {
+		t.Errorf("code SMS %q does not open with the brokerage's name", body)
+	}
+	if n := utf8.RuneCountInString(body); ContainsLink(body) || n > smsTwo {
+		t.Errorf("code SMS %q: a link, or %d characters, more than two messages", body, n)
+	}
+	if unbranded, err := RenderCodeSMS("", "042917", until); err != nil || "【デモ証券】"+unbranded != body {
+		t.Errorf("without a brand: %q, %v", unbranded, err)
+	}
+	if _, err := RenderCodeSMS("evil.example", "042917", until); !errors.Is(err, ErrLinkLike) {
+		t.Errorf("a link-like brand: %v, want ErrLinkLike", err)
 	}
 	for _, bad := range []string{"", "12", "12345a", "evil.com", "123456789"} {
-		if _, err := RenderCodeSMS(bad, until); err == nil {
+		if _, err := RenderCodeSMS(testBrand, bad, until); err == nil {
 			t.Errorf("code %q rendered", bad)
 		}
 	}
 }
 
 func TestRenderWindowOpenedSaysWhatConfirmedIt(t *testing.T) {
-	msg, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "sms" }))
+	msg, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "sms" }), testBrand)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(msg.Body, "確認方法：ご登録の電話番号へのSMS(確認コード)") {
 		t.Errorf("window mail does not say the SMS confirmed it:\n%s", msg.Body)
 	}
-	byCall, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "callback" }))
+	byCall, err := RenderEmail(eventWith(KindWindowOpened, func(ev *Event) { ev.ConfirmedBy = "callback" }), testBrand)
 	if err != nil || !strings.Contains(byCall.Body, "確認方法：ご登録の電話番号への折り返しのお電話") {
 		t.Errorf("window mail does not say the call back confirmed it: %v\n%s", err, byCall.Body)
 	}
-	plain, err := RenderEmail(testEvent(KindWindowOpened))
+	plain, err := RenderEmail(testEvent(KindWindowOpened), testBrand)
 	if err != nil || strings.Contains(plain.Body, "確認方法") {
 		t.Errorf("without a second channel: %v\n%s", err, plain.Body)
 	}

@@ -37,8 +37,9 @@ var tmplMethods = map[string]string{
 }
 
 // tmplShared are the parts the emails have in common. "notYou" is for events the customer may
-// not have started; "footer" ends every email. No part names the sender's address: the From
-// header shows it, and no body may hold an address (SPEC §7).
+// not have started; "footer" ends every email, signed with the brokerage's name when it is
+// configured (KAGI_BRAND_NAME). No part names the sender's address: the From header shows it,
+// and no body may hold an address (SPEC §7).
 const tmplShared = `
 {{- define "greeting"}}{{.Name}}
 
@@ -57,7 +58,8 @@ const tmplShared = `
 
 {{- define "footer"}}
 ――――――――――――――――――――
-このメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。
+{{if .Brand}}{{.Brand}}
+{{end}}このメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。
 {{end}}`
 
 // tmplEmail is the subject and body of each kind's email.
@@ -198,8 +200,13 @@ var tmplEmail = map[Kind]struct{ Subject, Body string }{
 	},
 }
 
-// tmplSMS is the text of each kind that is texted (Event.Texted): one SMS of at most 70
-// characters, no name, no link. Times are in the short layout.
+// tmplSMSBrand opens every text with the brokerage's name (SPEC §4.9), so the customer knows
+// who writes before reading on; without a configured name (KAGI_BRAND_NAME) it is left out.
+const tmplSMSBrand = `{{if .Brand}}【{{.Brand}}】{{end}}`
+
+// tmplSMS is the text of each kind that is texted (Event.Texted), after tmplSMSBrand: short (one
+// SMS of 70 characters where the brand's name leaves room), no name, no link. Times are in the
+// short layout.
 var tmplSMS = map[Kind]string{
 	KindWindowOpened:        `{{.Channel}}の手続きで{{.Until}}までID・パスワードでログインできます。心当たりがなければサポート窓口へお電話ください。`,
 	KindPasskeyReplaced:     `{{.At}}にパスキーが再作成されました。心当たりがなければ至急サポート窓口へお電話ください。`,
@@ -208,7 +215,10 @@ var tmplSMS = map[Kind]string{
 	KindVoiceLockoutCleared: `{{.At}}に自動音声ダイヤルの停止が解除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 }
 
-// tmplCodeSMS is the text of the voice line's confirmation code (§4.8): the code, until when it
-// works, and that it is never to be told to anyone, since whoever reads it to the line opens the
-// temporary login. No name and no link.
-const tmplCodeSMS = `自動音声ダイヤルの確認コードは{{.Code}}です。{{.Until}}まで有効です。このコードは誰にも教えないでください。`
+// tmplCodeSMS is the text of the voice line's confirmation code (§4.8, §4.9), after
+// tmplSMSBrand: the code, until when it works, what it unlocks, that the brokerage — its staff
+// included — never asks anyone for it, since whoever reads it to the line opens the temporary
+// login, and what to do when the customer did not call. No name, no link, no phone number; at
+// most two messages (134 characters) with a brand's name of four.
+const tmplCodeSMS = `確認コード{{.Code}}（{{.Until}}まで有効）。ログインID・パスワードでの一時的なログイン用です。` +
+	`当社や社員がこのコードを尋ねることはありません。誰にも教えないでください。お電話されていない場合は入力せず、サポート窓口へご連絡ください。`
