@@ -198,9 +198,13 @@ func renderFacts(ev Event, layout string) (renderData, error) {
 		if d.Until == "" {
 			return missing("until")
 		}
-	case KindVoiceLockout:
+	case KindVoiceLockout, KindPasswordPaused, KindPasskeyAdded:
 		if d.Until == "" {
 			return missing("until")
+		}
+	case KindPasswordPauseLifted:
+		if d.Channel == "" {
+			return missing("channel")
 		}
 	}
 	return d, nil

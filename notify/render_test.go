@@ -41,8 +41,13 @@ func testEvent(k Kind) Event {
 		ev.Until = testAt.Add(5 * time.Minute)
 	case KindPasskeyCreated, KindPasskeyReplaced, KindPasskeyDeleted:
 		ev.Provider = "iCloud キーチェーン"
-	case KindVoiceLockout:
+	case KindVoiceLockout, KindPasswordPaused:
 		ev.Until = testAt.Add(24 * time.Hour)
+	case KindPasswordPauseLifted:
+		ev.Channel = ChannelIVR
+	case KindPasskeyAdded:
+		ev.Provider = "Google パスワードマネージャー"
+		ev.Until = testAt.Add(72 * time.Hour)
 	}
 	return ev
 }
@@ -107,6 +112,25 @@ func TestRenderEmailEveryKind(t *testing.T) {
 			[]string{"受付を終了しました", "終了日時：2026年11月25日 19:00", "パスキーが必要"}, true},
 		{"voice lockout cleared by the support desk", testEvent(KindVoiceLockoutCleared),
 			[]string{"ご利用停止を解除しました", "解除日時：2026年11月25日 19:00"}, true},
+		{"password paused", testEvent(KindPasswordPaused), []string{
+			"ログイン追加認証", "3回", "ログインID・パスワードによるログインを一時的に停止",
+			"停止期限：2026年11月26日 19:00まで", "パスキーでのログインは、これまでどおりご利用いただけます",
+			"停止期限を過ぎると再びご利用いただけます", "自動音声ダイヤルにお電話いただき、本人確認が完了すると、期限前でも停止を解除",
+			"自動音声ダイヤルの電話番号は、このメールには記載しておりません", "ログイン画面", "お手元の書類",
+			"第三者がお客様のパスワードを知っているおそれ", "パスワードを変更", "サポート窓口までお電話", faqNoLink}, false},
+		{"password pause lifted by a verified call", testEvent(KindPasswordPauseLifted),
+			[]string{"自動音声ダイヤルでのお手続きにより", "一時停止を解除しました", "解除窓口：自動音声ダイヤル", "解除日時：2026年11月25日 19:00"}, true},
+		{"password pause lifted by the support desk", eventWith(KindPasswordPauseLifted, func(ev *Event) { ev.Channel = ChannelOperator }),
+			[]string{"サポート窓口でのお手続きにより", "一時停止を解除しました", "解除窓口：サポート窓口"}, true},
+		{"first passkey added from a password session", testEvent(KindPasskeyAdded), []string{
+			"初めてのパスキーが作成されました", "作成日時：2026年11月25日 19:00", "パスキー保存先：Google パスワードマネージャー",
+			"以降のログインはすべてパスキー認証に切り替わります", "出金と出金先の金融機関口座の変更は、2026年11月28日 19:00までお受けできません"}, true},
+		{"first passkey added, provider unknown", eventWith(KindPasskeyAdded, func(ev *Event) { ev.Provider = "" }),
+			[]string{"初めてのパスキーが作成されました", "2026年11月28日 19:00まで"}, true},
+		{"call back declined", testEvent(KindCallbackDeclined), []string{
+			"口座番号と暗証番号で、自動音声ダイヤルへのお電話がありました", "折り返しお電話", "お心当たりがない",
+			"一時的なログインは受け付けておりません", "暗証番号を知っているおそれ", "至急、サポート窓口までお電話でご連絡ください",
+			"このメールには記載しておりません", "1以外のボタン", faqNoLink}, false},
 	}
 	covered := map[Kind]bool{}
 	for _, c := range cases {
@@ -154,9 +178,13 @@ func TestRenderSMSEveryTextedKind(t *testing.T) {
 		KindPasskeyDeleted:      {"11月25日 19:00", "削除"},
 		KindVoiceLockout:        {"11月26日 19:00まで", "自動音声ダイヤル"},
 		KindVoiceLockoutCleared: {"11月25日 19:00", "解除"},
+		KindPasswordPaused:      {"ログイン追加認証", "11月26日 19:00まで", "ID・パスワードでのログインを停止", "パスキーは使えます", "自動音声ダイヤル", "パスワード漏えい"},
+		KindPasswordPauseLifted: {"自動音声ダイヤルの手続き", "ログイン停止が解除"},
+		KindPasskeyAdded:        {"11月25日 19:00", "パスキーが作成", "出金・出金先の変更は11月28日 19:00まで停止"},
 	}
 	// The texts that fit one message beside a brand's name of four characters.
-	oneMessage := map[Kind]bool{KindPasskeyReplaced: true, KindPasskeyDeleted: true, KindVoiceLockoutCleared: true}
+	oneMessage := map[Kind]bool{KindPasskeyReplaced: true, KindPasskeyDeleted: true, KindVoiceLockoutCleared: true,
+		KindPasswordPauseLifted: true}
 	for _, k := range Kinds {
 		ev := testEvent(k)
 		t.Run(string(k), func(t *testing.T) {
@@ -332,6 +360,9 @@ func TestRenderErrors(t *testing.T) {
 		{"window without end", eventWith(KindWindowOpened, func(ev *Event) { ev.Until = time.Time{} }), errRenderMissingFact},
 		{"email check without emoji", eventWith(KindEmailCheck, func(ev *Event) { ev.Emoji = " " }), errRenderMissingFact},
 		{"lockout without end", eventWith(KindVoiceLockout, func(ev *Event) { ev.Until = time.Time{} }), errRenderMissingFact},
+		{"password pause without end", eventWith(KindPasswordPaused, func(ev *Event) { ev.Until = time.Time{} }), errRenderMissingFact},
+		{"pause lifted without channel", eventWith(KindPasswordPauseLifted, func(ev *Event) { ev.Channel = "" }), errRenderMissingFact},
+		{"first passkey without the hold's end", eventWith(KindPasskeyAdded, func(ev *Event) { ev.Until = time.Time{} }), errRenderMissingFact},
 		{"no time", eventWith(KindPasskeyCreated, func(ev *Event) { ev.At = time.Time{} }), errRenderMissingFact},
 	}
 	for _, c := range cases {
