@@ -410,7 +410,7 @@ func (h *Handler) handleCallbackStatus(w http.ResponseWriter, r *http.Request, f
 // textCode texts the confirmation code to the registered phone the call came from. The code
 // is in the text and nowhere else: never logged.
 func (h *Handler) textCode(ctx context.Context, r *recovery.VoiceResult) error {
-	body, err := notify.RenderCodeSMS(r.Code, r.CodeExpiresAt)
+	body, err := notify.RenderCodeSMS("", r.Code, r.CodeExpiresAt) // the brand is left for the integrator to wire (issue 21)
 	if err != nil {
 		return err
 	}

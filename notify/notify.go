@@ -11,6 +11,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -41,13 +42,30 @@ const (
 	// KindVoiceLockoutCleared is the voice line's lockout of the account lifted by the support
 	// desk: the line takes the account's calls again.
 	KindVoiceLockoutCleared Kind = "voice_lockout_cleared"
+	// KindPasswordPaused is password login paused for the account until Event.Until after three
+	// failed email checks (§2.12). Passkey login is not affected; a verified voice-line call or
+	// the support desk lifts the pause earlier.
+	KindPasswordPaused Kind = "password_paused"
+	// KindPasswordPauseLifted is that pause lifted before its time (Event.Channel: ChannelIVR by
+	// the customer's verified call, ChannelOperator by the support desk).
+	KindPasswordPauseLifted Kind = "password_pause_lifted"
+	// KindPasskeyAdded is the account's first passkey created from a password session (§2.13):
+	// only as strong as the password that made it, so it is texted too, and withdrawals and
+	// bank-account changes are held until Event.Until. KindPasskeyCreated is every other first
+	// passkey.
+	KindPasskeyAdded Kind = "passkey_added"
+	// KindCallbackDeclined is the voice line's call back answered with a key other than 1 (§4.8):
+	// the customer says someone else called with the account's number and PIN. Nothing was
+	// opened.
+	KindCallbackDeclined Kind = "callback_declined"
 )
 
 // Kinds lists every kind, for tests that must cover each template.
 var Kinds = []Kind{KindLogin, KindWindowLogin, KindEmailCheck, KindPasskeyCreated, KindPasskeyReplaced,
-	KindPasskeyDeleted, KindWindowOpened, KindVoiceLockout, KindWindowClosed, KindVoiceLockoutCleared}
+	KindPasskeyDeleted, KindWindowOpened, KindVoiceLockout, KindWindowClosed, KindVoiceLockoutCleared,
+	KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindCallbackDeclined}
 
-// Channels of a fallback window's opening (Event.Channel).
+// Channels of a fallback window's opening or a password pause's lifting (Event.Channel).
 const (
 	ChannelIVR      = "ivr"
 	ChannelOperator = "operator"
@@ -63,9 +81,11 @@ type Event struct {
 	Name string `json:"name"`
 	// Method is how a login was made: "passkey" or "password".
 	Method string `json:"method,omitempty"`
-	// Channel is who opened a fallback window: ChannelIVR or ChannelOperator.
+	// Channel is who opened a fallback window or lifted a password pause: ChannelIVR or
+	// ChannelOperator.
 	Channel string `json:"channel,omitempty"`
-	// Until is when a window, a lockout or an email check ends.
+	// Until is when a window, a lockout, a password pause, an email check or the hold after a
+	// first passkey (KindPasskeyAdded) ends.
 	Until time.Time `json:"until,omitzero"`
 	// Emoji is the email check's answer.
 	Emoji string `json:"emoji,omitempty"`
@@ -79,16 +99,34 @@ type Event struct {
 	ConfirmedBy string `json:"confirmed_by,omitempty"`
 }
 
-// Texted reports whether ev goes by SMS too (when SMS is configured): the recovery events a
-// customer must hear of on a second channel, in case someone else started them.
+// Texted reports whether ev goes by SMS too (when SMS is configured, to the phones that are
+// Textable): the recovery events, the password pause and a first passkey bound from a password,
+// which a customer must hear of on a second channel in case someone else started them.
 func (ev Event) Texted() bool {
 	switch ev.Kind {
-	case KindWindowOpened, KindPasskeyReplaced, KindVoiceLockout, KindVoiceLockoutCleared:
+	case KindWindowOpened, KindPasskeyReplaced, KindVoiceLockout, KindVoiceLockoutCleared,
+		KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded:
 		return true
 	case KindPasskeyDeleted:
 		return ev.Recovery
 	}
 	return false
+}
+
+// Textable reports whether phone, a registered number in E.164, can take a text (SPEC §4.9): a
+// Japanese mobile (+8170, +8180 or +8190 and eight more digits) or a number outside Japan. A
+// Japanese landline, an IP phone (+8150) or anything not E.164 cannot, and a notice texted to it
+// would only fail at Twilio and end as an undelivered message; the email and the other phones
+// still tell the customer.
+func Textable(phone string) bool {
+	if !e164Pattern.MatchString(phone) {
+		return false
+	}
+	rest, japanese := strings.CutPrefix(phone, "+81")
+	if !japanese {
+		return true
+	}
+	return len(rest) == 10 && (strings.HasPrefix(rest, "70") || strings.HasPrefix(rest, "80") || strings.HasPrefix(rest, "90"))
 }
 
 // Message is a rendered email: plain text, Japanese.

@@ -73,6 +73,22 @@ const (
 	checkAttempts = 5
 )
 
+// How long river keeps a job once it has ended, with its arguments: the address, the name, the
+// emoji of an email check (SPEC §7). River's job cleaner deletes the jobs older than these on
+// each of its runs, which come every 30 seconds (river's own interval; a test holds it to that).
+const (
+	// deliveredRetention keeps a delivered message's job a while for the tests and the operators
+	// who look at what just went out; with the cleaner's interval it is gone within the hour.
+	deliveredRetention = 45 * time.Minute
+	// undeliveredRetention keeps a message that ended undelivered — cancelled (refused as
+	// link-like, unrenderable, refused for good, an email check too late) or discarded (out of
+	// tries) — a day: its end is audited with a masked address at once, and the job, with the
+	// error river recorded of each try, is what whoever answers that alert the next morning
+	// reads to find out why. A day bounds it, and the emoji of a check in it has been useless
+	// since five minutes after it was made.
+	undeliveredRetention = 24 * time.Hour
+)
+
 // Deliveries in flight and the shortest pause between fetches of due messages: at most
 // maxDeliveries per fetchCooldown leave one replica (a burst of logins at the market's opening
 // mails a login notice and an email check each).
@@ -95,7 +111,14 @@ type Config struct {
 	// SMS says whether texts are enqueued at all (Twilio Messaging, or the dev mailbox, is
 	// configured).
 	SMS bool
-	// Sender is the From address the emails show in their sender line.
+	// Brand is the brokerage's name (KAGI_BRAND_NAME, e.g. 「デモ証券」; SPEC §4.9): every text
+	// opens with it in 【】 and every email is signed with it. Empty leaves it out, as in
+	// tests; `kagi serve` requires it outside --dev. Up to 20 characters, no link.
+	Brand string
+	// Sender is not used: the emails no longer name their sender in the body (SPEC §7: no
+	// address in a body; the From header, set by the Mailer, shows it).
+	//
+	// Deprecated: leave it unset; it goes once no caller sets it.
 	Sender string
 	// Audit records a message that ended undelivered. Required.
 	Audit AuditFunc
@@ -114,7 +137,7 @@ type Outbox struct {
 	mailer    Mailer
 	texter    Texter
 	sms       bool
-	sender    string
+	brand     string
 	audit     AuditFunc
 	retryBase time.Duration
 	working   bool
@@ -125,9 +148,12 @@ func New(cfg Config) (*Outbox, error) {
 	if cfg.Pool == nil || cfg.Audit == nil {
 		return nil, errors.New("notify: Pool and Audit are required")
 	}
+	if err := checkBrand(cfg.Brand); err != nil {
+		return nil, err
+	}
 	o := &Outbox{
 		pool: cfg.Pool, log: cfg.Log, now: cfg.Now, mailer: cfg.Mailer, texter: cfg.Texter, sms: cfg.SMS,
-		sender: cfg.Sender, audit: cfg.Audit, retryBase: cfg.RetryBase,
+		brand: cfg.Brand, audit: cfg.Audit, retryBase: cfg.RetryBase,
 	}
 	if o.log == nil {
 		o.log = slog.Default()
@@ -145,6 +171,10 @@ func New(cfg Config) (*Outbox, error) {
 		Logger:            o.log.With("component", "outbox"),
 		FetchPollInterval: cfg.PollInterval,
 		JobTimeout:        time.Minute,
+
+		CompletedJobRetentionPeriod: deliveredRetention,
+		CancelledJobRetentionPeriod: undeliveredRetention,
+		DiscardedJobRetentionPeriod: undeliveredRetention,
 	}
 	if cfg.Mailer != nil {
 		o.working = true
@@ -178,7 +208,7 @@ func (o *Outbox) Stop(ctx context.Context) error {
 }
 
 // Enqueue adds the messages that tell to of ev — an email, and a text to each registered phone
-// when ev is Texted and SMS is on — to tx, so they are sent if and only if tx commits. Nothing
+// that can take one (Textable) when ev is Texted and SMS is on — to tx, so they are sent if and only if tx commits. Nothing
 // is rendered here: the worker renders and checks each message right before it is sent.
 func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, to Recipient, ev Event) error {
 	var params []river.InsertManyParams
@@ -187,6 +217,9 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, to Recipient, ev Event)
 	}
 	if o.sms && ev.Texted() {
 		for _, p := range to.Phones {
+			if !Textable(p) {
+				continue
+			}
 			params = append(params, river.InsertManyParams{Args: messageArgs{Via: viaSMS, AccountID: to.AccountID, To: p, Event: ev}})
 		}
 	}
@@ -237,7 +270,7 @@ func (w *messageWorker) Work(ctx context.Context, job *river.Job[messageArgs]) e
 	switch a.Via {
 	case viaEmail:
 		return o.deliver(ctx, job.JobRow, a, maskEmail(a.To), func() (func() error, error) {
-			msg, err := RenderEmail(a.Event, o.sender)
+			msg, err := RenderEmail(a.Event, o.brand)
 			return func() error { return o.mailer.SendMail(ctx, Mail{To: a.To, Subject: msg.Subject, Body: msg.Body}) }, err
 		})
 	case viaSMS:
@@ -245,7 +278,7 @@ func (w *messageWorker) Work(ctx context.Context, job *river.Job[messageArgs]) e
 			if o.texter == nil {
 				return nil, errors.New("SMS is not configured on this server")
 			}
-			body, err := RenderSMS(a.Event)
+			body, err := RenderSMS(a.Event, o.brand)
 			return func() error { return o.texter.SendSMS(ctx, SMS{To: a.To, Body: body}) }, err
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivershared/riversharedmaintenance"
 	"github.com/riverqueue/river/rivertype"
 
 	"kagi/pgdb"
@@ -64,7 +65,7 @@ func newOutboxEnv(t testing.TB, opt outboxOptions) *outboxEnv {
 		Mailer: opt.mailer,
 		Texter: opt.texter,
 		SMS:    opt.texter != nil,
-		Sender: testSender,
+		Brand:  testBrand,
 		Audit: func(_ context.Context, _ pgx.Tx, accountID int64, event string, detail map[string]any) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -166,6 +167,20 @@ func (e *outboxEnv) jobStates() []string {
 	return states
 }
 
+// jobIDs lists the outbox's jobs in insertion order.
+func (e *outboxEnv) jobIDs() []int64 {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT id FROM river_job ORDER BY id`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ids
+}
+
 var testRecipient = Recipient{AccountID: 42, Email: "taro@example.jp", Phones: []string{"+819012345678", "+818012345678"}}
 
 // Every kind of message reaches a real SMTP server, and every recovery event each registered
@@ -196,17 +211,16 @@ func TestOutboxDeliversEveryKind(t *testing.T) {
 		if !slices.Equal(r.to, []string{testRecipient.Email}) || d.from != " <"+testSender+">" {
 			t.Errorf("mail from %q to %v", d.from, r.to)
 		}
-		body := strings.Replace(d.body, tmplSenderLine+testSender, "", 1)
-		if ContainsLink(d.subject) || ContainsLink(body) {
+		if ContainsLink(d.subject) || ContainsLink(d.body) || strings.Contains(d.body, testSender) {
 			t.Errorf("mail %q holds a link:\n%s", d.subject, d.body)
 		}
-		if !strings.Contains(d.body, "山田 太郎") {
+		if !strings.Contains(d.body, "山田 太郎") || !strings.Contains(d.body, "\n"+testBrand+"\n") {
 			t.Errorf("mail %q does not name the customer", d.subject)
 		}
 		subjects = append(subjects, d.subject)
 	}
 	for _, k := range Kinds {
-		want, err := RenderEmail(testEvent(k), testSender)
+		want, err := RenderEmail(testEvent(k), testBrand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +231,8 @@ func TestOutboxDeliversEveryKind(t *testing.T) {
 
 	texted := map[string]int{}
 	for _, r := range twilio.requests() {
-		if r.form.Get("From") != testSMSFrom || ContainsLink(r.form.Get("Body")) || r.user != testSID {
+		if r.form.Get("From") != testSMSFrom || ContainsLink(r.form.Get("Body")) || r.user != testSID ||
+			!strings.HasPrefix(r.form.Get("Body"), "【"+testBrand+"】") {
 			t.Errorf("text %v", r.form)
 		}
 		texted[r.form.Get("To")]++
@@ -278,7 +293,7 @@ func TestOutboxRolledBackEventSendsNothing(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d mails, want only the committed one", len(got))
 	}
-	if want, _ := RenderEmail(testEvent(KindLogin), testSender); decode(t, got[0].data).subject != want.Subject {
+	if want, _ := RenderEmail(testEvent(KindLogin), testBrand); decode(t, got[0].data).subject != want.Subject {
 		t.Fatalf("delivered %q", decode(t, got[0].data).subject)
 	}
 	if states := e.jobStates(); !slices.Equal(states, []string{"completed"}) {
@@ -403,4 +418,106 @@ func TestNextRetryBacksOffUpToTheCap(t *testing.T) {
 
 func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// A notice is texted only to the registered phones that can take a text: a landline among them
+// gets nothing that would fail, the mobiles and the email are told as ever.
+func TestEnqueueTextsOnlyTextablePhones(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t, testSchema)
+	o, err := New(Config{Pool: pool, Log: testLog(t), SMS: true, Audit: func(context.Context, pgx.Tx, int64, string, map[string]any) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := Recipient{AccountID: 42, Email: "taro@example.jp", Phones: []string{"+81312345678", "+819012345678", "+4915112345678", "+815012345678"}}
+	err = pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		return o.Enqueue(context.Background(), tx, to, testEvent(KindWindowOpened))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(context.Background(), `SELECT args->>'via' || ':' || (args->>'to') FROM river_job ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"email:taro@example.jp", "sms:+819012345678", "sms:+4915112345678"}
+	if !slices.Equal(got, want) {
+		t.Errorf("enqueued %v, want %v", got, want)
+	}
+}
+
+// A delivered message's job, with the address, name and emoji in its arguments, is deleted by
+// river's own job cleaner within the hour (SPEC §7); one that ended undelivered within a day.
+// The clock is moved by ageing the jobs' end in the database: river's cleaner reads the wall
+// clock, and runs at once when the outbox starts.
+func TestOutboxForgetsDeliveredMessagesWithinTheHour(t *testing.T) {
+	t.Parallel()
+	// River's cleaner runs this often; a job past deliveredRetention is gone one run later.
+	every := riversharedmaintenance.JobCleanerIntervalDefault
+	if every != 30*time.Second || deliveredRetention+every >= time.Hour {
+		t.Fatalf("delivered jobs live up to %v + %v, not under an hour", deliveredRetention, every)
+	}
+	smtp := startSMTP(t, plainSMTP, nil)
+	e := newOutboxEnv(t, outboxOptions{mailer: mailerFor(t, fmt.Sprintf("smtp://%s:%d", smtp.host, smtp.port), testSender, false)})
+	linkLike := testEvent(KindPasskeyCreated)
+	linkLike.Provider = "https://evil.example"
+	for _, ev := range []Event{testEvent(KindLogin), testEvent(KindLogin), linkLike, linkLike, linkLike} {
+		e.enqueue(testRecipient, ev)
+	}
+	if completed, cancelled := e.waitDone(5); completed != 2 || cancelled != 3 {
+		t.Fatalf("%d delivered, %d cancelled", completed, cancelled)
+	}
+	ctx := context.Background()
+	if err := e.outbox.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// In the order enqueued: two delivered, three refused, of which the last is made one that
+	// ran out of tries.
+	ended := []struct {
+		ago   time.Duration
+		state string
+		kept  bool
+	}{
+		{time.Hour - every, "completed", false},
+		{0, "completed", true},
+		{undeliveredRetention + time.Minute, "cancelled", false},
+		{undeliveredRetention - time.Hour, "cancelled", true},
+		{undeliveredRetention + time.Minute, "discarded", false},
+	}
+	ids := e.jobIDs()
+	if len(ids) != len(ended) {
+		t.Fatalf("jobs %v", ids)
+	}
+	var want []int64
+	for i, j := range ended {
+		_, err := e.pool.Exec(ctx, `UPDATE river_job SET state = $2::river_job_state, finalized_at = now() - $3::interval WHERE id = $1`,
+			ids[i], j.state, j.ago)
+		if err != nil {
+			t.Fatalf("ageing job %d: %v", ids[i], err)
+		}
+		if j.kept {
+			want = append(want, ids[i])
+		}
+	}
+	if err := e.outbox.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(20 * time.Second)
+	for {
+		left := e.jobIDs()
+		if slices.Equal(left, want) {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("jobs %v are left, want %v", left, want)
+		}
+	}
 }

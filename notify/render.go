@@ -22,7 +22,6 @@ var ErrLinkLike = errors.New("notify: link-like text in a message")
 var (
 	errRenderUnknownKind = errors.New("notify: no template for this kind")
 	errRenderMissingFact = errors.New("notify: the event lacks a fact its message states")
-	errRenderBadSender   = errors.New("notify: the sender address cannot be shown in the sender line")
 )
 
 // renderJST is the zone of every time in customer text; Japan has no daylight saving time.
@@ -40,46 +39,44 @@ var renderTemplates = func() *template.Template {
 		template.Must(t.New("body:" + string(k)).Parse(e.Body))
 	}
 	for k, s := range tmplSMS {
-		template.Must(t.New("sms:" + string(k)).Parse(s))
+		template.Must(t.New("sms:" + string(k)).Parse(tmplSMSBrand + s))
 	}
-	template.Must(t.New("sms:code").Parse(tmplCodeSMS))
+	template.Must(t.New("sms:code").Parse(tmplSMSBrand + tmplCodeSMS))
 	return t
 }()
 
 // renderData is what a template is filled with: every value already in the words and layout
 // the customer reads.
 type renderData struct {
-	Name       string
-	At         string
-	Until      string
-	Channel    string
-	Method     string
-	Emoji      string
-	Provider   string
-	Recovery   bool
-	Confirmed  string
-	Code       string
-	SenderLine string
+	Name      string
+	At        string
+	Until     string
+	Channel   string
+	Method    string
+	Emoji     string
+	Provider  string
+	Recovery  bool
+	Confirmed string
+	Code      string
+	Brand     string
 }
 
-// RenderEmail fills the email template of ev.Kind. sender is the From address, shown once in
-// the footer's sender line. A name that cannot be shown safely is replaced by 「お客様」, so a
-// hostile display name can neither carry a link nor stop a security notice; any other field
-// that makes the text link-like gets the message refused with ErrLinkLike. Other failures are
-// wrapped by Permanent: retrying cannot mend them.
-func RenderEmail(ev Event, sender string) (Message, error) {
+// RenderEmail fills the email template of ev.Kind, signed with brand, the brokerage's name
+// (Config.Brand), when it is not empty. A name that cannot be shown safely is replaced by
+// 「お客様」, so a hostile display name can neither carry a link nor stop a security
+// notice; any other field that makes the text link-like — an address too, even the sender's,
+// which the From header already shows — gets the message refused with ErrLinkLike. Other
+// failures are wrapped by Permanent: retrying cannot mend them.
+func RenderEmail(ev Event, brand string) (Message, error) {
 	if _, ok := tmplEmail[ev.Kind]; !ok {
 		return Message{}, Permanent(fmt.Errorf("render email %q: %w", ev.Kind, errRenderUnknownKind))
-	}
-	if !renderSenderOK(sender) {
-		return Message{}, Permanent(fmt.Errorf("render %s email: %w", ev.Kind, errRenderBadSender))
 	}
 	d, err := renderFacts(ev, tmplTimeLayout)
 	if err != nil {
 		return Message{}, err
 	}
 	d.Name = renderName(ev.Name)
-	d.SenderLine = tmplSenderLine + sender
+	d.Brand = brand
 	subject, err := renderExec("subject:"+string(ev.Kind), d)
 	if err != nil {
 		return Message{}, err
@@ -91,15 +88,16 @@ func RenderEmail(ev Event, sender string) (Message, error) {
 	if ContainsLink(subject) {
 		return Message{}, fmt.Errorf("render %s email subject: %w", ev.Kind, ErrLinkLike)
 	}
-	if ContainsLink(withoutSenderLine(body, d.SenderLine)) {
+	if ContainsLink(body) {
 		return Message{}, fmt.Errorf("render %s email body: %w", ev.Kind, ErrLinkLike)
 	}
 	return Message{Subject: subject, Body: body}, nil
 }
 
-// RenderSMS fills the text template of ev.Kind; only the kinds that are texted have one. Like
-// RenderEmail it refuses link-like text with ErrLinkLike.
-func RenderSMS(ev Event) (string, error) {
+// RenderSMS fills the text template of ev.Kind; only the kinds that are texted have one. The
+// text opens with brand, the brokerage's name (Config.Brand, SPEC §4.9): 「【デモ証券】…」; an
+// empty brand leaves it out. Like RenderEmail it refuses link-like text with ErrLinkLike.
+func RenderSMS(ev Event, brand string) (string, error) {
 	if _, ok := tmplSMS[ev.Kind]; !ok {
 		return "", Permanent(fmt.Errorf("render SMS %q: %w", ev.Kind, errRenderUnknownKind))
 	}
@@ -107,6 +105,7 @@ func RenderSMS(ev Event) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d.Brand = brand
 	body, err := renderExec("sms:"+string(ev.Kind), d)
 	if err != nil {
 		return "", err
@@ -118,12 +117,15 @@ func RenderSMS(ev Event) (string, error) {
 }
 
 // RenderCodeSMS is the text carrying the voice line's confirmation code (§4.8), valid until
-// until. The code must be the digits the line asks for; anything else is refused.
-func RenderCodeSMS(code string, until time.Time) (string, error) {
+// until, opened like every text with brand, the brokerage's name (SPEC §4.9; empty leaves it
+// out). It says what the code unlocks, that nobody at the brokerage ever asks for it, and what
+// to do without having called. The code must be the digits the line asks for; anything else is
+// refused.
+func RenderCodeSMS(brand, code string, until time.Time) (string, error) {
 	if len(code) < 4 || len(code) > 8 || strings.Trim(code, "0123456789") != "" || until.IsZero() {
 		return "", Permanent(errors.New("render code SMS: a code is 4 to 8 digits with an end"))
 	}
-	body, err := renderExec("sms:code", renderData{Code: code, Until: until.In(renderJST).Format(tmplShortTimeLayout)})
+	body, err := renderExec("sms:code", renderData{Brand: brand, Code: code, Until: until.In(renderJST).Format(tmplShortTimeLayout)})
 	if err != nil {
 		return "", err
 	}
@@ -131,6 +133,29 @@ func RenderCodeSMS(code string, until time.Time) (string, error) {
 		return "", fmt.Errorf("render code SMS: %w", ErrLinkLike)
 	}
 	return body, nil
+}
+
+// brandMax bounds the brokerage's name: it opens every text, which must stay short.
+const brandMax = 20
+
+// checkBrand reports why brand cannot be the brokerage's name in the messages, or nil.
+func checkBrand(brand string) error {
+	switch {
+	case brand == "":
+		return nil
+	case !utf8.ValidString(brand) || utf8.RuneCountInString(brand) > brandMax || strings.TrimSpace(brand) != brand:
+		return fmt.Errorf("notify: brand name %q is not up to %d characters of text without surrounding spaces", brand, brandMax)
+	case strings.ContainsAny(brand, "【】"):
+		return fmt.Errorf("notify: brand name %q: leave out 【】, the texts add them", brand)
+	case ContainsLink(brand):
+		return fmt.Errorf("notify: brand name %q reads as a link, which no message may hold", brand)
+	}
+	for _, r := range brand {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) || r == utf8.RuneError {
+			return fmt.Errorf("notify: brand name %q holds control or invisible characters", brand)
+		}
+	}
+	return nil
 }
 
 // renderFacts turns ev into the words of its message, checking that the facts its kind states
@@ -173,9 +198,13 @@ func renderFacts(ev Event, layout string) (renderData, error) {
 		if d.Until == "" {
 			return missing("until")
 		}
-	case KindVoiceLockout:
+	case KindVoiceLockout, KindPasswordPaused, KindPasskeyAdded:
 		if d.Until == "" {
 			return missing("until")
+		}
+	case KindPasswordPauseLifted:
+		if d.Channel == "" {
+			return missing("channel")
 		}
 	}
 	return d, nil
@@ -209,54 +238,64 @@ func renderName(name string) string {
 	return shown
 }
 
-// renderSenderOK reports whether sender fits on the sender line as one word.
-func renderSenderOK(sender string) bool {
-	if sender == "" || !utf8.ValidString(sender) {
-		return false
-	}
-	for _, r := range sender {
-		if unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return false
-		}
-	}
-	return true
-}
-
-// withoutSenderLine is body less its footer's sender line, the last line equal to line: the
-// one place an address is allowed. A copy of that line anywhere else stays, and is refused.
-func withoutSenderLine(body, line string) string {
-	lines := strings.Split(body, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if lines[i] == line {
-			return strings.Join(append(lines[:i:i], lines[i+1:]...), "\n")
-		}
-	}
-	return body
-}
-
 // ContainsLink reports whether s holds anything a reader or a mail client could take for a
 // link: a URL of any scheme (also defanged, such as hxxp://), www., a domain name (also with an
-// IDN or punycode label), an IPv4 address or an email address. The text is first brought to
-// one form — compatibility decomposition (full-width letters and dots become ASCII), invisible
-// characters and combining marks dropped, lower case, dot and colon look-alikes made dots and
-// colons — so disguised links are caught. It errs on the side of finding a link; plain Japanese
-// text, dates, times such as 19:00 and numbers are not links.
+// IDN or punycode label, or with a look-alike of a dot between its labels, such as example・com
+// or example。コム), an IPv4 address or an email address (any, the sender's too). The text is
+// first brought to one form — compatibility decomposition (full-width letters and dots become
+// ASCII), invisible characters and combining marks dropped, lower case, dot and colon
+// look-alikes made 「。」 and colons — so disguised links are caught. It errs on the side of
+// finding a link; plain Japanese text (ログインID・パスワード), dates, times such as 19:00 and
+// numbers are not links.
 func ContainsLink(s string) bool {
 	return linkPattern.MatchString(linkNormalize(s))
 }
 
 // linkPattern matches normalised text (linkNormalize): ASCII dots are '.', every other dot
-// look-alike is '。', which only joins a label to a top-level domain that is not Japanese text.
+// look-alike is '。'. A look-alike joins labels only where Japanese text does not put its
+// 「・」 or 「。」: between two runs of Latin-like letters or digits (example・com; not
+// ID・パスワード), or before a word that reads as a top-level domain (例え・com, example。コム).
 var linkPattern = regexp.MustCompile(strings.Join([]string{
 	`[a-z][a-z0-9+.\-]*:\S`, // a scheme: http:, hxxp:, javascript:, mailto:, tel:, localhost:8080
 	`//[^\s/]`,              // an authority, as in a scheme-relative URL
 	`www[.。]`,
-	`xn--`,           // a punycode label
-	`[^\s.]\.\pL\pL`, // label.tld, any script (例え.jp, example.com, example.コム)
-	`[^\s.。]。[^\PL\p{Han}\p{Hiragana}\p{Katakana}\p{Common}]{2}`, // example。com, example・com
-	`\p{Nd}{1,3}[.。]\p{Nd}{1,3}[.。]\p{Nd}{1,3}[.。]\p{Nd}{1,3}`,   // IPv4
+	`xn--`,                               // a punycode label
+	`[^\s.]\.\pL\pL`,                     // label.tld, any script (例え.jp, example.com, example.コム)
+	linkLabel + `。` + linkLetter + `{2}`, // example・com, exampleꞏcom, ｅｖｉｌ｡ｃｏｍ
+	`[^\s.。]。(?:` + linkWords(linkTLDs) + `)(?:[^a-z0-9\-]|$)`,                      // 例え・com
+	linkLabel + `。(?:` + linkWords(linkKanaTLDs) + `)(?:[^\p{Katakana}\x{30FC}]|$)`, // example。コム, not ID・ネットワーク
+	`\p{Nd}{1,3}[.。]\p{Nd}{1,3}[.。]\p{Nd}{1,3}[.。]\p{Nd}{1,3}`,                      // IPv4
 	`[^\s@]@[^\s@]`, // an email address
 }, "|"))
+
+// A label's last character and a top-level domain's letters, where a look-alike dot joins
+// them: letters of the scripts host names are spoofed in (Cyrillic е for e) and digits, never
+// kana or kanji, which is where Japanese text puts 「・」.
+const (
+	linkLabel  = `[\p{Latin}\p{Greek}\p{Cyrillic}0-9]`
+	linkLetter = `[\p{Latin}\p{Greek}\p{Cyrillic}]`
+)
+
+// linkTLDs are top-level domains (and the second-level ones of .jp) that end a host name after
+// any label, Japanese too: 例え・com.
+var linkTLDs = []string{
+	"com", "net", "org", "info", "biz", "jp", "co", "ne", "or", "go", "ac", "ad", "ed", "gr", "lg",
+	"io", "app", "dev", "xyz", "top", "site", "online", "shop", "tokyo", "me", "tv", "cn", "kr", "ru", "us", "uk",
+}
+
+// linkKanaTLDs are top-level domains written in kana as a reader would say them (.コム is a
+// real one), which end a host name after a Latin label: example。コム, example・ジェーピー.
+var linkKanaTLDs = []string{"コム", "ネット", "オルグ", "ジェーピー", "ジェイピー", "インフォ", "ビズ", "みんな"}
+
+// linkWords is an alternation of words as linkNormalize leaves them (ジェーピー loses its
+// voicing marks).
+func linkWords(words []string) string {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = regexp.QuoteMeta(linkNormalize(w))
+	}
+	return strings.Join(quoted, "|")
+}
 
 // linkDefang undoes the usual ways of writing a link so it is not one.
 var linkDefang = strings.NewReplacer(
@@ -264,9 +303,15 @@ var linkDefang = strings.NewReplacer(
 	"[:]", ":", "[@]", "@", "[at]", "@", "(at)", "@",
 )
 
-// linkNormalize brings s to the one form linkPattern reads.
+// linkNormalize brings s to the one form linkPattern reads. Dot look-alikes are made 「。」
+// before the decomposition too, which would turn some (˙) into a space and a mark.
 func linkNormalize(s string) string {
-	s = norm.NFKD.String(s)
+	s = norm.NFKD.String(strings.Map(func(r rune) rune {
+		if linkDot(r) {
+			return '。'
+		}
+		return r
+	}, s))
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
@@ -294,10 +339,12 @@ func linkInvisible(r rune) bool {
 }
 
 // linkDot reports the characters, other than the ASCII full stop, that pass for a dot in a host
-// name. Decomposition has already made '．', '﹒' and '․' ASCII and '｡', '︒' ideographic.
+// name. Decomposition makes '．', '﹒' and '․' ASCII, '｡' and '︒' ideographic, '･' 「・」 and
+// Greek '·' the middle dot; '˙' is caught before it decomposes.
 func linkDot(r rune) bool {
 	switch r {
-	case '。', '・', '·', '‧', '∙', '⋅', '•', '⸳', '⸼', '۔', '܁', '܂', 'ꓸ', '꘎', '᛫':
+	case '。', '・', '·', '‧', '∙', '⋅', '•', '⸳', '⸼', '⸱', '⸰', '۔', '܁', '܂', 'ꓸ', '꘎', '᛫',
+		'˙', 'ˑ', 'ꞏ', 'ㆍ', 'ᆞ', '་', '༌', 'ᐧ', '⦁', '𐄁', '𐤟':
 		return true
 	}
 	return false

@@ -27,8 +27,15 @@ type SMTPConfig struct {
 	Port               int
 	Username, Password string
 	// ImplicitTLS is smtps://: TLS from the first byte. Otherwise STARTTLS is used whenever the
-	// server offers it, and a local relay without TLS still works.
+	// server offers it, and a local relay without TLS still works unless RequireTLS is set.
 	ImplicitTLS bool
+	// RequireTLS makes smtp:// insist on STARTTLS (SPEC §7: outside --dev, mail never leaves in
+	// the clear): a relay that does not offer it, or whose certificate is not trusted, gets
+	// nothing — not even the credentials — and the send fails with an error naming STARTTLS. The
+	// failure is retried like any other of our settings, so notices wait for the relay to be
+	// mended rather than being dropped. ParseSMTPURL leaves it false: the caller sets it from
+	// the mode it runs in. smtps:// is always TLS and ignores it.
+	RequireTLS bool
 }
 
 // ParseSMTPURL reads smtp://[user:pass@]host[:port] (STARTTLS when offered, port 587 by default)
@@ -162,9 +169,12 @@ func (m *SMTPMailer) client() (*gomail.Client, error) {
 		gomail.WithTimeout(smtpTimeout),
 		gomail.WithTLSConfig(&tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: m.rootCAs}),
 	}
-	if m.cfg.ImplicitTLS {
+	switch {
+	case m.cfg.ImplicitTLS:
 		opts = append(opts, gomail.WithSSL())
-	} else {
+	case m.cfg.RequireTLS:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	default:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	}
 	if m.cfg.Username != "" {

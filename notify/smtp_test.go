@@ -550,3 +550,60 @@ func TestNewSMTPMailerNamesEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// With RequireTLS, smtp:// sends only over STARTTLS: a relay that offers it gets the mail
+// encrypted; one that does not gets neither the mail nor the credentials, and the error says
+// STARTTLS is why.
+func TestSMTPMailerRequireTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		mode      smtpTLSMode
+		trust     bool
+		wantSent  bool
+		wantInErr string
+	}{
+		{name: "a relay offering STARTTLS gets the mail over TLS", mode: startTLS, trust: true, wantSent: true},
+		{name: "a relay without STARTTLS gets nothing", mode: plainSMTP, trust: true, wantInErr: "STARTTLS"},
+		{name: "a relay whose certificate is not trusted gets nothing", mode: startTLS, wantInErr: "certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startSMTP(t, tc.mode, func(s *smtpServer) { s.users["kagi"] = "pw" })
+			cfg, err := ParseSMTPURL(fmt.Sprintf("smtp://kagi:pw@%s:%d", srv.host, srv.port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.RequireTLS = true
+			m, err := NewSMTPMailer(cfg, "noreply@kagi.example.jp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.trust {
+				_, m.rootCAs = testCert(t)
+			}
+			err = m.SendMail(t.Context(), Mail{To: "taro@example.jp", Subject: "お知らせ", Body: "本文"})
+			got := srv.received()
+			srv.mu.Lock()
+			authed := len(srv.auth)
+			srv.mu.Unlock()
+			if tc.wantSent {
+				if err != nil {
+					t.Fatalf("SendMail: %v", err)
+				}
+				if len(got) != 1 || !got[0].tls || got[0].user != "kagi" {
+					t.Fatalf("received %+v, want one message over TLS from kagi", got)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantInErr) {
+				t.Fatalf("SendMail = %v, want an error naming %s", err, tc.wantInErr)
+			}
+			if IsPermanent(err) {
+				t.Errorf("IsPermanent(%v) = true; a setting to mend is retried, not dropped", err)
+			}
+			if len(got) != 0 || authed != 0 {
+				t.Errorf("the relay got %d messages and %d authentications in the clear", len(got), authed)
+			}
+		})
+	}
+}

@@ -36,12 +36,10 @@ var tmplMethods = map[string]string{
 	"password": "ログインID・パスワード",
 }
 
-// tmplSenderLine, followed by the From address, is the footer's line that names the sender:
-// the only place an email address may appear in a message.
-const tmplSenderLine = "送信元: "
-
 // tmplShared are the parts the emails have in common. "notYou" is for events the customer may
-// not have started; "footer" ends every email, its sender line second to last.
+// not have started; "footer" ends every email, signed with the brokerage's name when it is
+// configured (KAGI_BRAND_NAME). No part names the sender's address: the From header shows it,
+// and no body may hold an address (SPEC §7).
 const tmplShared = `
 {{- define "greeting"}}{{.Name}}
 
@@ -51,17 +49,22 @@ const tmplShared = `
 {{- define "notYou"}}
 お心当たりがない場合は、第三者による不正な操作のおそれがあります。
 至急、サポート窓口までお電話でご連絡ください。
-サポート窓口の電話番号は、このメールには記載しておりません。
-お手元の書類や、普段お使いの当社ウェブサイトでご確認ください。
+{{template "supportNumber"}}
+{{template "noLink"}}
+{{- end}}
 
-当社からのパスキー関連メールには、パスキー設定ページへのリンクは一切ありません。
+{{- define "supportNumber"}}サポート窓口の電話番号は、このメールには記載しておりません。
+お手元の書類や、普段お使いの当社ウェブサイトでご確認ください。
+{{end}}
+
+{{- define "noLink"}}当社からのパスキー関連メールには、パスキー設定ページへのリンクは一切ありません。
 リンクがあるメールは全てフィッシング詐欺です。絶対にクリックしないでください。
 {{end}}
 
 {{- define "footer"}}
 ――――――――――――――――――――
-{{.SenderLine}}
-このメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。
+{{if .Brand}}{{.Brand}}
+{{end}}このメールは送信専用です。ご返信いただいてもお答えできませんので、ご了承ください。
 {{end}}`
 
 // tmplEmail is the subject and body of each kind's email.
@@ -200,19 +203,94 @@ var tmplEmail = map[Kind]struct{ Subject, Body string }{
 解除日時：{{.At}}
 {{template "notYou" .}}{{template "footer" .}}`,
 	},
+	KindPasswordPaused: {
+		Subject: "【重要】ログインID・パスワードでのログイン一時停止のお知らせ",
+		Body: `{{template "greeting" .}}
+24時間以内に、ログイン追加認証（メールでの絵文字認証）で誤った絵文字が3回選択されたため、お客様の口座でのログインID・パスワードによるログインを一時的に停止いたしました。
+
+停止日時：{{.At}}
+停止期限：{{.Until}}まで
+
+パスキーでのログインは、これまでどおりご利用いただけます。
+ログインID・パスワードでのログインは、停止期限を過ぎると再びご利用いただけます。
+お急ぎの場合は、自動音声ダイヤルにお電話いただき、本人確認が完了すると、期限前でも停止を解除いたします。
+自動音声ダイヤルの電話番号は、このメールには記載しておりません。
+当社ウェブサイトのログイン画面や、お手元の書類でご確認ください。
+
+ログインのお心当たりがない場合は、第三者がお客様のパスワードを知っているおそれがあります。
+ログインできるようになりましたら、至急パスワードを変更してください。
+ご不明な点は、サポート窓口までお電話でご連絡ください。
+{{template "supportNumber"}}
+{{template "noLink"}}{{template "footer" .}}`,
+	},
+	KindPasswordPauseLifted: {
+		Subject: "【重要】ログインID・パスワードでのログイン一時停止の解除のお知らせ",
+		Body: `{{template "greeting" .}}
+{{.Channel}}でのお手続きにより、お客様の口座でのログインID・パスワードによるログインの一時停止を解除しました。
+ログインID・パスワードでのログインを、再びご利用いただけます。
+
+解除日時：{{.At}}
+解除窓口：{{.Channel}}
+
+パスワードにご不安がある場合は、ログイン後、パスワードを変更してください。
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindPasskeyAdded: {
+		Subject: "【重要】パスキー作成と出金等の一時制限のお知らせ",
+		Body: `{{template "greeting" .}}
+ログインID・パスワードでのログイン後に、お客様の口座に初めてのパスキーが作成されました。
+以降のログインはすべてパスキー認証に切り替わります。
+
+作成日時：{{.At}}
+{{- if .Provider}}
+パスキー保存先：{{.Provider}}
+{{- end}}
+
+お客様の資産を守るため、出金と出金先の金融機関口座の変更は、{{.Until}}までお受けできません。
+期限を過ぎると、通常どおりご利用いただけます。
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindCallbackDeclined: {
+		Subject: "【重要】自動音声ダイヤルでのお手続きについてのお知らせ",
+		Body: `{{template "greeting" .}}
+お客様の口座番号と暗証番号で、自動音声ダイヤルへのお電話がありました。
+ご本人確認のため、ご登録の電話番号へ折り返しお電話したところ、「お心当たりがない」とのご回答をいただきました。
+このため、ログインID・パスワードでの一時的なログインは受け付けておりません。
+
+ご回答日時：{{.At}}
+
+第三者がお客様の口座番号と暗証番号を知っているおそれがあります。
+至急、サポート窓口までお電話でご連絡ください。
+{{template "supportNumber"}}
+お客様ご自身のお手続きで、誤って1以外のボタンを押された場合は、お手数ですが、改めて自動音声ダイヤルからお手続きください。
+
+{{template "noLink"}}{{template "footer" .}}`,
+	},
 }
 
-// tmplSMS is the text of each kind that is texted (Event.Texted): one SMS of at most 70
-// characters, no name, no link. Times are in the short layout.
+// tmplSMSBrand opens every text with the brokerage's name (SPEC §4.9), so the customer knows
+// who writes before reading on; without a configured name (KAGI_BRAND_NAME) it is left out.
+const tmplSMSBrand = `{{if .Brand}}【{{.Brand}}】{{end}}`
+
+// tmplSMS is the text of each kind that is texted (Event.Texted), after tmplSMSBrand: short (one
+// SMS of 70 characters where the brand's name leaves room), no name, no link. Times are in the
+// short layout.
 var tmplSMS = map[Kind]string{
 	KindWindowOpened:        `{{.Channel}}の手続きで{{.Until}}までID・パスワードでログインできます。心当たりがなければサポート窓口へお電話ください。`,
 	KindPasskeyReplaced:     `{{.At}}にパスキーが再作成されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 	KindPasskeyDeleted:      `{{.At}}にパスキーが削除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 	KindVoiceLockout:        `本人確認の失敗が続き、自動音声ダイヤルを{{.Until}}まで停止します。心当たりがなければ営業時間内にサポート窓口へお電話ください。`,
 	KindVoiceLockoutCleared: `{{.At}}に自動音声ダイヤルの停止が解除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindPasswordPaused: `ログイン追加認証に3回失敗し、{{.Until}}までID・パスワードでのログインを停止します。パスキーは使えます。` +
+		`自動音声ダイヤルでの本人確認で早く解除できます。心当たりがなければパスワード漏えいのおそれがあります。サポート窓口へお電話ください。`,
+	KindPasswordPauseLifted: `{{.Channel}}の手続きでID・パスワードでのログイン停止が解除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindPasskeyAdded:        `{{.At}}にパスキーが作成されました。出金・出金先の変更は{{.Until}}まで停止します。心当たりがなければ至急サポート窓口へお電話ください。`,
 }
 
-// tmplCodeSMS is the text of the voice line's confirmation code (§4.8): the code, until when it
-// works, and that it is never to be told to anyone, since whoever reads it to the line opens the
-// temporary login. No name and no link.
-const tmplCodeSMS = `自動音声ダイヤルの確認コードは{{.Code}}です。{{.Until}}まで有効です。このコードは誰にも教えないでください。`
+// tmplCodeSMS is the text of the voice line's confirmation code (§4.8, §4.9), after
+// tmplSMSBrand: the code, until when it works, what it unlocks, that the brokerage — its staff
+// included — never asks anyone for it, since whoever reads it to the line opens the temporary
+// login, and what to do when the customer did not call. No name, no link, no phone number; at
+// most two messages (134 characters) with a brand's name of four.
+const tmplCodeSMS = `確認コード{{.Code}}（{{.Until}}まで有効）。ログインID・パスワードでの一時的なログイン用です。` +
+	`当社や社員がこのコードを尋ねることはありません。誰にも教えないでください。お電話されていない場合は入力せず、サポート窓口へご連絡ください。`
