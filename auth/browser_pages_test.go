@@ -107,7 +107,7 @@ func TestBrowserLoginMessagesByTheControls(t *testing.T) {
 			if got := b.text("support-hours"); got != desk.Hours {
 				t.Errorf("the hours show %q, want %q", got, desk.Hours)
 			}
-			for id, want := range map[string]string{"support-today": desk.Today, "support-status": desk.Status} {
+			for id, want := range map[string]string{"support-today": desk.Today, "support-status": msgOperatorsNow(Support(desk))} {
 				if got := b.text(id); !strings.HasPrefix(got, want) {
 					t.Errorf("#%s shows %q, want %q", id, got, want)
 				}
@@ -140,7 +140,7 @@ func TestBrowserLoginMessagesByTheControls(t *testing.T) {
 
 			b.step("passkey login on a device without the passkey", chromedp.Click(chromedp.ID("passkey-login")))
 			m = b.waitMsgShown("passkey-msg")
-			for _, want := range []string{"機種変更", desk.VoiceLine, "一時的(30分間)", "パスキーを再作成してください", desk.Hours, desk.Today, desk.Status} {
+			for _, want := range []string{"機種変更", desk.VoiceLine, "一時的(30分間)", msgOperators(Support(desk))} {
 				if !strings.Contains(m.Text, want) {
 					t.Errorf("the failed passkey login says %q, without %q", m.Text, want)
 				}

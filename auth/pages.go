@@ -89,6 +89,13 @@ type supportView struct {
 	NextOpenAt string
 }
 
+// Operators is the operators' hours, today's exception and whether they answer now, in the
+// words of the passkey_required message.
+func (v supportView) Operators() string { return msgOperators(v.Support) }
+
+// OperatorsNow says whether the operators answer now.
+func (v supportView) OperatorsNow() string { return msgOperatorsNow(v.Support) }
+
 // supportNow asks the support desk about the moment of the request.
 func (s *Service) supportNow() supportView {
 	v := supportView{Support: s.support.SupportAt(s.now())}

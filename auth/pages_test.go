@@ -4,16 +4,21 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"kagi/pgdb"
+	"kagi/web"
 )
 
 // pageTestWindow is a fallback window that is open whenever asked, for recovery sessions.
@@ -440,6 +445,8 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 	evening.NextOpen = time.Date(2031, 6, 4, 23, 30, 0, 0, time.UTC) // 8:30 JST
 	unnumbered := openDesk
 	unnumbered.VoiceLine = ""
+	switchedOff := openDesk
+	switchedOff.Open, switchedOff.Status = false, web.Unavailable
 	for _, c := range []struct {
 		name          string
 		desk          SupportDesk
@@ -447,18 +454,21 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 	}{
 		{"regular day, open", openDesk,
 			[]string{`<dd class="voice-line" id="voice-line">0120-123-456</dd>`, `<dd id="support-hours">平日 8:30~17:00 / 土日 9:00~17:00</dd>`,
-				"自動音声ダイヤル(0120-123-456)にお電話いただくと", "ただいま営業時間内です"},
-			[]string{`id="support-today"`, "ただいま営業時間外です"}},
+				"自動音声ダイヤル(0120-123-456)にお電話いただくと", "オペレーターの受付は、ただいま営業時間内です。"},
+			[]string{`id="support-today"`, "営業時間外です"}},
 		{"closed today", yearEnd,
 			[]string{"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00", `<p class="today" id="support-today">本日(12月31日)は休業日です</p>`,
-				"ただいま営業時間外です。次の受付開始は2031年1月2日 09:00 (日本時間)です", `data-open="false"`},
-			[]string{"ただいま営業時間内です"}},
+				`オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年1月2日 09:00 (日本時間)です。`, `data-open="false"`},
+			[]string{"営業時間内です"}},
 		{"special hours today", special,
-			[]string{`id="support-today">本日(12月30日)の営業時間は9:00~15:00です</p>`, "ただいま営業時間内です"},
+			[]string{`id="support-today">本日(12月30日)の営業時間は9:00~15:00です</p>`, "オペレーターの受付は、ただいま営業時間内です。"},
 			nil},
 		{"after hours", evening,
-			[]string{`id="support-status" data-open="false">ただいま営業時間外です。次の受付開始は2031年6月5日 08:30 (日本時間)です`, "営業時間外もご利用いただけます"},
+			[]string{`id="support-status" data-open="false">オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年6月5日 08:30 (日本時間)です。`, "営業時間外もご利用いただけます"},
 			[]string{`id="support-today"`}},
+		{"support switched off", switchedOff,
+			[]string{`id="support-status" data-open="false">オペレーターの受付は、現在ご利用いただけません。</p>`},
+			[]string{web.Unavailable, "次の受付開始"}},
 		{"no number configured", unnumbered,
 			[]string{"平日 8:30~17:00 / 土日 9:00~17:00", "機種変更などでパスキーを利用してのログインにお困りの方は、自動音声ダイヤルにお電話いただくと"},
 			[]string{`id="voice-line"`}},
@@ -477,28 +487,44 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 					t.Errorf("/login shows %q", f)
 				}
 			}
-			// The message after a failed passkey login carries the same way out.
-			els := parseHTML(t, p.body)
-			for _, el := range els {
-				if el.attrs["data-msg"] == "passkey-not-here" {
-					sup := c.desk.SupportAt(time.Time{})
-					for _, f := range []string{"機種変更", sup.VoiceLine, sup.Hours, sup.Today, sup.Status} {
-						if !strings.Contains(el.text, f) {
-							t.Errorf("the failed passkey login message %q lacks %q", el.text, f)
-						}
+			// The messages after a failed passkey login carry the same way out, and say the
+			// operators' hours and whether they answer as the passkey_required refusal does.
+			sup := c.desk.SupportAt(time.Time{})
+			for _, key := range []string{"passkey-not-here", "passkey-unknown"} {
+				text := pageMsg(t, p.body, key)
+				for _, f := range []string{"機種変更", sup.VoiceLine, msgOperators(sup)} {
+					if !strings.Contains(text, f) {
+						t.Errorf("the failed passkey login message %q lacks %q", text, f)
 					}
-					return
 				}
+				wantWayOutReadsRight(t, key, text, maxFailureRunes)
 			}
-			t.Error("no message for a passkey login on a device without the passkey")
 		})
 	}
+}
+
+// pageMsg is the text of the page's hidden message key (data-msg), as the script shows it.
+func pageMsg(t *testing.T, body, key string) string {
+	t.Helper()
+	start := strings.Index(body, `data-msg="`+key+`">`)
+	if start < 0 {
+		t.Fatalf("the page has no message %q", key)
+	}
+	inner := body[start+len(`data-msg="`+key+`">`):]
+	inner = inner[:strings.Index(inner, "</p>")]
+	return html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(inner, ""))
 }
 
 func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 	t.Parallel()
 	closed := openDesk
 	closed.Today, closed.Open, closed.Status = "本日(12月31日)は休業日です", false, "ただいま営業時間外です"
+	evening := openDesk
+	evening.Open, evening.Status = false, "ただいま営業時間外です"
+	special := evening
+	special.Today = "本日(12月30日)の営業時間は9:00~15:00です"
+	switchedOff := openDesk
+	switchedOff.Open, switchedOff.Status = false, web.Unavailable
 	unnumbered := openDesk
 	unnumbered.VoiceLine = ""
 	for _, c := range []struct {
@@ -506,10 +532,13 @@ func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 		desk SupportDesk
 		want []string
 	}{
-		{"number and hours", openDesk, []string{"自動音声ダイヤル(0120-123-456)", "一時的(30分間)", "オペレーターの受付時間は平日 8:30~17:00 / 土日 9:00~17:00です。", "ただいま営業時間内です。"}},
-		{"closed today", closed, []string{"0120-123-456", "平日 8:30~17:00", "本日(12月31日)は休業日です。", "ただいま営業時間外です。"}},
-		{"no number", unnumbered, []string{"自動音声ダイヤルにお電話いただくと", "オペレーターの受付時間は平日 8:30~17:00 / 土日 9:00~17:00です。"}},
-		{"no desk", NoSupportDesk{}, []string{"自動音声ダイヤルにお電話いただくと", "パスキーを再作成してください。"}},
+		{"number and hours", openDesk, []string{"自動音声ダイヤル(0120-123-456)", "一時的(30分間)", "オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は、ただいま営業時間内です。"}},
+		{"closed today", closed, []string{"0120-123-456", "オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は、ただいま営業時間外です。本日(12月31日)は休業日です。"}},
+		{"after hours", evening, []string{"(営業時間外もご利用いただけます)。オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は、ただいま営業時間外です。"}},
+		{"after hours, special hours today", special, []string{"は、ただいま営業時間外です。本日(12月30日)の営業時間は9:00~15:00です。"}},
+		{"support switched off", switchedOff, []string{"(営業時間外もご利用いただけます)。オペレーターの受付は、現在ご利用いただけません。"}},
+		{"no number", unnumbered, []string{"自動音声ダイヤルにお電話いただくと", "オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は"}},
+		{"no desk", NoSupportDesk{}, []string{"自動音声ダイヤルにお電話いただくと、一時的にログインID・パスワードでログインできます(営業時間外もご利用いただけます)。"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -519,6 +548,10 @@ func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 			status, body := e.passwordLogin(e.browser(), "taro", demoAccount.Password)
 			if status != http.StatusForbidden || body["error"] != "passkey_required" {
 				t.Fatalf("%d %v, want 403 passkey_required", status, body)
+			}
+			// A wrong password gets the very same answer, whatever the desk says (§2.2).
+			if s2, b2 := e.passwordLogin(e.browser(), "taro", "wrong password!"); s2 != status || !reflect.DeepEqual(b2, body) {
+				t.Errorf("wrong password: %d %v, right password: %d %v", s2, b2, status, body)
 			}
 			msg, _ := body["message"].(string)
 			for _, f := range c.want {
@@ -531,11 +564,36 @@ func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 					t.Errorf("message %q has %q", msg, f)
 				}
 			}
+			wantWayOutReadsRight(t, "passkey_required", msg, maxRefusalRunes)
 			sup := c.desk.SupportAt(time.Time{})
 			if body["voice_line"] != sup.VoiceLine || body["support_hours"] != sup.Hours {
 				t.Errorf("voice_line %q, support_hours %q, want %q and %q", body["voice_line"], body["support_hours"], sup.VoiceLine, sup.Hours)
 			}
 		})
+	}
+}
+
+// A message that carries the way out is read under the button the customer used, on a phone:
+// it must fit a glance. The bounds hold for the longest desk (number, hours, today's special
+// hours); the messages before the operators were named (247 and 290 characters) did not.
+const (
+	maxRefusalRunes = 215 // passkey_required
+	maxFailureRunes = 250 // a failed passkey login: why, then the way out
+)
+
+// wantWayOutReadsRight fails a message with the way out that says the desk's bare 「ただいま営業
+// 時間外です」, which after 「営業時間外もご利用いただけます」 reads as if the voice line were
+// closed, or that is longer than max characters.
+func wantWayOutReadsRight(t *testing.T, what, msg string, max int) {
+	t.Helper()
+	for _, sentence := range strings.SplitAfter(msg, "。") {
+		hours := strings.Contains(sentence, "営業時間外です") || strings.Contains(sentence, "営業時間内です")
+		if (hours && !strings.HasPrefix(sentence, "オペレーターの受付")) || strings.Contains(sentence, web.Unavailable) {
+			t.Errorf("%s says %q without naming the operators: %q", what, sentence, msg)
+		}
+	}
+	if n := utf8.RuneCountInString(msg); n > max {
+		t.Errorf("%s is %d characters, over %d: %q", what, n, max, msg)
 	}
 }
 
