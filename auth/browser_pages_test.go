@@ -112,6 +112,10 @@ func TestBrowserLoginMessagesByTheControls(t *testing.T) {
 					t.Errorf("#%s shows %q, want %q", id, got, want)
 				}
 			}
+			// The number is dialled at a tap.
+			if got := b.telLinks("#voice-line"); len(got) != 1 || got[0] != "tel:0120123456 0120-123-456" {
+				t.Errorf("the voice line's links %q, want the one tel: link to 0120-123-456", got)
+			}
 			b.noSidewaysScroll(sc.width)
 
 			// A wrong password: the refusal is under the button, on the screen.
@@ -137,6 +141,9 @@ func TestBrowserLoginMessagesByTheControls(t *testing.T) {
 			)
 			m = b.waitMsgShown("password-msg")
 			wantWhereTheCustomerLooks(t, "passkey_required", m)
+			if got := b.telLinks("#password-msg"); len(got) != 1 || got[0] != "tel:0120123456 0120-123-456" {
+				t.Errorf("passkey_required's number links %q, want a tel: link to 0120-123-456", got)
+			}
 
 			b.step("passkey login on a device without the passkey", chromedp.Click(chromedp.ID("passkey-login")))
 			m = b.waitMsgShown("passkey-msg")
@@ -144,6 +151,9 @@ func TestBrowserLoginMessagesByTheControls(t *testing.T) {
 				if !strings.Contains(m.Text, want) {
 					t.Errorf("the failed passkey login says %q, without %q", m.Text, want)
 				}
+			}
+			if got := b.telLinks("#passkey-msg"); len(got) != 1 || got[0] != "tel:0120123456 0120-123-456" {
+				t.Errorf("the failed passkey login's number links %q, want a tel: link to 0120-123-456", got)
 			}
 			if strings.Contains(m.Text, msgCeremonyFailed) {
 				t.Errorf("the failed passkey login only says to try again: %q", m.Text)
@@ -219,4 +229,15 @@ func (b *browserEnv) recoveryPageCountsDown(until time.Time) {
 		t.Errorf("after the window's end the page says %q", got)
 	}
 	skew(0)
+}
+
+// telLinks lists the links under the elements sel finds as "href text".
+func (b *browserEnv) telLinks(sel string) []string {
+	b.t.Helper()
+	links, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](fmt.Sprintf(
+		`[...document.querySelectorAll(%q)].map((a) => a.getAttribute('href') + ' ' + a.textContent)`, sel+" a")))
+	if err != nil {
+		b.t.Fatalf("links in %s: %v", sel, err)
+	}
+	return links
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"kagi/web"
@@ -95,6 +96,26 @@ func (v supportView) Operators() string { return msgOperators(v.Support) }
 
 // OperatorsNow says whether the operators answer now.
 func (v supportView) OperatorsNow() string { return msgOperatorsNow(v.Support) }
+
+// VoiceLineTel is the voice line's number as a tel: link, so a phone dials it at a tap: its
+// digits (with the + of an international number), as a phone in Japan dials the number written
+// on the page; "" without a number.
+func (v supportView) VoiceLineTel() template.URL {
+	var b strings.Builder
+	for i, r := range v.VoiceLine {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		}
+	}
+	if strings.TrimPrefix(b.String(), "+") == "" {
+		return ""
+	}
+	// Only digits and a leading +: nothing a browser could run.
+	return template.URL("tel:" + b.String())
+}
 
 // supportNow asks the support desk about the moment of the request.
 func (s *Service) supportNow() supportView {

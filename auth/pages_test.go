@@ -215,8 +215,10 @@ func TestPageLogin(t *testing.T) {
 	if !ok || id.attrs["autocomplete"] != "username webauthn" {
 		t.Errorf("login ID field %+v: want autocomplete=\"username webauthn\" for passkey autofill", id)
 	}
+	// The page tells customers that passkey mail never links; the page itself links nowhere
+	// either, but for the voice line's number, which a phone dials at a tap.
 	for _, el := range els {
-		if el.name == "a" {
+		if el.name == "a" && !strings.HasPrefix(el.attrs["href"], "tel:") {
 			t.Errorf("login page has a link (%q): the page tells customers passkey mail never links", el.attrs["href"])
 		}
 	}
@@ -453,8 +455,9 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 		want, notWant []string
 	}{
 		{"regular day, open", openDesk,
-			[]string{`<dd class="voice-line" id="voice-line">0120-123-456</dd>`, `<dd id="support-hours">平日 8:30~17:00 / 土日 9:00~17:00</dd>`,
-				"自動音声ダイヤル(0120-123-456)にお電話いただくと", "オペレーターの受付は、ただいま営業時間内です。"},
+			[]string{`<dd class="voice-line" id="voice-line"><a class="tel" href="tel:0120123456">0120-123-456</a></dd>`,
+				`<dd id="support-hours">平日 8:30~17:00 / 土日 9:00~17:00</dd>`,
+				`自動音声ダイヤル(<a class="tel" href="tel:0120123456">0120-123-456</a>)にお電話いただくと`, "オペレーターの受付は、ただいま営業時間内です。"},
 			[]string{`id="support-today"`, "営業時間外です"}},
 		{"closed today", yearEnd,
 			[]string{"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00", `<p class="today" id="support-today">本日(12月31日)は休業日です</p>`,
@@ -471,7 +474,7 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 			[]string{web.Unavailable, "次の受付開始"}},
 		{"no number configured", unnumbered,
 			[]string{"平日 8:30~17:00 / 土日 9:00~17:00", "機種変更などでパスキーを利用してのログインにお困りの方は、自動音声ダイヤルにお電話いただくと"},
-			[]string{`id="voice-line"`}},
+			[]string{`id="voice-line"`, `href="tel:`}},
 		{"no desk at all", NoSupportDesk{},
 			[]string{"自動音声ダイヤルにお電話いただくと、一時的にログインID・パスワードでログインできます"},
 			[]string{`class="desk"`, `id="support-status"`, `id="support-hours"`}},
@@ -513,6 +516,21 @@ func pageMsg(t *testing.T, body, key string) string {
 	inner := body[start+len(`data-msg="`+key+`">`):]
 	inner = inner[:strings.Index(inner, "</p>")]
 	return html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(inner, ""))
+}
+
+// The voice line's number is dialled at a tap: the tel: link carries its digits, as a phone in
+// Japan dials the number written on the page.
+func TestVoiceLineTel(t *testing.T) {
+	for _, c := range []struct{ number, want string }{
+		{"0120-123-456", "tel:0120123456"},
+		{"03 (1234) 5678", "tel:0312345678"},
+		{"+81 3 1234 5678", "tel:+81312345678"},
+		{"", ""},
+	} {
+		if got := (supportView{Support: Support{VoiceLine: c.number}}).VoiceLineTel(); string(got) != c.want {
+			t.Errorf("%q: %q, want %q", c.number, got, c.want)
+		}
+	}
 }
 
 func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
