@@ -206,6 +206,7 @@ func (b *browserEnv) recoveryPageCountsDown(until time.Time) {
 		t.Errorf("the recovery page's voice line %q", got)
 	}
 	b.noSidewaysScroll(phoneWidth)
+	b.zoneOnOneLine()
 
 	// Ten minutes later (the phone's clock moved on while the tab was in the background): the
 	// page counts down as soon as the customer comes back to it.
@@ -240,4 +241,22 @@ func (b *browserEnv) telLinks(sel string) []string {
 		b.t.Fatalf("links in %s: %v", sel, err)
 	}
 	return links
+}
+
+// zoneOnOneLine fails when a time's 「(日本時間)」 on the page is broken over two lines.
+func (b *browserEnv) zoneOnOneLine() {
+	b.t.Helper()
+	lines, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]int](
+		`[...document.querySelectorAll('.tz')].filter((el) => el.offsetParent !== null).map((el) => el.getClientRects().length)`))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if len(lines) == 0 {
+		b.t.Error("no time on the page names its zone")
+	}
+	for _, n := range lines {
+		if n != 1 {
+			b.t.Errorf("「(日本時間)」 spans %d lines on a %d px screen (%v)", n, phoneWidth, lines)
+		}
+	}
 }

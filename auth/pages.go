@@ -38,7 +38,7 @@ var staticAssets = func() *web.Assets {
 }()
 
 func parsePage(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staticAssets.URL}).
+	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staticAssets.URL, "jst": jstHTML}).
 		ParseFS(pageFS, "pages/layout.html", "pages/"+name))
 }
 
@@ -226,9 +226,22 @@ func providerDisplayName(name string) string {
 	return name
 }
 
+// jstZone is how the pages name the time zone after a time.
+const jstZone = "(日本時間)"
+
 // formatJST is how the pages write a time: 2026年11月25日 19:00 (日本時間).
 func formatJST(t time.Time) string {
-	return t.In(jst).Format("2006年1月2日 15:04") + " (日本時間)"
+	return t.In(jst).Format("2006年1月2日 15:04") + " " + jstZone
+}
+
+// jstHTML is a time formatJST wrote, for a page: the zone is kept on one line, so a narrow
+// screen does not break 「(日本時間)」 between 日本 and 時間.
+func jstHTML(s string) template.HTML {
+	at, ok := strings.CutSuffix(s, " "+jstZone)
+	if !ok {
+		return template.HTML(template.HTMLEscapeString(s))
+	}
+	return template.HTML(template.HTMLEscapeString(at) + ` <span class="tz">` + jstZone + `</span>`)
 }
 
 // StaticURL names one of the pages' scripts or styles under /static/ with its content's hash,

@@ -315,7 +315,7 @@ func TestPageSecurityWithPasskey(t *testing.T) {
 	e.passwordLogin(c, "taro", demoAccount.Password)
 	e.insertPasskey(acct.ID, time.Date(2026, 11, 24, 15, 30, 0, 0, time.UTC), time.Date(2026, 11, 25, 0, 5, 0, 0, time.UTC))
 	p := e.get(c, "/settings/security")
-	wantHTML(t, p, "作成日時", "2026年11月25日 00:30 (日本時間)", "最終利用日時", "2026年11月25日 09:05 (日本時間)",
+	wantHTML(t, p, "作成日時", `2026年11月25日 00:30 <span class="tz">(日本時間)</span>`, "最終利用日時", `2026年11月25日 09:05 <span class="tz">(日本時間)</span>`,
 		"同期されています", "「パスワード」(iCloud キーチェーン)", "パスキーを削除")
 	els := checkStrictCSP(t, p)
 	for _, id := range []string{"passkey-create", "no-passkey", "recovery-notice", "hold-notice", "before-create", "done"} {
@@ -355,7 +355,7 @@ func TestPageSecurityRecoverySession(t *testing.T) {
 	if err := e.svc.pool.QueryRow(context.Background(), `SELECT recovered_at FROM accounts WHERE id = $1`, acct.ID).Scan(&recoveredAt); err != nil {
 		t.Fatal(err)
 	}
-	wantHTML(t, p, "出金や出金先銀行口座の変更", formatJST(recoveredAt.Add(DefaultRecoveryHold)))
+	wantHTML(t, p, "出金や出金先銀行口座の変更", string(jstHTML(formatJST(recoveredAt.Add(DefaultRecoveryHold)))))
 	if sec, _ := findElement(els, "security"); sec.attrs["data-assurance"] != "password_fallback" {
 		t.Errorf("data-assurance = %q: the script offers conditional create only after recovery", sec.attrs["data-assurance"])
 	}
@@ -461,13 +461,13 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 			[]string{`id="support-today"`, "営業時間外です"}},
 		{"closed today", yearEnd,
 			[]string{"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00", `<p class="today" id="support-today">本日(12月31日)は休業日です</p>`,
-				`オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年1月2日 09:00 (日本時間)です。`, `data-open="false"`},
+				`オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年1月2日 09:00 <span class="tz">(日本時間)</span>です。`, `data-open="false"`},
 			[]string{"営業時間内です"}},
 		{"special hours today", special,
 			[]string{`id="support-today">本日(12月30日)の営業時間は9:00~15:00です</p>`, "オペレーターの受付は、ただいま営業時間内です。"},
 			nil},
 		{"after hours", evening,
-			[]string{`id="support-status" data-open="false">オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年6月5日 08:30 (日本時間)です。`, "営業時間外もご利用いただけます"},
+			[]string{`id="support-status" data-open="false">オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年6月5日 08:30 <span class="tz">(日本時間)</span>です。`, "営業時間外もご利用いただけます"},
 			[]string{`id="support-today"`}},
 		{"support switched off", switchedOff,
 			[]string{`id="support-status" data-open="false">オペレーターの受付は、現在ご利用いただけません。</p>`},
@@ -659,7 +659,7 @@ func TestPageSecurityCreateOnlyOnAPhone(t *testing.T) {
 			t.Error("「パスキーを作成」 offered on a computer")
 		}
 		// The phone can log in with the password too while the window lasts.
-		wantHTML(t, p, "2031年6月4日 10:20 (日本時間)までは、スマートフォンでも同じログインID・パスワードでログインできます")
+		wantHTML(t, p, `2031年6月4日 10:20 <span class="tz">(日本時間)</span>までは、スマートフォンでも同じログインID・パスワードでログインできます`)
 	})
 }
 
@@ -675,7 +675,7 @@ func TestPageRecoverySaysUntilWhen(t *testing.T) {
 		t.Fatalf("recovery login: %d %v", status, body)
 	}
 	p := e.getAs(cl, "/settings/security", uaIPhone)
-	wantHTML(t, p, `<strong id="recovery-ends">2031年6月4日 10:25 (日本時間)</strong>まで有効です`,
+	wantHTML(t, p, `<strong id="recovery-ends">2031年6月4日 10:25 <span class="tz">(日本時間)</span></strong>まで有効です`,
 		`残り<span id="recovery-minutes">26</span>分`, `data-left-ms="1530000"`, "今すぐ新しいパスキーを作成してください",
 		"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00")
 	e.clock.Advance(20 * time.Minute)
