@@ -130,6 +130,15 @@ func TestBrowserLoginMessagesByTheControls(t *testing.T) {
 			}
 			wantWhereTheCustomerLooks(t, "the wrong password's refusal", m)
 
+			// A whole page pasted into the password field is told so.
+			b.step("5,000-character password",
+				chromedp.SetValue(chromedp.ID("password"), strings.Repeat("x", 5000)),
+				chromedp.Click(chromedp.ID("password-login")),
+				chromedp.PollFunction[chromedp.Void](`(want) => document.getElementById('password-msg').textContent === want`,
+					chromedp.WithPollingArgs(msgPasswordTooLong)),
+			)
+			wantWhereTheCustomerLooks(t, "the too-long password's refusal", b.waitMsgShown("password-msg"))
+
 			// The phone with the passkey is gone: the password is refused with the way out, by the
 			// form, and on a device without the passkey the passkey button says what to do.
 			b.insertPasskey(acct.ID, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))

@@ -10,6 +10,7 @@ import (
 // Customer-facing Japanese messages of the auth core, in one place for review.
 const (
 	msgMissingCredentials           = "ログインIDとパスワードを入力してください。"
+	msgPasswordTooLong              = "パスワードが長すぎます。ご登録のパスワードを入力してください。"
 	msgInvalidCredentials           = "ログインIDまたはパスワードが正しくありません。"
 	msgRateLimited                  = "ログインに続けて失敗したため、しばらくログインできません。時間をおいて再度お試しください。"
 	msgUnauthorized                 = "ログインしてください。"
@@ -27,6 +28,16 @@ const (
 	msgBadMediation                 = "リクエストの形式が正しくありません。"
 	msgBusy                         = "ただいまログインが大変混み合っています。恐れ入りますが、しばらくしてから再度お試しください。"
 )
+
+// msgLoginNotTried is the refusal of a password login that is not even tried: a field left
+// empty, else a password longer than any account's (the caller's limit). A customer who pasted
+// a whole page into the field is told what is wrong with it, not to fill in the form.
+func msgLoginNotTried(loginID, password string) string {
+	if loginID == "" || password == "" {
+		return msgMissingCredentials
+	}
+	return msgPasswordTooLong
+}
 
 // msgEmailCheckWrong is the refusal of a wrong pick, with the picks left.
 func msgEmailCheckWrong(left int) string {

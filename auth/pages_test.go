@@ -682,6 +682,30 @@ func TestPageRecoverySaysUntilWhen(t *testing.T) {
 	wantHTML(t, e.getAs(cl, "/settings/security", uaIPhone), `残り<span id="recovery-minutes">6</span>分`)
 }
 
+// A password longer than any account's is refused before it is tried, with a message that says
+// what is wrong with it, not to fill in the form.
+func TestPasswordTooLongSaysSo(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addAccount(demoAccount)
+	for _, c := range []struct {
+		name, loginID, password string
+		status                  int
+		msg                     string
+	}{
+		{"5,000 characters", "taro", strings.Repeat("x", 5000), http.StatusBadRequest, msgPasswordTooLong},
+		{"1,025 bytes", "taro", strings.Repeat("x", 1025), http.StatusBadRequest, msgPasswordTooLong},
+		{"1,024 bytes is tried", "taro", strings.Repeat("x", 1024), http.StatusUnauthorized, msgInvalidCredentials},
+		{"too long, without a login ID", "", strings.Repeat("x", 5000), http.StatusBadRequest, msgMissingCredentials},
+		{"no password", "taro", "", http.StatusBadRequest, msgMissingCredentials},
+	} {
+		status, body := e.passwordLogin(e.browser(), c.loginID, c.password)
+		if status != c.status || body["message"] != c.msg {
+			t.Errorf("%s: %d %q, want %d %q", c.name, status, body["message"], c.status, c.msg)
+		}
+	}
+}
+
 func TestPagesPromiseEnvironmentsAndNoLink(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Windows = pageTestWindow{until: time.Date(2031, 6, 4, 1, 30, 0, 0, time.UTC)} })
