@@ -706,6 +706,61 @@ func TestPasswordTooLongSaysSo(t *testing.T) {
 	}
 }
 
+// The pages a customer meets, each as it is fetched.
+func (e *testEnv) customerPages(t *testing.T) map[string]fetchedPage {
+	t.Helper()
+	pages := map[string]fetchedPage{"login": e.get(e.browser(), "/login")}
+	fresh := e.browser()
+	e.passwordLogin(fresh, "taro", demoAccount.Password)
+	pages["settings on a phone"] = e.getAs(fresh, "/settings/security", uaIPhone)
+	pages["settings on a computer"] = e.getAs(fresh, "/settings/security", uaWindows)
+	recovering := e.browser()
+	e.passwordLogin(recovering, "hanako", demoAccount.Password)
+	pages["recovery on a phone"] = e.getAs(recovering, "/settings/security", uaIPhone)
+	pages["recovery on a computer"] = e.getAs(recovering, "/settings/security", uaWindows)
+	for name, p := range pages {
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: %d", name, p.status)
+		}
+	}
+	return pages
+}
+
+func newPagesEnv(t *testing.T) *testEnv {
+	t.Helper()
+	e := newTestEnv(t, withDesk(openDesk), func(c *Config) { c.Windows = pageTestWindow{until: time.Date(2031, 6, 4, 1, 30, 0, 0, time.UTC)} })
+	e.addAccount(demoAccount)
+	other := demoAccount
+	other.LoginID, other.AccountNumber, other.Email = "hanako", "7654321", "hanako@example.jp"
+	e.insertPasskey(e.addAccount(other).ID, e.clock.Now(), e.clock.Now())
+	return e
+}
+
+// quotedButton is a label the pages quote as something to press or choose: 「パスキーを作成」を押して.
+var quotedButton = regexp.MustCompile(`「([^」]+)」(?:を選択|を押|ボタン)`)
+
+// Every button a page quotes is one the customer finds: on the page, or on the login page it
+// speaks of.
+func TestPagesQuoteOnlyTheirButtons(t *testing.T) {
+	t.Parallel()
+	pages := newPagesEnv(t).customerPages(t)
+	buttons := map[string]bool{}
+	for _, p := range pages {
+		for _, el := range parseHTML(t, p.body) {
+			if el.name == "button" {
+				buttons[strings.TrimSpace(el.text)] = true
+			}
+		}
+	}
+	for name, p := range pages {
+		for _, m := range quotedButton.FindAllStringSubmatch(p.body, -1) {
+			if !buttons[m[1]] {
+				t.Errorf("%s quotes 「%s」, a button no page has (%v)", name, m[1], buttons)
+			}
+		}
+	}
+}
+
 func TestPagesPromiseEnvironmentsAndNoLink(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Windows = pageTestWindow{until: time.Date(2031, 6, 4, 1, 30, 0, 0, time.UTC)} })
