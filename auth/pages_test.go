@@ -761,6 +761,18 @@ func TestPagesQuoteOnlyTheirButtons(t *testing.T) {
 	}
 }
 
+// halfWidthQuestion finds a half-width 「?」 in Japanese text, where the full-width 「？」 belongs.
+var halfWidthQuestion = regexp.MustCompile(`[\p{Hiragana}\p{Katakana}\p{Han}ー]\?|\?[\p{Hiragana}\p{Katakana}\p{Han}]`)
+
+func TestPagesWriteJapanesePunctuation(t *testing.T) {
+	t.Parallel()
+	for name, p := range newPagesEnv(t).customerPages(t) {
+		if m := halfWidthQuestion.FindAllString(p.body, -1); m != nil {
+			t.Errorf("%s writes a half-width 「?」 in Japanese: %q", name, m)
+		}
+	}
+}
+
 func TestPagesPromiseEnvironmentsAndNoLink(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Windows = pageTestWindow{until: time.Date(2031, 6, 4, 1, 30, 0, 0, time.UTC)} })
