@@ -682,6 +682,72 @@ func TestPageRecoverySaysUntilWhen(t *testing.T) {
 	wantHTML(t, e.getAs(cl, "/settings/security", uaIPhone), `残り<span id="recovery-minutes">6</span>分`)
 }
 
+// After the window's end the recovery session is gone with it: the security page sends the
+// browser to the login page, which says that the temporary login ended and to call the voice
+// line again, with the number to dial at a tap.
+func TestPageRecoveryEndedSaysCallAgain(t *testing.T) {
+	t.Parallel()
+	until := time.Date(2031, 6, 4, 1, 25, 30, 0, time.UTC) // 10:25 JST
+	e := newTestEnv(t, withDesk(openDesk), func(c *Config) { c.Windows = pageTestWindow{until: until} })
+	acct := e.addAccount(demoAccount)
+	e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
+	const (
+		endedAt   = `一時的なログインは2031年6月4日 10:25 <span class="tz">(日本時間)</span>に終了しました。`
+		callAgain = `パスキーの作成・削除を行うには、もう一度自動音声ダイヤル(<a class="tel" href="tel:0120123456">0120-123-456</a>)にお電話ください`
+	)
+	cl := e.browser()
+	if status, body := e.passwordLogin(cl, "taro", demoAccount.Password); status != http.StatusOK {
+		t.Fatalf("recovery login: %d %v", status, body)
+	}
+	// While the window lasts, the page carries its ended state hidden, for its script to show
+	// when the countdown reaches zero.
+	p := e.getAs(cl, "/settings/security", uaIPhone)
+	wantHTML(t, p, endedAt, callAgain)
+	els := checkStrictCSP(t, p)
+	if el, ok := findElement(els, "recovery-ended"); !ok || el.attrs["hidden"] == "" {
+		t.Errorf("#recovery-ended %v: want it on the page, hidden while the window lasts", el.attrs)
+	}
+	if el, _ := findElement(els, "recovery-notice"); el.attrs["data-live"] == "" {
+		t.Errorf("#recovery-notice %v: the script removes what carries data-live at the end", el.attrs)
+	}
+	// Logged out before the end, the customer may still log in with the password: the login
+	// page says nothing of an end.
+	early := e.browser()
+	e.passwordLogin(early, "taro", demoAccount.Password)
+	e.getAs(early, "/settings/security", uaIPhone)
+	e.do(early, "POST", "/api/v1/logout", nil)
+	if p := e.get(early, "/login"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("the login page says the temporary login ended before its end")
+	}
+
+	e.clock.Advance(26 * time.Minute)
+	if p := e.getAs(cl, "/settings/security", uaIPhone); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Fatalf("after the end: %d %q, want 303 to /login", p.status, p.header.Get("Location"))
+	}
+	if status, body := e.do(cl, "POST", "/api/v1/passkeys/register/begin", map[string]string{}); status != http.StatusUnauthorized {
+		t.Errorf("creating the passkey after the end: %d %v, want 401", status, body)
+	}
+	p = e.get(cl, "/login")
+	wantHTML(t, p, `<div class="notice" id="recovery-ended" role="status">`, endedAt, callAgain)
+	if p := e.get(cl, "/login"); !strings.Contains(p.body, endedAt) {
+		t.Error("a reload of the login page no longer says that the temporary login ended")
+	}
+	if p := e.get(early, "/login"); !strings.Contains(p.body, endedAt) {
+		t.Error("the login page of the browser that logged out early says nothing of the end")
+	}
+	if p := e.get(e.browser(), "/login"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("a browser that never had a recovery session is told one ended")
+	}
+
+	// A recovery that did its work (the passkey created or deleted) is over for good.
+	if p := e.get(cl, "/login?done=passkey_created"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("the login page says the temporary login ended beside 「パスキーを作成しました」")
+	}
+	if p := e.get(cl, "/login"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("the end is still told after the recovery did its work")
+	}
+}
+
 // A password longer than any account's is refused before it is tried, with a message that says
 // what is wrong with it, not to fill in the form.
 func TestPasswordTooLongSaysSo(t *testing.T) {
