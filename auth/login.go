@@ -66,7 +66,7 @@ type passwordCandidate struct {
 // the login ID, the attempt is counted on that device's own throttle.
 func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, device string) (PasswordLogin, error) {
 	if loginID == "" || password == "" || len(password) > 1024 {
-		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgMissingCredentials)
+		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgLoginNotTried(loginID, password))
 	}
 	// Under a flood the login is refused before it costs the database anything.
 	if s.passwords.Busy() {

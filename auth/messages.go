@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"kagi/web"
 )
 
 // Customer-facing Japanese messages of the auth core, in one place for review.
 const (
 	msgMissingCredentials           = "ログインIDとパスワードを入力してください。"
+	msgPasswordTooLong              = "パスワードが長すぎます。ご登録のパスワードを入力してください。"
 	msgInvalidCredentials           = "ログインIDまたはパスワードが正しくありません。"
 	msgRateLimited                  = "ログインに続けて失敗したため、しばらくログインできません。時間をおいて再度お試しください。"
 	msgUnauthorized                 = "ログインしてください。"
@@ -26,6 +29,16 @@ const (
 	msgBusy                         = "ただいまログインが大変混み合っています。恐れ入りますが、しばらくしてから再度お試しください。"
 )
 
+// msgLoginNotTried is the refusal of a password login that is not even tried: a field left
+// empty, else a password longer than any account's (the caller's limit). A customer who pasted
+// a whole page into the field is told what is wrong with it, not to fill in the form.
+func msgLoginNotTried(loginID, password string) string {
+	if loginID == "" || password == "" {
+		return msgMissingCredentials
+	}
+	return msgPasswordTooLong
+}
+
 // msgEmailCheckWrong refuses a wrong pick, which ends the check (§2.12).
 const msgEmailCheckWrong = "選択された絵文字が正しくありません。このログインは無効になりました。もう一度ログインからやり直してください。なお、絵文字の選択を続けて間違えると、安全のため、ログインID・パスワードでのログインを24時間停止します。"
 
@@ -35,12 +48,20 @@ const msgClientLimited = "ただいまお客様のネットワークからのア
 
 // The passkey_required refusal (§2.2) with the way out as the support desk tells it at the
 // moment: the voice line's number, the operators' hours, today's exception and whether they
-// answer now. Without a number the sentence names the voice line alone, never a blank.
+// answer now. Without a number the sentence names the voice line alone, never a blank. It is
+// kept short, for the space under a login button: what to do after the login (create the
+// passkey again) the recovery page tells, and the voice line says, when it matters. The
+// voice line answers at any hour, the operators only in theirs, so every sentence about the
+// hours or about now names the operators: 「ただいま営業時間外です」 right after 「営業時間外も
+// ご利用いただけます」 would read as if the voice line were closed.
 const (
 	msgPasskeyRequiredLead = "パスキーが作成されているため、パスキーでログインしてください。"
-	msgWayOutNumbered      = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤル(%s)にお電話いただくと、%sログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
-	msgWayOut              = "機種変更などでパスキーを利用したログインができない場合は、自動音声ダイヤルにお電話いただくと、%sログインID・パスワードでログインできます(営業時間外もご利用いただけます)。ログイン後、パスキーを再作成してください。"
+	msgWayOutNumbered      = "パスキーでログインできない場合は、自動音声ダイヤル(%s)にお電話いただくと、%sログインID・パスワードでログインできます(営業時間外もご利用いただけます)。"
+	msgWayOut              = "パスキーでログインできない場合は、自動音声ダイヤルにお電話いただくと、%sログインID・パスワードでログインできます(営業時間外もご利用いただけます)。"
 	msgOperatorHours       = "オペレーターの受付時間は%sです。"
+	msgOperatorsOpen       = "オペレーターの受付%sは、ただいま営業時間内です。"
+	msgOperatorsClosed     = "オペレーターの受付%sは、ただいま営業時間外です。"
+	msgOperatorsOff        = "オペレーターの受付は、現在ご利用いただけません。"
 )
 
 // msgPasskeyRequired is the passkey_required message at the moment sup describes.
@@ -52,15 +73,41 @@ func msgPasskeyRequired(sup Support) string {
 	} else {
 		fmt.Fprintf(&b, msgWayOut, sup.Temporarily())
 	}
-	if sup.Hours != "" {
-		fmt.Fprintf(&b, msgOperatorHours, sup.Hours)
+	b.WriteString(msgOperators(sup))
+	return b.String()
+}
+
+// msgOperators is whether the operators answer now, with their hours, then today's exception;
+// "" when the desk tells nothing. Switched off, they have no hours to tell.
+func msgOperators(sup Support) string {
+	var b strings.Builder
+	switch hours := sup.Hours; {
+	case sup.Status != "" && sup.Open:
+		fmt.Fprintf(&b, msgOperatorsOpen, inParens(hours))
+	case sup.Status == web.Unavailable:
+		return msgOperatorsOff
+	case sup.Status != "":
+		fmt.Fprintf(&b, msgOperatorsClosed, inParens(hours))
+	case hours != "":
+		fmt.Fprintf(&b, msgOperatorHours, hours)
 	}
-	for _, s := range []string{sup.Today, sup.Status} {
-		if s != "" {
-			b.WriteString(strings.TrimSuffix(s, "。") + "。")
-		}
+	if sup.Today != "" {
+		b.WriteString(strings.TrimSuffix(sup.Today, "。") + "。")
 	}
 	return b.String()
+}
+
+// msgOperatorsNow says whether the operators answer now, for a page that shows their hours
+// beside it; "" when the desk does not say.
+func msgOperatorsNow(sup Support) string {
+	return msgOperators(Support{Open: sup.Open, Status: sup.Status})
+}
+
+func inParens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
 }
 
 // providerNamesJa are the providers' names as the FAQ writes them (Apple's is the 「パスワード」

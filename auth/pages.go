@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"kagi/web"
@@ -37,7 +39,7 @@ var staticAssets = func() *web.Assets {
 }()
 
 func parsePage(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staticAssets.URL}).
+	return template.Must(template.New(name).Funcs(template.FuncMap{"static": staticAssets.URL, "jst": jstHTML}).
 		ParseFS(pageFS, "pages/layout.html", "pages/"+name))
 }
 
@@ -75,10 +77,78 @@ type loginView struct {
 	Done string
 	// Support is the way out for a customer whose passkey is gone.
 	Support supportView
+	// Ended is set when this browser's recovery session ended with its window a moment ago.
+	Ended *recoveryEnded
 }
 
 func (s *Service) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
-	return web.Page(w, loginPage, loginView{Done: r.URL.Query().Get("done"), Support: s.supportNow()})
+	v := loginView{Done: r.URL.Query().Get("done"), Support: s.supportNow()}
+	switch end, ok := s.recoveryEnd(r); {
+	case v.Done == "passkey_created" || v.Done == "passkey_deleted":
+		// The recovery did what it was for: its end is nothing to tell any more.
+		if ok {
+			s.setRecoveryEnd(w, time.Time{})
+		}
+	case ok && !end.After(s.now()):
+		v.Ended = &recoveryEnded{At: formatJST(end), Support: v.Support}
+	}
+	return web.Page(w, loginPage, v)
+}
+
+// recoveryEnded tells that a recovery session's temporary login ended with its window, and the
+// way back: the voice line again.
+type recoveryEnded struct {
+	At      string
+	Support supportView
+}
+
+// The recovery end cookie keeps, in the browser, when its recovery session ends. The session and
+// its cookie end with the window, so without it a page loaded after the end could only show the
+// plain login page; with it the login page says that the temporary login ended and to call the
+// voice line again. It holds nothing secret: a time the page showed the customer. It is kept
+// for recoveryEndTold after the end, and dropped when the recovery did its work (a passkey
+// created or deleted) or a session of another kind shows the security page.
+const (
+	recoveryEndCookie = "kagi_recovery_end"
+	recoveryEndTold   = 6 * time.Hour
+)
+
+func (s *Service) recoveryEndCookieName() string {
+	if s.secure {
+		return "__Host-" + recoveryEndCookie
+	}
+	return recoveryEndCookie
+}
+
+// recoveryEnd reads the recovery end cookie: the end of this browser's last recovery session.
+func (s *Service) recoveryEnd(r *http.Request) (time.Time, bool) {
+	c, err := r.Cookie(s.recoveryEndCookieName())
+	if err != nil {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(c.Value, 10, 64)
+	if err != nil || sec <= 0 {
+		return time.Time{}, false
+	}
+	end := time.Unix(sec, 0)
+	// A cookie the browser should have dropped (its clock is wrong) tells nothing.
+	if end.Before(s.now().Add(-recoveryEndTold)) {
+		return time.Time{}, false
+	}
+	return end, true
+}
+
+// setRecoveryEnd remembers end in the browser, or forgets it when end is zero.
+func (s *Service) setRecoveryEnd(w http.ResponseWriter, end time.Time) {
+	c := &http.Cookie{
+		Name: s.recoveryEndCookieName(), Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	}
+	if end.IsZero() {
+		c.MaxAge = -1
+	} else {
+		c.Value, c.Expires = strconv.FormatInt(end.Unix(), 10), end.Add(recoveryEndTold)
+	}
+	http.SetCookie(w, c)
 }
 
 // supportView is the support desk as the pages print it at the moment of the request.
@@ -87,6 +157,33 @@ type supportView struct {
 	// NextOpenAt is when the operators answer next, in JST; "" while they answer or when
 	// unknown.
 	NextOpenAt string
+}
+
+// Operators is the operators' hours, today's exception and whether they answer now, in the
+// words of the passkey_required message.
+func (v supportView) Operators() string { return msgOperators(v.Support) }
+
+// OperatorsNow says whether the operators answer now.
+func (v supportView) OperatorsNow() string { return msgOperatorsNow(v.Support) }
+
+// VoiceLineTel is the voice line's number as a tel: link, so a phone dials it at a tap: its
+// digits (with the + of an international number), as a phone in Japan dials the number written
+// on the page; "" without a number.
+func (v supportView) VoiceLineTel() template.URL {
+	var b strings.Builder
+	for i, r := range v.VoiceLine {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		}
+	}
+	if strings.TrimPrefix(b.String(), "+") == "" {
+		return ""
+	}
+	// Only digits and a leading +: nothing a browser could run.
+	return template.URL("tel:" + b.String())
 }
 
 // supportNow asks the support desk about the moment of the request.
@@ -121,6 +218,9 @@ type securityView struct {
 	CreateHere bool
 	// Support is the way out, shown to a recovery session.
 	Support supportView
+	// Ended is what a recovery page turns into when its window ends: the temporary login is
+	// over, and the way back is the voice line again.
+	Ended *recoveryEnded
 	// The WebAuthn identity the Signal API reports to the password manager.
 	RPID, UserID, UserName, DisplayName string
 	Passkey                             *passkeyView
@@ -184,6 +284,10 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		v.RecoveryEnds = formatJST(sess.ExpiresAt)
 		v.RecoveryLeftMinutes = int((left + time.Minute - 1) / time.Minute)
 		v.RecoveryLeftMillis = left.Milliseconds()
+		v.Ended = &recoveryEnded{At: v.RecoveryEnds, Support: v.Support}
+		s.setRecoveryEnd(w, sess.ExpiresAt)
+	} else if _, ok := s.recoveryEnd(r); ok {
+		s.setRecoveryEnd(w, time.Time{})
 	}
 	if h := HoldOf(sess.HoldState, s.hold, s.now()); h.HoldUntil != nil {
 		v.HoldUntil = formatJST(*h.HoldUntil)
@@ -198,9 +302,22 @@ func providerDisplayName(name string) string {
 	return name
 }
 
+// jstZone is how the pages name the time zone after a time.
+const jstZone = "(日本時間)"
+
 // formatJST is how the pages write a time: 2026年11月25日 19:00 (日本時間).
 func formatJST(t time.Time) string {
-	return t.In(jst).Format("2006年1月2日 15:04") + " (日本時間)"
+	return t.In(jst).Format("2006年1月2日 15:04") + " " + jstZone
+}
+
+// jstHTML is a time formatJST wrote, for a page: the zone is kept on one line, so a narrow
+// screen does not break 「(日本時間)」 between 日本 and 時間.
+func jstHTML(s string) template.HTML {
+	at, ok := strings.CutSuffix(s, " "+jstZone)
+	if !ok {
+		return template.HTML(template.HTMLEscapeString(s))
+	}
+	return template.HTML(template.HTMLEscapeString(at) + ` <span class="tz">` + jstZone + `</span>`)
 }
 
 // StaticURL names one of the pages' scripts or styles under /static/ with its content's hash,

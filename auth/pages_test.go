@@ -4,16 +4,21 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"kagi/pgdb"
+	"kagi/web"
 )
 
 // pageTestWindow is a fallback window that is open whenever asked, for recovery sessions.
@@ -210,8 +215,10 @@ func TestPageLogin(t *testing.T) {
 	if !ok || id.attrs["autocomplete"] != "username webauthn" {
 		t.Errorf("login ID field %+v: want autocomplete=\"username webauthn\" for passkey autofill", id)
 	}
+	// The page tells customers that passkey mail never links; the page itself links nowhere
+	// either, but for the voice line's number, which a phone dials at a tap.
 	for _, el := range els {
-		if el.name == "a" {
+		if el.name == "a" && !strings.HasPrefix(el.attrs["href"], "tel:") {
 			t.Errorf("login page has a link (%q): the page tells customers passkey mail never links", el.attrs["href"])
 		}
 	}
@@ -308,7 +315,7 @@ func TestPageSecurityWithPasskey(t *testing.T) {
 	e.passwordLogin(c, "taro", demoAccount.Password)
 	e.insertPasskey(acct.ID, time.Date(2026, 11, 24, 15, 30, 0, 0, time.UTC), time.Date(2026, 11, 25, 0, 5, 0, 0, time.UTC))
 	p := e.get(c, "/settings/security")
-	wantHTML(t, p, "作成日時", "2026年11月25日 00:30 (日本時間)", "最終利用日時", "2026年11月25日 09:05 (日本時間)",
+	wantHTML(t, p, "作成日時", `2026年11月25日 00:30 <span class="tz">(日本時間)</span>`, "最終利用日時", `2026年11月25日 09:05 <span class="tz">(日本時間)</span>`,
 		"同期されています", "「パスワード」(iCloud キーチェーン)", "パスキーを削除")
 	els := checkStrictCSP(t, p)
 	for _, id := range []string{"passkey-create", "no-passkey", "recovery-notice", "hold-notice", "before-create", "done"} {
@@ -348,7 +355,7 @@ func TestPageSecurityRecoverySession(t *testing.T) {
 	if err := e.svc.pool.QueryRow(context.Background(), `SELECT recovered_at FROM accounts WHERE id = $1`, acct.ID).Scan(&recoveredAt); err != nil {
 		t.Fatal(err)
 	}
-	wantHTML(t, p, "出金や出金先銀行口座の変更", formatJST(recoveredAt.Add(DefaultRecoveryHold)))
+	wantHTML(t, p, "出金や出金先銀行口座の変更", string(jstHTML(formatJST(recoveredAt.Add(DefaultRecoveryHold)))))
 	if sec, _ := findElement(els, "security"); sec.attrs["data-assurance"] != "password_fallback" {
 		t.Errorf("data-assurance = %q: the script offers conditional create only after recovery", sec.attrs["data-assurance"])
 	}
@@ -440,28 +447,34 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 	evening.NextOpen = time.Date(2031, 6, 4, 23, 30, 0, 0, time.UTC) // 8:30 JST
 	unnumbered := openDesk
 	unnumbered.VoiceLine = ""
+	switchedOff := openDesk
+	switchedOff.Open, switchedOff.Status = false, web.Unavailable
 	for _, c := range []struct {
 		name          string
 		desk          SupportDesk
 		want, notWant []string
 	}{
 		{"regular day, open", openDesk,
-			[]string{`<dd class="voice-line" id="voice-line">0120-123-456</dd>`, `<dd id="support-hours">平日 8:30~17:00 / 土日 9:00~17:00</dd>`,
-				"自動音声ダイヤル(0120-123-456)にお電話いただくと", "ただいま営業時間内です"},
-			[]string{`id="support-today"`, "ただいま営業時間外です"}},
+			[]string{`<dd class="voice-line" id="voice-line"><a class="tel" href="tel:0120123456">0120-123-456</a></dd>`,
+				`<dd id="support-hours">平日 8:30~17:00 / 土日 9:00~17:00</dd>`,
+				`自動音声ダイヤル(<a class="tel" href="tel:0120123456">0120-123-456</a>)にお電話いただくと`, "オペレーターの受付は、ただいま営業時間内です。"},
+			[]string{`id="support-today"`, "営業時間外です"}},
 		{"closed today", yearEnd,
 			[]string{"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00", `<p class="today" id="support-today">本日(12月31日)は休業日です</p>`,
-				"ただいま営業時間外です。次の受付開始は2031年1月2日 09:00 (日本時間)です", `data-open="false"`},
-			[]string{"ただいま営業時間内です"}},
+				`オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年1月2日 09:00 <span class="tz">(日本時間)</span>です。`, `data-open="false"`},
+			[]string{"営業時間内です"}},
 		{"special hours today", special,
-			[]string{`id="support-today">本日(12月30日)の営業時間は9:00~15:00です</p>`, "ただいま営業時間内です"},
+			[]string{`id="support-today">本日(12月30日)の営業時間は9:00~15:00です</p>`, "オペレーターの受付は、ただいま営業時間内です。"},
 			nil},
 		{"after hours", evening,
-			[]string{`id="support-status" data-open="false">ただいま営業時間外です。次の受付開始は2031年6月5日 08:30 (日本時間)です`, "営業時間外もご利用いただけます"},
+			[]string{`id="support-status" data-open="false">オペレーターの受付は、ただいま営業時間外です。次の受付開始は2031年6月5日 08:30 <span class="tz">(日本時間)</span>です。`, "営業時間外もご利用いただけます"},
 			[]string{`id="support-today"`}},
+		{"support switched off", switchedOff,
+			[]string{`id="support-status" data-open="false">オペレーターの受付は、現在ご利用いただけません。</p>`},
+			[]string{web.Unavailable, "次の受付開始"}},
 		{"no number configured", unnumbered,
 			[]string{"平日 8:30~17:00 / 土日 9:00~17:00", "機種変更などでパスキーを利用してのログインにお困りの方は、自動音声ダイヤルにお電話いただくと"},
-			[]string{`id="voice-line"`}},
+			[]string{`id="voice-line"`, `href="tel:`}},
 		{"no desk at all", NoSupportDesk{},
 			[]string{"自動音声ダイヤルにお電話いただくと、一時的にログインID・パスワードでログインできます"},
 			[]string{`class="desk"`, `id="support-status"`, `id="support-hours"`}},
@@ -477,21 +490,46 @@ func TestPageLoginShowsTheWayOut(t *testing.T) {
 					t.Errorf("/login shows %q", f)
 				}
 			}
-			// The message after a failed passkey login carries the same way out.
-			els := parseHTML(t, p.body)
-			for _, el := range els {
-				if el.attrs["data-msg"] == "passkey-not-here" {
-					sup := c.desk.SupportAt(time.Time{})
-					for _, f := range []string{"機種変更", sup.VoiceLine, sup.Hours, sup.Today, sup.Status} {
-						if !strings.Contains(el.text, f) {
-							t.Errorf("the failed passkey login message %q lacks %q", el.text, f)
-						}
+			// The messages after a failed passkey login carry the same way out, and say the
+			// operators' hours and whether they answer as the passkey_required refusal does.
+			sup := c.desk.SupportAt(time.Time{})
+			for _, key := range []string{"passkey-not-here", "passkey-unknown"} {
+				text := pageMsg(t, p.body, key)
+				for _, f := range []string{"機種変更", sup.VoiceLine, msgOperators(sup)} {
+					if !strings.Contains(text, f) {
+						t.Errorf("the failed passkey login message %q lacks %q", text, f)
 					}
-					return
 				}
+				wantWayOutReadsRight(t, key, text, maxFailureRunes)
 			}
-			t.Error("no message for a passkey login on a device without the passkey")
 		})
+	}
+}
+
+// pageMsg is the text of the page's hidden message key (data-msg), as the script shows it.
+func pageMsg(t *testing.T, body, key string) string {
+	t.Helper()
+	start := strings.Index(body, `data-msg="`+key+`">`)
+	if start < 0 {
+		t.Fatalf("the page has no message %q", key)
+	}
+	inner := body[start+len(`data-msg="`+key+`">`):]
+	inner = inner[:strings.Index(inner, "</p>")]
+	return html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(inner, ""))
+}
+
+// The voice line's number is dialled at a tap: the tel: link carries its digits, as a phone in
+// Japan dials the number written on the page.
+func TestVoiceLineTel(t *testing.T) {
+	for _, c := range []struct{ number, want string }{
+		{"0120-123-456", "tel:0120123456"},
+		{"03 (1234) 5678", "tel:0312345678"},
+		{"+81 3 1234 5678", "tel:+81312345678"},
+		{"", ""},
+	} {
+		if got := (supportView{Support: Support{VoiceLine: c.number}}).VoiceLineTel(); string(got) != c.want {
+			t.Errorf("%q: %q, want %q", c.number, got, c.want)
+		}
 	}
 }
 
@@ -499,6 +537,12 @@ func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 	t.Parallel()
 	closed := openDesk
 	closed.Today, closed.Open, closed.Status = "本日(12月31日)は休業日です", false, "ただいま営業時間外です"
+	evening := openDesk
+	evening.Open, evening.Status = false, "ただいま営業時間外です"
+	special := evening
+	special.Today = "本日(12月30日)の営業時間は9:00~15:00です"
+	switchedOff := openDesk
+	switchedOff.Open, switchedOff.Status = false, web.Unavailable
 	unnumbered := openDesk
 	unnumbered.VoiceLine = ""
 	for _, c := range []struct {
@@ -506,10 +550,13 @@ func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 		desk SupportDesk
 		want []string
 	}{
-		{"number and hours", openDesk, []string{"自動音声ダイヤル(0120-123-456)", "一時的(30分間)", "オペレーターの受付時間は平日 8:30~17:00 / 土日 9:00~17:00です。", "ただいま営業時間内です。"}},
-		{"closed today", closed, []string{"0120-123-456", "平日 8:30~17:00", "本日(12月31日)は休業日です。", "ただいま営業時間外です。"}},
-		{"no number", unnumbered, []string{"自動音声ダイヤルにお電話いただくと", "オペレーターの受付時間は平日 8:30~17:00 / 土日 9:00~17:00です。"}},
-		{"no desk", NoSupportDesk{}, []string{"自動音声ダイヤルにお電話いただくと", "パスキーを再作成してください。"}},
+		{"number and hours", openDesk, []string{"自動音声ダイヤル(0120-123-456)", "一時的(30分間)", "オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は、ただいま営業時間内です。"}},
+		{"closed today", closed, []string{"0120-123-456", "オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は、ただいま営業時間外です。本日(12月31日)は休業日です。"}},
+		{"after hours", evening, []string{"(営業時間外もご利用いただけます)。オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は、ただいま営業時間外です。"}},
+		{"after hours, special hours today", special, []string{"は、ただいま営業時間外です。本日(12月30日)の営業時間は9:00~15:00です。"}},
+		{"support switched off", switchedOff, []string{"(営業時間外もご利用いただけます)。オペレーターの受付は、現在ご利用いただけません。"}},
+		{"no number", unnumbered, []string{"自動音声ダイヤルにお電話いただくと", "オペレーターの受付(平日 8:30~17:00 / 土日 9:00~17:00)は"}},
+		{"no desk", NoSupportDesk{}, []string{"自動音声ダイヤルにお電話いただくと、一時的にログインID・パスワードでログインできます(営業時間外もご利用いただけます)。"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -519,6 +566,10 @@ func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 			status, body := e.passwordLogin(e.browser(), "taro", demoAccount.Password)
 			if status != http.StatusForbidden || body["error"] != "passkey_required" {
 				t.Fatalf("%d %v, want 403 passkey_required", status, body)
+			}
+			// A wrong password gets the very same answer, whatever the desk says (§2.2).
+			if s2, b2 := e.passwordLogin(e.browser(), "taro", "wrong password!"); s2 != status || !reflect.DeepEqual(b2, body) {
+				t.Errorf("wrong password: %d %v, right password: %d %v", s2, b2, status, body)
 			}
 			msg, _ := body["message"].(string)
 			for _, f := range c.want {
@@ -531,11 +582,36 @@ func TestPasskeyRequiredNamesTheWayOut(t *testing.T) {
 					t.Errorf("message %q has %q", msg, f)
 				}
 			}
+			wantWayOutReadsRight(t, "passkey_required", msg, maxRefusalRunes)
 			sup := c.desk.SupportAt(time.Time{})
 			if body["voice_line"] != sup.VoiceLine || body["support_hours"] != sup.Hours {
 				t.Errorf("voice_line %q, support_hours %q, want %q and %q", body["voice_line"], body["support_hours"], sup.VoiceLine, sup.Hours)
 			}
 		})
+	}
+}
+
+// A message that carries the way out is read under the button the customer used, on a phone:
+// it must fit a glance. The bounds hold for the longest desk (number, hours, today's special
+// hours); the messages before the operators were named (247 and 290 characters) did not.
+const (
+	maxRefusalRunes = 215 // passkey_required
+	maxFailureRunes = 250 // a failed passkey login: why, then the way out
+)
+
+// wantWayOutReadsRight fails a message with the way out that says the desk's bare 「ただいま営業
+// 時間外です」, which after 「営業時間外もご利用いただけます」 reads as if the voice line were
+// closed, or that is longer than max characters.
+func wantWayOutReadsRight(t *testing.T, what, msg string, max int) {
+	t.Helper()
+	for _, sentence := range strings.SplitAfter(msg, "。") {
+		hours := strings.Contains(sentence, "営業時間外です") || strings.Contains(sentence, "営業時間内です")
+		if (hours && !strings.HasPrefix(sentence, "オペレーターの受付")) || strings.Contains(sentence, web.Unavailable) {
+			t.Errorf("%s says %q without naming the operators: %q", what, sentence, msg)
+		}
+	}
+	if n := utf8.RuneCountInString(msg); n > max {
+		t.Errorf("%s is %d characters, over %d: %q", what, n, max, msg)
 	}
 }
 
@@ -583,7 +659,7 @@ func TestPageSecurityCreateOnlyOnAPhone(t *testing.T) {
 			t.Error("「パスキーを作成」 offered on a computer")
 		}
 		// The phone can log in with the password too while the window lasts.
-		wantHTML(t, p, "2031年6月4日 10:20 (日本時間)までは、スマートフォンでも同じログインID・パスワードでログインできます")
+		wantHTML(t, p, `2031年6月4日 10:20 <span class="tz">(日本時間)</span>までは、スマートフォンでも同じログインID・パスワードでログインできます`)
 	})
 }
 
@@ -599,11 +675,168 @@ func TestPageRecoverySaysUntilWhen(t *testing.T) {
 		t.Fatalf("recovery login: %d %v", status, body)
 	}
 	p := e.getAs(cl, "/settings/security", uaIPhone)
-	wantHTML(t, p, `<strong id="recovery-ends">2031年6月4日 10:25 (日本時間)</strong>まで有効です`,
+	wantHTML(t, p, `<strong id="recovery-ends">2031年6月4日 10:25 <span class="tz">(日本時間)</span></strong>まで有効です`,
 		`残り<span id="recovery-minutes">26</span>分`, `data-left-ms="1530000"`, "今すぐ新しいパスキーを作成してください",
 		"0120-123-456", "平日 8:30~17:00 / 土日 9:00~17:00")
 	e.clock.Advance(20 * time.Minute)
 	wantHTML(t, e.getAs(cl, "/settings/security", uaIPhone), `残り<span id="recovery-minutes">6</span>分`)
+}
+
+// After the window's end the recovery session is gone with it: the security page sends the
+// browser to the login page, which says that the temporary login ended and to call the voice
+// line again, with the number to dial at a tap.
+func TestPageRecoveryEndedSaysCallAgain(t *testing.T) {
+	t.Parallel()
+	until := time.Date(2031, 6, 4, 1, 25, 30, 0, time.UTC) // 10:25 JST
+	e := newTestEnv(t, withDesk(openDesk), func(c *Config) { c.Windows = pageTestWindow{until: until} })
+	acct := e.addAccount(demoAccount)
+	e.insertPasskey(acct.ID, e.clock.Now(), e.clock.Now())
+	const (
+		endedAt   = `一時的なログインは2031年6月4日 10:25 <span class="tz">(日本時間)</span>に終了しました。`
+		callAgain = `パスキーの作成・削除を行うには、もう一度自動音声ダイヤル(<a class="tel" href="tel:0120123456">0120-123-456</a>)にお電話ください`
+	)
+	cl := e.browser()
+	if status, body := e.passwordLogin(cl, "taro", demoAccount.Password); status != http.StatusOK {
+		t.Fatalf("recovery login: %d %v", status, body)
+	}
+	// While the window lasts, the page carries its ended state hidden, for its script to show
+	// when the countdown reaches zero.
+	p := e.getAs(cl, "/settings/security", uaIPhone)
+	wantHTML(t, p, endedAt, callAgain)
+	els := checkStrictCSP(t, p)
+	if el, ok := findElement(els, "recovery-ended"); !ok || el.attrs["hidden"] == "" {
+		t.Errorf("#recovery-ended %v: want it on the page, hidden while the window lasts", el.attrs)
+	}
+	if el, _ := findElement(els, "recovery-notice"); el.attrs["data-live"] == "" {
+		t.Errorf("#recovery-notice %v: the script removes what carries data-live at the end", el.attrs)
+	}
+	// Logged out before the end, the customer may still log in with the password: the login
+	// page says nothing of an end.
+	early := e.browser()
+	e.passwordLogin(early, "taro", demoAccount.Password)
+	e.getAs(early, "/settings/security", uaIPhone)
+	e.do(early, "POST", "/api/v1/logout", nil)
+	if p := e.get(early, "/login"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("the login page says the temporary login ended before its end")
+	}
+
+	e.clock.Advance(26 * time.Minute)
+	if p := e.getAs(cl, "/settings/security", uaIPhone); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Fatalf("after the end: %d %q, want 303 to /login", p.status, p.header.Get("Location"))
+	}
+	if status, body := e.do(cl, "POST", "/api/v1/passkeys/register/begin", map[string]string{}); status != http.StatusUnauthorized {
+		t.Errorf("creating the passkey after the end: %d %v, want 401", status, body)
+	}
+	p = e.get(cl, "/login")
+	wantHTML(t, p, `<div class="notice" id="recovery-ended" role="status">`, endedAt, callAgain)
+	if p := e.get(cl, "/login"); !strings.Contains(p.body, endedAt) {
+		t.Error("a reload of the login page no longer says that the temporary login ended")
+	}
+	if p := e.get(early, "/login"); !strings.Contains(p.body, endedAt) {
+		t.Error("the login page of the browser that logged out early says nothing of the end")
+	}
+	if p := e.get(e.browser(), "/login"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("a browser that never had a recovery session is told one ended")
+	}
+
+	// A recovery that did its work (the passkey created or deleted) is over for good.
+	if p := e.get(cl, "/login?done=passkey_created"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("the login page says the temporary login ended beside 「パスキーを作成しました」")
+	}
+	if p := e.get(cl, "/login"); strings.Contains(p.body, `id="recovery-ended"`) {
+		t.Error("the end is still told after the recovery did its work")
+	}
+}
+
+// A password longer than any account's is refused before it is tried, with a message that says
+// what is wrong with it, not to fill in the form.
+func TestPasswordTooLongSaysSo(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.addAccount(demoAccount)
+	for _, c := range []struct {
+		name, loginID, password string
+		status                  int
+		msg                     string
+	}{
+		{"5,000 characters", "taro", strings.Repeat("x", 5000), http.StatusBadRequest, msgPasswordTooLong},
+		{"1,025 bytes", "taro", strings.Repeat("x", 1025), http.StatusBadRequest, msgPasswordTooLong},
+		{"1,024 bytes is tried", "taro", strings.Repeat("x", 1024), http.StatusUnauthorized, msgInvalidCredentials},
+		{"too long, without a login ID", "", strings.Repeat("x", 5000), http.StatusBadRequest, msgMissingCredentials},
+		{"no password", "taro", "", http.StatusBadRequest, msgMissingCredentials},
+	} {
+		status, body := e.passwordLogin(e.browser(), c.loginID, c.password)
+		if status != c.status || body["message"] != c.msg {
+			t.Errorf("%s: %d %q, want %d %q", c.name, status, body["message"], c.status, c.msg)
+		}
+	}
+}
+
+// The pages a customer meets, each as it is fetched.
+func (e *testEnv) customerPages(t *testing.T) map[string]fetchedPage {
+	t.Helper()
+	pages := map[string]fetchedPage{"login": e.get(e.browser(), "/login")}
+	fresh := e.browser()
+	e.passwordLogin(fresh, "taro", demoAccount.Password)
+	pages["settings on a phone"] = e.getAs(fresh, "/settings/security", uaIPhone)
+	pages["settings on a computer"] = e.getAs(fresh, "/settings/security", uaWindows)
+	recovering := e.browser()
+	e.passwordLogin(recovering, "hanako", demoAccount.Password)
+	pages["recovery on a phone"] = e.getAs(recovering, "/settings/security", uaIPhone)
+	pages["recovery on a computer"] = e.getAs(recovering, "/settings/security", uaWindows)
+	for name, p := range pages {
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: %d", name, p.status)
+		}
+	}
+	return pages
+}
+
+func newPagesEnv(t *testing.T) *testEnv {
+	t.Helper()
+	e := newTestEnv(t, withDesk(openDesk), func(c *Config) { c.Windows = pageTestWindow{until: time.Date(2031, 6, 4, 1, 30, 0, 0, time.UTC)} })
+	e.addAccount(demoAccount)
+	other := demoAccount
+	other.LoginID, other.AccountNumber, other.Email = "hanako", "7654321", "hanako@example.jp"
+	e.insertPasskey(e.addAccount(other).ID, e.clock.Now(), e.clock.Now())
+	return e
+}
+
+// quotedButton is a label the pages quote as something to press or choose: 「パスキーを作成」を押して.
+var quotedButton = regexp.MustCompile(`「([^」]+)」(?:を選択|を押|ボタン)`)
+
+// Every button a page quotes is one the customer finds: on the page, or on the login page it
+// speaks of.
+func TestPagesQuoteOnlyTheirButtons(t *testing.T) {
+	t.Parallel()
+	pages := newPagesEnv(t).customerPages(t)
+	buttons := map[string]bool{}
+	for _, p := range pages {
+		for _, el := range parseHTML(t, p.body) {
+			if el.name == "button" {
+				buttons[strings.TrimSpace(el.text)] = true
+			}
+		}
+	}
+	for name, p := range pages {
+		for _, m := range quotedButton.FindAllStringSubmatch(p.body, -1) {
+			if !buttons[m[1]] {
+				t.Errorf("%s quotes 「%s」, a button no page has (%v)", name, m[1], buttons)
+			}
+		}
+	}
+}
+
+// halfWidthQuestion finds a half-width 「?」 in Japanese text, where the full-width 「？」 belongs.
+var halfWidthQuestion = regexp.MustCompile(`[\p{Hiragana}\p{Katakana}\p{Han}ー]\?|\?[\p{Hiragana}\p{Katakana}\p{Han}]`)
+
+func TestPagesWriteJapanesePunctuation(t *testing.T) {
+	t.Parallel()
+	for name, p := range newPagesEnv(t).customerPages(t) {
+		if m := halfWidthQuestion.FindAllString(p.body, -1); m != nil {
+			t.Errorf("%s writes a half-width 「?」 in Japanese: %q", name, m)
+		}
+	}
 }
 
 func TestPagesPromiseEnvironmentsAndNoLink(t *testing.T) {

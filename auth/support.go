@@ -24,7 +24,9 @@ type Support struct {
 	// 「本日(12月31日)は休業日です」 or 「本日(12月30日)の営業時間は9:00~15:00です」.
 	Today string
 	// Open tells whether operators answer now. Status is the sentence for now: 「ただいま営業時間内です」,
-	// 「ただいま営業時間外です」, or the unavailable sentence when support is switched off.
+	// 「ただいま営業時間外です」, or the unavailable sentence (web.Unavailable) when support is
+	// switched off. The pages and messages do not print it as it is: beside a voice line that
+	// answers at any hour they say that it is the operators who answer or not (msgOperators).
 	Open   bool
 	Status string
 	// NextOpen is when the operators answer next while they do not (zero when unknown or

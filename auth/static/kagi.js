@@ -12,16 +12,41 @@ window.kagi = (() => {
   }
 
   // say puts text into el, the message element right by the control the customer used (an
-  // alert, so screen readers announce it), or empties and hides it when text is "". With focus
+  // alert, so screen readers announce it), with the voice line's number as a link to dial, or
+  // empties and hides it when text is "". With focus
   // it also takes the focus, which the disabled control lost, and is scrolled into view if it
   // is not.
   function say(el, text, focus) {
-    el.textContent = text;
+    el.replaceChildren(...withTelLinks(text));
     el.hidden = !text;
     if (text && focus) {
       el.focus({ preventScroll: true });
       el.scrollIntoView({ block: 'nearest' });
     }
+  }
+
+  // withTelLinks splits text into text and links: wherever a message names the voice line's
+  // number, the number is the same link a phone dials at a tap as on the page (a.tel).
+  function withTelLinks(text) {
+    const tel = document.querySelector('a.tel');
+    const number = tel ? tel.textContent : '';
+    if (!text || !number) {
+      return [text];
+    }
+    const out = [];
+    text.split(number).forEach((part, i) => {
+      if (i > 0) {
+        const a = document.createElement('a');
+        a.className = 'tel';
+        a.href = tel.getAttribute('href');
+        a.textContent = number;
+        out.push(a);
+      }
+      if (part) {
+        out.push(part);
+      }
+    });
+    return out;
   }
 
   // APIError is a refusal from the server: its code, the Japanese message to show and the

@@ -83,6 +83,39 @@
     }
   }
 
+  // ended turns a recovery page whose window has ended into what the customer can do now. The
+  // session ended with the window, so the page no longer offers to create or delete the
+  // passkey (what carries data-live): it says that the temporary login is over and to call the
+  // voice line again (#recovery-ended).
+  let over = false;
+  function ended() {
+    if (over) {
+      return;
+    }
+    over = true;
+    if (offer) {
+      offer.ctrl.abort();
+      offer = null;
+    }
+    if (dialog && dialog.open) {
+      dialog.close();
+    }
+    for (const el of document.querySelectorAll('[data-live]')) {
+      el.remove();
+    }
+    busy(false);
+    const notice = document.getElementById('recovery-ended');
+    notice.hidden = false;
+    notice.focus({ preventScroll: true });
+    notice.scrollIntoView({ block: 'nearest' });
+  }
+
+  // sessionEnded tells whether err is the server's answer to a recovery session that is gone:
+  // its window ended, or closed early (an operator closed it).
+  function sessionEnded(err) {
+    return page.assurance === 'password_fallback' && err instanceof k.APIError && err.status === 401;
+  }
+
   // The change is told once: reloading the page later does not tell it again.
   if (new URLSearchParams(location.search).has('done')) {
     history.replaceState(null, '', location.pathname);
@@ -111,6 +144,10 @@
       if (ctrl.signal.aborted || (err && (err.name === 'AbortError' || err.name === 'NotAllowedError'))) {
         return;
       }
+      if (sessionEnded(err)) {
+        ended();
+        return;
+      }
       k.say(createMsg, k.ceremonyMessage(err), false);
     });
     offer = { ctrl, finished };
@@ -133,6 +170,10 @@
       try {
         await register('', null);
       } catch (err) {
+        if (sessionEnded(err)) {
+          ended();
+          return;
+        }
         busy(false);
         k.say(createMsg, k.ceremonyMessage(err), true);
       }
@@ -152,6 +193,10 @@
         await k.api('DELETE', '/api/v1/passkeys/current');
         done('passkey_deleted');
       } catch (err) {
+        if (sessionEnded(err)) {
+          ended();
+          return;
+        }
         if (err.code === 'reauth_required') {
           document.getElementById('reauth').hidden = false;
         }
@@ -178,10 +223,11 @@
     el.addEventListener('click', logout);
   }
 
-  // countDown keeps the recovery session's minutes left current: once every 15 seconds, and at
+  // countDown keeps the recovery session's minutes left current: once every 15 seconds, at
   // once when the customer comes back to the tab (a phone stops the timers of a tab in the
-  // background). It reckons from the time left the server gave, on the browser's own clock,
-  // so a clock set wrong does not move the end.
+  // background) or to the page (the back button), and at the end, when the page turns into
+  // what the customer can do then (ended). It reckons from the time left the server gave, on
+  // the browser's own clock, so a clock set wrong does not move the end.
   function countDown() {
     const left = document.getElementById('recovery-left');
     if (!left) {
@@ -190,18 +236,23 @@
     const end = Date.now() + Number(left.dataset.leftMs);
     const minutes = document.getElementById('recovery-minutes');
     let timer = 0;
+    let endTimer = 0;
     function tick() {
       const ms = end - Date.now();
+      clearTimeout(endTimer);
       if (ms <= 0) {
         clearInterval(timer);
         document.removeEventListener('visibilitychange', tick);
-        document.getElementById('recovery-until').textContent = k.msg('recovery-over');
+        window.removeEventListener('pageshow', tick);
+        ended();
         return;
       }
       minutes.textContent = String(Math.ceil(ms / 60000));
+      endTimer = setTimeout(tick, ms);
     }
     timer = setInterval(tick, 15000);
     document.addEventListener('visibilitychange', tick);
+    window.addEventListener('pageshow', tick);
     tick();
   }
 
