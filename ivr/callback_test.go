@@ -187,6 +187,10 @@ func TestCallbackNotConfirmedOpensNothing(t *testing.T) {
 			if n := e.count(`SELECT count(*) FROM voice_failures WHERE subject_kind = 'account'`); n != tc.wantFailures {
 				t.Fatalf("%d failures counted, want %d", n, tc.wantFailures)
 			}
+			// "Not me" is never held against the customer's own number, which was called back.
+			if n := e.count(`SELECT count(*) FROM voice_failures WHERE subject_kind = 'caller'`); n != 0 {
+				t.Fatalf("%d failures counted against the registered number", n)
+			}
 		})
 	}
 }

@@ -171,7 +171,7 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	}
 
 	if !v.auth.CallerMatches(va, in.Caller, in.PIN) {
-		return v.failed(ctx, tx, acct, caller, va.ID, audit, map[string]any{})
+		return v.failed(ctx, tx, acct, &caller, va.ID, audit, map[string]any{})
 	}
 
 	if !va.HasPasskey {
@@ -223,8 +223,8 @@ func refusedIfLocked(acct, caller lockoutRow, now time.Time, audit func(string, 
 
 // failed records a failed verification of the account (accountID 0: none matched the number)
 // against both lock rows, starts the lockouts it reaches, and tells the account's holder of a
-// lockout (§7).
-func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct, caller lockoutRow, accountID int64,
+// lockout (§7). A nil caller is not counted: the failure is not the calling number's doing.
+func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct lockoutRow, caller *lockoutRow, accountID int64,
 	audit func(string, map[string]any) error, detail map[string]any) (VoiceResult, error) {
 	now := v.windows.now()
 	if err := audit("voice_verification_failed", detail); err != nil {
@@ -244,8 +244,11 @@ func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct, caller lock
 	if err != nil || res.Outcome == VoiceFailed {
 		return res, err
 	}
-	v.windows.log.WarnContext(ctx, "voice-line lockout started", "lock", map[bool]string{true: "account", false: "caller"}[acctLocked],
-		"account_id", accountID, "caller", auth.MaskPhone(caller.subject), "until", now.Add(v.policy.Lockout))
+	attrs := []any{"lock", map[bool]string{true: "account", false: "caller"}[acctLocked], "account_id", accountID}
+	if caller != nil {
+		attrs = append(attrs, "caller", auth.MaskPhone(caller.subject))
+	}
+	v.windows.log.WarnContext(ctx, "voice-line lockout started", append(attrs, "until", now.Add(v.policy.Lockout))...)
 	if accountID == 0 {
 		return res, nil
 	}
@@ -349,9 +352,9 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	right := hmac.Equal(v.auth.VoiceCodeHash(in.CallSid, in.Code), c.CodeHash)
 	switch {
 	case !c.ExpiresAt.After(now):
-		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "code_expired"})
+		return v.failed(ctx, tx, acct, &caller, c.AccountID, audit, map[string]any{"reason": "code_expired"})
 	case !right || c.Caller != in.Caller:
-		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "wrong_code"})
+		return v.failed(ctx, tx, acct, &caller, c.AccountID, audit, map[string]any{"reason": "wrong_code"})
 	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
