@@ -75,8 +75,10 @@ type State struct {
 	// Seq numbers the <Gather>s and <Dial>s of the call; the outstanding one carries ?seq=Seq.
 	// A request with any other seq is a replay or out of order and cannot move the call on.
 	Seq int `json:"seq"`
-	// Attempts counts the verifications started in this call, at most MaxAttempts. It is
-	// counted when the verification is requested, so a failure cannot go uncounted.
+	// Attempts counts the verifications started in this call, at most MaxAttempts: each PIN
+	// keyed in, and each texted code keyed in again after a wrong one (the first code is part of
+	// its PIN's verification). It is counted when the verification is requested or the code
+	// asked for again, so a failure cannot go uncounted.
 	Attempts int `json:"attempts"`
 	// Retries counts the empty or invalid inputs in a row at the current step.
 	Retries int `json:"retries"`
@@ -212,6 +214,9 @@ const (
 	// CallbackPlaced: the keyed checks passed and the registered phone is called back (§4.8);
 	// this call ends.
 	CallbackPlaced
+	// CodeWrong: the code keyed in is not the one texted (a failed verification all the same);
+	// the caller may key it in again, within the call's attempts.
+	CodeWrong
 )
 
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
@@ -541,8 +546,8 @@ func (c *call) pin(digits string) {
 	c.awaitResult()
 }
 
-// code asks the handler to check the texted code. It is the same verification as the PIN's, so
-// it counts no attempt of its own.
+// code asks the handler to check the texted code. The first is part of the PIN's verification,
+// so it counts no attempt of its own; asking again after a wrong one counted one (result).
 func (c *call) code(digits string) {
 	if !allDigits(digits, 6, 6) {
 		c.invalid()
@@ -581,6 +586,14 @@ func (c *call) result(r VerifyResult) {
 	case CallbackPlaced:
 		c.say(promptCallbackPlaced, promptGoodbye)
 		c.hangup()
+	case CodeWrong:
+		// The same code again, not a new one: the registered phone is not texted anew.
+		if c.st.Attempts >= MaxAttempts {
+			c.end(promptCodeWrong)
+			return
+		}
+		c.st.Attempts++
+		c.ask(StepCode, promptCodeWrong)
 	case NoPasskey:
 		c.say(promptNoPasskey, promptGoodbye)
 		c.hangup()

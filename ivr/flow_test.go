@@ -623,7 +623,7 @@ func TestVerifyOutcomes(t *testing.T) {
 			StepDone, promptCallbackPlaced + promptGoodbye},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
 			StepDone, promptUnavailable},
-		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallbackPlaced + 1},
+		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CodeWrong + 1},
 			StepDone, promptUnavailable},
 	}
 	for _, tt := range tests {
@@ -1155,7 +1155,7 @@ func FuzzNext(f *testing.F) {
 	f.Add(uint8(3), 3, 3, 0, "1234567", caller, uint8(3), 0, "", uint8(3), int64(0), uint8(0), int64(0), true)
 	f.Add(uint8(5), 0, 0, 0, "", "", uint8(1), 0, "", uint8(0), int64(0), uint8(1), int64(0), true)
 	f.Add(uint8(6), 7, 1, 0, "1", "anonymous", uint8(2), 7, "<&>\"'", uint8(9), int64(-62135596800), uint8(7), int64(-62135596800), false)
-	steps := []Step{StepMenu, StepAccount, StepPIN, StepVerifying, StepDone, StepOperator, "", "bogus"}
+	steps := []Step{StepMenu, StepAccount, StepPIN, StepVerifying, StepDone, StepOperator, "", "bogus", StepCode}
 	f.Fuzz(func(t *testing.T, step uint8, seq, attempts, retries int, account, from string, kind uint8, evSeq int, digits string, outcome uint8, expires int64, support uint8, nextOpen int64, operator bool) {
 		cfg := testCfg
 		if !operator {
@@ -1163,7 +1163,7 @@ func FuzzNext(f *testing.F) {
 		}
 		st := State{Step: steps[int(step)%len(steps)], Seq: seq, Attempts: attempts, Retries: retries, AccountNumber: account, From: from}
 		ev := Event{Kind: EventKind(kind % 6), From: from, Seq: evSeq, Digits: digits, DialStatus: digits,
-			Result: VerifyResult{Outcome: VerifyOutcome(outcome % 9), WindowExpiresAt: time.Unix(expires, 0)}}
+			Result: VerifyResult{Outcome: VerifyOutcome(outcome % uint8(CodeWrong+2)), WindowExpiresAt: time.Unix(expires, 0)}}
 		env := Env{Now: time.Unix(nextOpen-expires, 0), Support: recovery.SupportState(support % 4), NextOpen: time.Unix(nextOpen, 0)}
 		got, r := Next(st, ev, cfg, env)
 
@@ -1186,13 +1186,14 @@ func FuzzNext(f *testing.F) {
 		if !got.sane() {
 			t.Fatalf("Next returned an insane state %+v", got)
 		}
-		if r.Verify != nil && (!allDigits(r.Verify.PIN, 4, 4) || got.Step != StepVerifying) {
+		if v := r.Verify; v != nil && (got.Step != StepVerifying ||
+			(v.Code == "" && !allDigits(v.PIN, 4, 4)) || (v.Code != "" && (!allDigits(v.Code, 6, 6) || v.PIN != ""))) {
 			t.Fatalf("verify %+v from state %+v", r.Verify, got)
 		}
 		if r.Verify != nil && got.Attempts > MaxAttempts {
 			t.Fatalf("verification beyond the limit: %+v", got)
 		}
-		if b, err := json.Marshal(got); err != nil || (r.Verify != nil && strings.Contains(string(b), `"`+r.Verify.PIN+`"`)) {
+		if b, err := json.Marshal(got); err != nil || (r.Verify != nil && strings.Contains(string(b), `"`+r.Verify.PIN+r.Verify.Code+`"`)) {
 			t.Fatalf("state JSON %s (%v)", b, err)
 		}
 	})
@@ -1233,9 +1234,55 @@ func TestCode(t *testing.T) {
 			if p.reply.Verify == nil || *p.reply.Verify != want || p.st.Attempts != 1 {
 				t.Fatalf("verify %+v attempts %d, want %+v and still one attempt", p.reply.Verify, p.st.Attempts, want)
 			}
-			// A wrong code is a failed verification: retry from the account number.
+			// An expired code (or none) is a failed verification: retry from the account number,
+			// which texts a new code.
 			if h := p.verified(VerifyResult{Outcome: Failed}); p.st.Step != StepAccount || h.speech != promptFailed+promptRetry+promptAccount {
-				t.Errorf("wrong code: state %+v said %q", p.st, h.speech)
+				t.Errorf("expired code: state %+v said %q", p.st, h.speech)
+			}
+		})
+	}
+}
+
+// A wrong code is asked for again, not from the account number: the code texted is still good.
+// Each try again counts an attempt of the call, so the PIN's attempt and its code's tries stay
+// within MaxAttempts verifications, and the last wrong code ends the call.
+func TestWrongCodeIsAskedForAgain(t *testing.T) {
+	t.Parallel()
+	for pinAttempt := 1; pinAttempt <= MaxAttempts; pinAttempt++ {
+		t.Run(fmt.Sprintf("PIN right at attempt %d", pinAttempt), func(t *testing.T) {
+			t.Parallel()
+			p := toVerify(t, "1234567", "4826")
+			for range pinAttempt - 1 {
+				p.verified(VerifyResult{Outcome: Failed})
+				p.key("1234567")
+				p.key("4826")
+			}
+			p.verified(VerifyResult{Outcome: CodeSent})
+			codes := 0
+			for {
+				h := p.key("000000")
+				if p.reply.Verify == nil || p.reply.Verify.Code != "000000" {
+					t.Fatalf("code %d asked for no check: %+v", codes+1, p.reply.Verify)
+				}
+				codes++
+				h = p.verified(VerifyResult{Outcome: CodeWrong})
+				if p.st.Attempts > MaxAttempts {
+					t.Fatalf("attempts %d beyond %d", p.st.Attempts, MaxAttempts)
+				}
+				if h.hangup {
+					if h.speech != promptCodeWrong+promptTooMany+promptGoodbye || p.st.Step != StepDone {
+						t.Errorf("the last wrong code said %q in step %q", h.speech, p.st.Step)
+					}
+					break
+				}
+				if p.st.Step != StepCode || h.speech != promptCodeWrong+promptCode || p.st.Attempts != pinAttempt+codes {
+					t.Fatalf("wrong code %d: state %+v said %q, want the code asked for again as attempt %d", codes, p.st, h.speech, pinAttempt+codes)
+				}
+			}
+			// The call's verifications: the PINs keyed, and the codes (the first belongs to the
+			// right PIN's attempt).
+			if want := MaxAttempts - pinAttempt + 1; codes != want {
+				t.Errorf("%d codes tried after the PIN at attempt %d, want %d", codes, pinAttempt, want)
 			}
 		})
 	}

@@ -430,6 +430,7 @@ var outcomeNames = map[recovery.VoiceOutcome]string{
 	recovery.VoiceCallerLocked:   "locked",
 	recovery.VoiceCodeSent:       "code_sent",
 	recovery.VoiceCallbackNeeded: "callback_placed",
+	recovery.VoiceCodeWrong:      "failed",
 }
 
 // flowResult is the flow's view of a verification's outcome; byCode marks the check of a texted
@@ -448,6 +449,8 @@ func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 		return VerifyResult{Outcome: AccountLocked}
 	case recovery.VoiceCallerLocked:
 		return VerifyResult{Outcome: CallerLocked}
+	case recovery.VoiceCodeWrong:
+		return VerifyResult{Outcome: CodeWrong}
 	}
 	return VerifyResult{Outcome: Failed}
 }

@@ -71,9 +71,12 @@ const (
 )
 
 // The second channel by text (§4.8): the code goes to the registered phone the call came from.
+// A wrong code is asked for again (promptCodeWrong, then promptCode): the code texted stays
+// valid, so the caller need not start over.
 const (
 	promptCodeSent          = "ご登録の電話番号に、SMSで6桁の確認コードをお送りしました。"
 	promptCode              = "SMSに記載された6桁の確認コードを入力してください。"
+	promptCodeWrong         = "確認コードが正しくありません。"
 	promptCodeVerifiedUntil = "確認コードの確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 )
 

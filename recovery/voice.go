@@ -40,6 +40,10 @@ const (
 	// is to be called back (VoiceResult.CallbackID); the window opens only once its answerer
 	// presses 1 (ConfirmCallback).
 	VoiceCallbackNeeded
+	// VoiceCodeWrong: the code keyed in is not the one texted for the call. It is a failed
+	// verification (§4.4), but the code texted stays valid until it runs out, so the caller may
+	// key it in again without the registered phone being texted anew.
+	VoiceCodeWrong
 )
 
 // SecondFactor is how the registered phone confirms a caller whose keyed checks passed
@@ -301,8 +305,10 @@ type voiceCode struct {
 
 // VerifyCode checks the code keyed in on the call it was texted for, in tx, under the same
 // lockouts as the keyed checks: the account's and the caller's lock rows are locked in that
-// order. The code is used up whatever the outcome. A wrong or expired code is a failed
-// verification (§4.4); the right one opens the window, confirmed by SMS.
+// order. A wrong code is a failed verification (§4.4), VoiceCodeWrong, and the code texted
+// stays valid for another try on the call (the call bounds its tries, §4.3.6); an expired code
+// is a failed verification too, and used up. The right one is used up and opens the window,
+// confirmed by SMS.
 func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeAttempt) (VoiceResult, error) {
 	if in.CallSid == "" || in.Caller == "" {
 		return VoiceResult{}, errors.New("recovery: code attempt without call or caller")
@@ -314,8 +320,8 @@ func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[voiceCode])
 	if errors.Is(err, pgx.ErrNoRows) {
-		// No code was texted for this call (or it was purged long after it ran out): there is
-		// no account to count against, and nothing opens.
+		// No code was texted for this call (or it was used up, or purged long after it ran
+		// out): there is no account to count against, and nothing opens.
 		return VoiceResult{Outcome: VoiceFailed}, nil
 	}
 	if err != nil {
@@ -332,13 +338,11 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	// Used up: a second try on the call needs a new code, which needs the PIN again.
-	tag, err := tx.Exec(ctx, `DELETE FROM voice_codes WHERE call_sid = $1 AND code_hash = $2`, in.CallSid, c.CodeHash)
-	if err != nil {
-		return VoiceResult{}, err
-	}
-	if tag.RowsAffected() == 0 {
-		return VoiceResult{Outcome: VoiceFailed}, nil // used by a request of the call that ran first
+	// useUp deletes the code, reporting false when a request of the call that ran first
+	// already did.
+	useUp := func() (bool, error) {
+		tag, err := tx.Exec(ctx, `DELETE FROM voice_codes WHERE call_sid = $1 AND code_hash = $2`, in.CallSid, c.CodeHash)
+		return tag.RowsAffected() == 1, err
 	}
 	audit := func(event string, detail map[string]any) error {
 		detail["call_sid"] = in.CallSid
@@ -347,14 +351,32 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + in.CallSid, Event: event, Detail: detail})
 	}
 	if res, locked, err := refusedIfLocked(acct, caller, now, audit); locked {
+		if err != nil {
+			return VoiceResult{}, err
+		}
+		_, err := useUp()
 		return res, err
 	}
-	right := hmac.Equal(v.auth.VoiceCodeHash(in.CallSid, in.Code), c.CodeHash)
-	switch {
-	case !c.ExpiresAt.After(now):
+	if !c.ExpiresAt.After(now) {
+		if _, err := useUp(); err != nil {
+			return VoiceResult{}, err
+		}
 		return v.failed(ctx, tx, acct, &caller, c.AccountID, audit, map[string]any{"reason": "code_expired"})
-	case !right || c.Caller != in.Caller:
-		return v.failed(ctx, tx, acct, &caller, c.AccountID, audit, map[string]any{"reason": "wrong_code"})
+	}
+	if !hmac.Equal(v.auth.VoiceCodeHash(in.CallSid, in.Code), c.CodeHash) || c.Caller != in.Caller {
+		res, err := v.failed(ctx, tx, acct, &caller, c.AccountID, audit, map[string]any{"reason": "wrong_code"})
+		if err != nil {
+			return VoiceResult{}, err
+		}
+		if res.Outcome != VoiceFailed {
+			// Locked by this failure: the code goes with the call's chances.
+			_, err := useUp()
+			return res, err
+		}
+		return VoiceResult{Outcome: VoiceCodeWrong}, nil
+	}
+	if used, err := useUp(); err != nil || !used {
+		return VoiceResult{Outcome: VoiceFailed}, err
 	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
