@@ -217,6 +217,11 @@ const (
 	// CodeWrong: the code keyed in is not the one texted (a failed verification all the same);
 	// the caller may key it in again, within the call's attempts.
 	CodeWrong
+	// CodeCapped and CallbackCapped: the keyed checks passed, but the registered phone was
+	// already texted or called back as often as the caps allow (§4.8); nothing was sent, and
+	// this call ends.
+	CodeCapped
+	CallbackCapped
 )
 
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
@@ -523,6 +528,17 @@ func (c *call) locked() {
 	c.hangup()
 }
 
+// capped says that the registered phone was already contacted as often as allowed (why), and
+// how to go on: later, or through the operator during business hours.
+func (c *call) capped(why string) {
+	if c.env.Support == recovery.SupportDisabled {
+		c.say(why, promptGoodbye)
+	} else {
+		c.say(why, promptLockedOperator, c.hours(), promptGoodbye)
+	}
+	c.hangup()
+}
+
 func (c *call) account(digits string) {
 	if !allDigits(digits, 1, maxAccountDigits) {
 		c.invalid()
@@ -594,6 +610,10 @@ func (c *call) result(r VerifyResult) {
 		}
 		c.st.Attempts++
 		c.ask(StepCode, promptCodeWrong)
+	case CodeCapped:
+		c.capped(promptCodeCapped)
+	case CallbackCapped:
+		c.capped(promptCallbackCapped)
 	case NoPasskey:
 		c.say(promptNoPasskey, promptGoodbye)
 		c.hangup()

@@ -621,9 +621,13 @@ func TestVerifyOutcomes(t *testing.T) {
 			StepDone, "確認コードの確認が取れました。午後2時35分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"call back placed says so and hangs up", VerifyResult{Outcome: CallbackPlaced},
 			StepDone, promptCallbackPlaced + promptGoodbye},
+		{"code capped says the phone was texted already, how to reach the operator, and hangs up", VerifyResult{Outcome: CodeCapped},
+			StepDone, promptCodeCapped + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
+		{"call back capped says the phone was called already, how to reach the operator, and hangs up", VerifyResult{Outcome: CallbackCapped},
+			StepDone, promptCallbackCapped + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
 			StepDone, promptUnavailable},
-		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CodeWrong + 1},
+		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallbackCapped + 1},
 			StepDone, promptUnavailable},
 	}
 	for _, tt := range tests {
@@ -1163,7 +1167,7 @@ func FuzzNext(f *testing.F) {
 		}
 		st := State{Step: steps[int(step)%len(steps)], Seq: seq, Attempts: attempts, Retries: retries, AccountNumber: account, From: from}
 		ev := Event{Kind: EventKind(kind % 6), From: from, Seq: evSeq, Digits: digits, DialStatus: digits,
-			Result: VerifyResult{Outcome: VerifyOutcome(outcome % uint8(CodeWrong+2)), WindowExpiresAt: time.Unix(expires, 0)}}
+			Result: VerifyResult{Outcome: VerifyOutcome(outcome % uint8(CallbackCapped+2)), WindowExpiresAt: time.Unix(expires, 0)}}
 		env := Env{Now: time.Unix(nextOpen-expires, 0), Support: recovery.SupportState(support % 4), NextOpen: time.Unix(nextOpen, 0)}
 		got, r := Next(st, ev, cfg, env)
 
@@ -1285,5 +1289,37 @@ func TestWrongCodeIsAskedForAgain(t *testing.T) {
 				t.Errorf("%d codes tried after the PIN at attempt %d, want %d", codes, pinAttempt, want)
 			}
 		})
+	}
+}
+
+// Past the cap of sends (§4.8) the caller hears that the registered phone was contacted already
+// and how to go on, and the call ends: with support switched off, no operator to call.
+func TestCappedSaysHowToGoOn(t *testing.T) {
+	t.Parallel()
+	for _, outcome := range []VerifyOutcome{CodeCapped, CallbackCapped} {
+		why := map[VerifyOutcome]string{CodeCapped: promptCodeCapped, CallbackCapped: promptCallbackCapped}[outcome]
+		for _, tt := range []struct {
+			name string
+			env  Env
+			want string
+		}{
+			{"closed", closedTillXmas, why + promptLockedOperator + "営業時間は、" + regularHours + "。次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
+			{"switched off", supportDisabled, why + promptGoodbye},
+		} {
+			p := toVerify(t, "1234567", "4826")
+			p.env = tt.env
+			if h := p.verified(VerifyResult{Outcome: outcome}); h.speech != tt.want || !h.hangup || p.reply.Verify != nil {
+				t.Errorf("%s, outcome %d: said %q\nwant %q", tt.name, outcome, h.speech, tt.want)
+			}
+		}
+	}
+	// The sentences say what the brief asks and nothing of a code from another call.
+	for _, want := range []string{"ご登録の電話番号", "すでに", "しばらくたってから、おかけ直しください"} {
+		if !strings.Contains(promptCodeCapped, want) || !strings.Contains(promptCallbackCapped, want) {
+			t.Errorf("a capped sentence lacks %q", want)
+		}
+	}
+	if !strings.Contains(promptCallbackCapped, "折り返しのお電話をお待ちいただく") {
+		t.Error("the capped call back does not say to wait for the call back already placed")
 	}
 }

@@ -430,6 +430,7 @@ var outcomeNames = map[recovery.VoiceOutcome]string{
 	recovery.VoiceCallerLocked:   "locked",
 	recovery.VoiceCodeSent:       "code_sent",
 	recovery.VoiceCallbackNeeded: "callback_placed",
+	recovery.VoiceSendCapped:     "second_channel_capped",
 	recovery.VoiceCodeWrong:      "failed",
 }
 
@@ -451,6 +452,11 @@ func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 		return VerifyResult{Outcome: CallerLocked}
 	case recovery.VoiceCodeWrong:
 		return VerifyResult{Outcome: CodeWrong}
+	case recovery.VoiceSendCapped:
+		if r.Factor == recovery.SecondFactorCallback {
+			return VerifyResult{Outcome: CallbackCapped}
+		}
+		return VerifyResult{Outcome: CodeCapped}
 	}
 	return VerifyResult{Outcome: Failed}
 }

@@ -80,6 +80,15 @@ const (
 	promptCodeVerifiedUntil = "確認コードの確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 )
 
+// Sends are capped (§4.8): past the cap nothing is texted or called, and the caller is told the
+// registered phone was contacted already, then how to reach the operator (promptLockedOperator
+// and the hours). A code is good only on the call it was texted for, so the caller is never
+// told to key in an earlier one; a call back already placed may still be on its way.
+const (
+	promptCodeCapped     = "ご登録の電話番号には、すでに何度か確認コードをお送りしているため、ただいまはお送りできません。しばらくたってから、おかけ直しください。"
+	promptCallbackCapped = "ご登録の電話番号には、すでに何度か折り返しのお電話をしているため、ただいまはおかけできません。折り返しのお電話をお待ちいただくか、しばらくたってから、おかけ直しください。"
+)
+
 // Results (§4.3.5, §4.3.6, §4.4). The %s of the window's end is its length and end
 // (「30分間、明日の午前0時3分」). promptFailed is the one sentence for every failed
 // verification, whichever check failed; promptLocked is the one sentence for every lockout,

@@ -48,7 +48,10 @@ func (e *testEnv) answer(v *VoiceVerifier, id, digits string) VoiceOutcome {
 // account is locked counts nothing more and does not push the lockout back.
 func TestDeclinedCallbackCountsAgainstTheAccountOnly(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(c *Config) { c.SecondFactor = SecondFactorCallback })
+	e := newTestEnv(t, func(c *Config) {
+		c.SecondFactor = SecondFactorCallback
+		c.SendLimits = SendLimits{{Max: 100, Per: time.Hour}} // this test is about the lockout, not the caps
+	})
 	acct := e.addPasskeyAccount("taro", realNumber)
 	e.addPasskeyAccount("jiro", "2345678") // also registered with ownPhone
 	v := NewVoiceVerifier(e.auth, e.svc)

@@ -40,6 +40,11 @@ const (
 	// is to be called back (VoiceResult.CallbackID); the window opens only once its answerer
 	// presses 1 (ConfirmCallback).
 	VoiceCallbackNeeded
+	// VoiceSendCapped: the keyed checks passed, but the registered phone was already texted or
+	// called back as often as the caps allow (§4.8, SendLimits), for the account or from the
+	// calling number. Nothing is to be sent; VoiceResult.Factor says which channel it would
+	// have been. Nothing is counted against the lockouts either: the keyed checks passed.
+	VoiceSendCapped
 	// VoiceCodeWrong: the code keyed in is not the one texted for the call. It is a failed
 	// verification (§4.4), but the code texted stays valid until it runs out, so the caller may
 	// key it in again without the registered phone being texted anew.
@@ -109,6 +114,9 @@ type VoiceResult struct {
 	// CallbackID names the call back to place, with VoiceCallbackNeeded, once the transaction
 	// commits: its webhook URLs carry it.
 	CallbackID string
+	// Factor is the channel that was not used, with VoiceSendCapped: SecondFactorSMS or
+	// SecondFactorCallback.
+	Factor SecondFactor
 }
 
 // VoiceCodeAttempt is a code keyed in on the call it was texted for. Code is compared and
@@ -186,10 +194,14 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	}
 	// The account's failures are cleared only once the phone confirms: a caller who spoofs
 	// the number and guessed the PIN is still counted for every wrong code.
-	switch v.windows.secondFactor.factorFor(in.Caller) {
-	case SecondFactorSMS:
-		return v.sendCode(ctx, tx, in, va.ID, acct.subject, audit)
-	case SecondFactorCallback:
+	switch factor := v.windows.secondFactor.factorFor(in.Caller); factor {
+	case SecondFactorSMS, SecondFactorCallback:
+		if res, capped, err := v.capSend(ctx, tx, acct, caller, va.ID, factor, audit); capped || err != nil {
+			return res, err
+		}
+		if factor == SecondFactorSMS {
+			return v.sendCode(ctx, tx, in, va.ID, acct.subject, audit)
+		}
 		return v.startCallback(ctx, tx, in, va.ID, acct.subject, audit)
 	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
@@ -260,6 +272,22 @@ func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct lockoutRow, 
 	// may be trying their account. The caller learns nothing from it.
 	return res, auth.Notify(ctx, tx, v.windows.outbox, accountID, notify.Event{Kind: notify.KindVoiceLockout, At: now,
 		Until: now.Add(v.policy.Lockout), Recovery: true})
+}
+
+// capSend counts the send of the second channel by factor against the account's and the
+// caller's caps (§4.8), whose lock rows tx holds, and reports whether a cap refuses it: then it
+// is audited and logged, and nothing may be sent.
+func (v *VoiceVerifier) capSend(ctx context.Context, tx pgx.Tx, acct, caller lockoutRow, accountID int64, factor SecondFactor,
+	audit func(string, map[string]any) error) (VoiceResult, bool, error) {
+	acctCapped, callerCapped, err := recordSend(ctx, tx, acct, caller, v.windows.sendLimits, v.windows.now())
+	if err != nil || (!acctCapped && !callerCapped) {
+		return VoiceResult{}, false, err
+	}
+	which := map[bool]string{true: "account", false: "caller"}[acctCapped]
+	v.windows.log.WarnContext(ctx, "voice-line second channel capped", "cap", which, "factor", string(factor),
+		"account_id", accountID, "caller", auth.MaskPhone(caller.subject))
+	return VoiceResult{Outcome: VoiceSendCapped, Factor: factor}, true,
+		audit("voice_second_channel_capped", map[string]any{"factor": string(factor), "cap": which})
 }
 
 // sendCode starts the second channel by text (§4.8): a fresh code for the call, stored as a
