@@ -130,6 +130,9 @@ type Config struct {
 	Voice          string // KAGI_IVR_VOICE, the voice attribute of every <Say>
 	OperatorNumber string // KAGI_OPERATOR_NUMBER; empty means no transfer
 	HoursText      string // the regular hours as spoken (RegularHoursText), said whenever the caller is sent to the operator
+	// Brand is the brokerage's name (KAGI_BRAND_NAME, 「デモ証券」): the first thing a call back
+	// says, so that whoever answers knows who is calling (§4.9). Empty says no name.
+	Brand string
 }
 
 // Env is what the handler knows at the time of the request. The zero Env is a closed desk
@@ -670,15 +673,20 @@ func allDigits(s string, lo, hi int) bool {
 // ?id= is the call back's own random id, never anything keyed in.
 const CallbackPath = "/ivr/callback"
 
-// CallbackAnswer is the TwiML of an answered call back: what was asked, and one key to confirm
-// (1) or decline. The key goes to CallbackPath/gather with the same id.
+// CallbackAnswer is the TwiML of an answered call back: who is calling (the brokerage, §4.9),
+// what was asked, and one key to confirm (1) or decline. The key goes to CallbackPath/gather
+// with the same id.
 func CallbackAnswer(cfg Config, id string) string {
 	c := call{cfg: cfg}
 	action := CallbackPath + "/gather?id=" + id
+	ask := promptCallbackAsk
+	if cfg.Brand != "" {
+		ask = fmt.Sprintf(promptCallbackBrand, cfg.Brand) + ask
+	}
 	c.verbs = append(c.verbs,
 		&twiml.VoiceGather{
 			Input: "dtmf", Action: action, Method: "POST", Timeout: digitsTimeout, NumDigits: "1",
-			ActionOnEmptyResult: "true", InnerElements: []twiml.Element{c.sayVerb(promptCallbackAsk)},
+			ActionOnEmptyResult: "true", InnerElements: []twiml.Element{c.sayVerb(ask)},
 		},
 		&twiml.VoiceRedirect{Url: action, Method: "POST"},
 	)

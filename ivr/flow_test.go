@@ -1323,3 +1323,24 @@ func TestCappedSaysHowToGoOn(t *testing.T) {
 		t.Error("the capped call back does not say to wait for the call back already placed")
 	}
 }
+
+// §4.9: whoever answers a call back first hears who is calling, the brokerage by name.
+func TestCallbackSaysWhoIsCallingFirst(t *testing.T) {
+	t.Parallel()
+	speech := func(cfg Config) string {
+		turn, err := ParseTwiML([]byte(CallbackAnswer(cfg, "0123456789abcdef")))
+		if err != nil || !turn.Waiting() {
+			t.Fatalf("call back answer %+v: %v", turn, err)
+		}
+		return strings.Join(turn.Said, "")
+	}
+	branded := testCfg
+	branded.Brand = "デモ証券"
+	if got, want := speech(branded), "こちらは、デモ証券です。"+promptCallbackAsk; got != want {
+		t.Errorf("the call back says %q\nwant %q", got, want)
+	}
+	// Without a name (only in development) it still says from where it calls.
+	if got := speech(testCfg); got != promptCallbackAsk {
+		t.Errorf("the call back without a brand says %q", got)
+	}
+}

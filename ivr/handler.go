@@ -49,6 +49,9 @@ type HandlerConfig struct {
 	// Voice and OperatorNumber are KAGI_IVR_VOICE and KAGI_OPERATOR_NUMBER.
 	Voice          string
 	OperatorNumber string
+	// Brand is the brokerage's name (KAGI_BRAND_NAME, 「デモ証券」), which every call back and
+	// every text of the line names first (§4.9).
+	Brand string
 	// Calendar and SupportEnabled decide whether the operator option transfers (§5).
 	Calendar       *recovery.Calendar
 	SupportEnabled bool
@@ -71,7 +74,7 @@ type Handler struct {
 	now       func() time.Time
 	publicURL string
 	validator client.RequestValidator
-	flow      Config
+	flow      Config // the call's configuration; flow.Brand is HandlerConfig's Brand
 	calendar  *recovery.Calendar
 	support   bool
 	verifier  *recovery.VoiceVerifier
@@ -97,7 +100,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		now:       cfg.Now,
 		publicURL: cfg.PublicURL,
 		validator: client.NewRequestValidator(cfg.AuthToken),
-		flow:      Config{Voice: cfg.Voice, OperatorNumber: cfg.OperatorNumber, HoursText: RegularHoursText()},
+		flow:      Config{Voice: cfg.Voice, OperatorNumber: cfg.OperatorNumber, HoursText: RegularHoursText(), Brand: cfg.Brand},
 		calendar:  cfg.Calendar,
 		support:   cfg.SupportEnabled,
 		verifier:  cfg.Verifier,

@@ -51,6 +51,9 @@ type lineEnv struct {
 	sim   *Simulator
 }
 
+// testBrand is the brokerage's name (KAGI_BRAND_NAME) the tests' line gives.
+const testBrand = "デモ証券"
+
 // wednesday10 is a weekday at 10:00 JST, inside business hours.
 var wednesday10 = time.Date(2031, 6, 4, 1, 0, 0, 0, time.UTC)
 
@@ -89,7 +92,7 @@ func newLineEnvWith(t testing.TB, recEdit func(*recovery.Config), edit ...func(*
 	cfg := HandlerConfig{
 		Pool: pool, Log: log, Now: clock.Now, PublicURL: srv.URL, AuthToken: testToken,
 		Voice: "Polly.Mizuki", OperatorNumber: "+81300000000", Calendar: recovery.RegularCalendar(), SupportEnabled: true,
-		Verifier: recovery.NewVoiceVerifier(core, rec),
+		Verifier: recovery.NewVoiceVerifier(core, rec), Brand: testBrand,
 	}
 	for _, e := range edit {
 		e(&cfg)

@@ -113,10 +113,12 @@ const (
 const promptUnavailable = web.Unavailable + "。"
 
 // The second channel by call back (§4.8): the line hangs up and calls the registered number,
-// whose answerer confirms with 1. promptCallbackAsk is the first thing the answerer hears.
+// whose answerer confirms with 1. The first thing the answerer hears is who is calling
+// (promptCallbackBrand with Config.Brand, §4.9), then promptCallbackAsk.
 const (
 	promptCallbackPlaced = "ご本人確認のため、ご登録の電話番号に折り返しお電話します。いったんお電話をお切りになり、そのままお待ちください。"
-	promptCallbackAsk    = "こちらは、パスキー専用の自動音声ダイヤルです。ただいま、お客様の口座で、一時的にログインIDとパスワードでログインするためのお手続きがありました。" +
+	promptCallbackBrand  = "こちらは、%sです。"
+	promptCallbackAsk    = "パスキー専用の自動音声ダイヤルから、お電話しています。ただいま、お客様の口座で、一時的にログインIDとパスワードでログインするためのお手続きがありました。" +
 		"お客様ご自身のお手続きであれば、1を押してください。お心当たりがない場合は、2を押してください。"
 	promptCallbackVerifiedUntil = "折り返しのお電話で確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 	promptCallbackDeclined      = "お手続きを中止しました。お心当たりのないお手続きについては、営業時間内にオペレーターまでお問い合わせください。"
