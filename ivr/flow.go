@@ -428,15 +428,15 @@ func (c *call) repeat() {
 	}
 }
 
-// invalid re-asks the current step after an empty or invalid input, or ends the call once the
-// caller has had maxRetries of them.
-func (c *call) invalid() {
+// invalid re-asks the current step after an empty or invalid input, saying why (why), or ends
+// the call once the caller has had maxRetries of them.
+func (c *call) invalid(why string) {
 	c.st.Retries++
 	if c.st.Retries >= maxRetries {
-		c.end(promptNotRecognise)
+		c.end(why)
 		return
 	}
-	c.ask(c.st.Step, promptNotRecognise)
+	c.ask(c.st.Step, why)
 }
 
 func (c *call) start(from string) {
@@ -466,8 +466,10 @@ func (c *call) menu(digits string) {
 		default:
 			c.transfer()
 		}
+	case "":
+		c.invalid(promptNotRecognise)
 	default:
-		c.invalid()
+		c.invalid(promptNotOnMenu)
 	}
 }
 
@@ -544,7 +546,7 @@ func (c *call) capped(why string) {
 
 func (c *call) account(digits string) {
 	if !allDigits(digits, 1, maxAccountDigits) {
-		c.invalid()
+		c.invalid(promptNotRecognise)
 		return
 	}
 	c.st.AccountNumber = digits
@@ -553,7 +555,7 @@ func (c *call) account(digits string) {
 
 func (c *call) pin(digits string) {
 	if !allDigits(digits, 4, 4) {
-		c.invalid()
+		c.invalid(promptNotRecognise)
 		return
 	}
 	if c.st.Attempts >= MaxAttempts {
@@ -569,7 +571,7 @@ func (c *call) pin(digits string) {
 // so it counts no attempt of its own; asking again after a wrong one counted one (result).
 func (c *call) code(digits string) {
 	if !allDigits(digits, 6, 6) {
-		c.invalid()
+		c.invalid(promptNotRecognise)
 		return
 	}
 	c.verify = &VerifyRequest{CallerNumber: c.st.From, Code: digits}

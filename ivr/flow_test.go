@@ -390,11 +390,11 @@ func TestMenu(t *testing.T) {
 		{"0 without an operator number says no transfer and returns to the menu", "0", noOperator, supportOpen, StepMenu,
 			promptNoOperator + promptMenu, "", 0},
 		{"9 repeats the menu", "9", testCfg, supportOpen, StepMenu, promptMenu, "", 0},
-		{"timeout re-prompts", "", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"another key re-prompts", "5", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"star re-prompts", "*", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"hash re-prompts", "#", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"two keys re-prompt", "10", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"timeout says no input and re-prompts", "", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"another key says it is not on the menu and re-prompts", "5", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
+		{"star is not on the menu", "*", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
+		{"hash is not on the menu", "#", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
+		{"two keys are not on the menu", "10", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,13 +427,14 @@ func TestInvalidInputIsBounded(t *testing.T) {
 		name  string
 		setup func(*testing.T) *phone
 		bad   string
+		why   string
 	}{
-		{"menu timeouts", func(t *testing.T) *phone { return dial(t, caller) }, ""},
-		{"menu wrong keys", func(t *testing.T) *phone { return dial(t, caller) }, "7"},
-		{"account number stars", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, "*"},
-		{"account number timeouts", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, ""},
-		{"short PINs", func(t *testing.T) *phone { return toPIN(t, "1234567") }, "123"},
-		{"PIN timeouts", func(t *testing.T) *phone { return toPIN(t, "1234567") }, ""},
+		{"menu timeouts", func(t *testing.T) *phone { return dial(t, caller) }, "", promptNotRecognise},
+		{"menu wrong keys", func(t *testing.T) *phone { return dial(t, caller) }, "7", promptNotOnMenu},
+		{"account number stars", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, "*", promptNotRecognise},
+		{"account number timeouts", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, "", promptNotRecognise},
+		{"short PINs", func(t *testing.T) *phone { return toPIN(t, "1234567") }, "123", promptNotRecognise},
+		{"PIN timeouts", func(t *testing.T) *phone { return toPIN(t, "1234567") }, "", promptNotRecognise},
 	}
 	for _, tt := range tests {
 		t.Run("third of "+tt.name+" hangs up", func(t *testing.T) {
@@ -450,7 +451,7 @@ func TestInvalidInputIsBounded(t *testing.T) {
 			if !h.hangup || p.st.Step != StepDone {
 				t.Fatalf("after %d invalid inputs the call goes on", maxRetries)
 			}
-			if h.speech != promptNotRecognise+promptTooMany+promptGoodbye {
+			if h.speech != tt.why+promptTooMany+promptGoodbye {
 				t.Errorf("said %q", h.speech)
 			}
 		})
@@ -618,7 +619,7 @@ func TestVerifyOutcomes(t *testing.T) {
 		{"code sent asks for the code", VerifyResult{Outcome: CodeSent},
 			StepCode, promptCodeSent + promptCode},
 		{"verified by the code says so", VerifyResult{Outcome: Verified, ByCode: true, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 20, 0, time.UTC)},
-			StepDone, "確認コードの確認が取れました。午後2時35分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
+			StepDone, "確認コードを確認しました。午後2時35分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"call back placed says so and hangs up", VerifyResult{Outcome: CallbackPlaced},
 			StepDone, promptCallbackPlaced + promptGoodbye},
 		{"code capped says the phone was texted already, how to reach the operator, and hangs up", VerifyResult{Outcome: CodeCapped},
@@ -732,7 +733,7 @@ func TestWindowEndSaysLengthAndDay(t *testing.T) {
 		r := VerifyResult{Outcome: Verified, WindowExpiresAt: at(5, 0, 3, 0), ByCode: true}
 		p := toVerify(t, "1234567", "4826")
 		p.env = env
-		if h := p.verified(r); !strings.HasPrefix(h.speech, "確認コードの確認が取れました。30分間、明日の午前0時3分まで、") {
+		if h := p.verified(r); !strings.HasPrefix(h.speech, "確認コードを確認しました。30分間、明日の午前0時3分まで、") {
 			t.Errorf("by code said %q", h.speech)
 		}
 		if h := listen(t, testCfg, CallbackResult(testCfg, env, r, true)); !strings.HasPrefix(h.speech, "折り返しのお電話で確認が取れました。30分間、明日の午前0時3分まで、") {

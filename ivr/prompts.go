@@ -63,11 +63,13 @@ const (
 )
 
 // Keyed input (§4.3.3, §4.3.4). The account number is 1 to maxAccountDigits digits, as the auth
-// core accepts them.
+// core accepts them. promptNotRecognise answers no input, or input that is not what was asked
+// for (too few digits); promptNotOnMenu a key the menu does not offer, before the menu again.
 const (
 	promptAccount      = "12桁以内の口座番号を入力し、最後にシャープを押してください。"
 	promptPIN          = "ご登録の4桁の暗証番号を入力してください。"
 	promptNotRecognise = "入力を確認できませんでした。"
+	promptNotOnMenu    = "押された番号は、メニューにありません。"
 )
 
 // The second channel by text (§4.8): the code goes to the registered phone the call came from.
@@ -77,7 +79,7 @@ const (
 	promptCodeSent          = "ご登録の電話番号に、SMSで6桁の確認コードをお送りしました。"
 	promptCode              = "SMSに記載された6桁の確認コードを入力してください。"
 	promptCodeWrong         = "確認コードが正しくありません。"
-	promptCodeVerifiedUntil = "確認コードの確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
+	promptCodeVerifiedUntil = "確認コードを確認しました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 )
 
 // Sends are capped (§4.8): past the cap nothing is texted or called, and the caller is told the

@@ -145,7 +145,7 @@ func TestSMSCodeOpensTheWindow(t *testing.T) {
 	}
 	code := codeOf(t, texts.next(t))
 	turn = e.press(sid, turn, code)
-	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードの確認が取れました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
+	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードを確認しました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
 		t.Fatalf("after the code the line said %q", got)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
@@ -234,7 +234,7 @@ func TestWrongCodeMayBeKeyedAgain(t *testing.T) {
 		t.Fatalf("a wrong code said %q, want the code asked for again", got)
 	}
 	turn = e.press(sid, turn, code)
-	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードの確認が取れました。") || !turn.HungUp {
+	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードを確認しました。") || !turn.HungUp {
 		t.Fatalf("the right code after a wrong one said %q", got)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
