@@ -326,11 +326,11 @@ func TestStartShownCallerID(t *testing.T) {
 			if p.heard.speech != promptWelcome+promptMenu {
 				t.Errorf("said %q", p.heard.speech)
 			}
-			// One short sentence per option, each naming its key last.
+			// One short clause per option, each naming its key last.
 			for _, option := range []string{
-				"一時的にログインIDとパスワードでログインするためのお手続きは、1を押してください。",
-				"オペレーターにおつなぎする場合は、0を押してください。",
-				"もう一度お聞きになる場合は、9を押してください。",
+				"ログインIDとパスワードでの一時的なログインは1を、",
+				"、オペレーターは0を、",
+				"、もう一度お聞きになるには9を、押してください。",
 			} {
 				if !strings.Contains(p.heard.speech, option) {
 					t.Errorf("the menu does not say %q: %q", option, p.heard.speech)

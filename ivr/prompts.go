@@ -18,13 +18,15 @@ const sayLanguage = "ja-JP"
 const promptWithheld = "お客様の電話番号が通知されていないため、お手続きができません。" +
 	"お手数ですが、電話番号の前に、いち・はち・ろく、をつけて、おかけ直しください。"
 
-// The menu (§4.3.2): one short sentence per key, the key at its end, so the caller hears what a
-// key does before hearing the key.
+// The menu (§4.3.2): one short clause per key, the key at its end (「…は1を、」), so the caller
+// hears what a key does before hearing the key, and the comma pauses between them. It is said
+// once in every call, so it is kept short: a whole recovery must stay within
+// maxSpokenRecovery characters.
 const (
-	promptWelcome = "お電話ありがとうございます。こちらは、パスキー専用の自動音声ダイヤルです。"
-	promptMenu    = "一時的にログインIDとパスワードでログインするためのお手続きは、1を押してください。" +
-		"オペレーターにおつなぎする場合は、0を押してください。" +
-		"もう一度お聞きになる場合は、9を押してください。"
+	promptWelcome = "お電話ありがとうございます。パスキー専用の自動音声ダイヤルです。"
+	promptMenu    = "ログインIDとパスワードでの一時的なログインは1を、" +
+		"オペレーターは0を、" +
+		"もう一度お聞きになるには9を、押してください。"
 )
 
 // The operator option (§4.3.2, §5). Outside hours the caller hears the regular hours and, when
@@ -67,7 +69,7 @@ const (
 // for (too few digits); promptNotOnMenu a key the menu does not offer, before the menu again.
 const (
 	promptAccount      = "12桁以内の口座番号を入力し、最後にシャープを押してください。"
-	promptPIN          = "ご登録の4桁の暗証番号を入力してください。"
+	promptPIN          = "4桁の暗証番号を入力してください。"
 	promptNotRecognise = "入力を確認できませんでした。"
 	promptNotOnMenu    = "押された番号は、メニューにありません。"
 )
@@ -77,7 +79,7 @@ const (
 // valid, so the caller need not start over.
 const (
 	promptCodeSent          = "ご登録の電話番号に、SMSで6桁の確認コードをお送りしました。"
-	promptCode              = "SMSに記載された6桁の確認コードを入力してください。"
+	promptCode              = "確認コードを入力してください。"
 	promptCodeWrong         = "確認コードが正しくありません。"
 	promptCodeVerifiedUntil = "確認コードを確認しました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 )
@@ -100,7 +102,7 @@ const (
 const (
 	promptVerifiedUntil  = "確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 	promptVerifiedWindow = "確認が取れました。一時的に、ログインIDとパスワードを利用してログインが可能です。"
-	promptRecreate       = "ウェブサイトにログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
+	promptRecreate       = "ログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
 	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインIDとパスワードでそのままログインできます。"
 	promptFailed         = "入力された内容では、お手続きができませんでした。"
 	promptRetry          = "もう一度、口座番号から入力してください。"

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"kagi/notify"
 	"kagi/recovery"
@@ -312,5 +313,42 @@ func TestSMSModeLogsNoCode(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Fatalf("log holds %q:\n%s", secret, out)
 		}
+	}
+}
+
+// maxSpokenRecovery bounds what a customer listens to in a full recovery with the texted code:
+// every sentence of every turn, from the greeting to the goodbye, in characters.
+const maxSpokenRecovery = 300
+
+// A recovery by phone is already long; a review measured it so that it does not creep: the
+// sum of every <Say> of a whole successful call with the SMS code, with no input repeated.
+func TestFullRecoveryBySMSIsShortEnoughToListenTo(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	var turns []Turn
+	err := e.sim.Call(context.Background(), NewCallSid(), regCaller, []string{"1", "7654321#", "1234", "code"},
+		func(t Turn) { turns = append(turns, t) },
+		func(_ context.Context, keys string) (string, error) {
+			if keys == "code" {
+				return codeOf(t, texts.next(t)), nil
+			}
+			return keys, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 || !turns[len(turns)-1].HungUp {
+		t.Fatalf("the call did not recover the account: %d windows, %q", n, said(turns))
+	}
+	spoken := 0
+	for _, tr := range turns {
+		for _, s := range tr.Said {
+			spoken += utf8.RuneCountInString(s)
+		}
+	}
+	t.Logf("a full recovery with the SMS code speaks %d characters: %s", spoken, said(turns))
+	if spoken > maxSpokenRecovery {
+		t.Errorf("a full recovery with the SMS code speaks %d characters, more than %d", spoken, maxSpokenRecovery)
 	}
 }
