@@ -110,6 +110,10 @@ func TestCallbackConfirmedWithOneOpensTheWindow(t *testing.T) {
 	if err != nil || !strings.Contains(strings.Join(turn.Said, ""), promptCallbackAsk) || !turn.Waiting() {
 		t.Fatalf("answered call back: %v %+v", err, turn)
 	}
+	// Who is calling comes first (§4.9): the brokerage, in the first sentence heard.
+	if first, _, _ := strings.Cut(turn.Said[0], "。"); first != "こちらは、"+testBrand+"です" {
+		t.Errorf("the call back begins %q, want it to name %s first", first, testBrand)
+	}
 	turn, err = e.sim.Press(ctx, p.sid, SimulatedLine, turn, "1")
 	if err != nil || !strings.Contains(strings.Join(turn.Said, ""), "折り返しのお電話で確認が取れました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
 		t.Fatalf("after 1: %v %+v", err, turn)
@@ -186,6 +190,10 @@ func TestCallbackNotConfirmedOpensNothing(t *testing.T) {
 			}
 			if n := e.count(`SELECT count(*) FROM voice_failures WHERE subject_kind = 'account'`); n != tc.wantFailures {
 				t.Fatalf("%d failures counted, want %d", n, tc.wantFailures)
+			}
+			// "Not me" is never held against the customer's own number, which was called back.
+			if n := e.count(`SELECT count(*) FROM voice_failures WHERE subject_kind = 'caller'`); n != 0 {
+				t.Fatalf("%d failures counted against the registered number", n)
 			}
 		})
 	}

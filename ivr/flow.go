@@ -75,8 +75,10 @@ type State struct {
 	// Seq numbers the <Gather>s and <Dial>s of the call; the outstanding one carries ?seq=Seq.
 	// A request with any other seq is a replay or out of order and cannot move the call on.
 	Seq int `json:"seq"`
-	// Attempts counts the verifications started in this call, at most MaxAttempts. It is
-	// counted when the verification is requested, so a failure cannot go uncounted.
+	// Attempts counts the verifications started in this call, at most MaxAttempts: each PIN
+	// keyed in, and each texted code keyed in again after a wrong one (the first code is part of
+	// its PIN's verification). It is counted when the verification is requested or the code
+	// asked for again, so a failure cannot go uncounted.
 	Attempts int `json:"attempts"`
 	// Retries counts the empty or invalid inputs in a row at the current step.
 	Retries int `json:"retries"`
@@ -128,6 +130,9 @@ type Config struct {
 	Voice          string // KAGI_IVR_VOICE, the voice attribute of every <Say>
 	OperatorNumber string // KAGI_OPERATOR_NUMBER; empty means no transfer
 	HoursText      string // the regular hours as spoken (RegularHoursText), said whenever the caller is sent to the operator
+	// Brand is the brokerage's name (KAGI_BRAND_NAME, 「デモ証券」): the first thing a call back
+	// says, so that whoever answers knows who is calling (§4.9). Empty says no name.
+	Brand string
 }
 
 // Env is what the handler knows at the time of the request. The zero Env is a closed desk
@@ -212,6 +217,14 @@ const (
 	// CallbackPlaced: the keyed checks passed and the registered phone is called back (§4.8);
 	// this call ends.
 	CallbackPlaced
+	// CodeWrong: the code keyed in is not the one texted (a failed verification all the same);
+	// the caller may key it in again, within the call's attempts.
+	CodeWrong
+	// CodeCapped and CallbackCapped: the keyed checks passed, but the registered phone was
+	// already texted or called back as often as the caps allow (§4.8); nothing was sent, and
+	// this call ends.
+	CodeCapped
+	CallbackCapped
 )
 
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
@@ -415,15 +428,15 @@ func (c *call) repeat() {
 	}
 }
 
-// invalid re-asks the current step after an empty or invalid input, or ends the call once the
-// caller has had maxRetries of them.
-func (c *call) invalid() {
+// invalid re-asks the current step after an empty or invalid input, saying why (why), or ends
+// the call once the caller has had maxRetries of them.
+func (c *call) invalid(why string) {
 	c.st.Retries++
 	if c.st.Retries >= maxRetries {
-		c.end(promptNotRecognise)
+		c.end(why)
 		return
 	}
-	c.ask(c.st.Step, promptNotRecognise)
+	c.ask(c.st.Step, why)
 }
 
 func (c *call) start(from string) {
@@ -453,8 +466,10 @@ func (c *call) menu(digits string) {
 		default:
 			c.transfer()
 		}
+	case "":
+		c.invalid(promptNotRecognise)
 	default:
-		c.invalid()
+		c.invalid(promptNotOnMenu)
 	}
 }
 
@@ -518,9 +533,20 @@ func (c *call) locked() {
 	c.hangup()
 }
 
+// capped says that the registered phone was already contacted as often as allowed (why), and
+// how to go on: later, or through the operator during business hours.
+func (c *call) capped(why string) {
+	if c.env.Support == recovery.SupportDisabled {
+		c.say(why, promptGoodbye)
+	} else {
+		c.say(why, promptLockedOperator, c.hours(), promptGoodbye)
+	}
+	c.hangup()
+}
+
 func (c *call) account(digits string) {
 	if !allDigits(digits, 1, maxAccountDigits) {
-		c.invalid()
+		c.invalid(promptNotRecognise)
 		return
 	}
 	c.st.AccountNumber = digits
@@ -529,7 +555,7 @@ func (c *call) account(digits string) {
 
 func (c *call) pin(digits string) {
 	if !allDigits(digits, 4, 4) {
-		c.invalid()
+		c.invalid(promptNotRecognise)
 		return
 	}
 	if c.st.Attempts >= MaxAttempts {
@@ -541,11 +567,11 @@ func (c *call) pin(digits string) {
 	c.awaitResult()
 }
 
-// code asks the handler to check the texted code. It is the same verification as the PIN's, so
-// it counts no attempt of its own.
+// code asks the handler to check the texted code. The first is part of the PIN's verification,
+// so it counts no attempt of its own; asking again after a wrong one counted one (result).
 func (c *call) code(digits string) {
 	if !allDigits(digits, 6, 6) {
-		c.invalid()
+		c.invalid(promptNotRecognise)
 		return
 	}
 	c.verify = &VerifyRequest{CallerNumber: c.st.From, Code: digits}
@@ -581,6 +607,18 @@ func (c *call) result(r VerifyResult) {
 	case CallbackPlaced:
 		c.say(promptCallbackPlaced, promptGoodbye)
 		c.hangup()
+	case CodeWrong:
+		// The same code again, not a new one: the registered phone is not texted anew.
+		if c.st.Attempts >= MaxAttempts {
+			c.end(promptCodeWrong)
+			return
+		}
+		c.st.Attempts++
+		c.ask(StepCode, promptCodeWrong)
+	case CodeCapped:
+		c.capped(promptCodeCapped)
+	case CallbackCapped:
+		c.capped(promptCallbackCapped)
 	case NoPasskey:
 		c.say(promptNoPasskey, promptGoodbye)
 		c.hangup()
@@ -637,15 +675,20 @@ func allDigits(s string, lo, hi int) bool {
 // ?id= is the call back's own random id, never anything keyed in.
 const CallbackPath = "/ivr/callback"
 
-// CallbackAnswer is the TwiML of an answered call back: what was asked, and one key to confirm
-// (1) or decline. The key goes to CallbackPath/gather with the same id.
+// CallbackAnswer is the TwiML of an answered call back: who is calling (the brokerage, §4.9),
+// what was asked, and one key to confirm (1) or decline. The key goes to CallbackPath/gather
+// with the same id.
 func CallbackAnswer(cfg Config, id string) string {
 	c := call{cfg: cfg}
 	action := CallbackPath + "/gather?id=" + id
+	ask := promptCallbackAsk
+	if cfg.Brand != "" {
+		ask = fmt.Sprintf(promptCallbackBrand, cfg.Brand) + ask
+	}
 	c.verbs = append(c.verbs,
 		&twiml.VoiceGather{
 			Input: "dtmf", Action: action, Method: "POST", Timeout: digitsTimeout, NumDigits: "1",
-			ActionOnEmptyResult: "true", InnerElements: []twiml.Element{c.sayVerb(promptCallbackAsk)},
+			ActionOnEmptyResult: "true", InnerElements: []twiml.Element{c.sayVerb(ask)},
 		},
 		&twiml.VoiceRedirect{Url: action, Method: "POST"},
 	)

@@ -326,11 +326,11 @@ func TestStartShownCallerID(t *testing.T) {
 			if p.heard.speech != promptWelcome+promptMenu {
 				t.Errorf("said %q", p.heard.speech)
 			}
-			// One short sentence per option, each naming its key last.
+			// One short clause per option, each naming its key last.
 			for _, option := range []string{
-				"一時的にログインIDとパスワードでログインするためのお手続きは、1を押してください。",
-				"オペレーターにおつなぎする場合は、0を押してください。",
-				"もう一度お聞きになる場合は、9を押してください。",
+				"ログインIDとパスワードでの一時的なログインは1を、",
+				"、オペレーターは0を、",
+				"、もう一度お聞きになるには9を、押してください。",
 			} {
 				if !strings.Contains(p.heard.speech, option) {
 					t.Errorf("the menu does not say %q: %q", option, p.heard.speech)
@@ -390,11 +390,11 @@ func TestMenu(t *testing.T) {
 		{"0 without an operator number says no transfer and returns to the menu", "0", noOperator, supportOpen, StepMenu,
 			promptNoOperator + promptMenu, "", 0},
 		{"9 repeats the menu", "9", testCfg, supportOpen, StepMenu, promptMenu, "", 0},
-		{"timeout re-prompts", "", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"another key re-prompts", "5", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"star re-prompts", "*", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"hash re-prompts", "#", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
-		{"two keys re-prompt", "10", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"timeout says no input and re-prompts", "", testCfg, supportOpen, StepMenu, promptNotRecognise + promptMenu, "", 1},
+		{"another key says it is not on the menu and re-prompts", "5", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
+		{"star is not on the menu", "*", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
+		{"hash is not on the menu", "#", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
+		{"two keys are not on the menu", "10", testCfg, supportOpen, StepMenu, promptNotOnMenu + promptMenu, "", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,13 +427,14 @@ func TestInvalidInputIsBounded(t *testing.T) {
 		name  string
 		setup func(*testing.T) *phone
 		bad   string
+		why   string
 	}{
-		{"menu timeouts", func(t *testing.T) *phone { return dial(t, caller) }, ""},
-		{"menu wrong keys", func(t *testing.T) *phone { return dial(t, caller) }, "7"},
-		{"account number stars", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, "*"},
-		{"account number timeouts", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, ""},
-		{"short PINs", func(t *testing.T) *phone { return toPIN(t, "1234567") }, "123"},
-		{"PIN timeouts", func(t *testing.T) *phone { return toPIN(t, "1234567") }, ""},
+		{"menu timeouts", func(t *testing.T) *phone { return dial(t, caller) }, "", promptNotRecognise},
+		{"menu wrong keys", func(t *testing.T) *phone { return dial(t, caller) }, "7", promptNotOnMenu},
+		{"account number stars", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, "*", promptNotRecognise},
+		{"account number timeouts", func(t *testing.T) *phone { p := dial(t, caller); p.key("1"); return p }, "", promptNotRecognise},
+		{"short PINs", func(t *testing.T) *phone { return toPIN(t, "1234567") }, "123", promptNotRecognise},
+		{"PIN timeouts", func(t *testing.T) *phone { return toPIN(t, "1234567") }, "", promptNotRecognise},
 	}
 	for _, tt := range tests {
 		t.Run("third of "+tt.name+" hangs up", func(t *testing.T) {
@@ -450,7 +451,7 @@ func TestInvalidInputIsBounded(t *testing.T) {
 			if !h.hangup || p.st.Step != StepDone {
 				t.Fatalf("after %d invalid inputs the call goes on", maxRetries)
 			}
-			if h.speech != promptNotRecognise+promptTooMany+promptGoodbye {
+			if h.speech != tt.why+promptTooMany+promptGoodbye {
 				t.Errorf("said %q", h.speech)
 			}
 		})
@@ -618,12 +619,16 @@ func TestVerifyOutcomes(t *testing.T) {
 		{"code sent asks for the code", VerifyResult{Outcome: CodeSent},
 			StepCode, promptCodeSent + promptCode},
 		{"verified by the code says so", VerifyResult{Outcome: Verified, ByCode: true, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 20, 0, time.UTC)},
-			StepDone, "確認コードの確認が取れました。午後2時35分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
+			StepDone, "確認コードを確認しました。午後2時35分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"call back placed says so and hangs up", VerifyResult{Outcome: CallbackPlaced},
 			StepDone, promptCallbackPlaced + promptGoodbye},
+		{"code capped says the phone was texted already, how to reach the operator, and hangs up", VerifyResult{Outcome: CodeCapped},
+			StepDone, promptCodeCapped + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
+		{"call back capped says the phone was called already, how to reach the operator, and hangs up", VerifyResult{Outcome: CallbackCapped},
+			StepDone, promptCallbackCapped + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
 			StepDone, promptUnavailable},
-		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallbackPlaced + 1},
+		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallbackCapped + 1},
 			StepDone, promptUnavailable},
 	}
 	for _, tt := range tests {
@@ -728,7 +733,7 @@ func TestWindowEndSaysLengthAndDay(t *testing.T) {
 		r := VerifyResult{Outcome: Verified, WindowExpiresAt: at(5, 0, 3, 0), ByCode: true}
 		p := toVerify(t, "1234567", "4826")
 		p.env = env
-		if h := p.verified(r); !strings.HasPrefix(h.speech, "確認コードの確認が取れました。30分間、明日の午前0時3分まで、") {
+		if h := p.verified(r); !strings.HasPrefix(h.speech, "確認コードを確認しました。30分間、明日の午前0時3分まで、") {
 			t.Errorf("by code said %q", h.speech)
 		}
 		if h := listen(t, testCfg, CallbackResult(testCfg, env, r, true)); !strings.HasPrefix(h.speech, "折り返しのお電話で確認が取れました。30分間、明日の午前0時3分まで、") {
@@ -1155,7 +1160,7 @@ func FuzzNext(f *testing.F) {
 	f.Add(uint8(3), 3, 3, 0, "1234567", caller, uint8(3), 0, "", uint8(3), int64(0), uint8(0), int64(0), true)
 	f.Add(uint8(5), 0, 0, 0, "", "", uint8(1), 0, "", uint8(0), int64(0), uint8(1), int64(0), true)
 	f.Add(uint8(6), 7, 1, 0, "1", "anonymous", uint8(2), 7, "<&>\"'", uint8(9), int64(-62135596800), uint8(7), int64(-62135596800), false)
-	steps := []Step{StepMenu, StepAccount, StepPIN, StepVerifying, StepDone, StepOperator, "", "bogus"}
+	steps := []Step{StepMenu, StepAccount, StepPIN, StepVerifying, StepDone, StepOperator, "", "bogus", StepCode}
 	f.Fuzz(func(t *testing.T, step uint8, seq, attempts, retries int, account, from string, kind uint8, evSeq int, digits string, outcome uint8, expires int64, support uint8, nextOpen int64, operator bool) {
 		cfg := testCfg
 		if !operator {
@@ -1163,7 +1168,7 @@ func FuzzNext(f *testing.F) {
 		}
 		st := State{Step: steps[int(step)%len(steps)], Seq: seq, Attempts: attempts, Retries: retries, AccountNumber: account, From: from}
 		ev := Event{Kind: EventKind(kind % 6), From: from, Seq: evSeq, Digits: digits, DialStatus: digits,
-			Result: VerifyResult{Outcome: VerifyOutcome(outcome % 9), WindowExpiresAt: time.Unix(expires, 0)}}
+			Result: VerifyResult{Outcome: VerifyOutcome(outcome % uint8(CallbackCapped+2)), WindowExpiresAt: time.Unix(expires, 0)}}
 		env := Env{Now: time.Unix(nextOpen-expires, 0), Support: recovery.SupportState(support % 4), NextOpen: time.Unix(nextOpen, 0)}
 		got, r := Next(st, ev, cfg, env)
 
@@ -1186,13 +1191,14 @@ func FuzzNext(f *testing.F) {
 		if !got.sane() {
 			t.Fatalf("Next returned an insane state %+v", got)
 		}
-		if r.Verify != nil && (!allDigits(r.Verify.PIN, 4, 4) || got.Step != StepVerifying) {
+		if v := r.Verify; v != nil && (got.Step != StepVerifying ||
+			(v.Code == "" && !allDigits(v.PIN, 4, 4)) || (v.Code != "" && (!allDigits(v.Code, 6, 6) || v.PIN != ""))) {
 			t.Fatalf("verify %+v from state %+v", r.Verify, got)
 		}
 		if r.Verify != nil && got.Attempts > MaxAttempts {
 			t.Fatalf("verification beyond the limit: %+v", got)
 		}
-		if b, err := json.Marshal(got); err != nil || (r.Verify != nil && strings.Contains(string(b), `"`+r.Verify.PIN+`"`)) {
+		if b, err := json.Marshal(got); err != nil || (r.Verify != nil && strings.Contains(string(b), `"`+r.Verify.PIN+r.Verify.Code+`"`)) {
 			t.Fatalf("state JSON %s (%v)", b, err)
 		}
 	})
@@ -1233,10 +1239,109 @@ func TestCode(t *testing.T) {
 			if p.reply.Verify == nil || *p.reply.Verify != want || p.st.Attempts != 1 {
 				t.Fatalf("verify %+v attempts %d, want %+v and still one attempt", p.reply.Verify, p.st.Attempts, want)
 			}
-			// A wrong code is a failed verification: retry from the account number.
+			// An expired code (or none) is a failed verification: retry from the account number,
+			// which texts a new code.
 			if h := p.verified(VerifyResult{Outcome: Failed}); p.st.Step != StepAccount || h.speech != promptFailed+promptRetry+promptAccount {
-				t.Errorf("wrong code: state %+v said %q", p.st, h.speech)
+				t.Errorf("expired code: state %+v said %q", p.st, h.speech)
 			}
 		})
+	}
+}
+
+// A wrong code is asked for again, not from the account number: the code texted is still good.
+// Each try again counts an attempt of the call, so the PIN's attempt and its code's tries stay
+// within MaxAttempts verifications, and the last wrong code ends the call.
+func TestWrongCodeIsAskedForAgain(t *testing.T) {
+	t.Parallel()
+	for pinAttempt := 1; pinAttempt <= MaxAttempts; pinAttempt++ {
+		t.Run(fmt.Sprintf("PIN right at attempt %d", pinAttempt), func(t *testing.T) {
+			t.Parallel()
+			p := toVerify(t, "1234567", "4826")
+			for range pinAttempt - 1 {
+				p.verified(VerifyResult{Outcome: Failed})
+				p.key("1234567")
+				p.key("4826")
+			}
+			p.verified(VerifyResult{Outcome: CodeSent})
+			codes := 0
+			for {
+				h := p.key("000000")
+				if p.reply.Verify == nil || p.reply.Verify.Code != "000000" {
+					t.Fatalf("code %d asked for no check: %+v", codes+1, p.reply.Verify)
+				}
+				codes++
+				h = p.verified(VerifyResult{Outcome: CodeWrong})
+				if p.st.Attempts > MaxAttempts {
+					t.Fatalf("attempts %d beyond %d", p.st.Attempts, MaxAttempts)
+				}
+				if h.hangup {
+					if h.speech != promptCodeWrong+promptTooMany+promptGoodbye || p.st.Step != StepDone {
+						t.Errorf("the last wrong code said %q in step %q", h.speech, p.st.Step)
+					}
+					break
+				}
+				if p.st.Step != StepCode || h.speech != promptCodeWrong+promptCode || p.st.Attempts != pinAttempt+codes {
+					t.Fatalf("wrong code %d: state %+v said %q, want the code asked for again as attempt %d", codes, p.st, h.speech, pinAttempt+codes)
+				}
+			}
+			// The call's verifications: the PINs keyed, and the codes (the first belongs to the
+			// right PIN's attempt).
+			if want := MaxAttempts - pinAttempt + 1; codes != want {
+				t.Errorf("%d codes tried after the PIN at attempt %d, want %d", codes, pinAttempt, want)
+			}
+		})
+	}
+}
+
+// Past the cap of sends (§4.8) the caller hears that the registered phone was contacted already
+// and how to go on, and the call ends: with support switched off, no operator to call.
+func TestCappedSaysHowToGoOn(t *testing.T) {
+	t.Parallel()
+	for _, outcome := range []VerifyOutcome{CodeCapped, CallbackCapped} {
+		why := map[VerifyOutcome]string{CodeCapped: promptCodeCapped, CallbackCapped: promptCallbackCapped}[outcome]
+		for _, tt := range []struct {
+			name string
+			env  Env
+			want string
+		}{
+			{"closed", closedTillXmas, why + promptLockedOperator + "営業時間は、" + regularHours + "。次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
+			{"switched off", supportDisabled, why + promptGoodbye},
+		} {
+			p := toVerify(t, "1234567", "4826")
+			p.env = tt.env
+			if h := p.verified(VerifyResult{Outcome: outcome}); h.speech != tt.want || !h.hangup || p.reply.Verify != nil {
+				t.Errorf("%s, outcome %d: said %q\nwant %q", tt.name, outcome, h.speech, tt.want)
+			}
+		}
+	}
+	// The sentences say what the brief asks and nothing of a code from another call.
+	for _, want := range []string{"ご登録の電話番号", "すでに", "しばらくたってから、おかけ直しください"} {
+		if !strings.Contains(promptCodeCapped, want) || !strings.Contains(promptCallbackCapped, want) {
+			t.Errorf("a capped sentence lacks %q", want)
+		}
+	}
+	if !strings.Contains(promptCallbackCapped, "折り返しのお電話をお待ちいただく") {
+		t.Error("the capped call back does not say to wait for the call back already placed")
+	}
+}
+
+// §4.9: whoever answers a call back first hears who is calling, the brokerage by name.
+func TestCallbackSaysWhoIsCallingFirst(t *testing.T) {
+	t.Parallel()
+	speech := func(cfg Config) string {
+		turn, err := ParseTwiML([]byte(CallbackAnswer(cfg, "0123456789abcdef")))
+		if err != nil || !turn.Waiting() {
+			t.Fatalf("call back answer %+v: %v", turn, err)
+		}
+		return strings.Join(turn.Said, "")
+	}
+	branded := testCfg
+	branded.Brand = "デモ証券"
+	if got, want := speech(branded), "こちらは、デモ証券です。"+promptCallbackAsk; got != want {
+		t.Errorf("the call back says %q\nwant %q", got, want)
+	}
+	// Without a name (only in development) it still says from where it calls.
+	if got := speech(testCfg); got != promptCallbackAsk {
+		t.Errorf("the call back without a brand says %q", got)
 	}
 }

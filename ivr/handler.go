@@ -49,6 +49,9 @@ type HandlerConfig struct {
 	// Voice and OperatorNumber are KAGI_IVR_VOICE and KAGI_OPERATOR_NUMBER.
 	Voice          string
 	OperatorNumber string
+	// Brand is the brokerage's name (KAGI_BRAND_NAME, 「デモ証券」), which every call back and
+	// every text of the line names first (§4.9).
+	Brand string
 	// Calendar and SupportEnabled decide whether the operator option transfers (§5).
 	Calendar       *recovery.Calendar
 	SupportEnabled bool
@@ -67,11 +70,11 @@ type HandlerConfig struct {
 // Handler serves the Twilio webhook routes under /ivr/.
 type Handler struct {
 	pool      *pgxpool.Pool
-	log       *slog.Logger
+	log       *slog.Logger // puts the request id on every line logged with a request's context
 	now       func() time.Time
 	publicURL string
 	validator client.RequestValidator
-	flow      Config
+	flow      Config // the call's configuration; flow.Brand is HandlerConfig's Brand
 	calendar  *recovery.Calendar
 	support   bool
 	verifier  *recovery.VoiceVerifier
@@ -97,7 +100,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		now:       cfg.Now,
 		publicURL: cfg.PublicURL,
 		validator: client.NewRequestValidator(cfg.AuthToken),
-		flow:      Config{Voice: cfg.Voice, OperatorNumber: cfg.OperatorNumber, HoursText: RegularHoursText()},
+		flow:      Config{Voice: cfg.Voice, OperatorNumber: cfg.OperatorNumber, HoursText: RegularHoursText(), Brand: cfg.Brand},
 		calendar:  cfg.Calendar,
 		support:   cfg.SupportEnabled,
 		verifier:  cfg.Verifier,
@@ -108,6 +111,10 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
+	// Every line carries the request id (web.WithRequestID, the X-Request-Id of the answer),
+	// like the lines of the other route kinds, and only once: web.RequestIDLogs adds it to a
+	// record that lacks it, so it is a no-op under kagi serve's log, which does the same.
+	h.log = slog.New(web.RequestIDLogs(h.log.Handler()))
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -149,7 +156,7 @@ func (h *Handler) twilio(next twilioHandler) http.Handler {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForm))
 		sig := r.Header.Get("X-Twilio-Signature")
 		if err != nil || sig == "" || !h.validator.ValidateBody(h.publicURL+r.URL.RequestURI(), body, sig) {
-			h.logFor(r.Context()).WarnContext(r.Context(), "ivr: refused request without a valid Twilio signature", "path", r.URL.Path)
+			h.log.WarnContext(r.Context(), "ivr: refused request without a valid Twilio signature", "path", r.URL.Path)
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
@@ -165,18 +172,12 @@ func (h *Handler) twilio(next twilioHandler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				h.logFor(ctx).ErrorContext(ctx, "ivr: panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				h.log.ErrorContext(ctx, "ivr: panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				h.writeTwiML(w, Unavailable(h.flow))
 			}
 		}()
 		next(w, r.WithContext(ctx), form)
 	})
-}
-
-// logFor is the log of one request: every line carries the request id (web.WithRequestID, the
-// X-Request-Id of the answer), like the log lines of the other route kinds.
-func (h *Handler) logFor(ctx context.Context) *slog.Logger {
-	return h.log.With("request_id", web.RequestID(ctx))
 }
 
 func (h *Handler) writeTwiML(w http.ResponseWriter, doc string) {
@@ -211,7 +212,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, form url.Values
 	}
 	doc, err := h.step(r.Context(), sid, form.Get("From"), form.Get("To"), ev)
 	if err != nil {
-		h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: step failed", "call_sid", sid, "caller", auth.MaskPhone(form.Get("From")), "err", err)
+		h.log.ErrorContext(r.Context(), "ivr: step failed", "call_sid", sid, "caller", auth.MaskPhone(form.Get("From")), "err", err)
 		doc = Unavailable(h.flow)
 	}
 	h.writeTwiML(w, doc)
@@ -254,7 +255,7 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 			return err
 		}
 		if ended {
-			h.logFor(ctx).InfoContext(ctx, "ivr: request for a call that has ended", "call_sid", sid, "step", string(st.Step))
+			h.log.InfoContext(ctx, "ivr: request for a call that has ended", "call_sid", sid, "step", string(st.Step))
 			doc = Unavailable(h.flow)
 			return nil
 		}
@@ -297,7 +298,7 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 		if ev.Kind == EventDialEnded {
 			attrs = append(attrs, "dial_status", ev.DialStatus)
 		}
-		h.logFor(ctx).InfoContext(ctx, "ivr: step", attrs...)
+		h.log.InfoContext(ctx, "ivr: step", attrs...)
 		doc = reply.TwiML
 		return nil
 	})
@@ -308,7 +309,7 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 		if err := h.secondChannel(ctx, started, line); err != nil {
 			// The registered phone cannot be reached: the line cannot go on. What was started
 			// stays unusable without it and runs out.
-			h.logFor(ctx).ErrorContext(ctx, "ivr: second channel not started", "call_sid", sid, "to", auth.MaskPhone(started.Phone), "err", err)
+			h.log.ErrorContext(ctx, "ivr: second channel not started", "call_sid", sid, "to", auth.MaskPhone(started.Phone), "err", err)
 			return Unavailable(h.flow), nil
 		}
 	}
@@ -357,13 +358,13 @@ func (h *Handler) callbackStep(w http.ResponseWriter, r *http.Request, form url.
 		doc, err = fn(r.Context(), tx, id, sid)
 		if errors.Is(err, recovery.ErrNoCallback) {
 			// Committed: a call back found past its time was ended as expired.
-			h.logFor(r.Context()).InfoContext(r.Context(), "ivr: call back not awaiting confirmation", "callback_sid", sid)
+			h.log.InfoContext(r.Context(), "ivr: call back not awaiting confirmation", "callback_sid", sid)
 			doc, err = Unavailable(h.flow), nil
 		}
 		return err
 	})
 	if err != nil {
-		h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: call back step failed", "callback_sid", sid, "err", err)
+		h.log.ErrorContext(r.Context(), "ivr: call back step failed", "callback_sid", sid, "err", err)
 		doc = Unavailable(h.flow)
 	}
 	h.writeTwiML(w, doc)
@@ -401,7 +402,7 @@ func (h *Handler) handleCallbackStatus(w http.ResponseWriter, r *http.Request, f
 			return h.verifier.EndCallback(r.Context(), tx, id, sid, status)
 		})
 		if err != nil {
-			h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: call back status not recorded", "callback_sid", sid, "err", err)
+			h.log.ErrorContext(r.Context(), "ivr: call back status not recorded", "callback_sid", sid, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -430,6 +431,8 @@ var outcomeNames = map[recovery.VoiceOutcome]string{
 	recovery.VoiceCallerLocked:   "locked",
 	recovery.VoiceCodeSent:       "code_sent",
 	recovery.VoiceCallbackNeeded: "callback_placed",
+	recovery.VoiceSendCapped:     "second_channel_capped",
+	recovery.VoiceCodeWrong:      "failed",
 }
 
 // flowResult is the flow's view of a verification's outcome; byCode marks the check of a texted
@@ -448,6 +451,13 @@ func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 		return VerifyResult{Outcome: AccountLocked}
 	case recovery.VoiceCallerLocked:
 		return VerifyResult{Outcome: CallerLocked}
+	case recovery.VoiceCodeWrong:
+		return VerifyResult{Outcome: CodeWrong}
+	case recovery.VoiceSendCapped:
+		if r.Factor == recovery.SecondFactorCallback {
+			return VerifyResult{Outcome: CallbackCapped}
+		}
+		return VerifyResult{Outcome: CodeCapped}
 	}
 	return VerifyResult{Outcome: Failed}
 }
@@ -471,7 +481,7 @@ func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request, form url.
 	sid, status := form.Get("CallSid"), form.Get("CallStatus")
 	if callSidPattern.MatchString(sid) && finalStatuses[status] {
 		if _, err := h.pool.Exec(r.Context(), endCallSQL, sid, h.now(), status); err != nil {
-			h.logFor(r.Context()).ErrorContext(r.Context(), "ivr: status not recorded", "call_sid", sid, "err", err)
+			h.log.ErrorContext(r.Context(), "ivr: status not recorded", "call_sid", sid, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

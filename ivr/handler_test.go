@@ -51,6 +51,9 @@ type lineEnv struct {
 	sim   *Simulator
 }
 
+// testBrand is the brokerage's name (KAGI_BRAND_NAME) the tests' line gives.
+const testBrand = "デモ証券"
+
 // wednesday10 is a weekday at 10:00 JST, inside business hours.
 var wednesday10 = time.Date(2031, 6, 4, 1, 0, 0, 0, time.UTC)
 
@@ -89,7 +92,7 @@ func newLineEnvWith(t testing.TB, recEdit func(*recovery.Config), edit ...func(*
 	cfg := HandlerConfig{
 		Pool: pool, Log: log, Now: clock.Now, PublicURL: srv.URL, AuthToken: testToken,
 		Voice: "Polly.Mizuki", OperatorNumber: "+81300000000", Calendar: recovery.RegularCalendar(), SupportEnabled: true,
-		Verifier: recovery.NewVoiceVerifier(core, rec),
+		Verifier: recovery.NewVoiceVerifier(core, rec), Brand: testBrand,
 	}
 	for _, e := range edit {
 		e(&cfg)
@@ -592,46 +595,64 @@ func TestWindowNearMidnightSaysTomorrow(t *testing.T) {
 }
 
 // Every log line of the voice line carries the id of its request (X-Request-Id), like the
-// lines of the other route kinds, so a call's requests can be found in the log.
+// lines of the other route kinds, so a call's requests can be found in the log — once, whether
+// the log adds request ids itself (kagi serve's, web.RequestIDLogs) or not.
 func TestLogsCarryTheRequestID(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
-	e := newLineEnv(t, func(c *HandlerConfig) { c.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
-	send := func(path string, form url.Values, sign bool) string {
-		req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if sign {
-			req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.Header.Get("X-Request-Id")
-	}
-	sid := NewCallSid()
-	ids := []string{
-		send("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true),
-		send(GatherPath+"?seq=1", url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"0"}}, true),
-		send(DialPath+"?seq=2", url.Values{"CallSid": {sid}, "From": {regCaller}, "DialCallStatus": {"busy"}}, true),
-		send("/ivr/voice", url.Values{"CallSid": {sid}}, false),
-	}
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != len(ids) {
-		t.Fatalf("%d log lines for %d requests:\n%s", len(lines), len(ids), logs.String())
-	}
-	for i, line := range lines {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatal(err)
-		}
-		if ids[i] == "" || rec["request_id"] != ids[i] {
-			t.Errorf("log line %s has request_id %v, want the X-Request-Id %q", line, rec["request_id"], ids[i])
-		}
-	}
-	if !strings.Contains(lines[2], `"dial_status":"busy"`) {
-		t.Errorf("the transfer's end is not logged with its status: %s", lines[2])
+	for _, tc := range []struct {
+		name string
+		log  func(io.Writer) *slog.Logger
+	}{
+		{"plain log", func(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }},
+		{"kagi serve's log", func(w io.Writer) *slog.Logger { return slog.New(web.RequestIDLogs(slog.NewJSONHandler(w, nil))) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var logs syncBuffer
+			e := newLineEnv(t, func(c *HandlerConfig) { c.Log = tc.log(&logs) })
+			send := func(path string, form url.Values, sign bool) string {
+				req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if sign {
+					req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				return res.Header.Get("X-Request-Id")
+			}
+			sid := NewCallSid()
+			ids := []string{
+				send("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true),
+				send(GatherPath+"?seq=1", url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"0"}}, true),
+				send(DialPath+"?seq=2", url.Values{"CallSid": {sid}, "From": {regCaller}, "DialCallStatus": {"busy"}}, true),
+				send("/ivr/voice", url.Values{"CallSid": {sid}}, false),
+			}
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if len(lines) != len(ids) {
+				t.Fatalf("%d log lines for %d requests:\n%s", len(lines), len(ids), logs.String())
+			}
+			for i, line := range lines {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatal(err)
+				}
+				if ids[i] == "" || rec["request_id"] != ids[i] {
+					t.Errorf("log line %s has request_id %v, want the X-Request-Id %q", line, rec["request_id"], ids[i])
+				}
+				if n := strings.Count(line, `"request_id"`); n != 1 {
+					t.Errorf("log line %s names request_id %d times, want once", line, n)
+				}
+			}
+			if !strings.Contains(lines[0], `"msg":"ivr: step"`) {
+				t.Errorf("the first line is not a step's: %s", lines[0])
+			}
+			if !strings.Contains(lines[2], `"dial_status":"busy"`) {
+				t.Errorf("the transfer's end is not logged with its status: %s", lines[2])
+			}
+		})
 	}
 }
 

@@ -18,13 +18,15 @@ const sayLanguage = "ja-JP"
 const promptWithheld = "お客様の電話番号が通知されていないため、お手続きができません。" +
 	"お手数ですが、電話番号の前に、いち・はち・ろく、をつけて、おかけ直しください。"
 
-// The menu (§4.3.2): one short sentence per key, the key at its end, so the caller hears what a
-// key does before hearing the key.
+// The menu (§4.3.2): one short clause per key, the key at its end (「…は1を、」), so the caller
+// hears what a key does before hearing the key, and the comma pauses between them. It is said
+// once in every call, so it is kept short: a whole recovery must stay within
+// maxSpokenRecovery characters.
 const (
-	promptWelcome = "お電話ありがとうございます。こちらは、パスキー専用の自動音声ダイヤルです。"
-	promptMenu    = "一時的にログインIDとパスワードでログインするためのお手続きは、1を押してください。" +
-		"オペレーターにおつなぎする場合は、0を押してください。" +
-		"もう一度お聞きになる場合は、9を押してください。"
+	promptWelcome = "お電話ありがとうございます。パスキー専用の自動音声ダイヤルです。"
+	promptMenu    = "ログインIDとパスワードでの一時的なログインは1を、" +
+		"オペレーターは0を、" +
+		"もう一度お聞きになるには9を、押してください。"
 )
 
 // The operator option (§4.3.2, §5). Outside hours the caller hears the regular hours and, when
@@ -63,18 +65,32 @@ const (
 )
 
 // Keyed input (§4.3.3, §4.3.4). The account number is 1 to maxAccountDigits digits, as the auth
-// core accepts them.
+// core accepts them. promptNotRecognise answers no input, or input that is not what was asked
+// for (too few digits); promptNotOnMenu a key the menu does not offer, before the menu again.
 const (
 	promptAccount      = "12桁以内の口座番号を入力し、最後にシャープを押してください。"
-	promptPIN          = "ご登録の4桁の暗証番号を入力してください。"
+	promptPIN          = "4桁の暗証番号を入力してください。"
 	promptNotRecognise = "入力を確認できませんでした。"
+	promptNotOnMenu    = "押された番号は、メニューにありません。"
 )
 
 // The second channel by text (§4.8): the code goes to the registered phone the call came from.
+// A wrong code is asked for again (promptCodeWrong, then promptCode): the code texted stays
+// valid, so the caller need not start over.
 const (
 	promptCodeSent          = "ご登録の電話番号に、SMSで6桁の確認コードをお送りしました。"
-	promptCode              = "SMSに記載された6桁の確認コードを入力してください。"
-	promptCodeVerifiedUntil = "確認コードの確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
+	promptCode              = "確認コードを入力してください。"
+	promptCodeWrong         = "確認コードが正しくありません。"
+	promptCodeVerifiedUntil = "確認コードを確認しました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
+)
+
+// Sends are capped (§4.8): past the cap nothing is texted or called, and the caller is told the
+// registered phone was contacted already, then how to reach the operator (promptLockedOperator
+// and the hours). A code is good only on the call it was texted for, so the caller is never
+// told to key in an earlier one; a call back already placed may still be on its way.
+const (
+	promptCodeCapped     = "ご登録の電話番号には、すでに何度か確認コードをお送りしているため、ただいまはお送りできません。しばらくたってから、おかけ直しください。"
+	promptCallbackCapped = "ご登録の電話番号には、すでに何度か折り返しのお電話をしているため、ただいまはおかけできません。折り返しのお電話をお待ちいただくか、しばらくたってから、おかけ直しください。"
 )
 
 // Results (§4.3.5, §4.3.6, §4.4). The %s of the window's end is its length and end
@@ -86,7 +102,7 @@ const (
 const (
 	promptVerifiedUntil  = "確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 	promptVerifiedWindow = "確認が取れました。一時的に、ログインIDとパスワードを利用してログインが可能です。"
-	promptRecreate       = "ウェブサイトにログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
+	promptRecreate       = "ログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
 	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインIDとパスワードでそのままログインできます。"
 	promptFailed         = "入力された内容では、お手続きができませんでした。"
 	promptRetry          = "もう一度、口座番号から入力してください。"
@@ -101,10 +117,12 @@ const (
 const promptUnavailable = web.Unavailable + "。"
 
 // The second channel by call back (§4.8): the line hangs up and calls the registered number,
-// whose answerer confirms with 1. promptCallbackAsk is the first thing the answerer hears.
+// whose answerer confirms with 1. The first thing the answerer hears is who is calling
+// (promptCallbackBrand with Config.Brand, §4.9), then promptCallbackAsk.
 const (
 	promptCallbackPlaced = "ご本人確認のため、ご登録の電話番号に折り返しお電話します。いったんお電話をお切りになり、そのままお待ちください。"
-	promptCallbackAsk    = "こちらは、パスキー専用の自動音声ダイヤルです。ただいま、お客様の口座で、一時的にログインIDとパスワードでログインするためのお手続きがありました。" +
+	promptCallbackBrand  = "こちらは、%sです。"
+	promptCallbackAsk    = "パスキー専用の自動音声ダイヤルから、お電話しています。ただいま、お客様の口座で、一時的にログインIDとパスワードでログインするためのお手続きがありました。" +
 		"お客様ご自身のお手続きであれば、1を押してください。お心当たりがない場合は、2を押してください。"
 	promptCallbackVerifiedUntil = "折り返しのお電話で確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 	promptCallbackDeclined      = "お手続きを中止しました。お心当たりのないお手続きについては、営業時間内にオペレーターまでお問い合わせください。"

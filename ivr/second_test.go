@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"kagi/notify"
 	"kagi/recovery"
@@ -145,7 +146,7 @@ func TestSMSCodeOpensTheWindow(t *testing.T) {
 	}
 	code := codeOf(t, texts.next(t))
 	turn = e.press(sid, turn, code)
-	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードの確認が取れました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
+	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードを確認しました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
 		t.Fatalf("after the code the line said %q", got)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
@@ -160,29 +161,50 @@ func TestSMSCodeOpensTheWindow(t *testing.T) {
 }
 
 // A caller who spoofs the registered number and knows the PIN, but does not hold the phone,
-// never sees the text: whatever it keys opens nothing, and five such calls lock the account.
+// never sees the text: whatever it keys opens nothing. Each wrong code is a failed verification
+// and may be keyed again only within the call's attempts, so the call ends after three; the
+// second call's second wrong code is the fifth failure, which locks the account.
 func TestSpoofedCallerWithoutThePhoneIsLockedOut(t *testing.T) {
 	t.Parallel()
 	e, texts := newSMSLineEnv(t, nil)
 	e.addCustomer("7654321", true)
-	for i := range 5 {
+	failures := 0
+	for call := 1; call <= 2; call++ {
 		sid := NewCallSid()
 		turn := e.upToTheCode(sid, "7654321")
-		// The caller guesses. (The stand-in's text is read only to make sure the guess is
+		// The caller guesses. (The stand-in's text is read only to make sure the guesses are
 		// wrong: a spoofer has a one-in-a-million chance.)
-		guess := "000000"
-		if codeOf(t, texts.next(t)) == guess {
-			guess = "111111"
+		code := codeOf(t, texts.next(t))
+		var guesses []string
+		for _, g := range []string{"000000", "111111", "222222", "333333"} {
+			if g != code && len(guesses) < MaxAttempts {
+				guesses = append(guesses, g)
+			}
 		}
-		turn = e.press(sid, turn, guess)
-		got := strings.Join(turn.Said, "")
-		if i < 4 && !strings.Contains(got, promptFailed) {
-			t.Fatalf("call %d: a wrong code said %q", i+1, got)
-		}
-		if i == 4 && !strings.Contains(got, promptLocked) {
-			t.Fatalf("the fifth wrong code said %q, want the lockout", got)
+		for _, guess := range guesses {
+			turn = e.press(sid, turn, guess)
+			failures++
+			got := strings.Join(turn.Said, "")
+			switch {
+			case failures == recovery.DefaultLockout.AccountMax:
+				if !strings.Contains(got, promptLocked) || !turn.HungUp {
+					t.Fatalf("failure %d said %q, want the lockout", failures, got)
+				}
+			case !turn.Waiting():
+				if !strings.Contains(got, promptCodeWrong+promptTooMany) || !turn.HungUp {
+					t.Fatalf("failure %d ended the call saying %q", failures, got)
+				}
+			case got != promptCodeWrong+promptCode:
+				t.Fatalf("failure %d said %q, want the code asked for again", failures, got)
+			}
+			if !turn.Waiting() {
+				break
+			}
 		}
 		e.sim.End(context.Background(), sid, regCaller)
+	}
+	if failures != recovery.DefaultLockout.AccountMax {
+		t.Fatalf("%d wrong codes keyed in two calls, want %d", failures, recovery.DefaultLockout.AccountMax)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
 		t.Fatalf("a spoofed caller opened %d windows", n)
@@ -193,6 +215,39 @@ func TestSpoofedCallerWithoutThePhoneIsLockedOut(t *testing.T) {
 		t.Fatalf("after the lockout: %q", got)
 	}
 	texts.none(t)
+}
+
+// A mistyped code is keyed again on the same call: the code texted still opens the window, no
+// second text is sent, and the wrong one was counted as a failed verification of the caller.
+func TestWrongCodeMayBeKeyedAgain(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	sid := NewCallSid()
+	turn := e.upToTheCode(sid, "7654321")
+	code := codeOf(t, texts.next(t))
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	turn = e.press(sid, turn, wrong)
+	if got := strings.Join(turn.Said, ""); got != promptCodeWrong+promptCode || !turn.Waiting() {
+		t.Fatalf("a wrong code said %q, want the code asked for again", got)
+	}
+	turn = e.press(sid, turn, code)
+	if got := strings.Join(turn.Said, ""); !strings.Contains(got, "確認コードを確認しました。") || !turn.HungUp {
+		t.Fatalf("the right code after a wrong one said %q", got)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {
+		t.Fatalf("open windows %d, want 1", n)
+	}
+	texts.none(t)
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'voice_verification_failed' AND detail->>'reason' = 'wrong_code'`); n != 1 {
+		t.Errorf("%d wrong codes audited, want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM voice_failures WHERE subject_kind = 'caller'`); n != 1 {
+		t.Errorf("%d failures of the caller, want the wrong code's", n)
+	}
 }
 
 func TestSMSCodeExpiresAfterTenMinutes(t *testing.T) {
@@ -226,7 +281,7 @@ func TestSMSCodeOfAnotherCallIsRefused(t *testing.T) {
 	if own := codeOf(t, texts.next(t)); own == replayed {
 		t.Skip("the two calls drew the same code (one in a million)")
 	}
-	if turn = e.press(second, turn, replayed); !strings.Contains(strings.Join(turn.Said, ""), promptFailed) {
+	if turn = e.press(second, turn, replayed); !strings.Contains(strings.Join(turn.Said, ""), promptCodeWrong) {
 		t.Fatalf("the first call's code on the second call said %q", turn.Said)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
@@ -258,5 +313,42 @@ func TestSMSModeLogsNoCode(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Fatalf("log holds %q:\n%s", secret, out)
 		}
+	}
+}
+
+// maxSpokenRecovery bounds what a customer listens to in a full recovery with the texted code:
+// every sentence of every turn, from the greeting to the goodbye, in characters.
+const maxSpokenRecovery = 300
+
+// A recovery by phone is already long; a review measured it so that it does not creep: the
+// sum of every <Say> of a whole successful call with the SMS code, with no input repeated.
+func TestFullRecoveryBySMSIsShortEnoughToListenTo(t *testing.T) {
+	t.Parallel()
+	e, texts := newSMSLineEnv(t, nil)
+	e.addCustomer("7654321", true)
+	var turns []Turn
+	err := e.sim.Call(context.Background(), NewCallSid(), regCaller, []string{"1", "7654321#", "1234", "code"},
+		func(t Turn) { turns = append(turns, t) },
+		func(_ context.Context, keys string) (string, error) {
+			if keys == "code" {
+				return codeOf(t, texts.next(t)), nil
+			}
+			return keys, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 || !turns[len(turns)-1].HungUp {
+		t.Fatalf("the call did not recover the account: %d windows, %q", n, said(turns))
+	}
+	spoken := 0
+	for _, tr := range turns {
+		for _, s := range tr.Said {
+			spoken += utf8.RuneCountInString(s)
+		}
+	}
+	t.Logf("a full recovery with the SMS code speaks %d characters: %s", spoken, said(turns))
+	if spoken > maxSpokenRecovery {
+		t.Errorf("a full recovery with the SMS code speaks %d characters, more than %d", spoken, maxSpokenRecovery)
 	}
 }

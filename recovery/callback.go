@@ -105,36 +105,28 @@ func (v *VoiceVerifier) AnswerCallback(ctx context.Context, tx pgx.Tx, id, callb
 
 // ConfirmCallback is what the call back's answerer pressed. 1 confirms: the account's failures
 // are cleared and the window opens, confirmed by call back. Another key is the registered
-// phone's holder saying they did not ask: a failed verification (§4.4), and nothing opens.
-// Nothing pressed opens nothing and counts nothing. The call back is used up whatever the key.
+// phone's holder saying they did not ask (declineCallback). Nothing pressed opens nothing and
+// counts nothing. The call back is used up whatever the key.
 func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, callbackSid, digits string) (VoiceResult, error) {
 	c, err := v.openCallback(ctx, tx, id, callbackSid)
 	if err != nil {
 		return VoiceResult{}, err
 	}
 	now := v.windows.now()
-	if digits == "" {
+	switch digits {
+	case "":
 		return VoiceResult{Outcome: VoiceFailed}, v.endCallback(ctx, tx, id, c, callbackNoKey)
+	case "1":
+	default:
+		return v.declineCallback(ctx, tx, id, callbackSid, c)
 	}
 	acct, caller, err := lockSubjects(ctx, tx, c.AccountKey, c.Phone, now)
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	audit := func(event string, detail map[string]any) error {
-		detail["call_sid"] = c.CallSid
-		detail["callback_sid"] = callbackSid
-		detail["caller"] = auth.MaskPhone(c.Phone)
-		detail["factor"] = string(SecondFactorCallback)
-		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + c.CallSid, Event: event, Detail: detail})
-	}
+	audit := v.callbackAudit(ctx, tx, c, callbackSid)
 	if res, locked, err := refusedIfLocked(acct, caller, now, audit); locked {
 		return res, errors.Join(err, v.endCallback(ctx, tx, id, c, callbackLocked))
-	}
-	if digits != "1" {
-		if err := v.endCallback(ctx, tx, id, c, callbackDeclined); err != nil {
-			return VoiceResult{}, err
-		}
-		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "callback_declined"})
 	}
 	if err := v.endCallback(ctx, tx, id, c, callbackConfirmed); err != nil {
 		return VoiceResult{}, err
@@ -148,6 +140,42 @@ func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, call
 		return VoiceResult{}, err
 	}
 	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+}
+
+// declineCallback is the call back c answered with another key than 1: the customer, on their
+// registered phone, saying "not me" (§4.8). It ends the call back as declined and counts a
+// failed verification of the account (§4.4), audited, starting the account's lockout when it
+// reaches the limit — but never of the registered number called back: that is the customer's
+// own, and counting it would lock the customer out for refusing someone else's request. An
+// account already locked out is not counted again (its lockout would only be pushed back).
+func (v *VoiceVerifier) declineCallback(ctx context.Context, tx pgx.Tx, id, callbackSid string, c callback) (VoiceResult, error) {
+	now := v.windows.now()
+	acct, err := lockSubject(ctx, tx, subjectAccount, c.AccountKey, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	if err := v.endCallback(ctx, tx, id, c, callbackDeclined); err != nil {
+		return VoiceResult{}, err
+	}
+	// Issue 21: the customer's mail of the decline (notify.KindCallbackDeclined) is enqueued
+	// here, in tx, beside the failure it is counted as.
+	if acct.locked(now) {
+		return VoiceResult{Outcome: VoiceAccountLocked}, nil // the call back's end is audited as declined
+	}
+	return v.failed(ctx, tx, acct, nil, c.AccountID, v.callbackAudit(ctx, tx, c, callbackSid), map[string]any{"reason": "callback_declined"})
+}
+
+// callbackAudit is the audit of what the call back c decided: the account's, by the call that
+// asked for it.
+func (v *VoiceVerifier) callbackAudit(ctx context.Context, tx pgx.Tx, c callback, callbackSid string) func(string, map[string]any) error {
+	now := v.windows.now()
+	return func(event string, detail map[string]any) error {
+		detail["call_sid"] = c.CallSid
+		detail["callback_sid"] = callbackSid
+		detail["caller"] = auth.MaskPhone(c.Phone)
+		detail["factor"] = string(SecondFactorCallback)
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + c.CallSid, Event: event, Detail: detail})
+	}
 }
 
 // EndCallback records Twilio's report that the call back ended (its status callback): a call

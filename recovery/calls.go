@@ -15,7 +15,7 @@ type Call struct {
 	StartedAt time.Time  `db:"started_at" json:"started_at"`
 	EndedAt   *time.Time `db:"ended_at" json:"ended_at"`
 	// Outcome is the latest verification's: verified, no_passkey, failed, locked, code_sent,
-	// callback_placed.
+	// callback_placed, second_channel_capped.
 	Outcome string `db:"outcome" json:"outcome"`
 }
 

@@ -15,8 +15,8 @@ import (
 )
 
 // ownPurges are recovery's clean-ups (§3.4): texted codes and call backs past their time,
-// voice-line failures and lock rows that no longer count, and the staff sessions, unfinished
-// staff ceremonies and unused enrollment codes past their end.
+// voice-line failures, lock rows and second-channel sends that no longer count, and the staff
+// sessions, unfinished staff ceremonies and unused enrollment codes past their end.
 func (s *Service) ownPurges() []pgdb.Purge {
 	return []pgdb.Purge{
 		{Name: "staff_sessions", Run: purgeWith(purgeStaffSessionsSQL)},
@@ -26,6 +26,9 @@ func (s *Service) ownPurges() []pgdb.Purge {
 		{Name: "voice_callbacks", Run: purgeVoiceCallbacks},
 		{Name: "voice_lockouts", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
 			return purgeLapsedLockouts(ctx, q, s.lockout, now, limit)
+		}},
+		{Name: "voice_sends", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+			return purgeSends(ctx, q, s.sendLimits, now, limit)
 		}},
 	}
 }

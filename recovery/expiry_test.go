@@ -339,6 +339,8 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
 		`INSERT INTO voice_failures (subject_kind, subject, at)
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
+		`INSERT INTO voice_sends (subject_kind, subject, at)
+		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
 		`INSERT INTO email_checks (id_hash, account_id, answer_hash, choices, via_window, login_key, attempt_key, created_at, expires_at)
 		 SELECT decode(md5('check' || a.id), 'hex'), a.id, '\x00', array_fill('🍎'::text, ARRAY[9]), false, '\x00', '\x00',
 		        $2, $2::timestamptz + interval '5 minutes'
@@ -366,7 +368,7 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		`INSERT INTO staff_enrollment_codes (code_hash, staff_id, created_at, expires_at)
 		 SELECT decode(md5('staff-code' || g), 'hex'), s.id, $2, $2::timestamptz + interval '24 hours'
 		 FROM staff s, generate_series(1, $1) g`,
-		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, email_checks, voice_codes,
+		`ANALYZE webauthn_ceremonies, sessions, login_throttle, voice_lockouts, voice_failures, voice_sends, email_checks, voice_codes,
 		 voice_callbacks, client_limits, staff, staff_sessions, staff_ceremonies, staff_enrollment_codes`,
 	} {
 		var args []any

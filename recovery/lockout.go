@@ -55,37 +55,44 @@ func lockSubject(ctx context.Context, tx pgx.Tx, kind subjectKind, subject strin
 	return r, err
 }
 
-// recordFailureSQL records one failure of the account ($1) and of the caller ($2) at $3 and
-// counts each one's failures of the window before it. The count's snapshot predates the
-// insert, so it does not include the failure being recorded.
+// recordFailureSQL records one failure of the account ($1) and, unless $2 is NULL, of the caller
+// ($2) at $3 and counts each one's failures of the window before it. The count's snapshot
+// predates the insert, so it does not include the failure being recorded.
 const recordFailureSQL = `
 	WITH recorded AS (
 	    INSERT INTO voice_failures (subject_kind, subject, at)
-	    VALUES ('account', $1, $3), ('caller', $2, $3)
+	    SELECT kind, subject, $3::timestamptz
+	    FROM (VALUES ('account', $1::text), ('caller', $2::text)) AS v (kind, subject)
+	    WHERE subject IS NOT NULL
 	)
 	SELECT count(*) FILTER (WHERE subject_kind = 'account'), count(*) FILTER (WHERE subject_kind = 'caller')
 	FROM voice_failures
-	WHERE ((subject_kind = 'account' AND subject = $1) OR (subject_kind = 'caller' AND subject = $2))
+	WHERE ((subject_kind = 'account' AND subject = $1::text) OR (subject_kind = 'caller' AND subject = $2::text))
 	  AND at > $3::timestamptz - $4::interval`
 
-// recordFailure counts one failed verification against both subjects, whose rows the caller
-// holds locked, and starts the lockout of each that reached its limit with it. It reports which
-// lockouts it started.
-func recordFailure(ctx context.Context, tx pgx.Tx, acct, caller lockoutRow, p LockoutPolicy, now time.Time) (acctLocked, callerLocked bool, err error) {
+// recordFailure counts one failed verification against the account and, unless caller is nil,
+// the caller, whose rows the transaction holds locked, and starts the lockout of each that
+// reached its limit with it. It reports which lockouts it started.
+func recordFailure(ctx context.Context, tx pgx.Tx, acct lockoutRow, caller *lockoutRow, p LockoutPolicy, now time.Time) (acctLocked, callerLocked bool, err error) {
+	var callerSubject *string
+	if caller != nil {
+		callerSubject = &caller.subject
+	}
 	var acctBefore, callerBefore int
-	if err := tx.QueryRow(ctx, recordFailureSQL, acct.subject, caller.subject, now, p.Window).Scan(&acctBefore, &callerBefore); err != nil {
+	if err := tx.QueryRow(ctx, recordFailureSQL, acct.subject, callerSubject, now, p.Window).Scan(&acctBefore, &callerBefore); err != nil {
 		return false, false, err
 	}
-	acctLocked, callerLocked = acctBefore+1 >= p.AccountMax, callerBefore+1 >= p.CallerMax
-	for _, l := range []struct {
-		row    lockoutRow
-		starts bool
-	}{{acct, acctLocked}, {caller, callerLocked}} {
-		if !l.starts {
-			continue
-		}
+	acctLocked, callerLocked = acctBefore+1 >= p.AccountMax, caller != nil && callerBefore+1 >= p.CallerMax
+	starts := []lockoutRow{}
+	if acctLocked {
+		starts = append(starts, acct)
+	}
+	if callerLocked {
+		starts = append(starts, *caller)
+	}
+	for _, row := range starts {
 		_, err := tx.Exec(ctx, `UPDATE voice_lockouts SET locked_until = $3 WHERE subject_kind = $1 AND subject = $2`,
-			l.row.kind, l.row.subject, now.Add(p.Lockout))
+			row.kind, row.subject, now.Add(p.Lockout))
 		if err != nil {
 			return false, false, err
 		}

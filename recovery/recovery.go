@@ -76,6 +76,10 @@ type Config struct {
 	// SecondFactor is how the voice line has the registered phone confirm a caller (§4.8).
 	// Empty means SecondFactorNone.
 	SecondFactor SecondFactor
+	// SendLimits cap the codes texted and calls back placed per account and per calling
+	// number (§4.8, KAGI_SECOND_CHANNEL_LIMIT, see ParseSendLimits). Nil means
+	// DefaultSendLimits.
+	SendLimits SendLimits
 	// WebAuthn is the relying party of the staff passkeys: the auth core's own configuration,
 	// so staff ceremonies follow the customers' policy (auth.NewRelyingParty). Nil serves no
 	// operator console: Routes mounts no /staff/ route.
@@ -106,8 +110,9 @@ type Service struct {
 	purges            []pgdb.Purge
 	outbox            *notify.Outbox
 	hold              time.Duration
-	// secondFactor is Config's SecondFactor.
+	// secondFactor and sendLimits are Config's SecondFactor and SendLimits.
 	secondFactor SecondFactor
+	sendLimits   SendLimits
 	// staffRP runs the staff passkey ceremonies; nil without Config.WebAuthn.
 	staffRP *webauthn.WebAuthn
 	// secure is Config's SecureCookies.
@@ -141,6 +146,7 @@ func New(cfg Config) (*Service, error) {
 
 		purgeBatch:   cfg.PurgeBatch,
 		secondFactor: cfg.SecondFactor,
+		sendLimits:   cfg.SendLimits,
 		secure:       cfg.SecureCookies,
 
 		calendar:       cfg.Calendar,
@@ -168,6 +174,12 @@ func New(cfg Config) (*Service, error) {
 	case SecondFactorNone, SecondFactorSMS, SecondFactorCallback, SecondFactorAuto:
 	default:
 		return nil, fmt.Errorf("recovery: unknown second factor %q", s.secondFactor)
+	}
+	if len(s.sendLimits) == 0 {
+		s.sendLimits = DefaultSendLimits
+	}
+	if err := s.sendLimits.check(); err != nil {
+		return nil, err
 	}
 	if s.batch == 0 {
 		s.batch = DefaultExpiryBatch

@@ -40,6 +40,15 @@ const (
 	// is to be called back (VoiceResult.CallbackID); the window opens only once its answerer
 	// presses 1 (ConfirmCallback).
 	VoiceCallbackNeeded
+	// VoiceSendCapped: the keyed checks passed, but the registered phone was already texted or
+	// called back as often as the caps allow (§4.8, SendLimits), for the account or from the
+	// calling number. Nothing is to be sent; VoiceResult.Factor says which channel it would
+	// have been. Nothing is counted against the lockouts either: the keyed checks passed.
+	VoiceSendCapped
+	// VoiceCodeWrong: the code keyed in is not the one texted for the call. It is a failed
+	// verification (§4.4), but the code texted stays valid until it runs out, so the caller may
+	// key it in again without the registered phone being texted anew.
+	VoiceCodeWrong
 )
 
 // SecondFactor is how the registered phone confirms a caller whose keyed checks passed
@@ -105,6 +114,9 @@ type VoiceResult struct {
 	// CallbackID names the call back to place, with VoiceCallbackNeeded, once the transaction
 	// commits: its webhook URLs carry it.
 	CallbackID string
+	// Factor is the channel that was not used, with VoiceSendCapped: SecondFactorSMS or
+	// SecondFactorCallback.
+	Factor SecondFactor
 }
 
 // VoiceCodeAttempt is a code keyed in on the call it was texted for. Code is compared and
@@ -171,7 +183,7 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	}
 
 	if !v.auth.CallerMatches(va, in.Caller, in.PIN) {
-		return v.failed(ctx, tx, acct, caller, va.ID, audit, map[string]any{})
+		return v.failed(ctx, tx, acct, &caller, va.ID, audit, map[string]any{})
 	}
 
 	if !va.HasPasskey {
@@ -182,10 +194,14 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	}
 	// The account's failures are cleared only once the phone confirms: a caller who spoofs
 	// the number and guessed the PIN is still counted for every wrong code.
-	switch v.windows.secondFactor.factorFor(in.Caller) {
-	case SecondFactorSMS:
-		return v.sendCode(ctx, tx, in, va.ID, acct.subject, audit)
-	case SecondFactorCallback:
+	switch factor := v.windows.secondFactor.factorFor(in.Caller); factor {
+	case SecondFactorSMS, SecondFactorCallback:
+		if res, capped, err := v.capSend(ctx, tx, acct, caller, va.ID, factor, audit); capped || err != nil {
+			return res, err
+		}
+		if factor == SecondFactorSMS {
+			return v.sendCode(ctx, tx, in, va.ID, acct.subject, audit)
+		}
 		return v.startCallback(ctx, tx, in, va.ID, acct.subject, audit)
 	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
@@ -223,8 +239,8 @@ func refusedIfLocked(acct, caller lockoutRow, now time.Time, audit func(string, 
 
 // failed records a failed verification of the account (accountID 0: none matched the number)
 // against both lock rows, starts the lockouts it reaches, and tells the account's holder of a
-// lockout (§7).
-func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct, caller lockoutRow, accountID int64,
+// lockout (§7). A nil caller is not counted: the failure is not the calling number's doing.
+func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct lockoutRow, caller *lockoutRow, accountID int64,
 	audit func(string, map[string]any) error, detail map[string]any) (VoiceResult, error) {
 	now := v.windows.now()
 	if err := audit("voice_verification_failed", detail); err != nil {
@@ -244,8 +260,11 @@ func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct, caller lock
 	if err != nil || res.Outcome == VoiceFailed {
 		return res, err
 	}
-	v.windows.log.WarnContext(ctx, "voice-line lockout started", "lock", map[bool]string{true: "account", false: "caller"}[acctLocked],
-		"account_id", accountID, "caller", auth.MaskPhone(caller.subject), "until", now.Add(v.policy.Lockout))
+	attrs := []any{"lock", map[bool]string{true: "account", false: "caller"}[acctLocked], "account_id", accountID}
+	if caller != nil {
+		attrs = append(attrs, "caller", auth.MaskPhone(caller.subject))
+	}
+	v.windows.log.WarnContext(ctx, "voice-line lockout started", append(attrs, "until", now.Add(v.policy.Lockout))...)
 	if accountID == 0 {
 		return res, nil
 	}
@@ -253,6 +272,22 @@ func (v *VoiceVerifier) failed(ctx context.Context, tx pgx.Tx, acct, caller lock
 	// may be trying their account. The caller learns nothing from it.
 	return res, auth.Notify(ctx, tx, v.windows.outbox, accountID, notify.Event{Kind: notify.KindVoiceLockout, At: now,
 		Until: now.Add(v.policy.Lockout), Recovery: true})
+}
+
+// capSend counts the send of the second channel by factor against the account's and the
+// caller's caps (§4.8), whose lock rows tx holds, and reports whether a cap refuses it: then it
+// is audited and logged, and nothing may be sent.
+func (v *VoiceVerifier) capSend(ctx context.Context, tx pgx.Tx, acct, caller lockoutRow, accountID int64, factor SecondFactor,
+	audit func(string, map[string]any) error) (VoiceResult, bool, error) {
+	acctCapped, callerCapped, err := recordSend(ctx, tx, acct, caller, v.windows.sendLimits, v.windows.now())
+	if err != nil || (!acctCapped && !callerCapped) {
+		return VoiceResult{}, false, err
+	}
+	which := map[bool]string{true: "account", false: "caller"}[acctCapped]
+	v.windows.log.WarnContext(ctx, "voice-line second channel capped", "cap", which, "factor", string(factor),
+		"account_id", accountID, "caller", auth.MaskPhone(caller.subject))
+	return VoiceResult{Outcome: VoiceSendCapped, Factor: factor}, true,
+		audit("voice_second_channel_capped", map[string]any{"factor": string(factor), "cap": which})
 }
 
 // sendCode starts the second channel by text (§4.8): a fresh code for the call, stored as a
@@ -298,8 +333,10 @@ type voiceCode struct {
 
 // VerifyCode checks the code keyed in on the call it was texted for, in tx, under the same
 // lockouts as the keyed checks: the account's and the caller's lock rows are locked in that
-// order. The code is used up whatever the outcome. A wrong or expired code is a failed
-// verification (§4.4); the right one opens the window, confirmed by SMS.
+// order. A wrong code is a failed verification (§4.4), VoiceCodeWrong, and the code texted
+// stays valid for another try on the call (the call bounds its tries, §4.3.6); an expired code
+// is a failed verification too, and used up. The right one is used up and opens the window,
+// confirmed by SMS.
 func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeAttempt) (VoiceResult, error) {
 	if in.CallSid == "" || in.Caller == "" {
 		return VoiceResult{}, errors.New("recovery: code attempt without call or caller")
@@ -311,8 +348,8 @@ func (v *VoiceVerifier) VerifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[voiceCode])
 	if errors.Is(err, pgx.ErrNoRows) {
-		// No code was texted for this call (or it was purged long after it ran out): there is
-		// no account to count against, and nothing opens.
+		// No code was texted for this call (or it was used up, or purged long after it ran
+		// out): there is no account to count against, and nothing opens.
 		return VoiceResult{Outcome: VoiceFailed}, nil
 	}
 	if err != nil {
@@ -329,13 +366,11 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	// Used up: a second try on the call needs a new code, which needs the PIN again.
-	tag, err := tx.Exec(ctx, `DELETE FROM voice_codes WHERE call_sid = $1 AND code_hash = $2`, in.CallSid, c.CodeHash)
-	if err != nil {
-		return VoiceResult{}, err
-	}
-	if tag.RowsAffected() == 0 {
-		return VoiceResult{Outcome: VoiceFailed}, nil // used by a request of the call that ran first
+	// useUp deletes the code, reporting false when a request of the call that ran first
+	// already did.
+	useUp := func() (bool, error) {
+		tag, err := tx.Exec(ctx, `DELETE FROM voice_codes WHERE call_sid = $1 AND code_hash = $2`, in.CallSid, c.CodeHash)
+		return tag.RowsAffected() == 1, err
 	}
 	audit := func(event string, detail map[string]any) error {
 		detail["call_sid"] = in.CallSid
@@ -344,14 +379,32 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: c.AccountID, Actor: "ivr:" + in.CallSid, Event: event, Detail: detail})
 	}
 	if res, locked, err := refusedIfLocked(acct, caller, now, audit); locked {
+		if err != nil {
+			return VoiceResult{}, err
+		}
+		_, err := useUp()
 		return res, err
 	}
-	right := hmac.Equal(v.auth.VoiceCodeHash(in.CallSid, in.Code), c.CodeHash)
-	switch {
-	case !c.ExpiresAt.After(now):
-		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "code_expired"})
-	case !right || c.Caller != in.Caller:
-		return v.failed(ctx, tx, acct, caller, c.AccountID, audit, map[string]any{"reason": "wrong_code"})
+	if !c.ExpiresAt.After(now) {
+		if _, err := useUp(); err != nil {
+			return VoiceResult{}, err
+		}
+		return v.failed(ctx, tx, acct, &caller, c.AccountID, audit, map[string]any{"reason": "code_expired"})
+	}
+	if !hmac.Equal(v.auth.VoiceCodeHash(in.CallSid, in.Code), c.CodeHash) || c.Caller != in.Caller {
+		res, err := v.failed(ctx, tx, acct, &caller, c.AccountID, audit, map[string]any{"reason": "wrong_code"})
+		if err != nil {
+			return VoiceResult{}, err
+		}
+		if res.Outcome != VoiceFailed {
+			// Locked by this failure: the code goes with the call's chances.
+			_, err := useUp()
+			return res, err
+		}
+		return VoiceResult{Outcome: VoiceCodeWrong}, nil
+	}
+	if used, err := useUp(); err != nil || !used {
+		return VoiceResult{Outcome: VoiceFailed}, err
 	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err

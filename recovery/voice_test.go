@@ -44,7 +44,8 @@ func (e *testEnv) verify(number, caller, pin string) VoiceOutcome {
 
 var outcomeText = map[VoiceOutcome]string{
 	VoiceVerified: "verified", VoiceNoPasskey: "no passkey", VoiceFailed: "failed",
-	VoiceAccountLocked: "account locked", VoiceCallerLocked: "caller locked",
+	VoiceAccountLocked: "account locked", VoiceCallerLocked: "caller locked", VoiceCodeSent: "code sent",
+	VoiceCallbackNeeded: "call back needed", VoiceSendCapped: "second channel capped", VoiceCodeWrong: "code wrong",
 }
 
 // expect checks one verification's outcome.
