@@ -377,3 +377,18 @@ func PurgeEmailChecks(ctx context.Context, q pgdb.Querier, now time.Time, limit 
 	tag, err := q.Exec(ctx, purgeEmailChecksSQL, now, limit)
 	return tag.RowsAffected(), err
 }
+
+// purgeCheckFailuresSQL deletes up to $3 failed checks older than $2 before $1, the oldest
+// first, found through email_check_failures_failed_at and deleted by ctid (the table has no key).
+const purgeCheckFailuresSQL = `
+	DELETE FROM email_check_failures
+	WHERE ctid = ANY (ARRAY(
+	    SELECT ctid FROM email_check_failures WHERE failed_at <= $1::timestamptz - $2::interval ORDER BY failed_at LIMIT $3))
+	  AND failed_at <= $1::timestamptz - $2::interval`
+
+// PurgeCheckFailures deletes up to limit failed email checks that no longer count toward a
+// pause (§2.12), for the expiry job.
+func PurgeCheckFailures(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, purgeCheckFailuresSQL, now, pauseWindow, limit)
+	return tag.RowsAffected(), err
+}

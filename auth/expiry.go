@@ -10,7 +10,8 @@ import (
 )
 
 // Purges are the core's clean-ups for the expiry job (§3.4), which package recovery runs:
-// ceremonies nobody finished, sessions and email checks past their end, per-address counts
+// ceremonies nobody finished, sessions and email checks past their end, failed checks that no
+// longer count toward a pause, per-address counts
 // whose period is over, and password throttle counts that no longer count under throttle, the
 // policy Config.Throttle was given (zero means DefaultThrottle there and here). It is a
 // function of the policy, not a method, because the job is built before the core, which needs
@@ -23,6 +24,7 @@ func Purges(throttle ThrottlePolicy) []pgdb.Purge {
 		{Name: "ceremonies", Run: PurgeCeremonies},
 		{Name: "sessions", Run: PurgeExpiredSessions},
 		{Name: "email_checks", Run: PurgeEmailChecks},
+		{Name: "email_check_failures", Run: PurgeCheckFailures},
 		{Name: "client_limits", Run: PurgeClientLimits},
 		{Name: "throttles", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
 			return PurgeLapsedThrottles(ctx, q, throttle, now, limit)

@@ -233,6 +233,9 @@ type VerifyResult struct {
 	WindowExpiresAt time.Time // when Verified
 	// ByCode is set when Verified came with the texted code, which the caller is told.
 	ByCode bool
+	// PauseLifted is set, with Verified or NoPasskey, when the verification ended a pause of
+	// the account's password login (§2.12), which the caller is told.
+	PauseLifted bool
 }
 
 // Reply is what the call does next.
@@ -590,6 +593,12 @@ func (c *call) awaitResult() {
 // result says the outcome of the verification, or of the code check that completes it (§4.8).
 func (c *call) result(r VerifyResult) {
 	c.st.AccountNumber = ""
+	// A pause of the password login that the verification ended is said after the news that
+	// the password works (§2.12).
+	lifted := ""
+	if r.PauseLifted {
+		lifted = promptPauseLifted
+	}
 	switch r.Outcome {
 	case Verified:
 		until := promptVerifiedUntil
@@ -597,9 +606,9 @@ func (c *call) result(r VerifyResult) {
 			until = promptCodeVerifiedUntil
 		}
 		if r.WindowExpiresAt.IsZero() {
-			c.say(promptVerifiedWindow, promptRecreate, promptGoodbye)
+			c.say(promptVerifiedWindow, lifted, promptRecreate, promptGoodbye)
 		} else {
-			c.say(fmt.Sprintf(until, c.windowEnd(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
+			c.say(fmt.Sprintf(until, c.windowEnd(r.WindowExpiresAt)), lifted, promptRecreate, promptGoodbye)
 		}
 		c.hangup()
 	case CodeSent:
@@ -620,7 +629,7 @@ func (c *call) result(r VerifyResult) {
 	case CallbackCapped:
 		c.capped(promptCallbackCapped)
 	case NoPasskey:
-		c.say(promptNoPasskey, promptGoodbye)
+		c.say(promptNoPasskey, lifted, promptGoodbye)
 		c.hangup()
 	case Failed:
 		if c.st.Attempts >= MaxAttempts {

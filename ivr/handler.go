@@ -411,7 +411,7 @@ func (h *Handler) handleCallbackStatus(w http.ResponseWriter, r *http.Request, f
 // textCode texts the confirmation code to the registered phone the call came from. The code
 // is in the text and nowhere else: never logged.
 func (h *Handler) textCode(ctx context.Context, r *recovery.VoiceResult) error {
-	body, err := notify.RenderCodeSMS("", r.Code, r.CodeExpiresAt) // the brand is left for the integrator to wire (issue 21)
+	body, err := notify.RenderCodeSMS(h.flow.Brand, r.Code, r.CodeExpiresAt)
 	if err != nil {
 		return err
 	}
@@ -440,13 +440,13 @@ var outcomeNames = map[recovery.VoiceOutcome]string{
 func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 	switch r.Outcome {
 	case recovery.VoiceVerified:
-		return VerifyResult{Outcome: Verified, WindowExpiresAt: r.Window.ExpiresAt, ByCode: byCode}
+		return VerifyResult{Outcome: Verified, WindowExpiresAt: r.Window.ExpiresAt, ByCode: byCode, PauseLifted: r.PauseLifted}
 	case recovery.VoiceCodeSent:
 		return VerifyResult{Outcome: CodeSent}
 	case recovery.VoiceCallbackNeeded:
 		return VerifyResult{Outcome: CallbackPlaced}
 	case recovery.VoiceNoPasskey:
-		return VerifyResult{Outcome: NoPasskey}
+		return VerifyResult{Outcome: NoPasskey, PauseLifted: r.PauseLifted}
 	case recovery.VoiceAccountLocked:
 		return VerifyResult{Outcome: AccountLocked}
 	case recovery.VoiceCallerLocked:

@@ -103,6 +103,7 @@ const (
 	promptVerifiedUntil  = "確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
 	promptVerifiedWindow = "確認が取れました。一時的に、ログインIDとパスワードを利用してログインが可能です。"
 	promptRecreate       = "ログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
+	promptPauseLifted    = "ログインIDとパスワードでのログインの停止を、解除しました。"
 	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインIDとパスワードでそのままログインできます。"
 	promptFailed         = "入力された内容では、お手続きができませんでした。"
 	promptRetry          = "もう一度、口座番号から入力してください。"

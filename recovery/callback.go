@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
+	"kagi/notify"
 	"kagi/pgdb"
 )
 
@@ -139,7 +140,7 @@ func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, call
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+	return v.verified(ctx, tx, VoiceVerified, c.AccountID, w, c.CallSid)
 }
 
 // declineCallback is the call back c answered with another key than 1: the customer, on their
@@ -157,8 +158,10 @@ func (v *VoiceVerifier) declineCallback(ctx context.Context, tx pgx.Tx, id, call
 	if err := v.endCallback(ctx, tx, id, c, callbackDeclined); err != nil {
 		return VoiceResult{}, err
 	}
-	// Issue 21: the customer's mail of the decline (notify.KindCallbackDeclined) is enqueued
-	// here, in tx, beside the failure it is counted as.
+	// The customer hears of it by mail at once: someone called with their details.
+	if err := auth.Notify(ctx, tx, v.windows.outbox, c.AccountID, notify.Event{Kind: notify.KindCallbackDeclined, At: now}); err != nil {
+		return VoiceResult{}, err
+	}
 	if acct.locked(now) {
 		return VoiceResult{Outcome: VoiceAccountLocked}, nil // the call back's end is audited as declined
 	}

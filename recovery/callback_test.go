@@ -3,11 +3,15 @@ package recovery
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/auth"
+	"kagi/notify"
+	"kagi/notify/notifytest"
 	"kagi/pgdb"
 )
 
@@ -29,6 +33,12 @@ func (e *testEnv) attempt(v *VoiceVerifier, number, caller, pin string) VoiceRes
 // answer is the call back id answered with digits, in its own transaction.
 func (e *testEnv) answer(v *VoiceVerifier, id, digits string) VoiceOutcome {
 	e.t.Helper()
+	return e.answerResult(v, id, digits).Outcome
+}
+
+// answerResult is answer's whole result.
+func (e *testEnv) answerResult(v *VoiceVerifier, id, digits string) VoiceResult {
+	e.t.Helper()
 	var res VoiceResult
 	err := pgdb.InTx(context.Background(), e.pool, func(tx pgx.Tx) error {
 		var err error
@@ -38,7 +48,7 @@ func (e *testEnv) answer(v *VoiceVerifier, id, digits string) VoiceOutcome {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return res.Outcome
+	return res
 }
 
 // §4.8: a call back answered with another key than 1 is the customer saying "not me". It is a
@@ -106,5 +116,55 @@ func TestDeclinedCallbackCountsAgainstTheAccountOnly(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE account_id = $1 AND event = 'voice_lockout_started' AND detail->>'lock' = 'account'`, acct.ID); n != 1 {
 		t.Errorf("%d account lockouts audited, want 1", n)
+	}
+	// Each decline is mailed to the customer at once, and only mailed.
+	var declined []string
+	for _, m := range notifytest.Messages(t, e.pool, acct.ID) {
+		if m.Event.Kind == notify.KindCallbackDeclined {
+			declined = append(declined, m.Channel)
+		}
+	}
+	if want := slices.Repeat([]string{"email"}, len(ids)); !slices.Equal(declined, want) {
+		t.Errorf("the declines were told by %v, want %v", declined, want)
+	}
+}
+
+// A verification that passes ends a pause of the account's password login (§2.12): the caller
+// is told (VoiceResult.PauseLifted), the lift is audited under the call, and the customer hears
+// of it by mail and SMS. A verification that fails lifts nothing.
+func TestVerifiedCallLiftsThePasswordPause(t *testing.T) {
+	t.Parallel()
+	for _, factor := range []SecondFactor{SecondFactorNone, SecondFactorCallback} {
+		t.Run(string(factor), func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t, func(c *Config) { c.SecondFactor = factor })
+			acct := e.addPasskeyAccount("taro", realNumber)
+			paused := e.clock.Now().Add(20 * time.Hour)
+			if _, err := e.pool.Exec(context.Background(), `UPDATE accounts SET password_paused_until = $2 WHERE id = $1`, acct.ID, paused); err != nil {
+				t.Fatal(err)
+			}
+			v := NewVoiceVerifier(e.auth, e.svc)
+			e.expect("a wrong PIN", e.attempt(v, realNumber, ownPhone, "0000").Outcome, VoiceFailed)
+			if until, _ := auth.PasswordPaused(context.Background(), e.pool, acct.ID, e.clock.Now()); !until.Equal(paused) {
+				t.Fatalf("a failed verification lifted the pause (%v)", until)
+			}
+			res := e.attempt(v, realNumber, ownPhone, rightPIN)
+			if factor == SecondFactorCallback {
+				res = e.answerResult(v, res.CallbackID, "1")
+			}
+			if res.Outcome != VoiceVerified || !res.PauseLifted {
+				t.Fatalf("verified call: %v, pause lifted %v", outcomeText[res.Outcome], res.PauseLifted)
+			}
+			if until, _ := auth.PasswordPaused(context.Background(), e.pool, acct.ID, e.clock.Now()); !until.IsZero() {
+				t.Fatalf("still paused until %v", until)
+			}
+			kinds := notifytest.Kinds(t, e.pool, acct.ID)
+			if !slices.Contains(kinds, "email:password_pause_lifted") || !slices.Contains(kinds, "sms:password_pause_lifted") {
+				t.Fatalf("told %v", kinds)
+			}
+			if n := e.count(`SELECT count(*) FROM audit_log WHERE account_id = $1 AND event = 'password_pause_lifted' AND actor LIKE 'ivr:%'`, acct.ID); n != 1 {
+				t.Fatalf("%d lifts audited under the call", n)
+			}
+		})
 	}
 }

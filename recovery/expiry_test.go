@@ -339,6 +339,8 @@ func insertLiveRows(t *testing.T, pool *pgxpool.Pool, n int, now time.Time) {
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
 		`INSERT INTO voice_failures (subject_kind, subject, at)
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
+		`INSERT INTO email_check_failures (account_id, failed_at)
+		 SELECT a.ids[1 + g % cardinality(a.ids)], $2 FROM (SELECT array_agg(id) AS ids FROM accounts) a, generate_series(1, $1) g`,
 		`INSERT INTO voice_sends (subject_kind, subject, at)
 		 SELECT 'caller', '+8190' || lpad(g::text, 8, '0'), $2 FROM generate_series(1, $1) g`,
 		`INSERT INTO email_checks (id_hash, account_id, answer_hash, choices, via_window, login_key, attempt_key, created_at, expires_at)

@@ -117,6 +117,27 @@ type VoiceResult struct {
 	// Factor is the channel that was not used, with VoiceSendCapped: SecondFactorSMS or
 	// SecondFactorCallback.
 	Factor SecondFactor
+	// PauseLifted is set, with VoiceVerified or VoiceNoPasskey, when the verification ended a
+	// pause of the account's password login (§2.12): the caller is told.
+	PauseLifted bool
+}
+
+// verified is the outcome of a verification that passed (VoiceVerified with window w, or
+// VoiceNoPasskey): it also ends a pause of the account's password login (§2.12), audited
+// under the call and told to the customer by mail and SMS, and the caller hears it.
+func (v *VoiceVerifier) verified(ctx context.Context, tx pgx.Tx, outcome VoiceOutcome, accountID int64, w auth.Window, callSid string) (VoiceResult, error) {
+	now := v.windows.now()
+	lifted, err := auth.LiftPasswordPause(ctx, tx, accountID, "ivr:"+callSid, now)
+	if err != nil {
+		return VoiceResult{}, err
+	}
+	if lifted {
+		err := auth.Notify(ctx, tx, v.windows.outbox, accountID, notify.Event{Kind: notify.KindPasswordPauseLifted, At: now, Channel: notify.ChannelIVR})
+		if err != nil {
+			return VoiceResult{}, err
+		}
+	}
+	return VoiceResult{Outcome: outcome, Window: w, PauseLifted: lifted}, nil
 }
 
 // VoiceCodeAttempt is a code keyed in on the call it was texted for. Code is compared and
@@ -190,7 +211,10 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 		if err := clearFailures(ctx, tx, acct); err != nil {
 			return VoiceResult{}, err
 		}
-		return VoiceResult{Outcome: VoiceNoPasskey}, audit("voice_verified_no_passkey", map[string]any{})
+		if err := audit("voice_verified_no_passkey", map[string]any{}); err != nil {
+			return VoiceResult{}, err
+		}
+		return v.verified(ctx, tx, VoiceNoPasskey, va.ID, auth.Window{}, in.CallSid)
 	}
 	// The account's failures are cleared only once the phone confirms: a caller who spoofs
 	// the number and guessed the PIN is still counted for every wrong code.
@@ -211,7 +235,7 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+	return v.verified(ctx, tx, VoiceVerified, va.ID, w, in.CallSid)
 }
 
 // lockSubjects row-locks the lock rows of the account number keyed in (accountKey) and of the
@@ -413,7 +437,7 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	return VoiceResult{Outcome: VoiceVerified, Window: w}, nil
+	return v.verified(ctx, tx, VoiceVerified, c.AccountID, w, in.CallSid)
 }
 
 // purgeVoiceCodesSQL deletes up to $2 codes past their end, the oldest first, found through
