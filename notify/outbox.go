@@ -115,11 +115,6 @@ type Config struct {
 	// opens with it in 【】 and every email is signed with it. Empty leaves it out, as in
 	// tests; `kagi serve` requires it outside --dev. Up to 20 characters, no link.
 	Brand string
-	// Sender is not used: the emails no longer name their sender in the body (SPEC §7: no
-	// address in a body; the From header, set by the Mailer, shows it).
-	//
-	// Deprecated: leave it unset; it goes once no caller sets it.
-	Sender string
 	// Audit records a message that ended undelivered. Required.
 	Audit AuditFunc
 	// RetryBase is the wait before the first retry. Zero means DefaultRetryBase.

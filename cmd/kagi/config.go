@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -50,8 +49,9 @@ var settings = []setting{
 	{env: "KAGI_BRAND_NAME", flag: "brand-name", usage: "the brokerage's name, which opens every text and call back, such as デモ証券 (required outside --dev; --dev: " + devBrandName + ")"},
 	{env: "KAGI_SUPPORT_CALENDAR", flag: "support-calendar", usage: "JSON file of closed days and special hours"},
 	{env: "KAGI_SUPPORT_ENABLED", flag: "support-enabled", def: "true", usage: "whether the support desk takes calls at all"},
+	{env: "KAGI_SECOND_CHANNEL_LIMIT", flag: "second-channel-limit", def: recovery.DefaultSendLimits.String(), usage: "codes texted and calls back per account, and per calling number, and period (§4.8), such as 3/1h,5/24h"},
 	{env: "KAGI_IVR_SECOND_FACTOR", flag: "ivr-second-factor", usage: "second channel after keypad verification: auto, sms, callback or none (default: auto with Twilio Messaging or --dev; required otherwise)"},
-	{env: "KAGI_SMTP_URL", flag: "smtp-url", usage: "smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (required outside --dev)"},
+	{env: "KAGI_SMTP_URL", flag: "smtp-url", usage: "smtp://[user:pass@]host:port (STARTTLS, required outside --dev) or smtps://… (required outside --dev)"},
 	{env: "KAGI_MAIL_FROM", flag: "mail-from", usage: "sender address of every email (required outside --dev)"},
 	{env: "TWILIO_ACCOUNT_SID", flag: "twilio-account-sid", usage: "Twilio account SID for SMS (unset = no SMS)"},
 	{env: "KAGI_SMS_FROM", flag: "sms-from", usage: "E.164 number or messaging service SID texts are sent from (unset = no SMS)"},
@@ -108,15 +108,16 @@ type config struct {
 	SupportEnabled bool
 	// SMTP is nil in development mode without KAGI_SMTP_URL: mail is kept for /dev/mail.
 	SMTP *notify.SMTPConfig
-	// MailFrom is the From header; MailSender its bare address, which the emails name in
-	// their sender line.
-	MailFrom, MailSender string
+	// MailFrom is the From header.
+	MailFrom string
 	// Twilio is nil without Twilio Messaging: no SMS (in development mode, texts are kept).
 	Twilio       *notify.TwilioConfig
 	EmailCheck   bool
 	LoginNotice  bool
 	RecoveryHold time.Duration
 	SecondFactor recovery.SecondFactor
+	// SendLimits cap the second channel's codes and calls back (KAGI_SECOND_CHANNEL_LIMIT).
+	SendLimits recovery.SendLimits
 	// SessionIdle ends a session without a request for this long.
 	SessionIdle time.Duration
 	// AdminListen serves /metrics, /healthz and /readyz apart from the public listener.
@@ -364,6 +365,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if c.SupportEnabled, err = parseSwitch(raw["KAGI_SUPPORT_ENABLED"]); err != nil {
 		errs = append(errs, fmt.Errorf("KAGI_SUPPORT_ENABLED: %w", err))
 	}
+	if c.SendLimits, err = recovery.ParseSendLimits(raw["KAGI_SECOND_CHANNEL_LIMIT"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_SECOND_CHANNEL_LIMIT: %w", err))
+	}
 	c.SecondFactor = recovery.SecondFactor(raw["KAGI_IVR_SECOND_FACTOR"])
 	switch c.SecondFactor {
 	case "", recovery.SecondFactorNone, recovery.SecondFactorSMS, recovery.SecondFactorCallback, recovery.SecondFactorAuto:
@@ -398,6 +402,9 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("KAGI_SMTP_URL: %w", err))
 		} else {
+			// Outside --dev an smtp:// relay must offer STARTTLS (§7): no mail, and no password,
+			// goes over a connection anyone on the way can read.
+			smtp.RequireTLS = !dev && !smtp.ImplicitTLS
 			c.SMTP = &smtp
 		}
 	}
@@ -411,9 +418,6 @@ func (c *config) loadNotify(raw map[string]string, dev bool) []error {
 			errs = append(errs, fmt.Errorf("KAGI_MAIL_FROM: %w", err))
 		}
 		c.MailFrom = from
-		if a, err := mail.ParseAddress(from); err == nil {
-			c.MailSender = a.Address
-		}
 	}
 	sid, from := raw["TWILIO_ACCOUNT_SID"], raw["KAGI_SMS_FROM"]
 	switch {

@@ -51,6 +51,32 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 		refusal []string // what the refusal says; nil: accepted
 		check   func(t *testing.T, c *config)
 	}{
+		{name: "smtp:// must offer STARTTLS outside --dev", env: prod,
+			check: func(t *testing.T, c *config) {
+				if c.SMTP == nil || !c.SMTP.RequireTLS {
+					t.Errorf("SMTP %+v, want STARTTLS required", c.SMTP)
+				}
+			}},
+		{name: "smtp:// in --dev takes a local relay without TLS", dev: true, env: changed(dev, map[string]string{"KAGI_SMTP_URL": "smtp://127.0.0.1:1025"}),
+			check: func(t *testing.T, c *config) {
+				if c.SMTP == nil || c.SMTP.RequireTLS {
+					t.Errorf("SMTP %+v, want TLS when offered", c.SMTP)
+				}
+			}},
+		{name: "second channel caps by default", env: prod,
+			check: func(t *testing.T, c *config) {
+				if c.SendLimits.String() != "3/1h,5/24h" {
+					t.Errorf("caps %v, want 3/1h,5/24h", c.SendLimits)
+				}
+			}},
+		{name: "second channel caps set", env: changed(prod, map[string]string{"KAGI_SECOND_CHANNEL_LIMIT": "2/1h"}),
+			check: func(t *testing.T, c *config) {
+				if c.SendLimits.String() != "2/1h" {
+					t.Errorf("caps %v, want 2/1h", c.SendLimits)
+				}
+			}},
+		{name: "second channel caps unreadable", env: changed(prod, map[string]string{"KAGI_SECOND_CHANNEL_LIMIT": "lots"}),
+			refusal: []string{"KAGI_SECOND_CHANNEL_LIMIT"}},
 		{name: "trusted proxies none spelled out", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": " None "}),
 			check: func(t *testing.T, c *config) {
 				if c.TrustedProxies != nil {

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,13 +38,44 @@ type mailbox struct {
 type receivedMail struct {
 	to            []string
 	subject, body string
+	// tls tells whether the message came over TLS (STARTTLS).
+	tls bool
+}
+
+// mailboxCert is the test mailbox's certificate, which TestMain has the process trust as the
+// machine's roots would trust a real relay's: kagi serve outside --dev sends mail only after
+// STARTTLS (§7).
+var mailboxCert tls.Certificate
+
+// TestMain makes mailboxCert and adds it to the roots every certificate is verified against
+// (SSL_CERT_FILE, read once, when the first is verified).
+func TestMain(m *testing.M) {
+	s := httptest.NewUnstartedServer(http.NotFoundHandler())
+	s.StartTLS()
+	mailboxCert = s.TLS.Certificates[0]
+	roots := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+	s.Close()
+	f, err := os.CreateTemp("", "kagi-test-roots-*.pem")
+	if err == nil {
+		_, err = f.Write(roots)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("SSL_CERT_FILE", f.Name())
+	code := m.Run()
+	os.Remove(f.Name())
+	os.Exit(code)
 }
 
 func startMailbox(t *testing.T) *mailbox {
 	t.Helper()
 	mb := &mailbox{got: make(chan receivedMail, 64)}
-	s := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &mailboxSession{mb: mb, t: t}, nil }))
+	s := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &mailboxSession{mb: mb, t: t, conn: c}, nil }))
 	s.Domain = "127.0.0.1"
+	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mailboxCert}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -53,9 +87,10 @@ func startMailbox(t *testing.T) *mailbox {
 }
 
 type mailboxSession struct {
-	mb *mailbox
-	t  *testing.T
-	to []string
+	mb   *mailbox
+	t    *testing.T
+	conn *gosmtp.Conn
+	to   []string
 }
 
 func (s *mailboxSession) Mail(string, *gosmtp.MailOptions) error { return nil }
@@ -86,7 +121,8 @@ func (s *mailboxSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	s.mb.got <- receivedMail{to: s.to, subject: subject, body: string(b)}
+	_, overTLS := s.conn.TLSConnectionState()
+	s.mb.got <- receivedMail{to: s.to, subject: subject, body: string(b), tls: overTLS}
 	return nil
 }
 
@@ -184,7 +220,7 @@ func TestServeMailsTheEmailCheckAndTellsRecoveryOnEveryChannel(t *testing.T) {
 	if m.to[0] != "hanako@example.jp" || !strings.Contains(m.subject, "ログイン追加認証") || emoji == nil {
 		t.Fatalf("email check mail to %v %q:\n%s", m.to, m.subject, m.body)
 	}
-	if strings.Contains(m.body, "http") || !strings.Contains(m.body, "佐藤 花子様") || !strings.Contains(m.body, "送信元: no-reply@kagi-sec.example.jp") {
+	if strings.Contains(m.body, "http") || !strings.Contains(m.body, "佐藤 花子様") || strings.Contains(m.body, "@") || !m.tls {
 		t.Fatalf("email check mail:\n%s", m.body)
 	}
 	status, body, cookie := post(t, base+"/api/v1/login/email-check", fmt.Sprintf(`{"id":%q,"choice":%q}`, check["id"], emoji[1]), "")
@@ -301,7 +337,7 @@ func TestCallPlaysTheSecondChannelInDevMode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("call: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "SMSで6桁の確認コードをお送りしました") || !strings.Contains(out, "確認コードの確認が取れました") {
+	if !strings.Contains(out, "SMSで6桁の確認コードをお送りしました") || !strings.Contains(out, "確認コードを確認しました") {
 		t.Fatalf("the call did not get through with the texted code:\n%s", out)
 	}
 	if n := count(t, dbURL, `SELECT count(*) FROM fallback_windows WHERE closed_at IS NULL`); n != 1 {

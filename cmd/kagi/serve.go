@@ -66,7 +66,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Mailer: mailer,
 		Texter: texter,
 		SMS:    c.Twilio != nil || c.Dev,
-		Sender: c.MailSender,
+		Brand:  c.BrandName,
 		Audit:  auth.NotifyAudit(time.Now),
 	})
 	if err != nil {
@@ -83,6 +83,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Outbox:        outbox,
 		RecoveryHold:  c.RecoveryHold,
 		SecondFactor:  c.SecondFactor,
+		SendLimits:    c.SendLimits,
 		Pool:          pool,
 		Log:           log,
 		Window:        c.FallbackWindow,
@@ -166,6 +167,7 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 		PublicURL:      c.PublicURL.String(),
 		AuthToken:      c.TwilioAuthToken,
 		Voice:          c.IVRVoice,
+		Brand:          c.BrandName,
 		OperatorNumber: c.OperatorNumber,
 		Calendar:       c.Calendar,
 		SupportEnabled: c.SupportEnabled,
