@@ -1,18 +1,13 @@
 package recovery
 
 import (
-	"context"
-	"crypto/rand"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"kagi/auth"
-	"kagi/pgdb"
 )
 
 // The registered phone of the tests' accounts (addAccount), and callers who are no customer.
@@ -29,17 +24,7 @@ const (
 // verify runs one verification in its own transaction, as the voice line's step does.
 func (e *testEnv) verify(number, caller, pin string) VoiceOutcome {
 	e.t.Helper()
-	v := NewVoiceVerifier(e.auth, e.svc)
-	var res VoiceResult
-	err := pgdb.InTx(context.Background(), e.pool, func(tx pgx.Tx) error {
-		var err error
-		res, err = v.Verify(context.Background(), tx, VoiceAttempt{AccountNumber: number, Caller: caller, PIN: pin, CallSid: "CA" + rand.Text()})
-		return err
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return res.Outcome
+	return e.attempt(NewVoiceVerifier(e.auth, e.svc), number, caller, pin).Outcome
 }
 
 var outcomeText = map[VoiceOutcome]string{
