@@ -224,8 +224,9 @@ type securityView struct {
 	// The WebAuthn identity the Signal API reports to the password manager.
 	RPID, UserID, UserName, DisplayName string
 	Passkey                             *passkeyView
-	// HoldUntil is the end of the recovery hold (§2.11) in JST, "" when none applies.
-	HoldUntil string
+	// HoldUntil is the end of the hold (§2.11, §2.13) in JST, "" when none applies, and
+	// HoldReason why it applies (HoldRecovery or HoldPasskeyAdded).
+	HoldUntil, HoldReason string
 }
 
 // passkeyView is the passkey as the customer sees it; times are in JST.
@@ -290,7 +291,7 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		s.setRecoveryEnd(w, time.Time{})
 	}
 	if h := HoldOf(sess.HoldState, s.hold, s.now()); h.HoldUntil != nil {
-		v.HoldUntil = formatJST(*h.HoldUntil)
+		v.HoldUntil, v.HoldReason = formatJST(*h.HoldUntil), *h.Reason
 	}
 	return web.Page(w, securityPage, v)
 }

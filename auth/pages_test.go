@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/auth/authtest"
 	"kagi/pgdb"
 	"kagi/web"
 )
@@ -908,5 +909,23 @@ func TestWayOutSaysTheWindowLength(t *testing.T) {
 		if msg := msgPasskeyRequired(sup); !strings.Contains(msg, c.want+"ログインID・パスワードでログインできます") {
 			t.Errorf("window %v: passkey_required says %q", c.window, msg)
 		}
+	}
+}
+
+// The first passkey bound from a password session starts the hold (§2.13): the security page
+// says why, in the customer's words, and until when.
+func TestPageHoldAfterTheFirstPasskey(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.RecoveryHold = DefaultRecoveryHold })
+	acct := e.addAccount(demoAccount)
+	c := e.loggedIn(acct, AssurancePassword)
+	if _, err := e.newPhone(authtest.Config{}).Register(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	p := e.getAs(c, "/settings/security", uaIPhone)
+	wantHTML(t, p, "パスキーが新しく作成されたため", "出金や出金先銀行口座の変更",
+		string(jstHTML(formatJST(e.clock.Now().Add(DefaultRecoveryHold)))))
+	if strings.Contains(p.body, "ご本人確認によるログイン手続き") {
+		t.Error("the hold of a first passkey is explained as a recovery")
 	}
 }
