@@ -47,6 +47,8 @@ const (
 	msgStaffForbidden     = "この操作を行う権限がありません。"
 	msgInvalidCode        = "登録コードが正しくないか、使用済みまたは有効期限切れです。管理者に新しい登録コードの発行を依頼してください。"
 	msgStaffPasskeyFailed = "パスキーの確認ができませんでした。もう一度お試しください。"
+	// msgDeviceBoundRequired refuses a synced passkey at enrollment (§6).
+	msgDeviceBoundRequired = "同期されるパスキー(個人のクラウドアカウントに保存されるパスキー)はスタッフ用には使用できません。端末に保存されるセキュリティキー、またはパソコン内蔵の認証機能(Windows Hello など)で登録し直してください。"
 )
 
 // Refusals of the operator console's account API (§6).

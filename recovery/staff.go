@@ -109,6 +109,9 @@ var (
 	errInvalidCode       = web.Errorf(http.StatusUnauthorized, "invalid_code", msgInvalidCode)
 	errStaffPasskey      = web.Errorf(http.StatusUnauthorized, "passkey_failed", msgStaffPasskeyFailed)
 	errStaffEnrollFailed = web.Errorf(http.StatusBadRequest, "passkey_failed", msgStaffPasskeyFailed)
+	// errDeviceBoundRequired refuses a synced passkey (§6): a copy in a personal cloud account
+	// would let whoever holds that account into the console.
+	errDeviceBoundRequired = web.Errorf(http.StatusBadRequest, "device_bound_required", msgDeviceBoundRequired)
 )
 
 // staffLoginIDPattern is the login IDs a staff member may have (as the staff table checks).
@@ -474,6 +477,12 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	if err != nil {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "verification_failed", "staff", st.LoginID, "err", err)
 		return StaffLogin{}, pgdb.Keep(errStaffEnrollFailed)
+	}
+	// Backup eligibility, not backup state: a passkey its provider may sync later is refused
+	// as one already synced.
+	if cred.Flags.BackupEligible {
+		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "backup_eligible", "staff", st.LoginID)
+		return StaffLogin{}, pgdb.Keep(errDeviceBoundRequired)
 	}
 	aaguid, ok := aaguidOf(cred.Authenticator.AAGUID)
 	if !ok {

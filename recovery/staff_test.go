@@ -19,9 +19,13 @@ import (
 	"kagi/web"
 )
 
+// aaguidWindowsHello is the AAGUID of Windows Hello's hardware authenticator.
+const aaguidWindowsHello = "08987058-cadc-4b81-b6e1-30de50dcbe96"
+
 // staffDesk is a staff member's desktop browser: a cookie jar, and a platform authenticator
 // (authtest's virtual one, on a Windows PC: staff need no smartphone) whose create() and get()
-// the console's pages would call. The requests are the pages' own, same-origin.
+// the console's pages would call. The requests are the pages' own, same-origin. The
+// authenticator is device-bound, as Windows Hello is (§6): staff passkeys never sync.
 type staffDesk struct {
 	e   *testEnv
 	c   *http.Client
@@ -29,7 +33,8 @@ type staffDesk struct {
 }
 
 func (e *testEnv) staffDesk(edit ...func(*authtest.Config)) *staffDesk {
-	cfg := authtest.Config{BaseURL: e.srv.URL, Origin: testOrigin, RPID: testRPID, UserAgent: authtest.UAWindows}
+	cfg := authtest.Config{BaseURL: e.srv.URL, Origin: testOrigin, RPID: testRPID, UserAgent: authtest.UAWindows,
+		AAGUID: aaguidWindowsHello, DeviceBound: true}
 	for _, f := range edit {
 		f(&cfg)
 	}
@@ -190,7 +195,7 @@ func TestStaffEnrollsAndLogsInWithTheirPasskey(t *testing.T) {
 		want int
 	}{
 		{`SELECT count(*) FROM staff_enrollment_codes`, 0},
-		{`SELECT count(*) FROM staff_credentials c JOIN staff s ON s.id = c.staff_id WHERE s.login_id = 'suzuki' AND c.backup_state`, 1},
+		{`SELECT count(*) FROM staff_credentials c JOIN staff s ON s.id = c.staff_id WHERE s.login_id = 'suzuki' AND NOT c.backup_eligible`, 1},
 		{`SELECT count(*) FROM staff_sessions WHERE token_hash = sha256(convert_to('` + token + `', 'UTF8'))`, 1},
 		// Nothing of the staff member's lands in the customers' tables.
 		{`SELECT count(*) FROM sessions`, 0},
@@ -210,8 +215,8 @@ func TestStaffEnrollsAndLogsInWithTheirPasskey(t *testing.T) {
 		t.Fatalf("%d staff sessions after logout", n)
 	}
 
-	// The same passkey, synced to the staff member's other desktop: a discoverable login.
-	other := &staffDesk{e: e, c: e.browser(), key: desk.key.Sync(func(*authtest.Config) {})}
+	// The same PC's passkey in a fresh browser, with no cookie: a discoverable login.
+	other := &staffDesk{e: e, c: e.browser(), key: desk.key}
 	status, body = other.login()
 	expectStatus(t, "login", status, body, http.StatusOK, "")
 	status, body = other.me()
@@ -317,6 +322,32 @@ func TestStaffEnrollmentRequiresUserVerification(t *testing.T) {
 	if sel := opts.PublicKey.AuthenticatorSelection; sel.ResidentKey != "required" || sel.UserVerification != "required" {
 		t.Fatalf("creation options ask %+v, want a resident key and user verification required", sel)
 	}
+}
+
+// A synced passkey (backup eligible: kept in a personal cloud account) is refused with
+// device_bound_required; nothing is stored and the code stays usable for a device-bound one.
+func TestStaffEnrollmentRefusesSyncedPasskeys(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	code := e.addStaff("suzuki", RoleOperator)
+	// Google Password Manager's passkey, as the staff member's personal Google account keeps it.
+	d := e.staffDesk(func(c *authtest.Config) { c.DeviceBound = false; c.AAGUID = authtest.AAGUIDGooglePasswordManager })
+	status, body := d.enroll(code)
+	expectStatus(t, "enroll a synced passkey", status, body, http.StatusBadRequest, "device_bound_required")
+	if msg, _ := body["message"].(string); !strings.Contains(msg, "Windows Hello") {
+		t.Fatalf("message %q names no device-bound alternative", msg)
+	}
+	if _, body := d.me(); body["error"] != "unauthorized" {
+		t.Fatalf("the refused desk has a staff session: %v", body)
+	}
+	if n := e.count(`SELECT count(*) FROM staff_credentials`) + e.count(`SELECT count(*) FROM staff_sessions`); n != 0 {
+		t.Fatalf("a synced passkey was stored or made a session (%d rows)", n)
+	}
+	if got := e.staffAudit(); strings.Join(got, ",") != "cli staff_added" {
+		t.Fatalf("audit %v, want the addition only", got)
+	}
+	status, body = e.staffDesk().enroll(code)
+	expectStatus(t, "a device-bound passkey with the same code", status, body, http.StatusOK, "")
 }
 
 func TestStaffRoutesNeedAStaffSession(t *testing.T) {
