@@ -36,6 +36,7 @@ var (
 	errOutsideHours    = web.Errorf(http.StatusForbidden, "outside_business_hours", msgOutsideHours)
 	errNoOpenWindow    = web.Errorf(http.StatusConflict, "no_window", msgNoOpenWindow)
 	errNoPasskey       = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskey)
+	errNothingToClear  = web.Errorf(http.StatusConflict, "nothing_to_clear", msgNothingToClear)
 	// errNoPasskeyToRecover refuses a window for an account whose password already works.
 	errNoPasskeyToRecover = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskeyNoWindow)
 )
@@ -269,8 +270,9 @@ func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason st
 
 // ClearLockouts lifts the voice-line lockouts of the account number and of the account's
 // registered phones as callers, and forgets their failures, so the customer may call again at
-// once, and lifts a pause of the account's password login (§2.12); audited even when nothing
-// was locked (the failures were forgotten).
+// once, and lifts a pause of the account's password login (§2.12). With no lockout in force
+// and no pause it refuses with nothing_to_clear and changes nothing: no failure is forgotten,
+// nothing is audited and the customer is told nothing (§6).
 //
 // The lock rows are taken in the voice line's order (the account number's, then the callers',
 // in order of number) and the account's own row is not: nothing of the account's windows,
@@ -333,6 +335,9 @@ func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason st
 		}
 		if paused {
 			lifted = append(lifted, map[string]any{"kind": lockoutPasswordPause})
+		}
+		if len(lifted) == 0 {
+			return errNothingToClear
 		}
 		cleared = len(lifted)
 		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: st.Actor(), Event: "voice_lockout_cleared",

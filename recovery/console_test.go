@@ -398,6 +398,33 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 	expectStatus(t, "clear without a reason", status, body, http.StatusBadRequest, "reason_required")
 	status, body = c.act(supervisor, "9999999", "lockout/clear", "本人確認済み")
 	expectStatus(t, "clear an unknown account's", status, body, http.StatusNotFound, "not_found")
+	// Another customer, with one wrong PIN counted and nothing locked: nothing to clear, and
+	// nothing changes — the failure still counts, no line is audited, nobody is told.
+	other, err := c.auth.CreateAccount(context.Background(), auth.NewAccount{
+		LoginID: "jiro", Password: testPassword, AccountNumber: "7654321", PIN: consolePIN,
+		Phones: []string{"+819011112222"}, Email: "jiro@example.jp", Name: "佐藤 次郎",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.addPasskey(other.ID)
+	c.expect("the other customer's wrong PIN", c.verify("7654321", "+819011112222", wrongPIN), VoiceFailed)
+	failures, audited := c.count(`SELECT count(*) FROM voice_failures`), c.count(`SELECT count(*) FROM audit_log`)
+	toldOther := len(notifytest.Kinds(t, c.pool, other.ID))
+	status, body = c.act(supervisor, "7654321", "lockout/clear", "本人確認済み")
+	expectStatus(t, "clear with nothing locked", status, body, http.StatusConflict, "nothing_to_clear")
+	if msg, _ := body["message"].(string); msg != msgNothingToClear {
+		t.Fatalf("message %q", msg)
+	}
+	if n := c.count(`SELECT count(*) FROM voice_failures`); n != failures {
+		t.Fatalf("%d failures after a refused clear, want %d", n, failures)
+	}
+	if n := c.count(`SELECT count(*) FROM audit_log`); n != audited {
+		t.Fatalf("a refused clear wrote %d audit lines", n-audited)
+	}
+	if kinds := notifytest.Kinds(t, c.pool, other.ID); len(kinds) != toldOther {
+		t.Fatalf("the customer was told %v of a clear with nothing to clear", kinds[toldOther:])
+	}
 
 	status, body = c.act(supervisor, consoleNumber, "lockout/clear", "本人確認済み")
 	expectStatus(t, "a supervisor clearing", status, body, http.StatusOK, "")
@@ -412,7 +439,7 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 	if lifted := fmt.Sprint(detail["lifted"]); !strings.Contains(lifted, "+8190****4321") || !strings.Contains(lifted, "account") {
 		t.Fatalf("audited lifted %v", lifted)
 	}
-	if n := c.count(`SELECT count(*) FROM voice_failures`); n != 0 {
+	if n := c.count(`SELECT count(*) FROM voice_failures WHERE subject IN ($1, $2)`, c.auth.AccountNumberKey(consoleNumber), consolePhone); n != 0 {
 		t.Fatalf("%d failures still counted", n)
 	}
 	_, body = c.call(supervisor, "GET", "/staff/api/accounts?q="+consoleNumber, nil)
@@ -422,6 +449,12 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 	// One wrong PIN after the clear is one failure, not the sixth.
 	c.expect("a wrong PIN after the clear", c.verify(consoleNumber, consolePhone, wrongPIN), VoiceFailed)
 	c.expect("the customer calling after the clear", c.verify(consoleNumber, consolePhone, consolePIN), VoiceVerified)
+	told := len(notifytest.Kinds(t, c.pool, acct.ID))
+	status, body = c.act(supervisor, consoleNumber, "lockout/clear", "本人確認済み")
+	expectStatus(t, "clear again once cleared", status, body, http.StatusConflict, "nothing_to_clear")
+	if n := len(notifytest.Kinds(t, c.pool, acct.ID)); n != told {
+		t.Fatalf("the customer was told %d more things of a clear with nothing to clear", n-told)
+	}
 	c.checkNoSecret(c.secrets(acct.ID, operator.staffCookie(), supervisor.staffCookie()))
 }
 

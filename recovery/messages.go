@@ -61,6 +61,7 @@ const (
 	msgOutsideHours    = "ただいま営業時間外です。一時ログインの受付は営業時間内にのみ開始できます。"
 	msgNoOpenWindow    = "開いている一時ログインの受付はありません。"
 	msgNoPasskey       = "このお客さまのパスキーは登録されていません。"
+	msgNothingToClear  = "解除するロックはありません。音声ガイダンスのロックもパスワードの一時停止もかかっていません。"
 	// msgNoPasskeyNoWindow refuses a window the customer does not need.
 	msgNoPasskeyNoWindow = "このお客さまはパスキーを作成していないため、ログインID・パスワードでそのままログインできます。一時ログインの受付は不要です。"
 )
