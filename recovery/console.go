@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"kagi/auth"
 	"kagi/notify"
@@ -28,15 +31,16 @@ const recentCallsShown = 10
 
 // Refusals of the console's API.
 var (
-	errReasonRequired  = web.Errorf(http.StatusBadRequest, "reason_required", msgReasonRequired)
-	errReasonTooLong   = web.Errorf(http.StatusBadRequest, "invalid_request", msgReasonTooLong)
-	errQueryRequired   = web.Errorf(http.StatusBadRequest, "invalid_request", msgQueryRequired)
-	errBadCursor       = web.Errorf(http.StatusBadRequest, "invalid_request", msgBadCursor)
-	errAccountNotFound = web.Errorf(http.StatusNotFound, "not_found", msgAccountNotFound)
-	errOutsideHours    = web.Errorf(http.StatusForbidden, "outside_business_hours", msgOutsideHours)
-	errNoOpenWindow    = web.Errorf(http.StatusConflict, "no_window", msgNoOpenWindow)
-	errNoPasskey       = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskey)
-	errNothingToClear  = web.Errorf(http.StatusConflict, "nothing_to_clear", msgNothingToClear)
+	errReasonRequired    = web.Errorf(http.StatusBadRequest, "reason_required", msgReasonRequired)
+	errReasonTooLong     = web.Errorf(http.StatusBadRequest, "invalid_request", msgReasonTooLong)
+	errQueryRequired     = web.Errorf(http.StatusBadRequest, "invalid_request", msgQueryRequired)
+	errBadCursor         = web.Errorf(http.StatusBadRequest, "invalid_request", msgBadCursor)
+	errAccountNotFound   = web.Errorf(http.StatusNotFound, "not_found", msgAccountNotFound)
+	errOutsideHours      = web.Errorf(http.StatusForbidden, "outside_business_hours", msgOutsideHours)
+	errNoOpenWindow      = web.Errorf(http.StatusConflict, "no_window", msgNoOpenWindow)
+	errNoPasskey         = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskey)
+	errNothingToClear    = web.Errorf(http.StatusConflict, "nothing_to_clear", msgNothingToClear)
+	errStaffReadsLimited = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgStaffReadsLimited)
 	// errNoPasskeyToRecover refuses a window for an account whose password already works.
 	errNoPasskeyToRecover = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskeyNoWindow)
 )
@@ -93,36 +97,130 @@ type ConsoleAccount struct {
 	RecentCalls   []Call           `json:"recent_calls"`
 }
 
-// FindAccounts looks q up as an account number and as a login ID and returns what matched
-// (both, when one account's login ID is another's number), in one read-only snapshot.
-func (s *Service) FindAccounts(ctx context.Context, q string) ([]ConsoleAccount, error) {
-	q = strings.TrimSpace(q)
-	if !auth.LoginIDLookupable(q) {
-		return []ConsoleAccount{}, nil
+// staffReadsLimited counts the console reads refused by KAGI_STAFF_READ_LIMIT.
+var staffReadsLimited = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "kagi_staff_reads_limited_total",
+	Help: "Console searches and audit-trail reads refused because the staff member was over KAGI_STAFF_READ_LIMIT.",
+})
+
+// staffReadSQL counts one read of staff member $1 at $2 in one statement: a period that ran
+// out starts again with this read.
+const staffReadSQL = `
+	INSERT INTO staff_reads AS r (staff_id, hits, resets_at)
+	VALUES ($1, 1, $2::timestamptz + $3::interval)
+	ON CONFLICT (staff_id) DO UPDATE SET
+	    hits = CASE WHEN r.resets_at <= $2 THEN 1 ELSE LEAST(r.hits + 1, 1000000000) END,
+	    resets_at = CASE WHEN r.resets_at <= $2 THEN EXCLUDED.resets_at ELSE r.resets_at END
+	RETURNING hits, resets_at`
+
+// countStaffRead counts a search or audit-trail read of st's and refuses it, 429
+// rate_limited, past the staff member's limit of reads (§6). A refused read counts too: a
+// script hammering the console stays refused until its period ends.
+func (s *Service) countStaffRead(ctx context.Context, st Staff) error {
+	var (
+		hits     int
+		resetsAt time.Time
+	)
+	now := s.now()
+	if err := s.pool.QueryRow(ctx, staffReadSQL, st.ID, now, s.readLimit.Period).Scan(&hits, &resetsAt); err != nil {
+		return fmt.Errorf("recovery: count a staff read: %w", err)
 	}
-	out := []ConsoleAccount{}
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var found []auth.Account
-		for _, lookup := range []func(context.Context, pgdb.Querier, string) (auth.Account, bool, error){s.core.AccountByNumber, s.core.AccountByLoginID} {
-			a, ok, err := lookup(ctx, tx, q)
-			if err != nil {
-				return err
-			}
-			if ok && !slices.ContainsFunc(found, func(f auth.Account) bool { return f.ID == a.ID }) {
-				found = append(found, a)
-			}
-		}
-		for _, a := range found {
-			card, err := s.consoleAccount(ctx, tx, a)
-			if err != nil {
-				return err
-			}
-			out = append(out, card)
-		}
+	if hits <= s.readLimit.Max {
 		return nil
-	})
+	}
+	if hits == s.readLimit.Max+1 {
+		s.log.WarnContext(ctx, "staff member reached the read limit", "staff", st.LoginID,
+			"limit", s.readLimit.String(), "until", resetsAt)
+	}
+	staffReadsLimited.Inc()
+	e := *errStaffReadsLimited
+	e.RetryAfter = resetsAt.Sub(now)
+	return &e
+}
+
+// auditStaffRead writes a console read to the trail under the staff member, with their role
+// and client address (§6). It is written after the read, so a page never shows its own line.
+func (s *Service) auditStaffRead(ctx context.Context, st Staff, event string, accountID int64, detail map[string]any) error {
+	detail["staff_role"] = string(st.Role)
+	if a := web.ClientAddrOf(ctx); a.IsValid() {
+		detail["client"] = a.String()
+	}
+	err := auth.Audit(ctx, s.pool, auth.AuditEvent{At: s.now(), AccountID: accountID, Actor: st.Actor(), Event: event, Detail: detail})
 	if err != nil {
-		return nil, fmt.Errorf("recovery: find accounts: %w", err)
+		return fmt.Errorf("recovery: audit a staff read: %w", err)
+	}
+	return nil
+}
+
+// Kinds of a console search as the trail records them: what q matched, never q itself.
+const (
+	qKindAccountNumber = "account_number"
+	qKindLoginID       = "login_id"
+	qKindBoth          = "both"
+	qKindNone          = "none"
+)
+
+// FindAccounts looks q up as an account number and as a login ID and returns what matched
+// (both, when one account's login ID is another's number), in one read-only snapshot. The
+// search counts against st's read limit and is audited as staff_search with what q matched
+// and how many accounts (§6), under the account when exactly one matched.
+func (s *Service) FindAccounts(ctx context.Context, st Staff, q string) ([]ConsoleAccount, error) {
+	if err := s.countStaffRead(ctx, st); err != nil {
+		return nil, err
+	}
+	q = strings.TrimSpace(q)
+	out := []ConsoleAccount{}
+	var ids []int64
+	byNumber, byLoginID := false, false
+	if auth.LoginIDLookupable(q) {
+		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var found []auth.Account
+			for i, lookup := range []func(context.Context, pgdb.Querier, string) (auth.Account, bool, error){s.core.AccountByNumber, s.core.AccountByLoginID} {
+				a, ok, err := lookup(ctx, tx, q)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				if i == 0 {
+					byNumber = true
+				} else {
+					byLoginID = true
+				}
+				if !slices.ContainsFunc(found, func(f auth.Account) bool { return f.ID == a.ID }) {
+					found = append(found, a)
+				}
+			}
+			for _, a := range found {
+				card, err := s.consoleAccount(ctx, tx, a)
+				if err != nil {
+					return err
+				}
+				out = append(out, card)
+				ids = append(ids, a.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("recovery: find accounts: %w", err)
+		}
+	}
+	kind := qKindNone
+	switch {
+	case byNumber && byLoginID:
+		kind = qKindBoth
+	case byNumber:
+		kind = qKindAccountNumber
+	case byLoginID:
+		kind = qKindLoginID
+	}
+	var account int64
+	if len(ids) == 1 {
+		account = ids[0]
+	}
+	if err := s.auditStaffRead(ctx, st, "staff_search", account, map[string]any{"q_kind": kind, "results": len(out)}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -391,8 +489,34 @@ type StaffAuditQuery struct {
 
 // StaffAudit returns a page of the audit trail, newest first, and the next page's cursor (0
 // after the last). An account number no account has selects nothing: an empty page, not an
-// error, as a staff member who selects no line finds none.
-func (s *Service) StaffAudit(ctx context.Context, f StaffAuditQuery) ([]auth.AuditLine, int64, error) {
+// error, as a staff member who selects no line finds none. The read counts against st's read
+// limit and is audited as staff_audit_read with its filters and how many lines it showed
+// (§6); that line names no account, so it never pages through an account's own trail.
+func (s *Service) StaffAudit(ctx context.Context, st Staff, f StaffAuditQuery) ([]auth.AuditLine, int64, error) {
+	if err := s.countStaffRead(ctx, st); err != nil {
+		return nil, 0, err
+	}
+	lines, next, err := s.staffAuditPage(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	filters := map[string]any{}
+	if f.AccountNumber != "" {
+		filters["account_number"] = f.AccountNumber
+	}
+	if f.Staff != "" {
+		filters["staff"] = f.Staff
+	}
+	if f.Before != 0 {
+		filters["before"] = strconv.FormatInt(f.Before, 10)
+	}
+	if err := s.auditStaffRead(ctx, st, "staff_audit_read", 0, map[string]any{"filters": filters, "results": len(lines)}); err != nil {
+		return nil, 0, err
+	}
+	return lines, next, nil
+}
+
+func (s *Service) staffAuditPage(ctx context.Context, f StaffAuditQuery) ([]auth.AuditLine, int64, error) {
 	q := auth.AuditQuery{Before: f.Before}
 	if f.AccountNumber != "" {
 		a, err := s.consoleAccountByNumber(ctx, s.pool, f.AccountNumber)

@@ -18,12 +18,12 @@ func (s *Service) consoleRoutes(mux *http.ServeMux, h func(web.HandlerFunc) http
 	mux.Handle("GET /staff/api/audit", h(s.withStaff(RoleOperator, s.handleStaffAudit)))
 }
 
-func (s *Service) handleFindAccounts(w http.ResponseWriter, r *http.Request, _ Staff) error {
+func (s *Service) handleFindAccounts(w http.ResponseWriter, r *http.Request, st Staff) error {
 	q := r.URL.Query().Get("q")
 	if q == "" {
 		return errQueryRequired
 	}
-	accounts, err := s.FindAccounts(r.Context(), q)
+	accounts, err := s.FindAccounts(r.Context(), st, q)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (s *Service) handleDeletePasskey(w http.ResponseWriter, r *http.Request, st
 
 // handleStaffAudit answers a page of the audit trail. before is the previous page's next: a
 // positive integer, as a string (so no JSON client rounds it).
-func (s *Service) handleStaffAudit(w http.ResponseWriter, r *http.Request, _ Staff) error {
+func (s *Service) handleStaffAudit(w http.ResponseWriter, r *http.Request, st Staff) error {
 	v := r.URL.Query()
 	f := StaffAuditQuery{AccountNumber: v.Get("account_number"), Staff: v.Get("staff")}
 	if b := v.Get("before"); b != "" {
@@ -99,7 +99,7 @@ func (s *Service) handleStaffAudit(w http.ResponseWriter, r *http.Request, _ Sta
 		}
 		f.Before = n
 	}
-	lines, next, err := s.StaffAudit(r.Context(), f)
+	lines, next, err := s.StaffAudit(r.Context(), st, f)
 	if err != nil {
 		return err
 	}

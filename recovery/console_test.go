@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"kagi/auth"
 	"kagi/notify/notifytest"
 	"kagi/pgdb"
@@ -644,4 +646,101 @@ func TestConsoleAuditTrailPages(t *testing.T) {
 		cursor = next.(string)
 	}
 	c.checkNoSecret(c.secrets(acct.ID, operator.staffCookie(), other.staffCookie()))
+}
+
+// staffReadLine is the newest audit line of event: its account, actor and detail.
+func (c *console) staffReadLine(event string) (account *int64, actor string, detail map[string]any) {
+	c.t.Helper()
+	err := c.pool.QueryRow(context.Background(), `SELECT account_id, actor, detail FROM audit_log WHERE event = $1 ORDER BY id DESC LIMIT 1`,
+		event).Scan(&account, &actor, &detail)
+	if err != nil {
+		c.t.Fatalf("no %s line: %v", event, err)
+	}
+	return account, actor, detail
+}
+
+// Every search and every trail read is audited under the staff member, with their role and
+// address, what the search matched (never what was typed) and how much was shown (§6).
+func TestConsoleReadsLeaveATrace(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	acct := c.customer()
+	twin := c.addAccount(consoleNumber+"0", "5550002")
+	c.addAccount("5550002", "5550003") // a login ID that is twin's account number
+	desk := c.enrolledStaff("suzuki", RoleOperator)
+	for _, s := range []struct {
+		q, kind string
+		results int
+		account *int64
+	}{
+		{consoleNumber, "account_number", 1, &acct.ID},
+		{"hanako", "login_id", 1, &acct.ID},
+		{consoleNumber + "0", "login_id", 1, &twin.ID},
+		{"5550002", "both", 2, nil},
+		{"nobody-at-all", "none", 0, nil},
+	} {
+		status, body := c.call(desk, "GET", "/staff/api/accounts?q="+url.QueryEscape(s.q), nil)
+		expectStatus(t, "search "+s.q, status, body, http.StatusOK, "")
+		account, actor, detail := c.staffReadLine("staff_search")
+		if actor != "staff:suzuki" || detail["staff_role"] != "operator" || detail["client"] == nil ||
+			detail["q_kind"] != s.kind || detail["results"] != float64(s.results) {
+			t.Fatalf("search %q audited as %s %v, want q_kind %s and %d results", s.q, actor, detail, s.kind, s.results)
+		}
+		if (account == nil) != (s.account == nil) || (account != nil && *account != *s.account) {
+			t.Fatalf("search %q audited under account %v, want %v", s.q, account, s.account)
+		}
+		if strings.Contains(fmt.Sprint(detail), s.q) {
+			t.Fatalf("search %q: the trail keeps what was typed: %v", s.q, detail)
+		}
+	}
+
+	status, body := c.call(desk, "GET", "/staff/api/audit?account_number="+consoleNumber+"&staff=suzuki", nil)
+	expectStatus(t, "audit read", status, body, http.StatusOK, "")
+	shown := len(body["events"].([]any))
+	account, actor, detail := c.staffReadLine("staff_audit_read")
+	filters, _ := detail["filters"].(map[string]any)
+	if account != nil || actor != "staff:suzuki" || detail["staff_role"] != "operator" || detail["client"] == nil ||
+		detail["results"] != float64(shown) || filters["account_number"] != consoleNumber || filters["staff"] != "suzuki" {
+		t.Fatalf("audit read audited as %v %s %v, want suzuki's read of %d lines with its filters", account, actor, detail, shown)
+	}
+	// The two searches of hanako's account are in its trail; the read of it is not.
+	if shown != 2 {
+		t.Fatalf("the account's trail shows %d lines, want its two searches", shown)
+	}
+}
+
+// Past KAGI_STAFF_READ_LIMIT a staff member's searches and trail reads are refused, 429, until
+// the period ends; another staff member reads on.
+func TestConsoleReadsAreLimitedPerStaffMember(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t, func(cfg *Config) { cfg.StaffReadLimit = auth.ClientLimit{Max: 3, Period: 20 * time.Minute} })
+	c.customer()
+	desk := c.enrolledStaff("suzuki", RoleOperator)
+	other := c.enrolledStaff("sato", RoleOperator)
+	reads := []string{"/staff/api/accounts?q=" + consoleNumber, "/staff/api/audit", "/staff/api/accounts?q=hanako"}
+	for _, path := range reads {
+		status, body := c.call(desk, "GET", path, nil)
+		expectStatus(t, path, status, body, http.StatusOK, "")
+	}
+	before := testutil.ToFloat64(staffReadsLimited)
+	audited := c.count(`SELECT count(*) FROM audit_log WHERE event IN ('staff_search', 'staff_audit_read')`)
+	for _, path := range reads[:2] {
+		status, body := c.call(desk, "GET", path, nil)
+		expectStatus(t, "past the limit: "+path, status, body, http.StatusTooManyRequests, "rate_limited")
+		if body["message"] != msgStaffReadsLimited {
+			t.Fatalf("message %v", body["message"])
+		}
+	}
+	if d := testutil.ToFloat64(staffReadsLimited) - before; d < 2 {
+		t.Fatalf("kagi_staff_reads_limited_total rose by %v, want 2", d)
+	}
+	if n := c.count(`SELECT count(*) FROM audit_log WHERE event IN ('staff_search', 'staff_audit_read')`); n != audited {
+		t.Fatalf("a refused read was audited as shown (%d lines)", n-audited)
+	}
+	status, body := c.call(other, "GET", reads[0], nil)
+	expectStatus(t, "another staff member", status, body, http.StatusOK, "")
+	// (Within the staff session's 30 idle minutes.)
+	c.clock.Advance(20 * time.Minute)
+	status, body = c.call(desk, "GET", reads[0], nil)
+	expectStatus(t, "the next period", status, body, http.StatusOK, "")
 }

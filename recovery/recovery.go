@@ -95,7 +95,15 @@ type Config struct {
 	SupportEnabled bool
 	// Calls lists an account's voice-line calls on the console (ivr.CallLog). Nil lists none.
 	Calls CallLog
+	// StaffReadLimit bounds the console's searches and audit-trail reads per staff member
+	// (§6, KAGI_STAFF_READ_LIMIT, see auth.ParseClientLimit), so a stolen staff session cannot
+	// walk the whole customer base. Zero means DefaultStaffReadLimit.
+	StaffReadLimit auth.ClientLimit
 }
+
+// DefaultStaffReadLimit is 300 reads an hour: several a minute all day at a busy desk, far
+// below what copying the customer base would take.
+var DefaultStaffReadLimit = auth.ClientLimit{Max: 300, Period: time.Hour}
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
 type Service struct {
@@ -121,6 +129,8 @@ type Service struct {
 	calendar       *Calendar
 	supportEnabled bool
 	calls          CallLog
+	// readLimit is Config's StaffReadLimit.
+	readLimit auth.ClientLimit
 	// core is the auth core the operator console reads and changes accounts through; nil
 	// until UseCore, and then no console route beyond the staff identity's is served.
 	core *auth.Service
@@ -152,6 +162,10 @@ func New(cfg Config) (*Service, error) {
 		calendar:       cfg.Calendar,
 		supportEnabled: cfg.SupportEnabled,
 		calls:          cfg.Calls,
+		readLimit:      cfg.StaffReadLimit,
+	}
+	if s.readLimit == (auth.ClientLimit{}) {
+		s.readLimit = DefaultStaffReadLimit
 	}
 	if s.calendar == nil {
 		s.calendar = RegularCalendar()
