@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -538,5 +539,25 @@ func (s *Service) staffAuditPage(ctx context.Context, f StaffAuditQuery) ([]auth
 	if lines == nil {
 		lines = []auth.AuditLine{}
 	}
+	for i, l := range lines {
+		lines[i] = staffTrailLine(l)
+	}
 	return lines, next, nil
+}
+
+// staffTrailLine is an audit line as staff may read it. A password refused because the account
+// has a passkey is audited with whether the password was right (for the security team's
+// queries); staff see passkey_required either way (§2.2, §6), so a caller who talks an
+// operator into reading the trail learns nothing of the password they tried.
+func staffTrailLine(l auth.AuditLine) auth.AuditLine {
+	if l.Event != "login_failed" {
+		return l
+	}
+	switch l.Detail["reason"] {
+	case "passkey_required_password_right", "passkey_required_password_wrong":
+		d := maps.Clone(l.Detail)
+		d["reason"] = "passkey_required"
+		l.Detail = d
+	}
+	return l
 }

@@ -744,3 +744,36 @@ func TestConsoleReadsAreLimitedPerStaffMember(t *testing.T) {
 	status, body = c.call(desk, "GET", reads[0], nil)
 	expectStatus(t, "the next period", status, body, http.StatusOK, "")
 }
+
+// The trail shown to staff says passkey_required of a refused password, right or wrong: read
+// back, the two refusals are the same line but for their time and id (§2.2, §6).
+func TestConsoleTrailNeverSaysWhetherARefusedPasswordWasRight(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	acct := c.customer()
+	desk := c.enrolledStaff("suzuki", RoleOperator)
+	for _, pw := range []string{testPassword, "not-the-password-1"} {
+		status, body, _ := c.do(c.browser(), "POST", "/api/v1/login/password", map[string]string{"login_id": "hanako", "password": pw})
+		if status == http.StatusOK {
+			t.Fatalf("a password logged in past the passkey: %v", body)
+		}
+	}
+	// The trail itself keeps the difference.
+	if n := c.count(`SELECT count(DISTINCT detail->>'reason') FROM audit_log WHERE account_id = $1 AND event = 'login_failed'`, acct.ID); n != 2 {
+		t.Fatalf("%d reasons audited, want right and wrong told apart", n)
+	}
+	status, body, raw := desk.call("GET", "/staff/api/audit?account_number="+consoleNumber, nil)
+	expectStatus(t, "audit read", status, body, http.StatusOK, "")
+	var refused []map[string]any
+	for _, ev := range body["events"].([]any) {
+		if ev := ev.(map[string]any); ev["event"] == "login_failed" {
+			refused = append(refused, ev["detail"].(map[string]any))
+		}
+	}
+	if len(refused) != 2 || fmt.Sprint(refused[0]) != fmt.Sprint(refused[1]) || refused[0]["reason"] != "passkey_required" {
+		t.Fatalf("the refusals read back as %v, want two identical passkey_required lines", refused)
+	}
+	if strings.Contains(string(raw), "password_right") || strings.Contains(string(raw), "password_wrong") {
+		t.Fatalf("the trail shown to staff tells right from wrong: %s", raw)
+	}
+}
