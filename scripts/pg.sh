@@ -1,7 +1,12 @@
 # shellcheck shell=bash
 # Private PostgreSQL for scripts/run, scripts/test and scripts/bench. Source it, then:
-#   pg_start DIR [test]   start (initialising if needed) a cluster under DIR; sets PG_URL and
-#                         keeps it in DIR/url while the cluster runs (kagi --dev reads .kagi/pg/url)
+#   pg_start DIR [test]   start (initialising if needed) a cluster under DIR and set
+#                         PG_URL        the superuser kagi (tests: pgtestdb creates databases)
+#                         PG_OWNER_URL  kagi_owner, which owns database kagi and runs migrations
+#                         PG_SERVE_URL  kagi_serve, which owns no table: kagi serve and the
+#                                       commands run as it, granted by kagi migrate --grant-to
+#                         and keep PG_SERVE_URL (test mode: PG_URL) in DIR/url while the cluster
+#                         runs (kagi --dev reads .kagi/pg/url)
 #   pg_stop DIR           stop it
 #   pg_remove DIR         stop it and delete it
 # Installs Debian's postgresql package when the server binaries are missing, and runs the
@@ -76,10 +81,13 @@ pg_start() {
   fi
   root=$(pg_root "$dir")
   # Password authentication even on loopback: another local user must not reach the cluster.
-  # The generated password stays beside it, readable by us alone.
-  if [ ! -s "$dir/password" ]; then
-    (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/password")
-  fi
+  # The generated passwords stay beside it, readable by us alone.
+  local f
+  for f in password owner-password serve-password; do
+    if [ ! -s "$dir/$f" ]; then
+      (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/$f")
+    fi
+  done
   local password
   password=$(cat "$dir/password")
   if [ ! -s "$root/data/PG_VERSION" ]; then
@@ -111,10 +119,36 @@ pg_start() {
   done
   PG_URL="postgres://kagi:$password@127.0.0.1:$port/kagi?sslmode=disable"
   local admin="postgres://kagi:$password@127.0.0.1:$port/postgres?sslmode=disable"
-  "$bindir/psql" -q "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'kagi'" | grep -q 1 \
-    || "$bindir/psql" -q "$admin" -c "CREATE DATABASE kagi" >/dev/null
-  (umask 077 && printf '%s\n' "$PG_URL" >"$dir/url")
-  export PG_URL
+  # Two roles besides the superuser, neither a superuser: the owner of the schema, which
+  # migrates, and the role kagi serves as, which owns no table (SPEC §6: the trail is
+  # append-only for real). Their passwords follow the files on every start.
+  local role pw
+  for role in owner serve; do
+    pw=$(cat "$dir/$role-password")
+    "$bindir/psql" -q -v ON_ERROR_STOP=1 "$admin" >/dev/null <<SQL || return 1
+SELECT 'CREATE ROLE kagi_$role' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'kagi_$role') \\gexec
+ALTER ROLE kagi_$role LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$pw';
+SQL
+  done
+  # A database an earlier version of these scripts made belongs to the superuser, and so do its
+  # tables: it is set aside (not deleted) and a fresh one made for the owner.
+  local dbowner
+  dbowner=$("$bindir/psql" -q "$admin" -tAc "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'kagi'")
+  if [ "$dbowner" = kagi ]; then
+    local aside="kagi_before_roles_$(date +%Y%m%d%H%M%S)"
+    echo "scripts: database kagi belongs to the superuser (made before the serving role): kept as $aside, a fresh one made" >&2
+    "$bindir/psql" -q -v ON_ERROR_STOP=1 "$admin" -c "ALTER DATABASE kagi RENAME TO $aside" >/dev/null || return 1
+    dbowner=
+  fi
+  [ -n "$dbowner" ] || "$bindir/psql" -q -v ON_ERROR_STOP=1 "$admin" -c "CREATE DATABASE kagi OWNER kagi_owner" >/dev/null || return 1
+  PG_OWNER_URL="postgres://kagi_owner:$(cat "$dir/owner-password")@127.0.0.1:$port/kagi?sslmode=disable"
+  PG_SERVE_URL="postgres://kagi_serve:$(cat "$dir/serve-password")@127.0.0.1:$port/kagi?sslmode=disable"
+  if [ "$mode" = test ]; then
+    (umask 077 && printf '%s\n' "$PG_URL" >"$dir/url")
+  else
+    (umask 077 && printf '%s\n' "$PG_SERVE_URL" >"$dir/url")
+  fi
+  export PG_URL PG_OWNER_URL PG_SERVE_URL
 }
 
 pg_stop() {

@@ -19,6 +19,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate")
 	dbURL := fs.String("database-url", "", "PostgreSQL connection string (env DATABASE_URL)")
+	grantTo := fs.String("grant-to", "", "after migrating, grant this role what kagi serve and the other commands need (audit_log: INSERT and SELECT only); run as the owner of the schema")
 	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
@@ -37,8 +38,25 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	fmt.Fprintln(stdout, "kagi: schema is up to date")
+	if *grantTo == "" {
+		return nil
+	}
+	if err := pgdb.Grant(ctx, pool, *grantTo, servingPrivileges); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kagi: granted %s what serving needs; serve as %s\n", *grantTo, *grantTo)
 	return nil
 }
+
+// servingPrivileges is what `kagi migrate --grant-to` gives the serving role beyond plain reads
+// and writes: the audit trail only grows (§6), and river's record of its migrations is read.
+var servingPrivileges = pgdb.Privileges{
+	AppendOnly: []string{auditTable},
+	ReadOnly:   []string{"river_migration"},
+}
+
+// auditTable is package auth's audit trail, which kagi serve must not own (pgdb.CheckServing).
+const auditTable = "audit_log"
 
 func cmdAccountAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("account add")

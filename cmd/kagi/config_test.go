@@ -201,7 +201,7 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 func TestServeWarnsOfAVoiceLineWithoutSecondChannel(t *testing.T) {
 	t.Parallel()
 	listen := freeAddr(t)
-	env := changed(prodEnv(pgtest.URL(t, schema...)), map[string]string{
+	env := changed(prodEnv(servingURL(t, pgtest.URL(t, schema...))), map[string]string{
 		"KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "none",
 		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
 	})

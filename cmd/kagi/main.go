@@ -1,7 +1,7 @@
 // Command kagi is the passkey login core and its voice recovery line, in one binary:
 //
 //	kagi serve [--dev]     HTTP server
-//	kagi migrate           apply the embedded schema migrations
+//	kagi migrate           apply the embedded schema migrations [and grant the serving role]
 //	kagi account add …     add a customer account
 //	kagi staff add|code|disable …  add a staff member of the operator console, reissue their code, or disable one
 //	kagi window open …     open a fallback window for a verified customer
@@ -21,7 +21,10 @@ import (
 
 const usage = `usage:
   kagi serve [--dev]          HTTP server; --dev generates secrets and enables /dev/ pages
-  kagi migrate                apply the embedded schema migrations
+  kagi migrate [--grant-to ROLE]
+                              apply the embedded schema migrations; as the owner of the
+                              schema, then grant ROLE what kagi serve needs (audit_log: INSERT
+                              and SELECT only); outside --dev kagi serve runs as ROLE
   kagi account add --login-id ID --password PW --account-number DIGITS --pin 4DIGITS \
                    --phone +81… [--phone …] --email ADDR --name NAME
   kagi staff add --login-id ID --name NAME --role operator|supervisor

@@ -172,7 +172,9 @@ func freeAddr(t *testing.T) string {
 // the customer's mailbox and every registered phone through the server's outbox.
 func TestServeMailsTheEmailCheckAndTellsRecoveryOnEveryChannel(t *testing.T) {
 	t.Parallel()
-	dbURL := pgtest.URL(t, schema...)
+	// Served as the role kagi migrate --grant-to granted: what the server, the command line
+	// and river's workers do needs no more.
+	dbURL := servingURL(t, pgtest.URL(t, schema...))
 	mb := startMailbox(t)
 	twilio, texts := twilioMessages(t)
 	listen := freeAddr(t)
@@ -372,7 +374,7 @@ func TestCallPlaysTheSecondChannelInDevMode(t *testing.T) {
 // an https deployment.
 func TestServeAdminListenerAndDrain(t *testing.T) {
 	t.Parallel()
-	dbURL := pgtest.URL(t, schema...)
+	dbURL := servingURL(t, pgtest.URL(t, schema...))
 	listen, adminAddr := freeAddr(t), freeAddr(t)
 	env := prodEnv(dbURL)
 	for k, v := range map[string]string{

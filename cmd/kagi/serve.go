@@ -280,6 +280,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer a.close()
 	c := a.cfg
+	if !c.Dev {
+		if err := pgdb.CheckServing(ctx, a.pool, auditTable); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	if err := a.outbox.Start(ctx); err != nil {
 		return err
 	}
