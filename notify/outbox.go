@@ -170,6 +170,10 @@ func New(cfg Config) (*Outbox, error) {
 		CompletedJobRetentionPeriod: deliveredRetention,
 		CancelledJobRetentionPeriod: undeliveredRetention,
 		DiscardedJobRetentionPeriod: undeliveredRetention,
+		// River's nightly REINDEX needs the tables' owner, and kagi serves as a role that owns
+		// no table (§6): it would only fail every night. The job table stays small (delivered
+		// rows go within the hour), and autovacuum keeps its indexes.
+		ReindexerSchedule: river.NeverSchedule(),
 	}
 	if cfg.Mailer != nil {
 		o.working = true

@@ -65,6 +65,7 @@ var settings = []setting{
 	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed, or none (required outside --dev; --dev: none)"},
 	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "failed passkey logins per client address and period; an address over it is refused passkey logins (0 = no limit)"},
 	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "refused password logins per client address and period (0 = no limit)"},
+	{env: "KAGI_STAFF_READ_LIMIT", flag: "staff-read-limit", def: recovery.DefaultStaffReadLimit.String(), usage: "console searches and audit-trail reads per staff member and period (§6)"},
 	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "wrong email-check picks per client address and period (0 = no limit)"},
 }
 
@@ -128,6 +129,9 @@ type config struct {
 	TrustedProxies web.TrustedProxies
 	// ClientLimits limit the unauthenticated routes per client address.
 	ClientLimits auth.ClientLimits
+	// StaffReadLimit bounds each staff member's console searches and trail reads
+	// (KAGI_STAFF_READ_LIMIT).
+	StaffReadLimit auth.ClientLimit
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -329,10 +333,15 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		{"KAGI_LIMIT_PASSKEY_FINISH", &c.ClientLimits.PasskeyFinish},
 		{"KAGI_LIMIT_PASSWORD_LOGIN", &c.ClientLimits.PasswordLogin},
 		{"KAGI_LIMIT_EMAIL_CHECK", &c.ClientLimits.EmailCheck},
+		{"KAGI_STAFF_READ_LIMIT", &c.StaffReadLimit},
 	} {
 		if *l.dst, err = auth.ParseClientLimit(raw[l.env]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", l.env, err))
 		}
+	}
+	if raw["KAGI_STAFF_READ_LIMIT"] == "0" {
+		// A stolen staff session must not walk the whole customer base: this one stays on.
+		errs = append(errs, errors.New("KAGI_STAFF_READ_LIMIT cannot be switched off: give reads per period, such as 300/1h"))
 	}
 	if v := raw["KAGI_RECOVERY_HOLD"]; v == "0" {
 		c.RecoveryHold = 0

@@ -75,6 +75,14 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 					t.Errorf("caps %v, want 2/1h", c.SendLimits)
 				}
 			}},
+		{name: "staff read limit by default", env: prod,
+			check: func(t *testing.T, c *config) {
+				if c.StaffReadLimit.String() != "300/1h" {
+					t.Errorf("staff read limit %v, want 300/1h", c.StaffReadLimit)
+				}
+			}},
+		{name: "staff read limit cannot be switched off", env: changed(prod, map[string]string{"KAGI_STAFF_READ_LIMIT": "0"}),
+			refusal: []string{"KAGI_STAFF_READ_LIMIT"}},
 		{name: "second channel caps unreadable", env: changed(prod, map[string]string{"KAGI_SECOND_CHANNEL_LIMIT": "lots"}),
 			refusal: []string{"KAGI_SECOND_CHANNEL_LIMIT"}},
 		{name: "trusted proxies none spelled out", env: changed(prod, map[string]string{"KAGI_TRUSTED_PROXIES": " None "}),

@@ -78,16 +78,17 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	rp := &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins}
 	secure := c.PublicURL.Scheme == "https"
 	recoverySvc, err := recovery.New(recovery.Config{
-		WebAuthn:      rp,
-		SecureCookies: secure,
-		Outbox:        outbox,
-		RecoveryHold:  c.RecoveryHold,
-		SecondFactor:  c.SecondFactor,
-		SendLimits:    c.SendLimits,
-		Pool:          pool,
-		Log:           log,
-		Window:        c.FallbackWindow,
-		APIKeys:       c.APIKeys,
+		WebAuthn:       rp,
+		SecureCookies:  secure,
+		Outbox:         outbox,
+		RecoveryHold:   c.RecoveryHold,
+		SecondFactor:   c.SecondFactor,
+		SendLimits:     c.SendLimits,
+		StaffReadLimit: c.StaffReadLimit,
+		Pool:           pool,
+		Log:            log,
+		Window:         c.FallbackWindow,
+		APIKeys:        c.APIKeys,
 		// The console opens windows in the voice line's business hours and lists its calls.
 		Calendar:       c.Calendar,
 		SupportEnabled: c.SupportEnabled,
