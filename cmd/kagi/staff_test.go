@@ -113,8 +113,9 @@ func TestStaffAddAndDisable(t *testing.T) {
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
+	// The desk's own authenticator: staff passkeys are device-bound (§6).
 	desk := authtest.NewPhone(authtest.Config{BaseURL: srv.URL, Origin: "https://login.example.jp", RPID: "login.example.jp",
-		UserAgent: authtest.UAWindows})
+		UserAgent: authtest.UAWindows, DeviceBound: true})
 	codeJSON, _ := json.Marshal(map[string]string{"code": code})
 	status, options, _ := staffRequest(t, "POST", srv.URL+"/staff/api/enroll/begin", codeJSON, "")
 	if status != http.StatusOK {
