@@ -95,10 +95,19 @@ func (d *staffDesk) staffCookie() string {
 	return ""
 }
 
-// addStaff adds a staff member as `kagi staff add` does and returns the enrollment code.
+// addStaff adds a staff member as `kagi staff add` does and returns the enrollment code: by the
+// first enrolled supervisor, or as the bootstrap when there is none.
 func (e *testEnv) addStaff(loginID string, role Role) string {
 	e.t.Helper()
-	en, err := e.svc.AddStaff(context.Background(), NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, actorCLI)
+	ctx := context.Background()
+	var by string
+	err := e.pool.QueryRow(ctx, `
+		SELECT coalesce(min(login_id), '') FROM staff s
+		WHERE role = 'supervisor' AND disabled_at IS NULL AND EXISTS (SELECT 1 FROM staff_credentials c WHERE c.staff_id = s.id)`).Scan(&by)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	en, err := e.svc.AddStaff(ctx, NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, by)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -445,6 +454,7 @@ func TestStaffSessionEndsAfter30IdleMinutesOr8Hours(t *testing.T) {
 func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
+	e.enrolledStaff("boss", RoleSupervisor)
 	first := e.enrolledStaff("suzuki", RoleSupervisor)
 	second := &staffDesk{e: e, c: e.browser(), key: first.key}
 	if status, body := second.login(); status != http.StatusOK {
@@ -454,7 +464,7 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 	pending := e.addStaff("sato", RoleOperator)
 
 	ctx := context.Background()
-	res, err := e.svc.DisableStaff(ctx, "suzuki", actorCLI)
+	res, err := e.svc.DisableStaff(ctx, "suzuki", "boss")
 	if err != nil || res.SessionsEnded != 2 || res.AlreadyDisabled {
 		t.Fatalf("disable: %+v, %v; want 2 sessions ended", res, err)
 	}
@@ -468,19 +478,19 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 		t.Fatal("disabling one staff member ended another's session")
 	}
 
-	if _, err := e.svc.DisableStaff(ctx, "sato", actorCLI); err != nil {
+	if _, err := e.svc.DisableStaff(ctx, "sato", "boss"); err != nil {
 		t.Fatal(err)
 	}
 	status, body = e.staffDesk().enroll(pending)
 	expectStatus(t, "a disabled staff member's code", status, body, http.StatusUnauthorized, "invalid_code")
 
-	if res, err := e.svc.DisableStaff(ctx, "suzuki", actorCLI); err != nil || !res.AlreadyDisabled {
+	if res, err := e.svc.DisableStaff(ctx, "suzuki", "boss"); err != nil || !res.AlreadyDisabled {
 		t.Fatalf("disabling again: %+v, %v; want already disabled", res, err)
 	}
-	if _, err := e.svc.DisableStaff(ctx, "nobody", actorCLI); !errors.Is(err, ErrUnknownStaff) {
+	if _, err := e.svc.DisableStaff(ctx, "nobody", "boss"); !errors.Is(err, ErrUnknownStaff) {
 		t.Fatalf("disabling an unknown login ID: %v", err)
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'cli' AND event = 'staff_disabled'
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'staff:boss' AND event = 'staff_disabled'
 		AND detail->>'staff' = 'suzuki' AND detail->>'sessions_ended' = '2'`); n != 1 {
 		t.Fatalf("%d audit lines of the disabling, want 1", n)
 	}
@@ -691,13 +701,14 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	ctx := context.Background()
+	e.enrolledStaff("tanaka", RoleSupervisor)
 	lost := e.enrolledStaff("sato", RoleOperator)
 
-	en, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka")
+	en, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka")
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka")
+	second, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,20 +728,20 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 	if status, body := newDevice.login(); status != http.StatusOK {
 		t.Errorf("the new device's passkey: %d %v", status, body)
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_code_issued' AND actor = 'cli:tanaka' AND detail->>'staff' = 'sato'`); n != 2 {
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_code_issued' AND actor = 'staff:tanaka' AND detail->>'staff' = 'sato'`); n != 2 {
 		t.Errorf("code issues audited: %d, want 2", n)
 	}
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_enrolled' AND (detail->>'replaced_passkeys')::int = 1`); n != 1 {
 		t.Errorf("the replacing enrollment is not audited as one: %d", n)
 	}
 
-	if _, err := e.svc.ReissueStaffCode(ctx, "nobody", "cli:tanaka"); !errors.Is(err, ErrUnknownStaff) {
+	if _, err := e.svc.ReissueStaffCode(ctx, "nobody", "tanaka"); !errors.Is(err, ErrUnknownStaff) {
 		t.Errorf("unknown staff: %v", err)
 	}
-	if _, err := e.svc.DisableStaff(ctx, "sato", "cli:tanaka"); err != nil {
+	if _, err := e.svc.DisableStaff(ctx, "sato", "tanaka"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka"); !errors.Is(err, ErrStaffDisabled) {
+	if _, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka"); !errors.Is(err, ErrStaffDisabled) {
 		t.Errorf("a disabled member got a code: %v", err)
 	}
 }
