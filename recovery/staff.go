@@ -132,8 +132,8 @@ type lockedStaff struct {
 
 // lockStaffSQL locks the rows of the staff members named ($1), in id order so that two
 // changes naming the same two members (one acting, one acted on) cannot deadlock. The staff
-// row is the first lock every change of a member takes: their codes, ceremonies, passkeys and
-// sessions come after it.
+// row is the first lock every change of a member takes, an enrollment's finish too
+// (enrollmentStaffSQL): their codes, ceremonies, passkeys and sessions come after it.
 const lockStaffSQL = `
 	SELECT s.id, s.login_id, s.name, s.role, s.disabled_at,
 	       EXISTS (SELECT 1 FROM staff_credentials c WHERE c.staff_id = s.id) AS enrolled
@@ -612,9 +612,9 @@ type StaffLogin struct {
 	ExpiresAt time.Time
 }
 
-// liveCodeSQL locks the code ($1) of the enrollment's staff member ($2) while it is live, and
-// the staff member against a concurrent disable: a second enrollment with the code waits here
-// and then finds it gone.
+// liveCodeSQL locks the code ($1) of the enrollment's staff member ($2) while it is live (the
+// staff row is locked already, enrollmentStaffSQL): a second enrollment with the code waits
+// here and then finds it gone.
 const liveCodeSQL = `
 	SELECT s.id, s.login_id, s.name, s.role, s.user_handle
 	FROM staff_enrollment_codes c JOIN staff s ON s.id = c.staff_id
@@ -652,8 +652,21 @@ func (s *Service) FinishStaffEnrollment(ctx context.Context, code string, creden
 	return out, err
 }
 
+// enrollmentStaffSQL locks the staff row of an enrollment ceremony ($1) before anything else
+// of the enrollment, the lock order of every change of a staff member (lockStaffSQL): were the
+// ceremony and code taken first, a disable or a new code taking the staff row and then the
+// ceremonies and codes would deadlock with it. FOR SHARE, as a login takes it, lets logins
+// through and holds disables, new codes and role changes until the enrollment commits.
+const enrollmentStaffSQL = `
+	SELECT s.id FROM staff s
+	WHERE s.id = (SELECT c.staff_id FROM staff_ceremonies c WHERE c.id = $1 AND c.kind = 'enroll')
+	FOR SHARE OF s`
+
 func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []byte, parsed *protocol.ParsedCredentialCreationData) (StaffLogin, error) {
 	now := s.now()
+	if _, err := tx.Exec(ctx, enrollmentStaffSQL, id); err != nil {
+		return StaffLogin{}, err
+	}
 	c, found, err := consumeStaffCeremony(ctx, tx, id, ceremonyEnroll)
 	if err != nil {
 		return StaffLogin{}, err

@@ -16,6 +16,7 @@ import (
 
 	"kagi/auth"
 	"kagi/auth/authtest"
+	"kagi/pgdb"
 	"kagi/web"
 )
 
@@ -743,5 +744,66 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 	}
 	if _, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka"); !errors.Is(err, ErrStaffDisabled) {
 		t.Errorf("a disabled member got a code: %v", err)
+	}
+}
+
+// A new code or a disable while the staff member's enrollment finishes (§6): every change of a
+// staff member takes the staff row first, the enrollment's finish too, so they queue up and
+// PostgreSQL aborts nothing for a deadlock. Either the enrollment wins and the change follows
+// it, or the change wins and the enrollment is refused as its code or ceremony is gone.
+func TestStaffChangesRaceEnrollmentWithoutDeadlock(t *testing.T) {
+	// Not parallel: pgdb.Retried counts the whole process (see race_test.go).
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.enrolledStaff("boss", RoleSupervisor)
+	e.addStaff("sato", RoleOperator)
+	before := pgdb.Retried()
+	const rounds = 30
+	for i := range rounds {
+		en, err := e.svc.ReissueStaffCode(ctx, "sato", "boss")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.staffDesk()
+		status, body, raw := d.call("POST", "/staff/api/enroll/begin", map[string]string{"code": en.Code})
+		if status != http.StatusOK {
+			t.Fatalf("round %d: enroll begin: %d %v", i, status, body)
+		}
+		cred, err := d.key.Create(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg        sync.WaitGroup
+			enrolled  int
+			changeErr error
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			var body map[string]any
+			enrolled, body, _ = d.call("POST", "/staff/api/enroll/finish", map[string]any{"code": en.Code, "credential": cred})
+			if enrolled != http.StatusOK && body["error"] != "invalid_code" && body["error"] != "passkey_failed" {
+				t.Errorf("round %d: enroll finish: %d %v", i, enrolled, body)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if i == rounds-1 {
+				_, changeErr = e.svc.DisableStaff(ctx, "sato", "boss")
+			} else {
+				_, changeErr = e.svc.ReissueStaffCode(ctx, "sato", "boss")
+			}
+		}()
+		wg.Wait()
+		if changeErr != nil {
+			t.Fatalf("round %d: change: %v", i, changeErr)
+		}
+	}
+	if n := pgdb.Retried() - before; n != 0 {
+		t.Errorf("PostgreSQL aborted %d transactions for a deadlock", n)
+	}
+	if n := e.count(`SELECT count(*) FROM staff_sessions ss JOIN staff s ON s.id = ss.staff_id WHERE s.login_id = 'sato'`); n != 0 {
+		t.Errorf("the disabled member kept %d sessions", n)
 	}
 }
