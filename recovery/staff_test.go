@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -805,5 +806,54 @@ func TestStaffChangesRaceEnrollmentWithoutDeadlock(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM staff_sessions ss JOIN staff s ON s.id = ss.staff_id WHERE s.login_id = 'sato'`); n != 0 {
 		t.Errorf("the disabled member kept %d sessions", n)
+	}
+}
+
+// Enabled again, a disabled member logs in with the passkey they had, as the same identity,
+// and a role change reaches their console at its next request (§6 "Staff lifecycle").
+func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.enrolledStaff("boss", RoleSupervisor)
+	sato := e.enrolledStaff("sato", RoleSupervisor)
+	_, before := sato.me()
+	if _, err := e.svc.DisableStaff(ctx, "sato", "boss"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := sato.login(); status == http.StatusOK {
+		t.Fatal("a disabled member logged in")
+	}
+	res, err := e.svc.EnableStaff(ctx, "sato", "boss")
+	if err != nil || res.AlreadyEnabled || !res.Enrolled {
+		t.Fatalf("enable: %+v, %v", res, err)
+	}
+	if status, body := sato.login(); status != http.StatusOK {
+		t.Fatalf("login after enabling: %d %v", status, body)
+	}
+	status, after := sato.me()
+	if status != http.StatusOK || after["login_id"] != "sato" || fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("me after enabling: %d %v, want %v", status, after, before)
+	}
+	if _, err := e.svc.SetStaffRole(ctx, "sato", RoleOperator, "sato"); !errors.Is(err, ErrOwnStaff) {
+		t.Fatalf("self-demotion: %v", err)
+	}
+	if _, err := e.svc.DisableStaff(ctx, "sato", "sato"); !errors.Is(err, ErrOwnStaff) {
+		t.Fatalf("self-disable: %v", err)
+	}
+	if res, err := e.svc.SetStaffRole(ctx, "sato", RoleOperator, "boss"); err != nil || !res.Changed() || res.From != RoleSupervisor {
+		t.Fatalf("demote: %+v, %v", res, err)
+	}
+	if _, body := sato.me(); body["role"] != "operator" {
+		t.Fatalf("me after the demotion: %v", body)
+	}
+	if _, err := e.svc.ReissueStaffCode(ctx, "boss", "sato"); !errors.Is(err, ErrByNotSupervisor) {
+		t.Fatalf("a demoted supervisor acted: %v", err)
+	}
+	want := []string{"staff:boss staff_disabled", "staff:sato staff_login_failed", "staff:boss staff_enabled",
+		"staff:sato staff_login", "staff:boss staff_role_changed"}
+	got := e.staffAudit()
+	if len(got) < len(want) || strings.Join(got[len(got)-len(want):], ",") != strings.Join(want, ",") {
+		t.Fatalf("trail %v, want it to end %v", got, want)
 	}
 }
