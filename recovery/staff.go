@@ -89,8 +89,9 @@ const (
 	ceremonyLogin  = "login"
 )
 
-// actorCLI is the command line adding or disabling staff, for the audit trail.
-const actorCLI = "cli"
+// actorBootstrap is who adds the very first staff members, before any supervisor has enrolled
+// a passkey and so can be named as acting (§6): the command line itself.
+const actorBootstrap = "cli"
 
 var (
 	// ErrStaffExists is returned when a login ID is already a staff member's.
@@ -100,6 +101,107 @@ var (
 	// ErrStaffDisabled is returned when a disabled staff member is to get a new code.
 	ErrStaffDisabled = errors.New("recovery: the staff member is disabled")
 )
+
+// Refusals of who is named as acting on the staff (§6 "Staff lifecycle"): only an enrolled,
+// enabled supervisor may add, disable, enable, reissue a code or change a role, and nothing
+// changes when the one named may not.
+var (
+	// ErrByRequired is returned when nobody is named as acting; only the staff added before any
+	// supervisor has enrolled (the bootstrap) may be added so.
+	ErrByRequired = errors.New("recovery: an enrolled supervisor must be named as acting")
+	// ErrByUnknown is returned when no staff member has the acting login ID.
+	ErrByUnknown = errors.New("recovery: no staff member has the acting login ID")
+	// ErrByNotSupervisor is returned when the one acting is an operator.
+	ErrByNotSupervisor = errors.New("recovery: the one acting is not a supervisor")
+	// ErrByDisabled is returned when the one acting is disabled.
+	ErrByDisabled = errors.New("recovery: the one acting is disabled")
+	// ErrByNotEnrolled is returned when the one acting has no passkey yet: they have never
+	// proved to be who the login ID names.
+	ErrByNotEnrolled = errors.New("recovery: the one acting has not enrolled a passkey")
+	// ErrOwnStaff is returned when a supervisor would disable or demote themselves: another
+	// supervisor must, so there is always an enabled supervisor left who can undo it.
+	ErrOwnStaff = errors.New("recovery: a supervisor cannot disable or demote themselves")
+)
+
+// lockedStaff is a staff member as a change of the staff reads them, their row locked.
+type lockedStaff struct {
+	Staff
+	DisabledAt *time.Time `db:"disabled_at"`
+	Enrolled   bool       `db:"enrolled"`
+}
+
+// lockStaffSQL locks the rows of the staff members named ($1), in id order so that two
+// changes naming the same two members (one acting, one acted on) cannot deadlock. The staff
+// row is the first lock every change of a member takes, an enrollment's finish too
+// (enrollmentStaffSQL): their codes, ceremonies, passkeys and sessions come after it.
+const lockStaffSQL = `
+	SELECT s.id, s.login_id, s.name, s.role, s.disabled_at,
+	       EXISTS (SELECT 1 FROM staff_credentials c WHERE c.staff_id = s.id) AS enrolled
+	FROM staff s WHERE s.login_id = ANY ($1)
+	ORDER BY s.id
+	FOR UPDATE OF s`
+
+// lockStaff locks the target (loginID, "" for none) and the acting supervisor (by) and checks
+// that by may act: an enrolled, enabled supervisor. It returns ErrUnknownStaff for an unknown
+// target, after the checks of by.
+func lockStaff(ctx context.Context, tx pgx.Tx, loginID, by string) (target, actor lockedStaff, err error) {
+	if by == "" {
+		return target, actor, ErrByRequired
+	}
+	names := []string{by}
+	if loginID != "" && loginID != by {
+		names = append(names, loginID)
+	}
+	rows, err := tx.Query(ctx, lockStaffSQL, names)
+	if err != nil {
+		return target, actor, err
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowToStructByName[lockedStaff])
+	if err != nil {
+		return target, actor, err
+	}
+	var foundActor, foundTarget bool
+	for _, l := range locked {
+		if l.LoginID == by {
+			actor, foundActor = l, true
+		}
+		if l.LoginID == loginID {
+			target, foundTarget = l, true
+		}
+	}
+	switch {
+	case !foundActor:
+		return target, actor, ErrByUnknown
+	case actor.Role != RoleSupervisor:
+		return target, actor, ErrByNotSupervisor
+	case actor.DisabledAt != nil:
+		return target, actor, ErrByDisabled
+	case !actor.Enrolled:
+		return target, actor, ErrByNotEnrolled
+	case loginID != "" && !foundTarget:
+		return target, actor, ErrUnknownStaff
+	}
+	return target, actor, nil
+}
+
+// refusal reports whether err is one of the refusals a change of the staff returns as they
+// are, not wrapped as a failure.
+func refusal(err error) bool {
+	for _, r := range []error{ErrStaffExists, ErrUnknownStaff, ErrStaffDisabled, ErrByRequired, ErrByUnknown,
+		ErrByNotSupervisor, ErrByDisabled, ErrByNotEnrolled, ErrOwnStaff} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// enrolledSupervisorSQL reports whether any supervisor may act: enabled, with a passkey.
+const enrolledSupervisorSQL = `
+	SELECT EXISTS (
+	    SELECT 1 FROM staff s
+	    WHERE s.role = 'supervisor' AND s.disabled_at IS NULL
+	      AND EXISTS (SELECT 1 FROM staff_credentials c WHERE c.staff_id = s.id))`
 
 // Refusals of the staff routes. Every failed passkey check says the same thing, as the
 // customers' do.
@@ -150,8 +252,10 @@ type Enrollment struct {
 	ExpiresAt time.Time
 }
 
-// AddStaff adds a staff member and issues their enrollment code (§6), audited under actor.
-func (s *Service) AddStaff(ctx context.Context, n NewStaff, actor string) (Enrollment, error) {
+// AddStaff adds a staff member and issues their enrollment code (§6), audited under the
+// supervisor by (a login ID). Until a supervisor has enrolled a passkey nobody can be named, so
+// then by may be "" (the bootstrap, audited under the command line); after, it may not.
+func (s *Service) AddStaff(ctx context.Context, n NewStaff, by string) (Enrollment, error) {
 	if err := n.Validate(); err != nil {
 		return Enrollment{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -159,6 +263,23 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, actor string) (Enrol
 	code := rand.Text()
 	out := Enrollment{Code: code, ExpiresAt: now.Add(enrollmentCodeTTL)}
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		actor, detail := actorBootstrap, map[string]any{"staff": n.LoginID, "role": string(n.Role), "code_expires_at": out.ExpiresAt}
+		if by == "" {
+			var anySupervisor bool
+			if err := tx.QueryRow(ctx, enrolledSupervisorSQL).Scan(&anySupervisor); err != nil {
+				return err
+			}
+			if anySupervisor {
+				return ErrByRequired
+			}
+			detail["bootstrap"] = true
+		} else {
+			_, by, err := lockStaff(ctx, tx, "", by)
+			if err != nil {
+				return err
+			}
+			actor = by.Actor()
+		}
 		rows, err := tx.Query(ctx, `
 			INSERT INTO staff (login_id, name, role, user_handle, created_at)
 			VALUES ($1, $2, $3, $4, $5)
@@ -176,12 +297,14 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, actor string) (Enrol
 		if err != nil {
 			return err
 		}
-		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor, Event: "staff_added",
-			Detail: map[string]any{"staff": n.LoginID, "role": string(n.Role), "code_expires_at": out.ExpiresAt}})
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor, Event: "staff_added", Detail: detail})
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "staff_login_id_key" {
 		return Enrollment{}, ErrStaffExists
+	}
+	if refusal(err) {
+		return Enrollment{}, err
 	}
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("recovery: add staff: %w", err)
@@ -192,23 +315,21 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, actor string) (Enrol
 // ReissueStaffCode gives a staff member a new one-time enrollment code, for a lost or changed
 // device: their earlier unused codes and unfinished enrollments stop working, and enrolling with
 // the new code replaces their passkey (finishEnrollment), so the lost device's passkey and
-// sessions end then. A disabled member gets none. Audited under actor.
-func (s *Service) ReissueStaffCode(ctx context.Context, loginID, actor string) (Enrollment, error) {
+// sessions end then. A disabled member gets none. Audited under the supervisor by, who may be
+// the member themselves (a supervisor's own new device).
+func (s *Service) ReissueStaffCode(ctx context.Context, loginID, by string) (Enrollment, error) {
 	now := s.now()
 	code := rand.Text()
 	out := Enrollment{Code: code, ExpiresAt: now.Add(enrollmentCodeTTL)}
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var disabledAt *time.Time
-		err := tx.QueryRow(ctx, `SELECT id, login_id, name, role, disabled_at FROM staff WHERE login_id = $1 FOR UPDATE`, loginID).
-			Scan(&out.Staff.ID, &out.Staff.LoginID, &out.Staff.Name, &out.Staff.Role, &disabledAt)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return ErrUnknownStaff
-		case err != nil:
+		target, actor, err := lockStaff(ctx, tx, loginID, by)
+		if err != nil {
 			return err
-		case disabledAt != nil:
+		}
+		if target.DisabledAt != nil {
 			return ErrStaffDisabled
 		}
+		out.Staff = target.Staff
 		for _, sql := range []string{
 			`DELETE FROM staff_enrollment_codes WHERE staff_id = $1`,
 			`DELETE FROM staff_ceremonies WHERE staff_id = $1 AND kind = 'enroll'`,
@@ -223,10 +344,10 @@ func (s *Service) ReissueStaffCode(ctx context.Context, loginID, actor string) (
 		if err != nil {
 			return err
 		}
-		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor, Event: "staff_code_issued",
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor.Actor(), Event: "staff_code_issued",
 			Detail: map[string]any{"staff": out.Staff.LoginID, "code_expires_at": out.ExpiresAt}})
 	})
-	if err != nil && !errors.Is(err, ErrUnknownStaff) && !errors.Is(err, ErrStaffDisabled) {
+	if err != nil && !refusal(err) {
 		err = fmt.Errorf("recovery: reissue staff code: %w", err)
 	}
 	return out, err
@@ -261,22 +382,24 @@ type DisableResult struct {
 
 // DisableStaff stops a staff member from using the console at once: in one transaction they
 // are marked disabled and their sessions, unused codes and unfinished enrollments are deleted,
-// and it is audited under actor. A login or enrollment racing it holds the staff row (FOR
-// SHARE) until it commits, so its new session is deleted here, or it finds the member disabled.
-func (s *Service) DisableStaff(ctx context.Context, loginID, actor string) (DisableResult, error) {
+// and it is audited under the supervisor by, who may not be the member. A login or enrollment
+// racing it holds the staff row (FOR SHARE) until it commits, so its new session is deleted
+// here, or it finds the member disabled. The member's passkey is kept: EnableStaff lets it
+// log in again, as the same identity.
+func (s *Service) DisableStaff(ctx context.Context, loginID, by string) (DisableResult, error) {
 	var res DisableResult
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.now()
-		var disabledAt *time.Time
-		err := tx.QueryRow(ctx, `SELECT id, login_id, name, role, disabled_at FROM staff WHERE login_id = $1 FOR UPDATE`, loginID).
-			Scan(&res.Staff.ID, &res.Staff.LoginID, &res.Staff.Name, &res.Staff.Role, &disabledAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrUnknownStaff
-		}
+		res = DisableResult{}
+		target, actor, err := lockStaff(ctx, tx, loginID, by)
 		if err != nil {
 			return err
 		}
-		if disabledAt != nil {
+		res.Staff = target.Staff
+		if target.ID == actor.ID {
+			return ErrOwnStaff
+		}
+		if target.DisabledAt != nil {
 			res.AlreadyDisabled = true
 			return nil
 		}
@@ -294,11 +417,90 @@ func (s *Service) DisableStaff(ctx context.Context, loginID, actor string) (Disa
 		if _, err := tx.Exec(ctx, `DELETE FROM staff_ceremonies WHERE staff_id = $1`, res.Staff.ID); err != nil {
 			return err
 		}
-		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor, Event: "staff_disabled",
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor.Actor(), Event: "staff_disabled",
 			Detail: map[string]any{"staff": res.Staff.LoginID, "sessions_ended": res.SessionsEnded}})
 	})
-	if err != nil && !errors.Is(err, ErrUnknownStaff) {
+	if err != nil && !refusal(err) {
 		err = fmt.Errorf("recovery: disable staff: %w", err)
+	}
+	return res, err
+}
+
+// EnableResult is what EnableStaff did.
+type EnableResult struct {
+	Staff Staff
+	// AlreadyEnabled is set when the staff member was not disabled; nothing changed.
+	AlreadyEnabled bool
+	// Enrolled is set when the member has a passkey, which logs in again; without one they
+	// need a new code (ReissueStaffCode), since disabling deleted theirs.
+	Enrolled bool
+}
+
+// EnableStaff lets a disabled staff member use the console again as the same identity (§6): the
+// same staff row, login ID and passkey, so the trail names one person before and after. Audited
+// under the supervisor by.
+func (s *Service) EnableStaff(ctx context.Context, loginID, by string) (EnableResult, error) {
+	var res EnableResult
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		target, actor, err := lockStaff(ctx, tx, loginID, by)
+		if err != nil {
+			return err
+		}
+		res = EnableResult{Staff: target.Staff, Enrolled: target.Enrolled, AlreadyEnabled: target.DisabledAt == nil}
+		if res.AlreadyEnabled {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE staff SET disabled_at = NULL WHERE id = $1`, target.ID); err != nil {
+			return err
+		}
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: s.now(), Actor: actor.Actor(), Event: "staff_enabled",
+			Detail: map[string]any{"staff": target.LoginID, "disabled_at": *target.DisabledAt, "enrolled": target.Enrolled}})
+	})
+	if err != nil && !refusal(err) {
+		err = fmt.Errorf("recovery: enable staff: %w", err)
+	}
+	return res, err
+}
+
+// RoleResult is what SetStaffRole did.
+type RoleResult struct {
+	Staff Staff
+	// From is the role before; Staff.Role the role now.
+	From Role
+}
+
+// Changed reports whether the role changed; asking for the role a member has changes nothing.
+func (r RoleResult) Changed() bool { return r.From != r.Staff.Role }
+
+// SetStaffRole makes a staff member an operator or a supervisor, audited under the supervisor
+// by with both roles. A supervisor cannot demote themselves: another supervisor must, so the
+// one acting always remains a supervisor who can act.
+func (s *Service) SetStaffRole(ctx context.Context, loginID string, role Role, by string) (RoleResult, error) {
+	if _, err := ParseRole(string(role)); err != nil {
+		return RoleResult{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var res RoleResult
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		target, actor, err := lockStaff(ctx, tx, loginID, by)
+		if err != nil {
+			return err
+		}
+		res = RoleResult{Staff: target.Staff, From: target.Role}
+		if target.Role == role {
+			return nil
+		}
+		if target.ID == actor.ID {
+			return ErrOwnStaff
+		}
+		if _, err := tx.Exec(ctx, `UPDATE staff SET role = $2 WHERE id = $1`, target.ID, role); err != nil {
+			return err
+		}
+		res.Staff.Role = role
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: s.now(), Actor: actor.Actor(), Event: "staff_role_changed",
+			Detail: map[string]any{"staff": target.LoginID, "from": string(target.Role), "to": string(role)}})
+	})
+	if err != nil && !refusal(err) {
+		err = fmt.Errorf("recovery: change staff role: %w", err)
 	}
 	return res, err
 }
@@ -410,9 +612,9 @@ type StaffLogin struct {
 	ExpiresAt time.Time
 }
 
-// liveCodeSQL locks the code ($1) of the enrollment's staff member ($2) while it is live, and
-// the staff member against a concurrent disable: a second enrollment with the code waits here
-// and then finds it gone.
+// liveCodeSQL locks the code ($1) of the enrollment's staff member ($2) while it is live (the
+// staff row is locked already, enrollmentStaffSQL): a second enrollment with the code waits
+// here and then finds it gone.
 const liveCodeSQL = `
 	SELECT s.id, s.login_id, s.name, s.role, s.user_handle
 	FROM staff_enrollment_codes c JOIN staff s ON s.id = c.staff_id
@@ -450,8 +652,21 @@ func (s *Service) FinishStaffEnrollment(ctx context.Context, code string, creden
 	return out, err
 }
 
+// enrollmentStaffSQL locks the staff row of an enrollment ceremony ($1) before anything else
+// of the enrollment, the lock order of every change of a staff member (lockStaffSQL): were the
+// ceremony and code taken first, a disable or a new code taking the staff row and then the
+// ceremonies and codes would deadlock with it. FOR SHARE, as a login takes it, lets logins
+// through and holds disables, new codes and role changes until the enrollment commits.
+const enrollmentStaffSQL = `
+	SELECT s.id FROM staff s
+	WHERE s.id = (SELECT c.staff_id FROM staff_ceremonies c WHERE c.id = $1 AND c.kind = 'enroll')
+	FOR SHARE OF s`
+
 func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []byte, parsed *protocol.ParsedCredentialCreationData) (StaffLogin, error) {
 	now := s.now()
+	if _, err := tx.Exec(ctx, enrollmentStaffSQL, id); err != nil {
+		return StaffLogin{}, err
+	}
 	c, found, err := consumeStaffCeremony(ctx, tx, id, ceremonyEnroll)
 	if err != nil {
 		return StaffLogin{}, err

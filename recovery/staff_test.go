@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"kagi/auth"
 	"kagi/auth/authtest"
+	"kagi/pgdb"
 	"kagi/web"
 )
 
@@ -95,10 +97,19 @@ func (d *staffDesk) staffCookie() string {
 	return ""
 }
 
-// addStaff adds a staff member as `kagi staff add` does and returns the enrollment code.
+// addStaff adds a staff member as `kagi staff add` does and returns the enrollment code: by the
+// first enrolled supervisor, or as the bootstrap when there is none.
 func (e *testEnv) addStaff(loginID string, role Role) string {
 	e.t.Helper()
-	en, err := e.svc.AddStaff(context.Background(), NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, actorCLI)
+	ctx := context.Background()
+	var by string
+	err := e.pool.QueryRow(ctx, `
+		SELECT coalesce(min(login_id), '') FROM staff s
+		WHERE role = 'supervisor' AND disabled_at IS NULL AND EXISTS (SELECT 1 FROM staff_credentials c WHERE c.staff_id = s.id)`).Scan(&by)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	en, err := e.svc.AddStaff(ctx, NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, by)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -445,6 +456,7 @@ func TestStaffSessionEndsAfter30IdleMinutesOr8Hours(t *testing.T) {
 func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
+	e.enrolledStaff("boss", RoleSupervisor)
 	first := e.enrolledStaff("suzuki", RoleSupervisor)
 	second := &staffDesk{e: e, c: e.browser(), key: first.key}
 	if status, body := second.login(); status != http.StatusOK {
@@ -454,7 +466,7 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 	pending := e.addStaff("sato", RoleOperator)
 
 	ctx := context.Background()
-	res, err := e.svc.DisableStaff(ctx, "suzuki", actorCLI)
+	res, err := e.svc.DisableStaff(ctx, "suzuki", "boss")
 	if err != nil || res.SessionsEnded != 2 || res.AlreadyDisabled {
 		t.Fatalf("disable: %+v, %v; want 2 sessions ended", res, err)
 	}
@@ -468,19 +480,19 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 		t.Fatal("disabling one staff member ended another's session")
 	}
 
-	if _, err := e.svc.DisableStaff(ctx, "sato", actorCLI); err != nil {
+	if _, err := e.svc.DisableStaff(ctx, "sato", "boss"); err != nil {
 		t.Fatal(err)
 	}
 	status, body = e.staffDesk().enroll(pending)
 	expectStatus(t, "a disabled staff member's code", status, body, http.StatusUnauthorized, "invalid_code")
 
-	if res, err := e.svc.DisableStaff(ctx, "suzuki", actorCLI); err != nil || !res.AlreadyDisabled {
+	if res, err := e.svc.DisableStaff(ctx, "suzuki", "boss"); err != nil || !res.AlreadyDisabled {
 		t.Fatalf("disabling again: %+v, %v; want already disabled", res, err)
 	}
-	if _, err := e.svc.DisableStaff(ctx, "nobody", actorCLI); !errors.Is(err, ErrUnknownStaff) {
+	if _, err := e.svc.DisableStaff(ctx, "nobody", "boss"); !errors.Is(err, ErrUnknownStaff) {
 		t.Fatalf("disabling an unknown login ID: %v", err)
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'cli' AND event = 'staff_disabled'
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'staff:boss' AND event = 'staff_disabled'
 		AND detail->>'staff' = 'suzuki' AND detail->>'sessions_ended' = '2'`); n != 1 {
 		t.Fatalf("%d audit lines of the disabling, want 1", n)
 	}
@@ -691,13 +703,14 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	ctx := context.Background()
+	e.enrolledStaff("tanaka", RoleSupervisor)
 	lost := e.enrolledStaff("sato", RoleOperator)
 
-	en, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka")
+	en, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka")
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka")
+	second, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,20 +730,130 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 	if status, body := newDevice.login(); status != http.StatusOK {
 		t.Errorf("the new device's passkey: %d %v", status, body)
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_code_issued' AND actor = 'cli:tanaka' AND detail->>'staff' = 'sato'`); n != 2 {
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_code_issued' AND actor = 'staff:tanaka' AND detail->>'staff' = 'sato'`); n != 2 {
 		t.Errorf("code issues audited: %d, want 2", n)
 	}
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_enrolled' AND (detail->>'replaced_passkeys')::int = 1`); n != 1 {
 		t.Errorf("the replacing enrollment is not audited as one: %d", n)
 	}
 
-	if _, err := e.svc.ReissueStaffCode(ctx, "nobody", "cli:tanaka"); !errors.Is(err, ErrUnknownStaff) {
+	if _, err := e.svc.ReissueStaffCode(ctx, "nobody", "tanaka"); !errors.Is(err, ErrUnknownStaff) {
 		t.Errorf("unknown staff: %v", err)
 	}
-	if _, err := e.svc.DisableStaff(ctx, "sato", "cli:tanaka"); err != nil {
+	if _, err := e.svc.DisableStaff(ctx, "sato", "tanaka"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ReissueStaffCode(ctx, "sato", "cli:tanaka"); !errors.Is(err, ErrStaffDisabled) {
+	if _, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka"); !errors.Is(err, ErrStaffDisabled) {
 		t.Errorf("a disabled member got a code: %v", err)
+	}
+}
+
+// A new code or a disable while the staff member's enrollment finishes (§6): every change of a
+// staff member takes the staff row first, the enrollment's finish too, so they queue up and
+// PostgreSQL aborts nothing for a deadlock. Either the enrollment wins and the change follows
+// it, or the change wins and the enrollment is refused as its code or ceremony is gone.
+func TestStaffChangesRaceEnrollmentWithoutDeadlock(t *testing.T) {
+	// Not parallel: pgdb.Retried counts the whole process (see race_test.go).
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.enrolledStaff("boss", RoleSupervisor)
+	e.addStaff("sato", RoleOperator)
+	before := pgdb.Retried()
+	const rounds = 30
+	for i := range rounds {
+		en, err := e.svc.ReissueStaffCode(ctx, "sato", "boss")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.staffDesk()
+		status, body, raw := d.call("POST", "/staff/api/enroll/begin", map[string]string{"code": en.Code})
+		if status != http.StatusOK {
+			t.Fatalf("round %d: enroll begin: %d %v", i, status, body)
+		}
+		cred, err := d.key.Create(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg        sync.WaitGroup
+			enrolled  int
+			changeErr error
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			var body map[string]any
+			enrolled, body, _ = d.call("POST", "/staff/api/enroll/finish", map[string]any{"code": en.Code, "credential": cred})
+			if enrolled != http.StatusOK && body["error"] != "invalid_code" && body["error"] != "passkey_failed" {
+				t.Errorf("round %d: enroll finish: %d %v", i, enrolled, body)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if i == rounds-1 {
+				_, changeErr = e.svc.DisableStaff(ctx, "sato", "boss")
+			} else {
+				_, changeErr = e.svc.ReissueStaffCode(ctx, "sato", "boss")
+			}
+		}()
+		wg.Wait()
+		if changeErr != nil {
+			t.Fatalf("round %d: change: %v", i, changeErr)
+		}
+	}
+	if n := pgdb.Retried() - before; n != 0 {
+		t.Errorf("PostgreSQL aborted %d transactions for a deadlock", n)
+	}
+	if n := e.count(`SELECT count(*) FROM staff_sessions ss JOIN staff s ON s.id = ss.staff_id WHERE s.login_id = 'sato'`); n != 0 {
+		t.Errorf("the disabled member kept %d sessions", n)
+	}
+}
+
+// Enabled again, a disabled member logs in with the passkey they had, as the same identity,
+// and a role change reaches their console at its next request (§6 "Staff lifecycle").
+func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.enrolledStaff("boss", RoleSupervisor)
+	sato := e.enrolledStaff("sato", RoleSupervisor)
+	_, before := sato.me()
+	if _, err := e.svc.DisableStaff(ctx, "sato", "boss"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := sato.login(); status == http.StatusOK {
+		t.Fatal("a disabled member logged in")
+	}
+	res, err := e.svc.EnableStaff(ctx, "sato", "boss")
+	if err != nil || res.AlreadyEnabled || !res.Enrolled {
+		t.Fatalf("enable: %+v, %v", res, err)
+	}
+	if status, body := sato.login(); status != http.StatusOK {
+		t.Fatalf("login after enabling: %d %v", status, body)
+	}
+	status, after := sato.me()
+	if status != http.StatusOK || after["login_id"] != "sato" || fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("me after enabling: %d %v, want %v", status, after, before)
+	}
+	if _, err := e.svc.SetStaffRole(ctx, "sato", RoleOperator, "sato"); !errors.Is(err, ErrOwnStaff) {
+		t.Fatalf("self-demotion: %v", err)
+	}
+	if _, err := e.svc.DisableStaff(ctx, "sato", "sato"); !errors.Is(err, ErrOwnStaff) {
+		t.Fatalf("self-disable: %v", err)
+	}
+	if res, err := e.svc.SetStaffRole(ctx, "sato", RoleOperator, "boss"); err != nil || !res.Changed() || res.From != RoleSupervisor {
+		t.Fatalf("demote: %+v, %v", res, err)
+	}
+	if _, body := sato.me(); body["role"] != "operator" {
+		t.Fatalf("me after the demotion: %v", body)
+	}
+	if _, err := e.svc.ReissueStaffCode(ctx, "boss", "sato"); !errors.Is(err, ErrByNotSupervisor) {
+		t.Fatalf("a demoted supervisor acted: %v", err)
+	}
+	want := []string{"staff:boss staff_disabled", "staff:sato staff_login_failed", "staff:boss staff_enabled",
+		"staff:sato staff_login", "staff:boss staff_role_changed"}
+	got := e.staffAudit()
+	if len(got) < len(want) || strings.Join(got[len(got)-len(want):], ",") != strings.Join(want, ",") {
+		t.Fatalf("trail %v, want it to end %v", got, want)
 	}
 }

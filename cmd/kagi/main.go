@@ -3,7 +3,7 @@
 //	kagi serve [--dev]     HTTP server
 //	kagi migrate           apply the embedded schema migrations [and grant the serving role]
 //	kagi account add …     add a customer account
-//	kagi staff add|code|disable …  add a staff member of the operator console, reissue their code, or disable one
+//	kagi staff add|code|disable|enable|role …  the operator console's staff, changed by a supervisor
 //	kagi window open …     open a fallback window for a verified customer
 //	kagi call …            play a call through the voice line without a phone
 package main
@@ -27,14 +27,24 @@ const usage = `usage:
                               and SELECT only); outside --dev kagi serve runs as ROLE
   kagi account add --login-id ID --password PW --account-number DIGITS --pin 4DIGITS \
                    --phone +81… [--phone …] --email ADDR --name NAME
-  kagi staff add --login-id ID --name NAME --role operator|supervisor
+  kagi staff add --login-id ID --name NAME --role operator|supervisor [--by SUPERVISOR_ID]
                               add a staff member; prints their one-time enrollment code
-                              (24 h, for /staff/enroll) alone on the last line
-  kagi staff code --login-id ID
+                              (24 h, for /staff/enroll) alone on the last line. --by: the
+                              enrolled supervisor who adds them, named in the audit trail;
+                              only the very first staff, before any supervisor has enrolled a
+                              passkey, are added without it (the bootstrap)
+  kagi staff code --login-id ID --by SUPERVISOR_ID
                               a new one-time enrollment code for a lost or changed device;
                               enrolling with it replaces the staff member's passkey
-  kagi staff disable --login-id ID
+  kagi staff disable --login-id ID --by SUPERVISOR_ID
                               disable a staff member; ends their sessions at once
+  kagi staff enable --login-id ID --by SUPERVISOR_ID
+                              enable a disabled staff member again, as the same identity
+  kagi staff role --login-id ID --role operator|supervisor --by SUPERVISOR_ID
+                              change a staff member's role
+                              --by of these: the login ID of an enrolled, enabled supervisor
+                              (not the member themselves to disable or demote), as the audit
+                              trail names who did it
   kagi window open --account-number DIGITS --channel operator --reason TEXT
                               open a fallback window for a caller already verified
   kagi call --from +81… --keys '1,1234567#,1234' [--dev]
@@ -69,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdAccountAdd(ctx, args[2:], getenv, stdout, stderr)
 	case "staff":
 		if len(args) < 2 {
-			return errors.New(`unknown staff command (want "staff add", "staff code" or "staff disable")`)
+			return errors.New(`unknown staff command (want "staff add", "staff code", "staff disable", "staff enable" or "staff role")`)
 		}
 		switch args[1] {
 		case "add":
@@ -78,8 +88,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return cmdStaffDisable(ctx, args[2:], getenv, stdout, stderr)
 		case "code":
 			return cmdStaffCode(ctx, args[2:], getenv, stdout, stderr)
+		case "enable":
+			return cmdStaffEnable(ctx, args[2:], getenv, stdout, stderr)
+		case "role":
+			return cmdStaffRole(ctx, args[2:], getenv, stdout, stderr)
 		}
-		return errors.New(`unknown staff command (want "staff add", "staff code" or "staff disable")`)
+		return errors.New(`unknown staff command (want "staff add", "staff code", "staff disable", "staff enable" or "staff role")`)
 	case "window":
 		if len(args) < 2 || args[1] != "open" {
 			return errors.New(`unknown window command (want "window open")`)

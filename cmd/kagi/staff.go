@@ -3,22 +3,48 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
 	"kagi/recovery"
 )
 
+// byUsage is --by's flag help: who acts, for the audit trail and the check.
+const byUsage = "the login ID of the enrolled supervisor who does this, as the audit trail names them"
+
+// byError turns a refusal of who acts (--by) into one line naming the problem, and leaves any
+// other error as it is.
+func byError(err error, by string) error {
+	switch {
+	case errors.Is(err, recovery.ErrByRequired):
+		return errors.New("--by is required: the login ID of an enrolled supervisor who does this")
+	case errors.Is(err, recovery.ErrByUnknown):
+		return fmt.Errorf("--by %s: no staff member has this login ID", by)
+	case errors.Is(err, recovery.ErrByNotSupervisor):
+		return fmt.Errorf("--by %s: an operator; only a supervisor may change the staff", by)
+	case errors.Is(err, recovery.ErrByDisabled):
+		return fmt.Errorf("--by %s: disabled; only an enabled supervisor may change the staff", by)
+	case errors.Is(err, recovery.ErrByNotEnrolled):
+		return fmt.Errorf("--by %s: has not enrolled a passkey yet; only an enrolled supervisor may change the staff", by)
+	case errors.Is(err, recovery.ErrOwnStaff):
+		return fmt.Errorf("--by %s: a supervisor cannot disable or demote themselves; another supervisor must", by)
+	}
+	return err
+}
+
 // cmdStaffAdd adds a staff member of the operator console (§6) and prints their one-time
 // enrollment code alone on the last line, so a script can take it with tail -n 1. The code is
 // printed once and stored only as a hash: whoever runs this hands it to the staff member.
+// --by names the supervisor adding them; only before any supervisor has enrolled (the very
+// first staff) may it be left out.
 func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("staff add")
 	var n recovery.NewStaff
 	fs.StringVar(&n.LoginID, "login-id", "", "the staff member's login ID")
 	fs.StringVar(&n.Name, "name", "", "the staff member's name")
 	role := fs.String("role", "", "operator or supervisor")
-	operator := fs.String("operator", "", "who adds them, for the audit trail (default: the invoking user)")
+	by := fs.String("by", "", byUsage+" (not needed before the first supervisor has enrolled)")
 	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
 	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
@@ -48,12 +74,15 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer a.close()
-	en, err := a.recovery.AddStaff(ctx, n, cliActor(*operator, getenv))
+	en, err := a.recovery.AddStaff(ctx, n, *by)
 	if errors.Is(err, recovery.ErrStaffExists) {
 		return fmt.Errorf("a staff member with login ID %q already exists", n.LoginID)
 	}
+	if errors.Is(err, recovery.ErrByRequired) {
+		return errors.New("--by is required once a supervisor has enrolled: the login ID of an enrolled supervisor who adds them")
+	}
 	if err != nil {
-		return err
+		return byError(err, *by)
 	}
 	fmt.Fprintf(stdout, "kagi: staff member %s (%s) added; they enroll their passkey at /staff/enroll with this code, once, until %s:\n",
 		en.Staff.LoginID, en.Staff.Role, en.ExpiresAt.In(jst).Format("2006-01-02 15:04:05 MST"))
@@ -61,37 +90,49 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// onStaff runs a command that acts on one existing staff member (--login-id), audited under
-// --operator or the invoking user: staff disable and staff code.
-func onStaff(ctx context.Context, name, does string, args []string, getenv func(string) string, stderr io.Writer,
-	act func(a *app, loginID, actor string) error) error {
+// onStaff runs a command that a supervisor (--by, required) does to one existing staff member
+// (--login-id): staff disable, enable, code and role. more adds the command's own flags.
+func onStaff(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer,
+	more func(fs *flag.FlagSet) func() error, act func(a *app, loginID, by string) error) error {
 	fs := newFlagSet(name)
 	loginID := fs.String("login-id", "", "the staff member's login ID")
-	operator := fs.String("operator", "", "who "+does+", for the audit trail (default: the invoking user)")
+	by := fs.String("by", "", byUsage)
+	check := func() error { return nil }
+	if more != nil {
+		check = more(fs)
+	}
 	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
 	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
 	}
+	var errs []error
 	if *loginID == "" {
-		return errors.New("--login-id is required")
+		errs = append(errs, errors.New("--login-id is required"))
+	}
+	if *by == "" {
+		errs = append(errs, errors.New("--by is required: the login ID of an enrolled supervisor who does this"))
+	}
+	errs = append(errs, check())
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	a, err := flags.open(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	err = act(a, *loginID, cliActor(*operator, getenv))
+	err = act(a, *loginID, *by)
 	if errors.Is(err, recovery.ErrUnknownStaff) {
 		return fmt.Errorf("no staff member with login ID %q", *loginID)
 	}
-	return err
+	return byError(err, *by)
 }
 
 // cmdStaffDisable disables a staff member: they cannot log in any more, and their sessions end
 // at once.
 func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return onStaff(ctx, "staff disable", "disables them", args, getenv, stderr, func(a *app, loginID, actor string) error {
-		res, err := a.recovery.DisableStaff(ctx, loginID, actor)
+	return onStaff(ctx, "staff disable", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
+		res, err := a.recovery.DisableStaff(ctx, loginID, by)
 		switch {
 		case err != nil:
 			return err
@@ -104,14 +145,63 @@ func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) str
 	})
 }
 
+// cmdStaffEnable lets a disabled staff member use the console again, as the same identity: the
+// same login ID and, if they had one, the same passkey.
+func cmdStaffEnable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return onStaff(ctx, "staff enable", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
+		res, err := a.recovery.EnableStaff(ctx, loginID, by)
+		switch {
+		case err != nil:
+			return err
+		case res.AlreadyEnabled:
+			fmt.Fprintf(stdout, "kagi: staff member %s was not disabled\n", res.Staff.LoginID)
+		case res.Enrolled:
+			fmt.Fprintf(stdout, "kagi: staff member %s enabled; their passkey logs in again (lost device: kagi staff code)\n", res.Staff.LoginID)
+		default:
+			fmt.Fprintf(stdout, "kagi: staff member %s enabled; they have no passkey: give them a code with kagi staff code\n", res.Staff.LoginID)
+		}
+		return nil
+	})
+}
+
+// cmdStaffRole makes a staff member an operator or a supervisor; their console sees the new
+// role at its next request.
+func cmdStaffRole(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var role *string
+	more := func(fs *flag.FlagSet) func() error {
+		role = fs.String("role", "", "operator or supervisor")
+		return func() error {
+			if *role == "" {
+				return errors.New("--role is required (operator or supervisor)")
+			}
+			if _, err := recovery.ParseRole(*role); err != nil {
+				return fmt.Errorf("--role: %w", err)
+			}
+			return nil
+		}
+	}
+	return onStaff(ctx, "staff role", args, getenv, stderr, more, func(a *app, loginID, by string) error {
+		res, err := a.recovery.SetStaffRole(ctx, loginID, recovery.Role(*role), by)
+		switch {
+		case err != nil:
+			return err
+		case !res.Changed():
+			fmt.Fprintf(stdout, "kagi: staff member %s is already %s\n", res.Staff.LoginID, res.Staff.Role)
+		default:
+			fmt.Fprintf(stdout, "kagi: staff member %s is now %s (was %s)\n", res.Staff.LoginID, res.Staff.Role, res.From)
+		}
+		return nil
+	})
+}
+
 // cmdStaffCode gives a staff member a new one-time enrollment code, for a lost or changed
 // device, printed alone on the last line like staff add's. Enrolling with it replaces their
 // passkey and ends their sessions.
 func cmdStaffCode(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return onStaff(ctx, "staff code", "issues it", args, getenv, stderr, func(a *app, loginID, actor string) error {
-		en, err := a.recovery.ReissueStaffCode(ctx, loginID, actor)
+	return onStaff(ctx, "staff code", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
+		en, err := a.recovery.ReissueStaffCode(ctx, loginID, by)
 		if errors.Is(err, recovery.ErrStaffDisabled) {
-			return fmt.Errorf("staff member %s is disabled: add them again under another login ID", loginID)
+			return fmt.Errorf("staff member %s is disabled: enable them first (kagi staff enable)", loginID)
 		}
 		if err != nil {
 			return err
