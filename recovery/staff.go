@@ -264,6 +264,15 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, by string) (Enrollme
 	out := Enrollment{Code: code, ExpiresAt: now.Add(enrollmentCodeTTL)}
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		actor, detail := actorBootstrap, map[string]any{"staff": n.LoginID, "role": string(n.Role), "code_expires_at": out.ExpiresAt}
+		// A member who exists is said so first, whoever asks: scripts/run adds its demo
+		// supervisor at every start and goes on when it exists.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM staff WHERE login_id = $1)`, n.LoginID).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return ErrStaffExists
+		}
 		if by == "" {
 			var anySupervisor bool
 			if err := tx.QueryRow(ctx, enrolledSupervisorSQL).Scan(&anySupervisor); err != nil {

@@ -857,3 +857,19 @@ func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
 		t.Fatalf("trail %v, want it to end %v", got, want)
 	}
 }
+
+// A login ID that is a staff member's is said to exist before anything else is asked, so
+// scripts/run, which adds its demo supervisor at every start, goes on once that supervisor has
+// enrolled (when a new member needs --by).
+func TestAddStaffSaysAnExistingMemberExistsFirst(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.enrolledStaff("tanaka", RoleSupervisor)
+	ctx := context.Background()
+	if _, err := e.svc.AddStaff(ctx, NewStaff{LoginID: "tanaka", Name: "田中 一郎", Role: RoleSupervisor}, ""); !errors.Is(err, ErrStaffExists) {
+		t.Fatalf("adding the enrolled supervisor again without --by: %v, want ErrStaffExists", err)
+	}
+	if _, err := e.svc.AddStaff(ctx, NewStaff{LoginID: "sato", Name: "佐藤 一郎", Role: RoleOperator}, ""); !errors.Is(err, ErrByRequired) {
+		t.Fatalf("a new member without --by after the bootstrap: %v, want ErrByRequired", err)
+	}
+}
