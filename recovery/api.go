@@ -14,16 +14,13 @@ import (
 	"kagi/web"
 )
 
-// Routes mounts recovery's service API on mux, and the operator console under /staff/ when
-// the service has the staff passkeys' relying party (Config.WebAuthn). Service API routes
-// answer JSON to other servers holding a bearer key; they set no cookie and need no browser
-// protection.
+// Routes mounts recovery's service API on mux: the public listener's. Service API routes answer
+// JSON to other servers holding a bearer key; they set no cookie and need no browser
+// protection. The operator console is not among them: it has its own listener and origin
+// (ConsoleRoutes, §6), so the customers' site answers 404 under /staff/.
 func (s *Service) Routes(mux *http.ServeMux) {
 	api := func(f web.HandlerFunc) http.Handler { return web.Handle(s.log, s.withAPIKey(f)) }
 	mux.Handle("GET /api/v1/fallback-window", api(s.handleWindowCheck))
-	if s.staffRP != nil {
-		s.staffRoutes(mux)
-	}
 }
 
 var errUnauthorized = web.Errorf(http.StatusUnauthorized, "unauthorized", msgAPIUnauthorized)

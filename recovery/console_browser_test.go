@@ -37,7 +37,7 @@ func TestBrowserOperatorOpensAWindowFromTheConsole(t *testing.T) {
 	})
 	acct := c.customer()
 	code := c.addStaff("suzuki", RoleOperator)
-	srv := httptest.NewUnstartedServer(c.srv.Config.Handler)
+	srv := httptest.NewUnstartedServer(c.console.Config.Handler)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()

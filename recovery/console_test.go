@@ -572,7 +572,7 @@ func TestConsoleNeedsAStaffSession(t *testing.T) {
 			if r.method == "POST" {
 				body = map[string]string{"reason": "本人確認済み"}
 			}
-			status, out, _ := c.do(who.client, r.method, r.path, body, "Sec-Fetch-Site", "same-origin")
+			status, out, _ := c.doConsole(who.client, r.method, r.path, body, "Sec-Fetch-Site", "same-origin")
 			expectStatus(t, who.name+": "+r.method+" "+r.path, status, out, http.StatusUnauthorized, "unauthorized")
 		}
 	}

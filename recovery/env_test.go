@@ -47,8 +47,9 @@ const (
 	otherAPIKey = "second-service-key-9876543210"
 )
 
-// testEnv is one test's kagi: a fresh database, the auth core wired to recovery's windows, and
-// both packages' routes on one HTTP server.
+// testEnv is one test's kagi: a fresh database, the auth core wired to recovery's windows, both
+// packages' public routes on one HTTP server and the operator console on another, as kagi serve
+// has them on two listeners.
 type testEnv struct {
 	t     *testing.T
 	pool  *pgxpool.Pool
@@ -58,6 +59,9 @@ type testEnv struct {
 	srv   *httptest.Server
 	// mux is the server's, for tests that mount a route of their own.
 	mux *http.ServeMux
+	// console serves ConsoleRoutes on consoleMux: the console's own listener.
+	console    *httptest.Server
+	consoleMux *http.ServeMux
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -68,22 +72,29 @@ func testLogger(t testing.TB) *slog.Logger {
 // cookie jars read the real clock and would drop a session cookie that expires in the past.
 var testStart = time.Date(2031, 6, 4, 10, 0, 0, 0, jst)
 
-// The tests' WebAuthn relying party, the core's and the staff passkeys' alike, as kagi serve
-// gives both the same: the virtual authenticators sign for testRPID as if on testOrigin.
+// The tests' WebAuthn relying parties: the customers' (the core's), for which the virtual
+// authenticators sign as if on testOrigin, and the console's, the staff passkeys', on its own
+// origin as kagi serve has it (KAGI_CONSOLE_URL, §6).
 const (
-	testRPID   = "kagi.test"
-	testOrigin = "https://kagi.test"
+	testRPID      = "kagi.test"
+	testOrigin    = "https://kagi.test"
+	consoleRPID   = "console.kagi.test"
+	consoleOrigin = "https://console.kagi.test"
 )
 
 func testRelyingParty() *webauthn.Config {
 	return &webauthn.Config{RPID: testRPID, RPDisplayName: "kagi", RPOrigins: []string{testOrigin}}
 }
 
+func consoleRelyingParty() *webauthn.Config {
+	return &webauthn.Config{RPID: consoleRPID, RPDisplayName: "kagi", RPOrigins: []string{consoleOrigin}}
+}
+
 func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func(*Config)) *Service {
 	t.Helper()
 	// The expiry job gets the core's purges as kagi serve hands them over.
 	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey},
-		Purges: auth.Purges(auth.DefaultThrottle), WebAuthn: testRelyingParty(), SupportEnabled: true}
+		Purges: auth.Purges(auth.DefaultThrottle), WebAuthn: consoleRelyingParty(), SupportEnabled: true}
 	for _, e := range edit {
 		e(&cfg)
 	}
@@ -131,11 +142,15 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 	mux := http.NewServeMux()
 	core.Routes(mux)
 	svc.Routes(mux)
+	consoleMux := http.NewServeMux()
+	svc.ConsoleRoutes(consoleMux)
 	// Requests are counted by client address as kagi serve counts them (the limits are off
 	// unless a test sets them).
 	srv := httptest.NewServer(web.WithClientAddr(nil, mux))
 	t.Cleanup(srv.Close)
-	return &testEnv{t: t, pool: pool, clock: clock, svc: svc, auth: core, srv: srv, mux: mux}
+	console := httptest.NewServer(web.WithClientAddr(nil, consoleMux))
+	t.Cleanup(console.Close)
+	return &testEnv{t: t, pool: pool, clock: clock, svc: svc, auth: core, srv: srv, mux: mux, console: console, consoleMux: consoleMux}
 }
 
 const testPassword = "correct horse battery"
@@ -182,9 +197,20 @@ func (e *testEnv) browser() *http.Client {
 	return &http.Client{Jar: jar}
 }
 
-// do sends a request (a JSON body when body is not nil) and returns the status, the decoded JSON
-// object and the raw body.
+// do sends a request to the public listener (a JSON body when body is not nil) and returns the
+// status, the decoded JSON object and the raw body.
 func (e *testEnv) do(c *http.Client, method, path string, body any, header ...string) (int, map[string]any, []byte) {
+	e.t.Helper()
+	return e.doAt(e.srv, c, method, path, body, header...)
+}
+
+// doConsole is do on the console's listener.
+func (e *testEnv) doConsole(c *http.Client, method, path string, body any, header ...string) (int, map[string]any, []byte) {
+	e.t.Helper()
+	return e.doAt(e.console, c, method, path, body, header...)
+}
+
+func (e *testEnv) doAt(srv *httptest.Server, c *http.Client, method, path string, body any, header ...string) (int, map[string]any, []byte) {
 	e.t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -194,7 +220,7 @@ func (e *testEnv) do(c *http.Client, method, path string, body any, header ...st
 		}
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, r)
+	req, err := http.NewRequest(method, srv.URL+path, r)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -80,12 +80,13 @@ type Config struct {
 	// number (§4.8, KAGI_SECOND_CHANNEL_LIMIT, see ParseSendLimits). Nil means
 	// DefaultSendLimits.
 	SendLimits SendLimits
-	// WebAuthn is the relying party of the staff passkeys: the auth core's own configuration,
-	// so staff ceremonies follow the customers' policy (auth.NewRelyingParty). Nil serves no
-	// operator console: Routes mounts no /staff/ route.
+	// WebAuthn is the relying party of the staff passkeys: the console's own origin
+	// (KAGI_CONSOLE_URL), never the customers', so no customer origin sees a staff ceremony
+	// (§6). Staff ceremonies follow the customers' policy all the same (auth.NewRelyingParty).
+	// Nil serves no operator console: ConsoleRoutes mounts nothing.
 	WebAuthn *webauthn.Config
-	// SecureCookies sets the staff cookie Secure and __Host- prefixed; only plain-http
-	// development turns it off.
+	// SecureCookies sets the staff cookie Secure and __Host- prefixed: it follows the console's
+	// origin, and only a plain-http console (development) turns it off.
 	SecureCookies bool
 	// Calendar is the support desk's hours (§5, KAGI_SUPPORT_CALENDAR), the voice line's own:
 	// the operator console opens windows only within them. Nil means the regular hours.
@@ -220,5 +221,5 @@ func New(cfg Config) (*Service, error) {
 
 // UseCore hands the operator console the auth core it looks accounts up in and deletes
 // passkeys through. The core is built after this service (auth.Config.Windows is ForAuth), so
-// it comes separately; call it before Routes.
+// it comes separately; call it before ConsoleRoutes.
 func (s *Service) UseCore(core *auth.Service) { s.core = core }

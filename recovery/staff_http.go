@@ -53,9 +53,15 @@ func (s *Service) clearStaffCookie(w http.ResponseWriter) {
 	})
 }
 
-// staffRoutes mounts the operator console: its JSON API under /staff/api/ and its pages. All are
-// browser routes, with the customers' CSP, framing and cross-origin rules.
-func (s *Service) staffRoutes(mux *http.ServeMux) {
+// ConsoleRoutes mounts the operator console on mux, the console's own listener
+// (KAGI_CONSOLE_LISTEN, §6): its JSON API under /staff/api/ and its pages. All are browser
+// routes, with the customers' CSP, framing and cross-origin rules, and their passkey ceremonies
+// are the console's relying party's (Config.WebAuthn), never the customers'. Without
+// Config.WebAuthn it mounts nothing.
+func (s *Service) ConsoleRoutes(mux *http.ServeMux) {
+	if s.staffRP == nil {
+		return
+	}
 	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(s.log, f)) }
 	mux.Handle("POST /staff/api/enroll/begin", h(s.handleStaffEnrollBegin))
 	mux.Handle("POST /staff/api/enroll/finish", h(s.handleStaffEnrollFinish))
@@ -69,6 +75,12 @@ func (s *Service) staffRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /staff/static/{file}", h(staffAssets.Serve))
 	if s.core != nil {
 		s.consoleRoutes(mux, h)
+		// The pages load the core's style sheet and shared script (auth.StaticURL) from
+		// /static/, which on this origin only the console serves: the core's own route, taken
+		// from the core's routes and nothing else of them.
+		core := http.NewServeMux()
+		s.core.Routes(core)
+		mux.Handle("GET /static/{file}", core)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"kagi/auth"
 	"kagi/auth/authtest"
 	"kagi/pgdb"
@@ -35,7 +37,7 @@ type staffDesk struct {
 }
 
 func (e *testEnv) staffDesk(edit ...func(*authtest.Config)) *staffDesk {
-	cfg := authtest.Config{BaseURL: e.srv.URL, Origin: testOrigin, RPID: testRPID, UserAgent: authtest.UAWindows,
+	cfg := authtest.Config{BaseURL: e.console.URL, Origin: consoleOrigin, RPID: consoleRPID, UserAgent: authtest.UAWindows,
 		AAGUID: aaguidWindowsHello, DeviceBound: true}
 	for _, f := range edit {
 		f(&cfg)
@@ -46,7 +48,7 @@ func (e *testEnv) staffDesk(edit ...func(*authtest.Config)) *staffDesk {
 // call sends a request as the console's pages do and returns the status and decoded answer.
 func (d *staffDesk) call(method, path string, body any) (int, map[string]any, []byte) {
 	d.e.t.Helper()
-	return d.e.do(d.c, method, path, body, "Sec-Fetch-Site", "same-origin", "User-Agent", authtest.UAWindows)
+	return d.e.doConsole(d.c, method, path, body, "Sec-Fetch-Site", "same-origin", "User-Agent", authtest.UAWindows)
 }
 
 // enroll runs the enrollment page with code: begin, the authenticator's create(), finish. It
@@ -88,7 +90,7 @@ func (d *staffDesk) me() (int, map[string]any) {
 
 // staffCookie is the desk's staff session token, "" without one.
 func (d *staffDesk) staffCookie() string {
-	u, _ := url.Parse(d.e.srv.URL)
+	u, _ := url.Parse(d.e.console.URL)
 	for _, c := range d.c.Jar.Cookies(u) {
 		if c.Name == StaffCookie {
 			return c.Value
@@ -382,7 +384,8 @@ func TestStaffRoutesNeedAStaffSession(t *testing.T) {
 	}
 	// The customer's token under the staff cookie's name is no staff session either.
 	forged := e.browser()
-	forged.Jar.SetCookies(u, []*http.Cookie{{Name: StaffCookie, Value: customerToken}})
+	cu, _ := url.Parse(e.console.URL)
+	forged.Jar.SetCookies(cu, []*http.Cookie{{Name: StaffCookie, Value: customerToken}})
 
 	for _, c := range []struct {
 		name   string
@@ -390,7 +393,7 @@ func TestStaffRoutesNeedAStaffSession(t *testing.T) {
 	}{{"no session", e.browser()}, {"a customer's session", customer}, {"a customer's token as the staff cookie", forged}} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, r := range []struct{ method, path string }{{"GET", "/staff/api/me"}, {"POST", "/staff/api/logout"}} {
-				status, body, _ := e.do(c.client, r.method, r.path, nil, "Sec-Fetch-Site", "same-origin")
+				status, body, _ := e.doConsole(c.client, r.method, r.path, nil, "Sec-Fetch-Site", "same-origin")
 				expectStatus(t, r.method+" "+r.path, status, body, http.StatusUnauthorized, "unauthorized")
 			}
 		})
@@ -409,7 +412,7 @@ func TestStaffRoutesRefuseCrossSiteRequests(t *testing.T) {
 	e := newTestEnv(t)
 	staff := e.enrolledStaff("suzuki", RoleOperator)
 	for _, path := range []string{"/staff/api/login/begin", "/staff/api/logout", "/staff/api/enroll/begin"} {
-		status, body, _ := e.do(staff.c, "POST", path, map[string]any{}, "Sec-Fetch-Site", "cross-site")
+		status, body, _ := e.doConsole(staff.c, "POST", path, map[string]any{}, "Sec-Fetch-Site", "cross-site")
 		expectStatus(t, path+" from another site", status, body, http.StatusForbidden, "cross_origin")
 	}
 	if status, _ := staff.me(); status != http.StatusOK {
@@ -510,8 +513,8 @@ func TestStaffRoleCheck(t *testing.T) {
 			return web.JSON(w, http.StatusOK, map[string]any{"by": st.LoginID})
 		})))
 	}
-	e.mux.Handle("GET /staff/api/test/supervisor", h(RoleSupervisor))
-	e.mux.Handle("GET /staff/api/test/operator", h(RoleOperator))
+	e.consoleMux.Handle("GET /staff/api/test/supervisor", h(RoleSupervisor))
+	e.consoleMux.Handle("GET /staff/api/test/operator", h(RoleOperator))
 	operator := e.enrolledStaff("suzuki", RoleOperator)
 	supervisor := e.enrolledStaff("tanaka", RoleSupervisor)
 	for _, c := range []struct {
@@ -543,7 +546,7 @@ func TestStaffPages(t *testing.T) {
 	}
 	get := func(c *http.Client, path string) *http.Response {
 		t.Helper()
-		res, err := c.Get(e.srv.URL + path)
+		res, err := c.Get(e.console.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -658,15 +661,71 @@ func TestExpiryPurgesStaffRowsPastTheirEnd(t *testing.T) {
 // forget it, locking the staff member out of the console.
 func TestStaffPasskeyOnTheCustomerLoginIsNotForgotten(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	desk := e.enrolledStaff("sato", RoleOperator)
-	_, err := desk.key.Login(context.Background(), e.browser(), "")
+	// In --dev both relying parties are localhost, the console and the customers' site differing
+	// only in their port: the browser offers a staff passkey on the customers' login page too.
+	const devConsole = "https://kagi.test:8081"
+	e := newTestEnv(t, func(c *Config) {
+		c.WebAuthn = &webauthn.Config{RPID: testRPID, RPDisplayName: "kagi", RPOrigins: []string{devConsole}}
+	})
+	desk := e.staffDesk(func(c *authtest.Config) { c.RPID, c.Origin = testRPID, devConsole })
+	if status, body := desk.enroll(e.addStaff("sato", RoleOperator)); status != http.StatusOK {
+		t.Fatalf("enroll: %d %v", status, body)
+	}
+	onCustomerPage := desk.key.Sync(func(c *authtest.Config) { c.BaseURL, c.Origin = e.srv.URL, testOrigin })
+	_, err := onCustomerPage.Login(context.Background(), e.browser(), "")
 	var apiErr *authtest.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
 		t.Fatalf("a staff passkey on the customer login: %v, want a 401 refusal", err)
 	}
 	if apiErr.Body["credential_unknown"] != nil {
 		t.Errorf("refusal %v marks the staff passkey unknown: the page would have it forgotten", apiErr.Body)
+	}
+}
+
+// The console is its own relying party (§6): staff passkeys are made for its RP ID, so the
+// customers' login never asks for one, and a staff ceremony signed on the customers' origin or
+// for the customers' RP ID is refused.
+func TestStaffPasskeysBelongToTheConsolesRelyingParty(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	desk := e.enrolledStaff("sato", RoleOperator)
+	if _, err := desk.key.Sync(func(c *authtest.Config) { c.BaseURL, c.Origin, c.RPID = e.srv.URL, testOrigin, testRPID }).
+		Login(context.Background(), e.browser(), ""); !errors.Is(err, authtest.ErrNoPasskey) {
+		t.Fatalf("the customers' login with only a staff passkey: %v, want none offered", err)
+	}
+	for _, c := range []struct {
+		name, staff string
+		edit        func(*authtest.Config)
+	}{
+		{"on the customers' origin", "kato", func(c *authtest.Config) { c.Origin = testOrigin }},
+		{"for the customers' RP ID", "ito", func(c *authtest.Config) { c.AuthenticatorRPID = testRPID }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := e.staffDesk(c.edit).enroll(e.addStaff(c.staff, RoleOperator))
+			expectStatus(t, "enrollment "+c.name, status, body, http.StatusBadRequest, "passkey_failed")
+			status, body = (&staffDesk{e: e, c: e.browser(), key: desk.key.Sync(c.edit)}).login()
+			expectStatus(t, "login "+c.name, status, body, http.StatusUnauthorized, "passkey_failed")
+		})
+	}
+	if status, body := desk.login(); status != http.StatusOK {
+		t.Fatalf("the staff member's own login on the console: %d %v", status, body)
+	}
+}
+
+// The customers' site serves no console: /staff/ is on the console's listener alone.
+func TestPublicRoutesServeNoConsole(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	for _, path := range []string{"/staff/", "/staff/login", "/staff/enroll", "/staff/api/me", "/staff/static/staff.js"} {
+		if status, _, _ := e.do(e.browser(), "GET", path, nil); status != http.StatusNotFound {
+			t.Errorf("GET %s on the public routes: %d, want 404", path, status)
+		}
+		if status, _, _ := e.doConsole(e.browser(), "GET", path, nil); status == http.StatusNotFound {
+			t.Errorf("GET %s on the console: 404", path)
+		}
+	}
+	if status, _, _ := e.do(e.browser(), "POST", "/staff/api/login/begin", map[string]any{}, "Sec-Fetch-Site", "same-origin"); status != http.StatusNotFound {
+		t.Errorf("POST /staff/api/login/begin on the public routes: %d, want 404", status)
 	}
 }
 

@@ -60,6 +60,8 @@ var settings = []setting{
 	{env: "KAGI_LOGIN_NOTICE", flag: "login-notice", def: "on", usage: "email a notice of every successful login: on or off"},
 	{env: "KAGI_RECOVERY_HOLD", flag: "recovery-hold", def: "72h", usage: "how long after a recovery sessions and the service API report a hold (0 = off)"},
 	{env: "KAGI_SESSION_IDLE", flag: "session-idle", def: "30m", usage: "a session without a request for this long ends"},
+	{env: "KAGI_CONSOLE_LISTEN", flag: "console-listen", def: "127.0.0.1:8081", usage: "the operator console's own listener: /staff/ is served here alone (§6)"},
+	{env: "KAGI_CONSOLE_URL", flag: "console-url", usage: "the operator console's origin, also the staff passkeys' relying party, such as https://console.example.jp (required outside --dev, https; --dev: http://localhost:8081)"},
 	{env: "KAGI_ADMIN_LISTEN", flag: "admin-listen", def: "127.0.0.1:9090", usage: "admin listener: /metrics, /healthz, /readyz"},
 	{env: "KAGI_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "5s", usage: "on SIGTERM, how long /readyz fails before the listeners close"},
 	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed, or none (required outside --dev; --dev: none)"},
@@ -123,6 +125,12 @@ type config struct {
 	SessionIdle time.Duration
 	// AdminListen serves /metrics, /healthz and /readyz apart from the public listener.
 	AdminListen string
+	// ConsoleListen serves the operator console apart from the public listener, so a network
+	// ACL can fence it off (§6).
+	ConsoleListen string
+	// ConsoleURL is the console's origin: the relying party of the staff passkeys (its host
+	// their RP ID), never the customers' origin.
+	ConsoleURL *url.URL
 	// ShutdownDelay is how long the server drains (/readyz failing) before it closes.
 	ShutdownDelay time.Duration
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
@@ -220,6 +228,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		if raw["KAGI_PUBLIC_URL"] == "" {
 			raw["KAGI_PUBLIC_URL"] = "http://localhost" + listenPort(raw["KAGI_LISTEN"])
 		}
+		if raw["KAGI_CONSOLE_URL"] == "" {
+			raw["KAGI_CONSOLE_URL"] = "http://localhost" + listenPort(raw["KAGI_CONSOLE_LISTEN"])
+		}
 		secrets, err := devSecrets()
 		if err != nil {
 			return nil, err
@@ -236,6 +247,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		// needs some identity to be built.
 		raw["KAGI_PUBLIC_URL"] = "https://localhost"
 	}
+	if p == forCLI && raw["KAGI_CONSOLE_URL"] == "" {
+		raw["KAGI_CONSOLE_URL"] = "https://console.localhost"
+	}
 
 	var errs []error
 	var missing []string
@@ -250,8 +264,10 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 			errs = append(errs, fmt.Errorf("no development database running (%s is missing): start it with scripts/run, or set DATABASE_URL", devDatabaseFile))
 		}
 	}
-	if raw["KAGI_PUBLIC_URL"] == "" {
-		missing = append(missing, "KAGI_PUBLIC_URL")
+	for _, env := range []string{"KAGI_PUBLIC_URL", "KAGI_CONSOLE_URL"} {
+		if raw[env] == "" {
+			missing = append(missing, env)
+		}
 	}
 	if p == forServe && !dev {
 		for _, env := range []string{"KAGI_SMTP_URL", "KAGI_MAIL_FROM"} {
@@ -265,21 +281,14 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	}
 
 	c := &config{Dev: dev, DatabaseURL: raw["DATABASE_URL"], Listen: raw["KAGI_LISTEN"], TwilioAuthToken: raw["TWILIO_AUTH_TOKEN"]}
-	if v := raw["KAGI_PUBLIC_URL"]; v != "" {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			errs = append(errs, fmt.Errorf("KAGI_PUBLIC_URL %q must be an http(s) origin such as https://login.example.jp", v))
-		} else {
-			u.Path = ""
-			c.PublicURL = u
-		}
-		if u != nil && u.Scheme == "http" && !dev {
-			errs = append(errs, errors.New("KAGI_PUBLIC_URL must use https outside --dev"))
-		}
-		if c.PublicURL != nil && dev && p == forServe && !onLoopback(c.PublicURL.Hostname()) {
-			errs = append(errs, fmt.Errorf("KAGI_PUBLIC_URL %q must be on this machine with --dev (localhost, 127.0.0.0/8 or ::1): "+
-				"the /dev/ pages show every texted code and every mail to whoever reaches them", v))
-		}
+	var err error
+	if c.PublicURL, err = origin("KAGI_PUBLIC_URL", raw["KAGI_PUBLIC_URL"], "https://login.example.jp", dev, p == forServe,
+		"the /dev/ pages show every texted code and every mail to whoever reaches them"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ConsoleURL, err = origin("KAGI_CONSOLE_URL", raw["KAGI_CONSOLE_URL"], "https://console.example.jp", dev, p == forServe,
+		"the console of --dev is for this machine's developer alone"); err != nil {
+		errs = append(errs, err)
 	}
 	for _, k := range splitList(raw["KAGI_API_KEYS"]) {
 		if len(k) < 16 {
@@ -302,6 +311,16 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if len(c.RPOrigins) == 0 && c.PublicURL != nil {
 		c.RPOrigins = []string{c.PublicURL.String()}
 	}
+	if c.ConsoleURL != nil && c.PublicURL != nil {
+		switch {
+		case c.ConsoleURL.String() == c.PublicURL.String():
+			errs = append(errs, fmt.Errorf("KAGI_CONSOLE_URL %q must differ from KAGI_PUBLIC_URL: the console is not on the customers' site (§6)", c.ConsoleURL))
+		case !dev && p == forServe && strings.EqualFold(c.ConsoleURL.Hostname(), c.RPID):
+			// In --dev both are localhost, told apart by their port alone.
+			errs = append(errs, fmt.Errorf("KAGI_CONSOLE_URL %q must have a host of its own, not the customers' relying party %q: "+
+				"the console's host is the staff passkeys' RP ID (§6)", c.ConsoleURL, c.RPID))
+		}
+	}
 	c.CreatePlatforms = splitList(raw["KAGI_PASSKEY_CREATE_PLATFORMS"])
 	for _, p := range c.CreatePlatforms {
 		if p != "ios" && p != "android" && p != "any" {
@@ -319,6 +338,11 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	c.AdminListen = raw["KAGI_ADMIN_LISTEN"]
 	if c.AdminListen == c.Listen {
 		errs = append(errs, fmt.Errorf("KAGI_ADMIN_LISTEN %q must differ from KAGI_LISTEN: /metrics is never served publicly", c.AdminListen))
+	}
+	c.ConsoleListen = raw["KAGI_CONSOLE_LISTEN"]
+	// Port 0 takes a free port each time, so two such addresses never clash.
+	if !strings.HasSuffix(c.ConsoleListen, ":0") && (c.ConsoleListen == c.Listen || c.ConsoleListen == c.AdminListen) {
+		errs = append(errs, fmt.Errorf("KAGI_CONSOLE_LISTEN %q must differ from KAGI_LISTEN and KAGI_ADMIN_LISTEN: the console has a listener of its own", c.ConsoleListen))
 	}
 	if c.ShutdownDelay, err = time.ParseDuration(raw["KAGI_SHUTDOWN_DELAY"]); err != nil || c.ShutdownDelay < 0 || c.ShutdownDelay > time.Minute {
 		errs = append(errs, fmt.Errorf("KAGI_SHUTDOWN_DELAY %q must be a duration between 0s and 1m", raw["KAGI_SHUTDOWN_DELAY"]))
@@ -468,6 +492,26 @@ func brandName(v string, dev, required bool) (string, error) {
 		return "", fmt.Errorf("KAGI_BRAND_NAME %q looks like a link or an address: it opens every text, and no text of kagi's holds one", v)
 	}
 	return v, nil
+}
+
+// origin reads an origin setting (KAGI_PUBLIC_URL, KAGI_CONSOLE_URL): http(s), a host, no path;
+// https outside --dev; with --dev, for the server, on this machine alone (why says what would
+// be exposed otherwise). Nil without a value, which the caller reports as missing.
+func origin(env, v, example string, dev, serve bool, why string) (*url.URL, error) {
+	if v == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/"):
+		return nil, fmt.Errorf("%s %q must be an http(s) origin such as %s", env, v, example)
+	case u.Scheme == "http" && !dev:
+		return nil, fmt.Errorf("%s must use https outside --dev", env)
+	case dev && serve && !onLoopback(u.Hostname()):
+		return nil, fmt.Errorf("%s %q must be on this machine with --dev (localhost, 127.0.0.0/8 or ::1): %s", env, v, why)
+	}
+	u.Path = ""
+	return u, nil
 }
 
 // onLoopback reports whether host names this machine alone: localhost or a loopback address.

@@ -177,6 +177,35 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 					t.Errorf("brand name %q, want カギ証券", c.BrandName)
 				}
 			}},
+		{name: "console URL missing outside --dev", env: changed(prod, map[string]string{"KAGI_CONSOLE_URL": ""}),
+			refusal: []string{"missing settings", "KAGI_CONSOLE_URL"}},
+		{name: "console URL over http outside --dev refused", env: changed(prod, map[string]string{"KAGI_CONSOLE_URL": "http://console.example.jp"}),
+			refusal: []string{"KAGI_CONSOLE_URL must use https outside --dev"}},
+		{name: "console URL equal to the public URL refused", env: changed(prod, map[string]string{"KAGI_CONSOLE_URL": "https://login.example.jp"}),
+			refusal: []string{"KAGI_CONSOLE_URL", "must differ from KAGI_PUBLIC_URL"}},
+		{name: "console on the customers' RP ID refused", env: changed(prod, map[string]string{"KAGI_CONSOLE_URL": "https://login.example.jp:8443"}),
+			refusal: []string{"KAGI_CONSOLE_URL", "login.example.jp", "RP ID"}},
+		{name: "console URL with a path refused", env: changed(prod, map[string]string{"KAGI_CONSOLE_URL": "https://console.example.jp/staff/"}),
+			refusal: []string{"KAGI_CONSOLE_URL", "origin"}},
+		{name: "console listener on the public one refused", env: changed(prod, map[string]string{"KAGI_LISTEN": ":8080", "KAGI_CONSOLE_LISTEN": ":8080"}),
+			refusal: []string{"KAGI_CONSOLE_LISTEN", "must differ"}},
+		{name: "console is the staff passkeys' relying party", env: prod,
+			check: func(t *testing.T, c *config) {
+				if c.ConsoleURL.String() != "https://console.example.jp" || c.RPID != "login.example.jp" {
+					t.Errorf("console URL %v, customers' RP ID %q", c.ConsoleURL, c.RPID)
+				}
+			}},
+		{name: "dev console URL on another host refused", dev: true, env: changed(dev, map[string]string{"KAGI_CONSOLE_URL": "https://console.example.jp"}),
+			refusal: []string{"KAGI_CONSOLE_URL", "console.example.jp", "--dev", "localhost"}},
+		{name: "dev console URL equal to the public URL refused", dev: true, env: changed(dev, map[string]string{"KAGI_CONSOLE_URL": "http://localhost:8080"}),
+			refusal: []string{"KAGI_CONSOLE_URL", "must differ from KAGI_PUBLIC_URL"}},
+		{name: "dev console by default on localhost:8081", dev: true, env: dev,
+			check: func(t *testing.T, c *config) {
+				if c.ConsoleURL.String() != "http://localhost:8081" || c.ConsoleListen != "127.0.0.1:8081" {
+					t.Errorf("console %s on %s, want http://localhost:8081 on 127.0.0.1:8081", c.ConsoleURL, c.ConsoleListen)
+				}
+			}},
+		{name: "console URL unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_CONSOLE_URL": ""})},
 		{name: "brand name unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_BRAND_NAME": ""})},
 		{name: "second factor unset for the command-line tools", p: forCLI, env: changed(prod, map[string]string{"KAGI_IVR_SECOND_FACTOR": ""})},
 	}

@@ -75,7 +75,9 @@ func prodEnv(url string) map[string]string {
 		"KAGI_BRAND_NAME":      "カギ証券",
 		// Tests run servers side by side and stop them at once.
 		"KAGI_ADMIN_LISTEN":   "127.0.0.1:0",
+		"KAGI_CONSOLE_LISTEN": "127.0.0.1:0",
 		"KAGI_SHUTDOWN_DELAY": "0s",
+		"KAGI_CONSOLE_URL":    "https://console.example.jp",
 	}
 }
 

@@ -316,7 +316,7 @@ func TestCallPlaysTheSecondChannelInDevMode(t *testing.T) {
 	t.Chdir(t.TempDir()) // --dev keeps its secrets under .kagi/ here
 	dbURL := pgtest.URL(t, schema...)
 	listen := freeAddr(t)
-	env := map[string]string{"DATABASE_URL": dbURL, "KAGI_LISTEN": listen, "KAGI_ADMIN_LISTEN": "127.0.0.1:0", "KAGI_SHUTDOWN_DELAY": "0s"}
+	env := map[string]string{"DATABASE_URL": dbURL, "KAGI_LISTEN": listen, "KAGI_ADMIN_LISTEN": "127.0.0.1:0", "KAGI_CONSOLE_LISTEN": "127.0.0.1:0", "KAGI_SHUTDOWN_DELAY": "0s"}
 	if out, err := kagi(t, env, "account", "add", "--dev", "--login-id", "hanako", "--password", "a good password",
 		"--account-number", "7654321", "--pin", "4321", "--phone", "+819011112222", "--phone", "+81311112222",
 		"--email", "hanako@example.jp", "--name", "佐藤 花子"); err != nil {

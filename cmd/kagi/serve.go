@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -73,13 +74,15 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
-	// One relying party for the customers' passkeys and the staff's: the same RP ID and
-	// origins, and the same ceremony policy (auth.NewRelyingParty).
+	// Two relying parties with the same ceremony policy (auth.NewRelyingParty): the customers'
+	// on the public origin, and the staff's on the console's own origin (§6), so no customer
+	// origin ever sees a staff ceremony.
 	rp := &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins}
+	staffRP := &webauthn.Config{RPID: c.ConsoleURL.Hostname(), RPDisplayName: "kagi", RPOrigins: []string{c.ConsoleURL.String()}}
 	secure := c.PublicURL.Scheme == "https"
 	recoverySvc, err := recovery.New(recovery.Config{
-		WebAuthn:       rp,
-		SecureCookies:  secure,
+		WebAuthn:       staffRP,
+		SecureCookies:  c.ConsoleURL.Scheme == "https",
 		Outbox:         outbox,
 		RecoveryHold:   c.RecoveryHold,
 		SecondFactor:   c.SecondFactor,
@@ -158,8 +161,9 @@ func senders(c *config, pool *pgxpool.Pool) (notify.Mailer, notify.Texter, notif
 	return mailer, texter, caller, nil
 }
 
-// handler mounts every package's routes on one mux: the public listener's. The voice line is
-// built here, not in newApp, because only the server needs Twilio's token.
+// handler mounts every package's public routes on one mux: the public listener's. The operator
+// console is not among them (consoleHandler): under /staff/ this one answers 404. The voice line
+// is built here, not in newApp, because only the server needs Twilio's token.
 func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	c := a.cfg
 	line, err := ivr.NewHandler(ivr.HandlerConfig{
@@ -196,11 +200,26 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /readyz", ready)
-	var h http.Handler = web.WithRequestID(web.WithClientAddr(c.TrustedProxies, web.Measured(mux)))
-	if c.PublicURL.Scheme == "https" {
+	return a.frame(mux, c.PublicURL), nil
+}
+
+// consoleHandler is the console listener's (KAGI_CONSOLE_LISTEN): the operator console alone,
+// on its own origin (§6).
+func (a *app) consoleHandler() http.Handler {
+	mux := http.NewServeMux()
+	a.recovery.ConsoleRoutes(mux)
+	return a.frame(mux, a.cfg.ConsoleURL)
+}
+
+// frame is what every browser-facing listener puts around its mux: request ids, the client
+// address behind the trusted proxies, metrics and the Japanese answer to an unmatched route,
+// and HSTS when its origin is https.
+func (a *app) frame(mux *http.ServeMux, origin *url.URL) http.Handler {
+	var h http.Handler = web.WithRequestID(web.WithClientAddr(a.cfg.TrustedProxies, web.Measured(mux)))
+	if origin.Scheme == "https" {
 		h = web.StrictTransport(h)
 	}
-	return h, nil
+	return h
 }
 
 // adminHandler is the admin listener's (KAGI_ADMIN_LISTEN): /metrics, which the public listener
@@ -310,7 +329,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if skew, err := clockSkew(ctx, a.pool); err == nil && (skew > maxClockSkew || skew < -maxClockSkew) {
 		a.log.Warn("the clock differs from the database's", "skew", skew.String())
 	}
-	srv, admin := newServer(handler), newServer(adminHandler(ready))
+	srv, admin, console := newServer(handler), newServer(adminHandler(ready)), newServer(a.consoleHandler())
 	public, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -320,20 +339,29 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		public.Close()
 		return fmt.Errorf("serve: admin listener: %w", err)
 	}
-	errc := make(chan error, 2)
+	consoleLn, err := net.Listen("tcp", c.ConsoleListen)
+	if err != nil {
+		public.Close()
+		adminLn.Close()
+		return fmt.Errorf("serve: console listener: %w", err)
+	}
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(public) }()
 	go func() { errc <- admin.Serve(adminLn) }()
+	go func() { errc <- console.Serve(consoleLn) }()
 	if !c.Dev && c.SecondFactor == recovery.SecondFactorNone {
 		a.log.Warn("voice line: KAGI_IVR_SECOND_FACTOR=none — a window opens on caller ID, account number and PIN alone; caller ID can be forged (§4.8)")
 	}
 	if c.Dev && c.SMTP == nil {
 		a.log.Info("development mode: emails and texts are kept in the database and shown at " + c.PublicURL.String() + "/dev/mail")
 	}
-	a.log.Info("kagi serving", "listen", public.Addr().String(), "admin", adminLn.Addr().String(), "public_url", c.PublicURL.String(), "dev", c.Dev)
+	a.log.Info("kagi serving", "listen", public.Addr().String(), "admin", adminLn.Addr().String(), "public_url", c.PublicURL.String(),
+		"console", consoleLn.Addr().String(), "console_url", c.ConsoleURL.String(), "dev", c.Dev)
 	select {
 	case err := <-errc:
 		srv.Close()
 		admin.Close()
+		console.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -344,7 +372,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	time.Sleep(c.ShutdownDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(shutdownCtx), admin.Shutdown(shutdownCtx))
+	err = errors.Join(srv.Shutdown(shutdownCtx), admin.Shutdown(shutdownCtx), console.Shutdown(shutdownCtx))
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -78,15 +78,11 @@ func TestStaffAddAndDisable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
-	h, err := a.handler(&readiness{pool: a.pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(a.consoleHandler())
 	defer srv.Close()
 	// The desk's own authenticator: staff passkeys are device-bound (§6).
-	desk := authtest.NewPhone(authtest.Config{BaseURL: srv.URL, Origin: "https://login.example.jp", RPID: "login.example.jp",
-		UserAgent: authtest.UAWindows, DeviceBound: true})
+	desk := authtest.NewPhone(authtest.Config{BaseURL: srv.URL, Origin: "https://console.example.jp", RPID: "console.example.jp", DeviceBound: true,
+		UserAgent: authtest.UAWindows})
 	codeJSON, _ := json.Marshal(map[string]string{"code": code})
 	status, options, _ := staffRequest(t, "POST", srv.URL+"/staff/api/enroll/begin", codeJSON, "")
 	if status != http.StatusOK {
