@@ -296,7 +296,7 @@ func TestUnlookupableLoginIDAnswersLikeAnUnknownOne(t *testing.T) {
 	// Callers in Go can pass what JSON cannot carry: bytes that are no UTF-8 at all.
 	t.Run("invalid UTF-8 from Go", func(t *testing.T) {
 		_, err := e.svc.LoginWithPassword(ctx, "taro\xff", demoAccount.Password, "")
-		if web.ErrorCode(err) != "invalid_credentials" {
+		if we := (*web.Error)(nil); !errors.As(err, &we) || we.Code != "invalid_credentials" {
 			t.Errorf("LoginWithPassword: %v, want invalid_credentials", err)
 		}
 		if _, err := e.svc.BeginLogin(ctx, "taro\xff"); err != nil {

@@ -279,7 +279,7 @@ func TestWindowUsedAfterCloseIsRefused(t *testing.T) {
 	err := pgdb.InTx(context.Background(), e.pool, func(tx pgx.Tx) error {
 		return e.svc.ForAuth().WindowUsed(context.Background(), tx, w, e.clock.Now())
 	})
-	if web.ErrorCode(err) != "passkey_required" {
+	if we := (*web.Error)(nil); !errors.As(err, &we) || we.Code != "passkey_required" {
 		t.Fatalf("WindowUsed on a closed window: %v, want passkey_required", err)
 	}
 }

@@ -42,15 +42,6 @@ func Errorf(status int, code, message string) *Error {
 	return &Error{Status: status, Code: code, Message: message}
 }
 
-// ErrorCode returns the code of err when it is (or wraps) an *Error, else "internal".
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return "internal"
-}
-
 // Unavailable is the brokerage FAQ's sentence for a service that cannot work right now, without
 // its closing 「。」: the one wording every package says it in (the JSON message of a 500, the
 // support status, the voice line's apology).
