@@ -324,3 +324,7 @@ func jstHTML(s string) template.HTML {
 // StaticURL names one of the pages' scripts or styles under /static/ with its content's hash,
 // for the pages of another package that build on them (the operator console loads kagi.js).
 func StaticURL(name string) (string, error) { return staticAssets.URL(name) }
+
+// ServeStatic serves the pages' scripts and styles (GET /static/{file}), for another listener
+// whose pages build on them (the operator console's).
+func ServeStatic(w http.ResponseWriter, r *http.Request) error { return staticAssets.Serve(w, r) }

@@ -76,11 +76,8 @@ func (s *Service) ConsoleRoutes(mux *http.ServeMux) {
 	if s.core != nil {
 		s.consoleRoutes(mux, h)
 		// The pages load the core's style sheet and shared script (auth.StaticURL) from
-		// /static/, which on this origin only the console serves: the core's own route, taken
-		// from the core's routes and nothing else of them.
-		core := http.NewServeMux()
-		s.core.Routes(core)
-		mux.Handle("GET /static/{file}", core)
+		// /static/, which on this origin only the console serves.
+		mux.Handle("GET /static/{file}", h(auth.ServeStatic))
 	}
 }
 
