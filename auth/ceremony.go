@@ -27,25 +27,25 @@ const (
 	ceremonyLogin    = "login"
 )
 
-// ceremonyID keys a ceremony by the SHA-256 of its challenge. The finish request carries the
-// challenge inside the signed clientDataJSON, so no cookie has to tie the two requests
-// together: a conditional-mediation (autofill) ceremony and a button ceremony on the same page
+// CeremonyKey keys a ceremony, a customer's or a staff member's, by the SHA-256 of its
+// challenge. The finish request carries the challenge inside the signed clientDataJSON, so no
+// cookie has to tie the two requests together: a conditional-mediation (autofill) ceremony and a button ceremony on the same page
 // coexist, and any replica can finish what another began. The hash is only the row's key:
 // the row also holds go-webauthn's whole SessionData as jsonb, the challenge included (the
 // verification compares it), until the ceremony is finished or purged.
-func ceremonyID(challenge []byte) []byte {
+func CeremonyKey(challenge []byte) []byte {
 	h := sha256.Sum256(challenge)
 	return h[:]
 }
 
-// ceremonyIDFromClientData derives the ceremony's key from the challenge as the client data
+// CeremonyKeyFromClientData derives the ceremony's key from the challenge as the client data
 // reports it (base64url without padding).
-func ceremonyIDFromClientData(challenge string) ([]byte, bool) {
+func CeremonyKeyFromClientData(challenge string) ([]byte, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(challenge)
 	if err != nil || len(raw) == 0 {
 		return nil, false
 	}
-	return ceremonyID(raw), true
+	return CeremonyKey(raw), true
 }
 
 // ceremony is a stored ceremony, taken out of the table by its finish.
@@ -69,7 +69,7 @@ func storeRegistration(ctx context.Context, q pgdb.Querier, challenge []byte, ac
 	}
 	_, err = q.Exec(ctx, `
 		INSERT INTO webauthn_ceremonies (id, kind, account_id, session, expires_at)
-		VALUES ($1, 'register', $2, $3, $4)`, ceremonyID(challenge), accountID, data, expires)
+		VALUES ($1, 'register', $2, $3, $4)`, CeremonyKey(challenge), accountID, data, expires)
 	return err
 }
 
@@ -107,11 +107,11 @@ func storeLogin(ctx context.Context, q pgdb.Querier, challenge []byte, loginID s
 		return false, time.Time{}, err
 	}
 	if lim.Max == 0 || !client.IsValid() {
-		_, err = q.Exec(ctx, storeLoginSQL, ceremonyID(challenge), data, expires, loginID)
+		_, err = q.Exec(ctx, storeLoginSQL, CeremonyKey(challenge), data, expires, loginID)
 		return false, time.Time{}, err
 	}
 	err = q.QueryRow(ctx, storeLimitedLoginSQL, limitPasskeyLogin, client, now, lim.Max,
-		ceremonyID(challenge), data, expires, loginID).Scan(&resetsAt)
+		CeremonyKey(challenge), data, expires, loginID).Scan(&resetsAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, time.Time{}, nil
 	}

@@ -118,7 +118,7 @@ type pendingLogin struct {
 func (s *Service) startEmailCheck(ctx context.Context, p pendingLogin) (EmailCheck, error) {
 	now := s.now()
 	id := base64.RawURLEncoding.EncodeToString(randomBytes(emailCheckIDBytes))
-	idHash := hashToken(id)
+	idHash := TokenHash(id)
 	choices, answer := drawEmoji()
 	expires := now.Add(emailCheckTTL)
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -196,7 +196,7 @@ func (s *Service) finishEmailCheckRequest(ctx context.Context, id, choice string
 	var out PasswordLogin
 	err := pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.finishEmailCheck(ctx, tx, hashToken(id), choice)
+		out, err = s.finishEmailCheck(ctx, tx, TokenHash(id), choice)
 		return err
 	})
 	if err == nil {

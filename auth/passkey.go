@@ -89,8 +89,8 @@ type registrant struct {
 	AAGUID       *string `db:"aaguid"`
 }
 
-func (r registrant) user() webauthnUser {
-	return webauthnUser{handle: r.UserHandle, name: r.LoginID, displayName: r.Name}
+func (r registrant) user() PasskeyUser {
+	return PasskeyUser{Handle: r.UserHandle, Name: r.LoginID, DisplayName: r.Name}
 }
 
 // registrantFor loads the account of a registration. Two registrations of one account that
@@ -169,7 +169,7 @@ func (s *Service) FinishRegistration(ctx context.Context, sess Session, userAgen
 		s.log.InfoContext(ctx, "passkey registration refused", "reason", "unparsable", "err", err)
 		return Passkey{}, errRegisterFailed
 	}
-	id, ok := ceremonyIDFromClientData(parsed.Response.CollectedClientData.Challenge)
+	id, ok := CeremonyKeyFromClientData(parsed.Response.CollectedClientData.Challenge)
 	if !ok {
 		return Passkey{}, errRegisterFailed
 	}
@@ -218,7 +218,7 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 		s.log.InfoContext(ctx, "passkey registration refused", "reason", "verification_failed", "account_id", sess.AccountID, "err", err)
 		return Passkey{}, pgdb.Keep(errRegisterFailed)
 	}
-	aaguid, err := formatAAGUID(cred.Authenticator.AAGUID)
+	rec, aaguid, err := NewCredentialRecord(cred)
 	if err != nil {
 		return Passkey{}, pgdb.Keep(errRegisterFailed)
 	}
@@ -234,21 +234,13 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	if err != nil {
 		return Passkey{}, err
 	}
-	transports := make([]string, len(cred.Transport))
-	for i, t := range cred.Transport {
-		transports[i] = string(t)
-	}
-	attestationType := cred.AttestationType
-	if attestationType == "" {
-		attestationType = "none"
-	}
 	rows, err := tx.Query(ctx, `
 		INSERT INTO passkeys (account_id, credential_id, public_key, sign_count, aaguid, transports,
 		                      backup_eligible, backup_state, attestation_type, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		RETURNING `+passkeyColumns,
-		sess.AccountID, cred.ID, cred.PublicKey, int64(cred.Authenticator.SignCount), aaguid, transports,
-		cred.Flags.BackupEligible, cred.Flags.BackupState, attestationType, now)
+		sess.AccountID, rec.CredentialID, rec.PublicKey, rec.SignCount, aaguid, rec.Transports,
+		rec.BackupEligible, rec.BackupState, rec.AttestationType, now)
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -330,19 +322,13 @@ func (s *Service) BeginLogin(ctx context.Context, loginID string) (*protocol.Cre
 
 // storedPasskey is a passkey with what an assertion is verified against.
 type storedPasskey struct {
-	AccountID       int64    `db:"account_id"`
-	CredentialID    []byte   `db:"credential_id"`
-	PublicKey       []byte   `db:"public_key"`
-	SignCount       int64    `db:"sign_count"`
-	AAGUID          string   `db:"aaguid"`
-	Transports      []string `db:"transports"`
-	BackupEligible  bool     `db:"backup_eligible"`
-	BackupState     bool     `db:"backup_state"`
-	AttestationType string   `db:"attestation_type"`
-	UserHandle      []byte   `db:"user_handle"`
-	LoginID         string   `db:"login_id"`
-	Name            string   `db:"name"`
-	Email           string   `db:"email"`
+	AccountID int64 `db:"account_id"`
+	CredentialRecord
+	AAGUID     string `db:"aaguid"`
+	UserHandle []byte `db:"user_handle"`
+	LoginID    string `db:"login_id"`
+	Name       string `db:"name"`
+	Email      string `db:"email"`
 }
 
 // passkeyByCredential finds the passkey with the credential ID and locks it for the counter
@@ -385,7 +371,7 @@ func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyL
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "unparsable", "err", err)
 		return PasskeyLogin{}, errLoginFailed(false)
 	}
-	id, ok := ceremonyIDFromClientData(parsed.Response.CollectedClientData.Challenge)
+	id, ok := CeremonyKeyFromClientData(parsed.Response.CollectedClientData.Challenge)
 	if !ok {
 		return PasskeyLogin{}, errLoginFailed(false)
 	}

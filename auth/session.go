@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"time"
@@ -45,7 +44,10 @@ type Session struct {
 	HoldState
 }
 
-func hashToken(token string) []byte {
+// TokenHash is how a session token (a customer's or a staff member's, NewSessionToken) or an
+// email check's ID is stored and looked up: its SHA-256. The token carries 256 random bits, so
+// no key is needed to make the hash useless to whoever reads the table.
+func TokenHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
 }
@@ -58,10 +60,10 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, accountID int64,
 	if !until.IsZero() && until.Before(expires) {
 		expires = until
 	}
-	token := base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	token, hash := NewSessionToken()
 	_, err := tx.Exec(ctx, `
 		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at, last_seen_at)
-		VALUES ($1, $2, $3, $4, $4, $5, $4)`, hashToken(token), accountID, a, now, expires)
+		VALUES ($1, $2, $3, $4, $4, $5, $4)`, hash, accountID, a, now, expires)
 	return token, expires, err
 }
 
@@ -86,7 +88,7 @@ func (s *Service) SessionFromRequest(ctx context.Context, r *http.Request) (Sess
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return Session{}, false, nil
 	}
-	return s.sessionByHash(ctx, s.pool, hashToken(c.Value))
+	return s.sessionByHash(ctx, s.pool, TokenHash(c.Value))
 }
 
 // sessionSQL finds a live session and, when its last use is over touchAfter old, records this

@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth"
 	"kagi/notify"
+	"kagi/pgdb"
 	"kagi/pgdb/pgtest"
+	"kagi/staff"
 	"kagi/web"
 )
 
@@ -47,9 +50,8 @@ const (
 	otherAPIKey = "second-service-key-9876543210"
 )
 
-// testEnv is one test's kagi: a fresh database, the auth core wired to recovery's windows, both
-// packages' public routes on one HTTP server and the operator console on another, as kagi serve
-// has them on two listeners.
+// testEnv is one test's kagi: a fresh database, the auth core wired to recovery's windows, and
+// both packages' public routes on one HTTP server, as kagi serve has them.
 type testEnv struct {
 	t     *testing.T
 	pool  *pgxpool.Pool
@@ -59,9 +61,6 @@ type testEnv struct {
 	srv   *httptest.Server
 	// mux is the server's, for tests that mount a route of their own.
 	mux *http.ServeMux
-	// console serves ConsoleRoutes on consoleMux: the console's own listener.
-	console    *httptest.Server
-	consoleMux *http.ServeMux
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -72,29 +71,22 @@ func testLogger(t testing.TB) *slog.Logger {
 // cookie jars read the real clock and would drop a session cookie that expires in the past.
 var testStart = time.Date(2031, 6, 4, 10, 0, 0, 0, jst)
 
-// The tests' WebAuthn relying parties: the customers' (the core's), for which the virtual
-// authenticators sign as if on testOrigin, and the console's, the staff passkeys', on its own
-// origin as kagi serve has it (KAGI_CONSOLE_URL, §6).
+// The tests' WebAuthn relying party: the customers' (the core's), for which the virtual
+// authenticators sign as if on testOrigin.
 const (
-	testRPID      = "kagi.test"
-	testOrigin    = "https://kagi.test"
-	consoleRPID   = "console.kagi.test"
-	consoleOrigin = "https://console.kagi.test"
+	testRPID   = "kagi.test"
+	testOrigin = "https://kagi.test"
 )
 
 func testRelyingParty() *webauthn.Config {
 	return &webauthn.Config{RPID: testRPID, RPDisplayName: "kagi", RPOrigins: []string{testOrigin}}
 }
 
-func consoleRelyingParty() *webauthn.Config {
-	return &webauthn.Config{RPID: consoleRPID, RPDisplayName: "kagi", RPOrigins: []string{consoleOrigin}}
-}
-
 func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func(*Config)) *Service {
 	t.Helper()
 	// The expiry job gets the core's purges as kagi serve hands them over.
 	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey},
-		Purges: auth.Purges(auth.DefaultThrottle), WebAuthn: consoleRelyingParty(), SupportEnabled: true}
+		Purges: append(auth.Purges(auth.DefaultThrottle), staff.Purges()...)}
 	for _, e := range edit {
 		e(&cfg)
 	}
@@ -113,7 +105,7 @@ func newTestEnv(t *testing.T, edit ...func(*Config)) *testEnv {
 // newTestEnvWithCore is newTestEnv with the auth core's configuration edited by coreEdit.
 func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(*Config)) *testEnv {
 	t.Helper()
-	pool := pgtest.New(t, auth.Migrations, auth.NotifyMigrations, Migrations)
+	pool := pgtest.New(t, auth.Migrations, auth.NotifyMigrations, staff.Migrations, Migrations)
 	clock := &testClock{now: testStart}
 	// An outbox that only enqueues, texts included: the tests read what it was given.
 	outbox, err := notify.New(notify.Config{Pool: pool, Log: testLogger(t), Now: clock.Now, SMS: true, Audit: auth.NotifyAudit(clock.Now)})
@@ -138,19 +130,14 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.UseCore(core)
 	mux := http.NewServeMux()
 	core.Routes(mux)
 	svc.Routes(mux)
-	consoleMux := http.NewServeMux()
-	svc.ConsoleRoutes(consoleMux)
 	// Requests are counted by client address as kagi serve counts them (the limits are off
 	// unless a test sets them).
 	srv := httptest.NewServer(web.WithClientAddr(nil, mux))
 	t.Cleanup(srv.Close)
-	console := httptest.NewServer(web.WithClientAddr(nil, consoleMux))
-	t.Cleanup(console.Close)
-	return &testEnv{t: t, pool: pool, clock: clock, svc: svc, auth: core, srv: srv, mux: mux, console: console, consoleMux: consoleMux}
+	return &testEnv{t: t, pool: pool, clock: clock, svc: svc, auth: core, srv: srv, mux: mux}
 }
 
 const testPassword = "correct horse battery"
@@ -204,12 +191,6 @@ func (e *testEnv) do(c *http.Client, method, path string, body any, header ...st
 	return e.doAt(e.srv, c, method, path, body, header...)
 }
 
-// doConsole is do on the console's listener.
-func (e *testEnv) doConsole(c *http.Client, method, path string, body any, header ...string) (int, map[string]any, []byte) {
-	e.t.Helper()
-	return e.doAt(e.console, c, method, path, body, header...)
-}
-
 func (e *testEnv) doAt(srv *httptest.Server, c *http.Client, method, path string, body any, header ...string) (int, map[string]any, []byte) {
 	e.t.Helper()
 	var r io.Reader
@@ -256,11 +237,35 @@ func (e *testEnv) passwordLogin(c *http.Client, loginID string) (int, map[string
 
 func (e *testEnv) open(accountID int64, via Channel, actor, reason string) auth.Window {
 	e.t.Helper()
-	w, err := e.svc.Open(context.Background(), accountID, via, actor, reason)
+	w, err := e.openErr(context.Background(), accountID, via, actor, reason)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return w
+}
+
+// openErr opens (or restarts) the account's window with OpenTx in a transaction of its own, as
+// `kagi window open` does.
+func (e *testEnv) openErr(ctx context.Context, accountID int64, via Channel, actor, reason string) (auth.Window, error) {
+	var w auth.Window
+	err := pgdb.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+		var err error
+		w, err = e.svc.OpenTx(ctx, tx, accountID, via, actor, reason)
+		return err
+	})
+	return w, err
+}
+
+// closeByStaff closes the account's window as an operator of the console does, in a
+// transaction of its own.
+func (e *testEnv) closeByStaff(ctx context.Context, accountID int64, actor, reason string) (bool, error) {
+	var closed bool
+	err := pgdb.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+		var err error
+		closed, err = e.svc.CloseByStaff(ctx, tx, accountID, actor, "operator", reason)
+		return err
+	})
+	return closed, err
 }
 
 func (e *testEnv) runExpiry() ExpiryResult {
@@ -339,4 +344,22 @@ func (e *testEnv) auditEvents(accountID int64) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// syncBuffer is a log destination the server's goroutines and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -15,13 +15,9 @@ import (
 )
 
 // ownPurges are recovery's clean-ups (§3.4): texted codes and call backs past their time,
-// voice-line failures, lock rows and second-channel sends that no longer count, and the staff
-// sessions, unfinished staff ceremonies and unused enrollment codes past their end.
+// voice-line failures, lock rows and second-channel sends that no longer count.
 func (s *Service) ownPurges() []pgdb.Purge {
 	return []pgdb.Purge{
-		{Name: "staff_sessions", Run: purgeWith(purgeStaffSessionsSQL)},
-		{Name: "staff_ceremonies", Run: purgeWith(purgeStaffCeremoniesSQL)},
-		{Name: "staff_enrollment_codes", Run: purgeWith(purgeStaffCodesSQL)},
 		{Name: "voice_codes", Run: purgeVoiceCodes},
 		{Name: "voice_callbacks", Run: purgeVoiceCallbacks},
 		{Name: "voice_lockouts", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {

@@ -258,7 +258,6 @@ func TestIdleExpiryProbesOnlyTheIndex(t *testing.T) {
 		{"due windows", dueAccountsSQL, []any{now, DefaultExpiryBatch}, "fallback_windows_due"},
 		{"core's window check", openWindowSQL, []any{acct.ID, now}, ""},
 		{"service API check", windowCheckSQL, []any{"taro", now}, ""},
-		{"staff session lookup", staffSessionSQL, []any{tokenHash("token"), now, staffSessionIdle, staffTouchAfter}, "staff_sessions_pkey"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			noSeqScan(t, explain(t, e.pool, c.sql, c.args...), c.index)

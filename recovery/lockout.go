@@ -2,10 +2,14 @@ package recovery
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"kagi/auth"
+	"kagi/notify"
 	"kagi/pgdb"
 )
 
@@ -139,4 +143,138 @@ func purgeLapsedLockouts(ctx context.Context, q pgdb.Querier, p LockoutPolicy, n
 		n += tag.RowsAffected()
 	}
 	return n, nil
+}
+
+// Lockout is a lock of the voice line in force on an account (§4.4), or the pause of its
+// password login (§2.12), as the operator console shows and clears them.
+type Lockout struct {
+	// Kind is "account" (the account number), "caller" (one of the account's phones calling)
+	// or "password_pause".
+	Kind  string    `json:"kind"`
+	Until time.Time `json:"until"`
+	// Caller is the masked phone of a caller lockout.
+	Caller string `json:"caller,omitempty"`
+}
+
+// LockoutPasswordPause is the Kind of a paused password login.
+const LockoutPasswordPause = "password_pause"
+
+// ErrNothingToClear is returned by ClearLockouts when no lockout is in force and the password
+// login is not paused: nothing changed, nothing was audited, nobody was told.
+var ErrNothingToClear = errors.New("recovery: nothing to clear")
+
+// activeLockoutsSQL lists the lock rows in force of the account number's key ($1) and of the
+// account's phones ($2) as callers.
+const activeLockoutsSQL = `
+	SELECT subject_kind, subject, locked_until FROM voice_lockouts
+	WHERE ((subject_kind = 'account' AND subject = $1) OR (subject_kind = 'caller' AND subject = ANY ($2)))
+	  AND locked_until > $3
+	ORDER BY subject_kind, subject`
+
+// Lockouts lists what keeps the account from the voice line or from its password at now: the
+// account number's lock, its phones' locks as callers, and the password pause.
+func (v *VoiceVerifier) Lockouts(ctx context.Context, q pgdb.Querier, va auth.VoiceAccount, now time.Time) ([]Lockout, error) {
+	type row struct {
+		Kind    string    `db:"subject_kind"`
+		Subject string    `db:"subject"`
+		Until   time.Time `db:"locked_until"`
+	}
+	rows, err := q.Query(ctx, activeLockoutsSQL, v.auth.AccountNumberKey(va.AccountNumber), va.Phones(), now)
+	if err != nil {
+		return nil, err
+	}
+	locks, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
+	if err != nil {
+		return nil, err
+	}
+	out := []Lockout{}
+	for _, l := range locks {
+		lo := Lockout{Kind: l.Kind, Until: l.Until}
+		if l.Kind == string(subjectCaller) {
+			lo.Caller = auth.MaskPhone(l.Subject)
+		}
+		out = append(out, lo)
+	}
+	paused, err := auth.PasswordPaused(ctx, q, va.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	if !paused.IsZero() {
+		out = append(out, Lockout{Kind: LockoutPasswordPause, Until: paused})
+	}
+	return out, nil
+}
+
+// ClearLockouts lifts, in tx, the voice-line lockouts of the account number and of the
+// account's registered phones as callers, and forgets their failures, so the customer may call
+// again at once, and lifts a pause of the account's password login (§2.12), for a staff member
+// (actor, role) who gave reason. It tells the customer and returns how many it lifted. With no
+// lockout in force and no pause it returns ErrNothingToClear and changes nothing: no failure is
+// forgotten, nothing is audited and the customer is told nothing (§6).
+//
+// The lock rows are taken in the voice line's order (the account number's, then the callers',
+// in order of number) and the account's own row after them: a verification holds its lock rows
+// before it takes the account's row to open a window, so taking the account's row first would
+// invert that order.
+func (v *VoiceVerifier) ClearLockouts(ctx context.Context, tx pgx.Tx, va auth.VoiceAccount, actor, role, reason string) (int, error) {
+	now := v.windows.now()
+	phones := va.Phones()
+	slices.Sort(phones)
+	subjects := []lockoutRow{{kind: subjectAccount, subject: v.auth.AccountNumberKey(va.AccountNumber)}}
+	for _, p := range phones {
+		subjects = append(subjects, lockoutRow{kind: subjectCaller, subject: p})
+	}
+	var lifted []map[string]any
+	for _, sub := range subjects {
+		var until *time.Time
+		err := tx.QueryRow(ctx, `SELECT locked_until FROM voice_lockouts WHERE subject_kind = $1 AND subject = $2 FOR UPDATE`,
+			sub.kind, sub.subject).Scan(&until)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return 0, err
+		}
+		if until != nil && until.After(now) {
+			l := map[string]any{"kind": string(sub.kind), "until": *until}
+			if sub.kind == subjectCaller {
+				l["caller"] = auth.MaskPhone(sub.subject)
+			}
+			lifted = append(lifted, l)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE voice_lockouts SET locked_until = NULL WHERE subject_kind = $1 AND subject = $2`,
+			sub.kind, sub.subject); err != nil {
+			return 0, err
+		}
+		if err := clearFailures(ctx, tx, sub); err != nil {
+			return 0, err
+		}
+	}
+	voiceLifted := len(lifted)
+	paused, err := auth.LiftPasswordPause(ctx, tx, va.ID, actor, now)
+	if err != nil {
+		return 0, err
+	}
+	if paused {
+		lifted = append(lifted, map[string]any{"kind": LockoutPasswordPause})
+	}
+	if len(lifted) == 0 {
+		return 0, ErrNothingToClear
+	}
+	err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: actor, Event: "voice_lockout_cleared",
+		Detail: map[string]any{"reason": reason, "staff_role": role, "lifted": lifted}})
+	if err != nil {
+		return 0, err
+	}
+	// The holder hears of each on every channel: the line takes the account's calls again, the
+	// password logs in again.
+	outbox := v.windows.outbox
+	if paused {
+		if err := auth.Notify(ctx, tx, outbox, va.ID, notify.Event{Kind: notify.KindPasswordPauseLifted, At: now, Channel: notify.ChannelOperator}); err != nil {
+			return 0, err
+		}
+	}
+	if voiceLifted > 0 {
+		if err := auth.Notify(ctx, tx, outbox, va.ID, notify.Event{Kind: notify.KindVoiceLockoutCleared, At: now, Recovery: true}); err != nil {
+			return 0, err
+		}
+	}
+	return len(lifted), nil
 }

@@ -81,7 +81,7 @@ func TestWindowClosedDuringTheEmailCheckRefusesThePick(t *testing.T) {
 	e.open(acct.ID, ChannelIVR, "ivr:CA01", "")
 	c := e.browser()
 	id, mailed := e.startEmailCheck(c, acct.ID, "taro")
-	if _, err := e.svc.CloseByOperator(context.Background(), acct.ID, "staff:suzuki", "お客様の依頼"); err != nil {
+	if _, err := e.closeByStaff(context.Background(), acct.ID, "staff:suzuki", "お客様の依頼"); err != nil {
 		t.Fatal(err)
 	}
 	status, body, _ := e.do(c, "POST", "/api/v1/login/email-check", map[string]string{"id": id, "choice": mailed})

@@ -33,7 +33,7 @@ func TestWindowRestartsRaceWindowLoginsWithoutDeadlock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range rounds {
-				if _, err := e.svc.Open(context.Background(), acct.ID, ChannelIVR, fmt.Sprintf("ivr:CA%d%d", caller, i), ""); err != nil {
+				if _, err := e.openErr(context.Background(), acct.ID, ChannelIVR, fmt.Sprintf("ivr:CA%d%d", caller, i), ""); err != nil {
 					errs <- fmt.Errorf("restart %d/%d: %w", caller, i, err)
 				}
 			}
@@ -88,7 +88,7 @@ func TestExpiryRacesWindowsAndLoginsWithoutDeadlock(t *testing.T) {
 	var accounts [customers]int64
 	for i := range accounts {
 		accounts[i] = e.addPasskeyAccount(fmt.Sprintf("taro%d", i), fmt.Sprintf("100000%d", i)).ID
-		if _, err := e.svc.Open(ctx, accounts[i], ChannelIVR, "ivr:CA-start", ""); err != nil {
+		if _, err := e.openErr(ctx, accounts[i], ChannelIVR, "ivr:CA-start", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -126,7 +126,7 @@ func TestExpiryRacesWindowsAndLoginsWithoutDeadlock(t *testing.T) {
 			if round%(i+1) == 0 {
 				wg.Go(func() {
 					for call := range 2 {
-						if _, err := e.svc.Open(ctx, id, ChannelIVR, fmt.Sprintf("ivr:CA%d-%d-%d", i, round, call), ""); err != nil {
+						if _, err := e.openErr(ctx, id, ChannelIVR, fmt.Sprintf("ivr:CA%d-%d-%d", i, round, call), ""); err != nil {
 							errs <- fmt.Errorf("round %d: opening for customer %d: %w", round, i, err)
 						}
 					}

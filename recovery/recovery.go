@@ -1,8 +1,9 @@
 // Package recovery rescues customers who can no longer use their passkey: the fallback windows
 // of SPEC §3 (opened by the voice line or an operator, honoured by the auth core through
-// auth.FallbackWindows, ended by the expiry job), the service API that tells the web login
-// whether a window is open, business hours (§5), and the operator console's staff, who log in
-// with passkeys of their own (§6).
+// auth.FallbackWindows, ended by the expiry job), the voice line's verification of a caller
+// (PIN, caller ID, the second channel) and its lockouts (§4), and the service API that tells
+// the brokerage's web login whether a window is open (§3.6). The operator console (package
+// console) opens and closes windows and clears lockouts through it.
 //
 // It imports auth and never the reverse: the core asks through the interface it declares, and
 // ForAuth hands it this package's answer.
@@ -16,10 +17,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"kagi/auth"
 	"kagi/notify"
 	"kagi/pgdb"
 )
@@ -80,31 +79,7 @@ type Config struct {
 	// number (§4.8, KAGI_SECOND_CHANNEL_LIMIT, see ParseSendLimits). Nil means
 	// DefaultSendLimits.
 	SendLimits SendLimits
-	// WebAuthn is the relying party of the staff passkeys: the console's own origin
-	// (KAGI_CONSOLE_URL), never the customers', so no customer origin sees a staff ceremony
-	// (§6). Staff ceremonies follow the customers' policy all the same (auth.NewRelyingParty).
-	// Nil serves no operator console: ConsoleRoutes mounts nothing.
-	WebAuthn *webauthn.Config
-	// SecureCookies sets the staff cookie Secure and __Host- prefixed: it follows the console's
-	// origin, and only a plain-http console (development) turns it off.
-	SecureCookies bool
-	// Calendar is the support desk's hours (§5, KAGI_SUPPORT_CALENDAR), the voice line's own:
-	// the operator console opens windows only within them. Nil means the regular hours.
-	Calendar *Calendar
-	// SupportEnabled is KAGI_SUPPORT_ENABLED: switched off, nobody staffs the desk and the
-	// console opens no window.
-	SupportEnabled bool
-	// Calls lists an account's voice-line calls on the console (ivr.CallLog). Nil lists none.
-	Calls CallLog
-	// StaffReadLimit bounds the console's searches and audit-trail reads per staff member
-	// (§6, KAGI_STAFF_READ_LIMIT, see auth.ParseClientLimit), so a stolen staff session cannot
-	// walk the whole customer base. Zero means DefaultStaffReadLimit.
-	StaffReadLimit auth.ClientLimit
 }
-
-// DefaultStaffReadLimit is 300 reads an hour: several a minute all day at a busy desk, far
-// below what copying the customer base would take.
-var DefaultStaffReadLimit = auth.ClientLimit{Max: 300, Period: time.Hour}
 
 // Service opens, checks and closes fallback windows and runs the expiry job.
 type Service struct {
@@ -122,19 +97,6 @@ type Service struct {
 	// secondFactor and sendLimits are Config's SecondFactor and SendLimits.
 	secondFactor SecondFactor
 	sendLimits   SendLimits
-	// staffRP runs the staff passkey ceremonies; nil without Config.WebAuthn.
-	staffRP *webauthn.WebAuthn
-	// secure is Config's SecureCookies.
-	secure bool
-	// calendar, supportEnabled and calls are Config's Calendar, SupportEnabled and Calls.
-	calendar       *Calendar
-	supportEnabled bool
-	calls          CallLog
-	// readLimit is Config's StaffReadLimit.
-	readLimit auth.ClientLimit
-	// core is the auth core the operator console reads and changes accounts through; nil
-	// until UseCore, and then no console route beyond the staff identity's is served.
-	core *auth.Service
 }
 
 // New checks cfg and builds the service.
@@ -158,18 +120,6 @@ func New(cfg Config) (*Service, error) {
 		purgeBatch:   cfg.PurgeBatch,
 		secondFactor: cfg.SecondFactor,
 		sendLimits:   cfg.SendLimits,
-		secure:       cfg.SecureCookies,
-
-		calendar:       cfg.Calendar,
-		supportEnabled: cfg.SupportEnabled,
-		calls:          cfg.Calls,
-		readLimit:      cfg.StaffReadLimit,
-	}
-	if s.readLimit == (auth.ClientLimit{}) {
-		s.readLimit = DefaultStaffReadLimit
-	}
-	if s.calendar == nil {
-		s.calendar = RegularCalendar()
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -208,18 +158,6 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.apiKeys = append(s.apiKeys, sha256.Sum256([]byte(k)))
 	}
-	if cfg.WebAuthn != nil {
-		rp, err := auth.NewRelyingParty(cfg.WebAuthn)
-		if err != nil {
-			return nil, fmt.Errorf("recovery: staff passkeys: %w", err)
-		}
-		s.staffRP = rp
-	}
 	s.purges = append(s.ownPurges(), cfg.Purges...)
 	return s, nil
 }
-
-// UseCore hands the operator console the auth core it looks accounts up in and deletes
-// passkeys through. The core is built after this service (auth.Config.Windows is ForAuth), so
-// it comes separately; call it before ConsoleRoutes.
-func (s *Service) UseCore(core *auth.Service) { s.core = core }

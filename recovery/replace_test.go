@@ -83,7 +83,7 @@ func TestRecoveryRegistrationAfterTheWindowClosedIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if closed, err := e.svc.CloseByOperator(ctx, acct.ID, "staff:suzuki", "お客様のご依頼"); err != nil || !closed {
+	if closed, err := e.closeByStaff(ctx, acct.ID, "staff:suzuki", "お客様のご依頼"); err != nil || !closed {
 		t.Fatalf("close: %v %v", closed, err)
 	}
 	if _, err := phone.FinishRegistration(ctx, rescue, credential); authtest.Status(err) != http.StatusUnauthorized {

@@ -44,8 +44,8 @@ const (
 	actorCustomer = "customer"
 )
 
-// maxReasonLen bounds the free-text reason an operator gives.
-const maxReasonLen = 500
+// MaxReasonLen bounds the free-text reason an operator gives, in characters.
+const MaxReasonLen = 500
 
 var (
 	// ErrUnknownAccount is returned when a window is opened for an account that does not exist.
@@ -71,22 +71,11 @@ func (w windowRow) core() auth.Window {
 	return auth.Window{ID: w.ID, ExpiresAt: w.ExpiresAt, OpenedVia: w.OpenedVia}
 }
 
-// Open opens a fallback window for the account, or restarts the length of the one already
-// open, in its own transaction. actor names who did it ("staff:<login ID>", "cli") and reason
-// why; both are audited. An operator must give a reason.
-func (s *Service) Open(ctx context.Context, accountID int64, via Channel, actor, reason string) (auth.Window, error) {
-	var w auth.Window
-	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		w, err = s.OpenTx(ctx, tx, accountID, via, actor, reason)
-		return err
-	})
-	return w, err
-}
-
-// OpenTx is Open inside the caller's transaction, so the voice line opens the window in the
-// same commit as the verification that earned it. An unknown account fails the statement and
-// with it the caller's transaction.
+// OpenTx opens a fallback window for the account, or restarts the length of the one already
+// open, inside the caller's transaction, so the voice line opens the window in the same commit
+// as the verification that earned it. actor names who did it ("ivr:<CallSid>", "cli") and
+// reason why; both are audited. An operator must give a reason. An unknown account fails the
+// statement and with it the caller's transaction.
 //
 // A window past its end that the expiry job has not marked yet is not open: it is closed as
 // expired (and audited so) and a new window is opened. A window still open is restarted, on the
@@ -96,10 +85,17 @@ func (s *Service) OpenTx(ctx context.Context, tx pgx.Tx, accountID int64, via Ch
 	return s.openTx(ctx, tx, accountID, via, actor, reason, "", "")
 }
 
+// OpenByStaff is OpenTx for a staff member of the operator console (§6), through the operator
+// channel, with their role in the audit line. The console checks the desk's hours and the
+// reason before.
+func (s *Service) OpenByStaff(ctx context.Context, tx pgx.Tx, accountID int64, actor, role, reason string) (auth.Window, error) {
+	return s.openTx(ctx, tx, accountID, ChannelOperator, actor, reason, "", role)
+}
+
 // openTx is OpenTx recording, in the audit and the customer's notice, which second channel
 // confirmed the caller ("sms"), if any, and in the audit the role of the staff member who
 // opened it from the console, if one did.
-func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Channel, actor, reason, confirmedBy string, staffRole Role) (auth.Window, error) {
+func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Channel, actor, reason, confirmedBy, staffRole string) (auth.Window, error) {
 	if err := validOpen(via, actor, reason); err != nil {
 		return auth.Window{}, err
 	}
@@ -135,7 +131,7 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Ch
 			detail["confirmed_by"] = confirmedBy
 		}
 		if staffRole != "" {
-			detail["staff_role"] = string(staffRole)
+			detail["staff_role"] = staffRole
 		}
 		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: event, Detail: detail})
 		if err != nil {
@@ -173,8 +169,8 @@ func validOpen(via Channel, actor, reason string) error {
 	if via == ChannelOperator && strings.TrimSpace(reason) == "" {
 		errs = append(errs, errors.New("an operator must give a reason"))
 	}
-	if utf8.RuneCountInString(reason) > maxReasonLen {
-		errs = append(errs, fmt.Errorf("reason is longer than %d characters", maxReasonLen))
+	if utf8.RuneCountInString(reason) > MaxReasonLen {
+		errs = append(errs, fmt.Errorf("reason is longer than %d characters", MaxReasonLen))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
@@ -190,20 +186,20 @@ func openError(err error) error {
 	return fmt.Errorf("recovery: open window: %w", err)
 }
 
-// CloseByOperator closes the account's open window for an operator, who must give a reason,
-// and ends the recovery-only sessions it let in. It reports whether a window was open; a window
-// found past its end is recorded as expired, not as closed by the operator.
-func (s *Service) CloseByOperator(ctx context.Context, accountID int64, actor, reason string) (bool, error) {
-	if strings.TrimSpace(actor) == "" || strings.TrimSpace(reason) == "" || utf8.RuneCountInString(reason) > maxReasonLen {
-		return false, fmt.Errorf("%w: an operator closes a window with an actor and a reason of at most %d characters", ErrInvalid, maxReasonLen)
+// CloseByStaff closes the account's open window for a staff member of the operator console
+// (closed_by_operator), in the caller's transaction, and tells the customer (§7); the
+// recovery-only sessions it let in end with it (§2.11). It reports whether a window was open;
+// one found past its end is recorded as expired, not as closed, and nobody is told.
+func (s *Service) CloseByStaff(ctx context.Context, tx pgx.Tx, accountID int64, actor, role, reason string) (bool, error) {
+	if strings.TrimSpace(actor) == "" || strings.TrimSpace(reason) == "" || utf8.RuneCountInString(reason) > MaxReasonLen {
+		return false, fmt.Errorf("%w: a staff member closes a window with an actor and a reason of at most %d characters", ErrInvalid, MaxReasonLen)
 	}
-	var closed bool
-	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		closed, err = s.closeTx(ctx, tx, accountID, closedByOperator, actor, reason, "", s.now(), false)
-		return err
-	})
-	return closed, err
+	now := s.now()
+	closed, err := s.closeTx(ctx, tx, accountID, closedByOperator, actor, reason, role, now, false)
+	if err != nil || !closed {
+		return closed, err
+	}
+	return true, auth.Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notify.KindWindowClosed, At: now})
 }
 
 // closeSQL closes the account's open window. One that is already past its end is closed as
@@ -220,7 +216,7 @@ const closeSQL = `
 // it (with the role of the staff member who closed it from the console, if one did) and ends
 // the recovery-only sessions of the account (§2.11). It reports whether a window was closed
 // with the reason asked for.
-func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reason auth.CloseReason, actor, why string, staffRole Role, now time.Time, onlyStale bool) (bool, error) {
+func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reason auth.CloseReason, actor, why, staffRole string, now time.Time, onlyStale bool) (bool, error) {
 	// The account first, as every transaction that changes its window or sessions does.
 	if err := auth.LockAccount(ctx, tx, accountID); err != nil {
 		return false, err
@@ -248,7 +244,7 @@ func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reaso
 		detail["reason"] = why
 	}
 	if staffRole != "" {
-		detail["staff_role"] = string(staffRole)
+		detail["staff_role"] = staffRole
 	}
 	if err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: "window_closed", Detail: detail}); err != nil {
 		return false, err

@@ -191,9 +191,9 @@ func TestOperatorCloseEndsRecoverySession(t *testing.T) {
 	}
 	full := e.addPasskeySession(acct.ID)
 
-	closed, err := e.svc.CloseByOperator(context.Background(), acct.ID, "staff:suzuki", "お客様のご依頼")
+	closed, err := e.closeByStaff(context.Background(), acct.ID, "staff:suzuki", "お客様のご依頼")
 	if err != nil || !closed {
-		t.Fatalf("CloseByOperator = %v, %v", closed, err)
+		t.Fatalf("CloseByStaff = %v, %v", closed, err)
 	}
 	if status, body, _ := e.do(recovery, "GET", "/api/v1/session", nil); status != http.StatusUnauthorized || body["error"] != "unauthorized" {
 		t.Fatalf("recovery session after the close: %d %v, want 401", status, body)
@@ -209,13 +209,13 @@ func TestOperatorCloseEndsRecoverySession(t *testing.T) {
 	}
 
 	t.Run("nothing to close", func(t *testing.T) {
-		closed, err := e.svc.CloseByOperator(context.Background(), acct.ID, "staff:suzuki", "もう一度")
+		closed, err := e.closeByStaff(context.Background(), acct.ID, "staff:suzuki", "もう一度")
 		if err != nil || closed {
-			t.Fatalf("CloseByOperator = %v, %v; want false", closed, err)
+			t.Fatalf("CloseByStaff = %v, %v; want false", closed, err)
 		}
 	})
 	t.Run("a reason is required", func(t *testing.T) {
-		if _, err := e.svc.CloseByOperator(context.Background(), acct.ID, "staff:suzuki", "  "); !errors.Is(err, ErrInvalid) {
+		if _, err := e.closeByStaff(context.Background(), acct.ID, "staff:suzuki", "  "); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("err = %v, want ErrInvalid", err)
 		}
 	})
@@ -231,9 +231,9 @@ func TestOperatorCloseOfARunOutWindowIsRecordedAsExpired(t *testing.T) {
 	acct := e.addPasskeyAccount("taro", "1234567")
 	e.open(acct.ID, ChannelOperator, "staff:suzuki", "本人確認済み")
 	e.clock.Advance(45 * time.Minute)
-	closed, err := e.svc.CloseByOperator(context.Background(), acct.ID, "staff:suzuki", "お客様のご依頼")
+	closed, err := e.closeByStaff(context.Background(), acct.ID, "staff:suzuki", "お客様のご依頼")
 	if err != nil || closed {
-		t.Fatalf("CloseByOperator = %v, %v; want false: the window had run out", closed, err)
+		t.Fatalf("CloseByStaff = %v, %v; want false: the window had run out", closed, err)
 	}
 	if got, want := e.windowEvents(acct.ID), []string{"window_opened", "window_closed:expired"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("audit %v, want %v", got, want)
@@ -273,7 +273,7 @@ func TestWindowUsedAfterCloseIsRefused(t *testing.T) {
 	e := newTestEnv(t)
 	acct := e.addPasskeyAccount("taro", "1234567")
 	w := e.open(acct.ID, ChannelIVR, "ivr:CA01", "")
-	if _, err := e.svc.CloseByOperator(context.Background(), acct.ID, "staff:suzuki", "お客様のご依頼"); err != nil {
+	if _, err := e.closeByStaff(context.Background(), acct.ID, "staff:suzuki", "お客様のご依頼"); err != nil {
 		t.Fatal(err)
 	}
 	err := pgdb.InTx(context.Background(), e.pool, func(tx pgx.Tx) error {
@@ -294,7 +294,7 @@ func TestConcurrentOpensLeaveOneWindow(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			w, err := e.svc.Open(context.Background(), acct.ID, ChannelIVR, "ivr:CA01", "")
+			w, err := e.openErr(context.Background(), acct.ID, ChannelIVR, "ivr:CA01", "")
 			ids[i], errs[i] = w.ID, err
 		})
 	}
@@ -383,10 +383,10 @@ func TestOpenRefusesBadRequests(t *testing.T) {
 		{"unknown channel", acct.ID, "sms", "cli", "確認済み", ErrInvalid},
 		{"operator without a reason", acct.ID, ChannelOperator, "cli", " ", ErrInvalid},
 		{"no actor", acct.ID, ChannelIVR, "", "", ErrInvalid},
-		{"reason too long", acct.ID, ChannelOperator, "cli", strings.Repeat("理", maxReasonLen+1), ErrInvalid},
+		{"reason too long", acct.ID, ChannelOperator, "cli", strings.Repeat("理", MaxReasonLen+1), ErrInvalid},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := e.svc.Open(context.Background(), c.account, c.via, c.actor, c.reason); !errors.Is(err, c.want) {
+			if _, err := e.openErr(context.Background(), c.account, c.via, c.actor, c.reason); !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
 		})

@@ -22,6 +22,7 @@ import (
 	"kagi/auth"
 	"kagi/notify"
 	"kagi/recovery"
+	"kagi/staff"
 	"kagi/web"
 )
 
@@ -67,7 +68,7 @@ var settings = []setting{
 	{env: "KAGI_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed, or none (required outside --dev; --dev: none)"},
 	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "failed passkey logins per client address and period; an address over it is refused passkey logins (0 = no limit)"},
 	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "refused password logins per client address and period (0 = no limit)"},
-	{env: "KAGI_STAFF_READ_LIMIT", flag: "staff-read-limit", def: recovery.DefaultStaffReadLimit.String(), usage: "console searches and audit-trail reads per staff member and period (§6)"},
+	{env: "KAGI_STAFF_READ_LIMIT", flag: "staff-read-limit", def: staff.DefaultReadLimit.String(), usage: "console searches and audit-trail reads per staff member and period (§6)"},
 	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "wrong email-check picks per client address and period (0 = no limit)"},
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,15 +19,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"kagi/auth"
+	"kagi/console"
 	"kagi/ivr"
 	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/recovery"
+	"kagi/staff"
 	"kagi/web"
 )
 
 // schema lists every package's migrations in dependency order.
-var schema = []pgdb.Migrations{auth.Migrations, auth.NotifyMigrations, recovery.Migrations, ivr.Migrations}
+var schema = []pgdb.Migrations{auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations, ivr.Migrations}
 
 // app is the wired service graph shared by serve and the CLI commands.
 type app struct {
@@ -35,6 +38,9 @@ type app struct {
 	pool     *pgxpool.Pool
 	auth     *auth.Service
 	recovery *recovery.Service
+	voice    *recovery.VoiceVerifier
+	staff    *staff.Service
+	console  *console.Service
 	outbox   *notify.Outbox
 	// texter sends texts and caller places calls (Twilio, or the development mailbox); nil
 	// for the command-line tools and without Twilio.
@@ -80,25 +86,23 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	rp := &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins}
 	staffRP := &webauthn.Config{RPID: c.ConsoleURL.Hostname(), RPDisplayName: "kagi", RPOrigins: []string{c.ConsoleURL.String()}}
 	secure := c.PublicURL.Scheme == "https"
+	staffSvc, err := staff.New(staff.Config{Pool: pool, Log: log, WebAuthn: staffRP, ReadLimit: c.StaffReadLimit})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	recoverySvc, err := recovery.New(recovery.Config{
-		WebAuthn:       staffRP,
-		SecureCookies:  c.ConsoleURL.Scheme == "https",
-		Outbox:         outbox,
-		RecoveryHold:   c.RecoveryHold,
-		SecondFactor:   c.SecondFactor,
-		SendLimits:     c.SendLimits,
-		StaffReadLimit: c.StaffReadLimit,
-		Pool:           pool,
-		Log:            log,
-		Window:         c.FallbackWindow,
-		APIKeys:        c.APIKeys,
-		// The console opens windows in the voice line's business hours and lists its calls.
-		Calendar:       c.Calendar,
-		SupportEnabled: c.SupportEnabled,
-		Calls:          ivr.CallLog{},
+		Outbox:       outbox,
+		RecoveryHold: c.RecoveryHold,
+		SecondFactor: c.SecondFactor,
+		SendLimits:   c.SendLimits,
+		Pool:         pool,
+		Log:          log,
+		Window:       c.FallbackWindow,
+		APIKeys:      c.APIKeys,
 		// The expiry job runs each package's purges of its own tables; auth.Config.Throttle is
 		// left at its default below, so the throttle purge gets the same.
-		Purges: append(auth.Purges(auth.DefaultThrottle), ivr.Purges()...),
+		Purges: slices.Concat(auth.Purges(auth.DefaultThrottle), staff.Purges(), ivr.Purges()),
 	})
 	if err != nil {
 		pool.Close()
@@ -125,8 +129,19 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
-	recoverySvc.UseCore(authSvc)
-	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, outbox: outbox, texter: texter, caller: caller}, nil
+	voice := recovery.NewVoiceVerifier(authSvc, recoverySvc)
+	consoleSvc, err := console.New(console.Config{
+		Pool: pool, Log: log, Core: authSvc, Staff: staffSvc, Windows: recoverySvc, Voice: voice,
+		// The console opens windows in the voice line's business hours and lists its calls.
+		Calls: ivr.CallLog{}, Calendar: c.Calendar, SupportEnabled: c.SupportEnabled,
+		SecureCookies: c.ConsoleURL.Scheme == "https",
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, voice: voice, staff: staffSvc,
+		console: consoleSvc, outbox: outbox, texter: texter, caller: caller}, nil
 }
 
 func (a *app) close() { a.pool.Close() }
@@ -176,7 +191,7 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 		OperatorNumber: c.OperatorNumber,
 		Calendar:       c.Calendar,
 		SupportEnabled: c.SupportEnabled,
-		Verifier:       recovery.NewVoiceVerifier(a.auth, a.recovery),
+		Verifier:       a.voice,
 		Texter:         a.texter,
 		Caller:         a.caller,
 	})
@@ -207,7 +222,7 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 // on its own origin (§6).
 func (a *app) consoleHandler() http.Handler {
 	mux := http.NewServeMux()
-	a.recovery.ConsoleRoutes(mux)
+	a.console.Routes(mux)
 	return a.frame(mux, a.cfg.ConsoleURL)
 }
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"kagi/recovery"
+	"kagi/staff"
 )
 
 // byUsage is --by's flag help: who acts, for the audit trail and the check.
@@ -17,17 +17,17 @@ const byUsage = "the login ID of the enrolled supervisor who does this, as the a
 // other error as it is.
 func byError(err error, by string) error {
 	switch {
-	case errors.Is(err, recovery.ErrByRequired):
+	case errors.Is(err, staff.ErrByRequired):
 		return errors.New("--by is required: the login ID of an enrolled supervisor who does this")
-	case errors.Is(err, recovery.ErrByUnknown):
+	case errors.Is(err, staff.ErrByUnknown):
 		return fmt.Errorf("--by %s: no staff member has this login ID", by)
-	case errors.Is(err, recovery.ErrByNotSupervisor):
+	case errors.Is(err, staff.ErrByNotSupervisor):
 		return fmt.Errorf("--by %s: an operator; only a supervisor may change the staff", by)
-	case errors.Is(err, recovery.ErrByDisabled):
+	case errors.Is(err, staff.ErrByDisabled):
 		return fmt.Errorf("--by %s: disabled; only an enabled supervisor may change the staff", by)
-	case errors.Is(err, recovery.ErrByNotEnrolled):
+	case errors.Is(err, staff.ErrByNotEnrolled):
 		return fmt.Errorf("--by %s: has not enrolled a passkey yet; only an enrolled supervisor may change the staff", by)
-	case errors.Is(err, recovery.ErrOwnStaff):
+	case errors.Is(err, staff.ErrSelf):
 		return fmt.Errorf("--by %s: a supervisor cannot disable or demote themselves; another supervisor must", by)
 	}
 	return err
@@ -40,7 +40,7 @@ func byError(err error, by string) error {
 // first staff) may it be left out.
 func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("staff add")
-	var n recovery.NewStaff
+	var n staff.NewStaff
 	fs.StringVar(&n.LoginID, "login-id", "", "the staff member's login ID")
 	fs.StringVar(&n.Name, "name", "", "the staff member's name")
 	role := fs.String("role", "", "operator or supervisor")
@@ -58,7 +58,7 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 	}
 	if *role == "" {
 		errs = append(errs, errors.New("--role is required (operator or supervisor)"))
-	} else if r, err := recovery.ParseRole(*role); err != nil {
+	} else if r, err := staff.ParseRole(*role); err != nil {
 		errs = append(errs, fmt.Errorf("--role: %w", err))
 	} else {
 		n.Role = r
@@ -74,11 +74,11 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer a.close()
-	en, err := a.recovery.AddStaff(ctx, n, *by)
-	if errors.Is(err, recovery.ErrStaffExists) {
+	en, err := a.staff.Add(ctx, n, *by)
+	if errors.Is(err, staff.ErrExists) {
 		return fmt.Errorf("a staff member with login ID %q already exists", n.LoginID)
 	}
-	if errors.Is(err, recovery.ErrByRequired) {
+	if errors.Is(err, staff.ErrByRequired) {
 		return errors.New("--by is required once a supervisor has enrolled: the login ID of an enrolled supervisor who adds them")
 	}
 	if err != nil {
@@ -122,7 +122,7 @@ func onStaff(ctx context.Context, name string, args []string, getenv func(string
 	}
 	defer a.close()
 	err = act(a, *loginID, *by)
-	if errors.Is(err, recovery.ErrUnknownStaff) {
+	if errors.Is(err, staff.ErrUnknown) {
 		return fmt.Errorf("no staff member with login ID %q", *loginID)
 	}
 	return byError(err, *by)
@@ -132,7 +132,7 @@ func onStaff(ctx context.Context, name string, args []string, getenv func(string
 // at once.
 func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return onStaff(ctx, "staff disable", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
-		res, err := a.recovery.DisableStaff(ctx, loginID, by)
+		res, err := a.staff.Disable(ctx, loginID, by)
 		switch {
 		case err != nil:
 			return err
@@ -149,7 +149,7 @@ func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) str
 // same login ID and, if they had one, the same passkey.
 func cmdStaffEnable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return onStaff(ctx, "staff enable", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
-		res, err := a.recovery.EnableStaff(ctx, loginID, by)
+		res, err := a.staff.Enable(ctx, loginID, by)
 		switch {
 		case err != nil:
 			return err
@@ -174,14 +174,14 @@ func cmdStaffRole(ctx context.Context, args []string, getenv func(string) string
 			if *role == "" {
 				return errors.New("--role is required (operator or supervisor)")
 			}
-			if _, err := recovery.ParseRole(*role); err != nil {
+			if _, err := staff.ParseRole(*role); err != nil {
 				return fmt.Errorf("--role: %w", err)
 			}
 			return nil
 		}
 	}
 	return onStaff(ctx, "staff role", args, getenv, stderr, more, func(a *app, loginID, by string) error {
-		res, err := a.recovery.SetStaffRole(ctx, loginID, recovery.Role(*role), by)
+		res, err := a.staff.SetRole(ctx, loginID, staff.Role(*role), by)
 		switch {
 		case err != nil:
 			return err
@@ -199,8 +199,8 @@ func cmdStaffRole(ctx context.Context, args []string, getenv func(string) string
 // passkey and ends their sessions.
 func cmdStaffCode(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return onStaff(ctx, "staff code", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
-		en, err := a.recovery.ReissueStaffCode(ctx, loginID, by)
-		if errors.Is(err, recovery.ErrStaffDisabled) {
+		en, err := a.staff.ReissueCode(ctx, loginID, by)
+		if errors.Is(err, staff.ErrDisabled) {
 			return fmt.Errorf("staff member %s is disabled: enable them first (kagi staff enable)", loginID)
 		}
 		if err != nil {

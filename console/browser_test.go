@@ -1,4 +1,4 @@
-package recovery
+package console
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"kagi/staff"
 
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -32,11 +34,11 @@ func TestBrowserOperatorOpensAWindowFromTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	c := newConsole(t, func(c *Config) {
-		c.WebAuthn = &webauthn.Config{RPID: "localhost", RPDisplayName: "kagi", RPOrigins: []string{origin}}
+	c := newConsole(t, func(c *setup) {
+		c.Staff.WebAuthn = &webauthn.Config{RPID: "localhost", RPDisplayName: "kagi", RPOrigins: []string{origin}}
 	})
 	acct := c.customer()
-	code := c.addStaff("suzuki", RoleOperator)
+	code := c.addStaff("suzuki", staff.RoleOperator)
 	srv := httptest.NewUnstartedServer(c.console.Config.Handler)
 	srv.Listener.Close()
 	srv.Listener = ln

@@ -1,4 +1,4 @@
-package recovery
+package console
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"kagi/auth"
 	"kagi/notify/notifytest"
 	"kagi/pgdb"
+	"kagi/recovery"
+	"kagi/staff"
 )
 
 // The console's customer: secrets of their own, none of which any staff answer may carry.
@@ -32,8 +32,8 @@ const (
 // ivr): one call per account, the caller masked.
 type fakeCalls struct{}
 
-func (fakeCalls) RecentCalls(_ context.Context, _ pgdb.Querier, accountID int64, limit int) ([]Call, error) {
-	return []Call{{CallSid: fmt.Sprintf("CA%d", accountID), Caller: auth.MaskPhone(consolePhone), StartedAt: testStart, Outcome: "failed"}}[:min(1, limit)], nil
+func (fakeCalls) RecentCalls(_ context.Context, _ pgdb.Querier, accountID int64, limit int) ([]recovery.Call, error) {
+	return []recovery.Call{{CallSid: fmt.Sprintf("CA%d", accountID), Caller: auth.MaskPhone(consolePhone), StartedAt: testStart, Outcome: "failed"}}[:min(1, limit)], nil
 }
 
 // console is a test of the console API: its env, and every body a staff answer carried, for
@@ -44,9 +44,9 @@ type console struct {
 	bodies [][]byte
 }
 
-func newConsole(t *testing.T, edit ...func(*Config)) *console {
+func newConsole(t *testing.T, edit ...func(*setup)) *console {
 	t.Helper()
-	return &console{testEnv: newTestEnv(t, append([]func(*Config){func(c *Config) { c.Calls = fakeCalls{} }}, edit...)...)}
+	return &console{testEnv: newTestEnv(t, append([]func(*setup){func(c *setup) { c.Calls = fakeCalls{} }}, edit...)...)}
 }
 
 // call is d.call, keeping the answer.
@@ -184,10 +184,10 @@ func TestConsoleFindsAnAccountByNumberOrLoginIDWithoutItsSecrets(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	acct := c.customer()
-	c.open(acct.ID, ChannelIVR, "ivr:CA01", "")
+	c.open(acct.ID, recovery.ChannelIVR, "ivr:CA01", "")
 	c.lockBoth()
 	c.addAccount("5550001x", "7777777") // a login ID that is no account number of its own
-	desk := c.enrolledStaff("suzuki", RoleOperator)
+	desk := c.enrolledStaff("suzuki", staff.RoleOperator)
 	customer := c.browser()
 	if status, body := c.passwordLogin(customer, "hanako"); status != http.StatusOK {
 		t.Fatalf("customer login through the window: %d %v", status, body)
@@ -207,7 +207,7 @@ func TestConsoleFindsAnAccountByNumberOrLoginIDWithoutItsSecrets(t *testing.T) {
 			pk == nil || pk["synced"] != true || pk["created_at"] == nil || win["open"] != true || win["opened_via"] != "ivr" {
 			t.Fatalf("search %q: card %v", q, a)
 		}
-		if exp, _ := time.Parse(time.RFC3339, win["expires_at"].(string)); !exp.Equal(testStart.Add(DefaultWindow)) {
+		if exp, _ := time.Parse(time.RFC3339, win["expires_at"].(string)); !exp.Equal(testStart.Add(recovery.DefaultWindow)) {
 			t.Fatalf("window expires %v", win["expires_at"])
 		}
 		var locks []string
@@ -241,11 +241,11 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	acct := c.customer()
-	operator := c.enrolledStaff("suzuki", RoleOperator)
+	operator := c.enrolledStaff("suzuki", staff.RoleOperator)
 
 	status, body := c.act(operator, consoleNumber, "window/open", "  本人確認済み(生年月日・住所)  ")
 	expectStatus(t, "open", status, body, http.StatusOK, "")
-	if exp, _ := time.Parse(time.RFC3339, fmt.Sprint(body["expires_at"])); !exp.Equal(testStart.Add(DefaultWindow)) {
+	if exp, _ := time.Parse(time.RFC3339, fmt.Sprint(body["expires_at"])); !exp.Equal(testStart.Add(recovery.DefaultWindow)) {
 		t.Fatalf("open answered %v", body)
 	}
 	ws := c.windows(acct.ID)
@@ -281,7 +281,7 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 	c.clock.Advance(10 * time.Minute)
 	status, body = c.act(operator, consoleNumber, "window/open", "再度の依頼")
 	expectStatus(t, "restart", status, body, http.StatusOK, "")
-	if ws := c.windows(acct.ID); len(ws) != 1 || ws[0].RestartedCount != 1 || !ws[0].ExpiresAt.Equal(c.clock.Now().Add(DefaultWindow)) {
+	if ws := c.windows(acct.ID); len(ws) != 1 || ws[0].RestartedCount != 1 || !ws[0].ExpiresAt.Equal(c.clock.Now().Add(recovery.DefaultWindow)) {
 		t.Fatalf("after a restart: %+v", ws)
 	}
 
@@ -293,7 +293,7 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 	}{
 		{"no reason", consoleNumber, "", nil, http.StatusBadRequest, "reason_required"},
 		{"a blank reason", consoleNumber, " \t　", nil, http.StatusBadRequest, "reason_required"},
-		{"an overlong reason", consoleNumber, strings.Repeat("理", maxReasonLen+1), nil, http.StatusBadRequest, "invalid_request"},
+		{"an overlong reason", consoleNumber, strings.Repeat("理", recovery.MaxReasonLen+1), nil, http.StatusBadRequest, "invalid_request"},
 		{"no body", consoleNumber, "", "not an object", http.StatusBadRequest, "invalid_request"},
 		{"an unknown account", "9999999", "本人確認済み", nil, http.StatusNotFound, "not_found"},
 		{"a number no account can have", "%00", "本人確認済み", nil, http.StatusNotFound, "not_found"},
@@ -318,26 +318,26 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 
 func TestConsoleOpensNoWindowOutsideBusinessHours(t *testing.T) {
 	t.Parallel()
-	closedToday, err := ParseCalendar([]byte(`{"closed":["` + testStart.Format("2006-01-02") + `"]}`))
+	closedToday, err := recovery.ParseCalendar([]byte(`{"closed":["` + testStart.Format("2006-01-02") + `"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sunday := time.Date(2031, 6, 8, 20, 0, 0, 0, jst)
 	for _, tc := range []struct {
 		name    string
-		edit    func(*Config)
+		edit    func(*setup)
 		advance time.Duration
 	}{
-		{"Sunday 20:00 JST", func(*Config) {}, sunday.Sub(testStart)},
-		{"a closed day of the calendar", func(c *Config) { c.Calendar = closedToday }, 0},
-		{"support switched off", func(c *Config) { c.SupportEnabled = false }, 0},
+		{"Sunday 20:00 JST", func(*setup) {}, sunday.Sub(testStart)},
+		{"a closed day of the calendar", func(c *setup) { c.Calendar = closedToday }, 0},
+		{"support switched off", func(c *setup) { c.SupportEnabled = false }, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := newConsole(t, tc.edit)
 			acct := c.customer()
 			c.clock.Advance(tc.advance)
-			supervisor := c.enrolledStaff("tanaka", RoleSupervisor)
+			supervisor := c.enrolledStaff("tanaka", staff.RoleSupervisor)
 			status, body := c.act(supervisor, consoleNumber, "window/open", "本人確認済み")
 			expectStatus(t, "open", status, body, http.StatusForbidden, "outside_business_hours")
 			if len(c.windows(acct.ID)) != 0 || len(notifytest.Kinds(t, c.pool, acct.ID)) != 0 {
@@ -351,13 +351,13 @@ func TestConsoleClosesAWindowAndEndsTheRecoverySession(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	acct := c.customer()
-	c.open(acct.ID, ChannelIVR, "ivr:CA01", "")
+	c.open(acct.ID, recovery.ChannelIVR, "ivr:CA01", "")
 	recoverySession := c.browser()
 	if status, body := c.passwordLogin(recoverySession, "hanako"); status != http.StatusOK {
 		t.Fatalf("login: %d %v", status, body)
 	}
 	full := c.addPasskeySession(acct.ID)
-	operator := c.enrolledStaff("suzuki", RoleOperator)
+	operator := c.enrolledStaff("suzuki", staff.RoleOperator)
 
 	status, body := c.act(operator, consoleNumber, "window/close", "")
 	expectStatus(t, "close without a reason", status, body, http.StatusBadRequest, "reason_required")
@@ -389,13 +389,13 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 	c := newConsole(t)
 	acct := c.customer()
 	c.lockBoth()
-	operator := c.enrolledStaff("suzuki", RoleOperator)
-	supervisor := c.enrolledStaff("tanaka", RoleSupervisor)
-	c.expect("the customer calling while locked", c.verify(consoleNumber, consolePhone, consolePIN), VoiceAccountLocked)
+	operator := c.enrolledStaff("suzuki", staff.RoleOperator)
+	supervisor := c.enrolledStaff("tanaka", staff.RoleSupervisor)
+	c.expectOutcome("the customer calling while locked", c.verify(consoleNumber, consolePhone, consolePIN), recovery.VoiceAccountLocked)
 
 	status, body := c.act(operator, consoleNumber, "lockout/clear", "本人確認済み")
 	expectStatus(t, "an operator clearing", status, body, http.StatusForbidden, "forbidden")
-	c.expect("after the operator's refused clear", c.verify(consoleNumber, consolePhone, consolePIN), VoiceAccountLocked)
+	c.expectOutcome("after the operator's refused clear", c.verify(consoleNumber, consolePhone, consolePIN), recovery.VoiceAccountLocked)
 	status, body = c.act(supervisor, consoleNumber, "lockout/clear", " ")
 	expectStatus(t, "clear without a reason", status, body, http.StatusBadRequest, "reason_required")
 	status, body = c.act(supervisor, "9999999", "lockout/clear", "本人確認済み")
@@ -410,7 +410,7 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.addPasskey(other.ID)
-	c.expect("the other customer's wrong PIN", c.verify("7654321", "+819011112222", wrongPIN), VoiceFailed)
+	c.expectOutcome("the other customer's wrong PIN", c.verify("7654321", "+819011112222", wrongPIN), recovery.VoiceFailed)
 	failures, audited := c.count(`SELECT count(*) FROM voice_failures`), c.count(`SELECT count(*) FROM audit_log`)
 	toldOther := len(notifytest.Kinds(t, c.pool, other.ID))
 	status, body = c.act(supervisor, "7654321", "lockout/clear", "本人確認済み")
@@ -449,8 +449,8 @@ func TestConsoleClearsLockoutsForSupervisorsOnly(t *testing.T) {
 		t.Fatalf("lockouts after clearing: %v", locks)
 	}
 	// One wrong PIN after the clear is one failure, not the sixth.
-	c.expect("a wrong PIN after the clear", c.verify(consoleNumber, consolePhone, wrongPIN), VoiceFailed)
-	c.expect("the customer calling after the clear", c.verify(consoleNumber, consolePhone, consolePIN), VoiceVerified)
+	c.expectOutcome("a wrong PIN after the clear", c.verify(consoleNumber, consolePhone, wrongPIN), recovery.VoiceFailed)
+	c.expectOutcome("the customer calling after the clear", c.verify(consoleNumber, consolePhone, consolePIN), recovery.VoiceVerified)
 	told := len(notifytest.Kinds(t, c.pool, acct.ID))
 	status, body = c.act(supervisor, consoleNumber, "lockout/clear", "本人確認済み")
 	expectStatus(t, "clear again once cleared", status, body, http.StatusConflict, "nothing_to_clear")
@@ -466,7 +466,7 @@ func TestConsoleClearsAPasswordPause(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	acct := c.customer()
-	supervisor := c.enrolledStaff("tanaka", RoleSupervisor)
+	supervisor := c.enrolledStaff("tanaka", staff.RoleSupervisor)
 	until := c.clock.Now().Add(20 * time.Hour)
 	if _, err := c.pool.Exec(context.Background(), `UPDATE accounts SET password_paused_until = $2 WHERE id = $1`, acct.ID, until); err != nil {
 		t.Fatal(err)
@@ -497,10 +497,10 @@ func TestConsoleDeletesAPasskeyForSupervisorsOnly(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	acct := c.customer()
-	c.open(acct.ID, ChannelIVR, "ivr:CA01", "")
+	c.open(acct.ID, recovery.ChannelIVR, "ivr:CA01", "")
 	full := c.addPasskeySession(acct.ID)
-	operator := c.enrolledStaff("suzuki", RoleOperator)
-	supervisor := c.enrolledStaff("tanaka", RoleSupervisor)
+	operator := c.enrolledStaff("suzuki", staff.RoleOperator)
+	supervisor := c.enrolledStaff("tanaka", staff.RoleSupervisor)
 	secrets := c.secrets(acct.ID, operator.staffCookie(), supervisor.staffCookie())
 
 	status, body := c.act(operator, consoleNumber, "passkey/delete", "機種変更のため")
@@ -551,7 +551,7 @@ func TestConsoleNeedsAStaffSession(t *testing.T) {
 	c := newConsole(t)
 	acct := c.customer()
 	customer := c.browser()
-	c.open(acct.ID, ChannelIVR, "ivr:CA01", "")
+	c.open(acct.ID, recovery.ChannelIVR, "ivr:CA01", "")
 	if status, body := c.passwordLogin(customer, "hanako"); status != http.StatusOK {
 		t.Fatalf("customer login: %d %v", status, body)
 	}
@@ -585,12 +585,12 @@ func TestConsoleAuditTrailPages(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	acct := c.customer()
-	operator := c.enrolledStaff("suzuki", RoleOperator)
-	other := c.enrolledStaff("sato", RoleOperator)
-	st := Staff{LoginID: "suzuki", Role: RoleOperator}
+	operator := c.enrolledStaff("suzuki", staff.RoleOperator)
+	other := c.enrolledStaff("sato", staff.RoleOperator)
+	st := staff.Staff{LoginID: "suzuki", Role: staff.RoleOperator}
 	const opened = 54
 	for i := range opened {
-		if _, err := c.svc.OpenForStaff(context.Background(), st, consoleNumber, fmt.Sprintf("依頼 %d", i)); err != nil {
+		if _, err := c.consoleSvc.OpenForStaff(context.Background(), st, consoleNumber, fmt.Sprintf("依頼 %d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -667,7 +667,7 @@ func TestConsoleReadsLeaveATrace(t *testing.T) {
 	acct := c.customer()
 	twin := c.addAccount(consoleNumber+"0", "5550002")
 	c.addAccount("5550002", "5550003") // a login ID that is twin's account number
-	desk := c.enrolledStaff("suzuki", RoleOperator)
+	desk := c.enrolledStaff("suzuki", staff.RoleOperator)
 	for _, s := range []struct {
 		q, kind string
 		results int
@@ -713,25 +713,25 @@ func TestConsoleReadsLeaveATrace(t *testing.T) {
 // the period ends; another staff member reads on.
 func TestConsoleReadsAreLimitedPerStaffMember(t *testing.T) {
 	t.Parallel()
-	c := newConsole(t, func(cfg *Config) { cfg.StaffReadLimit = auth.ClientLimit{Max: 3, Period: 20 * time.Minute} })
+	c := newConsole(t, func(cfg *setup) { cfg.Staff.ReadLimit = auth.ClientLimit{Max: 3, Period: 20 * time.Minute} })
 	c.customer()
-	desk := c.enrolledStaff("suzuki", RoleOperator)
-	other := c.enrolledStaff("sato", RoleOperator)
+	desk := c.enrolledStaff("suzuki", staff.RoleOperator)
+	other := c.enrolledStaff("sato", staff.RoleOperator)
 	reads := []string{"/staff/api/accounts?q=" + consoleNumber, "/staff/api/audit", "/staff/api/accounts?q=hanako"}
 	for _, path := range reads {
 		status, body := c.call(desk, "GET", path, nil)
 		expectStatus(t, path, status, body, http.StatusOK, "")
 	}
-	before := testutil.ToFloat64(staffReadsLimited)
+	before := readsLimited()
 	audited := c.count(`SELECT count(*) FROM audit_log WHERE event IN ('staff_search', 'staff_audit_read')`)
 	for _, path := range reads[:2] {
 		status, body := c.call(desk, "GET", path, nil)
 		expectStatus(t, "past the limit: "+path, status, body, http.StatusTooManyRequests, "rate_limited")
-		if body["message"] != msgStaffReadsLimited {
+		if body["message"] != "検索・履歴の表示回数が上限に達しました。しばらく時間をおいてから再度お試しください。" {
 			t.Fatalf("message %v", body["message"])
 		}
 	}
-	if d := testutil.ToFloat64(staffReadsLimited) - before; d < 2 {
+	if d := readsLimited() - before; d < 2 {
 		t.Fatalf("kagi_staff_reads_limited_total rose by %v, want 2", d)
 	}
 	if n := c.count(`SELECT count(*) FROM audit_log WHERE event IN ('staff_search', 'staff_audit_read')`); n != audited {
@@ -751,7 +751,7 @@ func TestConsoleTrailNeverSaysWhetherARefusedPasswordWasRight(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	acct := c.customer()
-	desk := c.enrolledStaff("suzuki", RoleOperator)
+	desk := c.enrolledStaff("suzuki", staff.RoleOperator)
 	for _, pw := range []string{testPassword, "not-the-password-1"} {
 		status, body, _ := c.do(c.browser(), "POST", "/api/v1/login/password", map[string]string{"login_id": "hanako", "password": pw})
 		if status == http.StatusOK {

@@ -1,4 +1,4 @@
-package recovery
+package console
 
 import (
 	"context"
@@ -13,25 +13,21 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"kagi/auth"
-	"kagi/notify"
 	"kagi/pgdb"
+	"kagi/recovery"
+	"kagi/staff"
 	"kagi/web"
 )
-
-// The operator console's view of accounts and its actions on them (§6). Accounts, passkeys,
-// sessions and the audit trail are auth's: they are read and changed only through the core
-// (Service.UseCore). Every action is audited under the staff member ("staff:<login ID>") with
-// their role and the reason they gave.
 
 // recentCallsShown bounds the calls a console card lists.
 const recentCallsShown = 10
 
 // Refusals of the console's API.
 var (
+	errStaffUnauthorized = web.Errorf(http.StatusUnauthorized, "unauthorized", msgStaffUnauthorized)
+	errStaffForbidden    = web.Errorf(http.StatusForbidden, "forbidden", msgStaffForbidden)
 	errReasonRequired    = web.Errorf(http.StatusBadRequest, "reason_required", msgReasonRequired)
 	errReasonTooLong     = web.Errorf(http.StatusBadRequest, "invalid_request", msgReasonTooLong)
 	errQueryRequired     = web.Errorf(http.StatusBadRequest, "invalid_request", msgQueryRequired)
@@ -41,7 +37,6 @@ var (
 	errNoOpenWindow      = web.Errorf(http.StatusConflict, "no_window", msgNoOpenWindow)
 	errNoPasskey         = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskey)
 	errNothingToClear    = web.Errorf(http.StatusConflict, "nothing_to_clear", msgNothingToClear)
-	errStaffReadsLimited = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgStaffReadsLimited)
 	// errNoPasskeyToRecover refuses a window for an account whose password already works.
 	errNoPasskeyToRecover = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskeyNoWindow)
 )
@@ -53,7 +48,7 @@ func staffReason(reason string) (string, error) {
 	switch {
 	case reason == "":
 		return "", errReasonRequired
-	case utf8.RuneCountInString(reason) > maxReasonLen:
+	case utf8.RuneCountInString(reason) > recovery.MaxReasonLen:
 		return "", errReasonTooLong
 	}
 	return reason, nil
@@ -75,80 +70,28 @@ type ConsoleWindow struct {
 	OpenedVia *string    `json:"opened_via"`
 }
 
-// ConsoleLockout is an active voice-line lockout (§4.4) of the account or of one of its
-// registered phones as a caller, the number masked.
-type ConsoleLockout struct {
-	Kind   string    `json:"kind"`
-	Caller string    `json:"caller,omitempty"`
-	Until  time.Time `json:"until"`
-}
-
-// lockoutPasswordPause is the kind of ConsoleLockout a paused password login is (§2.12).
-const lockoutPasswordPause = "password_pause"
-
 // ConsoleAccount is one account as the console's search answers it. It carries no secret:
 // no PIN or password hash, no credential ID or key, no phone digit beyond the masked form.
 type ConsoleAccount struct {
-	AccountNumber string           `json:"account_number"`
-	LoginID       string           `json:"login_id"`
-	Name          string           `json:"name"`
-	Passkey       *ConsolePasskey  `json:"passkey"`
-	Window        ConsoleWindow    `json:"window"`
-	Lockouts      []ConsoleLockout `json:"lockouts"`
-	RecentCalls   []Call           `json:"recent_calls"`
-}
-
-// staffReadsLimited counts the console reads refused by KAGI_STAFF_READ_LIMIT.
-var staffReadsLimited = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "kagi_staff_reads_limited_total",
-	Help: "Console searches and audit-trail reads refused because the staff member was over KAGI_STAFF_READ_LIMIT.",
-})
-
-// staffReadSQL counts one read of staff member $1 at $2 in one statement: a period that ran
-// out starts again with this read.
-const staffReadSQL = `
-	INSERT INTO staff_reads AS r (staff_id, hits, resets_at)
-	VALUES ($1, 1, $2::timestamptz + $3::interval)
-	ON CONFLICT (staff_id) DO UPDATE SET
-	    hits = CASE WHEN r.resets_at <= $2 THEN 1 ELSE LEAST(r.hits + 1, 1000000000) END,
-	    resets_at = CASE WHEN r.resets_at <= $2 THEN EXCLUDED.resets_at ELSE r.resets_at END
-	RETURNING hits, resets_at`
-
-// countStaffRead counts a search or audit-trail read of st's and refuses it, 429
-// rate_limited, past the staff member's limit of reads (§6). A refused read counts too: a
-// script hammering the console stays refused until its period ends.
-func (s *Service) countStaffRead(ctx context.Context, st Staff) error {
-	var (
-		hits     int
-		resetsAt time.Time
-	)
-	now := s.now()
-	if err := s.pool.QueryRow(ctx, staffReadSQL, st.ID, now, s.readLimit.Period).Scan(&hits, &resetsAt); err != nil {
-		return fmt.Errorf("recovery: count a staff read: %w", err)
-	}
-	if hits <= s.readLimit.Max {
-		return nil
-	}
-	if hits == s.readLimit.Max+1 {
-		s.log.WarnContext(ctx, "staff member reached the read limit", "staff", st.LoginID,
-			"limit", s.readLimit.String(), "until", resetsAt)
-	}
-	staffReadsLimited.Inc()
-	e := *errStaffReadsLimited
-	e.RetryAfter = resetsAt.Sub(now)
-	return &e
+	AccountNumber string             `json:"account_number"`
+	LoginID       string             `json:"login_id"`
+	Name          string             `json:"name"`
+	Passkey       *ConsolePasskey    `json:"passkey"`
+	Window        ConsoleWindow      `json:"window"`
+	Lockouts      []recovery.Lockout `json:"lockouts"`
+	RecentCalls   []recovery.Call    `json:"recent_calls"`
 }
 
 // auditStaffRead writes a console read to the trail under the staff member, with their role
 // and client address (§6). It is written after the read, so a page never shows its own line.
-func (s *Service) auditStaffRead(ctx context.Context, st Staff, event string, accountID int64, detail map[string]any) error {
+func (s *Service) auditStaffRead(ctx context.Context, st staff.Staff, event string, accountID int64, detail map[string]any) error {
 	detail["staff_role"] = string(st.Role)
 	if a := web.ClientAddrOf(ctx); a.IsValid() {
 		detail["client"] = a.String()
 	}
 	err := auth.Audit(ctx, s.pool, auth.AuditEvent{At: s.now(), AccountID: accountID, Actor: st.Actor(), Event: event, Detail: detail})
 	if err != nil {
-		return fmt.Errorf("recovery: audit a staff read: %w", err)
+		return fmt.Errorf("console: audit a staff read: %w", err)
 	}
 	return nil
 }
@@ -165,8 +108,8 @@ const (
 // (both, when one account's login ID is another's number), in one read-only snapshot. The
 // search counts against st's read limit and is audited as staff_search with what q matched
 // and how many accounts (§6), under the account when exactly one matched.
-func (s *Service) FindAccounts(ctx context.Context, st Staff, q string) ([]ConsoleAccount, error) {
-	if err := s.countStaffRead(ctx, st); err != nil {
+func (s *Service) FindAccounts(ctx context.Context, st staff.Staff, q string) ([]ConsoleAccount, error) {
+	if err := s.staff.CountRead(ctx, st); err != nil {
 		return nil, err
 	}
 	q = strings.TrimSpace(q)
@@ -204,7 +147,7 @@ func (s *Service) FindAccounts(ctx context.Context, st Staff, q string) ([]Conso
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("recovery: find accounts: %w", err)
+			return nil, fmt.Errorf("console: find accounts: %w", err)
 		}
 	}
 	kind := qKindNone
@@ -229,7 +172,7 @@ func (s *Service) FindAccounts(ctx context.Context, st Staff, q string) ([]Conso
 func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account) (ConsoleAccount, error) {
 	now := s.now()
 	card := ConsoleAccount{AccountNumber: a.AccountNumber, LoginID: a.LoginID, Name: a.Name,
-		Lockouts: []ConsoleLockout{}, RecentCalls: []Call{}}
+		Lockouts: []recovery.Lockout{}, RecentCalls: []recovery.Call{}}
 	pk, ok, err := s.core.PasskeyOf(ctx, tx, a.ID)
 	if err != nil {
 		return card, err
@@ -237,7 +180,7 @@ func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account)
 	if ok {
 		card.Passkey = &ConsolePasskey{Provider: pk.Provider(), Synced: pk.Synced(), CreatedAt: pk.CreatedAt, LastUsedAt: pk.LastUsedAt}
 	}
-	w, ok, err := coreWindows{s}.OpenWindow(ctx, tx, a.ID, now)
+	w, ok, err := s.windows.ForAuth().OpenWindow(ctx, tx, a.ID, now)
 	if err != nil {
 		return card, err
 	}
@@ -248,28 +191,8 @@ func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account)
 	if err != nil {
 		return card, err
 	}
-	rows, err := tx.Query(ctx, activeLockoutsSQL, s.core.AccountNumberKey(a.AccountNumber), va.Phones(), now)
-	if err != nil {
+	if card.Lockouts, err = s.voice.Lockouts(ctx, tx, va, now); err != nil {
 		return card, err
-	}
-	locks, err := pgx.CollectRows(rows, pgx.RowToStructByName[activeLockout])
-	if err != nil {
-		return card, err
-	}
-	for _, l := range locks {
-		cl := ConsoleLockout{Kind: l.Kind, Until: l.Until}
-		if l.Kind == string(subjectCaller) {
-			cl.Caller = auth.MaskPhone(l.Subject)
-		}
-		card.Lockouts = append(card.Lockouts, cl)
-	}
-	// The password pause of §2.12 is a lockout the supervisor clears too.
-	paused, err := auth.PasswordPaused(ctx, tx, a.ID, now)
-	if err != nil {
-		return card, err
-	}
-	if !paused.IsZero() {
-		card.Lockouts = append(card.Lockouts, ConsoleLockout{Kind: lockoutPasswordPause, Until: paused})
 	}
 	if s.calls != nil {
 		calls, err := s.calls.RecentCalls(ctx, tx, a.ID, recentCallsShown)
@@ -280,20 +203,6 @@ func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account)
 	}
 	return card, nil
 }
-
-// activeLockout is a lock row in force: of the account number's key ($1) or of one of the
-// account's phones ($2) as a caller.
-type activeLockout struct {
-	Kind    string    `db:"subject_kind"`
-	Subject string    `db:"subject"`
-	Until   time.Time `db:"locked_until"`
-}
-
-const activeLockoutsSQL = `
-	SELECT subject_kind, subject, locked_until FROM voice_lockouts
-	WHERE ((subject_kind = 'account' AND subject = $1) OR (subject_kind = 'caller' AND subject = ANY ($2)))
-	  AND locked_until > $3
-	ORDER BY subject_kind, subject`
 
 // consoleAccountByNumber finds the account an action names, or refuses with not_found. A
 // number no account can have is not looked up.
@@ -314,10 +223,10 @@ func (s *Service) consoleAccountByNumber(ctx context.Context, q pgdb.Querier, nu
 // OpenForStaff opens (or restarts) the account's window from the console, through the
 // operator channel (§3.2), in business hours only (§5: the calendar the voice line uses). The
 // customer is told by OpenTx's notice.
-func (s *Service) OpenForStaff(ctx context.Context, st Staff, number, reason string) (auth.Window, error) {
+func (s *Service) OpenForStaff(ctx context.Context, st staff.Staff, number, reason string) (auth.Window, error) {
 	var w auth.Window
 	err := s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
-		if s.calendar.State(s.now(), s.supportEnabled) != SupportOpen {
+		if s.calendar.State(s.now(), s.supportEnabled) != recovery.SupportOpen {
 			return errOutsideHours
 		}
 		// Without a passkey the login ID and password already work (§2.3): a window would
@@ -328,7 +237,7 @@ func (s *Service) OpenForStaff(ctx context.Context, st Staff, number, reason str
 			return errNoPasskeyToRecover
 		}
 		var err error
-		w, err = s.openTx(ctx, tx, a.ID, ChannelOperator, st.Actor(), reason, "", st.Role)
+		w, err = s.windows.OpenByStaff(ctx, tx, a.ID, st.Actor(), string(st.Role), reason)
 		return err
 	})
 	return w, err
@@ -351,40 +260,31 @@ func (s *Service) onAccount(ctx context.Context, number, reason string, act func
 }
 
 // CloseForStaff closes the account's open window from the console (closed_by_operator); the
-// recovery-only sessions it let in end with it (§2.11).
-func (s *Service) CloseForStaff(ctx context.Context, st Staff, number, reason string) error {
+// recovery-only sessions it let in end with it (§2.11), and the customer is told (§7).
+func (s *Service) CloseForStaff(ctx context.Context, st staff.Staff, number, reason string) error {
 	return s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
-		now := s.now()
-		closed, err := s.closeTx(ctx, tx, a.ID, closedByOperator, st.Actor(), reason, st.Role, now, false)
+		closed, err := s.windows.CloseByStaff(ctx, tx, a.ID, st.Actor(), string(st.Role), reason)
 		if err != nil {
 			return err
 		}
 		if !closed {
 			return errNoOpenWindow
 		}
-		// Every staff action on an account is told to its holder (§7).
-		return auth.Notify(ctx, tx, s.outbox, a.ID, notify.Event{Kind: notify.KindWindowClosed, At: now})
+		return nil
 	})
 }
 
-// ClearLockouts lifts the voice-line lockouts of the account number and of the account's
-// registered phones as callers, and forgets their failures, so the customer may call again at
-// once, and lifts a pause of the account's password login (§2.12). With no lockout in force
-// and no pause it refuses with nothing_to_clear and changes nothing: no failure is forgotten,
-// nothing is audited and the customer is told nothing (§6).
-//
-// The lock rows are taken in the voice line's order (the account number's, then the callers',
-// in order of number) and the account's own row is not: nothing of the account's windows,
-// sessions or passkey changes here, and a verification holds its lock rows before it takes the
-// account's row to open a window, so taking the account's row first would invert that order.
-func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason string) (int, error) {
+// ClearLockouts lifts the voice-line lockouts of the account and of its registered phones as
+// callers and the pause of its password login (recovery.VoiceVerifier.ClearLockouts), as a
+// supervisor may. With nothing to clear it refuses with nothing_to_clear and changes nothing:
+// the customer is told nothing (§6).
+func (s *Service) ClearLockouts(ctx context.Context, st staff.Staff, number, reason string) (int, error) {
 	reason, err := staffReason(reason)
 	if err != nil {
 		return 0, err
 	}
 	var cleared int
 	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		cleared = 0
 		if !auth.LoginIDLookupable(number) {
 			return errAccountNotFound
 		}
@@ -395,66 +295,11 @@ func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason st
 		if !ok {
 			return errAccountNotFound
 		}
-		now := s.now()
-		phones := va.Phones()
-		slices.Sort(phones)
-		subjects := []lockoutRow{{kind: subjectAccount, subject: s.core.AccountNumberKey(number)}}
-		for _, p := range phones {
-			subjects = append(subjects, lockoutRow{kind: subjectCaller, subject: p})
-		}
-		var lifted []map[string]any
-		for _, sub := range subjects {
-			var until *time.Time
-			err := tx.QueryRow(ctx, `SELECT locked_until FROM voice_lockouts WHERE subject_kind = $1 AND subject = $2 FOR UPDATE`,
-				sub.kind, sub.subject).Scan(&until)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			if until != nil && until.After(now) {
-				l := map[string]any{"kind": string(sub.kind), "until": *until}
-				if sub.kind == subjectCaller {
-					l["caller"] = auth.MaskPhone(sub.subject)
-				}
-				lifted = append(lifted, l)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE voice_lockouts SET locked_until = NULL WHERE subject_kind = $1 AND subject = $2`,
-				sub.kind, sub.subject); err != nil {
-				return err
-			}
-			if err := clearFailures(ctx, tx, sub); err != nil {
-				return err
-			}
-		}
-		voiceLifted := len(lifted)
-		// The password pause last: the account's row comes after the lock rows, as in the
-		// voice line's verification.
-		paused, err := auth.LiftPasswordPause(ctx, tx, va.ID, st.Actor(), now)
-		if err != nil {
-			return err
-		}
-		if paused {
-			lifted = append(lifted, map[string]any{"kind": lockoutPasswordPause})
-		}
-		if len(lifted) == 0 {
+		cleared, err = s.voice.ClearLockouts(ctx, tx, va, st.Actor(), string(st.Role), reason)
+		if errors.Is(err, recovery.ErrNothingToClear) {
 			return errNothingToClear
 		}
-		cleared = len(lifted)
-		err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: va.ID, Actor: st.Actor(), Event: "voice_lockout_cleared",
-			Detail: map[string]any{"reason": reason, "staff_role": string(st.Role), "lifted": lifted}})
-		if err != nil {
-			return err
-		}
-		// The holder hears of each on every channel: the line takes the account's calls again,
-		// the password logs in again.
-		if paused {
-			if err := auth.Notify(ctx, tx, s.outbox, va.ID, notify.Event{Kind: notify.KindPasswordPauseLifted, At: now, Channel: notify.ChannelOperator}); err != nil {
-				return err
-			}
-		}
-		if voiceLifted == 0 && paused {
-			return nil
-		}
-		return auth.Notify(ctx, tx, s.outbox, va.ID, notify.Event{Kind: notify.KindVoiceLockoutCleared, At: now, Recovery: true})
+		return err
 	})
 	return cleared, err
 }
@@ -463,7 +308,7 @@ func (s *Service) ClearLockouts(ctx context.Context, st Staff, number, reason st
 // (§6): the core ends the account's sessions, closes its window (§2.8), audits the deletion
 // under the staff member and tells the customer by email and text (§7). The reason and the
 // role are audited beside it, in the same transaction.
-func (s *Service) DeletePasskeyForStaff(ctx context.Context, st Staff, number, reason string) error {
+func (s *Service) DeletePasskeyForStaff(ctx context.Context, st staff.Staff, number, reason string) error {
 	return s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
 		if err := auth.LockAccount(ctx, tx, a.ID); err != nil {
 			return err
@@ -493,8 +338,8 @@ type StaffAuditQuery struct {
 // error, as a staff member who selects no line finds none. The read counts against st's read
 // limit and is audited as staff_audit_read with its filters and how many lines it showed
 // (§6); that line names no account, so it never pages through an account's own trail.
-func (s *Service) StaffAudit(ctx context.Context, st Staff, f StaffAuditQuery) ([]auth.AuditLine, int64, error) {
-	if err := s.countStaffRead(ctx, st); err != nil {
+func (s *Service) StaffAudit(ctx context.Context, st staff.Staff, f StaffAuditQuery) ([]auth.AuditLine, int64, error) {
+	if err := s.staff.CountRead(ctx, st); err != nil {
 		return nil, 0, err
 	}
 	lines, next, err := s.staffAuditPage(ctx, f)
@@ -530,11 +375,11 @@ func (s *Service) staffAuditPage(ctx context.Context, f StaffAuditQuery) ([]auth
 		q.AccountID = a.ID
 	}
 	if f.Staff != "" {
-		q.Actor = Staff{LoginID: f.Staff}.Actor()
+		q.Actor = staff.Staff{LoginID: f.Staff}.Actor()
 	}
 	lines, next, err := auth.AuditTrail(ctx, s.pool, q)
 	if err != nil {
-		return nil, 0, fmt.Errorf("recovery: audit trail: %w", err)
+		return nil, 0, fmt.Errorf("console: audit trail: %w", err)
 	}
 	if lines == nil {
 		lines = []auth.AuditLine{}

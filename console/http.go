@@ -1,4 +1,4 @@
-package recovery
+package console
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strconv"
 
 	"kagi/auth"
+	"kagi/staff"
 	"kagi/web"
 )
 
@@ -39,7 +41,7 @@ func (s *Service) staffCookieName() string {
 
 // The staff cookie is SameSite=Strict: the console is never entered from another site's link,
 // so no cross-site request, not even a top-level navigation, carries the session.
-func (s *Service) setStaffCookie(w http.ResponseWriter, login StaffLogin) {
+func (s *Service) setStaffCookie(w http.ResponseWriter, login staff.Login) {
 	http.SetCookie(w, &http.Cookie{
 		Name: s.staffCookieName(), Value: login.Token, Path: "/", Expires: login.ExpiresAt,
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
@@ -53,42 +55,46 @@ func (s *Service) clearStaffCookie(w http.ResponseWriter) {
 	})
 }
 
-// ConsoleRoutes mounts the operator console on mux, the console's own listener
-// (KAGI_CONSOLE_LISTEN, §6): its JSON API under /staff/api/ and its pages. All are browser
-// routes, with the customers' CSP, framing and cross-origin rules, and their passkey ceremonies
-// are the console's relying party's (Config.WebAuthn), never the customers'. Without
-// Config.WebAuthn it mounts nothing.
-func (s *Service) ConsoleRoutes(mux *http.ServeMux) {
-	if s.staffRP == nil {
-		return
-	}
+// Routes mounts the operator console on mux, the console's own listener (KAGI_CONSOLE_LISTEN,
+// §6): its JSON API under /staff/api/ and its pages. All are browser routes, with the
+// customers' CSP, framing and cross-origin rules, and their passkey ceremonies are the
+// console's relying party's (staff.Config.WebAuthn), never the customers'.
+func (s *Service) Routes(mux *http.ServeMux) {
 	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(s.log, f)) }
 	mux.Handle("POST /staff/api/enroll/begin", h(s.handleStaffEnrollBegin))
 	mux.Handle("POST /staff/api/enroll/finish", h(s.handleStaffEnrollFinish))
 	mux.Handle("POST /staff/api/login/begin", h(s.handleStaffLoginBegin))
 	mux.Handle("POST /staff/api/login/finish", h(s.handleStaffLoginFinish))
 	mux.Handle("POST /staff/api/logout", h(s.withStaffSession(s.handleStaffLogout)))
-	mux.Handle("GET /staff/api/me", h(s.withStaff(RoleOperator, s.handleStaffMe)))
+	mux.Handle("GET /staff/api/me", h(s.withStaff(staff.RoleOperator, s.handleStaffMe)))
 	mux.Handle("GET /staff/{$}", h(s.handleStaffHome))
 	mux.Handle("GET /staff/login", h(s.handleStaffLoginPage))
 	mux.Handle("GET /staff/enroll", h(s.handleStaffEnrollPage))
 	mux.Handle("GET /staff/static/{file}", h(staffAssets.Serve))
-	if s.core != nil {
-		s.consoleRoutes(mux, h)
-		// The pages load the core's style sheet and shared script (auth.StaticURL) from
-		// /static/, which on this origin only the console serves.
-		mux.Handle("GET /static/{file}", h(auth.ServeStatic))
+	s.accountRoutes(mux, h)
+	// The pages load the core's style sheet and shared script (auth.StaticURL) from /static/,
+	// which on this origin only the console serves.
+	mux.Handle("GET /static/{file}", h(auth.ServeStatic))
+}
+
+// sessionOf returns the request's live staff session. A customer's session cookie is never
+// read here: only the staff cookie names a staff session.
+func (s *Service) sessionOf(r *http.Request) (staff.Session, bool, error) {
+	c, err := r.Cookie(s.staffCookieName())
+	if err != nil {
+		return staff.Session{}, false, nil
 	}
+	return s.staff.SessionOf(r.Context(), c.Value)
 }
 
 // staffHandler is a console route's handler, given the logged-in staff member.
-type staffHandler func(w http.ResponseWriter, r *http.Request, st Staff) error
+type staffHandler func(w http.ResponseWriter, r *http.Request, st staff.Staff) error
 
 // withStaff lets a request through only with a live staff session (else 401 unauthorized) of a
 // staff member whose role covers role (else 403 forbidden). Every console route is built on it.
-func (s *Service) withStaff(role Role, h staffHandler) web.HandlerFunc {
-	return s.withStaffSession(func(w http.ResponseWriter, r *http.Request, sess staffSession) error {
-		if !sess.Role.covers(role) {
+func (s *Service) withStaff(role staff.Role, h staffHandler) web.HandlerFunc {
+	return s.withStaffSession(func(w http.ResponseWriter, r *http.Request, sess staff.Session) error {
+		if !sess.Role.Covers(role) {
 			return errStaffForbidden
 		}
 		return h(w, r, sess.Staff)
@@ -97,9 +103,9 @@ func (s *Service) withStaff(role Role, h staffHandler) web.HandlerFunc {
 
 // withStaffSession is withStaff for the routes that act on the session itself (logout), open to
 // every role.
-func (s *Service) withStaffSession(h func(http.ResponseWriter, *http.Request, staffSession) error) web.HandlerFunc {
+func (s *Service) withStaffSession(h func(http.ResponseWriter, *http.Request, staff.Session) error) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		sess, ok, err := s.staffFromRequest(r.Context(), r)
+		sess, ok, err := s.sessionOf(r)
 		if err != nil {
 			return err
 		}
@@ -111,16 +117,13 @@ func (s *Service) withStaffSession(h func(http.ResponseWriter, *http.Request, st
 }
 
 // staffJSON is a staff member as the console's API shows them.
-func staffJSON(st Staff) map[string]any {
+func staffJSON(st staff.Staff) map[string]any {
 	return map[string]any{"login_id": st.LoginID, "name": st.Name, "role": st.Role}
 }
 
 // limitedCeremony runs a step of a staff ceremony under the core's limit of failed passkey
 // logins per client address (KAGI_LIMIT_PASSKEY_FINISH): anyone may call these routes.
 func (s *Service) limitedCeremony(ctx context.Context, step func() error) error {
-	if s.core == nil {
-		return step()
-	}
 	return s.core.LimitedPasskeyStep(ctx, step)
 }
 
@@ -132,7 +135,7 @@ func (s *Service) handleStaffEnrollBegin(w http.ResponseWriter, r *http.Request)
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		creation, err := s.BeginStaffEnrollment(r.Context(), req.Code)
+		creation, err := s.staff.BeginEnrollment(r.Context(), req.Code)
 		if err != nil {
 			return err
 		}
@@ -149,7 +152,7 @@ func (s *Service) handleStaffEnrollFinish(w http.ResponseWriter, r *http.Request
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		login, err := s.FinishStaffEnrollment(r.Context(), req.Code, req.Credential)
+		login, err := s.staff.FinishEnrollment(r.Context(), req.Code, req.Credential)
 		if err != nil {
 			return err
 		}
@@ -164,7 +167,7 @@ func (s *Service) handleStaffLoginBegin(w http.ResponseWriter, r *http.Request) 
 		if _, err := web.ReadBody(w, r); err != nil {
 			return err
 		}
-		assertion, err := s.BeginStaffLogin(r.Context())
+		assertion, err := s.staff.BeginLogin(r.Context())
 		if err != nil {
 			return err
 		}
@@ -178,7 +181,7 @@ func (s *Service) handleStaffLoginFinish(w http.ResponseWriter, r *http.Request)
 		if err != nil {
 			return err
 		}
-		login, err := s.FinishStaffLogin(r.Context(), body)
+		login, err := s.staff.FinishLogin(r.Context(), body)
 		if err != nil {
 			return err
 		}
@@ -187,27 +190,27 @@ func (s *Service) handleStaffLoginFinish(w http.ResponseWriter, r *http.Request)
 	})
 }
 
-func (s *Service) handleStaffLogout(w http.ResponseWriter, r *http.Request, sess staffSession) error {
-	if err := s.endStaffSession(r.Context(), sess); err != nil {
+func (s *Service) handleStaffLogout(w http.ResponseWriter, r *http.Request, sess staff.Session) error {
+	if err := s.staff.EndSession(r.Context(), sess); err != nil {
 		return err
 	}
 	s.clearStaffCookie(w)
 	return web.JSON(w, http.StatusOK, map[string]any{})
 }
 
-func (s *Service) handleStaffMe(w http.ResponseWriter, r *http.Request, st Staff) error {
+func (s *Service) handleStaffMe(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
 	return web.JSON(w, http.StatusOK, staffJSON(st))
 }
 
 // staffHomeView is what the console's home page shows: who is logged in. The console's search
 // and actions add their own fields.
 type staffHomeView struct {
-	Staff    Staff
+	Staff    staff.Staff
 	RoleName string
 }
 
 func (s *Service) handleStaffHome(w http.ResponseWriter, r *http.Request) error {
-	sess, ok, err := s.staffFromRequest(r.Context(), r)
+	sess, ok, err := s.sessionOf(r)
 	if err != nil {
 		return err
 	}
@@ -219,7 +222,7 @@ func (s *Service) handleStaffHome(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Service) handleStaffLoginPage(w http.ResponseWriter, r *http.Request) error {
-	_, ok, err := s.staffFromRequest(r.Context(), r)
+	_, ok, err := s.sessionOf(r)
 	if err != nil {
 		return err
 	}
@@ -255,3 +258,109 @@ var (
 	staffLoginPage  = parseStaffPage("staff_login.html")
 	staffEnrollPage = parseStaffPage("staff_enroll.html")
 )
+
+// accountRoutes mounts the console's account API (§6), each behind the role its action needs.
+func (s *Service) accountRoutes(mux *http.ServeMux, h func(web.HandlerFunc) http.Handler) {
+	mux.Handle("GET /staff/api/accounts", h(s.withStaff(staff.RoleOperator, s.handleFindAccounts)))
+	mux.Handle("POST /staff/api/accounts/{number}/window/open", h(s.withStaff(staff.RoleOperator, s.handleOpenWindow)))
+	mux.Handle("POST /staff/api/accounts/{number}/window/close", h(s.withStaff(staff.RoleOperator, s.handleCloseWindow)))
+	mux.Handle("POST /staff/api/accounts/{number}/lockout/clear", h(s.withStaff(staff.RoleSupervisor, s.handleClearLockout)))
+	mux.Handle("POST /staff/api/accounts/{number}/passkey/delete", h(s.withStaff(staff.RoleSupervisor, s.handleDeletePasskey)))
+	mux.Handle("GET /staff/api/audit", h(s.withStaff(staff.RoleOperator, s.handleStaffAudit)))
+}
+
+func (s *Service) handleFindAccounts(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
+	q := r.URL.Query().Get("q")
+	if q == "" {
+		return errQueryRequired
+	}
+	accounts, err := s.FindAccounts(r.Context(), st, q)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{"accounts": accounts})
+}
+
+// staffAction is the body every console action takes.
+type staffAction struct {
+	Reason string `json:"reason"`
+}
+
+func decodeAction(w http.ResponseWriter, r *http.Request) (staffAction, error) {
+	var a staffAction
+	err := web.DecodeJSON(w, r, &a)
+	return a, err
+}
+
+func (s *Service) handleOpenWindow(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
+	a, err := decodeAction(w, r)
+	if err != nil {
+		return err
+	}
+	win, err := s.OpenForStaff(r.Context(), st, r.PathValue("number"), a.Reason)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{"expires_at": win.ExpiresAt})
+}
+
+func (s *Service) handleCloseWindow(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
+	a, err := decodeAction(w, r)
+	if err != nil {
+		return err
+	}
+	if err := s.CloseForStaff(r.Context(), st, r.PathValue("number"), a.Reason); err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{"closed": true})
+}
+
+func (s *Service) handleClearLockout(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
+	a, err := decodeAction(w, r)
+	if err != nil {
+		return err
+	}
+	n, err := s.ClearLockouts(r.Context(), st, r.PathValue("number"), a.Reason)
+	if err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{"cleared": n})
+}
+
+func (s *Service) handleDeletePasskey(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
+	a, err := decodeAction(w, r)
+	if err != nil {
+		return err
+	}
+	if err := s.DeletePasskeyForStaff(r.Context(), st, r.PathValue("number"), a.Reason); err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{"deleted": true})
+}
+
+// handleStaffAudit answers a page of the audit trail. before is the previous page's next: a
+// positive integer, as a string (so no JSON client rounds it).
+func (s *Service) handleStaffAudit(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
+	v := r.URL.Query()
+	f := StaffAuditQuery{AccountNumber: v.Get("account_number"), Staff: v.Get("staff")}
+	if b := v.Get("before"); b != "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			return errBadCursor
+		}
+		f.Before = n
+	}
+	lines, next, err := s.StaffAudit(r.Context(), st, f)
+	if err != nil {
+		return err
+	}
+	var cursor *string
+	if next != 0 {
+		c := strconv.FormatInt(next, 10)
+		cursor = &c
+	}
+	return web.JSON(w, http.StatusOK, struct {
+		Events []auth.AuditLine `json:"events"`
+		Next   *string          `json:"next"`
+	}{lines, cursor})
+}

@@ -1,15 +1,12 @@
-package recovery
+package staff
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -22,7 +19,6 @@ import (
 
 	"kagi/auth"
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 // Role is what a staff member may do in the operator console (§6). A supervisor may do all an
@@ -43,9 +39,9 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("role %q must be %s or %s", s, RoleOperator, RoleSupervisor)
 }
 
-// covers reports whether a staff member with role r may use a route meant for need: the roles
+// Covers reports whether a staff member with role r may use a route meant for need: the roles
 // nest, so a supervisor covers an operator and not the reverse.
-func (r Role) covers(need Role) bool {
+func (r Role) Covers(need Role) bool {
 	switch need {
 	case RoleOperator:
 		return r == RoleOperator || r == RoleSupervisor
@@ -56,7 +52,7 @@ func (r Role) covers(need Role) bool {
 }
 
 // Staff is a support operator or supervisor: who the console and its audit trail name. Staff
-// are not customers; their passkeys, ceremonies and sessions are recovery's own tables.
+// are not customers; their passkeys, ceremonies and sessions are in staff's own tables.
 type Staff struct {
 	ID      int64  `db:"id"`
 	LoginID string `db:"login_id"`
@@ -94,12 +90,12 @@ const (
 const actorBootstrap = "cli"
 
 var (
-	// ErrStaffExists is returned when a login ID is already a staff member's.
-	ErrStaffExists = errors.New("recovery: a staff member with this login ID already exists")
-	// ErrUnknownStaff is returned when no staff member has the login ID.
-	ErrUnknownStaff = errors.New("recovery: no staff member with this login ID")
-	// ErrStaffDisabled is returned when a disabled staff member is to get a new code.
-	ErrStaffDisabled = errors.New("recovery: the staff member is disabled")
+	// ErrExists is returned when a login ID is already a staff member's.
+	ErrExists = errors.New("staff: a staff member with this login ID already exists")
+	// ErrUnknown is returned when no staff member has the login ID.
+	ErrUnknown = errors.New("staff: no staff member with this login ID")
+	// ErrDisabled is returned when a disabled staff member is to get a new code.
+	ErrDisabled = errors.New("staff: the staff member is disabled")
 )
 
 // Refusals of who is named as acting on the staff (§6 "Staff lifecycle"): only an enrolled,
@@ -108,19 +104,19 @@ var (
 var (
 	// ErrByRequired is returned when nobody is named as acting; only the staff added before any
 	// supervisor has enrolled (the bootstrap) may be added so.
-	ErrByRequired = errors.New("recovery: an enrolled supervisor must be named as acting")
+	ErrByRequired = errors.New("staff: an enrolled supervisor must be named as acting")
 	// ErrByUnknown is returned when no staff member has the acting login ID.
-	ErrByUnknown = errors.New("recovery: no staff member has the acting login ID")
+	ErrByUnknown = errors.New("staff: no staff member has the acting login ID")
 	// ErrByNotSupervisor is returned when the one acting is an operator.
-	ErrByNotSupervisor = errors.New("recovery: the one acting is not a supervisor")
+	ErrByNotSupervisor = errors.New("staff: the one acting is not a supervisor")
 	// ErrByDisabled is returned when the one acting is disabled.
-	ErrByDisabled = errors.New("recovery: the one acting is disabled")
+	ErrByDisabled = errors.New("staff: the one acting is disabled")
 	// ErrByNotEnrolled is returned when the one acting has no passkey yet: they have never
 	// proved to be who the login ID names.
-	ErrByNotEnrolled = errors.New("recovery: the one acting has not enrolled a passkey")
-	// ErrOwnStaff is returned when a supervisor would disable or demote themselves: another
+	ErrByNotEnrolled = errors.New("staff: the one acting has not enrolled a passkey")
+	// ErrSelf is returned when a supervisor would disable or demote themselves: another
 	// supervisor must, so there is always an enabled supervisor left who can undo it.
-	ErrOwnStaff = errors.New("recovery: a supervisor cannot disable or demote themselves")
+	ErrSelf = errors.New("staff: a supervisor cannot disable or demote themselves")
 )
 
 // lockedStaff is a staff member as a change of the staff reads them, their row locked.
@@ -142,7 +138,7 @@ const lockStaffSQL = `
 	FOR UPDATE OF s`
 
 // lockStaff locks the target (loginID, "" for none) and the acting supervisor (by) and checks
-// that by may act: an enrolled, enabled supervisor. It returns ErrUnknownStaff for an unknown
+// that by may act: an enrolled, enabled supervisor. It returns ErrUnknown for an unknown
 // target, after the checks of by.
 func lockStaff(ctx context.Context, tx pgx.Tx, loginID, by string) (target, actor lockedStaff, err error) {
 	if by == "" {
@@ -179,7 +175,7 @@ func lockStaff(ctx context.Context, tx pgx.Tx, loginID, by string) (target, acto
 	case !actor.Enrolled:
 		return target, actor, ErrByNotEnrolled
 	case loginID != "" && !foundTarget:
-		return target, actor, ErrUnknownStaff
+		return target, actor, ErrUnknown
 	}
 	return target, actor, nil
 }
@@ -187,8 +183,8 @@ func lockStaff(ctx context.Context, tx pgx.Tx, loginID, by string) (target, acto
 // refusal reports whether err is one of the refusals a change of the staff returns as they
 // are, not wrapped as a failure.
 func refusal(err error) bool {
-	for _, r := range []error{ErrStaffExists, ErrUnknownStaff, ErrStaffDisabled, ErrByRequired, ErrByUnknown,
-		ErrByNotSupervisor, ErrByDisabled, ErrByNotEnrolled, ErrOwnStaff} {
+	for _, r := range []error{ErrExists, ErrUnknown, ErrDisabled, ErrByRequired, ErrByUnknown,
+		ErrByNotSupervisor, ErrByDisabled, ErrByNotEnrolled, ErrSelf} {
 		if errors.Is(err, r) {
 			return true
 		}
@@ -202,19 +198,6 @@ const enrolledSupervisorSQL = `
 	    SELECT 1 FROM staff s
 	    WHERE s.role = 'supervisor' AND s.disabled_at IS NULL
 	      AND EXISTS (SELECT 1 FROM staff_credentials c WHERE c.staff_id = s.id))`
-
-// Refusals of the staff routes. Every failed passkey check says the same thing, as the
-// customers' do.
-var (
-	errStaffUnauthorized = web.Errorf(http.StatusUnauthorized, "unauthorized", msgStaffUnauthorized)
-	errStaffForbidden    = web.Errorf(http.StatusForbidden, "forbidden", msgStaffForbidden)
-	errInvalidCode       = web.Errorf(http.StatusUnauthorized, "invalid_code", msgInvalidCode)
-	errStaffPasskey      = web.Errorf(http.StatusUnauthorized, "passkey_failed", msgStaffPasskeyFailed)
-	errStaffEnrollFailed = web.Errorf(http.StatusBadRequest, "passkey_failed", msgStaffPasskeyFailed)
-	// errDeviceBoundRequired refuses a synced passkey (§6): a copy in a personal cloud account
-	// would let whoever holds that account into the console.
-	errDeviceBoundRequired = web.Errorf(http.StatusBadRequest, "device_bound_required", msgDeviceBoundRequired)
-)
 
 // staffLoginIDPattern is the login IDs a staff member may have (as the staff table checks).
 var staffLoginIDPattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{3,64}$`)
@@ -252,10 +235,10 @@ type Enrollment struct {
 	ExpiresAt time.Time
 }
 
-// AddStaff adds a staff member and issues their enrollment code (§6), audited under the
+// Add adds a staff member and issues their enrollment code (§6), audited under the
 // supervisor by (a login ID). Until a supervisor has enrolled a passkey nobody can be named, so
 // then by may be "" (the bootstrap, audited under the command line); after, it may not.
-func (s *Service) AddStaff(ctx context.Context, n NewStaff, by string) (Enrollment, error) {
+func (s *Service) Add(ctx context.Context, n NewStaff, by string) (Enrollment, error) {
 	if err := n.Validate(); err != nil {
 		return Enrollment{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -271,7 +254,7 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, by string) (Enrollme
 			return err
 		}
 		if exists {
-			return ErrStaffExists
+			return ErrExists
 		}
 		if by == "" {
 			var anySupervisor bool
@@ -310,23 +293,23 @@ func (s *Service) AddStaff(ctx context.Context, n NewStaff, by string) (Enrollme
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "staff_login_id_key" {
-		return Enrollment{}, ErrStaffExists
+		return Enrollment{}, ErrExists
 	}
 	if refusal(err) {
 		return Enrollment{}, err
 	}
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("recovery: add staff: %w", err)
+		return Enrollment{}, fmt.Errorf("staff: add staff: %w", err)
 	}
 	return out, nil
 }
 
-// ReissueStaffCode gives a staff member a new one-time enrollment code, for a lost or changed
+// ReissueCode gives a staff member a new one-time enrollment code, for a lost or changed
 // device: their earlier unused codes and unfinished enrollments stop working, and enrolling with
 // the new code replaces their passkey (finishEnrollment), so the lost device's passkey and
 // sessions end then. A disabled member gets none. Audited under the supervisor by, who may be
 // the member themselves (a supervisor's own new device).
-func (s *Service) ReissueStaffCode(ctx context.Context, loginID, by string) (Enrollment, error) {
+func (s *Service) ReissueCode(ctx context.Context, loginID, by string) (Enrollment, error) {
 	now := s.now()
 	code := rand.Text()
 	out := Enrollment{Code: code, ExpiresAt: now.Add(enrollmentCodeTTL)}
@@ -336,7 +319,7 @@ func (s *Service) ReissueStaffCode(ctx context.Context, loginID, by string) (Enr
 			return err
 		}
 		if target.DisabledAt != nil {
-			return ErrStaffDisabled
+			return ErrDisabled
 		}
 		out.Staff = target.Staff
 		for _, sql := range []string{
@@ -357,7 +340,7 @@ func (s *Service) ReissueStaffCode(ctx context.Context, loginID, by string) (Enr
 			Detail: map[string]any{"staff": out.Staff.LoginID, "code_expires_at": out.ExpiresAt}})
 	})
 	if err != nil && !refusal(err) {
-		err = fmt.Errorf("recovery: reissue staff code: %w", err)
+		err = fmt.Errorf("staff: reissue staff code: %w", err)
 	}
 	return out, err
 }
@@ -373,14 +356,12 @@ func normalizeCode(code string) (string, bool) {
 	return code, code != "" && len(code) <= maxCodeLen
 }
 
-// codeHash is how an enrollment code is stored and looked up: its SHA-256. A code carries 130
-// random bits, so no key is needed to make the hash useless to whoever reads the table.
-func codeHash(code string) []byte {
-	h := sha256.Sum256([]byte(code))
-	return h[:]
-}
+// codeHash is how an enrollment code is stored and looked up: as a session token is
+// (auth.TokenHash). A code carries 130 random bits, so no key is needed to make the hash
+// useless to whoever reads the table.
+func codeHash(code string) []byte { return auth.TokenHash(code) }
 
-// DisableResult is what DisableStaff did.
+// DisableResult is what Disable did.
 type DisableResult struct {
 	Staff Staff
 	// AlreadyDisabled is set when the staff member was disabled before; nothing changed.
@@ -389,13 +370,13 @@ type DisableResult struct {
 	SessionsEnded int64
 }
 
-// DisableStaff stops a staff member from using the console at once: in one transaction they
+// Disable stops a staff member from using the console at once: in one transaction they
 // are marked disabled and their sessions, unused codes and unfinished enrollments are deleted,
 // and it is audited under the supervisor by, who may not be the member. A login or enrollment
 // racing it holds the staff row (FOR SHARE) until it commits, so its new session is deleted
-// here, or it finds the member disabled. The member's passkey is kept: EnableStaff lets it
+// here, or it finds the member disabled. The member's passkey is kept: Enable lets it
 // log in again, as the same identity.
-func (s *Service) DisableStaff(ctx context.Context, loginID, by string) (DisableResult, error) {
+func (s *Service) Disable(ctx context.Context, loginID, by string) (DisableResult, error) {
 	var res DisableResult
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.now()
@@ -406,7 +387,7 @@ func (s *Service) DisableStaff(ctx context.Context, loginID, by string) (Disable
 		}
 		res.Staff = target.Staff
 		if target.ID == actor.ID {
-			return ErrOwnStaff
+			return ErrSelf
 		}
 		if target.DisabledAt != nil {
 			res.AlreadyDisabled = true
@@ -430,25 +411,25 @@ func (s *Service) DisableStaff(ctx context.Context, loginID, by string) (Disable
 			Detail: map[string]any{"staff": res.Staff.LoginID, "sessions_ended": res.SessionsEnded}})
 	})
 	if err != nil && !refusal(err) {
-		err = fmt.Errorf("recovery: disable staff: %w", err)
+		err = fmt.Errorf("staff: disable staff: %w", err)
 	}
 	return res, err
 }
 
-// EnableResult is what EnableStaff did.
+// EnableResult is what Enable did.
 type EnableResult struct {
 	Staff Staff
 	// AlreadyEnabled is set when the staff member was not disabled; nothing changed.
 	AlreadyEnabled bool
 	// Enrolled is set when the member has a passkey, which logs in again; without one they
-	// need a new code (ReissueStaffCode), since disabling deleted theirs.
+	// need a new code (ReissueCode), since disabling deleted theirs.
 	Enrolled bool
 }
 
-// EnableStaff lets a disabled staff member use the console again as the same identity (§6): the
+// Enable lets a disabled staff member use the console again as the same identity (§6): the
 // same staff row, login ID and passkey, so the trail names one person before and after. Audited
 // under the supervisor by.
-func (s *Service) EnableStaff(ctx context.Context, loginID, by string) (EnableResult, error) {
+func (s *Service) Enable(ctx context.Context, loginID, by string) (EnableResult, error) {
 	var res EnableResult
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		target, actor, err := lockStaff(ctx, tx, loginID, by)
@@ -466,12 +447,12 @@ func (s *Service) EnableStaff(ctx context.Context, loginID, by string) (EnableRe
 			Detail: map[string]any{"staff": target.LoginID, "disabled_at": *target.DisabledAt, "enrolled": target.Enrolled}})
 	})
 	if err != nil && !refusal(err) {
-		err = fmt.Errorf("recovery: enable staff: %w", err)
+		err = fmt.Errorf("staff: enable staff: %w", err)
 	}
 	return res, err
 }
 
-// RoleResult is what SetStaffRole did.
+// RoleResult is what SetRole did.
 type RoleResult struct {
 	Staff Staff
 	// From is the role before; Staff.Role the role now.
@@ -481,10 +462,10 @@ type RoleResult struct {
 // Changed reports whether the role changed; asking for the role a member has changes nothing.
 func (r RoleResult) Changed() bool { return r.From != r.Staff.Role }
 
-// SetStaffRole makes a staff member an operator or a supervisor, audited under the supervisor
+// SetRole makes a staff member an operator or a supervisor, audited under the supervisor
 // by with both roles. A supervisor cannot demote themselves: another supervisor must, so the
 // one acting always remains a supervisor who can act.
-func (s *Service) SetStaffRole(ctx context.Context, loginID string, role Role, by string) (RoleResult, error) {
+func (s *Service) SetRole(ctx context.Context, loginID string, role Role, by string) (RoleResult, error) {
 	if _, err := ParseRole(string(role)); err != nil {
 		return RoleResult{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -499,7 +480,7 @@ func (s *Service) SetStaffRole(ctx context.Context, loginID string, role Role, b
 			return nil
 		}
 		if target.ID == actor.ID {
-			return ErrOwnStaff
+			return ErrSelf
 		}
 		if _, err := tx.Exec(ctx, `UPDATE staff SET role = $2 WHERE id = $1`, target.ID, role); err != nil {
 			return err
@@ -509,23 +490,10 @@ func (s *Service) SetStaffRole(ctx context.Context, loginID string, role Role, b
 			Detail: map[string]any{"staff": target.LoginID, "from": string(target.Role), "to": string(role)}})
 	})
 	if err != nil && !refusal(err) {
-		err = fmt.Errorf("recovery: change staff role: %w", err)
+		err = fmt.Errorf("staff: change staff role: %w", err)
 	}
 	return res, err
 }
-
-// staffUser is a staff member as go-webauthn consumes it.
-type staffUser struct {
-	Handle      []byte
-	LoginID     string
-	Name        string
-	credentials []webauthn.Credential
-}
-
-func (u staffUser) WebAuthnID() []byte                         { return u.Handle }
-func (u staffUser) WebAuthnName() string                       { return u.LoginID }
-func (u staffUser) WebAuthnDisplayName() string                { return u.Name }
-func (u staffUser) WebAuthnCredentials() []webauthn.Credential { return u.credentials }
 
 // enrolleeSQL finds the live code's staff member: not past the code's end, not disabled.
 const enrolleeSQL = `
@@ -533,19 +501,19 @@ const enrolleeSQL = `
 	FROM staff_enrollment_codes c JOIN staff s ON s.id = c.staff_id
 	WHERE c.code_hash = $1 AND c.expires_at > $2 AND s.disabled_at IS NULL`
 
-// BeginStaffEnrollment checks the enrollment code and returns the creation options of the
+// BeginEnrollment checks the enrollment code and returns the creation options of the
 // staff member's passkey (the ceremony policy of the customers' passkeys, without their
 // smartphone rule: staff work at desktops). The code stays valid until an enrollment finishes.
-func (s *Service) BeginStaffEnrollment(ctx context.Context, code string) (*protocol.CredentialCreation, error) {
+func (s *Service) BeginEnrollment(ctx context.Context, code string) (*protocol.CredentialCreation, error) {
 	code, ok := normalizeCode(code)
 	if !ok {
 		return nil, errInvalidCode
 	}
 	var (
 		staffID int64
-		user    staffUser
+		user    auth.PasskeyUser
 	)
-	err := s.pool.QueryRow(ctx, enrolleeSQL, codeHash(code), s.now()).Scan(&staffID, &user.Handle, &user.LoginID, &user.Name)
+	err := s.pool.QueryRow(ctx, enrolleeSQL, codeHash(code), s.now()).Scan(&staffID, &user.Handle, &user.Name, &user.DisplayName)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "invalid_code")
 		return nil, errInvalidCode
@@ -553,7 +521,7 @@ func (s *Service) BeginStaffEnrollment(ctx context.Context, code string) (*proto
 	if err != nil {
 		return nil, err
 	}
-	creation, wsess, err := s.staffRP.BeginRegistration(user, webauthn.WithCredentialParameters(auth.CredentialParameters()))
+	creation, wsess, err := s.rp.BeginRegistration(user, webauthn.WithCredentialParameters(auth.CredentialParameters()))
 	if err != nil {
 		return nil, err
 	}
@@ -561,31 +529,16 @@ func (s *Service) BeginStaffEnrollment(ctx context.Context, code string) (*proto
 	return creation, err
 }
 
-// staffCeremonyID keys a staff ceremony by the SHA-256 of its challenge, as the customers' are
-// keyed: the finish carries the challenge in its signed client data, so no cookie ties begin
-// and finish together and any replica finishes what another began.
-func staffCeremonyID(challenge []byte) []byte {
-	h := sha256.Sum256(challenge)
-	return h[:]
-}
-
-// staffCeremonyIDFromClientData derives the key from the challenge as the client data reports
-// it (base64url without padding).
-func staffCeremonyIDFromClientData(challenge string) ([]byte, bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(challenge)
-	if err != nil || len(raw) == 0 {
-		return nil, false
-	}
-	return staffCeremonyID(raw), true
-}
-
+// storeStaffCeremony keeps a staff ceremony under the key the customers' are kept under
+// (auth.CeremonyKey): the finish carries the challenge in its signed client data, so no cookie
+// ties begin and finish together and any replica finishes what another began.
 func storeStaffCeremony(ctx context.Context, q pgdb.Querier, kind string, challenge []byte, staffID *int64, sess *webauthn.SessionData, expires time.Time) error {
 	data, err := json.Marshal(sess)
 	if err != nil {
 		return err
 	}
 	_, err = q.Exec(ctx, `INSERT INTO staff_ceremonies (id, kind, staff_id, session, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		staffCeremonyID(challenge), kind, staffID, data, expires)
+		auth.CeremonyKey(challenge), kind, staffID, data, expires)
 	return err
 }
 
@@ -614,8 +567,8 @@ func consumeStaffCeremony(ctx context.Context, tx pgx.Tx, id []byte, kind string
 	return c, true, json.Unmarshal(data, &c.Session)
 }
 
-// StaffLogin is a staff session just made, by an enrollment or a login.
-type StaffLogin struct {
+// Login is a staff session just made, by an enrollment or a login.
+type Login struct {
 	Staff     Staff
 	Token     string
 	ExpiresAt time.Time
@@ -630,25 +583,25 @@ const liveCodeSQL = `
 	WHERE c.code_hash = $1 AND c.staff_id = $2 AND c.expires_at > $3 AND s.disabled_at IS NULL
 	FOR UPDATE OF c FOR SHARE OF s`
 
-// FinishStaffEnrollment verifies the new credential (the attestation's PublicKeyCredential JSON)
+// FinishEnrollment verifies the new credential (the attestation's PublicKeyCredential JSON)
 // made for the code's staff member, and in one transaction stores it, uses the code up (a
 // credential that fails verification leaves the code for another try), starts a staff session
 // and audits the enrollment.
-func (s *Service) FinishStaffEnrollment(ctx context.Context, code string, credential []byte) (StaffLogin, error) {
+func (s *Service) FinishEnrollment(ctx context.Context, code string, credential []byte) (Login, error) {
 	code, ok := normalizeCode(code)
 	if !ok {
-		return StaffLogin{}, errInvalidCode
+		return Login{}, errInvalidCode
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "unparsable", "err", err)
-		return StaffLogin{}, errStaffEnrollFailed
+		return Login{}, errStaffEnrollFailed
 	}
-	id, ok := staffCeremonyIDFromClientData(parsed.Response.CollectedClientData.Challenge)
+	id, ok := auth.CeremonyKeyFromClientData(parsed.Response.CollectedClientData.Challenge)
 	if !ok {
-		return StaffLogin{}, errStaffEnrollFailed
+		return Login{}, errStaffEnrollFailed
 	}
-	var out StaffLogin
+	var out Login
 	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.finishEnrollment(ctx, tx, codeHash(code), id, parsed)
@@ -656,7 +609,7 @@ func (s *Service) FinishStaffEnrollment(ctx context.Context, code string, creden
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "staff_credentials_pkey" {
-		return StaffLogin{}, errStaffEnrollFailed
+		return Login{}, errStaffEnrollFailed
 	}
 	return out, err
 }
@@ -671,105 +624,82 @@ const enrollmentStaffSQL = `
 	WHERE s.id = (SELECT c.staff_id FROM staff_ceremonies c WHERE c.id = $1 AND c.kind = 'enroll')
 	FOR SHARE OF s`
 
-func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []byte, parsed *protocol.ParsedCredentialCreationData) (StaffLogin, error) {
+func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []byte, parsed *protocol.ParsedCredentialCreationData) (Login, error) {
 	now := s.now()
 	if _, err := tx.Exec(ctx, enrollmentStaffSQL, id); err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	c, found, err := consumeStaffCeremony(ctx, tx, id, ceremonyEnroll)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	if !found || !c.ExpiresAt.After(now) {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "no_live_ceremony")
-		return StaffLogin{}, pgdb.Keep(errStaffEnrollFailed)
+		return Login{}, pgdb.Keep(errStaffEnrollFailed)
 	}
 	var (
 		st   Staff
-		user staffUser
+		user auth.PasskeyUser
 	)
 	err = tx.QueryRow(ctx, liveCodeSQL, hash, *c.StaffID, now).Scan(&st.ID, &st.LoginID, &st.Name, &st.Role, &user.Handle)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "invalid_code", "staff_id", *c.StaffID)
-		return StaffLogin{}, pgdb.Keep(errInvalidCode)
+		return Login{}, pgdb.Keep(errInvalidCode)
 	}
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
-	user.LoginID, user.Name = st.LoginID, st.Name
-	cred, err := s.staffRP.CreateCredential(user, c.Session, parsed)
+	user.Name, user.DisplayName = st.LoginID, st.Name
+	cred, err := s.rp.CreateCredential(user, c.Session, parsed)
 	if err != nil {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "verification_failed", "staff", st.LoginID, "err", err)
-		return StaffLogin{}, pgdb.Keep(errStaffEnrollFailed)
+		return Login{}, pgdb.Keep(errStaffEnrollFailed)
 	}
 	// Backup eligibility, not backup state: a passkey its provider may sync later is refused
 	// as one already synced.
 	if cred.Flags.BackupEligible {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "backup_eligible", "staff", st.LoginID)
-		return StaffLogin{}, pgdb.Keep(errDeviceBoundRequired)
+		return Login{}, pgdb.Keep(errDeviceBoundRequired)
 	}
-	aaguid, ok := aaguidOf(cred.Authenticator.AAGUID)
-	if !ok {
-		return StaffLogin{}, pgdb.Keep(errStaffEnrollFailed)
+	rec, aaguid, err := auth.NewCredentialRecord(cred)
+	if err != nil {
+		return Login{}, pgdb.Keep(errStaffEnrollFailed)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM staff_enrollment_codes WHERE code_hash = $1`, hash); err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	// One passkey per staff member: a new enrollment (after a lost or changed device) replaces
 	// the earlier passkey, and the sessions it made end with it.
 	replaced, err := tx.Exec(ctx, `DELETE FROM staff_credentials WHERE staff_id = $1`, st.ID)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, st.ID); err != nil {
-		return StaffLogin{}, err
-	}
-	transports := make([]string, len(cred.Transport))
-	for i, t := range cred.Transport {
-		transports[i] = string(t)
-	}
-	attestation := cred.AttestationType
-	if attestation == "" {
-		attestation = "none"
+		return Login{}, err
 	}
 	_, err = tx.Exec(ctx, `
 		INSERT INTO staff_credentials (credential_id, staff_id, public_key, sign_count, aaguid, transports,
 		                               backup_eligible, backup_state, attestation_type, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		cred.ID, st.ID, cred.PublicKey, int64(cred.Authenticator.SignCount), aaguid, transports,
-		cred.Flags.BackupEligible, cred.Flags.BackupState, attestation, now)
+		rec.CredentialID, st.ID, rec.PublicKey, rec.SignCount, aaguid, rec.Transports,
+		rec.BackupEligible, rec.BackupState, rec.AttestationType, now)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	login, err := s.createStaffSession(ctx, tx, st, now)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_enrolled",
-		Detail: map[string]any{"staff": st.LoginID, "aaguid": aaguidText(aaguid), "backup_state": cred.Flags.BackupState,
+		Detail: map[string]any{"staff": st.LoginID, "aaguid": aaguid, "backup_state": cred.Flags.BackupState,
 			"replaced_passkeys": replaced.RowsAffected()}})
 	return login, err
 }
 
-// aaguidOf is the authenticator's AAGUID as the uuid column takes it.
-func aaguidOf(b []byte) ([16]byte, bool) {
-	var out [16]byte
-	if len(b) != len(out) {
-		return out, false
-	}
-	copy(out[:], b)
-	return out, true
-}
-
-// aaguidText writes an AAGUID in the canonical UUID form, for the audit trail.
-func aaguidText(b [16]byte) string {
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// BeginStaffLogin starts a discoverable passkey login to the console, with one statement: the
+// BeginLogin starts a discoverable passkey login to the console, with one statement: the
 // options name no credential and no staff member, so they tell nobody who has a passkey.
-func (s *Service) BeginStaffLogin(ctx context.Context) (*protocol.CredentialAssertion, error) {
-	assertion, wsess, err := s.staffRP.BeginDiscoverableLogin()
+func (s *Service) BeginLogin(ctx context.Context) (*protocol.CredentialAssertion, error) {
+	assertion, wsess, err := s.rp.BeginDiscoverableLogin()
 	if err != nil {
 		return nil, err
 	}
@@ -779,19 +709,13 @@ func (s *Service) BeginStaffLogin(ctx context.Context) (*protocol.CredentialAsse
 
 // staffCredential is a staff passkey with what an assertion is verified against.
 type staffCredential struct {
-	CredentialID   []byte     `db:"credential_id"`
-	PublicKey      []byte     `db:"public_key"`
-	SignCount      int64      `db:"sign_count"`
-	Transports     []string   `db:"transports"`
-	BackupEligible bool       `db:"backup_eligible"`
-	BackupState    bool       `db:"backup_state"`
-	Attestation    string     `db:"attestation_type"`
-	StaffID        int64      `db:"staff_id"`
-	LoginID        string     `db:"login_id"`
-	Name           string     `db:"name"`
-	Role           Role       `db:"role"`
-	UserHandle     []byte     `db:"user_handle"`
-	DisabledAt     *time.Time `db:"disabled_at"`
+	auth.CredentialRecord
+	StaffID    int64      `db:"staff_id"`
+	LoginID    string     `db:"login_id"`
+	Name       string     `db:"name"`
+	Role       Role       `db:"role"`
+	UserHandle []byte     `db:"user_handle"`
+	DisabledAt *time.Time `db:"disabled_at"`
 }
 
 // staffCredentialSQL finds a credential and its staff member, locking the credential for the
@@ -804,90 +728,72 @@ const staffCredentialSQL = `
 	FOR UPDATE OF c FOR SHARE OF s`
 
 // user is the credential's staff member with the credential, as go-webauthn verifies against.
-// It was enrolled with user verification, so the record says so.
-func (c staffCredential) user() staffUser {
-	flags := protocol.FlagUserPresent | protocol.FlagUserVerified
-	if c.BackupEligible {
-		flags |= protocol.FlagBackupEligible
-	}
-	if c.BackupState {
-		flags |= protocol.FlagBackupState
-	}
-	transports := make([]protocol.AuthenticatorTransport, len(c.Transports))
-	for i, t := range c.Transports {
-		transports[i] = protocol.AuthenticatorTransport(t)
-	}
-	return staffUser{Handle: c.UserHandle, LoginID: c.LoginID, Name: c.Name, credentials: []webauthn.Credential{{
-		ID:              c.CredentialID,
-		PublicKey:       c.PublicKey,
-		AttestationType: c.Attestation,
-		Transport:       transports,
-		Flags:           webauthn.NewCredentialFlags(flags),
-		Authenticator:   webauthn.Authenticator{SignCount: uint32(c.SignCount)},
-	}}}
+func (c staffCredential) user() auth.PasskeyUser {
+	return auth.PasskeyUser{Handle: c.UserHandle, Name: c.LoginID, DisplayName: c.Name,
+		Credentials: []webauthn.Credential{c.Credential()}}
 }
 
-// FinishStaffLogin verifies an assertion (its PublicKeyCredential JSON) and starts a staff
+// FinishLogin verifies an assertion (its PublicKeyCredential JSON) and starts a staff
 // session, in one transaction: the ceremony is consumed and, only if it was live, the
 // credential looked up, verified (user verification required), its counter checked and
 // updated, the session created and the login audited. Every refusal looks the same.
-func (s *Service) FinishStaffLogin(ctx context.Context, body []byte) (StaffLogin, error) {
+func (s *Service) FinishLogin(ctx context.Context, body []byte) (Login, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
 		s.log.InfoContext(ctx, "staff login refused", "reason", "unparsable", "err", err)
-		return StaffLogin{}, errStaffPasskey
+		return Login{}, errStaffPasskey
 	}
-	id, ok := staffCeremonyIDFromClientData(parsed.Response.CollectedClientData.Challenge)
+	id, ok := auth.CeremonyKeyFromClientData(parsed.Response.CollectedClientData.Challenge)
 	if !ok {
-		return StaffLogin{}, errStaffPasskey
+		return Login{}, errStaffPasskey
 	}
-	var out StaffLogin
+	var out Login
 	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.finishStaffLogin(ctx, tx, id, parsed)
+		out, err = s.finishLogin(ctx, tx, id, parsed)
 		return err
 	})
 	return out, err
 }
 
-func (s *Service) finishStaffLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed *protocol.ParsedCredentialAssertionData) (StaffLogin, error) {
+func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed *protocol.ParsedCredentialAssertionData) (Login, error) {
 	now := s.now()
 	c, found, err := consumeStaffCeremony(ctx, tx, id, ceremonyLogin)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	if !found || !c.ExpiresAt.After(now) {
 		s.log.InfoContext(ctx, "staff login refused", "reason", "no_live_ceremony")
-		return StaffLogin{}, pgdb.Keep(errStaffPasskey)
+		return Login{}, pgdb.Keep(errStaffPasskey)
 	}
 	rows, err := tx.Query(ctx, staffCredentialSQL, parsed.RawID)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	cred, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[staffCredential])
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A customer's passkey picked on the staff page lands here too.
 		s.log.InfoContext(ctx, "staff login refused", "reason", "unknown_credential")
-		return StaffLogin{}, pgdb.Keep(errStaffPasskey)
+		return Login{}, pgdb.Keep(errStaffPasskey)
 	}
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	st := Staff{ID: cred.StaffID, LoginID: cred.LoginID, Name: cred.Name, Role: cred.Role}
-	refuse := func(reason string, cause error) (StaffLogin, error) {
+	refuse := func(reason string, cause error) (Login, error) {
 		s.log.InfoContext(ctx, "staff login refused", "reason", reason, "staff", st.LoginID, "err", cause)
 		err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_login_failed",
 			Detail: map[string]any{"staff": st.LoginID, "reason": reason}})
 		if err != nil {
-			return StaffLogin{}, err
+			return Login{}, err
 		}
-		return StaffLogin{}, pgdb.Keep(errStaffPasskey)
+		return Login{}, pgdb.Keep(errStaffPasskey)
 	}
 	if cred.DisabledAt != nil {
 		return refuse("disabled", nil)
 	}
 	user := cred.user()
-	_, verified, err := s.staffRP.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
+	_, verified, err := s.rp.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
 		if !bytes.Equal(userHandle, user.Handle) {
 			return nil, errors.New("user handle is not the credential's staff member")
 		}
@@ -897,16 +803,24 @@ func (s *Service) finishStaffLogin(ctx context.Context, tx pgx.Tx, id []byte, pa
 		return refuse("verification_failed", err)
 	}
 	if verified.Authenticator.CloneWarning {
-		return refuse("clone_warning", nil)
+		// The signature is good but the counter went back: two copies of the key are in use.
+		// A retry cannot help; the page says what to do instead (§6).
+		s.log.InfoContext(ctx, "staff login refused", "reason", "clone_warning", "staff", st.LoginID)
+		err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_login_failed",
+			Detail: map[string]any{"staff": st.LoginID, "reason": "clone_warning"}})
+		if err != nil {
+			return Login{}, err
+		}
+		return Login{}, pgdb.Keep(errPasskeyCloned)
 	}
 	_, err = tx.Exec(ctx, `UPDATE staff_credentials SET sign_count = $2, backup_state = $3, last_used_at = $4 WHERE credential_id = $1`,
 		cred.CredentialID, int64(verified.Authenticator.SignCount), verified.Flags.BackupState, now)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	login, err := s.createStaffSession(ctx, tx, st, now)
 	if err != nil {
-		return StaffLogin{}, err
+		return Login{}, err
 	}
 	err = auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_login",
 		Detail: map[string]any{"staff": st.LoginID, "method": "passkey"}})
@@ -914,25 +828,18 @@ func (s *Service) finishStaffLogin(ctx context.Context, tx pgx.Tx, id []byte, pa
 }
 
 // createStaffSession stores a new staff session in tx and returns its cookie token; only the
-// token's hash is stored.
-func (s *Service) createStaffSession(ctx context.Context, tx pgx.Tx, st Staff, now time.Time) (StaffLogin, error) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
-	token := base64.RawURLEncoding.EncodeToString(b)
+// token's hash is stored, as the customers' (auth.NewSessionToken).
+func (s *Service) createStaffSession(ctx context.Context, tx pgx.Tx, st Staff, now time.Time) (Login, error) {
+	token, hash := auth.NewSessionToken()
 	expires := now.Add(staffSessionTTL)
 	_, err := tx.Exec(ctx, `
 		INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at, last_seen_at)
-		VALUES ($1, $2, $3, $4, $3)`, tokenHash(token), st.ID, now, expires)
-	return StaffLogin{Staff: st, Token: token, ExpiresAt: expires}, err
+		VALUES ($1, $2, $3, $4, $3)`, hash, st.ID, now, expires)
+	return Login{Staff: st, Token: token, ExpiresAt: expires}, err
 }
 
-func tokenHash(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
-
-// staffSession is a live staff session as the routes see it.
-type staffSession struct {
+// Session is a live staff session, as the console's routes see it.
+type Session struct {
 	Staff
 	TokenHash []byte    `db:"token_hash"`
 	ExpiresAt time.Time `db:"expires_at"`
@@ -956,26 +863,25 @@ const staffSessionSQL = `
 // maxTokenLen bounds a cookie value worth looking up; tokens are 43 characters.
 const maxTokenLen = 128
 
-// staffFromRequest returns the request's live staff session. A customer's session cookie is
-// never read here: only the staff cookie names a staff session.
-func (s *Service) staffFromRequest(ctx context.Context, r *http.Request) (staffSession, bool, error) {
-	c, err := r.Cookie(s.staffCookieName())
-	if err != nil || c.Value == "" || len(c.Value) > maxTokenLen {
-		return staffSession{}, false, nil
+// SessionOf returns the live staff session of a staff cookie's token. Only the staff cookie
+// names a staff session: a customer's token is never in this table.
+func (s *Service) SessionOf(ctx context.Context, token string) (Session, bool, error) {
+	if token == "" || len(token) > maxTokenLen {
+		return Session{}, false, nil
 	}
-	rows, err := s.pool.Query(ctx, staffSessionSQL, tokenHash(c.Value), s.now(), staffSessionIdle, staffTouchAfter)
+	rows, err := s.pool.Query(ctx, staffSessionSQL, auth.TokenHash(token), s.now(), staffSessionIdle, staffTouchAfter)
 	if err != nil {
-		return staffSession{}, false, err
+		return Session{}, false, err
 	}
-	sess, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[staffSession])
+	sess, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Session])
 	if errors.Is(err, pgx.ErrNoRows) {
-		return staffSession{}, false, nil
+		return Session{}, false, nil
 	}
 	return sess, err == nil, err
 }
 
-// endStaffSession logs the session out and audits it.
-func (s *Service) endStaffSession(ctx context.Context, sess staffSession) error {
+// EndSession logs the session out and audits it.
+func (s *Service) EndSession(ctx context.Context, sess Session) error {
 	return pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM staff_sessions WHERE token_hash = $1`, sess.TokenHash); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package recovery
+package console
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"kagi/auth"
 	"kagi/auth/authtest"
 	"kagi/pgdb"
+	"kagi/staff"
 	"kagi/web"
 )
 
@@ -101,7 +102,7 @@ func (d *staffDesk) staffCookie() string {
 
 // addStaff adds a staff member as `kagi staff add` does and returns the enrollment code: by the
 // first enrolled supervisor, or as the bootstrap when there is none.
-func (e *testEnv) addStaff(loginID string, role Role) string {
+func (e *testEnv) addStaff(loginID string, role staff.Role) string {
 	e.t.Helper()
 	ctx := context.Background()
 	var by string
@@ -111,7 +112,7 @@ func (e *testEnv) addStaff(loginID string, role Role) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	en, err := e.svc.AddStaff(ctx, NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, by)
+	en, err := e.staff.Add(ctx, staff.NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, by)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func (e *testEnv) addStaff(loginID string, role Role) string {
 }
 
 // enrolledStaff adds a staff member and enrolls their passkey on a desk, logged in.
-func (e *testEnv) enrolledStaff(loginID string, role Role) *staffDesk {
+func (e *testEnv) enrolledStaff(loginID string, role staff.Role) *staffDesk {
 	e.t.Helper()
 	d := e.staffDesk()
 	if status, body := d.enroll(e.addStaff(loginID, role)); status != http.StatusOK {
@@ -175,12 +176,12 @@ func (s *syncBuffer) String() string {
 func TestStaffEnrollsAndLogsInWithTheirPasskey(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
-	e := newTestEnv(t, func(c *Config) {
+	e := newTestEnv(t, func(c *setup) {
 		c.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	code := e.addStaff("suzuki", RoleOperator)
+	code := e.addStaff("suzuki", staff.RoleOperator)
 	if n := e.count(`SELECT count(*) FROM staff_enrollment_codes WHERE code_hash = $1 AND expires_at = $2`,
-		codeHash(code), e.clock.Now().Add(24*time.Hour)); n != 1 {
+		auth.TokenHash(code), e.clock.Now().Add(24*time.Hour)); n != 1 {
 		t.Fatalf("%d codes stored as the hash, valid 24 h; want 1", n)
 	}
 	if n := e.count(`SELECT count(*) FROM staff_enrollment_codes WHERE position(convert_to($1, 'UTF8') IN code_hash) > 0`, code); n != 0 {
@@ -255,7 +256,7 @@ func TestStaffEnrollsAndLogsInWithTheirPasskey(t *testing.T) {
 func TestStaffEnrollmentCodeIsSingleUse(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	code := e.addStaff("suzuki", RoleOperator)
+	code := e.addStaff("suzuki", staff.RoleOperator)
 	first, second := e.staffDesk(), e.staffDesk()
 	// Both begin before either finishes: the code is used up by the first finish, not by a
 	// begin, and the second finish finds it gone.
@@ -290,8 +291,8 @@ func TestStaffEnrollmentCodeIsSingleUse(t *testing.T) {
 func TestStaffEnrollmentCodeExpiresAfter24Hours(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	late := e.addStaff("suzuki", RoleOperator)
-	expired := e.addStaff("tanaka", RoleOperator)
+	late := e.addStaff("suzuki", staff.RoleOperator)
+	expired := e.addStaff("tanaka", staff.RoleOperator)
 	e.clock.Advance(24*time.Hour - time.Minute)
 	desk := e.staffDesk()
 	status, body, raw := desk.call("POST", "/staff/api/enroll/begin", map[string]string{"code": late})
@@ -315,7 +316,7 @@ func TestStaffEnrollmentCodeExpiresAfter24Hours(t *testing.T) {
 func TestStaffEnrollmentRequiresUserVerification(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	code := e.addStaff("suzuki", RoleOperator)
+	code := e.addStaff("suzuki", staff.RoleOperator)
 	status, body := e.staffDesk(func(c *authtest.Config) { c.UserNotVerified = true }).enroll(code)
 	expectStatus(t, "enroll without user verification", status, body, http.StatusBadRequest, "passkey_failed")
 	status, body = e.staffDesk().enroll(code)
@@ -328,7 +329,7 @@ func TestStaffEnrollmentRequiresUserVerification(t *testing.T) {
 			} `json:"authenticatorSelection"`
 		} `json:"publicKey"`
 	}
-	_, _, raw := e.staffDesk().call("POST", "/staff/api/enroll/begin", map[string]string{"code": e.addStaff("tanaka", RoleOperator)})
+	_, _, raw := e.staffDesk().call("POST", "/staff/api/enroll/begin", map[string]string{"code": e.addStaff("tanaka", staff.RoleOperator)})
 	if err := json.Unmarshal(raw, &opts); err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestStaffEnrollmentRequiresUserVerification(t *testing.T) {
 func TestStaffEnrollmentRefusesSyncedPasskeys(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	code := e.addStaff("suzuki", RoleOperator)
+	code := e.addStaff("suzuki", staff.RoleOperator)
 	// Google Password Manager's passkey, as the staff member's personal Google account keeps it.
 	d := e.staffDesk(func(c *authtest.Config) { c.DeviceBound = false; c.AAGUID = authtest.AAGUIDGooglePasswordManager })
 	status, body := d.enroll(code)
@@ -366,7 +367,7 @@ func TestStaffEnrollmentRefusesSyncedPasskeys(t *testing.T) {
 func TestStaffRoutesNeedAStaffSession(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	staff := e.enrolledStaff("suzuki", RoleSupervisor)
+	staff := e.enrolledStaff("suzuki", staff.RoleSupervisor)
 	e.addAccount("taro", "1234567")
 	customer := e.browser()
 	if status, body := e.passwordLogin(customer, "taro"); status != http.StatusOK {
@@ -410,7 +411,7 @@ func TestStaffRoutesNeedAStaffSession(t *testing.T) {
 func TestStaffRoutesRefuseCrossSiteRequests(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	staff := e.enrolledStaff("suzuki", RoleOperator)
+	staff := e.enrolledStaff("suzuki", staff.RoleOperator)
 	for _, path := range []string{"/staff/api/login/begin", "/staff/api/logout", "/staff/api/enroll/begin"} {
 		status, body, _ := e.doConsole(staff.c, "POST", path, map[string]any{}, "Sec-Fetch-Site", "cross-site")
 		expectStatus(t, path+" from another site", status, body, http.StatusForbidden, "cross_origin")
@@ -423,7 +424,7 @@ func TestStaffRoutesRefuseCrossSiteRequests(t *testing.T) {
 func TestStaffSessionEndsAfter30IdleMinutesOr8Hours(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	idle := e.enrolledStaff("suzuki", RoleOperator)
+	idle := e.enrolledStaff("suzuki", staff.RoleOperator)
 	busy := &staffDesk{e: e, c: e.browser(), key: idle.key}
 	if status, body := busy.login(); status != http.StatusOK {
 		t.Fatalf("login: %d %v", status, body)
@@ -459,17 +460,17 @@ func TestStaffSessionEndsAfter30IdleMinutesOr8Hours(t *testing.T) {
 func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.enrolledStaff("boss", RoleSupervisor)
-	first := e.enrolledStaff("suzuki", RoleSupervisor)
+	e.enrolledStaff("boss", staff.RoleSupervisor)
+	first := e.enrolledStaff("suzuki", staff.RoleSupervisor)
 	second := &staffDesk{e: e, c: e.browser(), key: first.key}
 	if status, body := second.login(); status != http.StatusOK {
 		t.Fatalf("login: %d %v", status, body)
 	}
-	colleague := e.enrolledStaff("tanaka", RoleOperator)
-	pending := e.addStaff("sato", RoleOperator)
+	colleague := e.enrolledStaff("tanaka", staff.RoleOperator)
+	pending := e.addStaff("sato", staff.RoleOperator)
 
 	ctx := context.Background()
-	res, err := e.svc.DisableStaff(ctx, "suzuki", "boss")
+	res, err := e.staff.Disable(ctx, "suzuki", "boss")
 	if err != nil || res.SessionsEnded != 2 || res.AlreadyDisabled {
 		t.Fatalf("disable: %+v, %v; want 2 sessions ended", res, err)
 	}
@@ -483,16 +484,16 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 		t.Fatal("disabling one staff member ended another's session")
 	}
 
-	if _, err := e.svc.DisableStaff(ctx, "sato", "boss"); err != nil {
+	if _, err := e.staff.Disable(ctx, "sato", "boss"); err != nil {
 		t.Fatal(err)
 	}
 	status, body = e.staffDesk().enroll(pending)
 	expectStatus(t, "a disabled staff member's code", status, body, http.StatusUnauthorized, "invalid_code")
 
-	if res, err := e.svc.DisableStaff(ctx, "suzuki", "boss"); err != nil || !res.AlreadyDisabled {
+	if res, err := e.staff.Disable(ctx, "suzuki", "boss"); err != nil || !res.AlreadyDisabled {
 		t.Fatalf("disabling again: %+v, %v; want already disabled", res, err)
 	}
-	if _, err := e.svc.DisableStaff(ctx, "nobody", "boss"); !errors.Is(err, ErrUnknownStaff) {
+	if _, err := e.staff.Disable(ctx, "nobody", "boss"); !errors.Is(err, staff.ErrUnknown) {
 		t.Fatalf("disabling an unknown login ID: %v", err)
 	}
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'staff:boss' AND event = 'staff_disabled'
@@ -508,15 +509,15 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 func TestStaffRoleCheck(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	h := func(role Role) http.Handler {
-		return web.Browser(web.Handle(e.svc.log, e.svc.withStaff(role, func(w http.ResponseWriter, r *http.Request, st Staff) error {
+	h := func(role staff.Role) http.Handler {
+		return web.Browser(web.Handle(e.log, e.consoleSvc.withStaff(role, func(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
 			return web.JSON(w, http.StatusOK, map[string]any{"by": st.LoginID})
 		})))
 	}
-	e.consoleMux.Handle("GET /staff/api/test/supervisor", h(RoleSupervisor))
-	e.consoleMux.Handle("GET /staff/api/test/operator", h(RoleOperator))
-	operator := e.enrolledStaff("suzuki", RoleOperator)
-	supervisor := e.enrolledStaff("tanaka", RoleSupervisor)
+	e.consoleMux.Handle("GET /staff/api/test/supervisor", h(staff.RoleSupervisor))
+	e.consoleMux.Handle("GET /staff/api/test/operator", h(staff.RoleOperator))
+	operator := e.enrolledStaff("suzuki", staff.RoleOperator)
+	supervisor := e.enrolledStaff("tanaka", staff.RoleSupervisor)
 	for _, c := range []struct {
 		name string
 		desk *staffDesk
@@ -589,7 +590,7 @@ func TestStaffPages(t *testing.T) {
 		}
 	}
 
-	desk := e.enrolledStaff("suzuki", RoleSupervisor)
+	desk := e.enrolledStaff("suzuki", staff.RoleSupervisor)
 	noRedirect(desk.c)
 	res := get(desk.c, "/staff/")
 	if page := body(res); res.StatusCode != http.StatusOK || !strings.Contains(page, "鈴木 一郎 さん(suzuki、スーパーバイザー)") ||
@@ -612,7 +613,7 @@ func TestStaffCookieIsHostPrefixedOnHTTPS(t *testing.T) {
 	} {
 		s := &Service{secure: c.secure}
 		w := httptest.NewRecorder()
-		s.setStaffCookie(w, StaffLogin{Token: "tok", ExpiresAt: testStart.Add(staffSessionTTL)})
+		s.setStaffCookie(w, staff.Login{Token: "tok", ExpiresAt: testStart.Add(8 * time.Hour)})
 		got := w.Header().Get("Set-Cookie")
 		for _, want := range c.want {
 			if !strings.Contains(got, want) {
@@ -628,11 +629,11 @@ func TestStaffCookieIsHostPrefixedOnHTTPS(t *testing.T) {
 func TestExpiryPurgesStaffRowsPastTheirEnd(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	desk := e.enrolledStaff("suzuki", RoleOperator)  // a session
-	e.addStaff("tanaka", RoleOperator)               // an unused code
-	desk.call("POST", "/staff/api/login/begin", nil) // an unfinished ceremony
+	desk := e.enrolledStaff("suzuki", staff.RoleOperator) // a session
+	e.addStaff("tanaka", staff.RoleOperator)              // an unused code
+	desk.call("POST", "/staff/api/login/begin", nil)      // an unfinished ceremony
 	e.clock.Advance(24 * time.Hour)
-	e.addStaff("sato", RoleOperator) // live: a new code
+	e.addStaff("sato", staff.RoleOperator) // live: a new code
 	later := e.staffDesk()
 	later.key = desk.key
 	if status, body := later.login(); status != http.StatusOK { // live: a new session
@@ -664,11 +665,11 @@ func TestStaffPasskeyOnTheCustomerLoginIsNotForgotten(t *testing.T) {
 	// In --dev both relying parties are localhost, the console and the customers' site differing
 	// only in their port: the browser offers a staff passkey on the customers' login page too.
 	const devConsole = "https://kagi.test:8081"
-	e := newTestEnv(t, func(c *Config) {
-		c.WebAuthn = &webauthn.Config{RPID: testRPID, RPDisplayName: "kagi", RPOrigins: []string{devConsole}}
+	e := newTestEnv(t, func(c *setup) {
+		c.Staff.WebAuthn = &webauthn.Config{RPID: testRPID, RPDisplayName: "kagi", RPOrigins: []string{devConsole}}
 	})
 	desk := e.staffDesk(func(c *authtest.Config) { c.RPID, c.Origin = testRPID, devConsole })
-	if status, body := desk.enroll(e.addStaff("sato", RoleOperator)); status != http.StatusOK {
+	if status, body := desk.enroll(e.addStaff("sato", staff.RoleOperator)); status != http.StatusOK {
 		t.Fatalf("enroll: %d %v", status, body)
 	}
 	onCustomerPage := desk.key.Sync(func(c *authtest.Config) { c.BaseURL, c.Origin = e.srv.URL, testOrigin })
@@ -688,7 +689,7 @@ func TestStaffPasskeyOnTheCustomerLoginIsNotForgotten(t *testing.T) {
 func TestStaffPasskeysBelongToTheConsolesRelyingParty(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	desk := e.enrolledStaff("sato", RoleOperator)
+	desk := e.enrolledStaff("sato", staff.RoleOperator)
 	if _, err := desk.key.Sync(func(c *authtest.Config) { c.BaseURL, c.Origin, c.RPID = e.srv.URL, testOrigin, testRPID }).
 		Login(context.Background(), e.browser(), ""); !errors.Is(err, authtest.ErrNoPasskey) {
 		t.Fatalf("the customers' login with only a staff passkey: %v, want none offered", err)
@@ -701,7 +702,7 @@ func TestStaffPasskeysBelongToTheConsolesRelyingParty(t *testing.T) {
 		{"for the customers' RP ID", "ito", func(c *authtest.Config) { c.AuthenticatorRPID = testRPID }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := e.staffDesk(c.edit).enroll(e.addStaff(c.staff, RoleOperator))
+			status, body := e.staffDesk(c.edit).enroll(e.addStaff(c.staff, staff.RoleOperator))
 			expectStatus(t, "enrollment "+c.name, status, body, http.StatusBadRequest, "passkey_failed")
 			status, body = (&staffDesk{e: e, c: e.browser(), key: desk.key.Sync(c.edit)}).login()
 			expectStatus(t, "login "+c.name, status, body, http.StatusUnauthorized, "passkey_failed")
@@ -734,8 +735,10 @@ func TestPublicRoutesServeNoConsole(t *testing.T) {
 // refused every step.
 func TestStaffCeremoniesCountAgainstTheAddressLimits(t *testing.T) {
 	t.Parallel()
-	e := newTestEnvWithCore(t, func(c *auth.Config) {
-		c.ClientLimits = auth.ClientLimits{PasskeyFinish: auth.ClientLimit{Max: 2, Period: time.Minute}}
+	e := newTestEnv(t, func(c *setup) {
+		c.Core = func(c *auth.Config) {
+			c.ClientLimits = auth.ClientLimits{PasskeyFinish: auth.ClientLimit{Max: 2, Period: time.Minute}}
+		}
 	})
 	d := e.staffDesk()
 	for range 3 {
@@ -762,14 +765,14 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	ctx := context.Background()
-	e.enrolledStaff("tanaka", RoleSupervisor)
-	lost := e.enrolledStaff("sato", RoleOperator)
+	e.enrolledStaff("tanaka", staff.RoleSupervisor)
+	lost := e.enrolledStaff("sato", staff.RoleOperator)
 
-	en, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka")
+	en, err := e.staff.ReissueCode(ctx, "sato", "tanaka")
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka")
+	second, err := e.staff.ReissueCode(ctx, "sato", "tanaka")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -796,13 +799,13 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 		t.Errorf("the replacing enrollment is not audited as one: %d", n)
 	}
 
-	if _, err := e.svc.ReissueStaffCode(ctx, "nobody", "tanaka"); !errors.Is(err, ErrUnknownStaff) {
+	if _, err := e.staff.ReissueCode(ctx, "nobody", "tanaka"); !errors.Is(err, staff.ErrUnknown) {
 		t.Errorf("unknown staff: %v", err)
 	}
-	if _, err := e.svc.DisableStaff(ctx, "sato", "tanaka"); err != nil {
+	if _, err := e.staff.Disable(ctx, "sato", "tanaka"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ReissueStaffCode(ctx, "sato", "tanaka"); !errors.Is(err, ErrStaffDisabled) {
+	if _, err := e.staff.ReissueCode(ctx, "sato", "tanaka"); !errors.Is(err, staff.ErrDisabled) {
 		t.Errorf("a disabled member got a code: %v", err)
 	}
 }
@@ -815,12 +818,12 @@ func TestStaffChangesRaceEnrollmentWithoutDeadlock(t *testing.T) {
 	// Not parallel: pgdb.Retried counts the whole process (see race_test.go).
 	e := newTestEnv(t)
 	ctx := context.Background()
-	e.enrolledStaff("boss", RoleSupervisor)
-	e.addStaff("sato", RoleOperator)
+	e.enrolledStaff("boss", staff.RoleSupervisor)
+	e.addStaff("sato", staff.RoleOperator)
 	before := pgdb.Retried()
 	const rounds = 30
 	for i := range rounds {
-		en, err := e.svc.ReissueStaffCode(ctx, "sato", "boss")
+		en, err := e.staff.ReissueCode(ctx, "sato", "boss")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -850,9 +853,9 @@ func TestStaffChangesRaceEnrollmentWithoutDeadlock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i == rounds-1 {
-				_, changeErr = e.svc.DisableStaff(ctx, "sato", "boss")
+				_, changeErr = e.staff.Disable(ctx, "sato", "boss")
 			} else {
-				_, changeErr = e.svc.ReissueStaffCode(ctx, "sato", "boss")
+				_, changeErr = e.staff.ReissueCode(ctx, "sato", "boss")
 			}
 		}()
 		wg.Wait()
@@ -874,16 +877,16 @@ func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	ctx := context.Background()
-	e.enrolledStaff("boss", RoleSupervisor)
-	sato := e.enrolledStaff("sato", RoleSupervisor)
+	e.enrolledStaff("boss", staff.RoleSupervisor)
+	sato := e.enrolledStaff("sato", staff.RoleSupervisor)
 	_, before := sato.me()
-	if _, err := e.svc.DisableStaff(ctx, "sato", "boss"); err != nil {
+	if _, err := e.staff.Disable(ctx, "sato", "boss"); err != nil {
 		t.Fatal(err)
 	}
 	if status, _ := sato.login(); status == http.StatusOK {
 		t.Fatal("a disabled member logged in")
 	}
-	res, err := e.svc.EnableStaff(ctx, "sato", "boss")
+	res, err := e.staff.Enable(ctx, "sato", "boss")
 	if err != nil || res.AlreadyEnabled || !res.Enrolled {
 		t.Fatalf("enable: %+v, %v", res, err)
 	}
@@ -894,19 +897,19 @@ func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
 	if status != http.StatusOK || after["login_id"] != "sato" || fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("me after enabling: %d %v, want %v", status, after, before)
 	}
-	if _, err := e.svc.SetStaffRole(ctx, "sato", RoleOperator, "sato"); !errors.Is(err, ErrOwnStaff) {
+	if _, err := e.staff.SetRole(ctx, "sato", staff.RoleOperator, "sato"); !errors.Is(err, staff.ErrSelf) {
 		t.Fatalf("self-demotion: %v", err)
 	}
-	if _, err := e.svc.DisableStaff(ctx, "sato", "sato"); !errors.Is(err, ErrOwnStaff) {
+	if _, err := e.staff.Disable(ctx, "sato", "sato"); !errors.Is(err, staff.ErrSelf) {
 		t.Fatalf("self-disable: %v", err)
 	}
-	if res, err := e.svc.SetStaffRole(ctx, "sato", RoleOperator, "boss"); err != nil || !res.Changed() || res.From != RoleSupervisor {
+	if res, err := e.staff.SetRole(ctx, "sato", staff.RoleOperator, "boss"); err != nil || !res.Changed() || res.From != staff.RoleSupervisor {
 		t.Fatalf("demote: %+v, %v", res, err)
 	}
 	if _, body := sato.me(); body["role"] != "operator" {
 		t.Fatalf("me after the demotion: %v", body)
 	}
-	if _, err := e.svc.ReissueStaffCode(ctx, "boss", "sato"); !errors.Is(err, ErrByNotSupervisor) {
+	if _, err := e.staff.ReissueCode(ctx, "boss", "sato"); !errors.Is(err, staff.ErrByNotSupervisor) {
 		t.Fatalf("a demoted supervisor acted: %v", err)
 	}
 	want := []string{"staff:boss staff_disabled", "staff:sato staff_login_failed", "staff:boss staff_enabled",
@@ -923,12 +926,12 @@ func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
 func TestAddStaffSaysAnExistingMemberExistsFirst(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.enrolledStaff("tanaka", RoleSupervisor)
+	e.enrolledStaff("tanaka", staff.RoleSupervisor)
 	ctx := context.Background()
-	if _, err := e.svc.AddStaff(ctx, NewStaff{LoginID: "tanaka", Name: "田中 一郎", Role: RoleSupervisor}, ""); !errors.Is(err, ErrStaffExists) {
-		t.Fatalf("adding the enrolled supervisor again without --by: %v, want ErrStaffExists", err)
+	if _, err := e.staff.Add(ctx, staff.NewStaff{LoginID: "tanaka", Name: "田中 一郎", Role: staff.RoleSupervisor}, ""); !errors.Is(err, staff.ErrExists) {
+		t.Fatalf("adding the enrolled supervisor again without --by: %v, want staff.ErrExists", err)
 	}
-	if _, err := e.svc.AddStaff(ctx, NewStaff{LoginID: "sato", Name: "佐藤 一郎", Role: RoleOperator}, ""); !errors.Is(err, ErrByRequired) {
-		t.Fatalf("a new member without --by after the bootstrap: %v, want ErrByRequired", err)
+	if _, err := e.staff.Add(ctx, staff.NewStaff{LoginID: "sato", Name: "佐藤 一郎", Role: staff.RoleOperator}, ""); !errors.Is(err, staff.ErrByRequired) {
+		t.Fatalf("a new member without --by after the bootstrap: %v, want staff.ErrByRequired", err)
 	}
 }

@@ -1,0 +1,33 @@
+package console
+
+import "kagi/staff"
+
+// Japanese text of the operator console, which staff members read, kept in one file so that it
+// can be reviewed in one read.
+
+// Refusals of the console's session checks (§6).
+const (
+	msgStaffUnauthorized = "ログインしていないか、ログインの有効期限が切れました。スタッフ用ログイン画面からログインしてください。"
+	msgStaffForbidden    = "この操作を行う権限がありません。"
+)
+
+// Refusals of the console's account API (§6).
+const (
+	msgReasonRequired  = "操作の理由を入力してください。"
+	msgReasonTooLong   = "操作の理由は500文字以内で入力してください。"
+	msgQueryRequired   = "口座番号またはログインIDを入力してください。"
+	msgBadCursor       = "ページの指定が正しくありません。"
+	msgAccountNotFound = "該当するお客さまの口座が見つかりません。"
+	msgOutsideHours    = "ただいま営業時間外です。一時ログインの受付は営業時間内にのみ開始できます。"
+	msgNoOpenWindow    = "開いている一時ログインの受付はありません。"
+	msgNoPasskey       = "このお客さまのパスキーは登録されていません。"
+	msgNothingToClear  = "解除するロックはありません。音声ガイダンスのロックもパスワードの一時停止もかかっていません。"
+	// msgNoPasskeyNoWindow refuses a window the customer does not need.
+	msgNoPasskeyNoWindow = "このお客さまはパスキーを作成していないため、ログインID・パスワードでそのままログインできます。一時ログインの受付は不要です。"
+)
+
+// The staff roles as the console names them.
+var staffRoleNames = map[staff.Role]string{
+	staff.RoleOperator:   "オペレーター",
+	staff.RoleSupervisor: "スーパーバイザー",
+}
