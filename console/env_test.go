@@ -185,7 +185,6 @@ func (e *testEnv) addPasskey(accountID int64) {
 	}
 }
 
-
 func (e *testEnv) browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar}
@@ -266,7 +265,6 @@ func (e *testEnv) count(sql string, args ...any) int {
 	}
 	return n
 }
-
 
 // readsLimited is kagi_staff_reads_limited_total now.
 func readsLimited() float64 {
