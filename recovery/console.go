@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/web"
@@ -317,7 +318,7 @@ func (s *Service) consoleAccountByNumber(ctx context.Context, q pgdb.Querier, nu
 func (s *Service) OpenForStaff(ctx context.Context, st Staff, number, reason string) (auth.Window, error) {
 	var w auth.Window
 	err := s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
-		if s.calendar.State(s.now(), s.supportEnabled) != SupportOpen {
+		if s.calendar.State(s.now(), s.supportEnabled) != hours.Open {
 			return errOutsideHours
 		}
 		// Without a passkey the login ID and password already work (§2.3): a window would

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/notify/notifytest"
 	"kagi/pgdb"
 )
@@ -318,7 +319,7 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 
 func TestConsoleOpensNoWindowOutsideBusinessHours(t *testing.T) {
 	t.Parallel()
-	closedToday, err := ParseCalendar([]byte(`{"closed":["` + testStart.Format("2006-01-02") + `"]}`))
+	closedToday, err := hours.Parse([]byte(`{"closed":["` + testStart.Format("2006-01-02") + `"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

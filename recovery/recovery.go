@@ -1,8 +1,8 @@
 // Package recovery rescues customers who can no longer use their passkey: the fallback windows
 // of SPEC §3 (opened by the voice line or an operator, honoured by the auth core through
 // auth.FallbackWindows, ended by the expiry job), the service API that tells the web login
-// whether a window is open, business hours (§5), and the operator console's staff, who log in
-// with passkeys of their own (§6).
+// whether a window is open and whether the support desk answers (§5, by package hours'
+// calendar), and the operator console's staff, who log in with passkeys of their own (§6).
 //
 // It imports auth and never the reverse: the core asks through the interface it declares, and
 // ForAuth hands it this package's answer.
@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/notify"
 	"kagi/pgdb"
 )
@@ -90,7 +91,7 @@ type Config struct {
 	SecureCookies bool
 	// Calendar is the support desk's hours (§5, KAGI_SUPPORT_CALENDAR), the voice line's own:
 	// the operator console opens windows only within them. Nil means the regular hours.
-	Calendar *Calendar
+	Calendar *hours.Calendar
 	// SupportEnabled is KAGI_SUPPORT_ENABLED: switched off, nobody staffs the desk and the
 	// console opens no window.
 	SupportEnabled bool
@@ -127,7 +128,7 @@ type Service struct {
 	// secure is Config's SecureCookies.
 	secure bool
 	// calendar, supportEnabled and calls are Config's Calendar, SupportEnabled and Calls.
-	calendar       *Calendar
+	calendar       *hours.Calendar
 	supportEnabled bool
 	calls          CallLog
 	// readLimit is Config's StaffReadLimit.
@@ -169,7 +170,7 @@ func New(cfg Config) (*Service, error) {
 		s.readLimit = DefaultStaffReadLimit
 	}
 	if s.calendar == nil {
-		s.calendar = RegularCalendar()
+		s.calendar = hours.Regular()
 	}
 	if s.log == nil {
 		s.log = slog.Default()
