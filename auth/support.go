@@ -7,8 +7,8 @@ import (
 
 // SupportDesk tells the pages and messages where a customer who cannot log in finds help (§5):
 // the voice line's number, the operators' hours, today's exception from the support calendar,
-// and whether the operators answer now. Package recovery provides it from its calendar; the
-// core knows nothing of calendars.
+// and whether the operators answer now. Package recovery provides it from package hours'
+// calendar; the core knows nothing of calendars.
 type SupportDesk interface {
 	SupportAt(now time.Time) Support
 }

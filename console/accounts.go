@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/pgdb"
 	"kagi/recovery"
 	"kagi/staff"
@@ -226,7 +227,7 @@ func (s *Service) consoleAccountByNumber(ctx context.Context, q pgdb.Querier, nu
 func (s *Service) OpenForStaff(ctx context.Context, st staff.Staff, number, reason string) (auth.Window, error) {
 	var w auth.Window
 	err := s.onAccount(ctx, number, reason, func(tx pgx.Tx, a auth.Account, reason string) error {
-		if s.calendar.State(s.now(), s.supportEnabled) != recovery.SupportOpen {
+		if s.calendar.State(s.now(), s.supportEnabled) != hours.Open {
 			return errOutsideHours
 		}
 		// Without a passkey the login ID and password already work (§2.3): a window would

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/recovery"
 	"kagi/staff"
 )
@@ -37,7 +38,7 @@ type Config struct {
 	Calls recovery.CallLog
 	// Calendar is the support desk's hours (§5, KAGI_SUPPORT_CALENDAR), the voice line's own:
 	// the console opens windows only within them. Nil means the regular hours.
-	Calendar *recovery.Calendar
+	Calendar *hours.Calendar
 	// SupportEnabled is KAGI_SUPPORT_ENABLED: switched off, nobody staffs the desk and the
 	// console opens no window.
 	SupportEnabled bool
@@ -56,7 +57,7 @@ type Service struct {
 	windows        *recovery.Service
 	voice          *recovery.VoiceVerifier
 	calls          recovery.CallLog
-	calendar       *recovery.Calendar
+	calendar       *hours.Calendar
 	supportEnabled bool
 	secure         bool
 }
@@ -75,7 +76,7 @@ func New(cfg Config) (*Service, error) {
 		s.now = time.Now
 	}
 	if s.calendar == nil {
-		s.calendar = recovery.RegularCalendar()
+		s.calendar = hours.Regular()
 	}
 	return s, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/notify/notifytest"
 	"kagi/pgdb"
 	"kagi/recovery"
@@ -318,7 +319,7 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 
 func TestConsoleOpensNoWindowOutsideBusinessHours(t *testing.T) {
 	t.Parallel()
-	closedToday, err := recovery.ParseCalendar([]byte(`{"closed":["` + testStart.Format("2006-01-02") + `"]}`))
+	closedToday, err := hours.Parse([]byte(`{"closed":["` + testStart.Format("2006-01-02") + `"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/twilio/twilio-go/twiml"
 
 	"kagi/auth"
-	"kagi/recovery"
+	"kagi/hours"
 )
 
 // GatherPath is the action URL of every <Gather>: a fixed path plus only ?seq=N, our own
@@ -143,7 +143,7 @@ type Env struct {
 	Now time.Time
 	// Support is whether the support desk answers now: open, closed by the calendar, or
 	// switched off (KAGI_SUPPORT_ENABLED=false).
-	Support recovery.SupportState
+	Support hours.State
 	// NextOpen is when the desk opens next, while it is closed; zero when that is not known.
 	NextOpen time.Time
 }
@@ -460,9 +460,9 @@ func (c *call) menu(digits string) {
 		c.ask(StepMenu)
 	case "0":
 		switch {
-		case c.env.Support == recovery.SupportDisabled:
+		case c.env.Support == hours.Disabled:
 			c.ask(StepMenu, promptSupportUnavailable)
-		case c.env.Support != recovery.SupportOpen:
+		case c.env.Support != hours.Open:
 			c.ask(StepMenu, promptClosed, c.hours())
 		case c.cfg.OperatorNumber == "":
 			c.ask(StepMenu, promptNoOperator)
@@ -518,7 +518,7 @@ func (c *call) hours() string {
 	if c.cfg.HoursText != "" {
 		out = fmt.Sprintf(promptHours, c.cfg.HoursText)
 	}
-	if c.env.Support == recovery.SupportClosed && !c.env.NextOpen.IsZero() {
+	if c.env.Support == hours.Closed && !c.env.NextOpen.IsZero() {
 		next := c.env.NextOpen.In(jst)
 		out += fmt.Sprintf(promptNextOpen, fmt.Sprintf(promptOnDate, int(next.Month()), next.Day()), spokenClock(next))
 	}
@@ -528,7 +528,7 @@ func (c *call) hours() string {
 // locked says that the voice line is locked for this caller and how to reach the operator
 // instead: during business hours, by 0 at the menu.
 func (c *call) locked() {
-	if c.env.Support == recovery.SupportDisabled {
+	if c.env.Support == hours.Disabled {
 		c.say(promptLocked, promptUnavailable, promptGoodbye)
 	} else {
 		c.say(promptLocked, promptLockedOperator, c.hours(), promptGoodbye)
@@ -539,7 +539,7 @@ func (c *call) locked() {
 // capped says that the registered phone was already contacted as often as allowed (why), and
 // how to go on: later, or through the operator during business hours.
 func (c *call) capped(why string) {
-	if c.env.Support == recovery.SupportDisabled {
+	if c.env.Support == hours.Disabled {
 		c.say(why, promptGoodbye)
 	} else {
 		c.say(why, promptLockedOperator, c.hours(), promptGoodbye)
@@ -786,7 +786,7 @@ func spokenMinutes(minutes int) string {
 // RegularHoursText is §5's regular hours as the line says them
 // (「平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです」): Config.HoursText.
 func RegularHoursText() string {
-	weekdays, weekend := recovery.RegularHours()
+	weekdays, weekend := hours.RegularDays()
 	return fmt.Sprintf(promptRegularHours,
 		spokenMinutes(weekdays.Open), spokenMinutes(weekdays.Close), spokenMinutes(weekend.Open), spokenMinutes(weekend.Close))
 }

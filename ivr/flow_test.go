@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/recovery"
 )
 
@@ -348,11 +349,11 @@ func TestStartShownCallerID(t *testing.T) {
 
 // Support states of the menu tests. The next opening is given in UTC: the caller hears JST.
 var (
-	supportOpen     = Env{Support: recovery.SupportOpen}
-	supportDisabled = Env{Support: recovery.SupportDisabled}
-	closedTillXmas  = Env{Support: recovery.SupportClosed, NextOpen: time.Date(2026, 12, 26, 0, 0, 0, 0, time.UTC)}
-	closedTill0830  = Env{Support: recovery.SupportClosed, NextOpen: time.Date(2031, 6, 4, 23, 30, 0, 0, time.UTC)}
-	closedUnknown   = Env{Support: recovery.SupportClosed}
+	supportOpen     = Env{Support: hours.Open}
+	supportDisabled = Env{Support: hours.Disabled}
+	closedTillXmas  = Env{Support: hours.Closed, NextOpen: time.Date(2026, 12, 26, 0, 0, 0, 0, time.UTC)}
+	closedTill0830  = Env{Support: hours.Closed, NextOpen: time.Date(2031, 6, 4, 23, 30, 0, 0, time.UTC)}
+	closedUnknown   = Env{Support: hours.Closed}
 )
 
 func TestMenu(t *testing.T) {
@@ -385,7 +386,7 @@ func TestMenu(t *testing.T) {
 		{"0 with support switched off says the service is unavailable, and returns to the menu", "0", testCfg, supportDisabled, StepMenu,
 			"現在、こちらのサービスは利用できません。" + promptMenu, "", 0},
 		{"0 with support switched off names no hours even with a next opening", "0", testCfg,
-			Env{Support: recovery.SupportDisabled, NextOpen: closedTillXmas.NextOpen}, StepMenu,
+			Env{Support: hours.Disabled, NextOpen: closedTillXmas.NextOpen}, StepMenu,
 			"現在、こちらのサービスは利用できません。" + promptMenu, "", 0},
 		{"0 without an operator number says no transfer and returns to the menu", "0", noOperator, supportOpen, StepMenu,
 			promptNoOperator + promptMenu, "", 0},
@@ -725,7 +726,7 @@ func TestWindowEndSaysLengthAndDay(t *testing.T) {
 			t.Parallel()
 			want := "確認が取れました。" + tt.want + "まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye
 			p := toVerify(t, "1234567", "4826")
-			p.env = Env{Now: tt.now, Support: recovery.SupportOpen}
+			p.env = Env{Now: tt.now, Support: hours.Open}
 			if h := p.verified(VerifyResult{Outcome: Verified, WindowExpiresAt: tt.end}); h.speech != want {
 				t.Errorf("said %q\nwant %q", h.speech, want)
 			}
@@ -1173,7 +1174,7 @@ func FuzzNext(f *testing.F) {
 		st := State{Step: steps[int(step)%len(steps)], Seq: seq, Attempts: attempts, Retries: retries, AccountNumber: account, From: from}
 		ev := Event{Kind: EventKind(kind % 6), From: from, Seq: evSeq, Digits: digits, DialStatus: digits,
 			Result: VerifyResult{Outcome: VerifyOutcome(outcome % uint8(CallbackCapped+2)), WindowExpiresAt: time.Unix(expires, 0)}}
-		env := Env{Now: time.Unix(nextOpen-expires, 0), Support: recovery.SupportState(support % 4), NextOpen: time.Unix(nextOpen, 0)}
+		env := Env{Now: time.Unix(nextOpen-expires, 0), Support: hours.State(support % 4), NextOpen: time.Unix(nextOpen, 0)}
 		got, r := Next(st, ev, cfg, env)
 
 		root, err := parseTwiML(r.TwiML)

@@ -20,6 +20,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/recovery"
@@ -53,7 +54,7 @@ type HandlerConfig struct {
 	// every text of the line names first (§4.9).
 	Brand string
 	// Calendar and SupportEnabled decide whether the operator option transfers (§5).
-	Calendar       *recovery.Calendar
+	Calendar       *hours.Calendar
 	SupportEnabled bool
 	// Verifier checks callers and opens windows.
 	Verifier *recovery.VoiceVerifier
@@ -75,7 +76,7 @@ type Handler struct {
 	publicURL string
 	validator client.RequestValidator
 	flow      Config // the call's configuration; flow.Brand is HandlerConfig's Brand
-	calendar  *recovery.Calendar
+	calendar  *hours.Calendar
 	support   bool
 	verifier  *recovery.VoiceVerifier
 	texter    notify.Texter
@@ -320,7 +321,7 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 // when it opens next.
 func (h *Handler) env(now time.Time) Env {
 	env := Env{Now: now, Support: h.calendar.State(now, h.support)}
-	if env.Support == recovery.SupportClosed {
+	if env.Support == hours.Closed {
 		env.NextOpen = h.calendar.NextOpen(now)
 	}
 	return env

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/pgdb/pgtest"
 	"kagi/recovery"
 	"kagi/web"
@@ -91,7 +92,7 @@ func newLineEnvWith(t testing.TB, recEdit func(*recovery.Config), edit ...func(*
 	t.Cleanup(srv.Close)
 	cfg := HandlerConfig{
 		Pool: pool, Log: log, Now: clock.Now, PublicURL: srv.URL, AuthToken: testToken,
-		Voice: "Polly.Mizuki", OperatorNumber: "+81300000000", Calendar: recovery.RegularCalendar(), SupportEnabled: true,
+		Voice: "Polly.Mizuki", OperatorNumber: "+81300000000", Calendar: hours.Regular(), SupportEnabled: true,
 		Verifier: recovery.NewVoiceVerifier(core, rec), Brand: testBrand,
 	}
 	for _, e := range edit {
@@ -661,7 +662,7 @@ func TestLogsCarryTheRequestID(t *testing.T) {
 // that it is outside hours.
 func TestOperatorOptionFollowsTheCalendarAndTheSwitch(t *testing.T) {
 	t.Parallel()
-	cal, err := recovery.ParseCalendar([]byte(`{"closed":["2031-06-04","2031-06-05"],"special":[{"date":"2031-06-06","open":"10:00","close":"15:00"}]}`))
+	cal, err := hours.Parse([]byte(`{"closed":["2031-06-04","2031-06-05"],"special":[{"date":"2031-06-06","open":"10:00","close":"15:00"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -839,7 +840,7 @@ func TestPanicAndDeadlineAnswerTwiML(t *testing.T) {
 	}
 
 	h, err := NewHandler(HandlerConfig{Pool: e.pool, PublicURL: "https://kagi.test", AuthToken: testToken,
-		Calendar: recovery.RegularCalendar(), Verifier: recovery.NewVoiceVerifier(e.core, e.rec), Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		Calendar: hours.Regular(), Verifier: recovery.NewVoiceVerifier(e.core, e.rec), Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"kagi/hours"
 	"kagi/web"
 )
 
 func TestDeskAsThePagesShowIt(t *testing.T) {
-	cal, err := ParseCalendar([]byte(`{"closed":["2026-12-31"],"special":[{"date":"2026-12-30","open":"09:00","close":"15:00"}]}`))
+	cal, err := hours.Parse([]byte(`{"closed":["2026-12-31"],"special":[{"date":"2026-12-30","open":"09:00","close":"15:00"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

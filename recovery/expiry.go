@@ -14,6 +14,10 @@ import (
 	"kagi/pgdb"
 )
 
+// jst is Japan Standard Time (auth.JST): the expiry job's schedule and the service API's times
+// do not depend on the machine's time zone database.
+var jst = auth.JST
+
 // ownPurges are recovery's clean-ups (§3.4): texted codes and call backs past their time,
 // voice-line failures, lock rows and second-channel sends that no longer count.
 func (s *Service) ownPurges() []pgdb.Purge {

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"kagi/hours"
 )
 
 func TestSupportStatusAPI(t *testing.T) {
@@ -24,7 +26,7 @@ func TestSupportStatusAPI(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := SupportStatusHandler(slog.Default(), RegularCalendar(), c.enabled, func() time.Time { return c.at })
+			h := SupportStatusHandler(slog.Default(), hours.Regular(), c.enabled, func() time.Time { return c.at })
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/support/status", nil))
 			var got struct {

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"kagi/auth"
+	"kagi/hours"
 	"kagi/notify"
 	"kagi/recovery"
 	"kagi/staff"
@@ -108,7 +109,7 @@ type config struct {
 	// back (§4.9): a customer must know who texts or calls before trusting a word of it. Empty
 	// only for the command-line tools outside --dev, which send nothing themselves.
 	BrandName      string
-	Calendar       *recovery.Calendar
+	Calendar       *hours.Calendar
 	SupportEnabled bool
 	// SMTP is nil in development mode without KAGI_SMTP_URL: mail is kept for /dev/mail.
 	SMTP *notify.SMTPConfig
@@ -391,7 +392,7 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if c.OperatorNumber != "" && !auth.ValidPhone(c.OperatorNumber) {
 		errs = append(errs, fmt.Errorf("KAGI_OPERATOR_NUMBER %q is not an E.164 number", c.OperatorNumber))
 	}
-	if cal, err := recovery.LoadCalendar(raw["KAGI_SUPPORT_CALENDAR"]); err != nil {
+	if cal, err := hours.Load(raw["KAGI_SUPPORT_CALENDAR"]); err != nil {
 		errs = append(errs, fmt.Errorf("KAGI_SUPPORT_CALENDAR: %w", err))
 	} else {
 		c.Calendar = cal

@@ -1,4 +1,9 @@
-package recovery
+// Package hours is the support desk's calendar (§5): the regular hours, the closed days and
+// special hours of the KAGI_SUPPORT_CALENDAR file, and whether the desk is open now. The voice
+// line, the operator console, the support status API and the pages all ask it, so it is one
+// leaf that imports none of kagi's packages: whoever needs the desk's hours can have them
+// without taking on recovery's database, sessions or console.
+package hours
 
 import (
 	"bytes"
@@ -8,21 +13,22 @@ import (
 	"io"
 	"os"
 	"time"
-
-	"kagi/auth"
 )
 
-// jst is Japan Standard Time (auth.JST): business hours do not depend on the machine's time zone
-// database.
-var jst = auth.JST
+// jst is Japan Standard Time, the zone the desk keeps its hours in (the same zone as auth.JST,
+// declared here so that this package stays a leaf): business hours do not depend on the
+// machine's time zone database.
+var jst = time.FixedZone("JST", 9*60*60)
 
-// span is the opening hours of one day in minutes after midnight JST: open ≤ now < close.
-type span struct{ open, close int }
+// Day is one day's opening hours in minutes after midnight JST: open from Open, closed from
+// Close (Open ≤ now < Close). It is what a caller that words the hours itself needs: the voice
+// line speaks them with 午前/午後, the pages print them with String.
+type Day struct{ Open, Close int }
 
 // The regular hours of §5.
 var (
-	weekdayHours = span{open: 8*60 + 30, close: 17 * 60}
-	weekendHours = span{open: 9 * 60, close: 17 * 60}
+	weekdayHours = Day{Open: 8*60 + 30, Close: 17 * 60}
+	weekendHours = Day{Open: 9 * 60, Close: 17 * 60}
 )
 
 // maxSearchDays bounds NextOpen so that a calendar closed for ever cannot loop for ever.
@@ -61,11 +67,11 @@ func (d civilDate) String() string {
 // regular hours.
 type Calendar struct {
 	closed  map[civilDate]bool
-	special map[civilDate]span
+	special map[civilDate]Day
 }
 
-// RegularCalendar is the calendar used when no file is configured: regular hours every day.
-func RegularCalendar() *Calendar {
+// Regular is the calendar used when no file is configured: regular hours every day.
+func Regular() *Calendar {
 	return &Calendar{}
 }
 
@@ -81,11 +87,11 @@ type specialHours struct {
 	Close string `json:"close"`
 }
 
-// ParseCalendar reads a calendar file. A bad file must stop the start rather than silently
+// Parse reads a calendar file. A bad file must stop the start rather than silently
 // change the hours, so it is strict: unknown fields, malformed dates or times, a date listed
 // twice, a date both closed and special, and open not before close are all refused. Every bad
 // entry is reported, each naming the entry (for example `special[1]: close "25:00" is not HH:MM`).
-func ParseCalendar(data []byte) (*Calendar, error) {
+func Parse(data []byte) (*Calendar, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var f *calendarFile
@@ -101,7 +107,7 @@ func ParseCalendar(data []byte) (*Calendar, error) {
 
 	c := &Calendar{
 		closed:  make(map[civilDate]bool, len(f.Closed)),
-		special: make(map[civilDate]span, len(f.Special)),
+		special: make(map[civilDate]Day, len(f.Special)),
 	}
 	var problems []error
 	seen := make(map[civilDate]string)
@@ -145,7 +151,7 @@ func ParseCalendar(data []byte) (*Calendar, error) {
 			continue
 		}
 		seen[d] = entry
-		c.special[d] = span{open: open, close: shut}
+		c.special[d] = Day{Open: open, Close: shut}
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
@@ -199,17 +205,17 @@ func parseClock(s string, isClose bool) (int, error) {
 	return 0, bad
 }
 
-// LoadCalendar reads the file named by KAGI_SUPPORT_CALENDAR; an empty path means no file, the
-// regular hours.
-func LoadCalendar(path string) (*Calendar, error) {
+// Load reads the file named by KAGI_SUPPORT_CALENDAR; an empty path means no file, the regular
+// hours.
+func Load(path string) (*Calendar, error) {
 	if path == "" {
-		return RegularCalendar(), nil
+		return Regular(), nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("support calendar: %w", err)
 	}
-	c, err := ParseCalendar(data)
+	c, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("support calendar %s: %w", path, err)
 	}
@@ -217,10 +223,10 @@ func LoadCalendar(path string) (*Calendar, error) {
 }
 
 // hoursOn reports the opening hours of d, or false when the desk is closed all day.
-func (c *Calendar) hoursOn(d civilDate) (span, bool) {
+func (c *Calendar) hoursOn(d civilDate) (Day, bool) {
 	if c != nil {
 		if c.closed[d] {
-			return span{}, false
+			return Day{}, false
 		}
 		if s, ok := c.special[d]; ok {
 			return s, true
@@ -238,7 +244,7 @@ func (c *Calendar) hoursOn(d civilDate) (span, bool) {
 func (c *Calendar) IsOpen(t time.Time) bool {
 	d := dateOf(t)
 	s, ok := c.hoursOn(d)
-	return ok && !t.Before(d.at(s.open)) && t.Before(d.at(s.close))
+	return ok && !t.Before(d.at(s.Open)) && t.Before(d.at(s.Close))
 }
 
 // NextOpen tells a caller outside hours when to call again: t itself when the desk is open at
@@ -252,7 +258,7 @@ func (c *Calendar) NextOpen(t time.Time) time.Time {
 		if !ok {
 			continue
 		}
-		opens, closes := d.at(s.open), d.at(s.close)
+		opens, closes := d.at(s.Open), d.at(s.Close)
 		if t.Before(opens) {
 			return opens
 		}
@@ -271,18 +277,35 @@ func (c *Calendar) HoursText() string {
 		msgHoursWeekend + hoursRange(weekendHours) + msgHoursEnd
 }
 
-// DayHours is one day's opening hours in minutes after midnight JST: open from Open, closed
-// from Close.
-type DayHours struct{ Open, Close int }
-
-// RegularHours are §5's regular hours on weekdays and on Saturday and Sunday, for a caller that
+// RegularDays are §5's regular hours on weekdays and on Saturday and Sunday, for a caller that
 // words them itself: HoursText prints them, the voice line speaks them with 午前/午後.
-func RegularHours() (weekdays, weekend DayHours) {
-	return DayHours{weekdayHours.open, weekdayHours.close}, DayHours{weekendHours.open, weekendHours.close}
+func RegularDays() (weekdays, weekend Day) {
+	return weekdayHours, weekendHours
 }
 
-func hoursRange(s span) string {
-	return fmt.Sprintf(msgHoursFromTo, spokenMinutes(s.open), spokenMinutes(s.close))
+// String writes opening hours as a page shows them: 「8:30~17:00」.
+func (d Day) String() string {
+	return fmt.Sprintf("%d:%02d~%d:%02d", d.Open/60, d.Open%60, d.Close/60, d.Close%60)
+}
+
+// TodayText is today's exception from the calendar file in one sentence, "" on a regular day:
+// the pages print it beside the regular hours.
+func (c *Calendar) TodayText(now time.Time) string {
+	if c == nil {
+		return ""
+	}
+	d := dateOf(now)
+	if c.closed[d] {
+		return fmt.Sprintf(msgTodayClosed, d.month, d.day)
+	}
+	if s, ok := c.special[d]; ok {
+		return fmt.Sprintf(msgTodaySpecial, d.month, d.day, s)
+	}
+	return ""
+}
+
+func hoursRange(s Day) string {
+	return fmt.Sprintf(msgHoursFromTo, spokenMinutes(s.Open), spokenMinutes(s.Close))
 }
 
 // spokenMinutes says minutes after midnight for the hours sentence: 「8時30分」, 「17時」; 24:00
@@ -294,47 +317,47 @@ func spokenMinutes(minutes int) string {
 	return fmt.Sprintf(msgClockMinute, minutes/60, minutes%60)
 }
 
-// SupportState is whether the support desk answers at some moment (§5). The voice line says
+// State is whether the support desk answers at some moment (§5). The voice line says
 // something different in each: it transfers, tells when the desk opens next, or says the
 // service is not available.
-type SupportState int
+type State int
 
 const (
-	// SupportClosed: support is switched on but the desk is outside its hours (the zero value,
-	// so a state nobody set never transfers a call).
-	SupportClosed SupportState = iota
-	// SupportOpen: the desk is staffed now.
-	SupportOpen
-	// SupportDisabled: support is switched off (KAGI_SUPPORT_ENABLED=false); nobody answers
-	// and no opening is promised.
-	SupportDisabled
+	// Closed: support is switched on but the desk is outside its hours (the zero value, so a
+	// state nobody set never transfers a call).
+	Closed State = iota
+	// Open: the desk is staffed now.
+	Open
+	// Disabled: support is switched off (KAGI_SUPPORT_ENABLED=false); nobody answers and no
+	// opening is promised.
+	Disabled
 )
 
 // State tells whether the support desk answers at t. enabled is KAGI_SUPPORT_ENABLED.
-func (c *Calendar) State(t time.Time, enabled bool) SupportState {
+func (c *Calendar) State(t time.Time, enabled bool) State {
 	switch {
 	case !enabled:
-		return SupportDisabled
+		return Disabled
 	case c.IsOpen(t):
-		return SupportOpen
+		return Open
 	}
-	return SupportClosed
+	return Closed
 }
 
 // closesAt is the end of the opening hours that t falls in; t must be in opening hours.
 func (c *Calendar) closesAt(t time.Time) time.Time {
 	d := dateOf(t)
 	s, _ := c.hoursOn(d)
-	return d.at(s.close)
+	return d.at(s.Close)
 }
 
-// SupportStatus is the body of GET /api/v1/support/status (§5).
+// Status is the body of GET /api/v1/support/status (§5).
 //
 // next_open_at is always present: while closed, when the desk opens next; while open, when it
 // opens next after the current opening hours end (so a page can say both "open until" and
 // "next from"); null when support is switched off, or when nothing opens within the search
 // bound. It is RFC 3339 in JST.
-type SupportStatus struct {
+type Status struct {
 	Open       bool       `json:"open"`
 	Message    string     `json:"message"`
 	NextOpenAt *time.Time `json:"next_open_at"`
@@ -342,17 +365,17 @@ type SupportStatus struct {
 
 // Status is what the support status API answers at t. enabled is KAGI_SUPPORT_ENABLED: when
 // support is switched off nobody answers, so it is never open and no opening time is promised.
-func (c *Calendar) Status(t time.Time, enabled bool) SupportStatus {
-	var st SupportStatus
+func (c *Calendar) Status(t time.Time, enabled bool) Status {
+	var st Status
 	var next time.Time
 	switch c.State(t, enabled) {
-	case SupportDisabled:
-		return SupportStatus{Open: false, Message: msgSupportUnavailable}
-	case SupportOpen:
-		st = SupportStatus{Open: true, Message: msgSupportOpen}
+	case Disabled:
+		return Status{Open: false, Message: msgSupportUnavailable}
+	case Open:
+		st = Status{Open: true, Message: msgSupportOpen}
 		next = c.NextOpen(c.closesAt(t))
 	default:
-		st = SupportStatus{Open: false, Message: msgSupportClosed}
+		st = Status{Open: false, Message: msgSupportClosed}
 		next = c.NextOpen(t)
 	}
 	if !next.IsZero() {

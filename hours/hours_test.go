@@ -1,4 +1,4 @@
-package recovery
+package hours
 
 import (
 	"encoding/json"
@@ -30,9 +30,9 @@ func at(t *testing.T, s string) time.Time {
 
 func mustParse(t *testing.T, data string) *Calendar {
 	t.Helper()
-	c, err := ParseCalendar([]byte(data))
+	c, err := Parse([]byte(data))
 	if err != nil {
-		t.Fatalf("ParseCalendar(%s): %v", data, err)
+		t.Fatalf("Parse(%s): %v", data, err)
 	}
 	return c
 }
@@ -48,7 +48,7 @@ var zones = []*time.Location{
 
 func TestCalendarIsOpen(t *testing.T) {
 	t.Parallel()
-	regular := RegularCalendar()
+	regular := Regular()
 	special := mustParse(t, yearEnd)
 	tests := []struct {
 		name string
@@ -101,11 +101,11 @@ func TestCalendarIsOpenJudgesTheJSTDay(t *testing.T) {
 	t.Parallel()
 	// Friday 2026-06-05 23:30 UTC is Saturday 08:30 JST: closed, although in UTC it is a weekday
 	// evening and in JST-as-weekday terms 08:30 would be open.
-	if RegularCalendar().IsOpen(time.Date(2026, 6, 5, 23, 30, 0, 0, time.UTC)) {
+	if Regular().IsOpen(time.Date(2026, 6, 5, 23, 30, 0, 0, time.UTC)) {
 		t.Error("saturday 08:30 JST given in UTC was judged open")
 	}
 	// Sunday 2026-05-31 23:30 UTC is Monday 08:30 JST: open.
-	if !RegularCalendar().IsOpen(time.Date(2026, 5, 31, 23, 30, 0, 0, time.UTC)) {
+	if !Regular().IsOpen(time.Date(2026, 5, 31, 23, 30, 0, 0, time.UTC)) {
 		t.Error("monday 08:30 JST given in UTC was judged closed")
 	}
 }
@@ -120,7 +120,7 @@ func TestCalendarNilHasRegularHours(t *testing.T) {
 
 func TestCalendarNextOpen(t *testing.T) {
 	t.Parallel()
-	regular := RegularCalendar()
+	regular := Regular()
 	special := mustParse(t, yearEnd)
 	tests := []struct {
 		name string
@@ -160,7 +160,7 @@ func TestCalendarNextOpen(t *testing.T) {
 
 func TestCalendarNextOpenReportsInJST(t *testing.T) {
 	t.Parallel()
-	got := RegularCalendar().NextOpen(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)) // 21:00 JST
+	got := Regular().NextOpen(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)) // 21:00 JST
 	if s := got.Format(time.RFC3339); s != "2026-06-02T08:30:00+09:00" {
 		t.Errorf("NextOpen = %s, want 2026-06-02T08:30:00+09:00", s)
 	}
@@ -203,7 +203,7 @@ func TestCalendarNextOpenGivesUpWhenClosedForever(t *testing.T) {
 	}
 }
 
-func TestParseCalendarRejects(t *testing.T) {
+func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -255,9 +255,9 @@ func TestParseCalendarRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := ParseCalendar([]byte(tt.data))
+			c, err := Parse([]byte(tt.data))
 			if err == nil {
-				t.Fatalf("ParseCalendar(%s) = %v, want an error", tt.data, c)
+				t.Fatalf("Parse(%s) = %v, want an error", tt.data, c)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -268,7 +268,7 @@ func TestParseCalendarRejects(t *testing.T) {
 	}
 }
 
-func TestParseCalendarAccepts(t *testing.T) {
+func TestParseAccepts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -293,7 +293,7 @@ func TestParseCalendarAccepts(t *testing.T) {
 	}
 }
 
-func TestLoadCalendar(t *testing.T) {
+func TestLoad(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.json")
@@ -306,7 +306,7 @@ func TestLoadCalendar(t *testing.T) {
 	}
 
 	t.Run("no path means regular hours", func(t *testing.T) {
-		c, err := LoadCalendar("")
+		c, err := Load("")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +315,7 @@ func TestLoadCalendar(t *testing.T) {
 		}
 	})
 	t.Run("file closes the year end", func(t *testing.T) {
-		c, err := LoadCalendar(good)
+		c, err := Load(good)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,15 +325,15 @@ func TestLoadCalendar(t *testing.T) {
 	})
 	t.Run("missing file names the path", func(t *testing.T) {
 		missing := filepath.Join(dir, "missing.json")
-		_, err := LoadCalendar(missing)
+		_, err := Load(missing)
 		if err == nil || !strings.Contains(err.Error(), missing) || !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("LoadCalendar(missing) error = %v, want a not-exist error naming %s", err, missing)
+			t.Errorf("Load(missing) error = %v, want a not-exist error naming %s", err, missing)
 		}
 	})
 	t.Run("bad file names the path and the entry", func(t *testing.T) {
-		_, err := LoadCalendar(bad)
+		_, err := Load(bad)
 		if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), `special[0]: close "25:00" is not HH:MM`) {
-			t.Errorf("LoadCalendar(bad) error = %v", err)
+			t.Errorf("Load(bad) error = %v", err)
 		}
 	})
 }
@@ -341,10 +341,49 @@ func TestLoadCalendar(t *testing.T) {
 func TestCalendarHoursText(t *testing.T) {
 	t.Parallel()
 	const want = "平日は8時30分から17時まで、土曜日・日曜日は9時から17時までです"
-	for _, c := range []*Calendar{RegularCalendar(), mustParse(t, yearEnd)} {
+	for _, c := range []*Calendar{Regular(), mustParse(t, yearEnd)} {
 		if got := c.HoursText(); got != want {
 			t.Errorf("HoursText() = %q, want %q", got, want)
 		}
+	}
+}
+
+func TestCalendarTodayText(t *testing.T) {
+	t.Parallel()
+	special := mustParse(t, yearEnd)
+	tests := []struct {
+		name string
+		cal  *Calendar
+		at   string
+		want string
+	}{
+		{"a closed day", special, "2026-12-31 20:00", "本日(12月31日)は休業日です"},
+		{"special hours, also after they end", special, "2026-12-30 16:00", "本日(12月30日)の営業時間は9:00~15:00です"},
+		{"a regular day of the file", special, "2026-12-29 10:00", ""},
+		{"the regular calendar", Regular(), "2026-12-31 10:00", ""},
+		{"a nil calendar", nil, "2026-12-31 10:00", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			instant := at(t, tt.at)
+			for _, z := range zones {
+				if got := tt.cal.TodayText(instant.In(z)); got != tt.want {
+					t.Errorf("TodayText(%s) = %q, want %q", instant.In(z).Format(time.RFC3339), got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestRegularDaysAsPagesShowThem(t *testing.T) {
+	t.Parallel()
+	weekdays, weekend := RegularDays()
+	if got := weekdays.String() + " " + weekend.String(); got != "8:30~17:00 9:00~17:00" {
+		t.Errorf("regular days = %q, want \"8:30~17:00 9:00~17:00\"", got)
+	}
+	if got := (Day{Open: 0, Close: 24 * 60}).String(); got != "0:00~24:00" {
+		t.Errorf("a whole day = %q, want \"0:00~24:00\"", got)
 	}
 }
 
@@ -391,17 +430,17 @@ func TestCalendarStatusJSON(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		status SupportStatus
+		status Status
 		want   string
 	}{
 		{"closed carries next_open_at in JST",
-			RegularCalendar().Status(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC), true),
+			Regular().Status(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC), true),
 			`{"open":false,"message":"ただいま営業時間外です","next_open_at":"2026-06-02T08:30:00+09:00"}`},
 		{"open carries the opening after the current hours",
-			RegularCalendar().Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), true),
+			Regular().Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), true),
 			`{"open":true,"message":"ただいま営業時間内です","next_open_at":"2026-06-02T08:30:00+09:00"}`},
 		{"switched off carries next_open_at as null",
-			RegularCalendar().Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), false),
+			Regular().Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), false),
 			`{"open":false,"message":"現在、こちらのサービスは利用できません","next_open_at":null}`},
 		{"closed for ever carries next_open_at as null",
 			closedDays(t, "2026-01-01", 2*maxSearchDays).Status(time.Date(2026, 6, 1, 1, 0, 0, 0, time.UTC), true),
@@ -421,7 +460,7 @@ func TestCalendarStatusJSON(t *testing.T) {
 	}
 }
 
-func FuzzParseCalendar(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add([]byte(yearEnd))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"special":[{"date":"2026-06-01","open":"00:00","close":"24:00"}]}`))
@@ -434,7 +473,7 @@ func FuzzParseCalendar(f *testing.F) {
 		{},
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseCalendar(data)
+		c, err := Parse(data)
 		if err != nil {
 			if c != nil {
 				t.Fatal("calendar returned together with an error")
