@@ -285,6 +285,10 @@ func TestBrowserOperatorOpensAWindowFromTheConsole(t *testing.T) {
 		if !strings.Contains(trail, "お客さまを検索") || !strings.Contains(trail, "口座を登録") || !strings.Contains(trail, "管理コマンド") {
 			t.Fatalf("the trail does not name the search and the account's creation in words:\n%s", trail)
 		}
+		// The whole trail is on the page: no button offers more.
+		if more, err := chromedp.Run(bctx, chromedp.Evaluate[string](`getComputedStyle(document.getElementById('audit-more')).display`)); err != nil || more != "none" {
+			t.Fatalf("「さらに表示」 shows (display %q, %v) with the whole trail on the page", more, err)
+		}
 		// The table fits the window: nothing to scroll sideways.
 		wide, err := chromedp.Run(bctx, chromedp.Evaluate[bool](
 			`document.documentElement.scrollWidth > innerWidth || document.getElementById('audit').getBoundingClientRect().right > innerWidth`))

@@ -30,7 +30,8 @@
 
   // show puts text into the message element el, right by the control it is about, and brings it
   // into view; kind is 'error' (the default of .msg), 'ok' or 'info'. An empty text hides it.
-  function show(el, text, kind) {
+  // block 'start' brings it to the top of the window, for what comes under it (a table).
+  function show(el, text, kind, block) {
     el.textContent = text || '';
     el.dataset.kind = kind || 'error';
     el.classList.remove('fatal');
@@ -39,7 +40,7 @@
       if (kind !== 'info') {
         el.focus({ preventScroll: true });
       }
-      el.scrollIntoView({ block: 'nearest' });
+      el.scrollIntoView({ block: block || 'nearest' });
     }
   }
 
@@ -454,7 +455,7 @@
         if (n === 0) {
           show(status, msg('audit-empty'), 'info');
         } else {
-          show(status, fill(msg(next ? 'audit-shown-more' : 'audit-shown'), { n }), 'info');
+          show(status, fill(msg(next ? 'audit-shown-more' : 'audit-shown'), { n }), 'info', before ? 'nearest' : 'start');
         }
       } catch (err) {
         show(status, failure(err));
