@@ -1,6 +1,8 @@
 // The operator console's pages: enrolling a staff passkey with a one-time code, logging in with
-// it (always discoverable), and logging out. Which page runs is the body's data-page. Every
-// sentence shown lives in the page templates (data-msg) or comes from the server.
+// it (always discoverable), logging out, and the console itself (search, the account's actions,
+// the audit trail). Which page runs is the body's data-page. Every sentence shown lives in the
+// page templates (data-msg) or comes from the server. Every result or refusal is shown in the
+// message element next to the control that caused it, and scrolled into view.
 'use strict';
 
 (() => {
@@ -14,15 +16,36 @@
     return body === null ? k.api('GET', path) : k.api('POST', path, body || {});
   }
 
-  function show(text, kind) {
-    const el = document.getElementById('status');
-    el.textContent = text;
-    el.dataset.kind = kind || 'info';
-    el.hidden = !text;
+  // has reports whether the page has a sentence for key.
+  function has(key) {
+    return document.querySelector('[data-msg="' + CSS.escape(key) + '"]') !== null;
   }
 
-  function busy(on) {
-    for (const el of document.querySelectorAll('button')) {
+  // word is the page's word for a value of a kind (event-…, actor-…, value-…), or the value as
+  // it is when the page has none.
+  function word(kind, value) {
+    const key = kind + '-' + value;
+    return has(key) ? msg(key) : String(value);
+  }
+
+  // show puts text into the message element el, right by the control it is about, and brings it
+  // into view; kind is 'error' (the default of .msg), 'ok' or 'info'. An empty text hides it.
+  // block 'start' brings it to the top of the window, for what comes under it (a table).
+  function show(el, text, kind, block) {
+    el.textContent = text || '';
+    el.dataset.kind = kind || 'error';
+    el.classList.remove('fatal');
+    el.hidden = !text;
+    if (text) {
+      if (kind !== 'info') {
+        el.focus({ preventScroll: true });
+      }
+      el.scrollIntoView({ block: block || 'nearest' });
+    }
+  }
+
+  function busy(on, scope) {
+    for (const el of (scope || document).querySelectorAll('button')) {
       el.disabled = on;
     }
   }
@@ -37,18 +60,25 @@
     return msg('ceremony-failed');
   }
 
-  // run does one ceremony behind the page's buttons, showing what went wrong.
-  async function run(fn) {
-    show('');
+  // run does one ceremony behind the page's button, showing what went wrong in status.
+  async function run(status, fn) {
+    show(status, '');
     if (!supported()) {
-      show(msg('unsupported'), 'error');
+      show(status, msg('unsupported'));
       return;
     }
     busy(true);
     try {
       await fn();
     } catch (err) {
-      show(failure(err), 'error');
+      // A passkey that may have been copied will not log in however often it is tried: say so,
+      // and who gives a new enrollment code.
+      if (err instanceof APIError && err.code === 'passkey_cloned') {
+        show(status, msg('passkey-cloned'));
+        status.classList.add('fatal');
+      } else {
+        show(status, failure(err));
+      }
       busy(false);
     }
   }
@@ -56,14 +86,17 @@
   function enrollPage() {
     const form = document.getElementById('enroll-form');
     const input = document.getElementById('code');
+    const status = document.getElementById('enroll-status');
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const code = input.value.trim();
       if (!code) {
-        show(msg('code-required'), 'error');
+        show(status, msg('code-required'));
+        input.setAttribute('aria-invalid', 'true');
         return;
       }
-      run(async () => {
+      input.removeAttribute('aria-invalid');
+      run(status, async () => {
         const begin = await api('/staff/api/enroll/begin', { code });
         const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
         await api('/staff/api/enroll/finish', { code, credential: credentialJSON(cred) });
@@ -76,8 +109,9 @@
   // passkeys of the same relying party show in the same picker, and must not be forgotten
   // because a staff member picked one here.
   function loginPage() {
+    const status = document.getElementById('login-status');
     document.getElementById('staff-login').addEventListener('click', () => {
-      run(async () => {
+      run(status, async () => {
         const begin = await api('/staff/api/login/begin', {});
         const cred = await navigator.credentials.get({ publicKey: requestOptions(begin.publicKey) });
         await api('/staff/api/login/finish', credentialJSON(cred));
@@ -88,25 +122,40 @@
 
   // fill replaces {name} in a page sentence.
   function fill(text, values) {
-    return text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+    return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? values[name] : m));
   }
 
+  // jst writes an instant as Japan's wall clock, YYYY-MM-DD HH:MM:SS (Japan has no summer time,
+  // so it is UTC+9 all year).
   function jst(iso) {
     if (!iso) {
       return msg('never');
     }
-    return new Date(iso).toLocaleString('ja-JP', { timeZone: 'Asia/Tokyo' });
+    const t = new Date(iso);
+    if (Number.isNaN(t.getTime())) {
+      return String(iso);
+    }
+    const d = new Date(t.getTime() + 9 * 3600 * 1000);
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getUTCFullYear() + '-' + p(d.getUTCMonth() + 1) + '-' + p(d.getUTCDate()) + ' ' +
+      p(d.getUTCHours()) + ':' + p(d.getUTCMinutes()) + ':' + p(d.getUTCSeconds());
   }
+
+  const isoTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 
   function el(tag, text, attrs) {
     const e = document.createElement(tag);
     if (text !== undefined && text !== null) {
       e.textContent = text;
     }
-    for (const [k, v] of Object.entries(attrs || {})) {
-      e.setAttribute(k, v);
+    for (const [name, v] of Object.entries(attrs || {})) {
+      e.setAttribute(name, v);
     }
     return e;
+  }
+
+  function statusEl(id) {
+    return el('p', null, { id, class: 'msg', role: 'status', 'aria-live': 'polite', tabindex: '-1', hidden: '' });
   }
 
   // row is one line of an account card: a term and what the console knows of it.
@@ -125,13 +174,58 @@
     dl.append(dd);
   }
 
+  // callWords says what became of a voice-line call: its outcome in words. A call back's own
+  // result, when the server reports it (callback_outcome), is said instead of "placed".
+  function callWords(c) {
+    let outcome = c.outcome || 'none';
+    if (outcome === 'callback_placed' && c.callback_outcome) {
+      outcome = c.callback_outcome;
+    }
+    return fill(msg('call-line'), { at: jst(c.started_at), caller: c.caller, outcome: word('call', outcome) });
+  }
+
   // The console's actions, each with the role it needs; the server checks the role again.
   const actions = [
     { key: 'open', path: 'window/open', supervisor: false },
     { key: 'close', path: 'window/close', supervisor: false },
     { key: 'clear', path: 'lockout/clear', supervisor: true },
-    { key: 'delete', path: 'passkey/delete', supervisor: true },
+    { key: 'delete', path: 'passkey/delete', supervisor: true, confirm: true },
   ];
+
+  // confirmDelete asks, in the page's dialog, before a passkey is deleted; it resolves true
+  // for 削除する and false for やめる (or Escape).
+  function confirmDelete(a) {
+    const dialog = document.getElementById('delete-dialog');
+    document.getElementById('delete-what').textContent = fill(msg('delete-what'),
+      { name: a.name, number: a.account_number, provider: (a.passkey && a.passkey.provider) || msg('provider-unknown') });
+    return new Promise((resolve) => {
+      const yes = document.getElementById('delete-confirm');
+      const no = document.getElementById('delete-cancel');
+      const done = (answer) => {
+        yes.removeEventListener('click', onYes);
+        no.removeEventListener('click', onNo);
+        dialog.removeEventListener('cancel', onNo);
+        if (dialog.open) {
+          dialog.close();
+        }
+        resolve(answer);
+      };
+      const onYes = () => done(true);
+      const onNo = (ev) => {
+        if (ev) {
+          ev.preventDefault();
+        }
+        done(false);
+      };
+      yes.addEventListener('click', onYes);
+      no.addEventListener('click', onNo);
+      dialog.addEventListener('cancel', onNo);
+      yes.disabled = false;
+      no.disabled = false;
+      dialog.showModal();
+      no.focus();
+    });
+  }
 
   function accountCard(a, isSupervisor, refresh) {
     const card = el('article', null, { class: 'account', 'data-account': a.account_number });
@@ -145,42 +239,141 @@
         msg('created-at') + ' ' + jst(pk.created_at), msg('last-used-at') + ' ' + jst(pk.last_used_at)].join(' / ')
       : msg('passkey-none'));
     row(dl, msg('window'), a.window.open
-      ? fill(msg('window-open'), { until: jst(a.window.expires_at), via: msg('via-' + a.window.opened_via) })
+      ? fill(msg('window-open'), { until: jst(a.window.expires_at), via: word('via', a.window.opened_via) })
       : msg('window-closed'));
     row(dl, msg('lockouts'), a.lockouts.map((l) => l.kind === 'caller'
       ? fill(msg('lockout-caller'), { caller: l.caller, until: jst(l.until) })
       : fill(msg(l.kind === 'password_pause' ? 'lockout-password' : 'lockout-account'), { until: jst(l.until) })));
-    row(dl, msg('calls'), a.recent_calls.map((c) => [jst(c.started_at), c.caller, c.outcome].join(' ')));
+    row(dl, msg('calls'), a.recent_calls.map(callWords));
     card.append(dl);
+
+    // One reason for every action on the account, its message under it, then the buttons.
+    const side = el('div', null, { class: 'account-actions' });
+    const id = 'reason-' + a.account_number;
+    const statusID = 'status-' + a.account_number;
+    side.append(el('label', msg('reason-label'), { for: id }));
+    const input = el('input', null, {
+      type: 'text', id, name: 'reason', maxlength: '500', autocomplete: 'off',
+      placeholder: msg('reason-placeholder'), 'aria-describedby': statusID,
+    });
+    const buttons = el('div', null, { class: 'actions' });
+    const status = statusEl(statusID);
+    // The message goes between the reason and the buttons: by the field a refusal is about and
+    // right above the button that was pressed.
+    side.append(input, status, buttons);
+    input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
     for (const act of actions) {
       if (act.supervisor && !isSupervisor) {
         continue;
       }
-      const form = el('form', null, { class: 'action', 'data-action': act.key });
-      const id = 'reason-' + act.key + '-' + a.account_number;
-      form.append(el('label', msg('reason-label'), { for: id }));
-      const input = el('input', null, { id, name: 'reason', maxlength: '500', autocomplete: 'off' });
-      form.append(input, el('button', msg('action-' + act.key), { type: 'submit' }));
-      form.addEventListener('submit', async (ev) => {
-        ev.preventDefault();
+      const button = el('button', msg('action-' + act.key), {
+        type: 'button', 'data-action': act.key, class: act.key === 'delete' ? 'danger' : '', 'aria-describedby': statusID,
+      });
+      button.addEventListener('click', async () => {
         const reason = input.value.trim();
         if (!reason) {
-          show(msg('reason-required'), 'error');
+          input.setAttribute('aria-invalid', 'true');
+          show(status, msg('reason-required'));
+          input.focus({ preventScroll: true });
           return;
         }
-        busy(true);
-        try {
-          const res = await api('/staff/api/accounts/' + encodeURIComponent(a.account_number) + '/' + act.path, { reason });
-          await refresh();
-          show(fill(msg('done-' + act.key), { until: jst(res.expires_at) }));
-        } catch (err) {
-          show(err.message, 'error');
+        if (act.confirm && !(await confirmDelete(a))) {
+          show(status, msg('delete-cancelled'), 'info');
+          return;
         }
-        busy(false);
+        show(status, msg('working'), 'info');
+        busy(true, card);
+        let res;
+        try {
+          res = await api('/staff/api/accounts/' + encodeURIComponent(a.account_number) + '/' + act.path, { reason });
+        } catch (err) {
+          busy(false, card);
+          show(status, failure(err));
+          return;
+        }
+        // The card is drawn again from the server; the result is said on the new one.
+        const text = fill(msg('done-' + act.key), { until: jst(res.expires_at), n: res.cleared });
+        try {
+          await refresh();
+        } catch (err) {
+          busy(false, card);
+          show(status, text + ' ' + failure(err));
+          return;
+        }
+        busy(false, card);
+        show(document.getElementById(statusID) || status, text, 'ok');
       });
-      card.append(form);
+      buttons.append(button);
     }
+    card.append(side);
     return card;
+  }
+
+  // actorWords says who did something: a staff member, the customer, the voice line, the system.
+  function actorWords(actor) {
+    const s = String(actor || '');
+    if (has('actor-' + s)) {
+      return fill(msg('actor-' + s), { id: '' }).trim();
+    }
+    const i = s.indexOf(':');
+    if (i > 0 && has('actor-' + s.slice(0, i))) {
+      return fill(msg('actor-' + s.slice(0, i)), { id: s.slice(i + 1) });
+    }
+    return s;
+  }
+
+  // valueWords writes a detail's value as text: times in JST, yes and no, known codes in words,
+  // lists and objects as "key: value" again, never as JSON.
+  function valueWords(v, event) {
+    if (v === null || v === undefined || v === '') {
+      return msg('none');
+    }
+    if (Array.isArray(v)) {
+      return v.map((x) => valueWords(x, event)).join('、');
+    }
+    if (typeof v === 'object') {
+      return '(' + Object.entries(v).map(([key, x]) => keyWords(key, event) + ': ' + valueWords(x, event)).join('、') + ')';
+    }
+    if (typeof v === 'string' && isoTime.test(v)) {
+      return jst(v);
+    }
+    return word('value', v);
+  }
+
+  function keyWords(key, event) {
+    if (key === 'to' && String(event).startsWith('notification_')) {
+      return msg('key-to_addr');
+    }
+    return word('key', key);
+  }
+
+  // A reason in the trail is the one a person typed when a staff member (or the kagi command)
+  // acted; elsewhere detail.reason is the system's code for why, said in words with the rest.
+  function typedReason(line) {
+    const actor = String(line.actor || '');
+    return (actor.startsWith('staff:') || actor === 'cli' || actor.startsWith('cli:')) &&
+      line.detail && typeof line.detail.reason === 'string';
+  }
+
+  function trailRow(line) {
+    const tr = el('tr', null, { 'data-event': line.event });
+    tr.append(el('td', jst(line.at), { class: 'at' }));
+    tr.append(el('td', actorWords(line.actor), { class: 'actor', title: line.actor }));
+    const ev = el('td', word('event', line.event), { class: 'event' });
+    tr.append(ev);
+    const typed = typedReason(line);
+    tr.append(el('td', typed ? line.detail.reason : '', { class: 'reason' }));
+    const details = el('td', null, { class: 'detail' });
+    const entries = Object.entries(line.detail || {}).filter(([key]) => !(typed && key === 'reason'));
+    if (entries.length) {
+      const ul = el('ul');
+      for (const [key, v] of entries) {
+        ul.append(el('li', keyWords(key, line.event) + ': ' + valueWords(v, line.event)));
+      }
+      details.append(ul);
+    }
+    tr.append(details);
+    return tr;
   }
 
   function consoleSection() {
@@ -188,13 +381,13 @@
     const isSupervisor = section.dataset.role === 'supervisor';
     const results = document.getElementById('results');
     const input = document.getElementById('search-q');
+    const searchForm = document.getElementById('search-form');
+    const searchStatus = document.getElementById('search-status');
 
+    // search draws the accounts q finds, and returns how many.
     async function search(q) {
       const res = await api('/staff/api/accounts?q=' + encodeURIComponent(q), null);
       results.replaceChildren();
-      if (!res.accounts.length) {
-        results.append(el('p', msg('no-match')));
-      }
       for (const a of res.accounts) {
         results.append(accountCard(a, isSupervisor, () => search(q)));
       }
@@ -202,60 +395,74 @@
       if (res.accounts.length === 1) {
         document.getElementById('audit-account').value = res.accounts[0].account_number;
       }
+      return res.accounts.length;
     }
-    document.getElementById('search-form').addEventListener('submit', async (ev) => {
+    searchForm.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      show('');
       const q = input.value.trim();
       if (!q) {
-        show(msg('query-required'), 'error');
+        input.setAttribute('aria-invalid', 'true');
+        show(searchStatus, msg('query-required'));
         return;
       }
-      busy(true);
+      input.removeAttribute('aria-invalid');
+      show(searchStatus, msg('searching'), 'info');
+      busy(true, searchForm);
       try {
-        await search(q);
+        const count = await search(q);
+        if (count) {
+          show(searchStatus, fill(msg('found'), { n: count }), 'info');
+        } else {
+          show(searchStatus, msg('no-match'));
+        }
       } catch (err) {
-        show(err.message, 'error');
+        show(searchStatus, failure(err));
       }
-      busy(false);
+      busy(false, searchForm);
     });
 
-    const tbody = document.querySelector('#audit tbody');
+    const auditForm = document.getElementById('audit-form');
+    const auditStatus = document.getElementById('audit-status');
+    const table = document.getElementById('audit');
+    const tbody = table.querySelector('tbody');
     const more = document.getElementById('audit-more');
+    const moreStatus = document.getElementById('audit-more-status');
     let filter = '';
     let next = null;
     async function audit(before) {
       let path = '/staff/api/audit?' + filter;
       if (before) {
-        path += '&before=' + encodeURIComponent(before);
+        path += (filter ? '&' : '') + 'before=' + encodeURIComponent(before);
       }
       const res = await api(path, null);
       if (!before) {
         tbody.replaceChildren();
-        if (!res.events.length) {
-          const tr = el('tr');
-          tr.append(el('td', msg('audit-empty'), { colspan: '4' }));
-          tbody.append(tr);
-        }
       }
-      for (const e of res.events) {
-        const tr = el('tr');
-        tr.append(el('td', jst(e.at)), el('td', e.actor), el('td', e.event), el('td', JSON.stringify(e.detail)));
-        tbody.append(tr);
+      for (const line of res.events) {
+        tbody.append(trailRow(line));
       }
+      table.hidden = tbody.rows.length === 0;
       next = res.next;
       more.hidden = !next;
+      return tbody.rows.length;
     }
-    async function runAudit(before) {
-      busy(true);
+    async function runAudit(before, status, scope) {
+      show(moreStatus, '');
+      show(status, msg('audit-loading'), 'info');
+      busy(true, scope);
       try {
-        await audit(before);
+        const n = await audit(before);
+        if (n === 0) {
+          show(status, msg('audit-empty'), 'info');
+        } else {
+          show(status, fill(msg(next ? 'audit-shown-more' : 'audit-shown'), { n }), 'info', before ? 'nearest' : 'start');
+        }
       } catch (err) {
-        show(err.message, 'error');
+        show(status, failure(err));
       }
-      busy(false);
+      busy(false, scope);
     }
-    document.getElementById('audit-form').addEventListener('submit', (ev) => {
+    auditForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const p = new URLSearchParams();
       for (const name of ['account_number', 'staff']) {
@@ -265,21 +472,23 @@
         }
       }
       filter = p.toString();
-      runAudit(null);
+      runAudit(null, auditStatus, auditForm);
     });
-    more.addEventListener('click', () => runAudit(next));
+    more.addEventListener('click', () => runAudit(next, moreStatus, more.parentElement));
   }
 
   function homePage() {
     consoleSection();
-    document.getElementById('staff-logout').addEventListener('click', async () => {
-      busy(true);
+    const status = document.getElementById('logout-status');
+    const button = document.getElementById('staff-logout');
+    button.addEventListener('click', async () => {
+      button.disabled = true;
       try {
         await api('/staff/api/logout', {});
       } catch (err) {
         if (!(err instanceof APIError) || err.status !== 401) {
-          show(err.message, 'error');
-          busy(false);
+          show(status, failure(err));
+          button.disabled = false;
           return;
         }
       }
