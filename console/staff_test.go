@@ -935,3 +935,33 @@ func TestAddStaffSaysAnExistingMemberExistsFirst(t *testing.T) {
 		t.Fatalf("a new member without --by after the bootstrap: %v, want staff.ErrByRequired", err)
 	}
 }
+
+// A staff key whose counter went back (a copy in use somewhere) is refused with a message of
+// its own: a retry cannot help, a new enrollment can (§6). Nothing of the copy gets a session.
+func TestStaffLoginWithACopiedKeySaysNotToRetry(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	code := e.addStaff("suzuki", staff.RoleOperator)
+	d := e.staffDesk(func(c *authtest.Config) { c.Counting = true })
+	if status, body := d.enroll(code); status != http.StatusOK {
+		t.Fatalf("enroll: %d %v", status, body)
+	}
+	for range 2 {
+		if status, body := d.login(); status != http.StatusOK {
+			t.Fatalf("login: %d %v", status, body)
+		}
+	}
+	d.key.SetCounter(0)
+	copied := &staffDesk{e: e, c: e.browser(), key: d.key}
+	status, body := copied.login()
+	expectStatus(t, "login with a lagging counter", status, body, http.StatusUnauthorized, "passkey_cloned")
+	if msg, _ := body["message"].(string); !strings.Contains(msg, "再試行せず") || !strings.Contains(msg, "登録コード") {
+		t.Fatalf("message %q does not say what to do instead", msg)
+	}
+	if status, _ := copied.me(); status != http.StatusUnauthorized {
+		t.Fatalf("the copy got a session: %d", status)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_login_failed' AND detail->>'reason' = 'clone_warning'`); n != 1 {
+		t.Fatalf("%d clone warnings audited, want 1", n)
+	}
+}
