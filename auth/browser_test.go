@@ -258,7 +258,7 @@ func (b *browserEnv) note(m chromedp.ConsoleMessage) {
 // it told the customer.
 func (b *browserEnv) step(name string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		msgs, _ := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.msg:not([hidden])')].map((el) => el.id + ': ' + el.textContent)`))

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"kagi"
 
 	"github.com/jackc/pgx/v5"
 
@@ -186,11 +187,12 @@ func (s *Service) clientFailed(ctx context.Context, q pgdb.Querier, kind string)
 	return nil
 }
 
-// refusal reports whether err is the client's failure: a 4xx answer other than a 429 (a limit
-// or a busy hashing line, which are not the client's guess).
+// refusal reports whether err is the client's failure: a refusal other than a limit or a busy
+// hashing line (RateLimited) or kagi being unable to serve (Unavailable), which are not the
+// client's guess.
 func refusal(err error) bool {
-	var we *web.Error
-	return errors.As(err, &we) && we.Status >= 400 && we.Status < 500 && we.Status != http.StatusTooManyRequests
+	var we *kagi.Error
+	return errors.As(err, &we) && we.Kind != kagi.RateLimited && we.Kind != kagi.Unavailable
 }
 
 // countRefusal counts err against the request's client address when it is a refusal (see
@@ -209,7 +211,7 @@ func (s *Service) countRefusal(ctx context.Context, kind string, err error) erro
 // and blames nobody (many customers can share an address).
 func (s *Service) limited(kind string, now, resetsAt time.Time) error {
 	clientLimited.WithLabelValues(kind).Inc()
-	e := web.Errorf(http.StatusTooManyRequests, "rate_limited", msgClientLimited)
+	e := kagi.Errorf(kagi.RateLimited, "rate_limited", msgClientLimited)
 	e.RetryAfter = resetsAt.Sub(now)
 	return e
 }

@@ -8,14 +8,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"math/big"
-	"net/http"
 	"time"
+
+	"kagi"
 
 	"github.com/jackc/pgx/v5"
 
 	"kagi/notify"
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 // The email check of §2.12 (ログイン追加認証): after a right password, kagi mails one emoji and
@@ -52,15 +52,15 @@ type EmailCheck struct {
 }
 
 var (
-	errCheckExpired = web.Errorf(http.StatusGone, "expired", msgEmailCheckExpired)
-	errWrongChoice  = web.Errorf(http.StatusUnauthorized, "wrong_choice", msgEmailCheckWrong)
+	errCheckExpired = kagi.Errorf(kagi.Gone, "expired", msgEmailCheckExpired)
+	errWrongChoice  = kagi.Errorf(kagi.Unauthorized, "wrong_choice", msgEmailCheckWrong)
 )
 
 // errPasswordPaused refuses every password login of an account whose password login is paused
 // (§2.12), right or wrong, with the way back: the voice line, the pause's end.
-func (s *Service) errPasswordPaused(until time.Time) *web.Error {
+func (s *Service) errPasswordPaused(until time.Time) *kagi.Error {
 	sup := s.support.SupportAt(s.now())
-	e := web.Errorf(http.StatusForbidden, "password_paused", msgPasswordPaused(sup, until))
+	e := kagi.Errorf(kagi.Forbidden, "password_paused", msgPasswordPaused(sup, until))
 	e.Extra = map[string]any{"voice_line": sup.VoiceLine, "paused_until": until.In(jst).Format(time.RFC3339)}
 	return e
 }
@@ -188,7 +188,7 @@ func (s *Service) FinishEmailCheck(ctx context.Context, id, choice string) (Pass
 // finishEmailCheckRequest is FinishEmailCheck past the client address's limit.
 func (s *Service) finishEmailCheckRequest(ctx context.Context, id, choice string) (PasswordLogin, error) {
 	if choice == "" || len(choice) > maxEmailChoiceBytes {
-		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgEmailCheckChoose)
+		return PasswordLogin{}, kagi.Errorf(kagi.Invalid, "invalid_request", msgEmailCheckChoose)
 	}
 	if !validCheckID(id) {
 		return PasswordLogin{}, errCheckExpired

@@ -3,14 +3,14 @@ package auth
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
+
+	"kagi"
 
 	"github.com/jackc/pgx/v5"
 
 	"kagi/notify"
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 // PasswordLogin is the outcome of a successful password login.
@@ -28,21 +28,21 @@ type PasswordLogin struct {
 }
 
 var (
-	errInvalidCredentials = web.Errorf(http.StatusUnauthorized, "invalid_credentials", msgInvalidCredentials)
-	errRateLimited        = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgRateLimited)
+	errInvalidCredentials = kagi.Errorf(kagi.Unauthorized, "invalid_credentials", msgInvalidCredentials)
+	errRateLimited        = kagi.Errorf(kagi.RateLimited, "rate_limited", msgRateLimited)
 	// errBusy answers a password login that found the hashing line full: the same code as a
 	// throttle, since the client does the same (try again later), and a message that does not
 	// blame the customer.
-	errBusy = &web.Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: msgBusy, RetryAfter: time.Second}
+	errBusy = &kagi.Error{Kind: kagi.RateLimited, Code: "rate_limited", Message: msgBusy, RetryAfter: time.Second}
 )
 
 // errPasskeyRequired refuses a password login to an account with a passkey and no open window
 // (§2.2), with the way out as the support desk tells it now: the message names the voice line's
 // number and the operators' hours, also given apart for the client to lay out. It is built from
 // the clock alone, so a right and a wrong password get the same answer.
-func (s *Service) errPasskeyRequired() *web.Error {
+func (s *Service) errPasskeyRequired() *kagi.Error {
 	sup := s.support.SupportAt(s.now())
-	e := web.Errorf(http.StatusForbidden, "passkey_required", msgPasskeyRequired(sup))
+	e := kagi.Errorf(kagi.Forbidden, "passkey_required", msgPasskeyRequired(sup))
 	e.Extra = map[string]any{"voice_line": sup.VoiceLine, "support_hours": sup.Hours}
 	return e
 }
@@ -66,7 +66,7 @@ type passwordCandidate struct {
 // the login ID, the attempt is counted on that device's own throttle.
 func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, device string) (PasswordLogin, error) {
 	if loginID == "" || password == "" || len(password) > 1024 {
-		return PasswordLogin{}, web.Errorf(http.StatusBadRequest, "invalid_request", msgLoginNotTried(loginID, password))
+		return PasswordLogin{}, kagi.Errorf(kagi.Invalid, "invalid_request", msgLoginNotTried(loginID, password))
 	}
 	// Under a flood the login is refused before it costs the database anything.
 	if s.passwords.Busy() {

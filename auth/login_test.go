@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"kagi"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 func TestPasswordLoginWithoutPasskey(t *testing.T) {
@@ -296,7 +297,7 @@ func TestUnlookupableLoginIDAnswersLikeAnUnknownOne(t *testing.T) {
 	// Callers in Go can pass what JSON cannot carry: bytes that are no UTF-8 at all.
 	t.Run("invalid UTF-8 from Go", func(t *testing.T) {
 		_, err := e.svc.LoginWithPassword(ctx, "taro\xff", demoAccount.Password, "")
-		if we := (*web.Error)(nil); !errors.As(err, &we) || we.Code != "invalid_credentials" {
+		if we := (*kagi.Error)(nil); !errors.As(err, &we) || we.Code != "invalid_credentials" {
 			t.Errorf("LoginWithPassword: %v, want invalid_credentials", err)
 		}
 		if _, err := e.svc.BeginLogin(ctx, "taro\xff"); err != nil {
@@ -343,7 +344,7 @@ func (w *checkedWindow) WindowUsed(context.Context, pgx.Tx, Window, time.Time) e
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return web.Errorf(http.StatusForbidden, "passkey_required", "closed")
+		return kagi.Errorf(kagi.Forbidden, "passkey_required", "closed")
 	}
 	return nil
 }

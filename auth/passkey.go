@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"time"
+
+	"kagi"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
@@ -15,7 +16,6 @@ import (
 
 	"kagi/notify"
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 // Passkey is an account's one passkey as the security settings page and the operator console
@@ -57,14 +57,14 @@ var credentialParameters = []protocol.CredentialParameter{
 }
 
 var (
-	errPasskeyExists      = web.Errorf(http.StatusConflict, "passkey_exists", msgPasskeyExists)
-	errSmartphoneRequired = web.Errorf(http.StatusForbidden, "smartphone_required", msgSmartphoneRequired)
-	errNoPasskey          = web.Errorf(http.StatusNotFound, "no_passkey", msgNoPasskey)
-	errReauthRequired     = web.Errorf(http.StatusForbidden, "reauth_required", msgReauthRequired)
-	errRegisterFailed     = web.Errorf(http.StatusBadRequest, "passkey_failed", msgCeremonyFailed)
-	errRegisterExpired    = web.Errorf(http.StatusBadRequest, "ceremony_expired", msgCeremonyExpired)
+	errPasskeyExists      = kagi.Errorf(kagi.Conflict, "passkey_exists", msgPasskeyExists)
+	errSmartphoneRequired = kagi.Errorf(kagi.Forbidden, "smartphone_required", msgSmartphoneRequired)
+	errNoPasskey          = kagi.Errorf(kagi.NotFound, "no_passkey", msgNoPasskey)
+	errReauthRequired     = kagi.Errorf(kagi.Forbidden, "reauth_required", msgReauthRequired)
+	errRegisterFailed     = kagi.Errorf(kagi.Invalid, "passkey_failed", msgCeremonyFailed)
+	errRegisterExpired    = kagi.Errorf(kagi.Invalid, "ceremony_expired", msgCeremonyExpired)
 	// errConditionalOnlyAfterRecovery refuses the post-recovery offer to any other session.
-	errConditionalOnlyAfterRecovery = web.Errorf(http.StatusForbidden, "forbidden", msgConditionalOnlyAfterRecovery)
+	errConditionalOnlyAfterRecovery = kagi.Errorf(kagi.Forbidden, "forbidden", msgConditionalOnlyAfterRecovery)
 )
 
 // errLoginFailed is the one answer to every failed passkey login: an attacker learns nothing
@@ -73,7 +73,7 @@ var (
 // manager to forget it (WebAuthn signalUnknownCredential) without doing so for a passkey that
 // merely timed out. Without a live ceremony it is never said, so it cannot be probed.
 func errLoginFailed(credentialUnknown bool) error {
-	e := web.Errorf(http.StatusUnauthorized, "passkey_failed", msgCeremonyFailed)
+	e := kagi.Errorf(kagi.Unauthorized, "passkey_failed", msgCeremonyFailed)
 	if credentialUnknown {
 		e.Extra = map[string]any{"credential_unknown": true}
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"net/http"
 
+	"kagi"
+
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"kagi/web"
@@ -34,7 +36,7 @@ func (s *Service) handleRegisterBegin(w http.ResponseWriter, r *http.Request, se
 		}
 	}
 	if req.Mediation != "" && req.Mediation != string(protocol.MediationConditional) {
-		return web.Errorf(http.StatusBadRequest, "invalid_request", msgBadMediation)
+		return kagi.Errorf(kagi.Invalid, "invalid_request", msgBadMediation)
 	}
 	creation, err := s.BeginRegistration(r.Context(), sess, r.UserAgent(), req.Mediation != "")
 	if err != nil {
@@ -121,7 +123,7 @@ func (s *Service) handleCurrentPasskey(w http.ResponseWriter, r *http.Request, s
 		return err
 	}
 	if !ok {
-		return web.Errorf(http.StatusUnauthorized, "unauthorized", msgUnauthorized)
+		return kagi.Errorf(kagi.Unauthorized, "unauthorized", msgUnauthorized)
 	}
 	var pk any
 	if cur.Passkey != nil {

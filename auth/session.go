@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"kagi"
+
 	"github.com/jackc/pgx/v5"
 
 	"kagi/pgdb"
@@ -120,7 +122,7 @@ func (s *Service) sessionByHash(ctx context.Context, q pgdb.Querier, h []byte) (
 	return sess, err == nil, err
 }
 
-var errSessionEnded = web.Errorf(http.StatusUnauthorized, "unauthorized", msgUnauthorized)
+var errSessionEnded = kagi.Errorf(kagi.Unauthorized, "unauthorized", msgUnauthorized)
 
 // lockSession re-reads the session inside a transaction that acts on it and locks its row
 // until commit, so a recovery session whose window closed a moment ago (EndRecoverySessions
@@ -180,10 +182,10 @@ func (s *Service) withSession(kind routeKind, h sessionHandler) web.HandlerFunc 
 			return err
 		}
 		if !ok {
-			return web.Errorf(http.StatusUnauthorized, "unauthorized", msgUnauthorized)
+			return kagi.Errorf(kagi.Unauthorized, "unauthorized", msgUnauthorized)
 		}
 		if sess.Assurance == AssurancePasswordFallback && kind != recoveryAllowed {
-			return web.Errorf(http.StatusForbidden, "recovery_session_only", msgRecoverySessionOnly)
+			return kagi.Errorf(kagi.Forbidden, "recovery_session_only", msgRecoverySessionOnly)
 		}
 		return h(w, r, sess)
 	}

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"kagi"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,19 +28,19 @@ const recentCallsShown = 10
 
 // Refusals of the console's API.
 var (
-	errStaffUnauthorized = web.Errorf(http.StatusUnauthorized, "unauthorized", msgStaffUnauthorized)
-	errStaffForbidden    = web.Errorf(http.StatusForbidden, "forbidden", msgStaffForbidden)
-	errReasonRequired    = web.Errorf(http.StatusBadRequest, "reason_required", msgReasonRequired)
-	errReasonTooLong     = web.Errorf(http.StatusBadRequest, "invalid_request", msgReasonTooLong)
-	errQueryRequired     = web.Errorf(http.StatusBadRequest, "invalid_request", msgQueryRequired)
-	errBadCursor         = web.Errorf(http.StatusBadRequest, "invalid_request", msgBadCursor)
-	errAccountNotFound   = web.Errorf(http.StatusNotFound, "not_found", msgAccountNotFound)
-	errOutsideHours      = web.Errorf(http.StatusForbidden, "outside_business_hours", msgOutsideHours)
-	errNoOpenWindow      = web.Errorf(http.StatusConflict, "no_window", msgNoOpenWindow)
-	errNoPasskey         = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskey)
-	errNothingToClear    = web.Errorf(http.StatusConflict, "nothing_to_clear", msgNothingToClear)
+	errStaffUnauthorized = kagi.Errorf(kagi.Unauthorized, "unauthorized", msgStaffUnauthorized)
+	errStaffForbidden    = kagi.Errorf(kagi.Forbidden, "forbidden", msgStaffForbidden)
+	errReasonRequired    = kagi.Errorf(kagi.Invalid, "reason_required", msgReasonRequired)
+	errReasonTooLong     = kagi.Errorf(kagi.Invalid, "invalid_request", msgReasonTooLong)
+	errQueryRequired     = kagi.Errorf(kagi.Invalid, "invalid_request", msgQueryRequired)
+	errBadCursor         = kagi.Errorf(kagi.Invalid, "invalid_request", msgBadCursor)
+	errAccountNotFound   = kagi.Errorf(kagi.NotFound, "not_found", msgAccountNotFound)
+	errOutsideHours      = kagi.Errorf(kagi.Forbidden, "outside_business_hours", msgOutsideHours)
+	errNoOpenWindow      = kagi.Errorf(kagi.Conflict, "no_window", msgNoOpenWindow)
+	errNoPasskey         = kagi.Errorf(kagi.Conflict, "no_passkey", msgNoPasskey)
+	errNothingToClear    = kagi.Errorf(kagi.Conflict, "nothing_to_clear", msgNothingToClear)
 	// errNoPasskeyToRecover refuses a window for an account whose password already works.
-	errNoPasskeyToRecover = web.Errorf(http.StatusConflict, "no_passkey", msgNoPasskeyNoWindow)
+	errNoPasskeyToRecover = kagi.Errorf(kagi.Conflict, "no_passkey", msgNoPasskeyNoWindow)
 )
 
 // staffReason is the reason a staff member gave, trimmed, or the refusal of a missing or

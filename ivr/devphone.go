@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"kagi"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/notify"
@@ -51,7 +53,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 		}
 		if !strings.HasPrefix(req.Action, DialPath+"?seq=") || !callSidPattern.MatchString(req.CallSid) ||
 			!slices.Contains([]string{"completed", "busy", "no-answer", "failed", "canceled"}, req.Status) {
-			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
+			return kagi.Errorf(kagi.Invalid, "invalid_request", "入力内容をご確認ください。")
 		}
 		turn, err := sim.DialEnded(r.Context(), req.CallSid, req.From, Turn{DialAction: req.Action}, req.Status)
 		if err != nil {
@@ -76,7 +78,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 		}
 		callback := strings.HasPrefix(req.Gather, CallbackPath+"/gather?id=")
 		if !strings.HasPrefix(req.Gather, GatherPath+"?seq=") && !callback || !callSidPattern.MatchString(req.CallSid) {
-			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
+			return kagi.Errorf(kagi.Invalid, "invalid_request", "入力内容をご確認ください。")
 		}
 		turn, err := sim.Press(r.Context(), req.CallSid, req.From, Turn{Gather: req.Gather}, req.Keys)
 		if err != nil {
@@ -125,7 +127,7 @@ func devCallback(sim *Simulator, pool *pgxpool.Pool) web.HandlerFunc {
 			}
 			return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(turn)})
 		}
-		return web.Errorf(http.StatusNotFound, "not_found", "この番号への折り返し電話はありません。")
+		return kagi.Errorf(kagi.NotFound, "not_found", "この番号への折り返し電話はありません。")
 	}
 }
 

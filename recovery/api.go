@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"kagi"
+
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
@@ -23,7 +25,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/fallback-window", api(s.handleWindowCheck))
 }
 
-var errUnauthorized = web.Errorf(http.StatusUnauthorized, "unauthorized", msgAPIUnauthorized)
+var errUnauthorized = kagi.Errorf(kagi.Unauthorized, "unauthorized", msgAPIUnauthorized)
 
 // withAPIKey lets a request through only with one of the configured bearer keys. The presented
 // key is hashed and compared in constant time with every key's hash, so neither the time taken
@@ -68,7 +70,7 @@ const windowCheckSQL = `
 func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) error {
 	loginID := r.URL.Query().Get("login_id")
 	if loginID == "" {
-		return web.Errorf(http.StatusBadRequest, "invalid_request", msgLoginIDRequired)
+		return kagi.Errorf(kagi.Invalid, "invalid_request", msgLoginIDRequired)
 	}
 	// A login ID no account can have (a NUL byte, invalid UTF-8, absurd length), which
 	// PostgreSQL would refuse with an error, is unknown: it answers like an account without a

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"kagi"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -15,7 +16,6 @@ import (
 	"kagi/auth"
 	"kagi/notify"
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 // Channel is who verified the customer and opened the window (§3.2).
@@ -57,7 +57,7 @@ var (
 // errWindowClosed answers a password login whose window closed between the core's check and its
 // use (an operator closed it, or it ran out, in that instant): the customer sees the same
 // refusal as without a window.
-var errWindowClosed = web.Errorf(http.StatusForbidden, "passkey_required", msgWindowClosed)
+var errWindowClosed = kagi.Errorf(kagi.Forbidden, "passkey_required", msgWindowClosed)
 
 // windowRow is a window as the queries of this file return it.
 type windowRow struct {

@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"kagi"
+
 	"github.com/jackc/pgx/v5"
 
 	"kagi/auth"
 	"kagi/notify/notifytest"
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 // windowEvents is the account's audit trail restricted to the window's own lines.
@@ -279,7 +280,7 @@ func TestWindowUsedAfterCloseIsRefused(t *testing.T) {
 	err := pgdb.InTx(context.Background(), e.pool, func(tx pgx.Tx) error {
 		return e.svc.ForAuth().WindowUsed(context.Background(), tx, w, e.clock.Now())
 	})
-	if we := (*web.Error)(nil); !errors.As(err, &we) || we.Code != "passkey_required" {
+	if we := (*kagi.Error)(nil); !errors.As(err, &we) || we.Code != "passkey_required" {
 		t.Fatalf("WindowUsed on a closed window: %v, want passkey_required", err)
 	}
 }

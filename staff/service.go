@@ -14,8 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
+
+	"kagi"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,7 +25,6 @@ import (
 
 	"kagi/auth"
 	"kagi/pgdb"
-	"kagi/web"
 )
 
 //go:embed migrations/*.sql
@@ -96,16 +96,16 @@ var ErrInvalid = errors.New("staff: invalid request")
 // Refusals of the staff ceremonies. Every failed passkey check says the same thing, as the
 // customers' do, but for a cloned key, which a retry cannot mend.
 var (
-	errInvalidCode       = web.Errorf(http.StatusUnauthorized, "invalid_code", msgInvalidCode)
-	errStaffPasskey      = web.Errorf(http.StatusUnauthorized, "passkey_failed", msgStaffPasskeyFailed)
-	errStaffEnrollFailed = web.Errorf(http.StatusBadRequest, "passkey_failed", msgStaffPasskeyFailed)
+	errInvalidCode       = kagi.Errorf(kagi.Unauthorized, "invalid_code", msgInvalidCode)
+	errStaffPasskey      = kagi.Errorf(kagi.Unauthorized, "passkey_failed", msgStaffPasskeyFailed)
+	errStaffEnrollFailed = kagi.Errorf(kagi.Invalid, "passkey_failed", msgStaffPasskeyFailed)
 	// errPasskeyCloned refuses a login whose signature is good but whose counter went back:
 	// someone holds a copy of the key. Only a new enrollment helps.
-	errPasskeyCloned = web.Errorf(http.StatusUnauthorized, "passkey_cloned", msgPasskeyCloned)
+	errPasskeyCloned = kagi.Errorf(kagi.Unauthorized, "passkey_cloned", msgPasskeyCloned)
 	// errDeviceBoundRequired refuses a synced passkey: a copy in a personal cloud account
 	// would let whoever holds that account into the console.
-	errDeviceBoundRequired = web.Errorf(http.StatusBadRequest, "device_bound_required", msgDeviceBoundRequired)
-	errReadsLimited        = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgReadsLimited)
+	errDeviceBoundRequired = kagi.Errorf(kagi.Invalid, "device_bound_required", msgDeviceBoundRequired)
+	errReadsLimited        = kagi.Errorf(kagi.RateLimited, "rate_limited", msgReadsLimited)
 )
 
 // readsLimited counts the console reads refused by KAGI_STAFF_READ_LIMIT.
@@ -144,9 +144,7 @@ func (s *Service) CountRead(ctx context.Context, st Staff) error {
 			"limit", s.readLimit.String(), "until", resetsAt)
 	}
 	readsLimited.Inc()
-	e := *errReadsLimited
-	e.RetryAfter = resetsAt.Sub(now)
-	return &e
+	return errReadsLimited.After(resetsAt.Sub(now))
 }
 
 // Purges are the clean-ups of the staff tables for the expiry job: sessions, ceremonies and

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"kagi"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -61,7 +63,7 @@ func TestParseTrustedProxiesRefusesWhatIsNotACIDR(t *testing.T) {
 
 func TestRetryAfterIsWholeSeconds(t *testing.T) {
 	w := httptest.NewRecorder()
-	e := Errorf(http.StatusTooManyRequests, "rate_limited", "しばらくしてから再度お試しください。")
+	e := kagi.Errorf(kagi.RateLimited, "rate_limited", "しばらくしてから再度お試しください。")
 	e.RetryAfter = 1500 * time.Millisecond
 	WriteError(w, httptest.NewRequest(http.MethodPost, "/", nil), nil, e)
 	if got := w.Header().Get("Retry-After"); got != "2" {

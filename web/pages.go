@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"kagi"
 )
 
 // Assets are the scripts and styles of a package's pages, read once at start from an embedded
@@ -70,7 +72,7 @@ func (a *Assets) URL(name string) (string, error) {
 func (a *Assets) Serve(w http.ResponseWriter, r *http.Request) error {
 	f, ok := a.files[r.PathValue("file")]
 	if !ok {
-		return Errorf(http.StatusNotFound, "not_found", msgNotFound)
+		return kagi.Errorf(kagi.NotFound, "not_found", msgNotFound)
 	}
 	h := w.Header()
 	h.Set("Content-Type", f.contentType)

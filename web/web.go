@@ -2,7 +2,8 @@
 // an error, one place that turns that error into a status and a JSON body, and the three kinds
 // of route (browser, service API, Twilio) with the protections each needs.
 //
-// It imports none of kagi's packages.
+// It imports none of kagi's packages but the root one, whose application error (kagi.Error) it
+// maps to HTTP.
 package web
 
 import (
@@ -19,27 +20,30 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"kagi"
 )
 
-// Error is an error a client may see: an HTTP status, a stable machine code and a message
-// written for the customer (Japanese). Anything that is not an *Error is internal: logged with
-// the request id and answered with a generic 500 that reveals nothing.
-type Error struct {
-	Status  int
-	Code    string
-	Message string
-	// Extra fields merged into the JSON body (for example attempts left).
-	Extra map[string]any
-	// RetryAfter, when set, is sent as Retry-After (whole seconds, at least one): when a
-	// refused client may try again.
-	RetryAfter time.Duration
+// statuses maps each kind of refusal (kagi.Error) to its HTTP status.
+var statuses = map[kagi.Kind]int{
+	kagi.Invalid:      http.StatusBadRequest,
+	kagi.Unauthorized: http.StatusUnauthorized,
+	kagi.Forbidden:    http.StatusForbidden,
+	kagi.NotFound:     http.StatusNotFound,
+	kagi.Conflict:     http.StatusConflict,
+	kagi.Gone:         http.StatusGone,
+	kagi.TooLarge:     http.StatusRequestEntityTooLarge,
+	kagi.Unsupported:  http.StatusUnsupportedMediaType,
+	kagi.RateLimited:  http.StatusTooManyRequests,
+	kagi.Unavailable:  http.StatusServiceUnavailable,
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
-
-// Errorf builds a client-facing error.
-func Errorf(status int, code, message string) *Error {
-	return &Error{Status: status, Code: code, Message: message}
+// StatusOf is the HTTP status of a refusal of kind k; a kind it does not know is a 500.
+func StatusOf(k kagi.Kind) int {
+	if s, ok := statuses[k]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
 }
 
 // Unavailable is the brokerage FAQ's sentence for a service that cannot work right now, without
@@ -53,7 +57,7 @@ const internalMessage = Unavailable + "。しばらくしてから再度お試�
 // HandlerFunc is an http handler that reports failure by returning an error.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// Handle adapts h to http.Handler: an *Error becomes its status and JSON body, anything else
+// Handle adapts h to http.Handler: a *kagi.Error becomes its status and JSON body, anything else
 // is logged and becomes a 500; a panic is recovered and treated as an internal error.
 func Handle(log *slog.Logger, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,13 +79,16 @@ func Handle(log *slog.Logger, h HandlerFunc) http.Handler {
 
 // WriteError writes err as JSON: {"error":code,"message":…}.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
+	var e *kagi.Error
+	status := http.StatusInternalServerError
+	if errors.As(err, &e) {
+		status = StatusOf(e.Kind)
+	} else {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			return // the client went away; nobody to answer
 		}
 		log.ErrorContext(r.Context(), "internal error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		e = Errorf(http.StatusInternalServerError, "internal", internalMessage)
+		e = kagi.Errorf("internal", "internal", internalMessage)
 	}
 	body := map[string]any{}
 	for k, v := range e.Extra {
@@ -92,7 +99,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, (e.RetryAfter+time.Second-1)/time.Second))))
 	}
-	JSON(w, e.Status, body)
+	JSON(w, status, body)
 }
 
 // JSON writes v with the given status.
@@ -113,7 +120,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return Errorf(http.StatusBadRequest, "invalid_request", "リクエストの形式が正しくありません。")
+		return kagi.Errorf(kagi.Invalid, "invalid_request", "リクエストの形式が正しくありません。")
 	}
 	return nil
 }
@@ -124,12 +131,12 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return nil, Errorf(http.StatusUnsupportedMediaType, "invalid_request", "リクエストの形式が正しくありません。")
+			return nil, kagi.Errorf(kagi.Unsupported, "invalid_request", "リクエストの形式が正しくありません。")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		return nil, Errorf(http.StatusRequestEntityTooLarge, "invalid_request", "リクエストが大きすぎます。")
+		return nil, kagi.Errorf(kagi.TooLarge, "invalid_request", "リクエストが大きすぎます。")
 	}
 	return body, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"kagi"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -37,8 +39,8 @@ func TestHandleTurnsErrorsIntoJSON(t *testing.T) {
 		code    string
 		message string
 	}{
-		{"client error", Errorf(http.StatusForbidden, "passkey_required", "パスキーでログインしてください。"), 403, "passkey_required", "パスキーでログインしてください。"},
-		{"wrapped client error", errors.Join(errors.New("context"), Errorf(http.StatusConflict, "passkey_exists", "既にあります。")), 409, "passkey_exists", "既にあります。"},
+		{"client error", kagi.Errorf(kagi.Forbidden, "passkey_required", "パスキーでログインしてください。"), 403, "passkey_required", "パスキーでログインしてください。"},
+		{"wrapped client error", errors.Join(errors.New("context"), kagi.Errorf(kagi.Conflict, "passkey_exists", "既にあります。")), 409, "passkey_exists", "既にあります。"},
 		{"internal error hides its cause", errors.New("pq: password authentication failed for user kagi"), 500, "internal", internalMessage},
 	}
 	for _, c := range cases {
