@@ -1,8 +1,8 @@
 // Package ivr is the Twilio Voice adapter of the automated voice line (§4).
 //
-// The call itself is a pure state machine, Start and Next: (State, Event) → (State, Reply). It
-// reads no clock, opens no connection and touches no database, so every step and every input can
-// be tested without HTTP or PostgreSQL. The HTTP handler wraps it: it loads the call's State by
+// The call itself is a pure state machine, Next: (State, Event) → (State, Reply). It reads no
+// clock, opens no connection and touches no database, so every step and every input can be
+// tested without HTTP or PostgreSQL. The HTTP handler wraps it: it loads the call's State by
 // CallSid, calls Next, carries out the verification Next asks for (Reply.Verify) inside the same
 // transaction and feeds the outcome back as a second event, saves the State and writes
 // Reply.TwiML.
@@ -247,11 +247,6 @@ type Reply struct {
 	// Verify is set when the PIN has been keyed in: the handler must verify and feed back the
 	// outcome.
 	Verify *VerifyRequest
-}
-
-// Start answers a new call: Next from the zero State with EventCallStart.
-func Start(from string, cfg Config) (State, Reply) {
-	return Next(State{}, Event{Kind: EventCallStart, From: from}, cfg, Env{})
 }
 
 // Next moves the call on by one event. It never fails: an event that does not fit the state
