@@ -230,7 +230,7 @@ const (
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
 type VerifyResult struct {
 	Outcome         VerifyOutcome
-	WindowExpiresAt time.Time // when Verified
+	WindowExpiresAt time.Time // when Verified: the end of the window just opened, never zero
 	// ByCode is set when Verified came with the texted code, which the caller is told.
 	ByCode bool
 	// PauseLifted is set, with Verified or NoPasskey, when the verification ended a pause of
@@ -600,11 +600,7 @@ func (c *call) result(r VerifyResult) {
 		if r.ByCode {
 			until = promptCodeVerifiedUntil
 		}
-		if r.WindowExpiresAt.IsZero() {
-			c.say(promptVerifiedWindow, lifted, promptRecreate, promptGoodbye)
-		} else {
-			c.say(fmt.Sprintf(until, c.windowEnd(r.WindowExpiresAt)), lifted, promptRecreate, promptGoodbye)
-		}
+		c.say(fmt.Sprintf(until, c.windowEnd(r.WindowExpiresAt)), lifted, promptRecreate, promptGoodbye)
 		c.hangup()
 	case CodeSent:
 		c.ask(StepCode, promptCodeSent)

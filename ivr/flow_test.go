@@ -607,8 +607,6 @@ func TestVerifyOutcomes(t *testing.T) {
 			StepDone, "確認が取れました。午後3時まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
 		{"verified past midnight JST", VerifyResult{Outcome: Verified, WindowExpiresAt: time.Date(2026, 6, 1, 15, 5, 0, 0, time.FixedZone("EDT", -4*60*60))},
 			StepDone, "確認が取れました。午前4時5分まで、ログインIDとパスワードを利用してログインが可能です。" + promptRecreate + promptGoodbye},
-		{"verified without a time still explains", VerifyResult{Outcome: Verified},
-			StepDone, promptVerifiedWindow + promptRecreate + promptGoodbye},
 		{"no passkey says ID and password already work", VerifyResult{Outcome: NoPasskey},
 			StepDone, promptNoPasskey + promptGoodbye},
 		{"a lifted password pause is said after the window", VerifyResult{Outcome: Verified, PauseLifted: true, WindowExpiresAt: time.Date(2026, 6, 1, 5, 35, 20, 0, time.UTC)},
