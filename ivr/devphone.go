@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/ivr/twiliosim"
 	"kagi/notify"
 	"kagi/web"
 )
@@ -20,7 +21,7 @@ var devPhoneFS embed.FS
 // plays a call through sim, i.e. through the real webhook with signed requests, and shows what
 // the caller would hear. It also answers (or lets ring out) the line's call back to a number
 // (§4.8), which development mode keeps in the mailbox of pool instead of placing.
-func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *pgxpool.Pool) {
+func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *twiliosim.Simulator, pool *pgxpool.Pool) {
 	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(log, f)) }
 	mux.Handle("GET /dev/phone", web.Browser(serveEmbedded("devphone/index.html", "text/html; charset=utf-8")))
 	mux.Handle("GET /dev/phone/phone.js", web.Browser(serveEmbedded("devphone/phone.js", "text/javascript; charset=utf-8")))
@@ -31,7 +32,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		sid := NewCallSid()
+		sid := twiliosim.NewCallSid()
 		turn, err := sim.Start(r.Context(), sid, req.From)
 		if err != nil {
 			return err
@@ -53,7 +54,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 			!slices.Contains([]string{"completed", "busy", "no-answer", "failed", "canceled"}, req.Status) {
 			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
 		}
-		turn, err := sim.DialEnded(r.Context(), req.CallSid, req.From, Turn{DialAction: req.Action}, req.Status)
+		turn, err := sim.DialEnded(r.Context(), req.CallSid, req.From, twiliosim.Turn{DialAction: req.Action}, req.Status)
 		if err != nil {
 			return err
 		}
@@ -78,7 +79,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 		if !strings.HasPrefix(req.Gather, GatherPath+"?seq=") && !callback || !callSidPattern.MatchString(req.CallSid) {
 			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
 		}
-		turn, err := sim.Press(r.Context(), req.CallSid, req.From, Turn{Gather: req.Gather}, req.Keys)
+		turn, err := sim.Press(r.Context(), req.CallSid, req.From, twiliosim.Turn{Gather: req.Gather}, req.Keys)
 		if err != nil {
 			return err
 		}
@@ -95,7 +96,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *Simulator, pool *
 
 // devCallback answers POST /dev/phone/callback {from, answer}: the newest call back the line
 // placed to from is answered (its first turn comes back) or, without answer, rings out.
-func devCallback(sim *Simulator, pool *pgxpool.Pool) web.HandlerFunc {
+func devCallback(sim *twiliosim.Simulator, pool *pgxpool.Pool) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			From   string `json:"from"`
@@ -117,7 +118,7 @@ func devCallback(sim *Simulator, pool *pgxpool.Pool) web.HandlerFunc {
 				if err := sim.EndCallback(r.Context(), c.StatusURL, sid, req.From, "no-answer"); err != nil {
 					return err
 				}
-				return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(Turn{HungUp: true})})
+				return web.JSON(w, http.StatusOK, map[string]any{"call_sid": sid, "turn": turnJSON(twiliosim.Turn{HungUp: true})})
 			}
 			turn, err := sim.AnswerCallback(r.Context(), c.URL, sid, req.From)
 			if err != nil {
@@ -129,7 +130,7 @@ func devCallback(sim *Simulator, pool *pgxpool.Pool) web.HandlerFunc {
 	}
 }
 
-func turnJSON(t Turn) map[string]any {
+func turnJSON(t twiliosim.Turn) map[string]any {
 	return map[string]any{"said": t.Said, "gather": t.Gather, "waiting": t.Waiting(), "hung_up": t.HungUp, "dialled": t.Dialled, "dial_action": t.DialAction}
 }
 

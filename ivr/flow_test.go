@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"kagi/auth"
+	"kagi/ivr/twiliosim"
 	"kagi/recovery"
 )
 
@@ -1332,7 +1333,7 @@ func TestCappedSaysHowToGoOn(t *testing.T) {
 func TestCallbackSaysWhoIsCallingFirst(t *testing.T) {
 	t.Parallel()
 	speech := func(cfg Config) string {
-		turn, err := ParseTwiML([]byte(CallbackAnswer(cfg, "0123456789abcdef")))
+		turn, err := twiliosim.ParseTwiML([]byte(CallbackAnswer(cfg, "0123456789abcdef")))
 		if err != nil || !turn.Waiting() {
 			t.Fatalf("call back answer %+v: %v", turn, err)
 		}
