@@ -1,30 +1,39 @@
-package ivr
+// Package devphone is the development keypad (kagi serve --dev): a page in the browser that
+// plays a call on the voice line through the real webhook, with requests signed as Twilio signs
+// them (package twiliosim), and shows what the caller would hear. It is never mounted outside
+// development mode.
+package devphone
 
 import (
 	"embed"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/ivr"
 	"kagi/ivr/twiliosim"
 	"kagi/notify"
 	"kagi/web"
 )
 
-//go:embed devphone
-var devPhoneFS embed.FS
+//go:embed index.html phone.js
+var assets embed.FS
 
-// DevPhoneRoutes mounts /dev/phone (development mode only): a keypad page in the browser that
+// callSidPattern is what the webhook accepts as a CallSid: the keypad forwards nothing else.
+var callSidPattern = regexp.MustCompile(`^[A-Za-z0-9]{2,64}$`)
+
+// Routes mounts /dev/phone (development mode only): a keypad page in the browser that
 // plays a call through sim, i.e. through the real webhook with signed requests, and shows what
 // the caller would hear. It also answers (or lets ring out) the line's call back to a number
 // (§4.8), which development mode keeps in the mailbox of pool instead of placing.
-func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *twiliosim.Simulator, pool *pgxpool.Pool) {
+func Routes(mux *http.ServeMux, log *slog.Logger, sim *twiliosim.Simulator, pool *pgxpool.Pool) {
 	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(log, f)) }
-	mux.Handle("GET /dev/phone", web.Browser(serveEmbedded("devphone/index.html", "text/html; charset=utf-8")))
-	mux.Handle("GET /dev/phone/phone.js", web.Browser(serveEmbedded("devphone/phone.js", "text/javascript; charset=utf-8")))
+	mux.Handle("GET /dev/phone", web.Browser(serveEmbedded("index.html", "text/html; charset=utf-8")))
+	mux.Handle("GET /dev/phone/phone.js", web.Browser(serveEmbedded("phone.js", "text/javascript; charset=utf-8")))
 	mux.Handle("POST /dev/phone/start", h(func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			From string `json:"from"`
@@ -50,7 +59,7 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *twiliosim.Simulat
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		if !strings.HasPrefix(req.Action, DialPath+"?seq=") || !callSidPattern.MatchString(req.CallSid) ||
+		if !strings.HasPrefix(req.Action, ivr.DialPath+"?seq=") || !callSidPattern.MatchString(req.CallSid) ||
 			!slices.Contains([]string{"completed", "busy", "no-answer", "failed", "canceled"}, req.Status) {
 			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
 		}
@@ -75,8 +84,8 @@ func DevPhoneRoutes(mux *http.ServeMux, log *slog.Logger, sim *twiliosim.Simulat
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		callback := strings.HasPrefix(req.Gather, CallbackPath+"/gather?id=")
-		if !strings.HasPrefix(req.Gather, GatherPath+"?seq=") && !callback || !callSidPattern.MatchString(req.CallSid) {
+		callback := strings.HasPrefix(req.Gather, ivr.CallbackPath+"/gather?id=")
+		if !strings.HasPrefix(req.Gather, ivr.GatherPath+"?seq=") && !callback || !callSidPattern.MatchString(req.CallSid) {
 			return web.Errorf(http.StatusBadRequest, "invalid_request", "入力内容をご確認ください。")
 		}
 		turn, err := sim.Press(r.Context(), req.CallSid, req.From, twiliosim.Turn{Gather: req.Gather}, req.Keys)
@@ -135,7 +144,7 @@ func turnJSON(t twiliosim.Turn) map[string]any {
 }
 
 func serveEmbedded(name, contentType string) http.Handler {
-	b, err := devPhoneFS.ReadFile(name)
+	b, err := assets.ReadFile(name)
 	if err != nil {
 		panic(err)
 	}
