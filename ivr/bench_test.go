@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"kagi/auth"
+	"kagi/ivr/twiliosim"
 	"kagi/notify"
 	"kagi/recovery"
 )
@@ -91,7 +92,7 @@ func benchmark200Calls(b *testing.B, sms bool) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				sid := NewCallSid()
+				sid := twiliosim.NewCallSid()
 				mine := make([]time.Duration, 0, 4)
 				t0 := time.Now()
 				turn, err := e.sim.Start(context.Background(), sid, c.phone)
@@ -142,7 +143,7 @@ func BenchmarkWebhookStep(b *testing.B) {
 	steps := 0
 	b.ResetTimer()
 	for steps < b.N {
-		sid := NewCallSid()
+		sid := twiliosim.NewCallSid()
 		turn, err := e.sim.Start(context.Background(), sid, regCaller)
 		steps++
 		for _, k := range []string{"1", "1234567#", "1234"} {
@@ -183,7 +184,7 @@ func BenchmarkVoiceLineUnderPasswordFlood(b *testing.B) {
 	calls := func(n int) []time.Duration {
 		var out []time.Duration
 		for range n {
-			sid := NewCallSid()
+			sid := twiliosim.NewCallSid()
 			t0 := time.Now()
 			turn, err := e.sim.Start(context.Background(), sid, regCaller)
 			out = append(out, time.Since(t0))

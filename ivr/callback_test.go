@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"kagi/ivr/twiliosim"
 	"kagi/notify"
 	"kagi/recovery"
 )
@@ -80,7 +81,7 @@ func (e *lineEnv) askForCallback(placed chan placedCall, phone string) placedCal
 	select {
 	case p := <-placed:
 		f := p.form
-		if f.Get("To") != phone || f.Get("From") != SimulatedLine || f.Get("Url") != e.srv.URL+CallbackPath+"?id="+callbackID(e.t, f) ||
+		if f.Get("To") != phone || f.Get("From") != twiliosim.SimulatedLine || f.Get("Url") != e.srv.URL+CallbackPath+"?id="+callbackID(e.t, f) ||
 			f.Get("StatusCallback") != e.srv.URL+CallbackPath+"/status?id="+callbackID(e.t, f) {
 			e.t.Fatalf("call back placed with %v", f)
 		}
@@ -114,7 +115,7 @@ func TestCallbackConfirmedWithOneOpensTheWindow(t *testing.T) {
 	if first, _, _ := strings.Cut(turn.Said[0], "。"); first != "こちらは、"+testBrand+"です" {
 		t.Errorf("the call back begins %q, want it to name %s first", first, testBrand)
 	}
-	turn, err = e.sim.Press(ctx, p.sid, SimulatedLine, turn, "1")
+	turn, err = e.sim.Press(ctx, p.sid, twiliosim.SimulatedLine, turn, "1")
 	if err != nil || !strings.Contains(strings.Join(turn.Said, ""), "折り返しのお電話で確認が取れました。30分間、午前10時30分まで、ログインIDとパスワード") || !turn.HungUp {
 		t.Fatalf("after 1: %v %+v", err, turn)
 	}
@@ -169,7 +170,7 @@ func TestCallbackNotConfirmedOpensNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 				if turn.Waiting() {
-					if turn, err = e.sim.Press(ctx, p.sid, SimulatedLine, turn, tc.key); err != nil {
+					if turn, err = e.sim.Press(ctx, p.sid, twiliosim.SimulatedLine, turn, tc.key); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -207,12 +208,12 @@ func TestCallbackConfirmsOnlyFromItsOwnCall(t *testing.T) {
 	e.addCustomer("7654321", true)
 	p := e.askForCallback(placed, regCaller)
 	ctx := context.Background()
-	other := NewCallSid()
+	other := twiliosim.NewCallSid()
 	turn, err := e.sim.AnswerCallback(ctx, p.form.Get("Url"), other, regCaller)
 	if err != nil || !strings.Contains(strings.Join(turn.Said, ""), promptUnavailable) {
 		t.Fatalf("another call answering the call back: %v %+v", err, turn)
 	}
-	if _, err := e.sim.Press(ctx, other, SimulatedLine, Turn{Gather: CallbackPath + "/gather?id=" + callbackID(t, p.form)}, "1"); err != nil {
+	if _, err := e.sim.Press(ctx, other, twiliosim.SimulatedLine, twiliosim.Turn{Gather: CallbackPath + "/gather?id=" + callbackID(t, p.form)}, "1"); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
@@ -229,7 +230,7 @@ func TestAutoTextsMobilesAndCallsLandlinesBack(t *testing.T) {
 	if _, err := e.pool.Exec(context.Background(), `INSERT INTO account_phones (account_id, phone) SELECT id, $1 FROM accounts`, landline); err != nil {
 		t.Fatal(err)
 	}
-	turn := e.upToTheCode(NewCallSid(), "7654321")
+	turn := e.upToTheCode(twiliosim.NewCallSid(), "7654321")
 	if codeOf(t, texts.next(t)) == "" || !turn.Waiting() {
 		t.Fatal("a mobile was not texted a code")
 	}

@@ -1,8 +1,8 @@
 // Package ivr is the Twilio Voice adapter of the automated voice line (§4).
 //
-// The call itself is a pure state machine, Start and Next: (State, Event) → (State, Reply). It
-// reads no clock, opens no connection and touches no database, so every step and every input can
-// be tested without HTTP or PostgreSQL. The HTTP handler wraps it: it loads the call's State by
+// The call itself is a pure state machine, Next: (State, Event) → (State, Reply). It reads no
+// clock, opens no connection and touches no database, so every step and every input can be
+// tested without HTTP or PostgreSQL. The HTTP handler wraps it: it loads the call's State by
 // CallSid, calls Next, carries out the verification Next asks for (Reply.Verify) inside the same
 // transaction and feeds the outcome back as a second event, saves the State and writes
 // Reply.TwiML.
@@ -230,7 +230,7 @@ const (
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
 type VerifyResult struct {
 	Outcome         VerifyOutcome
-	WindowExpiresAt time.Time // when Verified
+	WindowExpiresAt time.Time // when Verified: the end of the window just opened, never zero
 	// ByCode is set when Verified came with the texted code, which the caller is told.
 	ByCode bool
 	// PauseLifted is set, with Verified or NoPasskey, when the verification ended a pause of
@@ -247,11 +247,6 @@ type Reply struct {
 	// Verify is set when the PIN has been keyed in: the handler must verify and feed back the
 	// outcome.
 	Verify *VerifyRequest
-}
-
-// Start answers a new call: Next from the zero State with EventCallStart.
-func Start(from string, cfg Config) (State, Reply) {
-	return Next(State{}, Event{Kind: EventCallStart, From: from}, cfg, Env{})
 }
 
 // Next moves the call on by one event. It never fails: an event that does not fit the state
@@ -605,11 +600,7 @@ func (c *call) result(r VerifyResult) {
 		if r.ByCode {
 			until = promptCodeVerifiedUntil
 		}
-		if r.WindowExpiresAt.IsZero() {
-			c.say(promptVerifiedWindow, lifted, promptRecreate, promptGoodbye)
-		} else {
-			c.say(fmt.Sprintf(until, c.windowEnd(r.WindowExpiresAt)), lifted, promptRecreate, promptGoodbye)
-		}
+		c.say(fmt.Sprintf(until, c.windowEnd(r.WindowExpiresAt)), lifted, promptRecreate, promptGoodbye)
 		c.hangup()
 	case CodeSent:
 		c.ask(StepCode, promptCodeSent)

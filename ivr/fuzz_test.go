@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"kagi/ivr/twiliosim"
 )
 
 // FuzzWebhook drives the real webhook (signed requests, real PostgreSQL) with arbitrary
@@ -15,7 +17,7 @@ import (
 func FuzzWebhook(f *testing.F) {
 	e := newLineEnv(f)
 	e.addCustomer("1234567", true)
-	sids := []string{NewCallSid(), NewCallSid(), NewCallSid(), "x"}
+	sids := []string{twiliosim.NewCallSid(), twiliosim.NewCallSid(), twiliosim.NewCallSid(), "x"}
 	f.Add(uint8(0), "voice", regCaller, "", "")
 	f.Add(uint8(0), "gather", regCaller, "1", "1")
 	f.Add(uint8(0), "gather", regCaller, "1234567", "2")
@@ -41,7 +43,7 @@ func FuzzWebhook(f *testing.F) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+		req.Header.Set("X-Twilio-Signature", twiliosim.Sign(testToken, e.srv.URL+path, form))
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -57,7 +59,7 @@ func FuzzWebhook(f *testing.F) {
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("%s: HTTP %d %s", path, res.StatusCode, body)
 		}
-		if _, err := ParseTwiML(body); err != nil {
+		if _, err := twiliosim.ParseTwiML(body); err != nil {
 			t.Fatalf("%s: %v\n%s", path, err, body)
 		}
 		if strings.Contains(string(body), "action=") && digits != "" && len(digits) > 2 && strings.Contains(actionURLs(body), digits) {

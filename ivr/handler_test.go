@@ -21,6 +21,7 @@ import (
 
 	"kagi/auth"
 	"kagi/hours"
+	"kagi/ivr/twiliosim"
 	"kagi/pgdb/pgtest"
 	"kagi/recovery"
 	"kagi/web"
@@ -49,7 +50,7 @@ type lineEnv struct {
 	core  *auth.Service
 	rec   *recovery.Service
 	srv   *httptest.Server
-	sim   *Simulator
+	sim   *twiliosim.Simulator
 }
 
 // testBrand is the brokerage's name (KAGI_BRAND_NAME) the tests' line gives.
@@ -104,7 +105,7 @@ func newLineEnvWith(t testing.TB, recEdit func(*recovery.Config), edit ...func(*
 	}
 	h.Routes(mux)
 	return &lineEnv{t: t, pool: pool, clock: clock, core: core, rec: rec, srv: srv,
-		sim: &Simulator{BaseURL: srv.URL, PublicURL: srv.URL, Token: testToken}}
+		sim: &twiliosim.Simulator{BaseURL: srv.URL, PublicURL: srv.URL, Token: testToken}}
 }
 
 // addCustomer adds an account with PIN 1234 and phone +819012345678. With a passkey, the
@@ -130,10 +131,10 @@ func (e *lineEnv) addCustomer(number string, passkey bool) auth.Account {
 }
 
 // call plays a whole call and returns its turns.
-func (e *lineEnv) call(from string, keys ...string) []Turn {
+func (e *lineEnv) call(from string, keys ...string) []twiliosim.Turn {
 	e.t.Helper()
-	var turns []Turn
-	if err := e.sim.Call(context.Background(), NewCallSid(), from, keys, func(t Turn) { turns = append(turns, t) }); err != nil {
+	var turns []twiliosim.Turn
+	if err := e.sim.Call(context.Background(), twiliosim.NewCallSid(), from, keys, func(t twiliosim.Turn) { turns = append(turns, t) }); err != nil {
 		e.t.Fatal(err)
 	}
 	return turns
@@ -148,7 +149,7 @@ func (e *lineEnv) count(sql string, args ...any) int {
 	return n
 }
 
-func said(turns []Turn) string {
+func said(turns []twiliosim.Turn) string {
 	var all []string
 	for _, t := range turns {
 		all = append(all, t.Said...)
@@ -317,8 +318,8 @@ func TestParallelWrongPINsRecordExactlyTheLimit(t *testing.T) {
 			if i >= 10 {
 				from = "+8180" + strings.Repeat("0", 7) + string(rune('0'+i%10))
 			}
-			var turns []Turn
-			if err := e.sim.Call(context.Background(), NewCallSid(), from, []string{"1", "1234567#", "0000"}, func(t Turn) { turns = append(turns, t) }); err != nil {
+			var turns []twiliosim.Turn
+			if err := e.sim.Call(context.Background(), twiliosim.NewCallSid(), from, []string{"1", "1234567#", "0000"}, func(t twiliosim.Turn) { turns = append(turns, t) }); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -333,12 +334,12 @@ func TestParallelWrongPINsRecordExactlyTheLimit(t *testing.T) {
 }
 
 // post sends one signed webhook request by hand.
-func (e *lineEnv) post(path string, form url.Values, sign bool) (int, Turn) {
+func (e *lineEnv) post(path string, form url.Values, sign bool) (int, twiliosim.Turn) {
 	e.t.Helper()
 	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if sign {
-		req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+		req.Header.Set("X-Twilio-Signature", twiliosim.Sign(testToken, e.srv.URL+path, form))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -348,9 +349,9 @@ func (e *lineEnv) post(path string, form url.Values, sign bool) (int, Turn) {
 	var buf strings.Builder
 	_, _ = io.Copy(&buf, res.Body)
 	if res.StatusCode != http.StatusOK {
-		return res.StatusCode, Turn{}
+		return res.StatusCode, twiliosim.Turn{}
 	}
-	turn, err := ParseTwiML([]byte(buf.String()))
+	turn, err := twiliosim.ParseTwiML([]byte(buf.String()))
 	if err != nil {
 		e.t.Fatalf("%s: %v", path, err)
 	}
@@ -361,7 +362,7 @@ func TestReplayedStepDoesNotResetAttempts(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
 	e.addCustomer("1234567", true)
-	sid := NewCallSid()
+	sid := twiliosim.NewCallSid()
 	form := func(digits string) url.Values {
 		return url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {digits}}
 	}
@@ -394,7 +395,7 @@ func TestReplayedStepDoesNotResetAttempts(t *testing.T) {
 func TestSignatureRequired(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
-	form := url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}
+	form := url.Values{"CallSid": {twiliosim.NewCallSid()}, "From": {regCaller}}
 	for _, path := range []string{"/ivr/voice", GatherPath + "?seq=1", DialPath + "?seq=2", "/ivr/status", "/ivr/fallback", "/ivr/", "/ivr/other", "/ivr/voice/x"} {
 		if status, _ := e.post(path, form, false); status != http.StatusForbidden {
 			t.Errorf("%s unsigned: %d", path, status)
@@ -410,7 +411,7 @@ func TestSignatureRequired(t *testing.T) {
 	t.Run("forged", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", e.srv.URL+"/ivr/voice", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Twilio-Signature", Sign("another-token", e.srv.URL+"/ivr/voice", form))
+		req.Header.Set("X-Twilio-Signature", twiliosim.Sign("another-token", e.srv.URL+"/ivr/voice", form))
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -423,7 +424,7 @@ func TestSignatureRequired(t *testing.T) {
 	t.Run("signed for other parameters", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", e.srv.URL+"/ivr/voice", strings.NewReader(form.Encode()+"&Digits=1"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+"/ivr/voice", form))
+		req.Header.Set("X-Twilio-Signature", twiliosim.Sign(testToken, e.srv.URL+"/ivr/voice", form))
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -439,14 +440,14 @@ func TestSignatureRequired(t *testing.T) {
 }
 
 // request sends a webhook request of any method, signed for its URL and form when sign is set.
-func (e *lineEnv) request(method, path string, form url.Values, sign bool) (int, Turn) {
+func (e *lineEnv) request(method, path string, form url.Values, sign bool) (int, twiliosim.Turn) {
 	e.t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(form.Encode()))
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if sign {
-		req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+		req.Header.Set("X-Twilio-Signature", twiliosim.Sign(testToken, e.srv.URL+path, form))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -455,9 +456,9 @@ func (e *lineEnv) request(method, path string, form url.Values, sign bool) (int,
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusOK {
-		return res.StatusCode, Turn{}
+		return res.StatusCode, twiliosim.Turn{}
 	}
-	turn, err := ParseTwiML(body)
+	turn, err := twiliosim.ParseTwiML(body)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v\n%s", method, path, err, body)
 	}
@@ -469,7 +470,7 @@ func (e *lineEnv) request(method, path string, form url.Values, sign bool) (int,
 func TestOtherIVRPathsAnswerUnavailable(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
-	form := url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}
+	form := url.Values{"CallSid": {twiliosim.NewCallSid()}, "From": {regCaller}}
 	for _, c := range []struct{ method, path string }{
 		{"POST", "/ivr/"}, {"POST", "/ivr/other"}, {"POST", "/ivr/voice/x"}, {"GET", "/ivr/voice"}, {"GET", "/ivr/other?x=1"},
 	} {
@@ -493,11 +494,11 @@ func TestDatabaseDownAnswersTwiML(t *testing.T) {
 		t.Cleanup(dead.Close)
 		c.Pool = dead
 	})
-	status, turn := e.post("/ivr/voice", url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}, true)
+	status, turn := e.post("/ivr/voice", url.Values{"CallSid": {twiliosim.NewCallSid()}, "From": {regCaller}}, true)
 	if status != http.StatusOK || !turn.HungUp || len(turn.Said) != 1 || turn.Said[0] != promptUnavailable {
 		t.Fatalf("database down: %d %+v", status, turn)
 	}
-	status, turn = e.post("/ivr/fallback", url.Values{"CallSid": {NewCallSid()}}, true)
+	status, turn = e.post("/ivr/fallback", url.Values{"CallSid": {twiliosim.NewCallSid()}}, true)
 	if status != http.StatusOK || turn.Said[0] != promptUnavailable {
 		t.Fatalf("fallback: %d %+v", status, turn)
 	}
@@ -538,7 +539,7 @@ func TestOperatorTransferThroughTheWebhook(t *testing.T) {
 			t.Parallel()
 			e := newLineEnv(t) // Wednesday 10:00 JST: the desk is open
 			ctx := context.Background()
-			sid := NewCallSid()
+			sid := twiliosim.NewCallSid()
 			turn, err := e.sim.Start(ctx, sid, regCaller)
 			if err != nil {
 				t.Fatal(err)
@@ -615,7 +616,7 @@ func TestLogsCarryTheRequestID(t *testing.T) {
 				req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				if sign {
-					req.Header.Set("X-Twilio-Signature", Sign(testToken, e.srv.URL+path, form))
+					req.Header.Set("X-Twilio-Signature", twiliosim.Sign(testToken, e.srv.URL+path, form))
 				}
 				res, err := http.DefaultClient.Do(req)
 				if err != nil {
@@ -624,7 +625,7 @@ func TestLogsCarryTheRequestID(t *testing.T) {
 				res.Body.Close()
 				return res.Header.Get("X-Request-Id")
 			}
-			sid := NewCallSid()
+			sid := twiliosim.NewCallSid()
 			ids := []string{
 				send("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true),
 				send(GatherPath+"?seq=1", url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {"0"}}, true),
@@ -700,7 +701,7 @@ func TestStatusCallbackEndsTheCall(t *testing.T) {
 	}
 	t.Run("a gather after the end moves nothing", func(t *testing.T) {
 		e.addCustomer("1234567", true)
-		sid := NewCallSid()
+		sid := twiliosim.NewCallSid()
 		form := func(digits string) url.Values {
 			return url.Values{"CallSid": {sid}, "From": {regCaller}, "Digits": {digits}}
 		}
@@ -722,7 +723,7 @@ func TestStatusCallbackEndsTheCall(t *testing.T) {
 		}
 	})
 	t.Run("a status before the end ends nothing", func(t *testing.T) {
-		sid := NewCallSid()
+		sid := twiliosim.NewCallSid()
 		_, t0 := e.post("/ivr/voice", url.Values{"CallSid": {sid}, "From": {regCaller}}, true)
 		for _, status := range []string{"queued", "initiated", "ringing", "in-progress", "answered"} {
 			e.post("/ivr/status", url.Values{"CallSid": {sid}, "CallStatus": {status}}, true)
@@ -758,7 +759,7 @@ func TestReplayedCallAfterItEndedOpensNothing(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t)
 	e.addCustomer("1234567", true)
-	sid := NewCallSid()
+	sid := twiliosim.NewCallSid()
 	ctx := context.Background()
 	start := url.Values{"CallSid": {sid}, "From": {regCaller}}
 	_, t0 := e.post("/ivr/voice", start, true)
@@ -834,7 +835,7 @@ func testRP() *webauthn.Config {
 func TestPanicAndDeadlineAnswerTwiML(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t, func(c *HandlerConfig) { c.Deadline = time.Nanosecond })
-	status, turn := e.post("/ivr/voice", url.Values{"CallSid": {NewCallSid()}, "From": {regCaller}}, true)
+	status, turn := e.post("/ivr/voice", url.Values{"CallSid": {twiliosim.NewCallSid()}, "From": {regCaller}}, true)
 	if status != http.StatusOK || len(turn.Said) != 1 || turn.Said[0] != promptUnavailable || !turn.HungUp {
 		t.Fatalf("past the deadline: %d %+v", status, turn)
 	}
@@ -845,12 +846,12 @@ func TestPanicAndDeadlineAnswerTwiML(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := h.twilio(func(http.ResponseWriter, *http.Request, url.Values) { panic("boom") })
-	form := url.Values{"CallSid": {NewCallSid()}}
+	form := url.Values{"CallSid": {twiliosim.NewCallSid()}}
 	req := httptest.NewRequest("POST", "/ivr/voice", strings.NewReader(form.Encode()))
-	req.Header.Set("X-Twilio-Signature", Sign(testToken, "https://kagi.test/ivr/voice", form))
+	req.Header.Set("X-Twilio-Signature", twiliosim.Sign(testToken, "https://kagi.test/ivr/voice", form))
 	rec := httptest.NewRecorder()
 	boom.ServeHTTP(rec, req)
-	if got, err := ParseTwiML(rec.Body.Bytes()); rec.Code != http.StatusOK || err != nil || got.Said[0] != promptUnavailable {
+	if got, err := twiliosim.ParseTwiML(rec.Body.Bytes()); rec.Code != http.StatusOK || err != nil || got.Said[0] != promptUnavailable {
 		t.Fatalf("panic: %d %q", rec.Code, rec.Body)
 	}
 }
@@ -915,9 +916,9 @@ func (s *syncBuffer) String() string {
 func TestSimulatedCallPlaysABusyOperator(t *testing.T) {
 	t.Parallel()
 	e := newLineEnv(t) // Wednesday 10:00 JST: the desk is open
-	var turns []Turn
-	if err := e.sim.Call(context.Background(), NewCallSid(), regCaller, []string{"0", "dial:busy", "0", "dial:completed"},
-		func(t Turn) { turns = append(turns, t) }); err != nil {
+	var turns []twiliosim.Turn
+	if err := e.sim.Call(context.Background(), twiliosim.NewCallSid(), regCaller, []string{"0", "dial:busy", "0", "dial:completed"},
+		func(t twiliosim.Turn) { turns = append(turns, t) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(turns) != 5 {

@@ -101,7 +101,6 @@ const (
 // (KAGI_SUPPORT_ENABLED=false), the unavailable sentence.
 const (
 	promptVerifiedUntil  = "確認が取れました。%sまで、ログインIDとパスワードを利用してログインが可能です。"
-	promptVerifiedWindow = "確認が取れました。一時的に、ログインIDとパスワードを利用してログインが可能です。"
 	promptRecreate       = "ログイン後、セキュリティ設定画面から、パスキーを再作成してください。"
 	promptPauseLifted    = "ログインIDとパスワードでのログインの停止を、解除しました。"
 	promptNoPasskey      = "確認が取れました。お客様はパスキーを作成されていないため、ログインIDとパスワードでそのままログインできます。"

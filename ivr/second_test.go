@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"kagi/ivr/twiliosim"
 	"kagi/notify"
 	"kagi/recovery"
 )
@@ -107,7 +108,7 @@ func newSMSLineEnv(t testing.TB, log *slog.Logger) (*lineEnv, *textsSeen) {
 
 // upToTheCode plays a call from the registered number through the keyed checks, up to the line
 // asking for the code.
-func (e *lineEnv) upToTheCode(sid, number string) Turn {
+func (e *lineEnv) upToTheCode(sid, number string) twiliosim.Turn {
 	e.t.Helper()
 	ctx := context.Background()
 	turn, err := e.sim.Start(ctx, sid, regCaller)
@@ -126,7 +127,7 @@ func (e *lineEnv) upToTheCode(sid, number string) Turn {
 	return turn
 }
 
-func (e *lineEnv) press(sid string, turn Turn, keys string) Turn {
+func (e *lineEnv) press(sid string, turn twiliosim.Turn, keys string) twiliosim.Turn {
 	e.t.Helper()
 	next, err := e.sim.Press(context.Background(), sid, regCaller, turn, keys)
 	if err != nil {
@@ -139,7 +140,7 @@ func TestSMSCodeOpensTheWindow(t *testing.T) {
 	t.Parallel()
 	e, texts := newSMSLineEnv(t, nil)
 	e.addCustomer("7654321", true)
-	sid := NewCallSid()
+	sid := twiliosim.NewCallSid()
 	turn := e.upToTheCode(sid, "7654321")
 	if n := e.count(`SELECT count(*) FROM fallback_windows`); n != 0 {
 		t.Fatalf("a window opened before the phone confirmed (%d)", n)
@@ -170,7 +171,7 @@ func TestSpoofedCallerWithoutThePhoneIsLockedOut(t *testing.T) {
 	e.addCustomer("7654321", true)
 	failures := 0
 	for call := 1; call <= 2; call++ {
-		sid := NewCallSid()
+		sid := twiliosim.NewCallSid()
 		turn := e.upToTheCode(sid, "7654321")
 		// The caller guesses. (The stand-in's text is read only to make sure the guesses are
 		// wrong: a spoofer has a one-in-a-million chance.)
@@ -223,7 +224,7 @@ func TestWrongCodeMayBeKeyedAgain(t *testing.T) {
 	t.Parallel()
 	e, texts := newSMSLineEnv(t, nil)
 	e.addCustomer("7654321", true)
-	sid := NewCallSid()
+	sid := twiliosim.NewCallSid()
 	turn := e.upToTheCode(sid, "7654321")
 	code := codeOf(t, texts.next(t))
 	wrong := "000000"
@@ -254,7 +255,7 @@ func TestSMSCodeExpiresAfterTenMinutes(t *testing.T) {
 	t.Parallel()
 	e, texts := newSMSLineEnv(t, nil)
 	e.addCustomer("7654321", true)
-	sid := NewCallSid()
+	sid := twiliosim.NewCallSid()
 	turn := e.upToTheCode(sid, "7654321")
 	code := codeOf(t, texts.next(t))
 	e.clock.Advance(11 * time.Minute)
@@ -273,10 +274,10 @@ func TestSMSCodeOfAnotherCallIsRefused(t *testing.T) {
 	t.Parallel()
 	e, texts := newSMSLineEnv(t, nil)
 	e.addCustomer("7654321", true)
-	first := NewCallSid()
+	first := twiliosim.NewCallSid()
 	e.upToTheCode(first, "7654321")
 	replayed := codeOf(t, texts.next(t))
-	second := NewCallSid()
+	second := twiliosim.NewCallSid()
 	turn := e.upToTheCode(second, "7654321")
 	if own := codeOf(t, texts.next(t)); own == replayed {
 		t.Skip("the two calls drew the same code (one in a million)")
@@ -304,7 +305,7 @@ func TestSMSModeLogsNoCode(t *testing.T) {
 	var logs syncBuffer
 	e, texts := newSMSLineEnv(t, slog.New(slog.NewJSONHandler(&logs, nil)))
 	e.addCustomer("7654321", true)
-	sid := NewCallSid()
+	sid := twiliosim.NewCallSid()
 	turn := e.upToTheCode(sid, "7654321")
 	code := codeOf(t, texts.next(t))
 	e.press(sid, turn, code)
@@ -326,9 +327,9 @@ func TestFullRecoveryBySMSIsShortEnoughToListenTo(t *testing.T) {
 	t.Parallel()
 	e, texts := newSMSLineEnv(t, nil)
 	e.addCustomer("7654321", true)
-	var turns []Turn
-	err := e.sim.Call(context.Background(), NewCallSid(), regCaller, []string{"1", "7654321#", "1234", "code"},
-		func(t Turn) { turns = append(turns, t) },
+	var turns []twiliosim.Turn
+	err := e.sim.Call(context.Background(), twiliosim.NewCallSid(), regCaller, []string{"1", "7654321#", "1234", "code"},
+		func(t twiliosim.Turn) { turns = append(turns, t) },
 		func(_ context.Context, keys string) (string, error) {
 			if keys == "code" {
 				return codeOf(t, texts.next(t)), nil

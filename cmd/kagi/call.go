@@ -13,6 +13,7 @@ import (
 
 	"kagi/auth"
 	"kagi/ivr"
+	"kagi/ivr/twiliosim"
 	"kagi/notify"
 )
 
@@ -67,8 +68,8 @@ func cmdCall(ctx context.Context, args []string, getenv func(string) string, std
 		keyList = strings.Split(*keys, ",")
 	}
 	client := &http.Client{Timeout: 20 * time.Second}
-	sim := &ivr.Simulator{Client: client, BaseURL: *base, PublicURL: *publicURL, Token: *token}
-	sid := ivr.NewCallSid()
+	sim := &twiliosim.Simulator{Client: client, BaseURL: *base, PublicURL: *publicURL, Token: *token}
+	sid := twiliosim.NewCallSid()
 	fmt.Fprintf(stdout, "call %s from %s\n", sid, auth.MaskPhone(*from))
 	// The item "code" is the code the line texts in the middle of the call (§4.8).
 	for i, k := range keyList {
@@ -76,7 +77,7 @@ func cmdCall(ctx context.Context, args []string, getenv func(string) string, std
 			keyList[i] = codeKey
 		}
 	}
-	err := sim.Call(ctx, sid, *from, keyList, func(t ivr.Turn) { printTurn(stdout, t) }, func(ctx context.Context, keys string) (string, error) {
+	err := sim.Call(ctx, sid, *from, keyList, func(t twiliosim.Turn) { printTurn(stdout, t) }, func(ctx context.Context, keys string) (string, error) {
 		if keys != codeKey {
 			return keys, nil
 		}
@@ -105,7 +106,7 @@ func cmdCall(ctx context.Context, args []string, getenv func(string) string, std
 
 // answerCallback plays the registered phone answering the call back the line placed (§4.8),
 // found in a development server's mailbox: it presses key, or with "none" lets it ring out.
-func answerCallback(ctx context.Context, sim *ivr.Simulator, client *http.Client, base, phone, key string, stdout io.Writer) error {
+func answerCallback(ctx context.Context, sim *twiliosim.Simulator, client *http.Client, base, phone, key string, stdout io.Writer) error {
 	box, err := devMailbox(ctx, client, base)
 	if err != nil {
 		return err
@@ -138,7 +139,7 @@ func answerCallback(ctx context.Context, sim *ivr.Simulator, client *http.Client
 	fmt.Fprintln(stdout, "\n[着信に応答]")
 	printTurn(stdout, turn)
 	if turn.Waiting() {
-		if turn, err = sim.Press(ctx, sid, ivr.SimulatedLine, turn, key); err != nil {
+		if turn, err = sim.Press(ctx, sid, twiliosim.SimulatedLine, turn, key); err != nil {
 			return err
 		}
 		printTurn(stdout, turn)
@@ -185,14 +186,14 @@ func devTextedCode(ctx context.Context, client *http.Client, base, to string) (s
 	return "", errors.New("no code was texted to " + auth.MaskPhone(to) + " in the development mailbox")
 }
 
-func printTurn(w io.Writer, t ivr.Turn) {
+func printTurn(w io.Writer, t twiliosim.Turn) {
 	switch {
 	case t.Path == "/ivr/voice":
 		fmt.Fprintln(w, "\n[呼び出し]")
 	case strings.HasPrefix(t.Path, ivr.CallbackPath+"?"):
 		// the answer of a call back: answerCallback says so
-	case strings.HasPrefix(t.Keys, ivr.DialPrefix):
-		fmt.Fprintf(w, "\n[転送の結果: %s]\n", strings.TrimPrefix(t.Keys, ivr.DialPrefix))
+	case strings.HasPrefix(t.Keys, twiliosim.DialPrefix):
+		fmt.Fprintf(w, "\n[転送の結果: %s]\n", strings.TrimPrefix(t.Keys, twiliosim.DialPrefix))
 	case t.Keys == "":
 		fmt.Fprintln(w, "\n[入力なし]")
 	default:

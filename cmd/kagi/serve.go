@@ -21,6 +21,8 @@ import (
 	"kagi/auth"
 	"kagi/console"
 	"kagi/ivr"
+	"kagi/ivr/devphone"
+	"kagi/ivr/twiliosim"
 	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/recovery"
@@ -206,7 +208,7 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	if a.cfg.Dev {
 		mux.Handle("GET /dev/mail", web.Browser(notify.DevMailHandler(a.pool, a.log)))
 		mux.Handle("GET /dev/mail.json", notify.DevMailJSONHandler(a.pool, a.log))
-		ivr.DevPhoneRoutes(mux, a.log, &ivr.Simulator{
+		devphone.Routes(mux, a.log, &twiliosim.Simulator{
 			Client:    &http.Client{Timeout: 20 * time.Second},
 			BaseURL:   "http://127.0.0.1" + listenPort(a.cfg.Listen),
 			PublicURL: a.cfg.PublicURL.String(),

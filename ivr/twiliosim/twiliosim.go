@@ -1,4 +1,10 @@
-package ivr
+// Package twiliosim plays Twilio's part of a call on the voice line: it signs webhook requests
+// as Twilio does, posts them, reads the TwiML that comes back and keys in what it is given. It
+// is for `kagi call`, the development keypad (package devphone) and the tests, so that the line
+// can be tried without a phone; the server itself never uses it, and checks signatures with
+// twilio-go's RequestValidator. It imports none of kagi's packages, so that package ivr's own
+// tests can use it.
+package twiliosim
 
 import (
 	"context"
@@ -16,9 +22,8 @@ import (
 	"strings"
 )
 
-// Sign computes the X-Twilio-Signature that Twilio sends with a form POST to fullURL. Only the
-// phone-free simulator (and the tests) use it, because they play Twilio's part; the server
-// checks signatures with twilio-go's RequestValidator, and a test proves the two agree.
+// Sign computes the X-Twilio-Signature that Twilio sends with a form POST to fullURL. The
+// server checks signatures with twilio-go's RequestValidator; a test proves the two agree.
 func Sign(token, fullURL string, form url.Values) string {
 	keys := make([]string, 0, len(form))
 	for k := range form {
@@ -161,8 +166,7 @@ func (s *Simulator) EndCallback(ctx context.Context, statusURL, sid, to, status 
 	if !ok {
 		return fmt.Errorf("status URL %q is not under %s", statusURL, s.PublicURL)
 	}
-	_, err := s.post(ctx, path, url.Values{"CallSid": {sid}, "From": {SimulatedLine}, "To": {to}, "CallStatus": {status}, "Direction": {"outbound-api"}})
-	return err
+	return s.report(ctx, path, url.Values{"CallSid": {sid}, "From": {SimulatedLine}, "To": {to}, "CallStatus": {status}, "Direction": {"outbound-api"}})
 }
 
 // Press answers the gather that turn waits on with keys ("" = let it time out).
@@ -186,19 +190,41 @@ func (s *Simulator) DialEnded(ctx context.Context, sid, from string, turn Turn, 
 
 // End sends the status callback of a completed call.
 func (s *Simulator) End(ctx context.Context, sid, from string) error {
-	_, err := s.post(ctx, "/ivr/status", url.Values{"CallSid": {sid}, "From": {from}, "CallStatus": {"completed"}})
-	return err
+	return s.report(ctx, "/ivr/status", url.Values{"CallSid": {sid}, "From": {from}, "CallStatus": {"completed"}})
 }
 
 // Waiting reports whether the line waits for keys after this turn.
 func (t Turn) Waiting() bool { return t.Gather != "" && !t.HungUp && t.Dialled == "" }
 
-// Step sends one signed webhook request and reads the line's answer.
+// post sends one signed webhook request and reads the line's answer, a TwiML document.
 func (s *Simulator) post(ctx context.Context, path string, form url.Values) (Turn, error) {
-	body := form.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.BaseURL, "/")+path, strings.NewReader(body))
+	status, raw, err := s.send(ctx, path, form)
 	if err != nil {
 		return Turn{}, err
+	}
+	if status != http.StatusOK {
+		return Turn{}, fmt.Errorf("%s: HTTP %d: %s", path, status, strings.TrimSpace(string(raw)))
+	}
+	t, err := ParseTwiML(raw)
+	t.Path = path
+	return t, err
+}
+
+// report sends one signed status callback, which the line answers without a body.
+func (s *Simulator) report(ctx context.Context, path string, form url.Values) error {
+	status, _, err := s.send(ctx, path, form)
+	if err == nil && status >= 300 {
+		err = fmt.Errorf("%s: HTTP %d", path, status)
+	}
+	return err
+}
+
+// send posts form to path, signed for PublicURL + path, and returns the answer's status and
+// body.
+func (s *Simulator) send(ctx context.Context, path string, form url.Values) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.BaseURL, "/")+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Twilio-Signature", Sign(s.Token, strings.TrimSuffix(s.PublicURL, "/")+path, form))
@@ -208,26 +234,11 @@ func (s *Simulator) post(ctx context.Context, path string, form url.Values) (Tur
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return Turn{}, err
+		return 0, nil, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return Turn{}, err
-	}
-	// A status callback is answered without a body.
-	if p, _, _ := strings.Cut(path, "?"); p == "/ivr/status" || p == CallbackPath+"/status" {
-		if res.StatusCode >= 300 {
-			return Turn{}, fmt.Errorf("%s: HTTP %d", path, res.StatusCode)
-		}
-		return Turn{Path: path}, nil
-	}
-	if res.StatusCode != http.StatusOK {
-		return Turn{}, fmt.Errorf("%s: HTTP %d: %s", path, res.StatusCode, strings.TrimSpace(string(raw)))
-	}
-	t, err := ParseTwiML(raw)
-	t.Path = path
-	return t, err
+	return res.StatusCode, raw, err
 }
 
 // twimlNode is any TwiML element, for reading documents whose attribute order is not fixed.

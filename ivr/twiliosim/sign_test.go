@@ -1,4 +1,4 @@
-package ivr
+package twiliosim
 
 import (
 	"net/url"
