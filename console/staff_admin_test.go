@@ -2,8 +2,10 @@ package console
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,5 +308,28 @@ func TestReenabledStaffLogsInAsTheSameIdentity(t *testing.T) {
 	want := []string{"staff:boss staff_disabled", "staff:suzuki staff_login_failed", "staff:boss staff_enabled", "staff:suzuki staff_login"}
 	if !slices.Equal(trail, want) {
 		t.Fatalf("the trail reads %q, want %q: one identity before and after", trail, want)
+	}
+}
+
+func TestOnlyASupervisorsPageShowsTheStaffManagement(t *testing.T) {
+	t.Parallel()
+	e, boss, suzuki := staffAdminEnv(t)
+	for _, c := range []struct {
+		who  string
+		desk *staffDesk
+		want bool
+	}{{"supervisor", boss, true}, {"operator", suzuki, false}} {
+		res, err := c.desk.c.Get(e.console.URL + "/staff/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(page), `id="staff-admin"`); res.StatusCode != http.StatusOK || got != c.want {
+			t.Fatalf("%s's page: %d, staff management shown %v, want %v", c.who, res.StatusCode, got, c.want)
+		}
 	}
 }
