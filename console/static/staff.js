@@ -540,8 +540,8 @@
         return;
       }
       let done = 'done-staff-' + a.key;
-      if (a.key === 'disable' && res.already_disabled) {
-        done = 'done-staff-already-disabled';
+      if (a.key === 'disable') {
+        done = res.already_disabled ? 'done-staff-already-disabled' : res.sessions_ended ? done : 'done-staff-disable-no-session';
       } else if (a.key === 'enable') {
         done = res.already_enabled ? 'done-staff-already-enabled' : res.enrolled ? 'done-staff-enable' : 'done-staff-enable-no-passkey';
       } else if (a.key === 'role' && !res.changed) {
