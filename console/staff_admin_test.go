@@ -140,6 +140,23 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 			},
 		},
 		{
+			name: "disables a member whose login ID has '.' and '@', escaped as the page does", path: "/staff/api/staff/sato.j%40desk/disable",
+			body: map[string]any{}, event: "staff_disabled",
+			setup: func(t *testing.T, e *testEnv) {
+				if _, err := e.staff.Add(context.Background(), staff.NewStaff{LoginID: "sato.j@desk", Name: "佐藤 次郎", Role: staff.RoleOperator}, "boss"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, e *testEnv, body map[string]any, _ *staffDesk) {
+				if body["staff"].(map[string]any)["login_id"] != "sato.j@desk" || body["sessions_ended"] != float64(0) {
+					t.Fatalf("disable answered %v", body)
+				}
+				if n := e.count(`SELECT count(*) FROM staff WHERE login_id = 'sato.j@desk' AND disabled_at IS NOT NULL`); n != 1 {
+					t.Fatal("sato.j@desk is not disabled")
+				}
+			},
+		},
+		{
 			name: "enables a disabled member", path: "/staff/api/staff/suzuki/enable", body: map[string]any{}, event: "staff_enabled",
 			setup: func(t *testing.T, e *testEnv) {
 				if _, err := e.staff.Disable(context.Background(), "suzuki", "boss"); err != nil {
