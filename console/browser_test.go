@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,6 +355,56 @@ func TestBrowserOperatorOpensAWindowFromTheConsole(t *testing.T) {
 		}
 		actor, detail := c.auditLine(acct.ID, "passkey_delete_requested")
 		expectAudited(t, "delete from the page", actor, detail, "staff:tanaka", "supervisor", "機種変更のため(ご本人から入電)")
+	}) {
+		return
+	}
+
+	if !t.Run("the supervisor adds a staff member and reads the code by the form", func(t *testing.T) {
+		step(t, "the staff list", chromedp.WaitVisible(chromedp.CSS(`#staff-list tr[data-staff="suzuki"]`)))
+		step(t, "add a member",
+			chromedp.SendKeys(chromedp.ID("staff-add-login"), "yamada"),
+			chromedp.SendKeys(chromedp.ID("staff-add-name"), "山田 三郎"),
+			chromedp.SetValue(chromedp.ID("staff-add-role"), "operator"),
+			chromedp.Click(chromedp.ID("staff-add")),
+		)
+		waitShown(t, "staff-add-status", "山田 三郎 さん(yamada、オペレーター)を追加しました")
+		inView(t, "staff-add-status", "staff-add-form", 40)
+		inView(t, "staff-add-code", "staff-add-status", 40)
+		code := text(t, "#staff-add-code code.enrollment-code")
+		if n := c.count(`SELECT count(*) FROM staff_enrollment_codes WHERE code_hash = $1`, auth.TokenHash(code)); n != 1 {
+			t.Fatalf("the page shows %q, which is no live code", code)
+		}
+		until := c.clock.Now().Add(24 * time.Hour).In(time.FixedZone("JST", 9*3600)).Format("2006-01-02 15:04:05")
+		if box := text(t, "#staff-add-code"); !strings.Contains(box, until+"(日本時間)まで") || !strings.Contains(box, "メールやチャットでは送らず") {
+			t.Fatalf("the code's box says %q, want its end %s JST and to hand it over in person", box, until)
+		}
+		step(t, "the new member in the list", chromedp.WaitVisible(chromedp.CSS(`#staff-list tr[data-staff="yamada"]`)))
+		if row := text(t, `#staff-list tr[data-staff="yamada"]`); !strings.Contains(row, "未登録") || !strings.Contains(row, "有効") || strings.Contains(row, code) {
+			t.Fatalf("the new member's row reads %q", row)
+		}
+		if !slices.Contains(c.staffAudit(), "staff:tanaka staff_added") {
+			t.Fatalf("the trail has no staff_added by the supervisor: %q", c.staffAudit())
+		}
+		row := `#staff-list tr[data-staff="yamada"]`
+		step(t, "disable the new member, confirming it",
+			chromedp.Click(chromedp.CSS(row+` button[data-action="disable"]`)),
+			chromedp.WaitVisible(chromedp.ID("disable-dialog")),
+		)
+		if what := text(t, "#disable-what"); !strings.Contains(what, "山田 三郎") || !strings.Contains(what, "yamada") {
+			t.Fatalf("the confirmation names %q", what)
+		}
+		step(t, "confirm", chromedp.Click(chromedp.ID("disable-confirm")), chromedp.WaitNotVisible(chromedp.ID("disable-dialog")))
+		waitShown(t, "staff-status-yamada", "無効化しました")
+		// The message is in the member's row (its id says whose), and in the window.
+		inView(t, "staff-status-yamada", "staff-status-yamada", 0)
+		if n := c.count(`SELECT count(*) FROM staff WHERE login_id = 'yamada' AND disabled_at IS NOT NULL`); n != 1 {
+			t.Fatal("the confirmed disable left the member enabled")
+		}
+		wide, err := chromedp.Run(bctx, chromedp.Evaluate[bool](
+			`document.documentElement.scrollWidth > innerWidth || document.getElementById('staff-list').getBoundingClientRect().right > innerWidth`))
+		if err != nil || wide {
+			t.Fatalf("the staff list is wider than the window (%v)", err)
+		}
 	}) {
 		return
 	}

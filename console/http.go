@@ -72,6 +72,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /staff/enroll", h(s.handleStaffEnrollPage))
 	mux.Handle("GET /staff/static/{file}", h(staffAssets.Serve))
 	s.accountRoutes(mux, h)
+	s.staffAdminRoutes(mux, h)
 	// The pages load the core's style sheet and shared script (auth.StaticURL) from /static/,
 	// which on this origin only the console serves.
 	mux.Handle("GET /static/{file}", h(auth.ServeStatic))
@@ -207,6 +208,9 @@ func (s *Service) handleStaffMe(w http.ResponseWriter, r *http.Request, st staff
 type staffHomeView struct {
 	Staff    staff.Staff
 	RoleName string
+	// Supervisor shows the staff management, which only a supervisor may use (the API checks
+	// again).
+	Supervisor bool
 }
 
 func (s *Service) handleStaffHome(w http.ResponseWriter, r *http.Request) error {
@@ -218,7 +222,8 @@ func (s *Service) handleStaffHome(w http.ResponseWriter, r *http.Request) error 
 		http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
 		return nil
 	}
-	return web.Page(w, staffHomePage, staffHomeView{Staff: sess.Staff, RoleName: staffRoleNames[sess.Role]})
+	return web.Page(w, staffHomePage, staffHomeView{Staff: sess.Staff, RoleName: staffRoleNames[sess.Role],
+		Supervisor: sess.Role.Covers(staff.RoleSupervisor)})
 }
 
 func (s *Service) handleStaffLoginPage(w http.ResponseWriter, r *http.Request) error {

@@ -26,6 +26,18 @@ const (
 	msgNoPasskeyNoWindow = "このお客さまはパスキーを作成していないため、ログインID・パスワードでそのままログインできます。一時ログインの受付は不要です。"
 )
 
+// Refusals of the console's staff management (§6 "Staff lifecycle"), for supervisors.
+const (
+	msgStaffExists   = "このログインIDのスタッフはすでに登録されています。別のログインIDを指定してください。"
+	msgStaffNotFound = "該当するスタッフが見つかりません。一覧を読み込み直してください。"
+	msgStaffDisabled = "このスタッフは無効化されています。登録コードを再発行するには、先に有効化してください。"
+	msgOwnAccount    = "ご自身を無効化・降格することはできません。別のスーパーバイザーに依頼してください。"
+	// msgStaffInvalid refuses a new staff member as entered: every rule at once, as the form
+	// has all three fields in view.
+	msgStaffInvalid = "入力内容を確認してください。ログインIDは半角英数字と「.」「_」「@」「-」で3〜64文字、氏名は必須で100文字以内、役割はオペレーターまたはスーパーバイザーです。"
+	msgRoleInvalid  = "役割はオペレーターまたはスーパーバイザーを指定してください。"
+)
+
 // The staff roles as the console names them.
 var staffRoleNames = map[staff.Role]string{
 	staff.RoleOperator:   "オペレーター",

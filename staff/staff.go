@@ -919,3 +919,34 @@ func purgeWith(sql string) func(context.Context, pgdb.Querier, time.Time, int) (
 		return tag.RowsAffected(), err
 	}
 }
+
+// Member is a staff member as a supervisor manages them (§6 "Staff lifecycle"): who they are,
+// whether they may log in and whether they have a passkey yet. No secret: no code, no key.
+type Member struct {
+	Staff
+	CreatedAt  time.Time  `db:"created_at"`
+	DisabledAt *time.Time `db:"disabled_at"`
+	Enrolled   bool       `db:"enrolled"`
+}
+
+// membersSQL lists every staff member, the disabled too (they keep their identity and may be
+// enabled again), by login ID: one read-only statement.
+const membersSQL = `
+	SELECT s.id, s.login_id, s.name, s.role, s.created_at, s.disabled_at,
+	       EXISTS (SELECT 1 FROM staff_credentials c WHERE c.staff_id = s.id) AS enrolled
+	FROM staff s
+	ORDER BY s.login_id`
+
+// Members lists the staff for a supervisor's console. The staff are a desk's worth of people,
+// so the list is not paged. It changes nothing and audits nothing: the console audits its read.
+func (s *Service) Members(ctx context.Context) ([]Member, error) {
+	rows, err := s.pool.Query(ctx, membersSQL)
+	if err != nil {
+		return nil, fmt.Errorf("staff: list staff: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Member])
+	if err != nil {
+		return nil, fmt.Errorf("staff: list staff: %w", err)
+	}
+	return out, nil
+}

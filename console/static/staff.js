@@ -1,6 +1,6 @@
 // The operator console's pages: enrolling a staff passkey with a one-time code, logging in with
 // it (always discoverable), logging out, and the console itself (search, the account's actions,
-// the audit trail). Which page runs is the body's data-page. Every sentence shown lives in the
+// the audit trail, and for supervisors the staff). Which page runs is the body's data-page. Every sentence shown lives in the
 // page templates (data-msg) or comes from the server. Every result or refusal is shown in the
 // message element next to the control that caused it, and scrolled into view.
 'use strict';
@@ -192,15 +192,14 @@
     { key: 'delete', path: 'passkey/delete', supervisor: true, confirm: true },
   ];
 
-  // confirmDelete asks, in the page's dialog, before a passkey is deleted; it resolves true
-  // for 削除する and false for やめる (or Escape).
-  function confirmDelete(a) {
-    const dialog = document.getElementById('delete-dialog');
-    document.getElementById('delete-what').textContent = fill(msg('delete-what'),
-      { name: a.name, number: a.account_number, provider: (a.passkey && a.passkey.provider) || msg('provider-unknown') });
+  // confirmIn asks in the page's dialog prefix-dialog, after what is set to say what is about to
+  // happen; it resolves true for its prefix-confirm button and false for prefix-cancel (or
+  // Escape).
+  function confirmIn(prefix) {
+    const dialog = document.getElementById(prefix + '-dialog');
     return new Promise((resolve) => {
-      const yes = document.getElementById('delete-confirm');
-      const no = document.getElementById('delete-cancel');
+      const yes = document.getElementById(prefix + '-confirm');
+      const no = document.getElementById(prefix + '-cancel');
       const done = (answer) => {
         yes.removeEventListener('click', onYes);
         no.removeEventListener('click', onNo);
@@ -225,6 +224,13 @@
       dialog.showModal();
       no.focus();
     });
+  }
+
+  // confirmDelete asks before a passkey is deleted.
+  function confirmDelete(a) {
+    document.getElementById('delete-what').textContent = fill(msg('delete-what'),
+      { name: a.name, number: a.account_number, provider: (a.passkey && a.passkey.provider) || msg('provider-unknown') });
+    return confirmIn('delete');
   }
 
   function accountCard(a, isSupervisor, refresh) {
@@ -477,8 +483,171 @@
     more.addEventListener('click', () => runAudit(next, moreStatus, more.parentElement));
   }
 
+  // codeBox shows a one-time enrollment code as the server answered it, once: the code, its
+  // end in JST, and that it is handed over in person.
+  function codeBox(res) {
+    const box = el('div', null, { class: 'code-once' });
+    const line = el('p', msg('code-label') + ': ');
+    line.append(el('code', res.code, { class: 'enrollment-code' }));
+    box.append(line, el('p', fill(msg('code-expires'), { until: jst(res.expires_at) })),
+      el('p', msg('code-handover'), { class: 'handover' }));
+    return box;
+  }
+
+  // staffAdmin is the supervisors' staff management: the list of the staff with their actions,
+  // and the form that adds one. A new code is shown once, by the control that made it.
+  function staffAdmin() {
+    const section = document.getElementById('staff-admin');
+    if (!section) {
+      return;
+    }
+    const self = section.dataset.self;
+    const table = document.getElementById('staff-list');
+    const tbody = table.querySelector('tbody');
+    const listStatus = document.getElementById('staff-list-status');
+
+    async function load() {
+      const res = await api('/staff/api/staff', null);
+      tbody.replaceChildren(...res.staff.map(staffRow));
+      table.hidden = res.staff.length === 0;
+      if (res.staff.length === 0) {
+        show(listStatus, msg('staff-empty'), 'info');
+      } else {
+        show(listStatus, '');
+      }
+    }
+
+    // act runs one action of a member's row; the list is drawn again from the server, but for a
+    // new code, which changes nothing the list shows and must stay on the screen.
+    async function act(m, a, status, codeSlot) {
+      const names = { name: m.name, id: m.login_id, role: word('value', m.role) };
+      if (a.key === 'disable') {
+        document.getElementById('disable-what').textContent = fill(msg('staff-disable-what'), names);
+        if (!(await confirmIn('disable'))) {
+          show(status, fill(msg('staff-disable-cancelled'), names), 'info');
+          return;
+        }
+      }
+      codeSlot.replaceChildren();
+      show(status, msg('working'), 'info');
+      busy(true, section);
+      let res;
+      try {
+        res = await api('/staff/api/staff/' + encodeURIComponent(m.login_id) + '/' + a.key, a.body || {});
+      } catch (err) {
+        busy(false, section);
+        show(status, failure(err));
+        return;
+      }
+      let done = 'done-staff-' + a.key;
+      if (a.key === 'disable') {
+        done = res.already_disabled ? 'done-staff-already-disabled' : res.sessions_ended ? done : 'done-staff-disable-no-session';
+      } else if (a.key === 'enable') {
+        done = res.already_enabled ? 'done-staff-already-enabled' : res.enrolled ? 'done-staff-enable' : 'done-staff-enable-no-passkey';
+      } else if (a.key === 'role' && !res.changed) {
+        done = 'done-staff-role-same';
+      }
+      const text = fill(msg(done), { ...names, n: res.sessions_ended, role: word('value', res.staff && res.staff.role) });
+      if (a.key === 'code') {
+        busy(false, section);
+        show(status, text, 'ok');
+        codeSlot.replaceChildren(codeBox(res));
+        codeSlot.scrollIntoView({ block: 'nearest' });
+        return;
+      }
+      try {
+        await load();
+      } catch (err) {
+        busy(false, section);
+        show(status, text + ' ' + failure(err));
+        return;
+      }
+      busy(false, section);
+      show(document.getElementById(status.id) || status, text, 'ok');
+    }
+
+    function staffRow(m) {
+      const tr = el('tr', null, { 'data-staff': m.login_id });
+      tr.append(el('td', m.login_id + (m.login_id === self ? ' ' + msg('staff-you') : '')));
+      tr.append(el('td', m.name));
+      tr.append(el('td', word('value', m.role)));
+      tr.append(el('td', m.enabled ? msg('staff-enabled') : fill(msg('staff-disabled'), { at: jst(m.disabled_at) })));
+      tr.append(el('td', m.enrolled ? msg('staff-enrolled') : msg('staff-not-enrolled')));
+      tr.append(el('td', jst(m.created_at), { class: 'at' }));
+      const cell = el('td', null, { class: 'staff-actions' });
+      const statusID = 'staff-status-' + m.login_id;
+      const buttons = el('div', null, { class: 'actions' });
+      const status = statusEl(statusID);
+      const codeSlot = el('div', null, { class: 'code-slot' });
+      cell.append(buttons, status, codeSlot);
+      tr.append(cell);
+      const other = m.role === 'supervisor' ? 'operator' : 'supervisor';
+      const acts = [m.enabled ? { key: 'disable' } : { key: 'enable' }, { key: 'role', body: { role: other } }];
+      if (m.enabled) {
+        acts.push({ key: 'code' });
+      }
+      for (const a of acts) {
+        const button = el('button', fill(msg('action-staff-' + a.key), { role: word('value', other) }), {
+          type: 'button', 'data-action': a.key, class: a.key === 'disable' ? 'danger' : '', 'aria-describedby': statusID,
+        });
+        button.addEventListener('click', () => act(m, a, status, codeSlot));
+        buttons.append(button);
+      }
+      return tr;
+    }
+
+    const form = document.getElementById('staff-add-form');
+    const addStatus = document.getElementById('staff-add-status');
+    const addCode = document.getElementById('staff-add-code');
+    for (const input of form.elements) {
+      input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
+    }
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      addCode.replaceChildren();
+      const values = {};
+      let missing = null;
+      for (const name of ['login_id', 'name', 'role']) {
+        const input = form.elements[name];
+        values[name] = input.value.trim();
+        if (!values[name]) {
+          input.setAttribute('aria-invalid', 'true');
+          missing = missing || input;
+        }
+      }
+      if (missing) {
+        show(addStatus, msg('staff-add-required'));
+        missing.focus({ preventScroll: true });
+        return;
+      }
+      show(addStatus, msg('working'), 'info');
+      busy(true, section);
+      let res;
+      try {
+        res = await api('/staff/api/staff', values);
+      } catch (err) {
+        busy(false, section);
+        show(addStatus, failure(err));
+        return;
+      }
+      form.reset();
+      show(addStatus, fill(msg('done-staff-add'), { name: res.staff.name, id: res.staff.login_id, role: word('value', res.staff.role) }), 'ok');
+      addCode.replaceChildren(codeBox(res));
+      try {
+        await load();
+      } catch (err) {
+        show(listStatus, failure(err));
+      }
+      busy(false, section);
+      addCode.scrollIntoView({ block: 'nearest' });
+    });
+
+    load().catch((err) => show(listStatus, failure(err)));
+  }
+
   function homePage() {
     consoleSection();
+    staffAdmin();
     const status = document.getElementById('logout-status');
     const button = document.getElementById('staff-logout');
     button.addEventListener('click', async () => {
