@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"kagi"
+
 	"kagi/staff"
 	"kagi/web"
 )
@@ -14,12 +16,12 @@ import (
 // error (staff.ErrExists and the rest), as the command line wants it; staffRefusal says it
 // in the console's JSON.
 var (
-	errStaffExists   = web.Errorf(http.StatusConflict, "staff_exists", msgStaffExists)
-	errStaffNotFound = web.Errorf(http.StatusNotFound, "not_found", msgStaffNotFound)
-	errStaffDisabled = web.Errorf(http.StatusConflict, "staff_disabled", msgStaffDisabled)
-	errOwnAccount    = web.Errorf(http.StatusConflict, "own_account", msgOwnAccount)
-	errStaffInvalid  = web.Errorf(http.StatusBadRequest, "invalid_request", msgStaffInvalid)
-	errRoleInvalid   = web.Errorf(http.StatusBadRequest, "invalid_request", msgRoleInvalid)
+	errStaffExists   = kagi.Errorf(kagi.Conflict, "staff_exists", msgStaffExists)
+	errStaffNotFound = kagi.Errorf(kagi.NotFound, "not_found", msgStaffNotFound)
+	errStaffDisabled = kagi.Errorf(kagi.Conflict, "staff_disabled", msgStaffDisabled)
+	errOwnAccount    = kagi.Errorf(kagi.Conflict, "own_account", msgOwnAccount)
+	errStaffInvalid  = kagi.Errorf(kagi.Invalid, "invalid_request", msgStaffInvalid)
+	errRoleInvalid   = kagi.Errorf(kagi.Invalid, "invalid_request", msgRoleInvalid)
 )
 
 // staffRefusal turns a refusal of a staff change into the console's answer; invalid is the
