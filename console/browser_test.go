@@ -23,7 +23,8 @@ import (
 )
 
 // browserCalls is the voice line's call log the browser test shows: a call that opened the
-// window, one whose call back was placed, one that failed.
+// window, one whose call back was placed, one that failed, one whose call back the customer
+// declined.
 type browserCalls struct{}
 
 func (browserCalls) RecentCalls(_ context.Context, _ pgdb.Querier, accountID int64, limit int) ([]recovery.Call, error) {
@@ -32,6 +33,7 @@ func (browserCalls) RecentCalls(_ context.Context, _ pgdb.Querier, accountID int
 		{CallSid: fmt.Sprintf("CA%da", accountID), Caller: auth.MaskPhone(consolePhone), StartedAt: at, Outcome: "verified"},
 		{CallSid: fmt.Sprintf("CA%db", accountID), Caller: auth.MaskPhone(consolePhone), StartedAt: at.Add(-time.Hour), Outcome: "callback_placed"},
 		{CallSid: fmt.Sprintf("CA%dc", accountID), Caller: auth.MaskPhone(consolePhone), StartedAt: at.Add(-2 * time.Hour), Outcome: "failed"},
+		{CallSid: fmt.Sprintf("CA%dd", accountID), Caller: auth.MaskPhone(consolePhone), StartedAt: at.Add(-3 * time.Hour), Outcome: "callback_placed", CallbackOutcome: "declined"},
 	}
 	return calls[:min(len(calls), limit)], nil
 }
@@ -215,7 +217,7 @@ func TestBrowserOperatorOpensAWindowFromTheConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(cardSel)),
 		)
 		card := text(t, cardSel)
-		for _, want := range []string{"佐藤 花子", "受付なし", "+8190****4321", "本人確認済み・一時ログインを開始", "本人確認できず", "折り返し発信"} {
+		for _, want := range []string{"佐藤 花子", "受付なし", "+8190****4321", "本人確認済み・一時ログインを開始", "本人確認できず", "折り返し発信", "折り返し電話でお客さまが拒否"} {
 			if !strings.Contains(card, want) {
 				t.Fatalf("the card does not say %q:\n%s", want, card)
 			}

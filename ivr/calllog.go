@@ -16,7 +16,8 @@ type CallLog struct{}
 
 // recentCallsSQL finds an account's calls through ivr_calls_account.
 const recentCallsSQL = `
-	SELECT call_sid, caller, started_at, ended_at, COALESCE(outcome, '') AS outcome
+	SELECT call_sid, caller, started_at, ended_at, COALESCE(outcome, '') AS outcome,
+	       COALESCE(callback_outcome, '') AS callback_outcome
 	FROM ivr_calls WHERE account_id = $1
 	ORDER BY started_at DESC LIMIT $2`
 

@@ -389,6 +389,9 @@ func (h *Handler) handleCallbackGather(w http.ResponseWriter, r *http.Request, f
 		if err != nil {
 			return "", err
 		}
+		if err := recordCallbackOutcome(ctx, tx, res.CallbackOf, res.CallbackOutcome); err != nil {
+			return "", err
+		}
 		verifications.WithLabelValues("callback_" + outcomeNames[res.Outcome]).Inc()
 		return CallbackResult(h.flow, h.env(h.now()), flowResult(res, false), digits != ""), nil
 	})
@@ -400,13 +403,28 @@ func (h *Handler) handleCallbackStatus(w http.ResponseWriter, r *http.Request, f
 	id, sid, status := r.URL.Query().Get("id"), form.Get("CallSid"), form.Get("CallStatus")
 	if callbackIDPattern.MatchString(id) && callSidPattern.MatchString(sid) && finalStatuses[status] {
 		err := pgdb.InTx(r.Context(), h.pool, func(tx pgx.Tx) error {
-			return h.verifier.EndCallback(r.Context(), tx, id, sid, status)
+			asking, err := h.verifier.EndCallback(r.Context(), tx, id, sid, status)
+			if err != nil {
+				return err
+			}
+			return recordCallbackOutcome(r.Context(), tx, asking, status)
 		})
 		if err != nil {
 			h.log.ErrorContext(r.Context(), "ivr: call back status not recorded", "callback_sid", sid, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// recordCallbackOutcome notes on the call that asked for a call back how the call back ended,
+// in the transaction that ended it, so the console says "declined" of that call, not "placed".
+// An empty callSid (a call back decided before) records nothing.
+func recordCallbackOutcome(ctx context.Context, tx pgx.Tx, callSid, outcome string) error {
+	if callSid == "" {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE ivr_calls SET callback_outcome = $2 WHERE call_sid = $1`, callSid, outcome)
+	return err
 }
 
 // textCode texts the confirmation code to the registered phone the call came from. The code

@@ -108,39 +108,50 @@ func (v *VoiceVerifier) AnswerCallback(ctx context.Context, tx pgx.Tx, id, callb
 // are cleared and the window opens, confirmed by call back. Another key is the registered
 // phone's holder saying they did not ask (declineCallback). Nothing pressed opens nothing and
 // counts nothing. The call back is used up whatever the key.
+//
+// The result names the call that asked for the call back (CallbackOf) and how the call back
+// ended (CallbackOutcome), so the voice line can say so of that call.
 func (v *VoiceVerifier) ConfirmCallback(ctx context.Context, tx pgx.Tx, id, callbackSid, digits string) (VoiceResult, error) {
 	c, err := v.openCallback(ctx, tx, id, callbackSid)
 	if err != nil {
 		return VoiceResult{}, err
 	}
+	res, outcome, err := v.confirmCallback(ctx, tx, id, callbackSid, digits, c)
+	res.CallbackOf, res.CallbackOutcome = c.CallSid, outcome
+	return res, err
+}
+
+func (v *VoiceVerifier) confirmCallback(ctx context.Context, tx pgx.Tx, id, callbackSid, digits string, c callback) (VoiceResult, string, error) {
 	now := v.windows.now()
 	switch digits {
 	case "":
-		return VoiceResult{Outcome: VoiceFailed}, v.endCallback(ctx, tx, id, c, callbackNoKey)
+		return VoiceResult{Outcome: VoiceFailed}, callbackNoKey, v.endCallback(ctx, tx, id, c, callbackNoKey)
 	case "1":
 	default:
-		return v.declineCallback(ctx, tx, id, callbackSid, c)
+		res, err := v.declineCallback(ctx, tx, id, callbackSid, c)
+		return res, callbackDeclined, err
 	}
 	acct, caller, err := lockSubjects(ctx, tx, c.AccountKey, c.Phone, now)
 	if err != nil {
-		return VoiceResult{}, err
+		return VoiceResult{}, "", err
 	}
 	audit := v.callbackAudit(ctx, tx, c, callbackSid)
 	if res, locked, err := refusedIfLocked(acct, caller, now, audit); locked {
-		return res, errors.Join(err, v.endCallback(ctx, tx, id, c, callbackLocked))
+		return res, callbackLocked, errors.Join(err, v.endCallback(ctx, tx, id, c, callbackLocked))
 	}
 	if err := v.endCallback(ctx, tx, id, c, callbackConfirmed); err != nil {
-		return VoiceResult{}, err
+		return VoiceResult{}, "", err
 	}
 	if err := clearFailures(ctx, tx, acct); err != nil {
-		return VoiceResult{}, err
+		return VoiceResult{}, "", err
 	}
 	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+c.CallSid, "voice line verification, confirmed by call back",
 		string(SecondFactorCallback), "")
 	if err != nil {
-		return VoiceResult{}, err
+		return VoiceResult{}, "", err
 	}
-	return v.verified(ctx, tx, VoiceVerified, c.AccountID, w, c.CallSid)
+	res, err := v.verified(ctx, tx, VoiceVerified, c.AccountID, w, c.CallSid)
+	return res, callbackConfirmed, err
 }
 
 // declineCallback is the call back c answered with another key than 1: the customer, on their
@@ -183,16 +194,17 @@ func (v *VoiceVerifier) callbackAudit(ctx context.Context, tx pgx.Tx, c callback
 
 // EndCallback records Twilio's report that the call back ended (its status callback): a call
 // back nobody confirmed on ends with the status (no-answer, busy, failed, …), which the audit
-// trail records; one already decided keeps its outcome.
-func (v *VoiceVerifier) EndCallback(ctx context.Context, tx pgx.Tx, id, callbackSid, status string) error {
+// trail records; one already decided keeps its outcome. It returns the call that asked for the
+// call back when this ended it, "" when it was decided before.
+func (v *VoiceVerifier) EndCallback(ctx context.Context, tx pgx.Tx, id, callbackSid, status string) (string, error) {
 	c, err := v.openCallback(ctx, tx, id, callbackSid)
 	if errors.Is(err, ErrNoCallback) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	return v.endCallback(ctx, tx, id, c, status)
+	return c.CallSid, v.endCallback(ctx, tx, id, c, status)
 }
 
 // endCallback ends the call back with outcome and audits it.

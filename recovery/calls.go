@@ -17,6 +17,10 @@ type Call struct {
 	// Outcome is the latest verification's: verified, no_passkey, failed, locked, code_sent,
 	// callback_placed, second_channel_capped.
 	Outcome string `db:"outcome" json:"outcome"`
+	// CallbackOutcome is how the call back the call asked for ended, with Outcome
+	// callback_placed: confirmed, declined, no-key, locked, or Twilio's final status of a call
+	// back nobody answered (no-answer, busy, failed, canceled, completed); "" until it ends.
+	CallbackOutcome string `db:"callback_outcome" json:"callback_outcome,omitempty"`
 }
 
 // CallLog lists the voice-line calls that verified or failed on an account, newest first.

@@ -120,6 +120,9 @@ type VoiceResult struct {
 	// PauseLifted is set, with VoiceVerified or VoiceNoPasskey, when the verification ended a
 	// pause of the account's password login (§2.12): the caller is told.
 	PauseLifted bool
+	// CallbackOf and CallbackOutcome are set by ConfirmCallback: the call that asked for the
+	// call back, and how the call back ended there (confirmed, declined, no-key, locked).
+	CallbackOf, CallbackOutcome string
 }
 
 // verified is the outcome of a verification that passed (VoiceVerified with window w, or

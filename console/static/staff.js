@@ -174,12 +174,21 @@
     dl.append(dd);
   }
 
+  // callbackEnds groups how a call back ended as the server reports it (callback_outcome) into
+  // what the operator needs to know: the keys pressed, or Twilio's status of a call back nobody
+  // decided on.
+  const callbackEnds = {
+    confirmed: 'callback_confirmed', declined: 'callback_declined', 'no-key': 'callback_no_key',
+    locked: 'callback_locked', 'no-answer': 'callback_unanswered', busy: 'callback_unanswered',
+    failed: 'callback_unanswered', canceled: 'callback_unanswered', completed: 'callback_no_key',
+  };
+
   // callWords says what became of a voice-line call: its outcome in words. A call back's own
-  // result, when the server reports it (callback_outcome), is said instead of "placed".
+  // result, once it ended, is said instead of "placed".
   function callWords(c) {
     let outcome = c.outcome || 'none';
     if (outcome === 'callback_placed' && c.callback_outcome) {
-      outcome = c.callback_outcome;
+      outcome = callbackEnds[c.callback_outcome] || 'callback_unanswered';
     }
     return fill(msg('call-line'), { at: jst(c.started_at), caller: c.caller, outcome: word('call', outcome) });
   }
