@@ -93,6 +93,16 @@ func (s *Service) handleListStaff(w http.ResponseWriter, r *http.Request, st sta
 
 // enrollmentJSON is a new one-time code as the supervisor sees it, once: the server keeps only
 // its hash, and web.JSON's answers are never cached.
+// decodeReason reads the body every change of a member takes, {"reason":"…"}, and refuses a
+// missing or overlong reason as the account actions do (§6).
+func decodeReason(w http.ResponseWriter, r *http.Request) (string, error) {
+	a, err := decodeAction(w, r)
+	if err != nil {
+		return "", err
+	}
+	return staffReason(a.Reason)
+}
+
 func enrollmentJSON(en staff.Enrollment) map[string]any {
 	return map[string]any{"staff": staffJSON(en.Staff), "code": en.Code, "expires_at": en.ExpiresAt}
 }
@@ -102,12 +112,17 @@ func (s *Service) handleAddStaff(w http.ResponseWriter, r *http.Request, st staf
 		LoginID string `json:"login_id"`
 		Name    string `json:"name"`
 		Role    string `json:"role"`
+		Reason  string `json:"reason"`
 	}
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	reason, err := staffReason(req.Reason)
+	if err != nil {
+		return err
+	}
 	n := staff.NewStaff{LoginID: strings.TrimSpace(req.LoginID), Name: strings.TrimSpace(req.Name), Role: staff.Role(req.Role)}
-	en, err := s.staff.Add(r.Context(), n, st.LoginID)
+	en, err := s.staff.Add(r.Context(), n, st.LoginID, reason)
 	if err != nil {
 		return staffRefusal(err, errStaffInvalid)
 	}
@@ -115,7 +130,11 @@ func (s *Service) handleAddStaff(w http.ResponseWriter, r *http.Request, st staf
 }
 
 func (s *Service) handleReissueCode(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
-	en, err := s.staff.ReissueCode(r.Context(), r.PathValue("login_id"), st.LoginID)
+	a, err := decodeReason(w, r)
+	if err != nil {
+		return err
+	}
+	en, err := s.staff.ReissueCode(r.Context(), r.PathValue("login_id"), st.LoginID, a)
 	if err != nil {
 		return staffRefusal(err, errStaffInvalid)
 	}
@@ -123,7 +142,11 @@ func (s *Service) handleReissueCode(w http.ResponseWriter, r *http.Request, st s
 }
 
 func (s *Service) handleDisableStaff(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
-	res, err := s.staff.Disable(r.Context(), r.PathValue("login_id"), st.LoginID)
+	a, err := decodeReason(w, r)
+	if err != nil {
+		return err
+	}
+	res, err := s.staff.Disable(r.Context(), r.PathValue("login_id"), st.LoginID, a)
 	if err != nil {
 		return staffRefusal(err, errStaffInvalid)
 	}
@@ -132,7 +155,11 @@ func (s *Service) handleDisableStaff(w http.ResponseWriter, r *http.Request, st 
 }
 
 func (s *Service) handleEnableStaff(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
-	res, err := s.staff.Enable(r.Context(), r.PathValue("login_id"), st.LoginID)
+	a, err := decodeReason(w, r)
+	if err != nil {
+		return err
+	}
+	res, err := s.staff.Enable(r.Context(), r.PathValue("login_id"), st.LoginID, a)
 	if err != nil {
 		return staffRefusal(err, errStaffInvalid)
 	}
@@ -142,12 +169,17 @@ func (s *Service) handleEnableStaff(w http.ResponseWriter, r *http.Request, st s
 
 func (s *Service) handleSetStaffRole(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
 	var req struct {
-		Role string `json:"role"`
+		Role   string `json:"role"`
+		Reason string `json:"reason"`
 	}
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	res, err := s.staff.SetRole(r.Context(), r.PathValue("login_id"), staff.Role(req.Role), st.LoginID)
+	reason, err := staffReason(req.Reason)
+	if err != nil {
+		return err
+	}
+	res, err := s.staff.SetRole(r.Context(), r.PathValue("login_id"), staff.Role(req.Role), st.LoginID, reason)
 	if err != nil {
 		return staffRefusal(err, errRoleInvalid)
 	}

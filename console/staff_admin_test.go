@@ -73,10 +73,10 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 		{
 			name: "lists the staff", path: "/staff/api/staff", event: "staff_list_read",
 			setup: func(t *testing.T, e *testEnv) {
-				if _, err := e.staff.Add(context.Background(), staff.NewStaff{LoginID: "sato", Name: "佐藤 次郎", Role: staff.RoleOperator}, "boss"); err != nil {
+				if _, err := e.staff.Add(context.Background(), staff.NewStaff{LoginID: "sato", Name: "佐藤 次郎", Role: staff.RoleOperator}, "boss", ""); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := e.staff.Disable(context.Background(), "suzuki", "boss"); err != nil {
+				if _, err := e.staff.Disable(context.Background(), "suzuki", "boss", ""); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -106,7 +106,7 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 		},
 		{
 			name: "adds a member whose code enrolls", path: "/staff/api/staff", event: "staff_added",
-			body: map[string]string{"login_id": "tanaka", "name": " 田中 花子 ", "role": "supervisor"},
+			body: map[string]string{"login_id": "tanaka", "name": " 田中 花子 ", "role": "supervisor", "reason": "申請番号 S-12"},
 			check: func(t *testing.T, e *testEnv, body map[string]any, _ *staffDesk) {
 				code := expectCode(t, e, body)
 				desk := e.staffDesk()
@@ -118,7 +118,7 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 			},
 		},
 		{
-			name: "reissues a code that replaces the lost passkey", path: "/staff/api/staff/suzuki/code", body: map[string]any{}, event: "staff_code_issued",
+			name: "reissues a code that replaces the lost passkey", path: "/staff/api/staff/suzuki/code", body: map[string]any{"reason": "申請番号 S-12"}, event: "staff_code_issued",
 			check: func(t *testing.T, e *testEnv, body map[string]any, _ *staffDesk) {
 				code := expectCode(t, e, body)
 				desk := e.staffDesk()
@@ -130,7 +130,7 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 			},
 		},
 		{
-			name: "disables a member, whose session ends", path: "/staff/api/staff/suzuki/disable", body: map[string]any{}, event: "staff_disabled",
+			name: "disables a member, whose session ends", path: "/staff/api/staff/suzuki/disable", body: map[string]any{"reason": "申請番号 S-12"}, event: "staff_disabled",
 			check: func(t *testing.T, e *testEnv, body map[string]any, suzuki *staffDesk) {
 				if body["already_disabled"] != false || body["sessions_ended"] != float64(1) {
 					t.Fatalf("disable answered %v", body)
@@ -141,9 +141,9 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 		},
 		{
 			name: "disables a member whose login ID has '.' and '@', escaped as the page does", path: "/staff/api/staff/sato.j%40desk/disable",
-			body: map[string]any{}, event: "staff_disabled",
+			body: map[string]any{"reason": "申請番号 S-12"}, event: "staff_disabled",
 			setup: func(t *testing.T, e *testEnv) {
-				if _, err := e.staff.Add(context.Background(), staff.NewStaff{LoginID: "sato.j@desk", Name: "佐藤 次郎", Role: staff.RoleOperator}, "boss"); err != nil {
+				if _, err := e.staff.Add(context.Background(), staff.NewStaff{LoginID: "sato.j@desk", Name: "佐藤 次郎", Role: staff.RoleOperator}, "boss", ""); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -157,9 +157,9 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 			},
 		},
 		{
-			name: "enables a disabled member", path: "/staff/api/staff/suzuki/enable", body: map[string]any{}, event: "staff_enabled",
+			name: "enables a disabled member", path: "/staff/api/staff/suzuki/enable", body: map[string]any{"reason": "申請番号 S-12"}, event: "staff_enabled",
 			setup: func(t *testing.T, e *testEnv) {
-				if _, err := e.staff.Disable(context.Background(), "suzuki", "boss"); err != nil {
+				if _, err := e.staff.Disable(context.Background(), "suzuki", "boss", ""); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -170,7 +170,7 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 			},
 		},
 		{
-			name: "makes an operator a supervisor", path: "/staff/api/staff/suzuki/role", body: map[string]string{"role": "supervisor"}, event: "staff_role_changed",
+			name: "makes an operator a supervisor", path: "/staff/api/staff/suzuki/role", body: map[string]string{"role": "supervisor", "reason": "申請番号 S-12"}, event: "staff_role_changed",
 			check: func(t *testing.T, e *testEnv, body map[string]any, suzuki *staffDesk) {
 				if body["from"] != "operator" || body["changed"] != true || body["staff"].(map[string]any)["role"] != "supervisor" {
 					t.Fatalf("role answered %v", body)
@@ -195,6 +195,11 @@ func TestSupervisorManagesStaffFromTheConsole(t *testing.T) {
 			if got, want := e.lastStaffAudit(), "staff:boss "+c.event; got != want {
 				t.Fatalf("the trail's last line is %q, want %q", got, want)
 			}
+			if c.event != "staff_list_read" {
+				if n := e.count(`SELECT count(*) FROM audit_log WHERE event = $1 AND detail->>'reason' = '申請番号 S-12'`, c.event); n != 1 {
+					t.Fatalf("the reason is not in the %s line", c.event)
+				}
+			}
 			c.check(t, e, body, suzuki)
 		})
 	}
@@ -206,11 +211,11 @@ var staffAdminCalls = []struct {
 	body         any
 }{
 	{"GET", "/staff/api/staff", nil},
-	{"POST", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "田中 花子", "role": "operator"}},
-	{"POST", "/staff/api/staff/boss/code", map[string]any{}},
-	{"POST", "/staff/api/staff/boss/disable", map[string]any{}},
-	{"POST", "/staff/api/staff/boss/enable", map[string]any{}},
-	{"POST", "/staff/api/staff/boss/role", map[string]string{"role": "operator"}},
+	{"POST", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "田中 花子", "role": "operator", "reason": "申請番号 S-12"}},
+	{"POST", "/staff/api/staff/boss/code", map[string]any{"reason": "申請番号 S-12"}},
+	{"POST", "/staff/api/staff/boss/disable", map[string]any{"reason": "申請番号 S-12"}},
+	{"POST", "/staff/api/staff/boss/enable", map[string]any{"reason": "申請番号 S-12"}},
+	{"POST", "/staff/api/staff/boss/role", map[string]string{"role": "operator", "reason": "申請番号 S-12"}},
 }
 
 func TestOperatorCannotManageStaff(t *testing.T) {
@@ -237,10 +242,10 @@ func TestOperatorCannotManageStaff(t *testing.T) {
 func TestStaffManagementRefusals(t *testing.T) {
 	t.Parallel()
 	e, boss, _ := staffAdminEnv(t)
-	if _, err := e.staff.Add(context.Background(), staff.NewStaff{LoginID: "sato", Name: "佐藤 次郎", Role: staff.RoleOperator}, "boss"); err != nil {
+	if _, err := e.staff.Add(context.Background(), staff.NewStaff{LoginID: "sato", Name: "佐藤 次郎", Role: staff.RoleOperator}, "boss", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.staff.Disable(context.Background(), "sato", "boss"); err != nil {
+	if _, err := e.staff.Disable(context.Background(), "sato", "boss", ""); err != nil {
 		t.Fatal(err)
 	}
 	long := make([]rune, 101)
@@ -254,21 +259,25 @@ func TestStaffManagementRefusals(t *testing.T) {
 		want int
 		code string
 	}{
-		{"self-disable", "/staff/api/staff/boss/disable", map[string]any{}, http.StatusConflict, "own_account"},
-		{"self-demote", "/staff/api/staff/boss/role", map[string]string{"role": "operator"}, http.StatusConflict, "own_account"},
-		{"unknown member's code", "/staff/api/staff/nobody/code", map[string]any{}, http.StatusNotFound, "not_found"},
-		{"unknown member disabled", "/staff/api/staff/nobody/disable", map[string]any{}, http.StatusNotFound, "not_found"},
-		{"unknown member enabled", "/staff/api/staff/nobody/enable", map[string]any{}, http.StatusNotFound, "not_found"},
-		{"unknown member's role", "/staff/api/staff/nobody/role", map[string]string{"role": "operator"}, http.StatusNotFound, "not_found"},
-		{"duplicate add", "/staff/api/staff", map[string]string{"login_id": "suzuki", "name": "鈴木 二郎", "role": "operator"}, http.StatusConflict, "staff_exists"},
-		{"a disabled member's code", "/staff/api/staff/sato/code", map[string]any{}, http.StatusConflict, "staff_disabled"},
-		{"a login ID with a space", "/staff/api/staff", map[string]string{"login_id": "ta naka", "name": "田中 花子", "role": "operator"}, http.StatusBadRequest, "invalid_request"},
-		{"a short login ID", "/staff/api/staff", map[string]string{"login_id": "ta", "name": "田中 花子", "role": "operator"}, http.StatusBadRequest, "invalid_request"},
-		{"no name", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "  ", "role": "operator"}, http.StatusBadRequest, "invalid_request"},
-		{"a name over 100 characters", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": string(long), "role": "operator"}, http.StatusBadRequest, "invalid_request"},
-		{"no role", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "田中 花子"}, http.StatusBadRequest, "invalid_request"},
-		{"an unknown role", "/staff/api/staff/suzuki/role", map[string]string{"role": "admin"}, http.StatusBadRequest, "invalid_request"},
+		{"self-disable", "/staff/api/staff/boss/disable", map[string]any{"reason": "申請番号 S-12"}, http.StatusConflict, "own_account"},
+		{"self-demote", "/staff/api/staff/boss/role", map[string]string{"role": "operator", "reason": "申請番号 S-12"}, http.StatusConflict, "own_account"},
+		{"unknown member's code", "/staff/api/staff/nobody/code", map[string]any{"reason": "申請番号 S-12"}, http.StatusNotFound, "not_found"},
+		{"unknown member disabled", "/staff/api/staff/nobody/disable", map[string]any{"reason": "申請番号 S-12"}, http.StatusNotFound, "not_found"},
+		{"unknown member enabled", "/staff/api/staff/nobody/enable", map[string]any{"reason": "申請番号 S-12"}, http.StatusNotFound, "not_found"},
+		{"unknown member's role", "/staff/api/staff/nobody/role", map[string]string{"role": "operator", "reason": "申請番号 S-12"}, http.StatusNotFound, "not_found"},
+		{"duplicate add", "/staff/api/staff", map[string]string{"login_id": "suzuki", "name": "鈴木 二郎", "role": "operator", "reason": "申請番号 S-12"}, http.StatusConflict, "staff_exists"},
+		{"a disabled member's code", "/staff/api/staff/sato/code", map[string]any{"reason": "申請番号 S-12"}, http.StatusConflict, "staff_disabled"},
+		{"a login ID with a space", "/staff/api/staff", map[string]string{"login_id": "ta naka", "name": "田中 花子", "role": "operator", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
+		{"a short login ID", "/staff/api/staff", map[string]string{"login_id": "ta", "name": "田中 花子", "role": "operator", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
+		{"no name", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "  ", "role": "operator", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
+		{"a name over 100 characters", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": string(long), "role": "operator", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
+		{"no role", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "田中 花子", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
+		{"an unknown role", "/staff/api/staff/suzuki/role", map[string]string{"role": "admin", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
 		{"a body that is no object", "/staff/api/staff", []string{"tanaka"}, http.StatusBadRequest, "invalid_request"},
+		{"an add without a reason", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "田中 花子", "role": "operator"}, http.StatusBadRequest, "reason_required"},
+		{"a disable with a blank reason", "/staff/api/staff/suzuki/disable", map[string]any{"reason": "  "}, http.StatusBadRequest, "reason_required"},
+		{"a new code without a reason", "/staff/api/staff/suzuki/code", map[string]any{}, http.StatusBadRequest, "reason_required"},
+		{"a role change without a reason", "/staff/api/staff/suzuki/role", map[string]string{"role": "supervisor"}, http.StatusBadRequest, "reason_required"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := e.staffAudit()
@@ -292,7 +301,7 @@ func TestStaffManagementRefusals(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM staff WHERE login_id = 'suzuki' AND role = 'operator'`); n != 1 {
 		t.Fatal("the refused role changed suzuki")
 	}
-	status, body, _ := boss.call("POST", "/staff/api/staff/boss/disable", map[string]any{})
+	status, body, _ := boss.call("POST", "/staff/api/staff/boss/disable", map[string]any{"reason": "申請番号 S-12"})
 	if body["message"] != msgOwnAccount || status != http.StatusConflict {
 		t.Fatalf("self-disable: %d %v", status, body)
 	}
@@ -302,11 +311,11 @@ func TestReenabledStaffLogsInAsTheSameIdentity(t *testing.T) {
 	t.Parallel()
 	e, boss, suzuki := staffAdminEnv(t)
 	id := e.staffID("suzuki")
-	status, body, _ := boss.call("POST", "/staff/api/staff/suzuki/disable", map[string]any{})
+	status, body, _ := boss.call("POST", "/staff/api/staff/suzuki/disable", map[string]any{"reason": "申請番号 S-12"})
 	expectStatus(t, "disable", status, body, http.StatusOK, "")
 	status, body = suzuki.login()
 	expectStatus(t, "login while disabled", status, body, http.StatusUnauthorized, "passkey_failed")
-	status, body, _ = boss.call("POST", "/staff/api/staff/suzuki/enable", map[string]any{})
+	status, body, _ = boss.call("POST", "/staff/api/staff/suzuki/enable", map[string]any{"reason": "申請番号 S-12"})
 	expectStatus(t, "enable", status, body, http.StatusOK, "")
 	status, body = suzuki.login()
 	expectStatus(t, "login after enabling", status, body, http.StatusOK, "")

@@ -112,7 +112,7 @@ func (e *testEnv) addStaff(loginID string, role staff.Role) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	en, err := e.staff.Add(ctx, staff.NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, by)
+	en, err := e.staff.Add(ctx, staff.NewStaff{LoginID: loginID, Name: "鈴木 一郎", Role: role}, by, "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -470,7 +470,7 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 	pending := e.addStaff("sato", staff.RoleOperator)
 
 	ctx := context.Background()
-	res, err := e.staff.Disable(ctx, "suzuki", "boss")
+	res, err := e.staff.Disable(ctx, "suzuki", "boss", "")
 	if err != nil || res.SessionsEnded != 2 || res.AlreadyDisabled {
 		t.Fatalf("disable: %+v, %v; want 2 sessions ended", res, err)
 	}
@@ -484,16 +484,16 @@ func TestDisablingStaffEndsTheirSessionsAtOnce(t *testing.T) {
 		t.Fatal("disabling one staff member ended another's session")
 	}
 
-	if _, err := e.staff.Disable(ctx, "sato", "boss"); err != nil {
+	if _, err := e.staff.Disable(ctx, "sato", "boss", ""); err != nil {
 		t.Fatal(err)
 	}
 	status, body = e.staffDesk().enroll(pending)
 	expectStatus(t, "a disabled staff member's code", status, body, http.StatusUnauthorized, "invalid_code")
 
-	if res, err := e.staff.Disable(ctx, "suzuki", "boss"); err != nil || !res.AlreadyDisabled {
+	if res, err := e.staff.Disable(ctx, "suzuki", "boss", ""); err != nil || !res.AlreadyDisabled {
 		t.Fatalf("disabling again: %+v, %v; want already disabled", res, err)
 	}
-	if _, err := e.staff.Disable(ctx, "nobody", "boss"); !errors.Is(err, staff.ErrUnknown) {
+	if _, err := e.staff.Disable(ctx, "nobody", "boss", ""); !errors.Is(err, staff.ErrUnknown) {
 		t.Fatalf("disabling an unknown login ID: %v", err)
 	}
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE actor = 'staff:boss' AND event = 'staff_disabled'
@@ -768,11 +768,11 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 	e.enrolledStaff("tanaka", staff.RoleSupervisor)
 	lost := e.enrolledStaff("sato", staff.RoleOperator)
 
-	en, err := e.staff.ReissueCode(ctx, "sato", "tanaka")
+	en, err := e.staff.ReissueCode(ctx, "sato", "tanaka", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := e.staff.ReissueCode(ctx, "sato", "tanaka")
+	second, err := e.staff.ReissueCode(ctx, "sato", "tanaka", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -799,13 +799,13 @@ func TestStaffCodeReissuedForALostDevice(t *testing.T) {
 		t.Errorf("the replacing enrollment is not audited as one: %d", n)
 	}
 
-	if _, err := e.staff.ReissueCode(ctx, "nobody", "tanaka"); !errors.Is(err, staff.ErrUnknown) {
+	if _, err := e.staff.ReissueCode(ctx, "nobody", "tanaka", ""); !errors.Is(err, staff.ErrUnknown) {
 		t.Errorf("unknown staff: %v", err)
 	}
-	if _, err := e.staff.Disable(ctx, "sato", "tanaka"); err != nil {
+	if _, err := e.staff.Disable(ctx, "sato", "tanaka", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.staff.ReissueCode(ctx, "sato", "tanaka"); !errors.Is(err, staff.ErrDisabled) {
+	if _, err := e.staff.ReissueCode(ctx, "sato", "tanaka", ""); !errors.Is(err, staff.ErrDisabled) {
 		t.Errorf("a disabled member got a code: %v", err)
 	}
 }
@@ -823,7 +823,7 @@ func TestStaffChangesRaceEnrollmentWithoutDeadlock(t *testing.T) {
 	before := pgdb.Retried()
 	const rounds = 30
 	for i := range rounds {
-		en, err := e.staff.ReissueCode(ctx, "sato", "boss")
+		en, err := e.staff.ReissueCode(ctx, "sato", "boss", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -853,9 +853,9 @@ func TestStaffChangesRaceEnrollmentWithoutDeadlock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i == rounds-1 {
-				_, changeErr = e.staff.Disable(ctx, "sato", "boss")
+				_, changeErr = e.staff.Disable(ctx, "sato", "boss", "")
 			} else {
-				_, changeErr = e.staff.ReissueCode(ctx, "sato", "boss")
+				_, changeErr = e.staff.ReissueCode(ctx, "sato", "boss", "")
 			}
 		}()
 		wg.Wait()
@@ -880,13 +880,13 @@ func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
 	e.enrolledStaff("boss", staff.RoleSupervisor)
 	sato := e.enrolledStaff("sato", staff.RoleSupervisor)
 	_, before := sato.me()
-	if _, err := e.staff.Disable(ctx, "sato", "boss"); err != nil {
+	if _, err := e.staff.Disable(ctx, "sato", "boss", ""); err != nil {
 		t.Fatal(err)
 	}
 	if status, _ := sato.login(); status == http.StatusOK {
 		t.Fatal("a disabled member logged in")
 	}
-	res, err := e.staff.Enable(ctx, "sato", "boss")
+	res, err := e.staff.Enable(ctx, "sato", "boss", "")
 	if err != nil || res.AlreadyEnabled || !res.Enrolled {
 		t.Fatalf("enable: %+v, %v", res, err)
 	}
@@ -897,19 +897,19 @@ func TestEnabledStaffLogInAsTheSameIdentityAndSeeTheirNewRole(t *testing.T) {
 	if status != http.StatusOK || after["login_id"] != "sato" || fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("me after enabling: %d %v, want %v", status, after, before)
 	}
-	if _, err := e.staff.SetRole(ctx, "sato", staff.RoleOperator, "sato"); !errors.Is(err, staff.ErrSelf) {
+	if _, err := e.staff.SetRole(ctx, "sato", staff.RoleOperator, "sato", ""); !errors.Is(err, staff.ErrSelf) {
 		t.Fatalf("self-demotion: %v", err)
 	}
-	if _, err := e.staff.Disable(ctx, "sato", "sato"); !errors.Is(err, staff.ErrSelf) {
+	if _, err := e.staff.Disable(ctx, "sato", "sato", ""); !errors.Is(err, staff.ErrSelf) {
 		t.Fatalf("self-disable: %v", err)
 	}
-	if res, err := e.staff.SetRole(ctx, "sato", staff.RoleOperator, "boss"); err != nil || !res.Changed() || res.From != staff.RoleSupervisor {
+	if res, err := e.staff.SetRole(ctx, "sato", staff.RoleOperator, "boss", ""); err != nil || !res.Changed() || res.From != staff.RoleSupervisor {
 		t.Fatalf("demote: %+v, %v", res, err)
 	}
 	if _, body := sato.me(); body["role"] != "operator" {
 		t.Fatalf("me after the demotion: %v", body)
 	}
-	if _, err := e.staff.ReissueCode(ctx, "boss", "sato"); !errors.Is(err, staff.ErrByNotSupervisor) {
+	if _, err := e.staff.ReissueCode(ctx, "boss", "sato", ""); !errors.Is(err, staff.ErrByNotSupervisor) {
 		t.Fatalf("a demoted supervisor acted: %v", err)
 	}
 	want := []string{"staff:boss staff_disabled", "staff:sato staff_login_failed", "staff:boss staff_enabled",
@@ -928,10 +928,10 @@ func TestAddStaffSaysAnExistingMemberExistsFirst(t *testing.T) {
 	e := newTestEnv(t)
 	e.enrolledStaff("tanaka", staff.RoleSupervisor)
 	ctx := context.Background()
-	if _, err := e.staff.Add(ctx, staff.NewStaff{LoginID: "tanaka", Name: "田中 一郎", Role: staff.RoleSupervisor}, ""); !errors.Is(err, staff.ErrExists) {
+	if _, err := e.staff.Add(ctx, staff.NewStaff{LoginID: "tanaka", Name: "田中 一郎", Role: staff.RoleSupervisor}, "", ""); !errors.Is(err, staff.ErrExists) {
 		t.Fatalf("adding the enrolled supervisor again without --by: %v, want staff.ErrExists", err)
 	}
-	if _, err := e.staff.Add(ctx, staff.NewStaff{LoginID: "sato", Name: "佐藤 一郎", Role: staff.RoleOperator}, ""); !errors.Is(err, staff.ErrByRequired) {
+	if _, err := e.staff.Add(ctx, staff.NewStaff{LoginID: "sato", Name: "佐藤 一郎", Role: staff.RoleOperator}, "", ""); !errors.Is(err, staff.ErrByRequired) {
 		t.Fatalf("a new member without --by after the bootstrap: %v, want staff.ErrByRequired", err)
 	}
 }

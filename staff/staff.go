@@ -238,7 +238,7 @@ type Enrollment struct {
 // Add adds a staff member and issues their enrollment code (§6), audited under the
 // supervisor by (a login ID). Until a supervisor has enrolled a passkey nobody can be named, so
 // then by may be "" (the bootstrap, audited under the command line); after, it may not.
-func (s *Service) Add(ctx context.Context, n NewStaff, by string) (Enrollment, error) {
+func (s *Service) Add(ctx context.Context, n NewStaff, by, reason string) (Enrollment, error) {
 	if err := n.Validate(); err != nil {
 		return Enrollment{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -289,7 +289,7 @@ func (s *Service) Add(ctx context.Context, n NewStaff, by string) (Enrollment, e
 		if err != nil {
 			return err
 		}
-		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor, Event: "staff_added", Detail: detail})
+		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor, Event: "staff_added", Detail: withReason(detail, reason)})
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "staff_login_id_key" {
@@ -309,7 +309,7 @@ func (s *Service) Add(ctx context.Context, n NewStaff, by string) (Enrollment, e
 // the new code replaces their passkey (finishEnrollment), so the lost device's passkey and
 // sessions end then. A disabled member gets none. Audited under the supervisor by, who may be
 // the member themselves (a supervisor's own new device).
-func (s *Service) ReissueCode(ctx context.Context, loginID, by string) (Enrollment, error) {
+func (s *Service) ReissueCode(ctx context.Context, loginID, by, reason string) (Enrollment, error) {
 	now := s.now()
 	code := rand.Text()
 	out := Enrollment{Code: code, ExpiresAt: now.Add(enrollmentCodeTTL)}
@@ -337,7 +337,7 @@ func (s *Service) ReissueCode(ctx context.Context, loginID, by string) (Enrollme
 			return err
 		}
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor.Actor(), Event: "staff_code_issued",
-			Detail: map[string]any{"staff": out.Staff.LoginID, "code_expires_at": out.ExpiresAt}})
+			Detail: withReason(map[string]any{"staff": out.Staff.LoginID, "code_expires_at": out.ExpiresAt}, reason)})
 	})
 	if err != nil && !refusal(err) {
 		err = fmt.Errorf("staff: reissue staff code: %w", err)
@@ -354,6 +354,15 @@ const maxCodeLen = 64
 func normalizeCode(code string) (string, bool) {
 	code = strings.ToUpper(strings.NewReplacer(" ", "", "-", "", "\t", "").Replace(strings.TrimSpace(code)))
 	return code, code != "" && len(code) <= maxCodeLen
+}
+
+// withReason adds the reason the one acting gave to an audit line's detail, when they gave one:
+// the console asks every change for one (§6), the command line takes --reason.
+func withReason(detail map[string]any, reason string) map[string]any {
+	if r := strings.TrimSpace(reason); r != "" {
+		detail["reason"] = r
+	}
+	return detail
 }
 
 // codeHash is how an enrollment code is stored and looked up: as a session token is
@@ -376,7 +385,7 @@ type DisableResult struct {
 // racing it holds the staff row (FOR SHARE) until it commits, so its new session is deleted
 // here, or it finds the member disabled. The member's passkey is kept: Enable lets it
 // log in again, as the same identity.
-func (s *Service) Disable(ctx context.Context, loginID, by string) (DisableResult, error) {
+func (s *Service) Disable(ctx context.Context, loginID, by, reason string) (DisableResult, error) {
 	var res DisableResult
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.now()
@@ -408,7 +417,7 @@ func (s *Service) Disable(ctx context.Context, loginID, by string) (DisableResul
 			return err
 		}
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: actor.Actor(), Event: "staff_disabled",
-			Detail: map[string]any{"staff": res.Staff.LoginID, "sessions_ended": res.SessionsEnded}})
+			Detail: withReason(map[string]any{"staff": res.Staff.LoginID, "sessions_ended": res.SessionsEnded}, reason)})
 	})
 	if err != nil && !refusal(err) {
 		err = fmt.Errorf("staff: disable staff: %w", err)
@@ -429,7 +438,7 @@ type EnableResult struct {
 // Enable lets a disabled staff member use the console again as the same identity (§6): the
 // same staff row, login ID and passkey, so the trail names one person before and after. Audited
 // under the supervisor by.
-func (s *Service) Enable(ctx context.Context, loginID, by string) (EnableResult, error) {
+func (s *Service) Enable(ctx context.Context, loginID, by, reason string) (EnableResult, error) {
 	var res EnableResult
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		target, actor, err := lockStaff(ctx, tx, loginID, by)
@@ -444,7 +453,7 @@ func (s *Service) Enable(ctx context.Context, loginID, by string) (EnableResult,
 			return err
 		}
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: s.now(), Actor: actor.Actor(), Event: "staff_enabled",
-			Detail: map[string]any{"staff": target.LoginID, "disabled_at": *target.DisabledAt, "enrolled": target.Enrolled}})
+			Detail: withReason(map[string]any{"staff": target.LoginID, "disabled_at": *target.DisabledAt, "enrolled": target.Enrolled}, reason)})
 	})
 	if err != nil && !refusal(err) {
 		err = fmt.Errorf("staff: enable staff: %w", err)
@@ -465,7 +474,7 @@ func (r RoleResult) Changed() bool { return r.From != r.Staff.Role }
 // SetRole makes a staff member an operator or a supervisor, audited under the supervisor
 // by with both roles. A supervisor cannot demote themselves: another supervisor must, so the
 // one acting always remains a supervisor who can act.
-func (s *Service) SetRole(ctx context.Context, loginID string, role Role, by string) (RoleResult, error) {
+func (s *Service) SetRole(ctx context.Context, loginID string, role Role, by, reason string) (RoleResult, error) {
 	if _, err := ParseRole(string(role)); err != nil {
 		return RoleResult{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -487,7 +496,7 @@ func (s *Service) SetRole(ctx context.Context, loginID string, role Role, by str
 		}
 		res.Staff.Role = role
 		return auth.Audit(ctx, tx, auth.AuditEvent{At: s.now(), Actor: actor.Actor(), Event: "staff_role_changed",
-			Detail: map[string]any{"staff": target.LoginID, "from": string(target.Role), "to": string(role)}})
+			Detail: withReason(map[string]any{"staff": target.LoginID, "from": string(target.Role), "to": string(role)}, reason)})
 	})
 	if err != nil && !refusal(err) {
 		err = fmt.Errorf("staff: change staff role: %w", err)

@@ -13,6 +13,10 @@ import (
 // byUsage is --by's flag help: who acts, for the audit trail and the check.
 const byUsage = "the login ID of the enrolled supervisor who does this, as the audit trail names them"
 
+// reasonUsage is --reason's: the console asks every change of a member for one; at the command
+// line it is recorded when given.
+const reasonUsage = "why, as the audit trail records it (a ticket number, a request)"
+
 // byError turns a refusal of who acts (--by) into one line naming the problem, and leaves any
 // other error as it is.
 func byError(err error, by string) error {
@@ -45,6 +49,7 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 	fs.StringVar(&n.Name, "name", "", "the staff member's name")
 	role := fs.String("role", "", "operator or supervisor")
 	by := fs.String("by", "", byUsage+" (not needed before the first supervisor has enrolled)")
+	reason := fs.String("reason", "", reasonUsage)
 	flags := addAppFlags(fs, forCLI, "use the development secrets under .kagi/")
 	if err := parseArgs(fs, args, stderr); err != nil {
 		return err
@@ -74,7 +79,7 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer a.close()
-	en, err := a.staff.Add(ctx, n, *by)
+	en, err := a.staff.Add(ctx, n, *by, *reason)
 	if errors.Is(err, staff.ErrExists) {
 		return fmt.Errorf("a staff member with login ID %q already exists", n.LoginID)
 	}
@@ -93,10 +98,11 @@ func cmdStaffAdd(ctx context.Context, args []string, getenv func(string) string,
 // onStaff runs a command that a supervisor (--by, required) does to one existing staff member
 // (--login-id): staff disable, enable, code and role. more adds the command's own flags.
 func onStaff(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer,
-	more func(fs *flag.FlagSet) func() error, act func(a *app, loginID, by string) error) error {
+	more func(fs *flag.FlagSet) func() error, act func(a *app, loginID, by, reason string) error) error {
 	fs := newFlagSet(name)
 	loginID := fs.String("login-id", "", "the staff member's login ID")
 	by := fs.String("by", "", byUsage)
+	reason := fs.String("reason", "", reasonUsage)
 	check := func() error { return nil }
 	if more != nil {
 		check = more(fs)
@@ -121,7 +127,7 @@ func onStaff(ctx context.Context, name string, args []string, getenv func(string
 		return err
 	}
 	defer a.close()
-	err = act(a, *loginID, *by)
+	err = act(a, *loginID, *by, *reason)
 	if errors.Is(err, staff.ErrUnknown) {
 		return fmt.Errorf("no staff member with login ID %q", *loginID)
 	}
@@ -131,8 +137,8 @@ func onStaff(ctx context.Context, name string, args []string, getenv func(string
 // cmdStaffDisable disables a staff member: they cannot log in any more, and their sessions end
 // at once.
 func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return onStaff(ctx, "staff disable", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
-		res, err := a.staff.Disable(ctx, loginID, by)
+	return onStaff(ctx, "staff disable", args, getenv, stderr, nil, func(a *app, loginID, by, reason string) error {
+		res, err := a.staff.Disable(ctx, loginID, by, reason)
 		switch {
 		case err != nil:
 			return err
@@ -148,8 +154,8 @@ func cmdStaffDisable(ctx context.Context, args []string, getenv func(string) str
 // cmdStaffEnable lets a disabled staff member use the console again, as the same identity: the
 // same login ID and, if they had one, the same passkey.
 func cmdStaffEnable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return onStaff(ctx, "staff enable", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
-		res, err := a.staff.Enable(ctx, loginID, by)
+	return onStaff(ctx, "staff enable", args, getenv, stderr, nil, func(a *app, loginID, by, reason string) error {
+		res, err := a.staff.Enable(ctx, loginID, by, reason)
 		switch {
 		case err != nil:
 			return err
@@ -180,8 +186,8 @@ func cmdStaffRole(ctx context.Context, args []string, getenv func(string) string
 			return nil
 		}
 	}
-	return onStaff(ctx, "staff role", args, getenv, stderr, more, func(a *app, loginID, by string) error {
-		res, err := a.staff.SetRole(ctx, loginID, staff.Role(*role), by)
+	return onStaff(ctx, "staff role", args, getenv, stderr, more, func(a *app, loginID, by, reason string) error {
+		res, err := a.staff.SetRole(ctx, loginID, staff.Role(*role), by, reason)
 		switch {
 		case err != nil:
 			return err
@@ -198,8 +204,8 @@ func cmdStaffRole(ctx context.Context, args []string, getenv func(string) string
 // device, printed alone on the last line like staff add's. Enrolling with it replaces their
 // passkey and ends their sessions.
 func cmdStaffCode(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return onStaff(ctx, "staff code", args, getenv, stderr, nil, func(a *app, loginID, by string) error {
-		en, err := a.staff.ReissueCode(ctx, loginID, by)
+	return onStaff(ctx, "staff code", args, getenv, stderr, nil, func(a *app, loginID, by, reason string) error {
+		en, err := a.staff.ReissueCode(ctx, loginID, by, reason)
 		if errors.Is(err, staff.ErrDisabled) {
 			return fmt.Errorf("staff member %s is disabled: enable them first (kagi staff enable)", loginID)
 		}

@@ -511,6 +511,25 @@
       return;
     }
     const self = section.dataset.self;
+    const reasonInput = document.getElementById('staff-reason');
+    const reasonStatus = document.getElementById('staff-reason-status');
+    reasonInput.addEventListener('input', () => {
+      reasonInput.removeAttribute('aria-invalid');
+      show(reasonStatus, '');
+    });
+    // reasonFor is the reason every change of a member takes (§6), or null after asking for it
+    // by the field, which gets the focus.
+    function reasonFor() {
+      const reason = reasonInput.value.trim();
+      if (reason) {
+        return reason;
+      }
+      reasonInput.setAttribute('aria-invalid', 'true');
+      show(reasonStatus, msg('reason-required'));
+      reasonInput.focus({ preventScroll: true });
+      reasonInput.scrollIntoView({ block: 'nearest' });
+      return null;
+    }
     const table = document.getElementById('staff-list');
     const tbody = table.querySelector('tbody');
     const listStatus = document.getElementById('staff-list-status');
@@ -530,6 +549,10 @@
     // new code, which changes nothing the list shows and must stay on the screen.
     async function act(m, a, status, codeSlot) {
       const names = { name: m.name, id: m.login_id, role: word('value', m.role) };
+      const reason = reasonFor();
+      if (!reason) {
+        return;
+      }
       if (a.key === 'disable') {
         document.getElementById('disable-what').textContent = fill(msg('staff-disable-what'), names);
         if (!(await confirmIn('disable'))) {
@@ -542,7 +565,7 @@
       busy(true, section);
       let res;
       try {
-        res = await api('/staff/api/staff/' + encodeURIComponent(m.login_id) + '/' + a.key, a.body || {});
+        res = await api('/staff/api/staff/' + encodeURIComponent(m.login_id) + '/' + a.key, { ...a.body, reason });
       } catch (err) {
         busy(false, section);
         show(status, failure(err));
@@ -627,6 +650,10 @@
       if (missing) {
         show(addStatus, msg('staff-add-required'));
         missing.focus({ preventScroll: true });
+        return;
+      }
+      values.reason = reasonFor();
+      if (!values.reason) {
         return;
       }
       show(addStatus, msg('working'), 'info');
