@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -521,7 +522,12 @@ func (s *Service) BeginEnrollment(ctx context.Context, code string) (*protocol.C
 	if err != nil {
 		return nil, err
 	}
-	creation, wsess, err := s.rp.BeginRegistration(user, webauthn.WithCredentialParameters(auth.CredentialParameters()))
+	opts := []webauthn.RegistrationOption{webauthn.WithCredentialParameters(auth.CredentialParameters())}
+	if s.allowed != nil {
+		// The model is proved by its attestation, which the authenticator gives only when asked.
+		opts = append(opts, webauthn.WithConveyancePreference(protocol.PreferDirectAttestation))
+	}
+	creation, wsess, err := s.rp.BeginRegistration(user, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -650,10 +656,22 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 		return Login{}, err
 	}
 	user.Name, user.DisplayName = st.LoginID, st.Name
-	cred, err := s.rp.CreateCredential(user, c.Session, parsed)
+	rp := s.rp
+	if s.allowed != nil {
+		rp = s.allowed.rp
+	}
+	cred, err := rp.CreateCredential(user, c.Session, parsed)
+	if err != nil && s.allowed != nil && notAllowed(err) {
+		return Login{}, s.refuseAuthenticator(ctx, tx, st, now, parsed, "not_attested_model", err)
+	}
 	if err != nil {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "verification_failed", "staff", st.LoginID, "err", err)
 		return Login{}, pgdb.Keep(errStaffEnrollFailed)
+	}
+	if s.allowed != nil {
+		if reason := s.allowed.check(cred); reason != "" {
+			return Login{}, s.refuseAuthenticator(ctx, tx, st, now, parsed, reason, nil)
+		}
 	}
 	// Backup eligibility, not backup state: a passkey its provider may sync later is refused
 	// as one already synced.
@@ -694,6 +712,27 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 		Detail: map[string]any{"staff": st.LoginID, "aaguid": aaguid, "backup_state": cred.Flags.BackupState,
 			"replaced_passkeys": replaced.RowsAffected()}})
 	return login, err
+}
+
+// refuseAuthenticator refuses an enrollment with a key that is not proved to be one of the
+// allowed models, 400 authenticator_not_allowed, and audits it with why: the AAGUID the key
+// claims and the attestation's format, never the credential or the code. The ceremony stays
+// consumed; the code stays usable for the company's key.
+func (s *Service) refuseAuthenticator(ctx context.Context, tx pgx.Tx, st Staff, now time.Time, parsed *protocol.ParsedCredentialCreationData, reason string, cause error) error {
+	att := parsed.Response.AttestationObject
+	aaguid := ""
+	if id, err := uuid.FromBytes(att.AuthData.AttData.AAGUID); err == nil {
+		aaguid = id.String()
+	}
+	s.log.InfoContext(ctx, "staff enrollment refused", "reason", "authenticator_not_allowed", "why", reason,
+		"staff", st.LoginID, "aaguid", aaguid, "attestation_format", att.Format, "err", cause)
+	err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_enroll_refused",
+		Detail: map[string]any{"staff": st.LoginID, "reason": "authenticator_not_allowed", "why": reason,
+			"aaguid": aaguid, "attestation_format": att.Format}})
+	if err != nil {
+		return err
+	}
+	return pgdb.Keep(errAuthenticatorNotAllowed)
 }
 
 // BeginLogin starts a discoverable passkey login to the console, with one statement: the
@@ -793,6 +832,11 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		return refuse("disabled", nil)
 	}
 	user := cred.user()
+	// s.rp has no metadata provider, even with the allow-list: go-webauthn would otherwise
+	// check the model again at every login from the credential's AAGUID and attestation
+	// format, which kagi does not keep. Nothing is lost: the model was proved at enrollment,
+	// by its attestation chained to the model's roots, and the key is device-bound, so the
+	// private key that signs here is still in that authenticator; the signature proves it.
 	_, verified, err := s.rp.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
 		if !bytes.Equal(userHandle, user.Handle) {
 			return nil, errors.New("user handle is not the credential's staff member")
