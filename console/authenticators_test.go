@@ -10,6 +10,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -19,10 +20,12 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/go-webauthn/webauthn/metadata"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
 	"kagi/auth/authtest"
 	"kagi/staff"
+	"kagi/web"
 )
 
 // idFidoGenCeAAGUID is the certificate extension in which a packed attestation certificate
@@ -310,5 +313,50 @@ func TestStaffEnrollmentWithoutAnAllowListTakesAnyDeviceBoundKey(t *testing.T) {
 			status, body = (&staffDesk{e: e, c: e.browser(), key: d.key}).login()
 			expectStatus(t, "login", status, body, http.StatusOK, "")
 		})
+	}
+}
+
+// A passkey enrolled before the allow-list was set (nothing proved its model) logs in no more
+// once kagi starts with it: 401 authenticator_not_allowed after a good signature, audited,
+// no session; the member re-enrolls with the company's key.
+func TestStaffPasskeyEnrolledBeforeTheAllowListIsRefusedAtLogin(t *testing.T) {
+	t.Parallel()
+	company := newKeyModel(t, aaguidCompanyKey)
+	e := newTestEnv(t)
+	d := e.staffDesk(func(c *authtest.Config) { c.AAGUID = aaguidCompanyKey })
+	status, body := d.enroll(e.addStaff("suzuki", staff.RoleOperator))
+	expectStatus(t, "enroll without an allow-list", status, body, http.StatusOK, "")
+
+	// kagi restarted with KAGI_STAFF_AAGUIDS, on the same database.
+	cfg := staff.Config{Pool: e.pool, Log: e.log, Now: e.clock.Now, Authenticators: []metadata.Statement{company.statement(t)},
+		WebAuthn: &webauthn.Config{RPID: consoleRPID, RPDisplayName: "kagi", RPOrigins: []string{consoleOrigin}}}
+	restarted, err := staff.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	assertion, err := restarted.BeginLogin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	options, err := json.Marshal(assertion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := d.key.Get(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = restarted.FinishLogin(ctx, signed)
+	var werr *web.Error
+	if !errors.As(err, &werr) || werr.Status != http.StatusUnauthorized || werr.Code != "authenticator_not_allowed" {
+		t.Fatalf("login with a passkey enrolled before the allow-list: %v, want 401 authenticator_not_allowed", err)
+	}
+	if n := e.count(`SELECT count(*) FROM staff_sessions`); n != 1 {
+		t.Fatalf("%d staff sessions, want only the enrollment's", n)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_login_failed' AND detail->>'reason' = 'authenticator_not_allowed'
+		AND detail->>'why' = 'attestation_not_verified'`); n != 1 {
+		t.Fatalf("audit %v: the refusal is not audited with its reason", e.staffAudit())
 	}
 }

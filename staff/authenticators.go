@@ -99,10 +99,21 @@ var verifiedAttestations = map[string]bool{
 // AAGUID filter never refuses the all-zero AAGUID. Neither proves a model, so neither enrolls.
 func (l *allowList) check(cred *webauthn.Credential) string {
 	aaguid, err := uuid.FromBytes(cred.Authenticator.AAGUID)
-	if err != nil || l.models[aaguid] == nil {
+	if err != nil {
 		return "aaguid_not_listed"
 	}
-	if !verifiedAttestations[cred.AttestationType] {
+	return l.checkStored(aaguid.String(), cred.AttestationType)
+}
+
+// checkStored is check for a passkey as staff_credentials keeps it (its AAGUID in the
+// canonical form, its attestation type): one enrolled before the allow-list, or of a model
+// since taken off it, was never proved to be one of the models listed now.
+func (l *allowList) checkStored(aaguid, attestationType string) string {
+	id, err := uuid.Parse(aaguid)
+	if err != nil || l.models[id] == nil {
+		return "aaguid_not_listed"
+	}
+	if !verifiedAttestations[attestationType] {
 		return "attestation_not_verified"
 	}
 	return ""

@@ -120,7 +120,10 @@ var (
 	// errAuthenticatorNotAllowed refuses a key that is not proved to be one of the models of
 	// KAGI_STAFF_AAGUIDS: another model, or one whose attestation does not verify.
 	errAuthenticatorNotAllowed = web.Errorf(http.StatusBadRequest, "authenticator_not_allowed", msgAuthenticatorNotAllowed)
-	errReadsLimited            = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgReadsLimited)
+	// errLoginAuthenticatorNotAllowed refuses a login with a passkey the allow-list did not
+	// prove (enrolled before it, or of a model taken off it): only a new enrollment helps.
+	errLoginAuthenticatorNotAllowed = web.Errorf(http.StatusUnauthorized, "authenticator_not_allowed", msgLoginAuthenticatorNotAllowed)
+	errReadsLimited                 = web.Errorf(http.StatusTooManyRequests, "rate_limited", msgReadsLimited)
 )
 
 // readsLimited counts the console reads refused by KAGI_STAFF_READ_LIMIT.

@@ -749,6 +749,7 @@ func (s *Service) BeginLogin(ctx context.Context) (*protocol.CredentialAssertion
 // staffCredential is a staff passkey with what an assertion is verified against.
 type staffCredential struct {
 	auth.CredentialRecord
+	AAGUID     string     `db:"aaguid"`
 	StaffID    int64      `db:"staff_id"`
 	LoginID    string     `db:"login_id"`
 	Name       string     `db:"name"`
@@ -761,7 +762,7 @@ type staffCredential struct {
 // counter update and the staff member against a concurrent disable.
 const staffCredentialSQL = `
 	SELECT c.credential_id, c.public_key, c.sign_count, c.transports, c.backup_eligible, c.backup_state,
-	       c.attestation_type, s.id AS staff_id, s.login_id, s.name, s.role, s.user_handle, s.disabled_at
+	       c.attestation_type, c.aaguid::text AS aaguid, s.id AS staff_id, s.login_id, s.name, s.role, s.user_handle, s.disabled_at
 	FROM staff_credentials c JOIN staff s ON s.id = c.staff_id
 	WHERE c.credential_id = $1
 	FOR UPDATE OF c FOR SHARE OF s`
@@ -833,10 +834,12 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 	}
 	user := cred.user()
 	// s.rp has no metadata provider, even with the allow-list: go-webauthn would otherwise
-	// check the model again at every login from the credential's AAGUID and attestation
-	// format, which kagi does not keep. Nothing is lost: the model was proved at enrollment,
-	// by its attestation chained to the model's roots, and the key is device-bound, so the
-	// private key that signs here is still in that authenticator; the signature proves it.
+	// check the model again at every login from the credential's attestation format, which
+	// kagi does not keep. Nothing is lost: the model was proved at enrollment, by its
+	// attestation chained to the model's roots, and the key is device-bound, so the private
+	// key that signs here is still in that authenticator; the signature proves it. What the
+	// enrollment proved is kept (the AAGUID and the attestation type), and a passkey enrolled
+	// before the allow-list, or of a model since taken off it, is refused below.
 	_, verified, err := s.rp.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
 		if !bytes.Equal(userHandle, user.Handle) {
 			return nil, errors.New("user handle is not the credential's staff member")
@@ -845,6 +848,19 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 	}, c.Session, parsed)
 	if err != nil {
 		return refuse("verification_failed", err)
+	}
+	if s.allowed != nil {
+		if why := s.allowed.checkStored(cred.AAGUID, cred.AttestationType); why != "" {
+			// Told only to the key's holder, whose signature was good: enroll the company's key.
+			s.log.InfoContext(ctx, "staff login refused", "reason", "authenticator_not_allowed", "why", why,
+				"staff", st.LoginID, "aaguid", cred.AAGUID, "attestation_type", cred.AttestationType)
+			err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_login_failed",
+				Detail: map[string]any{"staff": st.LoginID, "reason": "authenticator_not_allowed", "why": why, "aaguid": cred.AAGUID}})
+			if err != nil {
+				return Login{}, err
+			}
+			return Login{}, pgdb.Keep(errLoginAuthenticatorNotAllowed)
+		}
 	}
 	if verified.Authenticator.CloneWarning {
 		// The signature is good but the counter went back: two copies of the key are in use.
