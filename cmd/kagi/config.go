@@ -647,6 +647,8 @@ func staffAuthenticators(aaguids, path string) ([]metadata.Statement, error) {
 		return nil, nil
 	case strings.TrimSpace(aaguids) == "":
 		return nil, errors.New("KAGI_STAFF_METADATA is set but KAGI_STAFF_AAGUIDS is not: list the AAGUIDs of the models staff may enroll")
+	case len(ids) == 0 && len(errs) == 0:
+		return nil, errors.New("KAGI_STAFF_AAGUIDS lists no AAGUID: give the models staff may enroll, or unset it")
 	case path == "":
 		return nil, errors.Join(append(errs, errors.New("KAGI_STAFF_AAGUIDS needs KAGI_STAFF_METADATA: a file of the models' FIDO metadata statements, "+
 			"whose attestation roots prove a key is of a listed model (an AAGUID alone is the key's own claim)"))...)

@@ -75,6 +75,8 @@ func TestStaffAuthenticatorAllowList(t *testing.T) {
 			refusal: []string{"KAGI_STAFF_AAGUIDS: " + missing + " has no metadata statement"}},
 		{name: "malformed AAGUIDs refused, each named", env: changed(prod, map[string]string{"KAGI_STAFF_AAGUIDS": "yubikey,{" + listed + "}", "KAGI_STAFF_METADATA": file}),
 			refusal: []string{`"yubikey" is not an AAGUID`, `"{` + listed + `}" is not an AAGUID`}},
+		{name: "AAGUIDs of commas only refused", env: changed(prod, map[string]string{"KAGI_STAFF_AAGUIDS": " , ", "KAGI_STAFF_METADATA": file}),
+			refusal: []string{"KAGI_STAFF_AAGUIDS lists no AAGUID"}},
 		{name: "the all-zero AAGUID refused", env: changed(prod, map[string]string{"KAGI_STAFF_AAGUIDS": "00000000-0000-0000-0000-000000000000", "KAGI_STAFF_METADATA": file}),
 			refusal: []string{"all-zero AAGUID"}},
 		{name: "an unreadable metadata file refused", env: changed(prod, map[string]string{"KAGI_STAFF_AAGUIDS": listed, "KAGI_STAFF_METADATA": file + ".gone"}),
