@@ -219,11 +219,11 @@ func TestStaffEnrollmentWithAnAllowListNeedsAnAttestedListedModel(t *testing.T) 
 		attest func(json.RawMessage) json.RawMessage
 		why    string
 	}{
-		{"listed model self-attested", aaguidCompanyKey, nil, "not_attested_model"},
+		{"listed model self-attested", aaguidCompanyKey, nil, "attestation_not_verified"},
 		{"listed model with no attestation", aaguidCompanyKey, noAttestation(t), "attestation_not_verified"},
-		{"listed model chained to another root", aaguidCompanyKey, forger.attest(t), "not_attested_model"},
-		{"unlisted model with its own valid chain", aaguidOtherKey, other.attest(t), "not_attested_model"},
-		{"unlisted model with no attestation", aaguidOtherKey, noAttestation(t), "not_attested_model"},
+		{"listed model chained to another root", aaguidCompanyKey, forger.attest(t), "attestation_not_verified"},
+		{"unlisted model with its own valid chain", aaguidOtherKey, other.attest(t), "aaguid_not_listed"},
+		{"unlisted model with no attestation", aaguidOtherKey, noAttestation(t), "aaguid_not_listed"},
 		{"all-zero AAGUID with no attestation", "00000000-0000-0000-0000-000000000000", noAttestation(t), "aaguid_not_listed"},
 	}
 	for _, tc := range cases {
@@ -358,5 +358,23 @@ func TestStaffPasskeyEnrolledBeforeTheAllowListIsRefusedAtLogin(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_login_failed' AND detail->>'reason' = 'authenticator_not_allowed'
 		AND detail->>'why' = 'attestation_not_verified'`); n != 1 {
 		t.Fatalf("audit %v: the refusal is not audited with its reason", e.staffAudit())
+	}
+}
+
+// A broken ceremony under the allow-list is still a failed passkey, not a model refused: an
+// attestation signed by another key than its certificate's says "try again", 400 passkey_failed.
+func TestStaffEnrollmentWithAnAllowListTellsABadSignatureFromAModel(t *testing.T) {
+	t.Parallel()
+	company := newKeyModel(t, aaguidCompanyKey)
+	stranger := newKeyModel(t, aaguidCompanyKey)
+	e := newTestEnv(t, func(c *setup) {
+		c.Staff.Authenticators = []metadata.Statement{company.statement(t)}
+	})
+	code := e.addStaff("suzuki", staff.RoleOperator)
+	d := e.staffDesk(func(c *authtest.Config) { c.AAGUID = aaguidCompanyKey })
+	status, body := d.enrollAttested(code, signedBy(t, company.certDER, stranger.attestor))
+	expectStatus(t, "enroll with a bad attestation signature", status, body, http.StatusBadRequest, "passkey_failed")
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_enroll_refused'`); n != 0 {
+		t.Fatal("a bad signature was audited as a model refused")
 	}
 }

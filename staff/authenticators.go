@@ -119,6 +119,17 @@ func (l *allowList) checkStored(aaguid, attestationType string) string {
 	return ""
 }
 
+// refusal names why go-webauthn refused (notAllowed) a key claiming aaguid: a model not
+// listed, or a listed one whose attestation did not verify (self-attested, or chained to none
+// of the model's roots).
+func (l *allowList) refusal(aaguid []byte) string {
+	id, err := uuid.FromBytes(aaguid)
+	if err != nil || l.models[id] == nil {
+		return "aaguid_not_listed"
+	}
+	return "attestation_not_verified"
+}
+
 // notAllowed reports whether err, from the allow-list's CreateCredential, refuses the
 // authenticator rather than the ceremony: the model's metadata (no entry for the AAGUID, an
 // attestation type the model does not use, a chain to none of its roots) or the AAGUID filter.

@@ -662,7 +662,7 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	}
 	cred, err := rp.CreateCredential(user, c.Session, parsed)
 	if err != nil && s.allowed != nil && notAllowed(err) {
-		return Login{}, s.refuseAuthenticator(ctx, tx, st, now, parsed, "not_attested_model", err)
+		return Login{}, s.refuseAuthenticator(ctx, tx, st, now, parsed, s.allowed.refusal(parsed.Response.AttestationObject.AuthData.AttData.AAGUID), err)
 	}
 	if err != nil {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "verification_failed", "staff", st.LoginID, "err", err)
