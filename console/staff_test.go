@@ -56,6 +56,13 @@ func (d *staffDesk) call(method, path string, body any) (int, map[string]any, []
 // returns the status and answer of the step that refused, or of the finish.
 func (d *staffDesk) enroll(code string) (int, map[string]any) {
 	d.e.t.Helper()
+	return d.enrollAttested(code, nil)
+}
+
+// enrollAttested is enroll with the authenticator's attestation rewritten by attest (nil: as
+// the virtual authenticator makes it, self-attested), as another authenticator would make it.
+func (d *staffDesk) enrollAttested(code string, attest func(json.RawMessage) json.RawMessage) (int, map[string]any) {
+	d.e.t.Helper()
 	status, body, raw := d.call("POST", "/staff/api/enroll/begin", map[string]string{"code": code})
 	if status != http.StatusOK {
 		return status, body
@@ -63,6 +70,9 @@ func (d *staffDesk) enroll(code string) (int, map[string]any) {
 	cred, err := d.key.Create(raw)
 	if err != nil {
 		d.e.t.Fatal(err)
+	}
+	if attest != nil {
+		cred = attest(cred)
 	}
 	status, body, _ = d.call("POST", "/staff/api/enroll/finish", map[string]any{"code": code, "credential": cred})
 	return status, body

@@ -18,6 +18,7 @@ import (
 
 	"kagi"
 
+	"github.com/go-webauthn/webauthn/metadata"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,11 @@ type Config struct {
 	// (KAGI_STAFF_READ_LIMIT, see auth.ParseClientLimit), so a stolen staff session cannot walk
 	// the whole customer base. Zero means DefaultReadLimit.
 	ReadLimit auth.ClientLimit
+	// Authenticators, when not empty, are the only authenticator models staff may enroll
+	// (KAGI_STAFF_AAGUIDS, their FIDO metadata statements from KAGI_STAFF_METADATA): the
+	// enrollment then asks for the attestation and verifies it against the model's roots.
+	// Empty: any device-bound authenticator.
+	Authenticators []metadata.Statement
 }
 
 // Service is the staff identity: the lifecycle the command line and supervisors drive, and the
@@ -63,6 +69,8 @@ type Service struct {
 	now       func() time.Time
 	rp        *webauthn.WebAuthn
 	readLimit auth.ClientLimit
+	// allowed is the enrollment's allow-list of models, nil without one.
+	allowed *allowList
 }
 
 // New checks cfg and builds the service.
@@ -74,7 +82,11 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("staff: passkeys: %w", err)
 	}
-	s := &Service{pool: cfg.Pool, log: cfg.Log, now: cfg.Now, rp: rp, readLimit: cfg.ReadLimit}
+	allowed, err := newAllowList(cfg.WebAuthn, cfg.Authenticators)
+	if err != nil {
+		return nil, fmt.Errorf("staff: authenticators: %w", err)
+	}
+	s := &Service{pool: cfg.Pool, log: cfg.Log, now: cfg.Now, rp: rp, readLimit: cfg.ReadLimit, allowed: allowed}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -105,7 +117,13 @@ var (
 	// errDeviceBoundRequired refuses a synced passkey: a copy in a personal cloud account
 	// would let whoever holds that account into the console.
 	errDeviceBoundRequired = kagi.Errorf(kagi.Invalid, "device_bound_required", msgDeviceBoundRequired)
-	errReadsLimited        = kagi.Errorf(kagi.RateLimited, "rate_limited", msgReadsLimited)
+	// errAuthenticatorNotAllowed refuses a key that is not proved to be one of the models of
+	// KAGI_STAFF_AAGUIDS: another model, or one whose attestation does not verify.
+	errAuthenticatorNotAllowed = kagi.Errorf(kagi.Invalid, "authenticator_not_allowed", msgAuthenticatorNotAllowed)
+	// errLoginAuthenticatorNotAllowed refuses a login with a passkey the allow-list did not
+	// prove (enrolled before it, or of a model taken off it): only a new enrollment helps.
+	errLoginAuthenticatorNotAllowed = kagi.Errorf(kagi.Unauthorized, "authenticator_not_allowed", msgLoginAuthenticatorNotAllowed)
+	errReadsLimited                 = kagi.Errorf(kagi.RateLimited, "rate_limited", msgReadsLimited)
 )
 
 // readsLimited counts the console reads refused by KAGI_STAFF_READ_LIMIT.

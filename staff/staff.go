@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -530,7 +531,12 @@ func (s *Service) BeginEnrollment(ctx context.Context, code string) (*protocol.C
 	if err != nil {
 		return nil, err
 	}
-	creation, wsess, err := s.rp.BeginRegistration(user, webauthn.WithCredentialParameters(auth.CredentialParameters()))
+	opts := []webauthn.RegistrationOption{webauthn.WithCredentialParameters(auth.CredentialParameters())}
+	if s.allowed != nil {
+		// The model is proved by its attestation, which the authenticator gives only when asked.
+		opts = append(opts, webauthn.WithConveyancePreference(protocol.PreferDirectAttestation))
+	}
+	creation, wsess, err := s.rp.BeginRegistration(user, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -659,10 +665,22 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 		return Login{}, err
 	}
 	user.Name, user.DisplayName = st.LoginID, st.Name
-	cred, err := s.rp.CreateCredential(user, c.Session, parsed)
+	rp := s.rp
+	if s.allowed != nil {
+		rp = s.allowed.rp
+	}
+	cred, err := rp.CreateCredential(user, c.Session, parsed)
+	if err != nil && s.allowed != nil && notAllowed(err) {
+		return Login{}, s.refuseAuthenticator(ctx, tx, st, now, parsed, s.allowed.refusal(parsed.Response.AttestationObject.AuthData.AttData.AAGUID), err)
+	}
 	if err != nil {
 		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "verification_failed", "staff", st.LoginID, "err", err)
 		return Login{}, pgdb.Keep(errStaffEnrollFailed)
+	}
+	if s.allowed != nil {
+		if reason := s.allowed.check(cred); reason != "" {
+			return Login{}, s.refuseAuthenticator(ctx, tx, st, now, parsed, reason, nil)
+		}
 	}
 	// Backup eligibility, not backup state: a passkey its provider may sync later is refused
 	// as one already synced.
@@ -705,6 +723,27 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	return login, err
 }
 
+// refuseAuthenticator refuses an enrollment with a key that is not proved to be one of the
+// allowed models, 400 authenticator_not_allowed, and audits it with why: the AAGUID the key
+// claims and the attestation's format, never the credential or the code. The ceremony stays
+// consumed; the code stays usable for the company's key.
+func (s *Service) refuseAuthenticator(ctx context.Context, tx pgx.Tx, st Staff, now time.Time, parsed *protocol.ParsedCredentialCreationData, reason string, cause error) error {
+	att := parsed.Response.AttestationObject
+	aaguid := ""
+	if id, err := uuid.FromBytes(att.AuthData.AttData.AAGUID); err == nil {
+		aaguid = id.String()
+	}
+	s.log.InfoContext(ctx, "staff enrollment refused", "reason", "authenticator_not_allowed", "why", reason,
+		"staff", st.LoginID, "aaguid", aaguid, "attestation_format", att.Format, "err", cause)
+	err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_enroll_refused",
+		Detail: map[string]any{"staff": st.LoginID, "reason": "authenticator_not_allowed", "why": reason,
+			"aaguid": aaguid, "attestation_format": att.Format}})
+	if err != nil {
+		return err
+	}
+	return pgdb.Keep(errAuthenticatorNotAllowed)
+}
+
 // BeginLogin starts a discoverable passkey login to the console, with one statement: the
 // options name no credential and no staff member, so they tell nobody who has a passkey.
 func (s *Service) BeginLogin(ctx context.Context) (*protocol.CredentialAssertion, error) {
@@ -719,6 +758,7 @@ func (s *Service) BeginLogin(ctx context.Context) (*protocol.CredentialAssertion
 // staffCredential is a staff passkey with what an assertion is verified against.
 type staffCredential struct {
 	auth.CredentialRecord
+	AAGUID     string     `db:"aaguid"`
 	StaffID    int64      `db:"staff_id"`
 	LoginID    string     `db:"login_id"`
 	Name       string     `db:"name"`
@@ -731,7 +771,7 @@ type staffCredential struct {
 // counter update and the staff member against a concurrent disable.
 const staffCredentialSQL = `
 	SELECT c.credential_id, c.public_key, c.sign_count, c.transports, c.backup_eligible, c.backup_state,
-	       c.attestation_type, s.id AS staff_id, s.login_id, s.name, s.role, s.user_handle, s.disabled_at
+	       c.attestation_type, c.aaguid::text AS aaguid, s.id AS staff_id, s.login_id, s.name, s.role, s.user_handle, s.disabled_at
 	FROM staff_credentials c JOIN staff s ON s.id = c.staff_id
 	WHERE c.credential_id = $1
 	FOR UPDATE OF c FOR SHARE OF s`
@@ -802,6 +842,13 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		return refuse("disabled", nil)
 	}
 	user := cred.user()
+	// s.rp has no metadata provider, even with the allow-list: go-webauthn would otherwise
+	// check the model again at every login from the credential's attestation format, which
+	// kagi does not keep. Nothing is lost: the model was proved at enrollment, by its
+	// attestation chained to the model's roots, and the key is device-bound, so the private
+	// key that signs here is still in that authenticator; the signature proves it. What the
+	// enrollment proved is kept (the AAGUID and the attestation type), and a passkey enrolled
+	// before the allow-list, or of a model since taken off it, is refused below.
 	_, verified, err := s.rp.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
 		if !bytes.Equal(userHandle, user.Handle) {
 			return nil, errors.New("user handle is not the credential's staff member")
@@ -810,6 +857,19 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 	}, c.Session, parsed)
 	if err != nil {
 		return refuse("verification_failed", err)
+	}
+	if s.allowed != nil {
+		if why := s.allowed.checkStored(cred.AAGUID, cred.AttestationType); why != "" {
+			// Told only to the key's holder, whose signature was good: enroll the company's key.
+			s.log.InfoContext(ctx, "staff login refused", "reason", "authenticator_not_allowed", "why", why,
+				"staff", st.LoginID, "aaguid", cred.AAGUID, "attestation_type", cred.AttestationType)
+			err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, Actor: st.Actor(), Event: "staff_login_failed",
+				Detail: map[string]any{"staff": st.LoginID, "reason": "authenticator_not_allowed", "why": why, "aaguid": cred.AAGUID}})
+			if err != nil {
+				return Login{}, err
+			}
+			return Login{}, pgdb.Keep(errLoginAuthenticatorNotAllowed)
+		}
 	}
 	if verified.Authenticator.CloneWarning {
 		// The signature is good but the counter went back: two copies of the key are in use.

@@ -19,6 +19,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/go-webauthn/webauthn/metadata"
+	"github.com/google/uuid"
+
 	"kagi/auth"
 	"kagi/hours"
 	"kagi/notify"
@@ -70,6 +73,8 @@ var settings = []setting{
 	{env: "KAGI_LIMIT_PASSKEY_FINISH", flag: "limit-passkey-finish", def: auth.DefaultClientLimits.PasskeyFinish.String(), usage: "failed passkey logins per client address and period; an address over it is refused passkey logins (0 = no limit)"},
 	{env: "KAGI_LIMIT_PASSWORD_LOGIN", flag: "limit-password-login", def: auth.DefaultClientLimits.PasswordLogin.String(), usage: "refused password logins per client address and period (0 = no limit)"},
 	{env: "KAGI_STAFF_READ_LIMIT", flag: "staff-read-limit", def: staff.DefaultReadLimit.String(), usage: "console searches and audit-trail reads per staff member and period (§6)"},
+	{env: "KAGI_STAFF_AAGUIDS", flag: "staff-aaguids", usage: "comma-separated AAGUIDs of the only authenticator models staff may enroll, their attestation verified (unset = any device-bound authenticator; needs KAGI_STAFF_METADATA)"},
+	{env: "KAGI_STAFF_METADATA", flag: "staff-metadata", usage: "JSON file of the FIDO metadata statements (MDS3) of the models in KAGI_STAFF_AAGUIDS, with their attestation root certificates"},
 	{env: "KAGI_LIMIT_EMAIL_CHECK", flag: "limit-email-check", def: auth.DefaultClientLimits.EmailCheck.String(), usage: "wrong email-check picks per client address and period (0 = no limit)"},
 }
 
@@ -142,6 +147,9 @@ type config struct {
 	// StaffReadLimit bounds each staff member's console searches and trail reads
 	// (KAGI_STAFF_READ_LIMIT).
 	StaffReadLimit auth.ClientLimit
+	// StaffAuthenticators are the metadata statements of the only models staff may enroll
+	// (KAGI_STAFF_AAGUIDS, from KAGI_STAFF_METADATA); nil: any device-bound authenticator.
+	StaffAuthenticators []metadata.Statement
 }
 
 // registerSettings adds a flag for each setting to fs and returns the raw values after parsing.
@@ -368,6 +376,9 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if raw["KAGI_STAFF_READ_LIMIT"] == "0" {
 		// A stolen staff session must not walk the whole customer base: this one stays on.
 		errs = append(errs, errors.New("KAGI_STAFF_READ_LIMIT cannot be switched off: give reads per period, such as 300/1h"))
+	}
+	if c.StaffAuthenticators, err = staffAuthenticators(raw["KAGI_STAFF_AAGUIDS"], raw["KAGI_STAFF_METADATA"]); err != nil {
+		errs = append(errs, err)
 	}
 	if v := raw["KAGI_RECOVERY_HOLD"]; v == "0" {
 		c.RecoveryHold = 0
@@ -605,4 +616,81 @@ func devSecrets() (map[string]string, error) {
 	}
 	fmt.Fprintf(os.Stderr, "kagi: generated development secrets in %s:\n%s\n", devSecretsFile, b)
 	return m, nil
+}
+
+// staffAuthenticators reads the allow-list of staff authenticator models (§6): the AAGUIDs of
+// KAGI_STAFF_AAGUIDS, each with its FIDO metadata statement from the file KAGI_STAFF_METADATA
+// (a JSON array of MDS3 statements, as the FIDO MDS publishes them per model), whose
+// attestation roots prove the model at enrollment. Both unset: no allow-list. The list is
+// opt-in, so its problems are refused in every mode, --dev too, all of them at once.
+func staffAuthenticators(aaguids, path string) ([]metadata.Statement, error) {
+	var ids []uuid.UUID
+	var errs []error
+	for _, s := range strings.Split(aaguids, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		id, err := uuid.Parse(s)
+		if err != nil || id.String() != strings.ToLower(s) {
+			errs = append(errs, fmt.Errorf("KAGI_STAFF_AAGUIDS: %q is not an AAGUID in the canonical UUID form, such as 08987058-cadc-4b81-b6e1-30de50dcbe96", s))
+			continue
+		}
+		if id == uuid.Nil {
+			errs = append(errs, errors.New("KAGI_STAFF_AAGUIDS: the all-zero AAGUID names no model"))
+			continue
+		}
+		ids = append(ids, id)
+	}
+	switch {
+	case strings.TrimSpace(aaguids) == "" && path == "":
+		return nil, nil
+	case strings.TrimSpace(aaguids) == "":
+		return nil, errors.New("KAGI_STAFF_METADATA is set but KAGI_STAFF_AAGUIDS is not: list the AAGUIDs of the models staff may enroll")
+	case len(ids) == 0 && len(errs) == 0:
+		return nil, errors.New("KAGI_STAFF_AAGUIDS lists no AAGUID: give the models staff may enroll, or unset it")
+	case path == "":
+		return nil, errors.Join(append(errs, errors.New("KAGI_STAFF_AAGUIDS needs KAGI_STAFF_METADATA: a file of the models' FIDO metadata statements, "+
+			"whose attestation roots prove a key is of a listed model (an AAGUID alone is the key's own claim)"))...)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errors.Join(append(errs, fmt.Errorf("KAGI_STAFF_METADATA: %w", err))...)
+	}
+	var raw []metadata.StatementJSON
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, errors.Join(append(errs, fmt.Errorf("KAGI_STAFF_METADATA %s: not a JSON array of metadata statements: %w", path, err))...)
+	}
+	byAAGUID := map[uuid.UUID]metadata.Statement{}
+	for i, j := range raw {
+		st, err := j.Parse()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KAGI_STAFF_METADATA %s: statement %d: %w", path, i+1, err))
+			continue
+		}
+		if st.AaGUID != uuid.Nil {
+			byAAGUID[st.AaGUID] = st
+		}
+	}
+	var out []metadata.Statement
+	for _, id := range ids {
+		st, ok := byAAGUID[id]
+		if !ok {
+			errs = append(errs, fmt.Errorf("KAGI_STAFF_AAGUIDS: %s has no metadata statement in KAGI_STAFF_METADATA %s", id, path))
+			continue
+		}
+		if len(st.AttestationRootCertificates) == 0 {
+			errs = append(errs, fmt.Errorf("KAGI_STAFF_METADATA %s: the statement of %s has no attestationRootCertificates", path, id))
+			continue
+		}
+		if !st.AttestationTypes.HasCertificateTrustPath() {
+			errs = append(errs, fmt.Errorf("KAGI_STAFF_METADATA %s: the statement of %s names no attestation type with a certificate chain (basic_full, attca or anonca)", path, id))
+			continue
+		}
+		out = append(out, st)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }
