@@ -171,6 +171,21 @@ func (s *Service) FindAccounts(ctx context.Context, st staff.Staff, q string) ([
 	return out, nil
 }
 
+// cardByNumber is the account's card as a search shows it, read in one read-only snapshot,
+// after an action on it.
+func (s *Service) cardByNumber(ctx context.Context, number string) (ConsoleAccount, error) {
+	var card ConsoleAccount
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		a, err := s.consoleAccountByNumber(ctx, tx, number)
+		if err != nil {
+			return err
+		}
+		card, err = s.consoleAccount(ctx, tx, a)
+		return err
+	})
+	return card, err
+}
+
 func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account) (ConsoleAccount, error) {
 	now := s.now()
 	card := ConsoleAccount{AccountNumber: a.AccountNumber, LoginID: a.LoginID, Name: a.Name,

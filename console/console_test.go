@@ -249,6 +249,15 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 	if exp, _ := time.Parse(time.RFC3339, fmt.Sprint(body["expires_at"])); !exp.Equal(testStart.Add(recovery.DefaultWindow)) {
 		t.Fatalf("open answered %v", body)
 	}
+	// The answer carries the card as it is now, so the page redraws it without a search: the
+	// action is on the record, and no read is counted or audited beside it.
+	card, _ := body["account"].(map[string]any)
+	if win, _ := card["window"].(map[string]any); card["account_number"] != consoleNumber || win["open"] != true {
+		t.Fatalf("the answer's card is %v", card)
+	}
+	if n := c.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_search'`); n != 0 {
+		t.Fatalf("the action was audited as %d searches", n)
+	}
 	ws := c.windows(acct.ID)
 	if len(ws) != 1 || ws[0].Closed {
 		t.Fatalf("windows %+v", ws)

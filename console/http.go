@@ -306,7 +306,7 @@ func (s *Service) handleOpenWindow(w http.ResponseWriter, r *http.Request, st st
 	if err != nil {
 		return err
 	}
-	return web.JSON(w, http.StatusOK, map[string]any{"expires_at": win.ExpiresAt})
+	return s.actionJSON(w, r, map[string]any{"expires_at": win.ExpiresAt})
 }
 
 func (s *Service) handleCloseWindow(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
@@ -317,7 +317,7 @@ func (s *Service) handleCloseWindow(w http.ResponseWriter, r *http.Request, st s
 	if err := s.CloseForStaff(r.Context(), st, r.PathValue("number"), a.Reason); err != nil {
 		return err
 	}
-	return web.JSON(w, http.StatusOK, map[string]any{"closed": true})
+	return s.actionJSON(w, r, map[string]any{"closed": true})
 }
 
 func (s *Service) handleClearLockout(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
@@ -329,7 +329,7 @@ func (s *Service) handleClearLockout(w http.ResponseWriter, r *http.Request, st 
 	if err != nil {
 		return err
 	}
-	return web.JSON(w, http.StatusOK, map[string]any{"cleared": n})
+	return s.actionJSON(w, r, map[string]any{"cleared": n})
 }
 
 func (s *Service) handleDeletePasskey(w http.ResponseWriter, r *http.Request, st staff.Staff) error {
@@ -340,7 +340,20 @@ func (s *Service) handleDeletePasskey(w http.ResponseWriter, r *http.Request, st
 	if err := s.DeletePasskeyForStaff(r.Context(), st, r.PathValue("number"), a.Reason); err != nil {
 		return err
 	}
-	return web.JSON(w, http.StatusOK, map[string]any{"deleted": true})
+	return s.actionJSON(w, r, map[string]any{"deleted": true})
+}
+
+// actionJSON answers an account action that committed with its result and the account as it is
+// now ("account", the search's card), so the page draws the card again without searching: a
+// search is a read of its own, audited and counted (§6), which the action's own audit line
+// already covers.
+func (s *Service) actionJSON(w http.ResponseWriter, r *http.Request, result map[string]any) error {
+	card, err := s.cardByNumber(r.Context(), r.PathValue("number"))
+	if err != nil {
+		return err
+	}
+	result["account"] = card
+	return web.JSON(w, http.StatusOK, result)
 }
 
 // handleStaffAudit answers a page of the audit trail. before is the previous page's next: a

@@ -242,7 +242,7 @@
     return confirmIn('delete');
   }
 
-  function accountCard(a, isSupervisor, refresh) {
+  function accountCard(a, isSupervisor) {
     const card = el('article', null, { class: 'account', 'data-account': a.account_number });
     card.append(el('h3', a.name));
     const dl = el('dl');
@@ -306,16 +306,10 @@
           show(status, failure(err));
           return;
         }
-        // The card is drawn again from the server; the result is said on the new one.
+        // The answer carries the account as it is now: the card is drawn again from it and the
+        // result said on the new one, with no new search (which would be a read of its own).
         const text = fill(msg('done-' + act.key), { until: jst(res.expires_at), n: res.cleared });
-        try {
-          await refresh();
-        } catch (err) {
-          busy(false, card);
-          show(status, text + ' ' + failure(err));
-          return;
-        }
-        busy(false, card);
+        card.replaceWith(accountCard(res.account, isSupervisor));
         show(document.getElementById(statusID) || status, text, 'ok');
       });
       buttons.append(button);
@@ -404,7 +398,7 @@
       const res = await api('/staff/api/accounts?q=' + encodeURIComponent(q), null);
       results.replaceChildren();
       for (const a of res.accounts) {
-        results.append(accountCard(a, isSupervisor, () => search(q)));
+        results.append(accountCard(a, isSupervisor));
       }
       // The audit list is filtered by account number; a login ID found one.
       if (res.accounts.length === 1) {
