@@ -787,3 +787,26 @@ func TestConsoleTrailNeverSaysWhetherARefusedPasswordWasRight(t *testing.T) {
 		t.Fatalf("the trail shown to staff tells right from wrong: %s", raw)
 	}
 }
+
+// A search costs a bounded number of statements, whatever the account carries: the staff
+// session, the read's count, the lookups and the card in one read-only snapshot, and the audit
+// line. The figure is logged (go test -run SearchStatements -v); the test fails when it grows.
+func TestConsoleSearchStatements(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	acct := c.customer()
+	c.lockBoth()
+	c.open(acct.ID, recovery.ChannelIVR, "ivr:CA01", "")
+	desk := c.enrolledStaff("suzuki", staff.RoleOperator)
+	for _, q := range []string{consoleNumber, "hanako", "nobody"} {
+		c.statements.statements.Store(0)
+		c.statements.commits.Store(0)
+		status, body := c.call(desk, "GET", "/staff/api/accounts?q="+q, nil)
+		expectStatus(t, "search "+q, status, body, http.StatusOK, "")
+		statements, commits := c.statements.statements.Load(), c.statements.commits.Load()
+		t.Logf("search %q: %d statements, %d commits (the call list, fake here, adds one)", q, statements, commits)
+		if statements > 10 || commits > 1 {
+			t.Errorf("search %q: %d statements and %d commits, want at most 10 and 1", q, statements, commits)
+		}
+	}
+}

@@ -11,7 +11,9 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,7 +65,26 @@ type testEnv struct {
 	console    *httptest.Server
 	consoleMux *http.ServeMux
 	log        *slog.Logger
+	// statements counts what the pool sends PostgreSQL.
+	statements *statementCounter
 }
+
+// statementCounter counts the statements a pool sends PostgreSQL, and of them the commits
+// (begin is not counted).
+type statementCounter struct{ statements, commits atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	switch sql := strings.ToLower(strings.TrimSpace(d.SQL)); {
+	case sql == "commit":
+		c.commits.Add(1)
+	case sql == "begin" || strings.HasPrefix(sql, "begin "):
+	default:
+		c.statements.Add(1)
+	}
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // setup is what a test may change of its kagi before it starts: the console's Config (its Log
 // is every service's) and the staff identity's.
@@ -96,7 +117,17 @@ const (
 
 func newTestEnv(t *testing.T, edit ...func(*setup)) *testEnv {
 	t.Helper()
-	pool := pgtest.New(t, auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations)
+	poolCfg, err := pgxpool.ParseConfig(pgtest.URL(t, auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations))
+	if err != nil {
+		t.Fatal(err)
+	}
+	statements := &statementCounter{}
+	poolCfg.ConnConfig.Tracer = statements
+	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	clock := &testClock{now: testStart}
 	cfg := setup{
 		Config: Config{Log: testLogger(t), SupportEnabled: true},
@@ -154,7 +185,7 @@ func newTestEnv(t *testing.T, edit ...func(*setup)) *testEnv {
 	t.Cleanup(srv.Close)
 	console := httptest.NewServer(web.WithClientAddr(nil, consoleMux))
 	t.Cleanup(console.Close)
-	return &testEnv{t: t, pool: pool, clock: clock, svc: windows, auth: core, staff: people, consoleSvc: svc,
+	return &testEnv{t: t, pool: pool, statements: statements, clock: clock, svc: windows, auth: core, staff: people, consoleSvc: svc,
 		srv: srv, console: console, consoleMux: consoleMux, log: log}
 }
 
