@@ -14,8 +14,8 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	h := func(f web.HandlerFunc) http.Handler { return web.Browser(web.Handle(s.log, f)) }
 	mux.Handle("POST /api/v1/login/password", h(s.handlePasswordLogin))
 	mux.Handle("POST /api/v1/login/email-check", h(s.handleEmailCheck))
-	mux.Handle("GET /api/v1/session", h(s.withSession(recoveryAllowed, s.handleSession)))
-	mux.Handle("POST /api/v1/logout", h(s.withSession(recoveryAllowed, s.handleLogout)))
+	mux.Handle("GET /api/v1/session", h(s.withSession(s.handleSession)))
+	mux.Handle("POST /api/v1/logout", h(s.withSession(s.handleLogout)))
 	s.passkeyRoutes(mux, h)
 	s.pageRoutes(mux)
 }

@@ -16,12 +16,12 @@ import (
 // recovery-only session may use all of them but the login (§2.11): it exists to replace or
 // delete the passkey.
 func (s *Service) passkeyRoutes(mux *http.ServeMux, h func(web.HandlerFunc) http.Handler) {
-	mux.Handle("POST /api/v1/passkeys/register/begin", h(s.withSession(recoveryAllowed, s.handleRegisterBegin)))
-	mux.Handle("POST /api/v1/passkeys/register/finish", h(s.withSession(recoveryAllowed, s.handleRegisterFinish)))
+	mux.Handle("POST /api/v1/passkeys/register/begin", h(s.withSession(s.handleRegisterBegin)))
+	mux.Handle("POST /api/v1/passkeys/register/finish", h(s.withSession(s.handleRegisterFinish)))
 	mux.Handle("POST /api/v1/passkeys/login/begin", h(s.handleLoginBegin))
 	mux.Handle("POST /api/v1/passkeys/login/finish", h(s.handleLoginFinish))
-	mux.Handle("GET /api/v1/passkeys/current", h(s.withSession(recoveryAllowed, s.handleCurrentPasskey)))
-	mux.Handle("DELETE /api/v1/passkeys/current", h(s.withSession(recoveryAllowed, s.handleDeletePasskey)))
+	mux.Handle("GET /api/v1/passkeys/current", h(s.withSession(s.handleCurrentPasskey)))
+	mux.Handle("DELETE /api/v1/passkeys/current", h(s.withSession(s.handleDeletePasskey)))
 }
 
 func (s *Service) handleRegisterBegin(w http.ResponseWriter, r *http.Request, sess Session) error {

@@ -165,17 +165,10 @@ func PurgeExpiredSessions(ctx context.Context, q pgdb.Querier, now time.Time, li
 // sessionHandler is a handler that needs a logged-in customer.
 type sessionHandler func(w http.ResponseWriter, r *http.Request, sess Session) error
 
-// routeKind says whether a recovery-only (password_fallback) session may use a route.
-type routeKind int
-
-const (
-	fullSessionOnly routeKind = iota
-	recoveryAllowed
-)
-
-// withSession loads the session or answers 401; a recovery-only session reaching a route not
-// meant for it gets 403 recovery_session_only.
-func (s *Service) withSession(kind routeKind, h sessionHandler) web.HandlerFunc {
+// withSession loads the session or answers 401. Every route of the core is open to a
+// recovery-only session (its assurance tells the brokerage's apps what it may do): the
+// passkey's creation and deletion are what it is for.
+func (s *Service) withSession(h sessionHandler) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sess, ok, err := s.SessionFromRequest(r.Context(), r)
 		if err != nil {
@@ -183,9 +176,6 @@ func (s *Service) withSession(kind routeKind, h sessionHandler) web.HandlerFunc 
 		}
 		if !ok {
 			return kagi.Errorf(kagi.Unauthorized, "unauthorized", msgUnauthorized)
-		}
-		if sess.Assurance == AssurancePasswordFallback && kind != recoveryAllowed {
-			return kagi.Errorf(kagi.Forbidden, "recovery_session_only", msgRecoverySessionOnly)
 		}
 		return h(w, r, sess)
 	}
