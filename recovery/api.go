@@ -19,7 +19,7 @@ import (
 // Routes mounts recovery's service API on mux: the public listener's. Service API routes answer
 // JSON to other servers holding a bearer key; they set no cookie and need no browser
 // protection. The operator console is not among them: it has its own listener and origin
-// (ConsoleRoutes, §6), so the customers' site answers 404 under /staff/.
+// (package console, §6), so the customers' site answers 404 under /staff/.
 func (s *Service) Routes(mux *http.ServeMux) {
 	api := func(f web.HandlerFunc) http.Handler { return web.Handle(s.log, s.withAPIKey(f)) }
 	mux.Handle("GET /api/v1/fallback-window", api(s.handleWindowCheck))
