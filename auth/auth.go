@@ -137,9 +137,12 @@ type Service struct {
 	// deviceKey signs the device cookies (deviceKeyFrom).
 	deviceKey []byte
 	// checkKey keys the email check's answer hashes (checkKeyFrom).
-	checkKey  []byte
-	windows   FallbackWindows
-	webauthn  *webauthn.WebAuthn
+	checkKey []byte
+	windows  FallbackWindows
+	webauthn *webauthn.WebAuthn
+	// sealer seals the passkey logins' challenges (sealed.go), under the PIN key's derivation
+	// and the customers' RP ID.
+	sealer    *ChallengeSealer
 	platforms []string
 	secure    bool
 	ttl       time.Duration
@@ -215,5 +218,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.webauthn = wa
+	if s.sealer, err = NewChallengeSealer(cfg.PINKey, cfg.WebAuthn.RPID); err != nil {
+		return nil, err
+	}
 	return s, nil
 }

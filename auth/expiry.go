@@ -22,6 +22,7 @@ func Purges(throttle ThrottlePolicy) []pgdb.Purge {
 	}
 	return []pgdb.Purge{
 		{Name: "ceremonies", Run: PurgeCeremonies},
+		{Name: "used_challenges", Run: PurgeUsedChallenges},
 		{Name: "sessions", Run: PurgeExpiredSessions},
 		{Name: "email_checks", Run: PurgeEmailChecks},
 		{Name: "email_check_failures", Run: PurgeCheckFailures},

@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"time"
 
@@ -191,7 +192,7 @@ func (s *Service) FinishRegistration(ctx context.Context, sess Session, userAgen
 // finishRegistration is FinishRegistration's transaction.
 func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Session, id []byte, parsed *protocol.ParsedCredentialCreationData) (Passkey, error) {
 	now := s.now()
-	c, ok, err := consumeCeremony(ctx, tx, id, ceremonyRegister, sess.AccountID)
+	c, ok, err := consumeRegistration(ctx, tx, id, sess.AccountID)
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -291,33 +292,21 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	return pk, Notify(ctx, tx, s.outbox, sess.AccountID, ev)
 }
 
-// BeginLogin starts a passkey login (§2.5) with one statement (§10). The options are always
-// the discoverable ones, never with allowCredentials: every passkey is a resident key, so the
-// authenticator finds it without being told, and options that named a credential would tell
-// anyone which login IDs have a passkey. With the login ID of an account that has one, the
-// ceremony is bound to that account on the server, so only its passkey can finish it. A login
-// ID no account can have (see LoginIDLookupable) is not looked up.
+// BeginLogin starts a passkey login (§2.5) without a statement (§10): the ceremony travels
+// sealed as its own challenge (sealed.go). The options are always the discoverable ones, never
+// with allowCredentials: every passkey is a resident key, so the authenticator finds it without
+// being told, and options that named a credential would tell anyone which login IDs have a
+// passkey. With a login ID, the sealed ceremony is bound to it, so only the passkey of that
+// login ID's account can finish it; nothing of the binding goes back readable, and an unknown
+// login ID or one without a passkey is bound the same way (and finishes for nobody). A login
+// ID no account can have (see LoginIDLookupable) is not bound.
 func (s *Service) BeginLogin(ctx context.Context, loginID string) (*protocol.CredentialAssertion, error) {
 	if !LoginIDLookupable(loginID) {
 		loginID = ""
 	}
-	assertion, wsess, err := s.webauthn.BeginDiscoverableLogin()
-	if err != nil {
-		return nil, err
-	}
-	lim, client, counted := s.clientLimit(ctx, limitPasskeyLogin)
-	if !counted {
-		lim = ClientLimit{}
-	}
-	now := s.now()
-	over, resetsAt, err := storeLogin(ctx, s.pool, assertion.Response.Challenge, loginID, wsess, now.Add(ceremonyTTL), lim, client, now)
-	if err != nil {
-		return nil, err
-	}
-	if over {
-		return nil, s.limited(limitPasskeyLogin, now, resetsAt)
-	}
-	return assertion, nil
+	challenge := s.sealer.Seal(SealedLogin{LoginID: loginID, Expires: s.now().Add(ceremonyTTL)})
+	assertion, _, err := s.webauthn.BeginDiscoverableLogin(webauthn.WithChallenge(challenge))
+	return assertion, err
 }
 
 // storedPasskey is a passkey with what an assertion is verified against.
@@ -371,14 +360,24 @@ func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyL
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "unparsable", "err", err)
 		return PasskeyLogin{}, errLoginFailed(false)
 	}
-	id, ok := CeremonyKeyFromClientData(parsed.Response.CollectedClientData.Challenge)
+	challenge, err := base64.RawURLEncoding.DecodeString(parsed.Response.CollectedClientData.Challenge)
+	if err != nil {
+		return PasskeyLogin{}, errLoginFailed(false)
+	}
+	sealed, ok := s.sealer.Open(challenge)
 	if !ok {
+		// Not a challenge of this server's: altered, made up, or another relying party's.
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "unknown_ceremony")
+		return PasskeyLogin{}, errLoginFailed(false)
+	}
+	if !sealed.Expires.After(s.now()) {
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "ceremony_expired")
 		return PasskeyLogin{}, errLoginFailed(false)
 	}
 	var out PasskeyLogin
 	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.finishLogin(ctx, tx, id, parsed)
+		out, err = s.finishLogin(ctx, tx, challenge, sealed, parsed)
 		return err
 	})
 	if err == nil {
@@ -387,23 +386,18 @@ func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyL
 	return out, err
 }
 
-// finishLogin is FinishLogin's transaction.
-func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed *protocol.ParsedCredentialAssertionData) (PasskeyLogin, error) {
+// finishLogin is FinishLogin's transaction, for a live sealed ceremony.
+func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, sealed SealedLogin, parsed *protocol.ParsedCredentialAssertionData) (PasskeyLogin, error) {
 	now := s.now()
-	// The ceremony first: without a live one, nothing about the credential is looked up, told
-	// or audited, so nobody can probe credential IDs or fill an account's audit trail with
-	// failures without first beginning a ceremony.
-	c, found, err := consumeCeremony(ctx, tx, id, ceremonyLogin, 0)
+	// The ceremony is used up first, whatever follows: without a live one that nobody used,
+	// nothing about the credential is looked up, told or audited, so nobody can probe
+	// credential IDs or fill an account's audit trail with failures by replaying an assertion.
+	fresh, err := ConsumeChallenge(ctx, tx, challenge, sealed.Expires)
 	if err != nil {
 		return PasskeyLogin{}, err
 	}
-	if !found || !c.ExpiresAt.After(now) {
-		reason := "unknown_ceremony"
-		if found {
-			reason = "ceremony_expired"
-		}
-		s.log.InfoContext(ctx, "passkey login refused", "reason", reason)
-		// Kept, so an expired ceremony stays consumed.
+	if !fresh {
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "ceremony_used")
 		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(false))
 	}
 	pk, known, err := passkeyByCredential(ctx, tx, parsed.RawID)
@@ -426,24 +420,27 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 		}
 		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(false))
 	}
-	if (c.ForLoginID || c.AccountID != nil) && (c.AccountID == nil || *c.AccountID != pk.AccountID) {
+	if sealed.LoginID != "" && sealed.LoginID != pk.LoginID {
 		return refuse("credential_not_allowed", nil)
 	}
 
 	user := pk.user()
+	// The ceremony as go-webauthn began it: the sealed challenge, user verification required.
+	// Its end was checked against kagi's clock above.
+	session := webauthn.SessionData{Challenge: base64.RawURLEncoding.EncodeToString(challenge), UserVerification: protocol.VerificationRequired}
 	var cred *webauthn.Credential
-	if c.AccountID != nil {
-		// Begun with the login ID: the account and its credential were fixed then.
-		c.Session.UserID = user.WebAuthnID()
-		c.Session.AllowedCredentialIDs = [][]byte{pk.CredentialID}
-		cred, err = s.webauthn.ValidateLogin(user, c.Session, parsed)
+	if sealed.LoginID != "" {
+		// Begun with the login ID: the account and its credential are fixed.
+		session.UserID = user.WebAuthnID()
+		session.AllowedCredentialIDs = [][]byte{pk.CredentialID}
+		cred, err = s.webauthn.ValidateLogin(user, session, parsed)
 	} else {
 		_, cred, err = s.webauthn.ValidatePasskeyLogin(func(_, userHandle []byte) (webauthn.User, error) {
 			if !bytes.Equal(userHandle, user.WebAuthnID()) {
 				return nil, errors.New("user handle is not the credential's account")
 			}
 			return user, nil
-		}, c.Session, parsed)
+		}, session, parsed)
 	}
 	if err != nil {
 		return refuse("verification_failed", err)

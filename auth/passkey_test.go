@@ -856,26 +856,28 @@ func TestLoginIDCeremonyOnlyLogsInThatAccount(t *testing.T) {
 	}
 }
 
-func TestPurgeCeremonies(t *testing.T) {
+// A used login challenge is kept until its end and purged after it by the expiry job.
+func TestPurgeUsedChallenges(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	ctx := context.Background()
-	phone := e.newPhone(authtest.Config{})
+	phone := e.registeredPhone(e.addAccount(demoAccount), authtest.Config{})
 	for range 3 {
-		if _, err := phone.BeginLogin(ctx, e.browser(), ""); err != nil {
+		if _, err := phone.Login(ctx, e.browser(), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e.clock.Advance(ceremonyTTL)
-	if _, err := phone.BeginLogin(ctx, e.browser(), ""); err != nil {
+	if _, err := phone.Login(ctx, e.browser(), ""); err != nil {
 		t.Fatal(err)
 	}
-	n, err := PurgeCeremonies(ctx, e.svc.pool, e.clock.Now(), 1000)
+	n, err := PurgeUsedChallenges(ctx, e.svc.pool, e.clock.Now(), 1000)
 	if err != nil || n != 3 {
-		t.Fatalf("purged %d %v, want the 3 expired", n, err)
+		t.Fatalf("purged %d %v, want the 3 past their end", n, err)
 	}
-	if left := e.ceremonies(); left != 1 {
-		t.Fatalf("%d ceremonies left, want the fresh one", left)
+	var left int
+	if err := e.svc.pool.QueryRow(ctx, `SELECT count(*) FROM used_challenges`).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("%d used challenges left (%v), want the live one", left, err)
 	}
 }
 
