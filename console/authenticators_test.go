@@ -329,7 +329,7 @@ func TestStaffPasskeyEnrolledBeforeTheAllowListIsRefusedAtLogin(t *testing.T) {
 	expectStatus(t, "enroll without an allow-list", status, body, http.StatusOK, "")
 
 	// kagi restarted with KAGI_STAFF_AAGUIDS, on the same database.
-	cfg := staff.Config{Pool: e.pool, Log: e.log, Now: e.clock.Now, Authenticators: []metadata.Statement{company.statement(t)},
+	cfg := staff.Config{Pool: e.pool, Log: e.log, Now: e.clock.Now, Secret: []byte("test-pin-key-0123456789abcdef0123"), Authenticators: []metadata.Statement{company.statement(t)},
 		WebAuthn: &webauthn.Config{RPID: consoleRPID, RPDisplayName: "kagi", RPOrigins: []string{consoleOrigin}}}
 	restarted, err := staff.New(cfg)
 	if err != nil {

@@ -163,7 +163,7 @@ func newTestEnv(t *testing.T, edit ...func(*setup)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Staff.Pool, cfg.Staff.Log, cfg.Staff.Now = pool, log, clock.Now
+	cfg.Staff.Pool, cfg.Staff.Log, cfg.Staff.Now, cfg.Staff.Secret = pool, log, clock.Now, []byte("test-pin-key-0123456789abcdef0123")
 	people, err := staff.New(cfg.Staff)
 	if err != nil {
 		t.Fatal(err)

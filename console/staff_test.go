@@ -639,25 +639,26 @@ func TestStaffCookieIsHostPrefixedOnHTTPS(t *testing.T) {
 func TestExpiryPurgesStaffRowsPastTheirEnd(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	desk := e.enrolledStaff("suzuki", staff.RoleOperator) // a session
-	e.addStaff("tanaka", staff.RoleOperator)              // an unused code
-	desk.call("POST", "/staff/api/login/begin", nil)      // an unfinished ceremony
-	e.clock.Advance(24 * time.Hour)
-	e.addStaff("sato", staff.RoleOperator) // live: a new code
-	later := e.staffDesk()
-	later.key = desk.key
-	if status, body := later.login(); status != http.StatusOK { // live: a new session
+	desk := e.enrolledStaff("suzuki", staff.RoleOperator)      // a session
+	if status, body := desk.login(); status != http.StatusOK { // a used login challenge, and a second session
 		t.Fatalf("login: %d %v", status, body)
 	}
-	later.call("POST", "/staff/api/login/begin", nil) // live: a new ceremony
+	e.staffDesk().call("POST", "/staff/api/enroll/begin", map[string]string{"code": e.addStaff("tanaka", staff.RoleOperator)}) // an unused code, an unfinished enrollment
+	e.clock.Advance(24 * time.Hour)
+	later := e.staffDesk()
+	later.call("POST", "/staff/api/enroll/begin", map[string]string{"code": e.addStaff("sato", staff.RoleOperator)}) // live: a new code and enrollment
+	later.key = desk.key
+	if status, body := later.login(); status != http.StatusOK { // live: a new session, a used challenge
+		t.Fatalf("login: %d %v", status, body)
+	}
 
 	res := e.runExpiry()
-	for _, name := range []string{"staff_sessions", "staff_ceremonies", "staff_enrollment_codes"} {
-		if res.Purged[name] != 1 {
-			t.Errorf("purged %d rows of %s, want the 1 past its end (%v)", res.Purged[name], name, res.Purged)
+	for name, want := range map[string]int64{"staff_sessions": 2, "staff_ceremonies": 1, "staff_enrollment_codes": 1, "used_challenges": 1} {
+		if res.Purged[name] != want {
+			t.Errorf("purged %d rows of %s, want the %d past their end (%v)", res.Purged[name], name, want, res.Purged)
 		}
 	}
-	for _, table := range []string{"staff_sessions", "staff_ceremonies", "staff_enrollment_codes"} {
+	for _, table := range []string{"staff_sessions", "staff_ceremonies", "staff_enrollment_codes", "used_challenges"} {
 		if n := e.count(`SELECT count(*) FROM ` + table); n != 1 {
 			t.Errorf("%d rows left in %s, want the live one", n, table)
 		}
@@ -974,4 +975,50 @@ func TestStaffLoginWithACopiedKeySaysNotToRetry(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE event = 'staff_login_failed' AND detail->>'reason' = 'clone_warning'`); n != 1 {
 		t.Fatalf("%d clone warnings audited, want 1", n)
 	}
+}
+
+// A staff login's challenge is sealed like a customer's: an assertion is accepted once, and a
+// customer's login challenge (sealed for the customers' RP ID) is no staff member's.
+func TestStaffLoginChallengeIsSealedAndSingleUse(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	d := e.enrolledStaff("suzuki", staff.RoleOperator)
+	status, body, raw := d.call("POST", "/staff/api/login/begin", map[string]any{})
+	expectStatus(t, "begin", status, body, http.StatusOK, "")
+	if n := e.count(`SELECT count(*) FROM staff_ceremonies`); n != 0 {
+		t.Fatalf("the login's begin stored %d ceremonies", n)
+	}
+	assertion, err := d.key.Get(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &staffDesk{e: e, c: e.browser(), key: d.key}
+	status, body, _ = first.call("POST", "/staff/api/login/finish", json.RawMessage(assertion))
+	expectStatus(t, "finish", status, body, http.StatusOK, "")
+	replay := &staffDesk{e: e, c: e.browser(), key: d.key}
+	status, body, _ = replay.call("POST", "/staff/api/login/finish", json.RawMessage(assertion))
+	expectStatus(t, "the same assertion again", status, body, http.StatusUnauthorized, "passkey_failed")
+	if status, _ := replay.me(); status != http.StatusUnauthorized {
+		t.Fatalf("the replay got a staff session: %d", status)
+	}
+
+	// The customers' begin, answered on the public listener, seals for their RP ID.
+	_, _, customer := e.do(e.browser(), "POST", "/api/v1/passkeys/login/begin", map[string]any{})
+	var o map[string]map[string]any
+	if err := json.Unmarshal(customer, &o); err != nil {
+		t.Fatal(err)
+	}
+	var staffOptions map[string]map[string]any
+	if err := json.Unmarshal(raw, &staffOptions); err != nil {
+		t.Fatal(err)
+	}
+	staffOptions["publicKey"]["challenge"] = o["publicKey"]["challenge"]
+	swapped, _ := json.Marshal(staffOptions)
+	assertion, err = d.key.Get(swapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &staffDesk{e: e, c: e.browser(), key: d.key}
+	status, body, _ = other.call("POST", "/staff/api/login/finish", json.RawMessage(assertion))
+	expectStatus(t, "a customer's challenge", status, body, http.StatusUnauthorized, "passkey_failed")
 }

@@ -50,6 +50,10 @@ type Config struct {
 	// (KAGI_CONSOLE_URL), never the customers', so no customer origin sees a staff ceremony.
 	// Staff ceremonies follow the customers' policy all the same (auth.NewRelyingParty).
 	WebAuthn *webauthn.Config
+	// Secret is the server secret (KAGI_PIN_KEY, at least 16 bytes) the staff logins'
+	// challenges are sealed under, as the customers' are (auth.ChallengeSealer); the console's
+	// RP ID binds them, so a customer's challenge is no staff member's.
+	Secret []byte
 	// ReadLimit bounds the console's searches and audit-trail reads per staff member
 	// (KAGI_STAFF_READ_LIMIT, see auth.ParseClientLimit), so a stolen staff session cannot walk
 	// the whole customer base. Zero means DefaultReadLimit.
@@ -71,12 +75,18 @@ type Service struct {
 	readLimit auth.ClientLimit
 	// allowed is the enrollment's allow-list of models, nil without one.
 	allowed *allowList
+	// sealer seals the staff logins' challenges under Config.Secret and the console's RP ID.
+	sealer *auth.ChallengeSealer
 }
 
 // New checks cfg and builds the service.
 func New(cfg Config) (*Service, error) {
 	if cfg.Pool == nil || cfg.WebAuthn == nil {
 		return nil, errors.New("staff: Pool and WebAuthn are required")
+	}
+	sealer, err := auth.NewChallengeSealer(cfg.Secret, cfg.WebAuthn.RPID)
+	if err != nil {
+		return nil, fmt.Errorf("staff: %w", err)
 	}
 	rp, err := auth.NewRelyingParty(cfg.WebAuthn)
 	if err != nil {
@@ -86,7 +96,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("staff: authenticators: %w", err)
 	}
-	s := &Service{pool: cfg.Pool, log: cfg.Log, now: cfg.Now, rp: rp, readLimit: cfg.ReadLimit, allowed: allowed}
+	s := &Service{pool: cfg.Pool, log: cfg.Log, now: cfg.Now, rp: rp, readLimit: cfg.ReadLimit, allowed: allowed, sealer: sealer}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,11 +81,9 @@ const (
 	staffCeremonyTTL = 6 * time.Minute
 )
 
-// Staff ceremony kinds, as staff_ceremonies spells them.
-const (
-	ceremonyEnroll = "enroll"
-	ceremonyLogin  = "login"
-)
+// ceremonyEnroll is the kind of the staff ceremonies stored (staff_ceremonies): an enrollment's.
+// A login's is sealed into its challenge, as the customers' are.
+const ceremonyEnroll = "enroll"
 
 // actorBootstrap is who adds the very first staff members, before any supervisor has enrolled
 // a passkey and so can be named as acting (§6): the command line itself.
@@ -747,11 +746,8 @@ func (s *Service) refuseAuthenticator(ctx context.Context, tx pgx.Tx, st Staff, 
 // BeginLogin starts a discoverable passkey login to the console, with one statement: the
 // options name no credential and no staff member, so they tell nobody who has a passkey.
 func (s *Service) BeginLogin(ctx context.Context) (*protocol.CredentialAssertion, error) {
-	assertion, wsess, err := s.rp.BeginDiscoverableLogin()
-	if err != nil {
-		return nil, err
-	}
-	err = storeStaffCeremony(ctx, s.pool, ceremonyLogin, assertion.Response.Challenge, nil, wsess, s.now().Add(staffCeremonyTTL))
+	challenge := s.sealer.Seal(auth.SealedLogin{Expires: s.now().Add(staffCeremonyTTL)})
+	assertion, _, err := s.rp.BeginDiscoverableLogin(webauthn.WithChallenge(challenge))
 	return assertion, err
 }
 
@@ -792,29 +788,36 @@ func (s *Service) FinishLogin(ctx context.Context, body []byte) (Login, error) {
 		s.log.InfoContext(ctx, "staff login refused", "reason", "unparsable", "err", err)
 		return Login{}, errStaffPasskey
 	}
-	id, ok := auth.CeremonyKeyFromClientData(parsed.Response.CollectedClientData.Challenge)
-	if !ok {
+	challenge, err := base64.RawURLEncoding.DecodeString(parsed.Response.CollectedClientData.Challenge)
+	if err != nil {
+		return Login{}, errStaffPasskey
+	}
+	// The ceremony travels sealed in its challenge, as the customers' do (auth.ChallengeSealer).
+	sealed, ok := s.sealer.Open(challenge)
+	if !ok || !sealed.Expires.After(s.now()) {
+		s.log.InfoContext(ctx, "staff login refused", "reason", "no_live_ceremony")
 		return Login{}, errStaffPasskey
 	}
 	var out Login
 	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.finishLogin(ctx, tx, id, parsed)
+		out, err = s.finishLogin(ctx, tx, challenge, sealed, parsed)
 		return err
 	})
 	return out, err
 }
 
-func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed *protocol.ParsedCredentialAssertionData) (Login, error) {
+func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, sealed auth.SealedLogin, parsed *protocol.ParsedCredentialAssertionData) (Login, error) {
 	now := s.now()
-	c, found, err := consumeStaffCeremony(ctx, tx, id, ceremonyLogin)
+	fresh, err := auth.ConsumeChallenge(ctx, tx, challenge, sealed.Expires)
 	if err != nil {
 		return Login{}, err
 	}
-	if !found || !c.ExpiresAt.After(now) {
-		s.log.InfoContext(ctx, "staff login refused", "reason", "no_live_ceremony")
+	if !fresh {
+		s.log.InfoContext(ctx, "staff login refused", "reason", "ceremony_used")
 		return Login{}, pgdb.Keep(errStaffPasskey)
 	}
+	session := webauthn.SessionData{Challenge: base64.RawURLEncoding.EncodeToString(challenge), UserVerification: protocol.VerificationRequired}
 	rows, err := tx.Query(ctx, staffCredentialSQL, parsed.RawID)
 	if err != nil {
 		return Login{}, err
@@ -854,7 +857,7 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, id []byte, parsed 
 			return nil, errors.New("user handle is not the credential's staff member")
 		}
 		return user, nil
-	}, c.Session, parsed)
+	}, session, parsed)
 	if err != nil {
 		return refuse("verification_failed", err)
 	}

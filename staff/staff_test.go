@@ -22,7 +22,7 @@ var testStart = time.Date(2031, 6, 4, 10, 0, 0, 0, auth.JST)
 func newTestService(t *testing.T) *Service {
 	t.Helper()
 	pool := pgtest.New(t, auth.Migrations, Migrations)
-	s, err := New(Config{Pool: pool, Now: func() time.Time { return testStart },
+	s, err := New(Config{Pool: pool, Now: func() time.Time { return testStart }, Secret: []byte("test-pin-key-0123456789abcdef0123"),
 		WebAuthn: &webauthn.Config{RPID: "console.kagi.test", RPDisplayName: "kagi", RPOrigins: []string{"https://console.kagi.test"}}})
 	if err != nil {
 		t.Fatal(err)

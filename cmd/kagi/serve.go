@@ -88,7 +88,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	rp := &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins}
 	staffRP := &webauthn.Config{RPID: c.ConsoleURL.Hostname(), RPDisplayName: "kagi", RPOrigins: []string{c.ConsoleURL.String()}}
 	secure := c.PublicURL.Scheme == "https"
-	staffSvc, err := staff.New(staff.Config{Pool: pool, Log: log, WebAuthn: staffRP, ReadLimit: c.StaffReadLimit,
+	staffSvc, err := staff.New(staff.Config{Pool: pool, Log: log, WebAuthn: staffRP, Secret: c.PINKey, ReadLimit: c.StaffReadLimit,
 		Authenticators: c.StaffAuthenticators})
 	if err != nil {
 		pool.Close()
