@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"kagi/pgdb"
 )
 
@@ -20,6 +22,15 @@ type AuditEvent struct {
 // Audit writes ev on q, normally inside the transaction of the state change it records, so the
 // change and its audit line commit or vanish together. Other packages audit through it.
 func Audit(ctx context.Context, q pgdb.Querier, ev AuditEvent) error {
+	_, err := q.Exec(ctx, auditSQL, ev.args()...)
+	return err
+}
+
+// auditSQL writes one audit line.
+const auditSQL = `INSERT INTO audit_log (at, account_id, actor, event, detail) VALUES ($1, $2, $3, $4, $5)`
+
+// args are auditSQL's arguments for ev.
+func (ev AuditEvent) args() []any {
 	var account *int64
 	if ev.AccountID != 0 {
 		account = &ev.AccountID
@@ -28,7 +39,10 @@ func Audit(ctx context.Context, q pgdb.Querier, ev AuditEvent) error {
 	if detail == nil {
 		detail = map[string]any{}
 	}
-	_, err := q.Exec(ctx, `INSERT INTO audit_log (at, account_id, actor, event, detail) VALUES ($1, $2, $3, $4, $5)`,
-		ev.At, account, ev.Actor, ev.Event, detail)
-	return err
+	return []any{ev.At, account, ev.Actor, ev.Event, detail}
+}
+
+// queueAudit is Audit queued on b, for a transaction that sends its writes together.
+func queueAudit(b *pgx.Batch, ev AuditEvent) {
+	b.Queue(auditSQL, ev.args()...)
 }

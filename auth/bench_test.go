@@ -15,10 +15,13 @@ import (
 	"kagi/pgdb/pgtest"
 )
 
-// statementCounter counts what a pool sends PostgreSQL: statements, and of them commits.
-type statementCounter struct{ statements, commits atomic.Int64 }
+// statementCounter counts what a pool sends PostgreSQL: statements (begin and commit not
+// counted), commits, and round trips (each statement sent alone, begin and commit included,
+// and each batch).
+type statementCounter struct{ statements, commits, roundTrips atomic.Int64 }
 
 func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.roundTrips.Add(1)
 	switch sql := strings.ToLower(strings.TrimSpace(d.SQL)); {
 	case sql == "commit":
 		c.commits.Add(1)
@@ -30,6 +33,27 @@ func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d p
 }
 
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.roundTrips.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	if strings.EqualFold(strings.TrimSpace(d.SQL), "commit") {
+		c.commits.Add(1)
+		return
+	}
+	c.statements.Add(1)
+}
+
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (c *statementCounter) reset() {
+	c.statements.Store(0)
+	c.commits.Store(0)
+	c.roundTrips.Store(0)
+}
 
 // BenchmarkPasswordLoginDatabaseWork counts the database work of one password login of an
 // account without a passkey (§2.12): with the email check, the password request and the pick

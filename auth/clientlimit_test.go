@@ -276,3 +276,65 @@ func TestParseClientLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestPasskeyLoginDatabaseWork counts what a passkey login sends PostgreSQL with every feature
+// on (the login notice, device cookies, the per-address limits at their defaults): the begin
+// nothing; the finish its statements, round trips and commits. It fails when they grow, and
+// logs them (go test ./auth -run PasskeyLoginDatabaseWork -v).
+func TestPasskeyLoginDatabaseWork(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t, Migrations, NotifyMigrations))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{
+		Pool: pool, Log: testLogger(t), Passwords: NewPasswordHasher(fastArgon, 4),
+		PINKey:       []byte("test-pin-key-0123456789abcdef0123"),
+		WebAuthn:     &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
+		ClientLimits: DefaultClientLimits, Outbox: outbox, LoginNotice: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	e := newTestEnvWithHandler(t, svc, web.WithClientAddr(nil, mux))
+	phone := e.registeredPhone(e.addAccount(demoAccount), authtest.Config{})
+	ctx := context.Background()
+	for _, loginID := range []string{"", "taro"} {
+		counter.reset()
+		options, err := phone.BeginLogin(ctx, e.browser(), loginID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := counter.roundTrips.Load(); n != 0 {
+			t.Errorf("begin (login ID %q) made %d round trips, want none", loginID, n)
+		}
+		assertion, err := phone.Get(options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counter.reset()
+		if _, err := phone.FinishLogin(ctx, e.browser(), assertion); err != nil {
+			t.Fatal(err)
+		}
+		statements, roundTrips, commits := counter.statements.Load(), counter.roundTrips.Load(), counter.commits.Load()
+		t.Logf("finish (login ID %q): %d statements, %d round trips, %d commits", loginID, statements, roundTrips, commits)
+		// begin, one batch (the address's limit, the challenge used up, the credential locked),
+		// one batch (counter, session, audit line), the login notice's enqueue, commit.
+		if statements > 7 || roundTrips > 5 || commits > 1 {
+			t.Errorf("finish: %d statements, %d round trips, %d commits; want at most 7, 5 and 1", statements, roundTrips, commits)
+		}
+	}
+}

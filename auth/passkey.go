@@ -320,25 +320,23 @@ type storedPasskey struct {
 	Email      string `db:"email"`
 }
 
-// passkeyByCredential finds the passkey with the credential ID and locks it for the counter
-// update.
-func passkeyByCredential(ctx context.Context, tx pgx.Tx, credentialID []byte) (storedPasskey, bool, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT p.account_id, p.credential_id, p.public_key, p.sign_count, p.aaguid::text AS aaguid,
-		       p.transports, p.backup_eligible, p.backup_state, p.attestation_type,
-		       a.user_handle, a.login_id, a.name, a.email
-		FROM passkeys p JOIN accounts a ON a.id = p.account_id
-		WHERE p.credential_id = $1
-		FOR UPDATE OF p`, credentialID)
-	if err != nil {
-		return storedPasskey{}, false, err
-	}
-	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[storedPasskey])
+// ignoreNoRows is err, but nil for no row: an answer a batched query may find nothing for.
+func ignoreNoRows(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return storedPasskey{}, false, nil
+		return nil
 	}
-	return p, err == nil, err
+	return err
 }
+
+// passkeyByCredentialSQL finds the passkey with the credential ID ($1) and locks it for the
+// counter update.
+const passkeyByCredentialSQL = `
+	SELECT p.account_id, p.credential_id, p.public_key, p.sign_count, p.aaguid::text AS aaguid,
+	       p.transports, p.backup_eligible, p.backup_state, p.attestation_type,
+	       a.user_handle, a.login_id, a.name, a.email
+	FROM passkeys p JOIN accounts a ON a.id = p.account_id
+	WHERE p.credential_id = $1
+	FOR UPDATE OF p`
 
 // FinishLogin verifies an assertion (its PublicKeyCredential JSON) and creates a passkey
 // session, in one transaction (§10): the ceremony found by the challenge is consumed and, only
@@ -346,36 +344,24 @@ func passkeyByCredential(ctx context.Context, tx pgx.Tx, credentialID []byte) (s
 // signature counter checked and updated (§2.6), the session created and the login audited.
 // Every refusal looks the same to the client.
 func (s *Service) FinishLogin(ctx context.Context, body []byte) (PasskeyLogin, error) {
-	if err := s.checkClient(ctx, s.pool, limitPasskeyLogin); err != nil {
-		return PasskeyLogin{}, err
-	}
 	out, err := s.finishLoginRequest(ctx, body)
 	return out, s.countRefusal(ctx, limitPasskeyLogin, err)
 }
 
-// finishLoginRequest is FinishLogin past the client address's limit.
+// finishLoginRequest is FinishLogin but for counting its refusal.
 func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyLogin, error) {
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
-	if err != nil {
-		s.log.InfoContext(ctx, "passkey login refused", "reason", "unparsable", "err", err)
-		return PasskeyLogin{}, errLoginFailed(false)
-	}
-	challenge, err := base64.RawURLEncoding.DecodeString(parsed.Response.CollectedClientData.Challenge)
-	if err != nil {
-		return PasskeyLogin{}, errLoginFailed(false)
-	}
-	sealed, ok := s.sealer.Open(challenge)
-	if !ok {
-		// Not a challenge of this server's: altered, made up, or another relying party's.
-		s.log.InfoContext(ctx, "passkey login refused", "reason", "unknown_ceremony")
-		return PasskeyLogin{}, errLoginFailed(false)
-	}
-	if !sealed.Expires.After(s.now()) {
-		s.log.InfoContext(ctx, "passkey login refused", "reason", "ceremony_expired")
+	parsed, challenge, sealed, reason := s.openLoginRequest(body)
+	if reason != "" {
+		// Refused before any database work; an address over its limit is told so (the limit's
+		// probe is part of the finish's first round trip otherwise).
+		s.log.InfoContext(ctx, "passkey login refused", "reason", reason)
+		if err := s.checkClient(ctx, s.pool, limitPasskeyLogin); err != nil {
+			return PasskeyLogin{}, err
+		}
 		return PasskeyLogin{}, errLoginFailed(false)
 	}
 	var out PasskeyLogin
-	err = pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.finishLogin(ctx, tx, challenge, sealed, parsed)
 		return err
@@ -386,23 +372,67 @@ func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyL
 	return out, err
 }
 
+// openLoginRequest parses an assertion and opens its sealed challenge, or says why it cannot
+// be finished: unparsable, not a challenge of this server's (altered, made up, another relying
+// party's), or past its end.
+func (s *Service) openLoginRequest(body []byte) (*protocol.ParsedCredentialAssertionData, []byte, SealedLogin, string) {
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	if err != nil {
+		return nil, nil, SealedLogin{}, "unparsable"
+	}
+	challenge, err := base64.RawURLEncoding.DecodeString(parsed.Response.CollectedClientData.Challenge)
+	if err != nil {
+		return nil, nil, SealedLogin{}, "unknown_ceremony"
+	}
+	sealed, ok := s.sealer.Open(challenge)
+	if !ok {
+		return nil, nil, SealedLogin{}, "unknown_ceremony"
+	}
+	if !sealed.Expires.After(s.now()) {
+		return nil, nil, SealedLogin{}, "ceremony_expired"
+	}
+	return parsed, challenge, sealed, ""
+}
+
 // finishLogin is FinishLogin's transaction, for a live sealed ceremony.
 func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, sealed SealedLogin, parsed *protocol.ParsedCredentialAssertionData) (PasskeyLogin, error) {
 	now := s.now()
-	// The ceremony is used up first, whatever follows: without a live one that nobody used,
-	// nothing about the credential is looked up, told or audited, so nobody can probe
-	// credential IDs or fill an account's audit trail with failures by replaying an assertion.
-	fresh, err := ConsumeChallenge(ctx, tx, challenge, sealed.Expires)
-	if err != nil {
+	// One round trip (§10): the client address's limit, when on; the challenge used up; the
+	// credential looked up and locked. An address over its limit is refused and the
+	// transaction rolls back, using nothing up. The ceremony is used up whatever follows: without
+	// a live one that nobody used, nothing about the credential is told or audited, so nobody
+	// can probe credential IDs or fill an account's audit trail with failures by replaying an
+	// assertion.
+	var (
+		over, fresh, known bool
+		resetsAt           time.Time
+		pk                 storedPasskey
+	)
+	b := &pgx.Batch{}
+	if lim, client, ok := s.clientLimit(ctx, limitPasskeyLogin); ok {
+		b.Queue(overSQL, limitPasskeyLogin, client, now, lim.Max).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&resetsAt)
+			over = err == nil
+			return ignoreNoRows(err)
+		})
+	}
+	b.Queue(consumeChallengeSQL, CeremonyKey(challenge), sealed.Expires).QueryRow(func(row pgx.Row) error {
+		return ignoreNoRows(row.Scan(&fresh))
+	})
+	b.Queue(passkeyByCredentialSQL, parsed.RawID).Query(func(rows pgx.Rows) error {
+		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[storedPasskey])
+		pk, known = p, err == nil
+		return ignoreNoRows(err)
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return PasskeyLogin{}, err
+	}
+	if over {
+		return PasskeyLogin{}, s.limited(limitPasskeyLogin, now, resetsAt)
 	}
 	if !fresh {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "ceremony_used")
 		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(false))
-	}
-	pk, known, err := passkeyByCredential(ctx, tx, parsed.RawID)
-	if err != nil {
-		return PasskeyLogin{}, err
 	}
 	if !known {
 		// A staff member's passkey is the console's, not unknown: the page must not have the
@@ -428,7 +458,10 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, 
 	// The ceremony as go-webauthn began it: the sealed challenge, user verification required.
 	// Its end was checked against kagi's clock above.
 	session := webauthn.SessionData{Challenge: base64.RawURLEncoding.EncodeToString(challenge), UserVerification: protocol.VerificationRequired}
-	var cred *webauthn.Credential
+	var (
+		cred *webauthn.Credential
+		err  error
+	)
 	if sealed.LoginID != "" {
 		// Begun with the login ID: the account and its credential are fixed.
 		session.UserID = user.WebAuthnID()
@@ -459,19 +492,14 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, 
 		return refuse("clone_warning", nil)
 	}
 
-	_, err = tx.Exec(ctx, `
-		UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4
-		WHERE account_id = $1`, pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now)
-	if err != nil {
-		return PasskeyLogin{}, err
-	}
-	token, expires, err := s.createSession(ctx, tx, pk.AccountID, AssurancePasskey, time.Time{})
-	if err != nil {
-		return PasskeyLogin{}, err
-	}
-	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
+	// The writes in one round trip: the counter and last use, the session, the audit line.
+	b = &pgx.Batch{}
+	b.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4 WHERE account_id = $1`,
+		pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now)
+	token, expires := s.queueSession(b, pk.AccountID, AssurancePasskey, time.Time{})
+	queueAudit(b, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
 		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})
-	if err != nil {
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return PasskeyLogin{}, err
 	}
 	if s.loginNotice {

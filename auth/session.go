@@ -54,19 +54,35 @@ func TokenHash(token string) []byte {
 	return h[:]
 }
 
+// createSessionSQL stores a session: $1 token hash, $2 account, $3 assurance, $4 now, $5 end.
+const createSessionSQL = `
+	INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at, last_seen_at)
+	VALUES ($1, $2, $3, $4, $4, $5, $4)`
+
 // createSession stores a new session in tx and returns its cookie token. A session never
 // outlives until (the fallback window's end) when until is non-zero.
 func (s *Service) createSession(ctx context.Context, tx pgx.Tx, accountID int64, a Assurance, until time.Time) (string, time.Time, error) {
+	token, expires, args := s.newSession(accountID, a, until)
+	_, err := tx.Exec(ctx, createSessionSQL, args...)
+	return token, expires, err
+}
+
+// queueSession is createSession queued on b, for a transaction that sends its writes together.
+func (s *Service) queueSession(b *pgx.Batch, accountID int64, a Assurance, until time.Time) (string, time.Time) {
+	token, expires, args := s.newSession(accountID, a, until)
+	b.Queue(createSessionSQL, args...)
+	return token, expires
+}
+
+// newSession draws a session's token and returns it, its end and createSessionSQL's arguments.
+func (s *Service) newSession(accountID int64, a Assurance, until time.Time) (string, time.Time, []any) {
 	now := s.now()
 	expires := now.Add(s.ttl)
 	if !until.IsZero() && until.Before(expires) {
 		expires = until
 	}
 	token, hash := NewSessionToken()
-	_, err := tx.Exec(ctx, `
-		INSERT INTO sessions (token_hash, account_id, assurance, created_at, authenticated_at, expires_at, last_seen_at)
-		VALUES ($1, $2, $3, $4, $4, $5, $4)`, hash, accountID, a, now, expires)
-	return token, expires, err
+	return token, expires, []any{hash, accountID, a, now, expires}
 }
 
 func (s *Service) setSessionCookie(w http.ResponseWriter, token string, expires time.Time) {
