@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,8 +27,10 @@ func Audit(ctx context.Context, q pgdb.Querier, ev AuditEvent) error {
 	return err
 }
 
-// auditSQL writes one audit line.
-const auditSQL = `INSERT INTO audit_log (at, account_id, actor, event, detail) VALUES ($1, $2, $3, $4, $5)`
+// auditSQL writes one audit line. The detail goes as JSON text cast in the statement, so it is
+// valid in every pgx exec mode, a transaction-mode pooler's (exec, simple protocol) too, where
+// nothing tells pgx the parameter's type.
+const auditSQL = `INSERT INTO audit_log (at, account_id, actor, event, detail) VALUES ($1, $2, $3, $4, $5::text::jsonb)`
 
 // args are auditSQL's arguments for ev.
 func (ev AuditEvent) args() []any {
@@ -35,11 +38,16 @@ func (ev AuditEvent) args() []any {
 	if ev.AccountID != 0 {
 		account = &ev.AccountID
 	}
-	detail := ev.Detail
-	if detail == nil {
-		detail = map[string]any{}
+	detail := []byte("{}")
+	if len(ev.Detail) > 0 {
+		var err error
+		if detail, err = json.Marshal(ev.Detail); err != nil {
+			// A detail is built of strings, numbers, times and maps of them: it always
+			// marshals. Were it not to, the line still says what happened.
+			detail = []byte(`{"detail_unencodable":true}`)
+		}
 	}
-	return []any{ev.At, account, ev.Actor, ev.Event, detail}
+	return []any{ev.At, account, ev.Actor, ev.Event, string(detail)}
 }
 
 // queueAudit is Audit queued on b, for a transaction that sends its writes together.

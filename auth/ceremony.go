@@ -55,7 +55,7 @@ func storeRegistration(ctx context.Context, q pgdb.Querier, challenge []byte, ac
 	}
 	_, err = q.Exec(ctx, `
 		INSERT INTO webauthn_ceremonies (id, kind, account_id, session, expires_at)
-		VALUES ($1, 'register', $2, $3, $4)`, CeremonyKey(challenge), accountID, data, expires)
+		VALUES ($1, 'register', $2, $3::text::jsonb, $4)`, CeremonyKey(challenge), accountID, string(data), expires)
 	return err
 }
 

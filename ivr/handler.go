@@ -3,6 +3,7 @@ package ivr
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -290,9 +291,15 @@ func (h *Handler) step(ctx context.Context, sid, from, line string, ev Event) (s
 		if outcome != "" {
 			linked = &outcome
 		}
+		// The state goes as JSON text cast in the statement, valid in every pgx exec mode (a
+		// transaction-mode pooler's too, where nothing tells pgx the parameter's type).
+		state, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE ivr_calls SET state = $2, updated_at = $3, account_id = COALESCE($4, account_id), outcome = COALESCE($5, outcome)
-			WHERE call_sid = $1`, sid, st, now, account, linked); err != nil {
+			UPDATE ivr_calls SET state = $2::text::jsonb, updated_at = $3, account_id = COALESCE($4, account_id), outcome = COALESCE($5, outcome)
+			WHERE call_sid = $1`, sid, string(state), now, account, linked); err != nil {
 			return err
 		}
 		attrs := []any{"call_sid", sid, "from_step", string(before), "to_step", string(st.Step), "attempts", st.Attempts, "outcome", outcome}

@@ -121,6 +121,10 @@ type Config struct {
 	RetryBase time.Duration
 	// PollInterval is how often idle workers look for due retries. Zero means river's default.
 	PollInterval time.Duration
+	// PollOnly has the workers look for new messages every PollInterval instead of being woken
+	// by PostgreSQL's LISTEN/NOTIFY, which a transaction-mode pooler cannot carry (its
+	// connections are no sessions of kagi's).
+	PollOnly bool
 }
 
 // Outbox enqueues messages in the transaction of their event and, when started, delivers them.
@@ -165,6 +169,7 @@ func New(cfg Config) (*Outbox, error) {
 		Workers:           workers,
 		Logger:            o.log.With("component", "outbox"),
 		FetchPollInterval: cfg.PollInterval,
+		PollOnly:          cfg.PollOnly,
 		JobTimeout:        time.Minute,
 
 		CompletedJobRetentionPeriod: deliveredRetention,

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,16 +71,33 @@ var ConnDefaults = map[string]string{
 	"lock_timeout":      "4s",
 }
 
+// Pooler says what stands between kagi and PostgreSQL.
+type Pooler int
+
+const (
+	// Direct: kagi's connections are PostgreSQL's own sessions.
+	Direct Pooler = iota
+	// TransactionPooler: a pooler in transaction mode (PgBouncer's pool_mode = transaction), which
+	// hands each transaction any server connection. Statements are then sent without prepared
+	// statements of kagi's naming (pgx's exec mode: each one parsed, bound and run in one round
+	// trip), and no session setting is sent at startup — a pooler such as PgBouncer 1.18 refuses
+	// statement_timeout and lock_timeout there: set them on the serving role instead (README).
+	TransactionPooler
+)
+
 // Open connects a pool and checks the database answers, so a wrong DATABASE_URL fails at start.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, pooler Pooler) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("pgdb: parse database url: %w", err)
 	}
 	for k, v := range ConnDefaults {
-		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set && (pooler == Direct || k == "application_name") {
 			cfg.ConnConfig.RuntimeParams[k] = v
 		}
+	}
+	if pooler == TransactionPooler && !strings.Contains(url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

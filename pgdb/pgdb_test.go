@@ -90,7 +90,7 @@ func TestOpenSetsConnectionDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		url, wantLockTimeout string
 	}{{url, "4s"}, {url + "&lock_timeout=1500ms", "1500ms"}} {
-		pool, err := pgdb.Open(ctx, tc.url)
+		pool, err := pgdb.Open(ctx, tc.url, pgdb.Direct)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -551,8 +551,8 @@ func storeStaffCeremony(ctx context.Context, q pgdb.Querier, kind string, challe
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO staff_ceremonies (id, kind, staff_id, session, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		auth.CeremonyKey(challenge), kind, staffID, data, expires)
+	_, err = q.Exec(ctx, `INSERT INTO staff_ceremonies (id, kind, staff_id, session, expires_at) VALUES ($1, $2, $3, $4::text::jsonb, $5)`,
+		auth.CeremonyKey(challenge), kind, staffID, string(data), expires)
 	return err
 }
 

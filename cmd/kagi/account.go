@@ -29,7 +29,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if *dbURL == "" {
 		return errors.New("missing settings: DATABASE_URL")
 	}
-	pool, err := pgdb.Open(ctx, *dbURL)
+	pool, err := pgdb.Open(ctx, *dbURL, pgdb.Direct)
 	if err != nil {
 		return err
 	}

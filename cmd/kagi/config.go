@@ -25,6 +25,7 @@ import (
 	"kagi/auth"
 	"kagi/hours"
 	"kagi/notify"
+	"kagi/pgdb"
 	"kagi/recovery"
 	"kagi/staff"
 	"kagi/web"
@@ -38,6 +39,7 @@ type setting struct {
 
 var settings = []setting{
 	{env: "DATABASE_URL", flag: "database-url", usage: "PostgreSQL connection string"},
+	{env: "KAGI_DB_POOLER", flag: "db-pooler", usage: "what stands between kagi and PostgreSQL: empty (direct) or transaction (a pooler such as PgBouncer in pool_mode = transaction)"},
 	{env: "KAGI_LISTEN", flag: "listen", def: ":8080", usage: "listen address"},
 	{env: "KAGI_PUBLIC_URL", flag: "public-url", usage: "base URL browsers and Twilio use"},
 	{env: "TWILIO_AUTH_TOKEN", flag: "twilio-auth-token", secret: true, usage: "validates X-Twilio-Signature"},
@@ -94,8 +96,11 @@ const devMailFrom = "kagi-dev@localhost"
 
 // config is the parsed configuration, loaded once at start.
 type config struct {
-	Dev             bool
-	DatabaseURL     string
+	Dev         bool
+	DatabaseURL string
+	// Pooler is KAGI_DB_POOLER: with a transaction-mode pooler, statements go without prepared
+	// statements and the outbox polls (pgdb.TransactionPooler).
+	Pooler          pgdb.Pooler
 	Listen          string
 	PublicURL       *url.URL
 	TwilioAuthToken string
@@ -291,6 +296,13 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	}
 
 	c := &config{Dev: dev, DatabaseURL: raw["DATABASE_URL"], Listen: raw["KAGI_LISTEN"], TwilioAuthToken: raw["TWILIO_AUTH_TOKEN"]}
+	switch raw["KAGI_DB_POOLER"] {
+	case "":
+	case "transaction":
+		c.Pooler = pgdb.TransactionPooler
+	default:
+		errs = append(errs, fmt.Errorf("KAGI_DB_POOLER %q must be empty (direct) or transaction", raw["KAGI_DB_POOLER"]))
+	}
 	var err error
 	if c.PublicURL, err = origin("KAGI_PUBLIC_URL", raw["KAGI_PUBLIC_URL"], "https://login.example.jp", dev, p == forServe,
 		"the /dev/ pages show every texted code and every mail to whoever reaches them"); err != nil {

@@ -54,7 +54,7 @@ type app struct {
 // tools get one that only enqueues, for the running server to send.
 func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*app, error) {
 	log := slog.New(web.RequestIDLogs(slog.NewJSONHandler(logOut, nil)))
-	pool, err := pgdb.Open(ctx, c.DatabaseURL)
+	pool, err := pgdb.Open(ctx, c.DatabaseURL, c.Pooler)
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +75,10 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Mailer: mailer,
 		Texter: texter,
 		SMS:    c.Twilio != nil || c.Dev,
-		Brand:  c.BrandName,
-		Audit:  auth.NotifyAudit(time.Now),
+		// Behind a transaction-mode pooler LISTEN cannot work: the workers poll.
+		PollOnly: c.Pooler == pgdb.TransactionPooler,
+		Brand:    c.BrandName,
+		Audit:    auth.NotifyAudit(time.Now),
 	})
 	if err != nil {
 		pool.Close()
