@@ -12,7 +12,7 @@ import (
 
 // BenchmarkOutboxToSMTP measures delivery through the outbox: each round enqueues a batch of
 // login notices in one transaction and waits until river's workers have handed every one to a
-// local SMTP server (go-smtp), one connection per message as in production. Figure: messages
+// local SMTP server (go-smtp), its connections kept between messages as in production. Figure: messages
 // per second, end to end (render, check, SMTP, job completion).
 func BenchmarkOutboxToSMTP(b *testing.B) {
 	const batch = 500

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -124,8 +125,11 @@ func ParseMailFrom(raw string) (string, error) {
 	return a.String(), nil
 }
 
-// SMTPMailer sends the customer emails through an SMTP relay. Each message is its own connection:
-// the outbox sends few, and no state is shared between concurrent sends.
+// SMTPMailer sends the customer emails through an SMTP relay. A connection, once its TLS and
+// login are done, is kept for the next message (up to maxIdleSMTP of them, each idle at most
+// smtpIdleFor), so a burst of notices — a login notice per passkey login at the market's
+// opening — costs one handshake per worker, not one per message. Concurrent sends each use a
+// connection of their own.
 type SMTPMailer struct {
 	cfg  SMTPConfig
 	from *mail.Address
@@ -133,7 +137,24 @@ type SMTPMailer struct {
 	domain string
 	// rootCAs verifies the server's certificate; nil is the system's. Tests set their own.
 	rootCAs *x509.CertPool
+
+	mu   sync.Mutex
+	idle []idleSMTP
 }
+
+// idleSMTP is a connected client waiting for the next message, and since when.
+type idleSMTP struct {
+	c     *gomail.Client
+	since time.Time
+}
+
+// Bounds of the kept connections: as many as the outbox has workers at a time, and shorter
+// than the idle timeout of common relays (Postfix: 300 s), so a kept connection is rarely
+// found closed by the server.
+const (
+	maxIdleSMTP = 4
+	smtpIdleFor = 30 * time.Second
+)
 
 // NewSMTPMailer checks cfg and the sender once, so a bad setting stops the server at start
 // instead of failing every message.
@@ -167,6 +188,9 @@ func (m *SMTPMailer) client() (*gomail.Client, error) {
 	opts := []gomail.Option{
 		gomail.WithPort(m.cfg.Port),
 		gomail.WithTimeout(smtpTimeout),
+		// No NOOP before each message: a kept connection the server closed fails at MAIL FROM,
+		// before anything of the message is sent, and send tries a new one.
+		gomail.WithoutNoop(),
 		gomail.WithTLSConfig(&tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: m.rootCAs}),
 	}
 	switch {
@@ -208,11 +232,8 @@ func (m *SMTPMailer) SendMail(ctx context.Context, msg Mail) error {
 	gm.SetMessageIDWithValue(rand.Text() + "@" + m.domain)
 	gm.SetBodyString(gomail.TypeTextPlain, msg.Body)
 
-	c, err := m.client()
+	err = m.send(ctx, gm)
 	if err != nil {
-		return fmt.Errorf("smtp: %w", err)
-	}
-	if err := c.DialAndSendWithContext(ctx, gm); err != nil {
 		err = fmt.Errorf("smtp: send to %s: %w", maskEmail(to.Address), err)
 		if refusedForGood(err) {
 			return Permanent(err)
@@ -220,6 +241,63 @@ func (m *SMTPMailer) SendMail(ctx context.Context, msg Mail) error {
 		return err
 	}
 	return nil
+}
+
+// send sends gm on a kept connection, or on a new one. A connection that failed is closed,
+// never kept. A kept one that failed short of a refusal for good — most often closed by the
+// server while it waited — is tried once more on a new connection: no server accepted the
+// message (that would have ended the send without an error), so it is not sent twice.
+func (m *SMTPMailer) send(ctx context.Context, gm *gomail.Msg) error {
+	if c := m.take(); c != nil {
+		err := c.Send(gm)
+		if err == nil {
+			m.keep(c)
+			return nil
+		}
+		_ = c.Close()
+		if refusedForGood(err) {
+			return err
+		}
+	}
+	c, err := m.client()
+	if err != nil {
+		return err
+	}
+	if err := c.DialWithContext(ctx); err != nil {
+		return err
+	}
+	if err := c.Send(gm); err != nil {
+		_ = c.Close()
+		return err
+	}
+	m.keep(c)
+	return nil
+}
+
+// take returns a kept connection not idle for too long, closing the ones that are, or nil.
+func (m *SMTPMailer) take() *gomail.Client {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for len(m.idle) > 0 {
+		last := m.idle[len(m.idle)-1]
+		m.idle = m.idle[:len(m.idle)-1]
+		if time.Since(last.since) < smtpIdleFor {
+			return last.c
+		}
+		_ = last.c.Close()
+	}
+	return nil
+}
+
+// keep keeps c for the next message, or closes it when enough are kept.
+func (m *SMTPMailer) keep(c *gomail.Client) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.idle) >= maxIdleSMTP {
+		_ = c.Close()
+		return
+	}
+	m.idle = append(m.idle, idleSMTP{c: c, since: time.Now()})
 }
 
 // refusedForGood reports a 5xx reply to the recipient or the message itself. A 5xx to MAIL FROM

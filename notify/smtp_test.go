@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -49,6 +50,16 @@ type smtpServer struct {
 	mu   sync.Mutex
 	got  []received
 	auth []string // mechanisms clients used
+	// clients are the client addresses of the connections opened, one per TCP connection (a
+	// session restarts after STARTTLS on the same one).
+	clients sync.Map
+}
+
+// connections is how many TCP connections clients opened.
+func (srv *smtpServer) connections() int {
+	n := 0
+	srv.clients.Range(func(any, any) bool { n++; return true })
+	return n
 }
 
 type smtpTLSMode int
@@ -75,6 +86,7 @@ func startSMTP(t testing.TB, mode smtpTLSMode, configure func(*smtpServer)) *smt
 		configure(srv)
 	}
 	s := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		srv.clients.Store(c.Conn().RemoteAddr().String(), true)
 		return &smtpSession{srv: srv, conn: c}, nil
 	}))
 	s.Domain = "127.0.0.1"
@@ -605,5 +617,52 @@ func TestSMTPMailerRequireTLS(t *testing.T) {
 				t.Errorf("the relay got %d messages and %d authentications in the clear", len(got), authed)
 			}
 		})
+	}
+}
+
+// A burst of messages reuses the connection the first one opened: one TLS handshake and one
+// login for all of them, every message delivered whole and to its own recipient.
+func TestSMTPMailerKeepsItsConnection(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, startTLS, func(s *smtpServer) { s.users["kagi"] = "secret" })
+	_, roots := testCert(t)
+	m, err := NewSMTPMailer(SMTPConfig{Host: srv.host, Port: srv.port, Username: "kagi", Password: "secret", RequireTLS: true}, "no-reply@kagi-sec.example.jp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.rootCAs = roots
+	const n = 10
+	for i := range n {
+		if err := m.SendMail(context.Background(), Mail{To: fmt.Sprintf("user%d@example.jp", i), Subject: "ログインのお知らせ", Body: fmt.Sprintf("本文 %d", i)}); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	got := srv.received()
+	if len(got) != n || srv.connections() != 1 {
+		t.Fatalf("%d messages over %d connections, want %d over 1", len(got), srv.connections(), n)
+	}
+	for i, r := range got {
+		if len(r.to) != 1 || r.to[0] != fmt.Sprintf("user%d@example.jp", i) || !r.tls || r.user != "kagi" {
+			t.Fatalf("message %d: %+v", i, r)
+		}
+	}
+	// Concurrent sends each take a connection of their own; no more are kept than the bound.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := m.SendMail(context.Background(), Mail{To: fmt.Sprintf("c%d@example.jp", i), Subject: "件名", Body: "本文"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(srv.received()); got != n+8 {
+		t.Fatalf("%d messages, want %d", got, n+8)
+	}
+	m.mu.Lock()
+	kept := len(m.idle)
+	m.mu.Unlock()
+	if kept > maxIdleSMTP {
+		t.Fatalf("%d connections kept, want at most %d", kept, maxIdleSMTP)
 	}
 }
