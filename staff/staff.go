@@ -81,10 +81,6 @@ const (
 	staffCeremonyTTL = 6 * time.Minute
 )
 
-// ceremonyEnroll is the kind of the staff ceremonies stored (staff_ceremonies): an enrollment's.
-// A login's is sealed into its challenge, as the customers' are.
-const ceremonyEnroll = "enroll"
-
 // actorBootstrap is who adds the very first staff members, before any supervisor has enrolled
 // a passkey and so can be named as acting (§6): the command line itself.
 const actorBootstrap = "cli"
@@ -539,38 +535,39 @@ func (s *Service) BeginEnrollment(ctx context.Context, code string) (*protocol.C
 	if err != nil {
 		return nil, err
 	}
-	err = storeStaffCeremony(ctx, s.pool, ceremonyEnroll, creation.Response.Challenge, &staffID, wsess, s.now().Add(staffCeremonyTTL))
+	err = storeEnrollment(ctx, s.pool, creation.Response.Challenge, staffID, wsess, s.now().Add(staffCeremonyTTL))
 	return creation, err
 }
 
-// storeStaffCeremony keeps a staff ceremony under the key the customers' are kept under
-// (auth.CeremonyKey): the finish carries the challenge in its signed client data, so no cookie
-// ties begin and finish together and any replica finishes what another began.
-func storeStaffCeremony(ctx context.Context, q pgdb.Querier, kind string, challenge []byte, staffID *int64, sess *webauthn.SessionData, expires time.Time) error {
+// storeEnrollment keeps an enrollment ceremony of the staff member under the key the
+// customers' are kept under (auth.CeremonyKey): the finish carries the challenge in its signed
+// client data, so no cookie ties begin and finish together and any replica finishes what
+// another began. A login's ceremony is not stored: it is sealed into its challenge.
+func storeEnrollment(ctx context.Context, q pgdb.Querier, challenge []byte, staffID int64, sess *webauthn.SessionData, expires time.Time) error {
 	data, err := json.Marshal(sess)
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO staff_ceremonies (id, kind, staff_id, session, expires_at) VALUES ($1, $2, $3, $4::text::jsonb, $5)`,
-		auth.CeremonyKey(challenge), kind, staffID, string(data), expires)
+	_, err = q.Exec(ctx, `INSERT INTO staff_ceremonies (id, kind, staff_id, session, expires_at) VALUES ($1, 'enroll', $2, $3::text::jsonb, $4)`,
+		auth.CeremonyKey(challenge), staffID, string(data), expires)
 	return err
 }
 
-// staffCeremony is a stored staff ceremony, taken out of the table by its finish.
+// staffCeremony is a stored enrollment ceremony, taken out of the table by its finish.
 type staffCeremony struct {
-	StaffID   *int64
+	StaffID   int64
 	Session   webauthn.SessionData
 	ExpiresAt time.Time
 }
 
-// consumeStaffCeremony takes a ceremony out of the table: each is finished once, whatever the
-// outcome. One past its end is returned too (and consumed); the caller refuses it.
-func consumeStaffCeremony(ctx context.Context, tx pgx.Tx, id []byte, kind string) (staffCeremony, bool, error) {
+// consumeEnrollment takes an enrollment ceremony out of the table: each is finished once,
+// whatever the outcome. One past its end is returned too (and consumed); the caller refuses it.
+func consumeEnrollment(ctx context.Context, tx pgx.Tx, id []byte) (staffCeremony, bool, error) {
 	var (
 		c    staffCeremony
 		data []byte
 	)
-	err := tx.QueryRow(ctx, `DELETE FROM staff_ceremonies WHERE id = $1 AND kind = $2 RETURNING staff_id, session, expires_at`, id, kind).
+	err := tx.QueryRow(ctx, `DELETE FROM staff_ceremonies WHERE id = $1 AND kind = 'enroll' RETURNING staff_id, session, expires_at`, id).
 		Scan(&c.StaffID, &data, &c.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return staffCeremony{}, false, nil
@@ -643,7 +640,7 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 	if _, err := tx.Exec(ctx, enrollmentStaffSQL, id); err != nil {
 		return Login{}, err
 	}
-	c, found, err := consumeStaffCeremony(ctx, tx, id, ceremonyEnroll)
+	c, found, err := consumeEnrollment(ctx, tx, id)
 	if err != nil {
 		return Login{}, err
 	}
@@ -655,9 +652,9 @@ func (s *Service) finishEnrollment(ctx context.Context, tx pgx.Tx, hash, id []by
 		st   Staff
 		user auth.PasskeyUser
 	)
-	err = tx.QueryRow(ctx, liveCodeSQL, hash, *c.StaffID, now).Scan(&st.ID, &st.LoginID, &st.Name, &st.Role, &user.Handle)
+	err = tx.QueryRow(ctx, liveCodeSQL, hash, c.StaffID, now).Scan(&st.ID, &st.LoginID, &st.Name, &st.Role, &user.Handle)
 	if errors.Is(err, pgx.ErrNoRows) {
-		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "invalid_code", "staff_id", *c.StaffID)
+		s.log.InfoContext(ctx, "staff enrollment refused", "reason", "invalid_code", "staff_id", c.StaffID)
 		return Login{}, pgdb.Keep(errInvalidCode)
 	}
 	if err != nil {

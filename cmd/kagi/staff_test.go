@@ -386,9 +386,12 @@ func TestStaffEnableKeepsOneIdentity(t *testing.T) {
 func TestStaffRoleChange(t *testing.T) {
 	t.Parallel()
 	url, env := staffWithSupervisors(t)
-	out, err := kagi(t, env, "staff", "role", "--login-id", "sato", "--role", "supervisor", "--by", "boss")
+	out, err := kagi(t, env, "staff", "role", "--login-id", "sato", "--role", "supervisor", "--by", "boss", "--reason", "異動 S-12")
 	if err != nil || !strings.Contains(out, "sato is now supervisor (was operator)") {
 		t.Fatalf("promote: %v %q", err, out)
+	}
+	if n := count(t, url, `SELECT count(*) FROM audit_log WHERE event = 'staff_role_changed' AND detail->>'reason' = '異動 S-12'`); n != 1 {
+		t.Fatal("--reason is not in the trail")
 	}
 	fakeEnroll(t, url, "sato")
 	if out, err := kagi(t, env, "staff", "role", "--login-id", "boss", "--role", "operator", "--by", "boss"); err == nil ||
