@@ -318,6 +318,7 @@ func TestPasskeyLoginDatabaseWork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("begin (login ID %q): %d statements, %d round trips, %d commits", loginID, counter.statements.Load(), counter.roundTrips.Load(), counter.commits.Load())
 		if n := counter.roundTrips.Load(); n != 0 {
 			t.Errorf("begin (login ID %q) made %d round trips, want none", loginID, n)
 		}
