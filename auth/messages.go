@@ -26,6 +26,7 @@ const (
 	msgConditionalOnlyAfterRecovery = "この方法でのパスキーの作成は、一時的なログインの直後にのみ行えます。「パスキーを作成」ボタンからお試しください。"
 	msgBadMediation                 = "リクエストの形式が正しくありません。"
 	msgBusy                         = "ただいまログインが大変混み合っています。恐れ入りますが、しばらくしてから再度お試しください。"
+	msgNotFound                     = "お探しのページは見つかりません。"
 )
 
 // msgLoginNotTried is the refusal of a password login that is not even tried: a field left
