@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,17 +16,20 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/metadata"
+	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/google/uuid"
 
 	"kagi/auth"
 	"kagi/hours"
 	"kagi/notify"
+	"kagi/openid"
 	"kagi/pgdb"
 	"kagi/recovery"
 	"kagi/staff"
@@ -46,7 +51,12 @@ var settings = []setting{
 	{env: "KAGI_API_KEYS", flag: "api-keys", secret: true, usage: "comma-separated bearer keys of the service API"},
 	{env: "KAGI_PIN_KEY", flag: "pin-key", secret: true, usage: "key of the voice-line PIN hashes"},
 	{env: "KAGI_RP_ID", flag: "rp-id", usage: "WebAuthn relying party ID (default: host of the public URL)"},
-	{env: "KAGI_RP_ORIGINS", flag: "rp-origins", usage: "comma-separated WebAuthn origins (default: the public URL)"},
+	{env: "KAGI_RP_ORIGINS", flag: "rp-origins", usage: "comma-separated WebAuthn origins (default: the public URL); an Android app's as android:apk-key-hash:<base64url SHA-256 of its signing certificate>"},
+	{env: "KAGI_RELATED_ORIGINS", flag: "related-origins", usage: "comma-separated origins of the brokerage's other sites that use the customers' passkeys, served at /.well-known/webauthn and accepted in ceremonies (unset = none)"},
+	{env: "KAGI_ANDROID_APPS", flag: "android-apps", usage: "comma-separated PACKAGE=FINGERPRINT of the Android apps that use the customers' passkeys, the signing certificate's SHA-256 as Play Console shows it, served at /.well-known/assetlinks.json (unset = none)"},
+	{env: "KAGI_APPLE_APP_IDS", flag: "apple-app-ids", usage: "comma-separated TEAMID.bundle.id of the iOS apps that use the customers' passkeys, served at /.well-known/apple-app-site-association (unset = none)"},
+	{env: "KAGI_OIDC_CLIENTS", flag: "oidc-clients", usage: "JSON file of the OpenID Connect clients: the brokerage's applications that take kagi's login (unset = none)"},
+	{env: "KAGI_OIDC_KEY_ROTATION", flag: "oidc-key-rotation", def: openid.DefaultKeyRotation.String(), usage: "how long an OpenID Connect signing key signs before the next one takes over"},
 	{env: "KAGI_PASSKEY_CREATE_PLATFORMS", flag: "passkey-create-platforms", def: "ios,android", usage: "where passkeys may be created: ios,android or any"},
 	{env: "KAGI_FALLBACK_WINDOW", flag: "fallback-window", def: "30m", usage: "length of a fallback window"},
 	{env: "KAGI_EXPIRY_SCHEDULE", flag: "expiry-schedule", def: "@every 1m", usage: "cron spec of the expiry job (seconds allowed)"},
@@ -107,7 +117,17 @@ type config struct {
 	APIKeys         []string
 	PINKey          []byte
 	RPID            string
+	// RPOrigins are the web origins the customers' ceremonies may come from: KAGI_RP_ORIGINS
+	// with the related origins; RPOpaqueOrigins the Android apps' (android:apk-key-hash:…).
 	RPOrigins       []string
+	RPOpaqueOrigins []string
+	// Apps are the apps and sites that share the customers' RP ID, declared in the well-known
+	// documents (SPEC §11.6).
+	Apps auth.AppAssociations
+	// OIDCClients are the OpenID Connect clients (KAGI_OIDC_CLIENTS), for the provider of
+	// issue 24; OIDCKeyRotation is how long one of its signing keys signs.
+	OIDCClients     []openid.Client
+	OIDCKeyRotation time.Duration
 	CreatePlatforms []string
 	FallbackWindow  time.Duration
 	ExpirySchedule  string
@@ -329,10 +349,7 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	if c.RPID == "" && c.PublicURL != nil {
 		c.RPID = c.PublicURL.Hostname()
 	}
-	c.RPOrigins = splitList(raw["KAGI_RP_ORIGINS"])
-	if len(c.RPOrigins) == 0 && c.PublicURL != nil {
-		c.RPOrigins = []string{c.PublicURL.String()}
-	}
+	errs = append(errs, c.loadApps(raw, dev)...)
 	if c.ConsoleURL != nil && c.PublicURL != nil {
 		switch {
 		case c.ConsoleURL.String() == c.PublicURL.String():
@@ -451,6 +468,68 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 	}
 	return c, nil
 }
+
+// loadApps reads the settings of the relying party's origins, of the apps and sites that share
+// it (§11.6), and of the OpenID Provider (§11.1, §11.2). Each is opt-in, so its problems are
+// refused in every mode, --dev too.
+func (c *config) loadApps(raw map[string]string, dev bool) []error {
+	var errs []error
+	var err error
+	if c.Apps.RelatedOrigins, err = auth.ParseRelatedOrigins(raw["KAGI_RELATED_ORIGINS"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_RELATED_ORIGINS: %w", err))
+	}
+	if c.Apps.AndroidApps, err = auth.ParseAndroidApps(raw["KAGI_ANDROID_APPS"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_ANDROID_APPS: %w", err))
+	}
+	if c.Apps.AppleAppIDs, err = auth.ParseAppleAppIDs(raw["KAGI_APPLE_APP_IDS"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_APPLE_APP_IDS: %w", err))
+	}
+	for _, o := range splitList(raw["KAGI_RP_ORIGINS"]) {
+		if rest, ok := strings.CutPrefix(o, androidOriginPrefix); ok {
+			if h, err := base64.RawURLEncoding.DecodeString(rest); err != nil || len(h) != sha256.Size {
+				errs = append(errs, fmt.Errorf("KAGI_RP_ORIGINS: %q must be %s and the base64url (unpadded) SHA-256 of the app's signing certificate", o, androidOriginPrefix))
+				continue
+			}
+			c.RPOpaqueOrigins = append(c.RPOpaqueOrigins, o)
+			continue
+		}
+		u, err := url.Parse(o)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			errs = append(errs, fmt.Errorf("KAGI_RP_ORIGINS: %q is neither an origin such as https://login.example.jp nor %s…", o, androidOriginPrefix))
+		case u.Scheme == "http" && !dev:
+			errs = append(errs, fmt.Errorf("KAGI_RP_ORIGINS: %q must use https outside --dev", o))
+		default:
+			c.RPOrigins = append(c.RPOrigins, strings.TrimSuffix(o, "/"))
+		}
+	}
+	if len(c.RPOrigins) == 0 && c.PublicURL != nil {
+		c.RPOrigins = []string{c.PublicURL.String()}
+	}
+	// A related site runs its ceremonies on the customers' RP ID: its origin must be accepted.
+	for _, o := range c.Apps.RelatedOrigins {
+		if !slices.Contains(c.RPOrigins, o) {
+			c.RPOrigins = append(c.RPOrigins, o)
+		}
+	}
+	if len(c.RPOpaqueOrigins) > 0 && len(c.RPOrigins) > 0 {
+		// With an app's origin, go-webauthn holds the web origins to what a related origins
+		// document can declare: say so now, with the other problems.
+		if _, err := protocol.NewRelatedOrigins(c.RPOrigins...); err != nil {
+			errs = append(errs, fmt.Errorf("KAGI_RP_ORIGINS with KAGI_RELATED_ORIGINS: %w", err))
+		}
+	}
+	if c.OIDCClients, err = openid.LoadClients(raw["KAGI_OIDC_CLIENTS"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_OIDC_CLIENTS: %w", err))
+	}
+	if c.OIDCKeyRotation, err = time.ParseDuration(raw["KAGI_OIDC_KEY_ROTATION"]); err != nil || c.OIDCKeyRotation < time.Hour || c.OIDCKeyRotation > 8760*time.Hour {
+		errs = append(errs, fmt.Errorf("KAGI_OIDC_KEY_ROTATION %q must be a duration between 1h and 8760h, such as 720h", raw["KAGI_OIDC_KEY_ROTATION"]))
+	}
+	return errs
+}
+
+// androidOriginPrefix starts the origin an Android app's passkey ceremonies carry.
+const androidOriginPrefix = protocol.OpaqueOriginPrefixAndroidAPKKeyHash
 
 // loadNotify reads the settings of §7 and §2.12: mail, SMS, the email check and login notices.
 func (c *config) loadNotify(raw map[string]string, dev bool) []error {

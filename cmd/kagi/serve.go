@@ -24,6 +24,7 @@ import (
 	"kagi/ivr/devphone"
 	"kagi/ivr/twiliosim"
 	"kagi/notify"
+	"kagi/openid"
 	"kagi/pgdb"
 	"kagi/recovery"
 	"kagi/staff"
@@ -31,7 +32,7 @@ import (
 )
 
 // schema lists every package's migrations in dependency order.
-var schema = []pgdb.Migrations{auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations, ivr.Migrations}
+var schema = []pgdb.Migrations{auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations, ivr.Migrations, openid.Migrations}
 
 // app is the wired service graph shared by serve and the CLI commands.
 type app struct {
@@ -87,7 +88,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 	// Two relying parties with the same ceremony policy (auth.NewRelyingParty): the customers'
 	// on the public origin, and the staff's on the console's own origin (§6), so no customer
 	// origin ever sees a staff ceremony.
-	rp := &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins}
+	rp := &webauthn.Config{RPID: c.RPID, RPDisplayName: "kagi", RPOrigins: c.RPOrigins, RPOpaqueOrigins: c.RPOpaqueOrigins}
 	staffRP := &webauthn.Config{RPID: c.ConsoleURL.Hostname(), RPDisplayName: "kagi", RPOrigins: []string{c.ConsoleURL.String()}}
 	secure := c.PublicURL.Scheme == "https"
 	staffSvc, err := staff.New(staff.Config{Pool: pool, Log: log, WebAuthn: staffRP, Secret: c.PINKey, ReadLimit: c.StaffReadLimit,
@@ -107,7 +108,8 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		APIKeys:      c.APIKeys,
 		// The expiry job runs each package's purges of its own tables; auth.Config.Throttle is
 		// left at its default below, so the throttle purge gets the same.
-		Purges: slices.Concat(auth.Purges(auth.DefaultThrottle), staff.Purges(), ivr.Purges()),
+		Purges: slices.Concat(auth.Purges(auth.DefaultThrottle), staff.Purges(), ivr.Purges(),
+			openid.Purges(c.OIDCKeyRotation, openid.MaxTokenLifetime)),
 	})
 	if err != nil {
 		pool.Close()
@@ -207,6 +209,7 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	a.auth.Routes(mux)
 	a.recovery.Routes(mux)
 	line.Routes(mux)
+	auth.NewWellKnown(a.log, c.Apps).Routes(mux)
 	mux.Handle("GET /api/v1/support/status", recovery.SupportStatusHandler(a.log, a.cfg.Calendar, a.cfg.SupportEnabled, time.Now))
 	if a.cfg.Dev {
 		mux.Handle("GET /dev/mail", web.Browser(notify.DevMailHandler(a.pool, a.log)))
