@@ -407,3 +407,27 @@ func BenchmarkOutboxKeepsPace(b *testing.B) {
 		b.ReportMetric(float64(all.transactions)/float64(max(total, 1)), "transactions/notice")
 	}
 }
+
+// BenchmarkRenderLoginNotice is what the worker does to a login notice before sending it:
+// render it and check it for links; and the link check of the rendered body alone.
+func BenchmarkRenderLoginNotice(b *testing.B) {
+	ev := testEvent(KindLogin)
+	b.Run("render", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := RenderEmail(ev, testBrand); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	msg, err := RenderEmail(ev, testBrand)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("link check", func(b *testing.B) {
+		for b.Loop() {
+			if ContainsLink(msg.Body) {
+				b.Fatal("link in the login notice")
+			}
+		}
+	})
+}
