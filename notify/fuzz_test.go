@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FuzzRenderNoLink renders every kind with arbitrary name, provider and emoji: the result is a
@@ -60,4 +62,69 @@ func FuzzRenderNoLink(f *testing.F) {
 			}
 		}
 	})
+}
+
+// linkNormalizeWhole is linkNormalize as it reads: the whole text decomposed at once, with no
+// character looked up. The faster linkNormalize must agree with it on every text.
+func linkNormalizeWhole(s string) string {
+	var b strings.Builder
+	linkDecompose(&b, s)
+	return linkDefang.Replace(b.String())
+}
+
+// linkSeeds are texts to start from: links and their disguises, hostile names and every
+// rendered message.
+func linkSeeds() []string {
+	seeds := append([]string{"ex\u0301ample.com", "が\u0334\u302e\u302f\u0323", "ＡＢＣ：ｄｅｆ", "http://x", "a[.]b", "19:00"}, hostileNames...)
+	for _, d := range linkDots {
+		seeds = append(seeds, "example"+string(d.dot)+"com", "ログインID"+string(d.dot)+"パスワード", "3"+string(d.dot)+"14")
+	}
+	for _, k := range Kinds {
+		if msg, err := RenderEmail(testEvent(k), testBrand); err == nil {
+			seeds = append(seeds, msg.Subject, msg.Body)
+		}
+		if body, err := RenderSMS(testEvent(k), testBrand); err == nil {
+			seeds = append(seeds, body)
+		}
+	}
+	return seeds
+}
+
+// The link check reads the text as if it were decomposed as a whole, and finds a link exactly
+// when the pattern finds one in that: looking characters up and skipping the pattern for text
+// that cannot hold a link change nothing.
+func FuzzContainsLinkAsAWhole(f *testing.F) {
+	for _, s := range linkSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		whole := linkNormalizeWhole(s)
+		if got := linkNormalize(s); got != whole {
+			t.Fatalf("linkNormalize(%q) = %q, decomposed as a whole %q", s, got, whole)
+		}
+		if got, want := ContainsLink(s), linkPattern.MatchString(whole); got != want {
+			t.Fatalf("ContainsLink(%q) = %v, the pattern on the whole text says %v", s, got, want)
+		}
+	})
+}
+
+// Every character, alone and among others — letters, marks before and after, a dot and a
+// top-level domain — is read as the whole text's decomposition reads it.
+func TestContainsLinkEveryCharacterAsAWhole(t *testing.T) {
+	t.Parallel()
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) || r >= 1<<16 && r%61 != 0 && !unicode.IsMark(r) {
+			continue // beyond the BMP, which is looked up, a sample and every mark
+		}
+		c := string(r)
+		for _, s := range []string{"a" + c + "\u0301b", "が" + c + "\u302e。com", "1" + c + "1.1.1", "x" + c + ":y" + c + "ー"} {
+			whole := linkNormalizeWhole(s)
+			if got := linkNormalize(s); got != whole {
+				t.Fatalf("linkNormalize(%q) = %q, decomposed as a whole %q", s, got, whole)
+			}
+			if got, want := ContainsLink(s), linkPattern.MatchString(whole); got != want {
+				t.Fatalf("ContainsLink(%q) = %v, the pattern on the whole text says %v", s, got, want)
+			}
+		}
+	}
 }

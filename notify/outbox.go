@@ -91,10 +91,16 @@ const (
 
 // Deliveries in flight and the shortest pause between fetches of due messages: at most
 // maxDeliveries per fetchCooldown leave one replica (a burst of logins at the market's opening
-// mails a login notice and an email check each).
+// mails a login notice and an email check each) — 2,000 a second, four times the peak
+// passkey-login rate. Under load each fetch takes what a tenth of a second brought (45 notices
+// at 450 logins a second) in one statement, and river's completer marks them done in batches;
+// a message after a quiet spell is fetched at once, as the cooldown only holds back the fetches
+// that follow one (river also wakes the workers at most once per cooldown, so a message
+// enqueued within it of another waits for the next fetch: at most the poll interval, a
+// second). The deliveries beyond the SMTP mailer's connections wait for one.
 const (
-	maxDeliveries = 50
-	fetchCooldown = 20 * time.Millisecond
+	maxDeliveries = 200
+	fetchCooldown = 100 * time.Millisecond
 )
 
 // Config is what the outbox needs, loaded once at start.
@@ -182,10 +188,13 @@ func New(cfg Config) (*Outbox, error) {
 	}
 	if cfg.Mailer != nil {
 		o.working = true
-		// Each delivery is a round trip to the relay, so throughput is workers in flight times
-		// fetches: river fetches at most once per FetchCooldown, up to the free workers.
+		// River fetches at most once per FetchCooldown, up to the free workers. A poll
+		// interval shorter than the cooldown (the tests') shortens it: river requires that.
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxDeliveries}}
 		rc.FetchCooldown = fetchCooldown
+		if cfg.PollInterval > 0 {
+			rc.FetchCooldown = min(fetchCooldown, cfg.PollInterval)
+		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 	"unicode"
@@ -248,7 +249,49 @@ func renderName(name string) string {
 // finding a link; plain Japanese text (ログインID・パスワード), dates, times such as 19:00 and
 // numbers are not links.
 func ContainsLink(s string) bool {
-	return linkPattern.MatchString(linkNormalize(s))
+	n := linkNormalize(s)
+	return linkMayMatch(n) && linkPattern.MatchString(n)
+}
+
+// linkMayMatch reports whether linkPattern could match n, normalised text. Each of the
+// pattern's alternatives holds one of the marks checked here, with the neighbours it needs:
+// text without any — most Japanese text, whose 「。」 follows kana and whose times' colons follow
+// digits — holds no link, and the regular expression, the costly part of a notice's check,
+// need not read it.
+func linkMayMatch(n string) bool {
+	if strings.ContainsRune(n, '@') || strings.Contains(n, "//") || strings.Contains(n, "www") || strings.Contains(n, "xn--") {
+		return true
+	}
+	prev := rune(-1)
+	// scheme is whether the run of [a-z0-9+.\-] that ends at prev holds a letter, as a scheme
+	// must before its colon.
+	scheme := false
+	for i, r := range n {
+		switch r {
+		case ':':
+			if scheme && i+1 < len(n) && !strings.ContainsRune("\t\n\f\r ", rune(n[i+1])) {
+				return true // a scheme
+			}
+		case '.':
+			if next, _ := utf8.DecodeRuneInString(n[i+1:]); unicode.IsLetter(next) || unicode.IsDigit(prev) {
+				return true // a label and a top-level domain, or an IPv4 address
+			}
+		case '。':
+			next, _ := utf8.DecodeRuneInString(n[i+len("。"):])
+			if 'a' <= next && next <= 'z' || unicode.IsDigit(prev) || unicode.In(prev, unicode.Latin, unicode.Greek, unicode.Cyrillic) {
+				return true // a top-level domain after a look-alike dot, or a label before it
+			}
+		}
+		switch {
+		case 'a' <= r && r <= 'z':
+			scheme = true
+		case '0' <= r && r <= '9' || r == '+' || r == '.' || r == '-':
+		default:
+			scheme = false
+		}
+		prev = r
+	}
+	return false
 }
 
 // linkPattern matches normalised text (linkNormalize): ASCII dots are '.', every other dot
@@ -305,18 +348,53 @@ var linkDefang = strings.NewReplacer(
 
 // linkNormalize brings s to the one form linkPattern reads. Dot look-alikes are made 「。」
 // before the decomposition too, which would turn some (˙) into a space and a mark.
+//
+// Nearly every character of a notice — kanji, kana, ASCII, full-width forms — comes out as one
+// character whatever surrounds it (linkSimple), and is looked up; only runs of the others are
+// decomposed together (linkDecompose). The result is the same as decomposing the whole text.
 func linkNormalize(s string) string {
+	simple := linkSimple()
+	var b strings.Builder
+	b.Grow(len(s))
+	from := -1 // where the run of characters to decompose together began, or -1
+	for i, r := range s {
+		var out rune
+		if r < 1<<16 {
+			out = rune(simple[r])
+		}
+		if out == 0 {
+			if from < 0 {
+				from = i
+			}
+			continue
+		}
+		if from >= 0 {
+			linkDecompose(&b, s[from:i])
+			from = -1
+		}
+		b.WriteRune(out)
+	}
+	if from >= 0 {
+		linkDecompose(&b, s[from:])
+	}
+	n := b.String()
+	if strings.ContainsAny(n, "[({") {
+		n = linkDefang.Replace(n)
+	}
+	return n
+}
+
+// linkDecompose writes s, decomposed and reduced to the form linkPattern reads, to b.
+func linkDecompose(b *strings.Builder, s string) {
 	s = norm.NFKD.String(strings.Map(func(r rune) rune {
 		if linkDot(r) {
 			return '。'
 		}
 		return r
 	}, s))
-	var b strings.Builder
-	b.Grow(len(s))
 	for _, r := range s {
 		switch {
-		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) || linkInvisible(r):
+		case linkDropped(r):
 		case linkDot(r):
 			b.WriteRune('。')
 		case linkColon(r):
@@ -325,8 +403,43 @@ func linkNormalize(s string) string {
 			b.WriteRune(unicode.ToLower(r))
 		}
 	}
-	return linkDefang.Replace(b.String())
 }
+
+// linkDropped reports the characters normalisation leaves out: marks, format characters and
+// invisible letters.
+func linkDropped(r rune) bool {
+	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) || linkInvisible(r)
+}
+
+// linkSimple maps each character of the Basic Multilingual Plane that comes out of
+// linkDecompose as one character, whatever text surrounds it, to that character; the others
+// to 0. Such a character is a starter whose decomposition begins with a starter, so the
+// decomposition reorders nothing across its start; and whatever marks its decomposition ends
+// with are dropped (が is か and a voicing mark), so the marks of the text after it that are
+// kept stay in their order.
+var linkSimple = sync.OnceValue(func() *[1 << 16]uint16 {
+	var simple [1 << 16]uint16
+	var b strings.Builder
+	for r := rune(1); r < 1<<16; r++ {
+		p := norm.NFKD.PropertiesString(string(r))
+		if !utf8.ValidRune(r) || p.CCC() != 0 || p.LeadCCC() != 0 {
+			continue
+		}
+		marksDropped := true
+		for _, d := range norm.NFKD.String(string(r)) {
+			if norm.NFKD.PropertiesString(string(d)).CCC() != 0 && !linkDropped(d) {
+				marksDropped = false
+			}
+		}
+		b.Reset()
+		linkDecompose(&b, string(r))
+		out, size := utf8.DecodeRuneInString(b.String())
+		if marksDropped && size > 0 && size == b.Len() && out > 0 && out < 1<<16 {
+			simple[r] = uint16(out)
+		}
+	}
+	return &simple
+})
 
 // linkInvisible reports the blank characters that are letters, not format characters: Hangul
 // fillers.

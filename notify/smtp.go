@@ -125,11 +125,12 @@ func ParseMailFrom(raw string) (string, error) {
 	return a.String(), nil
 }
 
-// SMTPMailer sends the customer emails through an SMTP relay. A connection, once its TLS and
-// login are done, is kept for the next message (up to maxIdleSMTP of them, each idle at most
-// smtpIdleFor), so a burst of notices — a login notice per passkey login at the market's
-// opening — costs one handshake per worker, not one per message. Concurrent sends each use a
-// connection of their own.
+// SMTPMailer sends the customer emails through an SMTP relay over at most maxSMTPConns
+// connections at a time. A connection, once its TLS and login are done, is kept for the next
+// message (each idle at most smtpIdleFor), and a send that finds every connection busy waits
+// for one rather than opening another, so a burst of notices — a login notice per passkey
+// login at the market's opening, delivered by many workers at once — costs a handshake per
+// connection, not one per message.
 type SMTPMailer struct {
 	cfg  SMTPConfig
 	from *mail.Address
@@ -137,6 +138,9 @@ type SMTPMailer struct {
 	domain string
 	// rootCAs verifies the server's certificate; nil is the system's. Tests set their own.
 	rootCAs *x509.CertPool
+
+	// conns holds a token for each connection open or being opened: a send takes one first.
+	conns chan struct{}
 
 	mu   sync.Mutex
 	idle []idleSMTP
@@ -148,12 +152,14 @@ type idleSMTP struct {
 	since time.Time
 }
 
-// Bounds of the kept connections: as many as the outbox has workers at a time, and shorter
-// than the idle timeout of common relays (Postfix: 300 s), so a kept connection is rarely
+// Bounds of the connections: enough for a relay a few milliseconds away to take a login
+// notice per passkey login at the peak rate (each message is five round trips: MAIL, RCPT,
+// DATA, its end and RSET), well under the connections relays allow a client (Postfix: 50),
+// and kept shorter than their idle timeout (Postfix: 300 s), so a kept connection is rarely
 // found closed by the server.
 const (
-	maxIdleSMTP = 4
-	smtpIdleFor = 30 * time.Second
+	maxSMTPConns = 16
+	smtpIdleFor  = 30 * time.Second
 )
 
 // NewSMTPMailer checks cfg and the sender once, so a bad setting stops the server at start
@@ -176,7 +182,8 @@ func NewSMTPMailer(cfg SMTPConfig, from string) (*SMTPMailer, error) {
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
-	m := &SMTPMailer{cfg: cfg, from: a, domain: a.Address[strings.LastIndexByte(a.Address, '@')+1:]}
+	m := &SMTPMailer{cfg: cfg, from: a, domain: a.Address[strings.LastIndexByte(a.Address, '@')+1:],
+		conns: make(chan struct{}, maxSMTPConns)}
 	if _, err := m.client(); err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
@@ -243,11 +250,18 @@ func (m *SMTPMailer) SendMail(ctx context.Context, msg Mail) error {
 	return nil
 }
 
-// send sends gm on a kept connection, or on a new one. A connection that failed is closed,
-// never kept. A kept one that failed short of a refusal for good — most often closed by the
-// server while it waited — is tried once more on a new connection: no server accepted the
-// message (that would have ended the send without an error), so it is not sent twice.
+// send sends gm on a kept connection, or on a new one when none is kept and fewer than
+// maxSMTPConns are open, or else waits for one (within ctx). A connection that failed is
+// closed, never kept. A kept one that failed short of a refusal for good — most often closed
+// by the server while it waited — is tried once more on a new connection: no server accepted
+// the message (that would have ended the send without an error), so it is not sent twice.
 func (m *SMTPMailer) send(ctx context.Context, gm *gomail.Msg) error {
+	select {
+	case m.conns <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-m.conns }()
 	if c := m.take(); c != nil {
 		err := c.Send(gm)
 		if err == nil {
@@ -289,14 +303,10 @@ func (m *SMTPMailer) take() *gomail.Client {
 	return nil
 }
 
-// keep keeps c for the next message, or closes it when enough are kept.
+// keep keeps c for the next message; no more are ever open than maxSMTPConns.
 func (m *SMTPMailer) keep(c *gomail.Client) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.idle) >= maxIdleSMTP {
-		_ = c.Close()
-		return
-	}
 	m.idle = append(m.idle, idleSMTP{c: c, since: time.Now()})
 }
 

@@ -646,9 +646,9 @@ func TestSMTPMailerKeepsItsConnection(t *testing.T) {
 			t.Fatalf("message %d: %+v", i, r)
 		}
 	}
-	// Concurrent sends each take a connection of their own; no more are kept than the bound.
+	// Concurrent sends beyond the bound wait for a connection instead of opening one each.
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range 3 * maxSMTPConns {
 		wg.Go(func() {
 			if err := m.SendMail(context.Background(), Mail{To: fmt.Sprintf("c%d@example.jp", i), Subject: "件名", Body: "本文"}); err != nil {
 				t.Error(err)
@@ -656,13 +656,10 @@ func TestSMTPMailerKeepsItsConnection(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := len(srv.received()); got != n+8 {
-		t.Fatalf("%d messages, want %d", got, n+8)
+	if got := len(srv.received()); got != n+3*maxSMTPConns {
+		t.Fatalf("%d messages, want %d", got, n+3*maxSMTPConns)
 	}
-	m.mu.Lock()
-	kept := len(m.idle)
-	m.mu.Unlock()
-	if kept > maxIdleSMTP {
-		t.Fatalf("%d connections kept, want at most %d", kept, maxIdleSMTP)
+	if got := srv.connections(); got > maxSMTPConns {
+		t.Fatalf("%d connections opened, want at most %d", got, maxSMTPConns)
 	}
 }
