@@ -166,6 +166,25 @@ func (s *Service) checkClient(ctx context.Context, q pgdb.Querier, kind string) 
 	return s.limited(kind, now, resetsAt)
 }
 
+// queueCheckClient is checkClient queued on b, so that it goes with the request's other
+// statements in one round trip: once b's results are read, *refused holds the refusal of a
+// client address over its limit, and stays nil otherwise.
+func (s *Service) queueCheckClient(ctx context.Context, b *pgx.Batch, kind string, refused *error) {
+	lim, client, ok := s.clientLimit(ctx, kind)
+	if !ok {
+		return
+	}
+	now := s.now()
+	b.Queue(overSQL, kind, client, now, lim.Max).QueryRow(func(row pgx.Row) error {
+		var resetsAt time.Time
+		if err := row.Scan(&resetsAt); err != nil {
+			return ignoreNoRows(err)
+		}
+		*refused = s.limited(kind, now, resetsAt)
+		return nil
+	})
+}
+
 // clientFailed counts a failure of kind from the request's client address, and logs the one
 // that reaches the limit (once per period).
 func (s *Service) clientFailed(ctx context.Context, q pgdb.Querier, kind string) error {

@@ -78,13 +78,21 @@ func (h RecoveryHold) Fields() HoldFields {
 // markRecovered records in tx that the account was recovered now, which starts its hold: a
 // later recovery extends it.
 func markRecovered(ctx context.Context, tx pgx.Tx, accountID int64, now time.Time) error {
-	_, err := tx.Exec(ctx, `
-		UPDATE accounts SET recovered_at = GREATEST(recovered_at, $2),
-		    hold_from = CASE WHEN hold_from > $2 THEN hold_from ELSE $2 END,
-		    hold_reason = CASE WHEN hold_from > $2 THEN hold_reason ELSE 'recovery' END
-		WHERE id = $1`, accountID, now)
+	_, err := tx.Exec(ctx, markRecoveredSQL, accountID, now)
 	return err
 }
+
+// queueMarkRecovered is markRecovered queued on b, for a transaction that sends its writes
+// together.
+func queueMarkRecovered(b *pgx.Batch, accountID int64, now time.Time) {
+	b.Queue(markRecoveredSQL, accountID, now)
+}
+
+const markRecoveredSQL = `
+	UPDATE accounts SET recovered_at = GREATEST(recovered_at, $2),
+	    hold_from = CASE WHEN hold_from > $2 THEN hold_from ELSE $2 END,
+	    hold_reason = CASE WHEN hold_from > $2 THEN hold_reason ELSE 'recovery' END
+	WHERE id = $1`
 
 // markPasskeyAdded starts the hold of a first passkey bound from a password session (§2.13) in
 // tx, unless a later hold began already.

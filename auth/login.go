@@ -47,6 +47,13 @@ func (s *Service) errPasskeyRequired() *kagi.Error {
 	return e
 }
 
+// passwordCandidateSQL finds the account a password login names ($1), with whether it has a
+// passkey and the end of a pause of its password login in force at $2 (§2.12).
+const passwordCandidateSQL = `
+	SELECT a.id, a.password_hash, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey,
+	       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until
+	FROM accounts a WHERE a.login_id = $1`
+
 type passwordCandidate struct {
 	ID           int64  `db:"id"`
 	PasswordHash string `db:"password_hash"`
@@ -72,35 +79,46 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	if s.passwords.Busy() {
 		return PasswordLogin{}, errBusy
 	}
-	if err := s.checkClient(ctx, s.pool, limitPasswordLogin); err != nil {
-		return PasswordLogin{}, err
-	}
-	// The account and its window come first, so the attempt is counted where it belongs; an
-	// unknown login ID runs the same two queries, and one that no account can have (NUL,
-	// invalid UTF-8, too long) is never sent to the database.
+	// One round trip before the hash: the client address's limit and the account, so the
+	// attempt is counted where it belongs. An unknown login ID sends the same, and one that no
+	// account can have (NUL, invalid UTF-8, too long) is never sent to the database.
 	var (
-		c     passwordCandidate
-		found bool
+		c       passwordCandidate
+		found   bool
+		refused error
 	)
+	b := &pgx.Batch{}
+	s.queueCheckClient(ctx, b, limitPasswordLogin, &refused)
 	if LoginIDLookupable(loginID) {
-		rows, err := s.pool.Query(ctx, `
-			SELECT a.id, a.password_hash, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey,
-			       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until
-			FROM accounts a WHERE a.login_id = $1`, loginID, s.now())
-		if err != nil {
-			return PasswordLogin{}, err
-		}
-		c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[passwordCandidate])
-		found = err == nil
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		b.Queue(passwordCandidateSQL, loginID, s.now()).Query(func(rows pgx.Rows) error {
+			var err error
+			c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[passwordCandidate])
+			found = err == nil
+			return ignoreNoRows(err)
+		})
+	}
+	if b.Len() > 0 {
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 			return PasswordLogin{}, err
 		}
 	}
-	win, windowOpen, err := s.windows.OpenWindow(ctx, s.pool, c.ID, s.now())
-	if err != nil {
-		return PasswordLogin{}, err
+	if refused != nil {
+		return PasswordLogin{}, refused
 	}
-	windowOpen = windowOpen && found && c.HasPasskey
+	// Only an account with a passkey needs a window (§2.2), and only its login is asked about
+	// one: an unknown login ID and an account without a passkey send the same statements and
+	// hear the same refusal, while an account with a passkey is told apart by its answer anyway
+	// (passkey_required).
+	var (
+		win        Window
+		windowOpen bool
+	)
+	if found && c.HasPasskey {
+		var err error
+		if win, windowOpen, err = s.windows.OpenWindow(ctx, s.pool, c.ID, s.now()); err != nil {
+			return PasswordLogin{}, err
+		}
+	}
 	// Where the attempt is counted, and which counts a success clears: the window's own count
 	// while one is open; a known device's own count, whose success leaves the others' count
 	// alone (an attacker's failures are not forgiven by the customer's login); else the login
@@ -205,7 +223,8 @@ type completedLogin struct {
 
 // completePasswordLogin creates the session of a password login in tx: through a window it is
 // recovery-only and ends with the window, whose use is recorded (and refused when it closed a
-// moment ago). The throttle counts are cleared, the login audited and told (§7).
+// moment ago). The throttle counts are cleared, the login audited and told (§7). Without a
+// window the writes go in one round trip with the account's lock.
 func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l completedLogin) (PasswordLogin, error) {
 	now := s.now()
 	out := PasswordLogin{AccountID: l.accountID, LoginID: l.loginID, Assurance: AssurancePassword}
@@ -213,44 +232,42 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 	detail := map[string]any{"method": "password", "email_check": l.emailChecked}
 	// The account first (LockAccount's order), then §2.2 asked again under that lock: a passkey
 	// created since the password was checked shuts the password out unless a window lets it in.
-	// The email check's pass did both already, in this transaction.
+	// The email check's pass did both already, in this transaction. Without a window the lock
+	// leads the batch of writes below, and a passkey found under it rolls them back.
+	b := &pgx.Batch{}
+	var hasPasskey bool
 	if !l.emailChecked {
-		var hasPasskey bool
-		err := tx.QueryRow(ctx, `
-			SELECT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
-			FROM accounts a WHERE a.id = $1 FOR NO KEY UPDATE OF a`, l.accountID).Scan(&hasPasskey)
-		if err != nil {
-			return PasswordLogin{}, err
-		}
-		if hasPasskey && !l.windowOpen {
-			return PasswordLogin{}, s.errPasskeyRequired()
-		}
+		b.Queue(lockForPasswordLoginSQL, l.accountID).QueryRow(func(row pgx.Row) error { return row.Scan(&hasPasskey) })
 	}
 	if l.windowOpen {
 		// WindowUsed locks the window's row and refuses a window that closed since it was
-		// checked, so a window that ended a moment ago is not honoured.
+		// checked, so a window that ended a moment ago is not honoured. It is recovery's
+		// statement, after the account's lock.
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return PasswordLogin{}, err
+			}
+			b = &pgx.Batch{}
+		}
 		if err := s.windows.WindowUsed(ctx, tx, l.window, now); err != nil {
 			return PasswordLogin{}, err
 		}
 		until = l.window.ExpiresAt
 		out.Assurance, out.ViaFallbackWindow = AssurancePasswordFallback, true
 		detail["window_id"] = l.window.ID
-		if err := markRecovered(ctx, tx, l.accountID, now); err != nil {
-			return PasswordLogin{}, err
-		}
+		queueMarkRecovered(b, l.accountID, now)
 	}
 	detail["assurance"] = string(out.Assurance)
-	token, expires, err := s.createSession(ctx, tx, l.accountID, out.Assurance, until)
-	if err != nil {
+	out.Token, out.ExpiresAt = s.queueSession(b, l.accountID, out.Assurance, until)
+	b.Queue(clearAttemptsSQL, l.keys)
+	queueAudit(b, AuditEvent{At: now, AccountID: l.accountID, Actor: "customer", Event: "login_succeeded", Detail: detail})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return PasswordLogin{}, err
 	}
-	out.Token, out.ExpiresAt = token, expires
-	if err := clearAttempts(ctx, tx, l.keys...); err != nil {
-		return PasswordLogin{}, err
+	if hasPasskey && !l.windowOpen {
+		return PasswordLogin{}, s.errPasskeyRequired()
 	}
-	if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: l.accountID, Actor: "customer", Event: "login_succeeded", Detail: detail}); err != nil {
-		return PasswordLogin{}, err
-	}
+	var err error
 	switch {
 	case l.windowOpen:
 		err = s.notifyEmail(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindWindowLogin, At: now, Until: until})
@@ -259,6 +276,12 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 	}
 	return out, err
 }
+
+// lockForPasswordLoginSQL locks the account ($1) of a password login and asks whether it has a
+// passkey now.
+const lockForPasswordLoginSQL = `
+	SELECT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
+	FROM accounts a WHERE a.id = $1 FOR NO KEY UPDATE OF a`
 
 // auditLockout records the attempt that locked a login ID out: in the account's audit trail
 // when the login ID is known, else as anonymous traffic (recordAnonymous).

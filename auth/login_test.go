@@ -10,15 +10,20 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"kagi"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/notify"
 	"kagi/pgdb"
+	"kagi/pgdb/pgtest"
+	"kagi/web"
 )
 
 func TestPasswordLoginWithoutPasskey(t *testing.T) {
@@ -434,34 +439,125 @@ func FuzzPasswordLoginBody(f *testing.F) {
 	})
 }
 
-// passkeyArrives is a FallbackWindows with no window whose check is the moment a passkey is
-// created for the account by another request: after the password login read "no passkey",
+// passkeyArrives is another request creating a passkey for the account the moment a password
+// login counts its attempt (a tracer of the login's pool): after the login read "no passkey",
 // before its transaction.
 type passkeyArrives struct {
-	NoWindows
-	pool *pgxpool.Pool
+	pool      *pgxpool.Pool
+	accountID int64
+	armed     atomic.Bool
+	err       error
 }
 
-func (p passkeyArrives) OpenWindow(ctx context.Context, q pgdb.Querier, accountID int64, now time.Time) (Window, bool, error) {
-	_, err := p.pool.Exec(ctx, `
-		INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
-		VALUES ($1, 'cred', 'key', '00000000-0000-0000-0000-000000000000', true, true, $2) ON CONFLICT DO NOTHING`, accountID, now)
-	return Window{}, false, err
+func (p *passkeyArrives) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if d.SQL == reserveSQL && p.armed.CompareAndSwap(true, false) {
+		_, p.err = p.pool.Exec(ctx, `
+			INSERT INTO passkeys (account_id, credential_id, public_key, aaguid, backup_eligible, backup_state, created_at)
+			VALUES ($1, 'cred', 'key', '00000000-0000-0000-0000-000000000000', true, true, now())`, p.accountID)
+	}
+	return ctx
 }
+
+func (p *passkeyArrives) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // A password login asks "no passkey?" again inside its own transaction, under the account's
 // lock: a passkey created a moment after the password was checked shuts the password out.
 func TestPasswordLoginRechecksThePasskeyInItsTransaction(t *testing.T) {
 	t.Parallel()
-	var arrives passkeyArrives
-	e := newTestEnv(t, func(c *Config) { arrives.pool = c.Pool; c.Windows = &arrives })
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t, Migrations, NotifyMigrations))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrives := &passkeyArrives{}
+	cfg.ConnConfig.Tracer = arrives
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	svc, err := New(Config{
+		Pool: pool, Log: testLogger(t), Passwords: NewPasswordHasher(fastArgon, 4),
+		PINKey:   []byte("test-pin-key-0123456789abcdef0123"),
+		WebAuthn: &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	e := newTestEnvWithHandler(t, svc, mux)
 	acct := e.addAccount(demoAccount)
+	arrives.pool, arrives.accountID = pool, acct.ID
+	arrives.armed.Store(true)
 	status, body := e.passwordLogin(e.browser(), acct.LoginID, demoAccount.Password)
+	if arrives.armed.Load() || arrives.err != nil {
+		t.Fatalf("no passkey arrived during the login (%v)", arrives.err)
+	}
 	if status != http.StatusForbidden || body["error"] != "passkey_required" {
 		t.Fatalf("password login as the passkey arrived: %d %v", status, body)
 	}
 	var n int
 	if err := e.svc.pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d sessions made (%v)", n, err)
+	}
+}
+
+// TestPasswordLoginDatabaseWork counts what a password login of an account without a passkey
+// sends PostgreSQL with the login notice and the per-address limits on and the email check off:
+// a success its statements, round trips and commits, which fail the test when they grow; and a
+// wrong password the same statements as a login ID no account has, so the two cannot be told
+// apart by the work they cause (go test ./auth -run PasswordLoginDatabaseWork -v logs them).
+func TestPasswordLoginDatabaseWork(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t, Migrations, NotifyMigrations))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{
+		Pool: pool, Log: testLogger(t), Passwords: NewPasswordHasher(fastArgon, 4),
+		PINKey:       []byte("test-pin-key-0123456789abcdef0123"),
+		WebAuthn:     &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
+		ClientLimits: DefaultClientLimits, Outbox: outbox, LoginNotice: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	e := newTestEnvWithHandler(t, svc, web.WithClientAddr(nil, mux))
+	e.addAccount(demoAccount)
+	type work struct{ statements, roundTrips, commits int64 }
+	login := func(loginID, password string, want int) work {
+		t.Helper()
+		counter.reset()
+		if status, body := e.passwordLogin(e.browser(), loginID, password); status != want {
+			t.Fatalf("login %q: %d %v, want %d", loginID, status, body, want)
+		}
+		w := work{counter.statements.Load(), counter.roundTrips.Load(), counter.commits.Load()}
+		t.Logf("login %q, %d: %d statements, %d round trips, %d commits", loginID, want, w.statements, w.roundTrips, w.commits)
+		return w
+	}
+	// One batch (the address's limit, the account), the attempt counted, begin, one batch (the
+	// account's lock, the session, the counts cleared, the audit line), the login notice's
+	// enqueue, commit; the outbox's river also asks the server's version at its first enqueue
+	// and wakes its workers now and then (PGNotifyMany), so the second login is counted, with
+	// room for the wake-up.
+	login(demoAccount.LoginID, demoAccount.Password, http.StatusOK)
+	if w := login(demoAccount.LoginID, demoAccount.Password, http.StatusOK); w.statements > 9 || w.roundTrips > 7 || w.commits > 1 {
+		t.Errorf("login: %+v; want at most 9 statements, 7 round trips and 1 commit", w)
+	}
+	if wrong, unknown := login(demoAccount.LoginID, "wrong password", http.StatusUnauthorized), login("nobody", "wrong password", http.StatusUnauthorized); wrong != unknown {
+		t.Errorf("a wrong password sent %+v, a login ID no account has %+v", wrong, unknown)
 	}
 }

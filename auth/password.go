@@ -104,20 +104,14 @@ func (h *PasswordHasher) release() {
 	<-h.queue
 }
 
-// idKey computes an Argon2id key on an OS thread of its own whose CPU priority is lowered
-// (lowerThreadPriority): the bound on concurrent hashes keeps a core free, and the lower
-// priority keeps the hashes from taking CPU from the voice line, the other requests and a
-// PostgreSQL on the same machine when they need it. The thread is never unlocked, so it ends
-// with the goroutine, its lowered priority with it; starting one costs microseconds against the
-// tens of milliseconds of a hash.
+// idKey computes an Argon2id key on the calling goroutine. It used to run on an OS thread of
+// its own at a lowered priority, but x/crypto's argon2 computes each segment on a goroutine of
+// its own, so the priority reached only the allocation and the first blocks (about a sixth of
+// the work), while under contention the slot and a P waited on that low-priority thread at
+// every segment, and each hash started and ended a thread. The bound (HashSlots) is what
+// leaves the voice line its core.
 func idKey(password, salt []byte, p Argon2Params, keyLen uint32) []byte {
-	out := make(chan []byte, 1)
-	go func() {
-		runtime.LockOSThread()
-		lowerThreadPriority()
-		out <- argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, keyLen)
-	}()
-	return <-out
+	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, keyLen)
 }
 
 func (h *PasswordHasher) encode(salt, password []byte) string {

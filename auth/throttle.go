@@ -98,11 +98,8 @@ func refundAttempt(ctx context.Context, q pgdb.Querier, key []byte) error {
 	return err
 }
 
-// clearAttempts forgets the failures counted under keys after a successful login.
-func clearAttempts(ctx context.Context, q pgdb.Querier, keys ...[]byte) error {
-	_, err := q.Exec(ctx, `DELETE FROM login_throttle WHERE login_key = ANY($1)`, keys)
-	return err
-}
+// clearAttemptsSQL forgets the failures counted under the keys $1 after a successful login.
+const clearAttemptsSQL = `DELETE FROM login_throttle WHERE login_key = ANY($1)`
 
 // purgeThrottlesSQL deletes up to $3 lapsed rows, the oldest first, found through the index on
 // window_start (migration 002). The outer condition is asked again of a row an attempt counted
