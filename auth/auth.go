@@ -122,6 +122,9 @@ type Config struct {
 	// Support tells the pages and the passkey_required message how to reach the voice line and
 	// the operators. Nil means NoSupportDesk.
 	Support SupportDesk
+	// Authorizations finishes the OpenID Connect authorization a login was made for (SPEC
+	// §11.3). Nil means no provider: the auth_request parameter is ignored.
+	Authorizations Authorizations
 }
 
 // DefaultSessionIdle ends a session after 30 minutes without a request.
@@ -154,6 +157,7 @@ type Service struct {
 	emailCheck, loginNotice bool
 	hold                    time.Duration
 	support                 SupportDesk
+	authz                   Authorizations
 }
 
 // New checks cfg and builds the service.
@@ -188,6 +192,7 @@ func New(cfg Config) (*Service, error) {
 		loginNotice: cfg.LoginNotice,
 		hold:        cfg.RecoveryHold,
 		support:     cfg.Support,
+		authz:       cfg.Authorizations,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

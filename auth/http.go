@@ -35,7 +35,7 @@ func (s *Service) handlePasswordLogin(w http.ResponseWriter, r *http.Request) er
 	if res.EmailCheck != nil {
 		return web.JSON(w, http.StatusOK, map[string]any{"email_check": res.EmailCheck})
 	}
-	return s.loggedIn(w, res)
+	return s.loggedIn(w, r, res)
 }
 
 func (s *Service) handleEmailCheck(w http.ResponseWriter, r *http.Request) error {
@@ -50,19 +50,24 @@ func (s *Service) handleEmailCheck(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	return s.loggedIn(w, res)
+	return s.loggedIn(w, r, res)
 }
 
 // loggedIn answers a password login that made a session: its cookie, the browser's device
-// cookie, and what it is.
-func (s *Service) loggedIn(w http.ResponseWriter, res PasswordLogin) error {
+// cookie, and what it is; and, for a login made for an authorization request, where the
+// browser goes on to ("redirect").
+func (s *Service) loggedIn(w http.ResponseWriter, r *http.Request, res PasswordLogin) error {
 	s.setSessionCookie(w, res.Token, res.ExpiresAt)
 	s.setDeviceCookie(w, res.LoginID)
-	return web.JSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"assurance":           res.Assurance,
 		"expires_at":          res.ExpiresAt,
 		"via_fallback_window": res.ViaFallbackWindow,
-	})
+	}
+	if to := s.redirectFor(r.Context(), s.authRequestOf(r), res.AccountID, res.Token, res.Assurance, res.ExpiresAt); to != "" {
+		out["redirect"] = to
+	}
+	return web.JSON(w, http.StatusOK, out)
 }
 
 func (s *Service) handleSession(w http.ResponseWriter, r *http.Request, sess Session) error {

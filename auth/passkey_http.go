@@ -82,7 +82,13 @@ func (s *Service) handleLoginFinish(w http.ResponseWriter, r *http.Request) erro
 	}
 	s.setSessionCookie(w, res.Token, res.ExpiresAt)
 	s.setDeviceCookie(w, res.LoginID)
-	return web.JSON(w, http.StatusOK, map[string]any{"assurance": AssurancePasskey, "expires_at": res.ExpiresAt})
+	out := map[string]any{"assurance": AssurancePasskey, "expires_at": res.ExpiresAt}
+	// Beyond the login's transaction (§10), and only for a login made for an authorization
+	// request: the provider binds the session to it.
+	if to := s.redirectFor(r.Context(), s.authRequestOf(r), res.AccountID, res.Token, AssurancePasskey, res.ExpiresAt); to != "" {
+		out["redirect"] = to
+	}
+	return web.JSON(w, http.StatusOK, out)
 }
 
 // currentPasskey is what the settings page and GET /api/v1/passkeys/current show of the

@@ -186,14 +186,30 @@ func (s *KeyStore) Published(ctx context.Context) ([]PublicKey, error) {
 	return keys, nil
 }
 
-// Purges are the expiry job's clean-ups of the signing keys (pgdb.Purge): a key no longer
-// published (see KeyStore.Published), given the same rotation and token lifetime, is deleted.
-// The newest key is always kept.
+// Purges are the expiry job's clean-ups of the provider's tables (pgdb.Purge): a signing key
+// no longer published (see KeyStore.Published), given the same rotation and token lifetime,
+// is deleted, the newest always kept; so are authorization requests a day old (their codes
+// long expired, a reuse by then no longer told apart from a made-up code), access tokens past
+// their end, and grants whose session ended (revoked or not), with their tokens.
 func Purges(rotation, tokenLifetime time.Duration) []pgdb.Purge {
-	return []pgdb.Purge{{Name: "oidc_signing_keys", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
-		tag, err := q.Exec(ctx, purgeKeysSQL, now.Add(-rotation-tokenLifetime), limit)
-		return tag.RowsAffected(), err
-	}}}
+	purge := func(name, sql string, before func(now time.Time) time.Time) pgdb.Purge {
+		return pgdb.Purge{Name: name, Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+			tag, err := q.Exec(ctx, sql, before(now), limit)
+			return tag.RowsAffected(), err
+		}}
+	}
+	return []pgdb.Purge{
+		purge("oidc_signing_keys", purgeKeysSQL, func(now time.Time) time.Time { return now.Add(-rotation - tokenLifetime) }),
+		purge("oidc_auth_requests", `DELETE FROM oidc_auth_requests WHERE id = ANY (ARRAY(
+			SELECT id FROM oidc_auth_requests WHERE created_at <= $1 ORDER BY created_at LIMIT $2))`,
+			func(now time.Time) time.Time { return now.Add(-24 * time.Hour) }),
+		purge("oidc_access_tokens", `DELETE FROM oidc_access_tokens WHERE id = ANY (ARRAY(
+			SELECT id FROM oidc_access_tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))`,
+			func(now time.Time) time.Time { return now }),
+		purge("oidc_grants", `DELETE FROM oidc_grants WHERE id = ANY (ARRAY(
+			SELECT id FROM oidc_grants WHERE session_expires_at <= $1 ORDER BY session_expires_at LIMIT $2))`,
+			func(now time.Time) time.Time { return now }),
+	}
 }
 
 const (

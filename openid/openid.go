@@ -1,7 +1,12 @@
-// Package openid holds what kagi's OpenID Provider (SPEC §11) stands on: the brokerage's
-// applications as clients, read from a file at start, and the ES256 signing keys, kept sealed
-// in PostgreSQL so that every replica signs and publishes the same ones. The provider's
-// endpoints are built on zitadel/oidc's op package over these (issue 24).
+// Package openid is kagi's OpenID Provider (SPEC §11): the brokerage's applications as
+// clients, read from a file at start; the ES256 signing keys, kept sealed in PostgreSQL so that
+// every replica signs and publishes the same ones; and the provider's endpoints, built on
+// zitadel/oidc's op package, which parses the requests and issues, signs and verifies every
+// token, over the authorization requests, codes and token grants kept in PostgreSQL (issue 24).
+//
+// It stands on auth: the browser's session decides whether an authorization is answered at
+// once, and the login APIs tell it of a login made for one through auth.Authorizations, which
+// Authorizations implements.
 //
 // The package is named openid, not oidc, so that it can import zitadel's oidc package by its
 // own name. Its tables are its own; their migrations are the set "oidc".

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -198,6 +199,9 @@ type Passkey struct {
 type Login struct {
 	Assurance string    `json:"assurance"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Redirect is where the browser goes on to after a login made for an OpenID Connect
+	// authorization request (LoginForAuthorization); empty otherwise.
+	Redirect string `json:"redirect"`
 }
 
 // Current is the answer of GET /api/v1/passkeys/current.
@@ -237,6 +241,23 @@ func (p *Phone) Login(ctx context.Context, c *http.Client, loginID string) (Logi
 		return Login{}, err
 	}
 	return p.FinishLogin(ctx, c, assertion)
+}
+
+// LoginForAuthorization is Login on the login page opened for an application's OpenID Connect
+// authorization request authRequest (/login?auth_request=…): the finish tells kagi of it, and
+// the answer says where the browser goes on to.
+func (p *Phone) LoginForAuthorization(ctx context.Context, c *http.Client, loginID, authRequest string) (Login, error) {
+	options, err := p.BeginLogin(ctx, c, loginID)
+	if err != nil {
+		return Login{}, err
+	}
+	assertion, err := p.Get(options)
+	if err != nil {
+		return Login{}, err
+	}
+	var out Login
+	err = p.call(ctx, c, http.MethodPost, "/api/v1/passkeys/login/finish?auth_request="+url.QueryEscape(authRequest), assertion, &out)
+	return out, err
 }
 
 // BeginRegistration asks kagi for creation options; it returns the answer as received.

@@ -8,6 +8,18 @@
   const loginID = document.getElementById('login-id');
   const button = document.getElementById('passkey-login');
   const next = '/settings/security';
+  // An application's authorization request (OpenID Connect) the page was opened for: each
+  // login API is told of it, and answers where the browser goes on to.
+  const authRequest = new URLSearchParams(location.search).get('auth_request');
+  const forRequest = (path) => (authRequest ? path + '?auth_request=' + encodeURIComponent(authRequest) : path);
+
+  // goOn leaves the page after a login: where the answer says (a path on this origin, which
+  // finishes the application's authorization), else to the security settings.
+  function goOn(res) {
+    const to = res && res.redirect;
+    const here = typeof to === 'string' && to.startsWith('/') && !to.startsWith('//') && !to.startsWith('/\\');
+    location.assign(here ? to : next);
+  }
 
   // The autofill request in flight, so the button's ceremony can end it first; and whether the
   // button's ceremony runs, so autofill does not start beside it.
@@ -70,8 +82,7 @@
     busy(true);
     clearMessages();
     try {
-      await k.api('POST', '/api/v1/login/email-check', { id, choice });
-      location.assign(next);
+      goOn(await k.api('POST', forRequest('/api/v1/login/email-check'), { id, choice }));
     } catch (err) {
       // A wrong pick ends the check, as do its end and every refusal: the login starts over.
       showForm();
@@ -90,7 +101,7 @@
     busy(true);
     clearMessages();
     try {
-      const res = await k.api('POST', '/api/v1/login/password', {
+      const res = await k.api('POST', forRequest('/api/v1/login/password'), {
         login_id: loginID.value.trim(),
         password: password.value,
       });
@@ -98,7 +109,7 @@
         showEmailCheck(res.email_check);
         return;
       }
-      location.assign(next);
+      goOn(res);
     } catch (err) {
       busy(false);
       k.say(formMsg, err.message, true);
@@ -127,15 +138,16 @@
       options.signal = signal;
     }
     const cred = await navigator.credentials.get(options);
+    let res;
     try {
-      await k.api('POST', '/api/v1/passkeys/login/finish', k.credentialJSON(cred));
+      res = await k.api('POST', forRequest('/api/v1/passkeys/login/finish'), k.credentialJSON(cred));
     } catch (err) {
       if (err instanceof k.APIError && err.code === 'passkey_failed' && err.body.credential_unknown === true) {
         signalUnknown(begin.publicKey.rpId, k.b64urlEncode(cred.rawId));
       }
       throw err;
     }
-    location.assign(next);
+    goOn(res);
   }
 
   async function startAutofill() {

@@ -131,6 +131,9 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		SessionIdle:     c.SessionIdle,
 		ClientLimits:    c.ClientLimits,
 		Support:         recovery.Desk{Calendar: c.Calendar, Enabled: c.SupportEnabled, VoiceLine: c.VoiceLineNumber, Window: c.FallbackWindow},
+		// A login made for an application's authorization request finishes it (§11.3); the
+		// provider itself, which needs the core, is built with the public handler.
+		Authorizations: openid.Authorizations{Pool: pool},
 	})
 	if err != nil {
 		pool.Close()
@@ -205,8 +208,13 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	provider, err := a.provider()
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	a.auth.Routes(mux)
+	provider.Routes(mux)
 	a.recovery.Routes(mux)
 	line.Routes(mux)
 	auth.NewWellKnown(a.log, c.Apps).Routes(mux)
@@ -224,6 +232,20 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /readyz", ready)
 	return a.frame(mux, c.PublicURL), nil
+}
+
+// provider is the OpenID Provider of the brokerage's applications (§11), on the public URL as
+// its issuer. Plain http is allowed only in --dev, where the public URL is on this machine.
+func (a *app) provider() (*openid.Provider, error) {
+	c := a.cfg
+	keys, err := openid.NewKeyStore(openid.KeyStoreConfig{Pool: a.pool, Secret: c.PINKey, Rotation: c.OIDCKeyRotation})
+	if err != nil {
+		return nil, err
+	}
+	return openid.NewProvider(openid.ProviderConfig{
+		Pool: a.pool, Log: a.log, Issuer: c.PublicURL.String(), Insecure: c.Dev && c.PublicURL.Scheme == "http",
+		Secret: c.PINKey, Clients: c.OIDCClients, Keys: keys, Auth: a.auth, EmailCheck: c.EmailCheck,
+	})
 }
 
 // consoleHandler is the console listener's (KAGI_CONSOLE_LISTEN): the operator console alone,
