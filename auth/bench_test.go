@@ -49,6 +49,41 @@ func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx
 
 func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
+// countedService is an auth service with the login notice on, over a pool of its own fresh
+// database whose statements, round trips and commits counter counts; change adjusts its
+// configuration.
+func countedService(tb testing.TB, change func(*Config)) (*Service, *statementCounter) {
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(tb, Migrations, NotifyMigrations))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := Config{
+		Pool: pool, Log: testLogger(tb), Passwords: NewPasswordHasher(fastArgon, 4),
+		PINKey:   []byte("test-pin-key-0123456789abcdef0123"),
+		WebAuthn: &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
+		Outbox:   outbox, LoginNotice: true,
+	}
+	if change != nil {
+		change(&c)
+	}
+	svc, err := New(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return svc, counter
+}
+
 func (c *statementCounter) reset() {
 	c.statements.Store(0)
 	c.commits.Store(0)
@@ -63,30 +98,8 @@ func BenchmarkPasswordLoginDatabaseWork(b *testing.B) {
 	for _, check := range []bool{false, true} {
 		name := map[bool]string{false: "email_check=off", true: "email_check=on"}[check]
 		b.Run(name, func(b *testing.B) {
-			cfg, err := pgxpool.ParseConfig(pgtest.URL(b, Migrations, NotifyMigrations))
-			if err != nil {
-				b.Fatal(err)
-			}
-			counter := &statementCounter{}
-			cfg.ConnConfig.Tracer = counter
-			pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer pool.Close()
-			outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			svc, err := New(Config{
-				Pool: pool, Log: testLogger(b), Passwords: NewPasswordHasher(fastArgon, 4),
-				PINKey:   []byte("test-pin-key-0123456789abcdef0123"),
-				WebAuthn: &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
-				Outbox:   outbox, EmailCheck: check, LoginNotice: true,
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
+			svc, counter := countedService(b, func(c *Config) { c.EmailCheck = check })
+			pool := svc.pool
 			ctx := context.Background()
 			if _, err := svc.CreateAccount(ctx, demoAccount); err != nil {
 				b.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/pgdb/pgtest"
 	"kagi/web"
@@ -509,30 +508,7 @@ func TestPasswordLoginRechecksThePasskeyInItsTransaction(t *testing.T) {
 // apart by the work they cause (go test ./auth -run PasswordLoginDatabaseWork -v logs them).
 func TestPasswordLoginDatabaseWork(t *testing.T) {
 	t.Parallel()
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t, Migrations, NotifyMigrations))
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &statementCounter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(Config{
-		Pool: pool, Log: testLogger(t), Passwords: NewPasswordHasher(fastArgon, 4),
-		PINKey:       []byte("test-pin-key-0123456789abcdef0123"),
-		WebAuthn:     &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
-		ClientLimits: DefaultClientLimits, Outbox: outbox, LoginNotice: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, counter := countedService(t, func(c *Config) { c.ClientLimits = DefaultClientLimits })
 	mux := http.NewServeMux()
 	svc.Routes(mux)
 	e := newTestEnvWithHandler(t, svc, web.WithClientAddr(nil, mux))
