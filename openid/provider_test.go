@@ -16,10 +16,12 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/oauth2"
 
 	"kagi/auth"
 	"kagi/auth/authtest"
+	"kagi/notify"
 	"kagi/pgdb/pgtest"
 	"kagi/web"
 )
@@ -27,6 +29,7 @@ import (
 const (
 	webClientSecret = "s3cret-of-the-trading-site"
 	redirectURI     = "http://127.0.0.1:9/callback"
+	postLogoutURI   = "http://127.0.0.1:9/logged-out"
 	webauthnOrigin  = "https://kagi.test"
 )
 
@@ -36,7 +39,13 @@ type opEnv struct {
 	t     *testing.T
 	srv   *httptest.Server
 	auth  *auth.Service
+	pool  *pgxpool.Pool
 	clock *clock
+	// ends is the provider's side of a session's end, as the core and the purges are given it.
+	ends *SessionEnds
+	// logouts are the logout tokens the trading site's back-channel endpoint received.
+	logouts        chan logoutToken
+	logoutVerifier *gooidc.IDTokenVerifier
 	// rp is the trading site as a relying party written by others: go-oidc and x/oauth2.
 	rp       *gooidc.Provider
 	conf     oauth2.Config
@@ -50,6 +59,42 @@ func newOPEnv(t *testing.T) *opEnv {
 	// The real time, moved by hand: the browsers' cookie jars and go-oidc read the real clock.
 	c := &clock{now: time.Now().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String()
+	keys, err := NewKeyStore(KeyStoreConfig{Pool: pool, Secret: testSecret, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &opEnv{t: t, srv: srv, pool: pool, clock: c, logouts: make(chan logoutToken, 100)}
+	// The trading site verifies the logout tokens with go-oidc against the provider's JWKS.
+	e.logoutVerifier = gooidc.NewVerifier(issuer, gooidc.NewRemoteKeySet(t.Context(), issuer+keysEndpoint.Relative()),
+		&gooidc.Config{ClientID: "trading-web", SupportedSigningAlgs: []string{Algorithm}})
+	backchannel := httptest.NewServer(http.HandlerFunc(e.receiveLogout))
+	t.Cleanup(backchannel.Close)
+	clients, err := ParseClients([]byte(`[
+	  {"client_id": "trading-web", "client_secret_sha256": "` + secretHash + `", "redirect_uris": ["` + redirectURI + `"],
+	   "post_logout_redirect_uris": ["` + postLogoutURI + `"], "backchannel_logout_uri": "` + backchannel.URL + `/backchannel",
+	   "scopes": ["openid", "profile", "account", "offline_access"]},
+	  {"client_id": "trading-app", "public": true, "redirect_uris": ["http://127.0.0.1:53123/cb"], "scopes": ["openid"]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := NewLogoutSender(LogoutSenderConfig{Issuer: issuer, Keys: keys, Clients: clients, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbox, err := notify.New(notify.Config{Pool: pool, Log: log, Mailer: discardMailer{}, Audit: auth.NotifyAudit(time.Now),
+		PollInterval: 50 * time.Millisecond, Workers: sender.Register})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { outbox.Stop(context.Background()) })
+	if e.ends, err = NewSessionEnds(SessionEndsConfig{Secret: testSecret, Clients: clients, Outbox: outbox, Now: c.Now}); err != nil {
+		t.Fatal(err)
+	}
 	authSvc, err := auth.New(auth.Config{
 		Pool: pool, Log: log, Now: c.Now,
 		Passwords:      auth.NewPasswordHasher(auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, 4),
@@ -57,20 +102,8 @@ func newOPEnv(t *testing.T) *opEnv {
 		WebAuthn:       &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{webauthnOrigin}},
 		RecoveryHold:   auth.DefaultRecoveryHold,
 		Authorizations: Authorizations{Pool: pool, Now: c.Now},
+		SessionEnds:    e.ends,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + srv.Listener.Addr().String()
-	keys, err := NewKeyStore(KeyStoreConfig{Pool: pool, Secret: testSecret, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients, err := ParseClients([]byte(`[
-	  {"client_id": "trading-web", "client_secret_sha256": "` + secretHash + `", "redirect_uris": ["` + redirectURI + `"],
-	   "scopes": ["openid", "profile", "account", "offline_access"]},
-	  {"client_id": "trading-app", "public": true, "redirect_uris": ["http://127.0.0.1:53123/cb"], "scopes": ["openid"]}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +124,11 @@ func newOPEnv(t *testing.T) *opEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &opEnv{t: t, srv: srv, auth: authSvc, clock: c, rp: rp, ctx: ctx,
-		verifier: rp.Verifier(&gooidc.Config{ClientID: "trading-web"}),
-		conf: oauth2.Config{ClientID: "trading-web", ClientSecret: webClientSecret, Endpoint: rp.Endpoint(), RedirectURL: redirectURI,
-			Scopes: []string{gooidc.ScopeOpenID, "profile", "account", gooidc.ScopeOfflineAccess}}}
+	e.auth, e.rp, e.ctx = authSvc, rp, ctx
+	e.verifier = rp.Verifier(&gooidc.Config{ClientID: "trading-web"})
+	e.conf = oauth2.Config{ClientID: "trading-web", ClientSecret: webClientSecret, Endpoint: rp.Endpoint(), RedirectURL: redirectURI,
+		Scopes: []string{gooidc.ScopeOpenID, "profile", "account", gooidc.ScopeOfflineAccess}}
+	return e
 }
 
 // browser is a customer's browser that shows each redirect instead of following it.
@@ -205,6 +239,7 @@ type idClaims struct {
 	AccountNumber  string   `json:"account_number"`
 	KagiHoldUntil  *int64   `json:"kagi_hold_until"`
 	KagiHoldReason *string  `json:"kagi_hold_reason"`
+	SID            string   `json:"sid"`
 }
 
 // exchange redeems the code and verifies the ID token as the relying party does.
