@@ -186,10 +186,14 @@ func onlyGrants(next http.Handler) http.Handler {
 type sessionKey struct{}
 
 // authorizeState is what an authorization request learned of the browser: its session (nil
-// for none) and, once the request is stored, where the browser goes next.
+// for none) and, once the request is stored, where the browser goes next; and what op leaves
+// of the request unparsed.
 type authorizeState struct {
 	session *auth.Session
 	next    string
+	// claims is the request's claims parameter (OpenID Connect Core 1.0 §5.5), which op does
+	// not parse: its essential acr is a step-up, as acr_values is.
+	claims string
 }
 
 // withSession looks up the browser's kagi session for op's authorize handler. op asks the
@@ -203,7 +207,7 @@ func (p *Provider) withSession(next http.Handler) http.Handler {
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			return
 		}
-		st := &authorizeState{}
+		st := &authorizeState{claims: r.FormValue("claims")}
 		if ok {
 			st.session = &sess
 		}

@@ -353,8 +353,17 @@ func TestRelyingPartyPasskeyLogin(t *testing.T) {
 			t.Fatalf("refresh gave refresh token %q", next.RefreshToken)
 		}
 		raw, _ := next.Extra("id_token").(string)
-		if idt, err := e.verifier.Verify(e.ctx, raw); err != nil || idt.Subject != c.Sub {
-			t.Errorf("refreshed ID token: %v", err)
+		idt, err := e.verifier.Verify(e.ctx, raw)
+		if err != nil || idt.Subject != c.Sub {
+			t.Fatalf("refreshed ID token: %v", err)
+		}
+		var rc idClaims
+		if err := idt.Claims(&rc); err != nil {
+			t.Fatal(err)
+		}
+		if rc.ACR != ACRPasskey || !slices.Equal(rc.AMR, []string{"pop", "mfa"}) || rc.AuthTime != c.AuthTime || rc.SID != c.SID {
+			t.Errorf("refreshed ID token: acr %q amr %v auth_time %d sid %q, want the login's %q %v %d %q",
+				rc.ACR, rc.AMR, rc.AuthTime, rc.SID, c.ACR, c.AMR, c.AuthTime, c.SID)
 		}
 		if _, err := refresh(tok.RefreshToken); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 			t.Errorf("the used refresh token again: %v, want invalid_grant", err)
@@ -388,20 +397,34 @@ func TestRelyingPartyPasswordLoginAndStepUp(t *testing.T) {
 			t.Errorf("claims %+v", c)
 		}
 	})
-	t.Run("a step-up the account cannot meet ends at the client", func(t *testing.T) {
+	for name, opt := range map[string]oauth2.AuthCodeOption{
+		"acr_values": oauth2.SetAuthURLParam("acr_values", ACRPasskey),
+		"claims with an essential acr": oauth2.SetAuthURLParam("claims",
+			`{"id_token":{"acr":{"essential":true,"values":["`+ACRPasskey+`"]}}}`),
+	} {
+		t.Run("a step-up the account cannot meet ends at the client: "+name, func(t *testing.T) {
+			b := e.browser()
+			a := e.authorization(opt)
+			id := e.toLogin(b, a)
+			res := e.passwordLogin(b, "jiro0001", id)
+			to, _ := res["redirect"].(string)
+			q := e.atClient(b, to)
+			if q.Get("error") != unmetAuthenticationRequirements || q.Get("state") != a.state || q.Get("code") != "" {
+				t.Errorf("at the client: %v", q)
+			}
+			// The password session, already there, is judged the same at once.
+			a = e.authorization(opt)
+			if q := e.atClient(b, a.url); q.Get("error") != unmetAuthenticationRequirements {
+				t.Errorf("authorize with the password session: %v", q)
+			}
+		})
+	}
+	t.Run("a claims parameter that is not JSON is refused", func(t *testing.T) {
 		b := e.browser()
-		a := e.authorization(oauth2.SetAuthURLParam("acr_values", ACRPasskey))
-		id := e.toLogin(b, a)
-		res := e.passwordLogin(b, "jiro0001", id)
-		to, _ := res["redirect"].(string)
-		q := e.atClient(b, to)
-		if q.Get("error") != unmetAuthenticationRequirements || q.Get("state") != a.state || q.Get("code") != "" {
+		a := e.authorization(oauth2.SetAuthURLParam("claims", `{"id_token":`))
+		q := e.atClient(b, a.url)
+		if q.Get("error") != "invalid_request" || q.Get("state") != a.state {
 			t.Errorf("at the client: %v", q)
-		}
-		// The password session, already there, is judged the same at once.
-		a = e.authorization(oauth2.SetAuthURLParam("acr_values", ACRPasskey))
-		if q := e.atClient(b, a.url); q.Get("error") != unmetAuthenticationRequirements {
-			t.Errorf("authorize with the password session: %v", q)
 		}
 	})
 	t.Run("a password session of an account with a passkey logs in with it", func(t *testing.T) {

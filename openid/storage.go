@@ -59,7 +59,8 @@ func (s *storage) amr(a auth.Assurance) []string {
 
 // CreateAuthRequest stores an authorization request op has checked against its client, with
 // kagi's own rules on top: the redirect URI matches one of the client's exactly, PKCE with
-// S256 is always required, and the scopes are cut to the client's. The browser's session (put
+// S256 is always required, the scopes are cut to the client's, and an essential acr of the
+// claims parameter is taken as the acr_values. The browser's session (put
 // in the context by Provider.withSession) is judged at once: a session good enough answers
 // the request, and the browser is sent on without the login page; a request no login could
 // answer ends at the client at once.
@@ -88,6 +89,13 @@ func (s *storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, _ 
 	st := stateOf(ctx)
 	var v verdict
 	if st != nil {
+		acr, err := essentialACR(st.claims)
+		if err != nil {
+			return nil, oidc.ErrInvalidRequest().WithDescription("the claims parameter is not a JSON object of OpenID Connect Core 1.0 section 5.5")
+		}
+		if acr != nil {
+			req.ACRValues = acr
+		}
 		hasPasskey := false
 		if sess := st.session; sess != nil && wantsPasskey(req.ACRValues) && sess.Assurance == auth.AssurancePassword {
 			var err error
@@ -540,6 +548,9 @@ func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo,
 	case *refreshRequest:
 		s.claims(info, req.subject, req.session, scopes)
 		info.AppendClaims("sid", sessionID(s.subjectKey, req.session.TokenHash))
+		// op sets acr only from an authorization request; a refreshed ID token tells the same
+		// login's, as its amr and auth_time do.
+		info.AppendClaims("acr", acrOf(auth.Assurance(req.Assurance)))
 	default:
 		return errors.New("openid: claims of an unknown request")
 	}
