@@ -125,6 +125,10 @@ type Config struct {
 	// Authorizations finishes the OpenID Connect authorization a login was made for (SPEC
 	// §11.3). Nil means no provider: the auth_request parameter is ignored.
 	Authorizations Authorizations
+	// SessionEnds is told of every session's end, in its transaction (SPEC §11.5): the
+	// provider's back-channel logout. Nil tells no one. Purges and package recovery, which end
+	// sessions too, must be given the same.
+	SessionEnds SessionEnds
 }
 
 // DefaultSessionIdle ends a session after 30 minutes without a request.
@@ -158,6 +162,7 @@ type Service struct {
 	hold                    time.Duration
 	support                 SupportDesk
 	authz                   Authorizations
+	ends                    SessionEnds
 }
 
 // New checks cfg and builds the service.
@@ -193,6 +198,7 @@ func New(cfg Config) (*Service, error) {
 		hold:        cfg.RecoveryHold,
 		support:     cfg.Support,
 		authz:       cfg.Authorizations,
+		ends:        cfg.SessionEnds,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

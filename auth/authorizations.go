@@ -2,8 +2,11 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Authorizations is the seam through which a login made for an OpenID Connect authorization
@@ -55,6 +58,20 @@ func (s *Service) redirectFor(ctx context.Context, id string, accountID int64, t
 // came from, which they never outlive (SPEC §11.2).
 func (s *Service) SessionByTokenHash(ctx context.Context, h []byte) (Session, bool, error) {
 	return s.sessionByHash(ctx, s.pool, h)
+}
+
+// KeepSession reports, in tx, whether the session whose token hashes to h is live, and if it
+// is, keeps it so until tx ends (FOR SHARE): a statement that ends it waits for tx, so the
+// OpenID Provider's tokens issued in tx are in the database when SessionEnds is told of its
+// end, and are revoked with it.
+func (s *Service) KeepSession(ctx context.Context, tx pgx.Tx, h []byte) (bool, error) {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $2::timestamptz - $3::interval FOR SHARE`,
+		h, s.now(), s.idle).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // HoldOf is the hold an account in state st is under now, with this deployment's hold length.

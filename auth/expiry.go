@@ -9,21 +9,36 @@ import (
 	"kagi/pgdb"
 )
 
+// PurgeConfig is what the core's purges need of the policies the core itself is given.
+type PurgeConfig struct {
+	// Throttle is Config.Throttle; zero means DefaultThrottle there and here.
+	Throttle ThrottlePolicy
+	// SessionIdle is Config.SessionIdle; zero means DefaultSessionIdle there and here.
+	SessionIdle time.Duration
+	// SessionEnds is Config.SessionEnds: told of the sessions the purge ends.
+	SessionEnds SessionEnds
+}
+
 // Purges are the core's clean-ups for the expiry job (§3.4), which package recovery runs:
-// ceremonies nobody finished, sessions and email checks past their end, failed checks that no
-// longer count toward a pause, per-address counts
-// whose period is over, and password throttle counts that no longer count under throttle, the
-// policy Config.Throttle was given (zero means DefaultThrottle there and here). It is a
-// function of the policy, not a method, because the job is built before the core, which needs
-// recovery's windows.
-func Purges(throttle ThrottlePolicy) []pgdb.Purge {
+// ceremonies nobody finished, sessions past their lifetime or idle timeout and email checks
+// past their end, failed checks that no longer count toward a pause, per-address counts
+// whose period is over, and password throttle counts that no longer count under the throttle
+// policy. It is a function of the policies, not a method, because the job is built before the
+// core, which needs recovery's windows.
+func Purges(cfg PurgeConfig) []pgdb.Purge {
+	throttle, idle := cfg.Throttle, cfg.SessionIdle
 	if throttle == (ThrottlePolicy{}) {
 		throttle = DefaultThrottle
+	}
+	if idle <= 0 {
+		idle = DefaultSessionIdle
 	}
 	return []pgdb.Purge{
 		{Name: "ceremonies", Run: PurgeCeremonies},
 		{Name: "used_challenges", Run: PurgeUsedChallenges},
-		{Name: "sessions", Run: PurgeExpiredSessions},
+		{Name: "sessions", Run: func(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
+			return purgeEndedSessions(ctx, q, cfg.SessionEnds, idle, now, limit)
+		}},
 		{Name: "email_checks", Run: PurgeEmailChecks},
 		{Name: "email_check_failures", Run: PurgeCheckFailures},
 		{Name: "client_limits", Run: PurgeClientLimits},
@@ -49,20 +64,20 @@ const windowsClosedSQL = `
 	    SELECT $1, w.account_id, $2, 'window_closed', jsonb_build_object('window_id', w.id, 'close_reason', $5::text)
 	    FROM unnest($3::bigint[], $4::bigint[]) AS w (id, account_id)
 	)
-	DELETE FROM sessions WHERE account_id = ANY ($4) AND assurance = 'password_fallback'`
+	DELETE FROM sessions WHERE account_id = ANY ($4) AND assurance = 'password_fallback'
+	RETURNING token_hash, account_id`
 
 // WindowsClosed records, in the transaction that closed them, a batch of windows closed for
 // reason by actor: each one's audit line and the end of its account's password_fallback
-// sessions (§2.11), as EndRecoverySessions does for one. The expiry job closes thousands at a
+// sessions (§2.11), told to ends, as EndRecoverySessions does for one. The expiry job closes thousands at a
 // time after an outage, which a round trip per window would turn into minutes; the caller
 // holds the accounts' locks (LockAccounts), as for every change of an account's sessions. It
 // returns how many sessions ended.
-func WindowsClosed(ctx context.Context, tx pgx.Tx, at time.Time, actor string, reason CloseReason, windows []ClosedWindow) (int64, error) {
+func WindowsClosed(ctx context.Context, tx pgx.Tx, ends SessionEnds, at time.Time, actor string, reason CloseReason, windows []ClosedWindow) (int64, error) {
 	ids := make([]int64, len(windows))
 	accounts := make([]int64, len(windows))
 	for i, w := range windows {
 		ids[i], accounts[i] = w.ID, w.AccountID
 	}
-	tag, err := tx.Exec(ctx, windowsClosedSQL, at, actor, ids, accounts, string(reason))
-	return tag.RowsAffected(), err
+	return endSessions(ctx, tx, ends, windowsClosedSQL, at, actor, ids, accounts, string(reason))
 }

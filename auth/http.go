@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/jackc/pgx/v5"
@@ -86,15 +87,34 @@ func (s *Service) handleSession(w http.ResponseWriter, r *http.Request, sess Ses
 }
 
 func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request, sess Session) error {
-	err := pgdb.InTx(r.Context(), s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(r.Context(), `DELETE FROM sessions WHERE token_hash = $1`, sess.TokenHash); err != nil {
+	if err := s.logout(r.Context(), w, sess); err != nil {
+		return err
+	}
+	return web.JSON(w, http.StatusOK, map[string]any{})
+}
+
+// Logout ends the session the browser holds, if any, as POST /api/v1/logout does: an
+// application's RP-initiated logout (SPEC §11.5) ends it this way. It reports whether there
+// was one.
+func (s *Service) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request) (bool, error) {
+	sess, ok, err := s.SessionFromRequest(ctx, r)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, s.logout(ctx, w, sess)
+}
+
+// logout ends sess, audited as the customer's logout, and clears its cookie.
+func (s *Service) logout(ctx context.Context, w http.ResponseWriter, sess Session) error {
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := endSessions(ctx, tx, s.ends, `DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash, account_id`, sess.TokenHash); err != nil {
 			return err
 		}
-		return Audit(r.Context(), tx, AuditEvent{At: s.now(), AccountID: sess.AccountID, Actor: "customer", Event: "logout"})
+		return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: sess.AccountID, Actor: "customer", Event: "logout"})
 	})
 	if err != nil {
 		return err
 	}
 	s.clearSessionCookie(w)
-	return web.JSON(w, http.StatusOK, map[string]any{})
+	return nil
 }

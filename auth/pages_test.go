@@ -31,7 +31,7 @@ func (w pageTestWindow) OpenWindow(context.Context, pgdb.Querier, int64, time.Ti
 }
 func (pageTestWindow) WindowUsed(context.Context, pgx.Tx, Window, time.Time) error { return nil }
 func (pageTestWindow) CloseWindow(ctx context.Context, tx pgx.Tx, accountID int64, _ CloseReason, _ time.Time) error {
-	return EndRecoverySessions(ctx, tx, accountID)
+	return EndRecoverySessions(ctx, tx, nil, accountID)
 }
 
 // wallClock runs the service on the real clock: the cookie jar (and a real browser) judge the

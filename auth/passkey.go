@@ -231,7 +231,7 @@ func (s *Service) finishRegistration(ctx context.Context, tx pgx.Tx, sess Sessio
 	// Every other session ends: one made with the password (perhaps someone else's) must not
 	// outlive the account's move to passkeys, and whoever holds a replaced passkey (the thief
 	// of a lost phone) is logged out with it.
-	ended, err := endSessionsBut(ctx, tx, sess.AccountID, actingSession(sess))
+	ended, err := s.endSessionsBut(ctx, tx, sess.AccountID, actingSession(sess))
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -551,7 +551,7 @@ func (s *Service) deletePasskey(ctx context.Context, tx pgx.Tx, accountID int64,
 	if err != nil {
 		return Passkey{}, false, err
 	}
-	ended, err := endSessionsBut(ctx, tx, accountID, keep)
+	ended, err := s.endSessionsBut(ctx, tx, accountID, keep)
 	if err != nil {
 		return Passkey{}, false, err
 	}
@@ -586,9 +586,9 @@ func actingSession(sess Session) []byte {
 // endSessionsBut ends the account's sessions except keep (a token hash, or nil for none) in
 // tx, when its passkey is deleted or replaced: a session made with the old passkey, perhaps on
 // a stolen phone, must not outlive it. It returns how many it ended, for the audit.
-func endSessionsBut(ctx context.Context, tx pgx.Tx, accountID int64, keep []byte) (int64, error) {
-	tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE account_id = $1 AND token_hash IS DISTINCT FROM $2`, accountID, keep)
-	return tag.RowsAffected(), err
+func (s *Service) endSessionsBut(ctx context.Context, tx pgx.Tx, accountID int64, keep []byte) (int64, error) {
+	return endSessions(ctx, tx, s.ends, `DELETE FROM sessions WHERE account_id = $1 AND token_hash IS DISTINCT FROM $2
+		RETURNING token_hash, account_id`, accountID, keep)
 }
 
 // DeleteOwnPasskey is the customer deleting their passkey from the settings page: the session

@@ -157,25 +157,38 @@ func (s *Service) lockSession(ctx context.Context, tx pgx.Tx, sess Session) erro
 	return err
 }
 
-// EndRecoverySessions ends the account's password_fallback sessions in tx: a recovery-only
-// session lives no longer than its window (§2.11). Package recovery calls it when a window ends.
-func EndRecoverySessions(ctx context.Context, tx pgx.Tx, accountID int64) error {
-	_, err := tx.Exec(ctx, `DELETE FROM sessions WHERE account_id = $1 AND assurance = 'password_fallback'`, accountID)
+// EndRecoverySessions ends the account's password_fallback sessions in tx, telling ends (nil
+// for no one): a recovery-only session lives no longer than its window (§2.11). Package
+// recovery calls it when a window ends.
+func EndRecoverySessions(ctx context.Context, tx pgx.Tx, ends SessionEnds, accountID int64) error {
+	_, err := endSessions(ctx, tx, ends, `DELETE FROM sessions WHERE account_id = $1 AND assurance = 'password_fallback'
+		RETURNING token_hash, account_id`, accountID)
 	return err
 }
 
-// purgeSessionsSQL deletes up to $2 sessions past their expiry, the oldest first, found
-// through sessions_expires.
+// purgeSessionsSQL deletes up to $2 sessions past their end ($1 now) — their lifetime, or $3
+// the idle timeout since their last use — the oldest first, found through sessions_expires and
+// sessions_last_seen.
 const purgeSessionsSQL = `
 	DELETE FROM sessions
 	WHERE token_hash = ANY (ARRAY(
-	    SELECT token_hash FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
-	  AND expires_at <= $1`
+	    SELECT token_hash FROM (
+	        (SELECT token_hash FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)
+	        UNION
+	        (SELECT token_hash FROM sessions WHERE last_seen_at <= $1::timestamptz - $3::interval ORDER BY last_seen_at LIMIT $2)
+	    ) due LIMIT $2))
+	  AND (expires_at <= $1 OR last_seen_at <= $1::timestamptz - $3::interval)
+	RETURNING token_hash, account_id`
 
-// PurgeExpiredSessions deletes up to limit sessions past their expiry, for the expiry job.
-func PurgeExpiredSessions(ctx context.Context, q pgdb.Querier, now time.Time, limit int) (int64, error) {
-	tag, err := q.Exec(ctx, purgeSessionsSQL, now, limit)
-	return tag.RowsAffected(), err
+// purgeEndedSessions deletes up to limit sessions past their lifetime or idle timeout, for the
+// expiry job, telling ends: until then an idle session is refused but kept, and the
+// applications that got tokens from it learn of its end only here.
+func purgeEndedSessions(ctx context.Context, q pgdb.Querier, ends SessionEnds, idle time.Duration, now time.Time, limit int) (int64, error) {
+	tx, ok := q.(pgx.Tx)
+	if !ok {
+		return 0, errNoTx
+	}
+	return endSessions(ctx, tx, ends, purgeSessionsSQL, now, limit, idle)
 }
 
 // sessionHandler is a handler that needs a logged-in customer.

@@ -142,7 +142,7 @@ func newTestEnv(t *testing.T, edit ...func(*setup)) *testEnv {
 		t.Fatal(err)
 	}
 	windows, err := recovery.New(recovery.Config{Pool: pool, Log: log, Now: clock.Now, Outbox: outbox,
-		Purges: append(auth.Purges(auth.DefaultThrottle), staff.Purges()...)})
+		Purges: append(auth.Purges(auth.PurgeConfig{}), staff.Purges()...)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,6 +131,11 @@ type Config struct {
 	// by PostgreSQL's LISTEN/NOTIFY, which a transaction-mode pooler cannot carry (its
 	// connections are no sessions of kagi's).
 	PollOnly bool
+	// Workers registers on the outbox's river client the workers of other packages' jobs
+	// (the OpenID Provider's back-channel logout tokens), which they enqueue with EnqueueJobs
+	// in the transaction of their event and which are retried as the messages are. Nil adds
+	// none.
+	Workers func(*river.Workers)
 }
 
 // Outbox enqueues messages in the transaction of their event and, when started, delivers them.
@@ -171,6 +176,9 @@ func New(cfg Config) (*Outbox, error) {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &messageWorker{o: o})
+	if cfg.Workers != nil {
+		cfg.Workers(workers)
+	}
 	rc := &river.Config{
 		Workers:           workers,
 		Logger:            o.log.With("component", "outbox"),
@@ -218,6 +226,15 @@ func (o *Outbox) Stop(ctx context.Context) error {
 		return nil
 	}
 	return o.client.Stop(ctx)
+}
+
+// EnqueueJobs adds jobs of Config.Workers to tx, so they are worked if and only if tx commits.
+func (o *Outbox) EnqueueJobs(ctx context.Context, tx pgx.Tx, jobs []river.InsertManyParams) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	_, err := o.client.InsertManyTx(ctx, tx, jobs)
+	return err
 }
 
 // Enqueue adds the messages that tell to of ev — an email, and a text to each registered phone

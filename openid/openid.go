@@ -6,7 +6,10 @@
 //
 // It stands on auth: the browser's session decides whether an authorization is answered at
 // once, and the login APIs tell it of a login made for one through auth.Authorizations, which
-// Authorizations implements.
+// Authorizations implements. Every end of a kagi session is told to it through
+// auth.SessionEnds, which SessionEnds implements: the tokens from the session are revoked and
+// the applications sent a back-channel logout token, which LogoutSender delivers from the
+// outbox (SPEC §11.5).
 //
 // The package is named openid, not oidc, so that it can import zitadel's oidc package by its
 // own name. Its tables are its own; their migrations are the set "oidc".

@@ -5,6 +5,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -86,10 +87,7 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	clients := make(map[string]Client, len(cfg.Clients))
-	for _, c := range cfg.Clients {
-		clients[c.ID] = c
-	}
+	clients := clientMap(cfg.Clients)
 	st := &storage{pool: cfg.Pool, log: cfg.Log, now: cfg.Now, keys: cfg.Keys, auth: cfg.Auth, clients: clients,
 		subjectKey: subjectKeyFrom(cfg.Secret), emailCheck: cfg.EmailCheck}
 	conf := &op.Config{
@@ -131,7 +129,7 @@ func subjectKeyFrom(secret []byte) []byte {
 
 // supportedClaims are the claims kagi's ID tokens and userinfo carry.
 var supportedClaims = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash",
-	"name", "account_number", "kagi_hold_until", "kagi_hold_reason"}
+	"sid", "name", "account_number", "kagi_hold_until", "kagi_hold_reason"}
 
 // Routes mounts the provider on the public listener's mux: discovery, the keys, and op's
 // endpoints under /oauth2/, only those kagi serves. They are not browser routes of web: the
@@ -145,16 +143,17 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+tokenEndpoint.Relative(), onlyGrants(p.op))
 	mux.Handle(userinfoEndpoint.Relative(), p.op)
 	mux.Handle("POST "+revocationEndpoint.Relative(), p.op)
+	mux.Handle(endSessionEndpoint.Relative(), http.HandlerFunc(p.endSession))
 }
 
 // discovery is op's discovery document narrowed to what kagi does: the code flow with PKCE
-// S256, refresh tokens, secrets sent by HTTP Basic or no secret (public clients), and kagi's
-// acr values.
+// S256, refresh tokens, secrets sent by HTTP Basic or no secret (public clients), kagi's
+// acr values, RP-initiated logout and back-channel logout with the session's sid.
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
 	d := op.CreateDiscoveryConfig(ctx, p.op, p.storage)
 	d.IntrospectionEndpoint, d.DeviceAuthorizationEndpoint, d.CheckSessionIframe = "", "", ""
-	d.EndSessionEndpoint = ""
+	d.BackChannelLogoutSupported, d.BackChannelLogoutSessionSupported = true, true
 	d.IntrospectionEndpointAuthMethodsSupported, d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil, nil
 	d.RevocationEndpointAuthSigningAlgValuesSupported, d.TokenEndpointAuthSigningAlgValuesSupported = nil, nil
 	d.RequestObjectSigningAlgValuesSupported = nil
@@ -187,10 +186,14 @@ func onlyGrants(next http.Handler) http.Handler {
 type sessionKey struct{}
 
 // authorizeState is what an authorization request learned of the browser: its session (nil
-// for none) and, once the request is stored, where the browser goes next.
+// for none) and, once the request is stored, where the browser goes next; and what op leaves
+// of the request unparsed.
 type authorizeState struct {
 	session *auth.Session
 	next    string
+	// claims is the request's claims parameter (OpenID Connect Core 1.0 §5.5), which op does
+	// not parse: its essential acr is a step-up, as acr_values is.
+	claims string
 }
 
 // withSession looks up the browser's kagi session for op's authorize handler. op asks the
@@ -204,7 +207,7 @@ func (p *Provider) withSession(next http.Handler) http.Handler {
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			return
 		}
-		st := &authorizeState{}
+		st := &authorizeState{claims: r.FormValue("claims")}
 		if ok {
 			st.session = &sess
 		}
@@ -259,4 +262,46 @@ func oauthError(failure string) *oidc.Error {
 		return e
 	}
 	return oidc.ErrLoginRequired().WithDescription("the request asks for no login page, and the browser must log in")
+}
+
+// endSession is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0, SPEC §11.5): op
+// checks the id_token_hint and the client, and kagi ends the session the browser holds, as
+// POST /api/v1/logout does — audited, and told to the applications that got tokens from it by
+// back-channel logout. The browser is sent to the post_logout_redirect_uri, which must be
+// exactly one of the client's (op would let a native client's loopback port vary), with the
+// state; without one it is shown a short page.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	r = r.WithContext(ctx)
+	parsed, err := op.ParseEndSessionRequest(r, p.op.Decoder())
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	req, err := op.ValidateEndSessionRequest(ctx, parsed, p.op)
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	if uri := parsed.PostLogoutRedirectURI; uri != "" {
+		if c, ok := p.storage.clients[req.ClientID]; !ok || !c.PostLogoutRedirectURIAllowed(uri) {
+			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri is not one of the client's, or no client is named"), nil)
+			return
+		}
+	}
+	if _, err := p.auth.Logout(ctx, w, r); err != nil {
+		p.log.ErrorContext(ctx, "end session", "err", err)
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	if parsed.PostLogoutRedirectURI != "" {
+		http.Redirect(w, r, req.RedirectURI, http.StatusFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "no-store")
+	io.WriteString(w, loggedOutPage)
 }

@@ -16,10 +16,12 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/oauth2"
 
 	"kagi/auth"
 	"kagi/auth/authtest"
+	"kagi/notify"
 	"kagi/pgdb/pgtest"
 	"kagi/web"
 )
@@ -27,6 +29,7 @@ import (
 const (
 	webClientSecret = "s3cret-of-the-trading-site"
 	redirectURI     = "http://127.0.0.1:9/callback"
+	postLogoutURI   = "http://127.0.0.1:9/logged-out"
 	webauthnOrigin  = "https://kagi.test"
 )
 
@@ -36,7 +39,13 @@ type opEnv struct {
 	t     *testing.T
 	srv   *httptest.Server
 	auth  *auth.Service
+	pool  *pgxpool.Pool
 	clock *clock
+	// ends is the provider's side of a session's end, as the core and the purges are given it.
+	ends *SessionEnds
+	// logouts are the logout tokens the trading site's back-channel endpoint received.
+	logouts        chan logoutToken
+	logoutVerifier *gooidc.IDTokenVerifier
 	// rp is the trading site as a relying party written by others: go-oidc and x/oauth2.
 	rp       *gooidc.Provider
 	conf     oauth2.Config
@@ -50,6 +59,42 @@ func newOPEnv(t *testing.T) *opEnv {
 	// The real time, moved by hand: the browsers' cookie jars and go-oidc read the real clock.
 	c := &clock{now: time.Now().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String()
+	keys, err := NewKeyStore(KeyStoreConfig{Pool: pool, Secret: testSecret, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &opEnv{t: t, srv: srv, pool: pool, clock: c, logouts: make(chan logoutToken, 100)}
+	// The trading site verifies the logout tokens with go-oidc against the provider's JWKS.
+	e.logoutVerifier = gooidc.NewVerifier(issuer, gooidc.NewRemoteKeySet(t.Context(), issuer+keysEndpoint.Relative()),
+		&gooidc.Config{ClientID: "trading-web", SupportedSigningAlgs: []string{Algorithm}})
+	backchannel := httptest.NewServer(http.HandlerFunc(e.receiveLogout))
+	t.Cleanup(backchannel.Close)
+	clients, err := ParseClients([]byte(`[
+	  {"client_id": "trading-web", "client_secret_sha256": "` + secretHash + `", "redirect_uris": ["` + redirectURI + `"],
+	   "post_logout_redirect_uris": ["` + postLogoutURI + `"], "backchannel_logout_uri": "` + backchannel.URL + `/backchannel",
+	   "scopes": ["openid", "profile", "account", "offline_access"]},
+	  {"client_id": "trading-app", "public": true, "redirect_uris": ["http://127.0.0.1:53123/cb"], "scopes": ["openid"]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := NewLogoutSender(LogoutSenderConfig{Issuer: issuer, Keys: keys, Clients: clients, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbox, err := notify.New(notify.Config{Pool: pool, Log: log, Mailer: discardMailer{}, Audit: auth.NotifyAudit(time.Now),
+		PollInterval: 50 * time.Millisecond, Workers: sender.Register})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { outbox.Stop(context.Background()) })
+	if e.ends, err = NewSessionEnds(SessionEndsConfig{Secret: testSecret, Clients: clients, Outbox: outbox, Now: c.Now}); err != nil {
+		t.Fatal(err)
+	}
 	authSvc, err := auth.New(auth.Config{
 		Pool: pool, Log: log, Now: c.Now,
 		Passwords:      auth.NewPasswordHasher(auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, 4),
@@ -57,20 +102,8 @@ func newOPEnv(t *testing.T) *opEnv {
 		WebAuthn:       &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{webauthnOrigin}},
 		RecoveryHold:   auth.DefaultRecoveryHold,
 		Authorizations: Authorizations{Pool: pool, Now: c.Now},
+		SessionEnds:    e.ends,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + srv.Listener.Addr().String()
-	keys, err := NewKeyStore(KeyStoreConfig{Pool: pool, Secret: testSecret, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients, err := ParseClients([]byte(`[
-	  {"client_id": "trading-web", "client_secret_sha256": "` + secretHash + `", "redirect_uris": ["` + redirectURI + `"],
-	   "scopes": ["openid", "profile", "account", "offline_access"]},
-	  {"client_id": "trading-app", "public": true, "redirect_uris": ["http://127.0.0.1:53123/cb"], "scopes": ["openid"]}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +124,11 @@ func newOPEnv(t *testing.T) *opEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &opEnv{t: t, srv: srv, auth: authSvc, clock: c, rp: rp, ctx: ctx,
-		verifier: rp.Verifier(&gooidc.Config{ClientID: "trading-web"}),
-		conf: oauth2.Config{ClientID: "trading-web", ClientSecret: webClientSecret, Endpoint: rp.Endpoint(), RedirectURL: redirectURI,
-			Scopes: []string{gooidc.ScopeOpenID, "profile", "account", gooidc.ScopeOfflineAccess}}}
+	e.auth, e.rp, e.ctx = authSvc, rp, ctx
+	e.verifier = rp.Verifier(&gooidc.Config{ClientID: "trading-web"})
+	e.conf = oauth2.Config{ClientID: "trading-web", ClientSecret: webClientSecret, Endpoint: rp.Endpoint(), RedirectURL: redirectURI,
+		Scopes: []string{gooidc.ScopeOpenID, "profile", "account", gooidc.ScopeOfflineAccess}}
+	return e
 }
 
 // browser is a customer's browser that shows each redirect instead of following it.
@@ -205,6 +239,7 @@ type idClaims struct {
 	AccountNumber  string   `json:"account_number"`
 	KagiHoldUntil  *int64   `json:"kagi_hold_until"`
 	KagiHoldReason *string  `json:"kagi_hold_reason"`
+	SID            string   `json:"sid"`
 }
 
 // exchange redeems the code and verifies the ID token as the relying party does.
@@ -318,8 +353,17 @@ func TestRelyingPartyPasskeyLogin(t *testing.T) {
 			t.Fatalf("refresh gave refresh token %q", next.RefreshToken)
 		}
 		raw, _ := next.Extra("id_token").(string)
-		if idt, err := e.verifier.Verify(e.ctx, raw); err != nil || idt.Subject != c.Sub {
-			t.Errorf("refreshed ID token: %v", err)
+		idt, err := e.verifier.Verify(e.ctx, raw)
+		if err != nil || idt.Subject != c.Sub {
+			t.Fatalf("refreshed ID token: %v", err)
+		}
+		var rc idClaims
+		if err := idt.Claims(&rc); err != nil {
+			t.Fatal(err)
+		}
+		if rc.ACR != ACRPasskey || !slices.Equal(rc.AMR, []string{"pop", "mfa"}) || rc.AuthTime != c.AuthTime || rc.SID != c.SID {
+			t.Errorf("refreshed ID token: acr %q amr %v auth_time %d sid %q, want the login's %q %v %d %q",
+				rc.ACR, rc.AMR, rc.AuthTime, rc.SID, c.ACR, c.AMR, c.AuthTime, c.SID)
 		}
 		if _, err := refresh(tok.RefreshToken); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 			t.Errorf("the used refresh token again: %v, want invalid_grant", err)
@@ -353,20 +397,34 @@ func TestRelyingPartyPasswordLoginAndStepUp(t *testing.T) {
 			t.Errorf("claims %+v", c)
 		}
 	})
-	t.Run("a step-up the account cannot meet ends at the client", func(t *testing.T) {
+	for name, opt := range map[string]oauth2.AuthCodeOption{
+		"acr_values": oauth2.SetAuthURLParam("acr_values", ACRPasskey),
+		"claims with an essential acr": oauth2.SetAuthURLParam("claims",
+			`{"id_token":{"acr":{"essential":true,"values":["`+ACRPasskey+`"]}}}`),
+	} {
+		t.Run("a step-up the account cannot meet ends at the client: "+name, func(t *testing.T) {
+			b := e.browser()
+			a := e.authorization(opt)
+			id := e.toLogin(b, a)
+			res := e.passwordLogin(b, "jiro0001", id)
+			to, _ := res["redirect"].(string)
+			q := e.atClient(b, to)
+			if q.Get("error") != unmetAuthenticationRequirements || q.Get("state") != a.state || q.Get("code") != "" {
+				t.Errorf("at the client: %v", q)
+			}
+			// The password session, already there, is judged the same at once.
+			a = e.authorization(opt)
+			if q := e.atClient(b, a.url); q.Get("error") != unmetAuthenticationRequirements {
+				t.Errorf("authorize with the password session: %v", q)
+			}
+		})
+	}
+	t.Run("a claims parameter that is not JSON is refused", func(t *testing.T) {
 		b := e.browser()
-		a := e.authorization(oauth2.SetAuthURLParam("acr_values", ACRPasskey))
-		id := e.toLogin(b, a)
-		res := e.passwordLogin(b, "jiro0001", id)
-		to, _ := res["redirect"].(string)
-		q := e.atClient(b, to)
-		if q.Get("error") != unmetAuthenticationRequirements || q.Get("state") != a.state || q.Get("code") != "" {
+		a := e.authorization(oauth2.SetAuthURLParam("claims", `{"id_token":`))
+		q := e.atClient(b, a.url)
+		if q.Get("error") != "invalid_request" || q.Get("state") != a.state {
 			t.Errorf("at the client: %v", q)
-		}
-		// The password session, already there, is judged the same at once.
-		a = e.authorization(oauth2.SetAuthURLParam("acr_values", ACRPasskey))
-		if q := e.atClient(b, a.url); q.Get("error") != unmetAuthenticationRequirements {
-			t.Errorf("authorize with the password session: %v", q)
 		}
 	})
 	t.Run("a password session of an account with a passkey logs in with it", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -159,6 +160,51 @@ func judge(req *authRequest, sess *auth.Session, hasPasskey bool, now time.Time)
 // wantsPasskey reports whether acr_values accept a passkey login only.
 func wantsPasskey(acrValues []string) bool {
 	return slices.Contains(acrValues, ACRPasskey) && !slices.Contains(acrValues, ACRPassword)
+}
+
+// maxClaimsParameter bounds the claims parameter kagi reads.
+const maxClaimsParameter = 4096
+
+// essentialACR is the acr the claims parameter of an authorization request (OpenID Connect
+// Core 1.0 §5.5.1.1) asks for as essential, in the ID token or from userinfo: its value or
+// values, which kagi takes as the request's acr_values — urn:kagi:acr:passkey alone is a
+// step-up. It is nil when the parameter asks for no essential acr; the other claims asked for
+// are ignored (kagi's claims follow the scopes). A parameter that is not a JSON object of
+// objects is an error.
+func essentialACR(raw string) ([]string, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if len(raw) > maxClaimsParameter {
+		return nil, errors.New("claims parameter too long")
+	}
+	var members map[string]map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &members); err != nil {
+		return nil, err
+	}
+	var acr []string
+	for _, m := range []string{"id_token", "userinfo"} {
+		rawACR, ok := members[m]["acr"]
+		if !ok {
+			continue
+		}
+		var c *struct {
+			Essential bool     `json:"essential"`
+			Value     *string  `json:"value"`
+			Values    []string `json:"values"`
+		}
+		if err := json.Unmarshal(rawACR, &c); err != nil {
+			return nil, err
+		}
+		if c == nil || !c.Essential {
+			continue
+		}
+		if c.Value != nil {
+			acr = append(acr, *c.Value)
+		}
+		acr = append(acr, c.Values...)
+	}
+	return acr, nil
 }
 
 // Authorizations answers, after a login, the authorization request the login was made for

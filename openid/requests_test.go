@@ -1,6 +1,7 @@
 package openid
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -51,4 +52,48 @@ func TestJudge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An essential acr of the claims parameter is a step-up as acr_values is; anything else it
+// asks for changes nothing, and a parameter that is not JSON of §5.5 is refused.
+func TestEssentialACR(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, raw string
+		want      []string
+		bad       bool
+	}{
+		{"none", "", nil, false},
+		{"essential value in the ID token", `{"id_token":{"acr":{"essential":true,"value":"urn:kagi:acr:passkey"}}}`, []string{ACRPasskey}, false},
+		{"essential values from userinfo", `{"userinfo":{"acr":{"essential":true,"values":["urn:kagi:acr:passkey","urn:kagi:acr:password"]}}}`,
+			[]string{ACRPasskey, ACRPassword}, false},
+		{"a voluntary acr is no step-up", `{"id_token":{"acr":{"value":"urn:kagi:acr:passkey"}}}`, nil, false},
+		{"a null acr asks nothing", `{"id_token":{"acr":null,"name":{"essential":true}}}`, nil, false},
+		{"other claims are ignored", `{"id_token":{"auth_time":{"essential":true}},"userinfo":{"name":null}}`, nil, false},
+		{"not JSON", `{"id_token":`, nil, true},
+		{"not an object of objects", `{"id_token":"acr"}`, nil, true},
+		{"an acr request of the wrong shape", `{"id_token":{"acr":{"essential":"yes"}}}`, nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := essentialACR(c.raw)
+			if (err != nil) != c.bad || !slices.Equal(got, c.want) {
+				t.Errorf("essentialACR = %v, %v; want %v (error %v)", got, err, c.want, c.bad)
+			}
+		})
+	}
+}
+
+func FuzzEssentialACR(f *testing.F) {
+	f.Add(`{"id_token":{"acr":{"essential":true,"value":"urn:kagi:acr:passkey"}}}`)
+	f.Add(`{"userinfo":{"acr":{"essential":true,"values":["a","b"]}}}`)
+	f.Add(`{"id_token":{"acr":null}}`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		acr, err := essentialACR(raw)
+		if err != nil && acr != nil {
+			t.Errorf("an error with acr %v", acr)
+		}
+		if len(raw) > maxClaimsParameter && err == nil {
+			t.Error("an overlong parameter was read")
+		}
+	})
 }

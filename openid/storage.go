@@ -2,13 +2,10 @@ package openid
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,11 +39,7 @@ var _ op.CanSetUserinfoFromRequest = (*storage)(nil)
 // HMAC of the account's id under a key derived from the server secret, so that it tells
 // nothing of the login ID or account number and needs no table. It changes only with the
 // server secret, which the PIN hashes depend on too.
-func (s *storage) subject(accountID int64) string {
-	m := hmac.New(sha256.New, s.subjectKey)
-	m.Write([]byte("account:" + strconv.FormatInt(accountID, 10)))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+func (s *storage) subject(accountID int64) string { return subjectOf(s.subjectKey, accountID) }
 
 // amr are the methods (RFC 8176) of a login of assurance a. A passkey login is proof of
 // possession of a key ("pop": hwk would overstate a synced passkey, whose key leaves the
@@ -66,7 +59,8 @@ func (s *storage) amr(a auth.Assurance) []string {
 
 // CreateAuthRequest stores an authorization request op has checked against its client, with
 // kagi's own rules on top: the redirect URI matches one of the client's exactly, PKCE with
-// S256 is always required, and the scopes are cut to the client's. The browser's session (put
+// S256 is always required, the scopes are cut to the client's, and an essential acr of the
+// claims parameter is taken as the acr_values. The browser's session (put
 // in the context by Provider.withSession) is judged at once: a session good enough answers
 // the request, and the browser is sent on without the login page; a request no login could
 // answer ends at the client at once.
@@ -95,6 +89,13 @@ func (s *storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, _ 
 	st := stateOf(ctx)
 	var v verdict
 	if st != nil {
+		acr, err := essentialACR(st.claims)
+		if err != nil {
+			return nil, oidc.ErrInvalidRequest().WithDescription("the claims parameter is not a JSON object of OpenID Connect Core 1.0 section 5.5")
+		}
+		if acr != nil {
+			req.ACRValues = acr
+		}
 		hasPasskey := false
 		if sess := st.session; sess != nil && wantsPasskey(req.ACRValues) && sess.Assurance == auth.AssurancePassword {
 			var err error
@@ -250,6 +251,9 @@ func (s *storage) CreateAccessToken(ctx context.Context, tr op.TokenRequest) (st
 		exp time.Time
 	)
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.keepSession(ctx, tx, req.SessionHash); err != nil {
+			return err
+		}
 		g, err := s.newGrant(ctx, tx, req)
 		if err != nil {
 			return err
@@ -274,11 +278,26 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, tr op.TokenR
 		var g grant
 		switch req := tr.(type) {
 		case *authRequest:
+			if err := s.keepSession(ctx, tx, req.SessionHash); err != nil {
+				return err
+			}
 			var err error
 			if g, err = s.newGrant(ctx, tx, req); err != nil {
 				return err
 			}
 		case *refreshRequest:
+			if err := s.keepSession(ctx, tx, req.SessionHash); err != nil {
+				return err
+			}
+			// The grant was revoked (its session ended) since TokenRequestByRefreshToken read it:
+			// the token is refused, not counted as used twice.
+			var live bool
+			if err := tx.QueryRow(ctx, `SELECT revoked_at IS NULL FROM oidc_grants WHERE id = $1`, req.ID).Scan(&live); err != nil {
+				return err
+			}
+			if !live {
+				return oidc.ErrInvalidGrant().WithDescription("the session of the login has ended")
+			}
 			tag, err := tx.Exec(ctx, `UPDATE oidc_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND grant_id = $3`,
 				hashToken(current), s.now(), req.ID)
 			if err != nil {
@@ -303,6 +322,16 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, tr op.TokenR
 		err = s.revokeReused(ctx, tr.(*refreshRequest).ID)
 	}
 	return id, refresh, exp, err
+}
+
+// keepSession keeps the session of the tokens tx issues live until tx ends (auth.KeepSession),
+// or refuses them if it has ended: a session's end revokes every token issued from it.
+func (s *storage) keepSession(ctx context.Context, tx pgx.Tx, h []byte) error {
+	live, err := s.auth.KeepSession(ctx, tx, h)
+	if err == nil && !live {
+		err = oidc.ErrInvalidGrant().WithDescription("the session of the login has ended")
+	}
+	return err
 }
 
 // revokeReused revokes a grant one of whose refresh tokens was used twice.
@@ -408,9 +437,10 @@ func (s *storage) refreshRow(ctx context.Context, token string) (refreshRow, boo
 	return row, err == nil, err
 }
 
-// TerminateSession is RP-initiated logout's, which kagi does not serve yet (issue 24).
+// TerminateSession is op's own end_session handler's, which kagi does not mount: the
+// browser's session is ended by Provider.endSession, which needs the browser's cookie.
 func (s *storage) TerminateSession(context.Context, string, string) error {
-	return oidc.ErrServerError().WithDescription("logout is not served here yet")
+	return oidc.ErrServerError().WithDescription("logout is served by the provider's own handler")
 }
 
 // refreshTokenIDPrefix marks a grant's id handed to RevokeToken for a refresh token.
@@ -508,13 +538,19 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 	return nil
 }
 
-// SetUserinfoFromRequest writes the ID token's claims of a redeemed code or a refresh.
+// SetUserinfoFromRequest writes the ID token's claims of a redeemed code or a refresh, with the
+// sid of the kagi session (OpenID Back-Channel Logout 1.0 §2.1) that its logout token names.
 func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, r op.IDTokenRequest, scopes []string) error {
 	switch req := r.(type) {
 	case *authRequest:
 		s.claims(info, req.subject, *req.session, scopes)
+		info.AppendClaims("sid", sessionID(s.subjectKey, req.session.TokenHash))
 	case *refreshRequest:
 		s.claims(info, req.subject, req.session, scopes)
+		info.AppendClaims("sid", sessionID(s.subjectKey, req.session.TokenHash))
+		// op sets acr only from an authorization request; a refreshed ID token tells the same
+		// login's, as its amr and auth_time do.
+		info.AppendClaims("acr", acrOf(auth.Assurance(req.Assurance)))
 	default:
 		return errors.New("openid: claims of an unknown request")
 	}

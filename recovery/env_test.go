@@ -86,7 +86,7 @@ func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func
 	t.Helper()
 	// The expiry job gets the core's purges as kagi serve hands them over.
 	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey},
-		Purges: append(auth.Purges(auth.DefaultThrottle), staff.Purges()...)}
+		Purges: append(auth.Purges(auth.PurgeConfig{}), staff.Purges()...)}
 	for _, e := range edit {
 		e(&cfg)
 	}

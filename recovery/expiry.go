@@ -76,7 +76,7 @@ const expireSQL = `
 // close, a login or a passkey change holds right now are skipped (that one records the expiry
 // itself, or a later batch does). The accounts, audit lines and sessions are auth's tables,
 // written by auth's functions; recovery's SQL touches only its windows.
-func expireBatch(ctx context.Context, tx pgx.Tx, now time.Time, batch int) (due int, windows, sessions int64, err error) {
+func expireBatch(ctx context.Context, tx pgx.Tx, ends auth.SessionEnds, now time.Time, batch int) (due int, windows, sessions int64, err error) {
 	rows, err := tx.Query(ctx, dueAccountsSQL, now, batch)
 	if err != nil {
 		return 0, 0, 0, err
@@ -97,7 +97,7 @@ func expireBatch(ctx context.Context, tx pgx.Tx, now time.Time, batch int) (due 
 	if err != nil || len(closed) == 0 {
 		return len(accounts), 0, 0, err
 	}
-	sessions, err = auth.WindowsClosed(ctx, tx, now, actorExpiry, "expired", closed)
+	sessions, err = auth.WindowsClosed(ctx, tx, ends, now, actorExpiry, "expired", closed)
 	return len(accounts), int64(len(closed)), sessions, err
 }
 
@@ -129,7 +129,7 @@ func (s *Service) RunExpiry(ctx context.Context) (res ExpiryResult, err error) {
 		)
 		locked, err := step(func(tx pgx.Tx) error {
 			var err error
-			due, windows, sessions, err = expireBatch(ctx, tx, now, s.batch)
+			due, windows, sessions, err = expireBatch(ctx, tx, s.sessionEnds, now, s.batch)
 			return err
 		})
 		if err != nil {

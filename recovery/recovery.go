@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kagi/auth"
 	"kagi/notify"
 	"kagi/pgdb"
 )
@@ -66,6 +67,9 @@ type Config struct {
 	// core's (auth.Purges) and the voice line's finished call state. The expiry job runs them
 	// after its own.
 	Purges []pgdb.Purge
+	// SessionEnds is told of the recovery-only sessions a window's end ends (auth.SessionEnds):
+	// the same as the core's Config.SessionEnds. Nil tells no one.
+	SessionEnds auth.SessionEnds
 	// Outbox takes the notices of §7 (a window opened, a voice-line lockout) in the
 	// transaction of their event. Nil sends nothing.
 	Outbox *notify.Outbox
@@ -92,6 +96,7 @@ type Service struct {
 	// batch and purgeBatch are Config's ExpiryBatch and PurgeBatch.
 	batch, purgeBatch int
 	purges            []pgdb.Purge
+	sessionEnds       auth.SessionEnds
 	outbox            *notify.Outbox
 	hold              time.Duration
 	// secondFactor and sendLimits are Config's SecondFactor and SendLimits.
@@ -159,5 +164,6 @@ func New(cfg Config) (*Service, error) {
 		s.apiKeys = append(s.apiKeys, sha256.Sum256([]byte(k)))
 	}
 	s.purges = append(s.ownPurges(), cfg.Purges...)
+	s.sessionEnds = cfg.SessionEnds
 	return s, nil
 }

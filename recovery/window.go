@@ -249,7 +249,7 @@ func (s *Service) closeTx(ctx context.Context, tx pgx.Tx, accountID int64, reaso
 	if err := auth.Audit(ctx, tx, auth.AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: "window_closed", Detail: detail}); err != nil {
 		return false, err
 	}
-	if err := auth.EndRecoverySessions(ctx, tx, accountID); err != nil {
+	if err := auth.EndRecoverySessions(ctx, tx, s.sessionEnds, accountID); err != nil {
 		return false, err
 	}
 	return c.Reason == string(reason), nil

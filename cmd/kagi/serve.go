@@ -39,6 +39,7 @@ type app struct {
 	cfg      *config
 	log      *slog.Logger
 	pool     *pgxpool.Pool
+	keys     *openid.KeyStore
 	auth     *auth.Service
 	recovery *recovery.Service
 	voice    *recovery.VoiceVerifier
@@ -70,6 +71,18 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 			return nil, err
 		}
 	}
+	// The OpenID Provider's signing keys sign the ID tokens and the back-channel logout tokens,
+	// which the outbox delivers (§11.5).
+	keys, err := openid.NewKeyStore(openid.KeyStoreConfig{Pool: pool, Secret: c.PINKey, Rotation: c.OIDCKeyRotation})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	logouts, err := openid.NewLogoutSender(openid.LogoutSenderConfig{Issuer: c.PublicURL.String(), Keys: keys, Clients: c.OIDCClients, Log: log})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	outbox, err := notify.New(notify.Config{
 		Pool:   pool,
 		Log:    log,
@@ -80,7 +93,15 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		PollOnly: c.Pooler == pgdb.TransactionPooler,
 		Brand:    c.BrandName,
 		Audit:    auth.NotifyAudit(time.Now),
+		Workers:  logouts.Register,
 	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	// Every end of a customer's session — the core's, the expiry job's, a window's — revokes
+	// the applications' tokens from it and sends their logout tokens (§11.5).
+	ends, err := openid.NewSessionEnds(openid.SessionEndsConfig{Secret: c.PINKey, Clients: c.OIDCClients, Outbox: outbox})
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -104,11 +125,12 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		SendLimits:   c.SendLimits,
 		Pool:         pool,
 		Log:          log,
+		SessionEnds:  ends,
 		Window:       c.FallbackWindow,
 		APIKeys:      c.APIKeys,
 		// The expiry job runs each package's purges of its own tables; auth.Config.Throttle is
 		// left at its default below, so the throttle purge gets the same.
-		Purges: slices.Concat(auth.Purges(auth.DefaultThrottle), staff.Purges(), ivr.Purges(),
+		Purges: slices.Concat(auth.Purges(auth.PurgeConfig{SessionIdle: c.SessionIdle, SessionEnds: ends}), staff.Purges(), ivr.Purges(),
 			openid.Purges(c.OIDCKeyRotation, openid.MaxTokenLifetime)),
 	})
 	if err != nil {
@@ -134,6 +156,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		// A login made for an application's authorization request finishes it (§11.3); the
 		// provider itself, which needs the core, is built with the public handler.
 		Authorizations: openid.Authorizations{Pool: pool},
+		SessionEnds:    ends,
 	})
 	if err != nil {
 		pool.Close()
@@ -150,7 +173,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: c, log: log, pool: pool, auth: authSvc, recovery: recoverySvc, voice: voice, staff: staffSvc,
+	return &app{cfg: c, log: log, pool: pool, keys: keys, auth: authSvc, recovery: recoverySvc, voice: voice, staff: staffSvc,
 		console: consoleSvc, outbox: outbox, texter: texter, caller: caller}, nil
 }
 
@@ -238,13 +261,9 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 // its issuer. Plain http is allowed only in --dev, where the public URL is on this machine.
 func (a *app) provider() (*openid.Provider, error) {
 	c := a.cfg
-	keys, err := openid.NewKeyStore(openid.KeyStoreConfig{Pool: a.pool, Secret: c.PINKey, Rotation: c.OIDCKeyRotation})
-	if err != nil {
-		return nil, err
-	}
 	return openid.NewProvider(openid.ProviderConfig{
 		Pool: a.pool, Log: a.log, Issuer: c.PublicURL.String(), Insecure: c.Dev && c.PublicURL.Scheme == "http",
-		Secret: c.PINKey, Clients: c.OIDCClients, Keys: keys, Auth: a.auth, EmailCheck: c.EmailCheck,
+		Secret: c.PINKey, Clients: c.OIDCClients, Keys: a.keys, Auth: a.auth, EmailCheck: c.EmailCheck,
 	})
 }
 
