@@ -53,7 +53,7 @@ type opEnv struct {
 	ctx      context.Context
 }
 
-func newOPEnv(t *testing.T) *opEnv {
+func newOPEnv(t *testing.T, options ...func(*auth.Config)) *opEnv {
 	t.Helper()
 	pool := pgtest.New(t, auth.Migrations, auth.NotifyMigrations, Migrations)
 	// The real time, moved by hand: the browsers' cookie jars and go-oidc read the real clock.
@@ -95,7 +95,7 @@ func newOPEnv(t *testing.T) *opEnv {
 	if e.ends, err = NewSessionEnds(SessionEndsConfig{Secret: testSecret, Clients: clients, Outbox: outbox, Now: c.Now}); err != nil {
 		t.Fatal(err)
 	}
-	authSvc, err := auth.New(auth.Config{
+	authCfg := auth.Config{
 		Pool: pool, Log: log, Now: c.Now,
 		Passwords:      auth.NewPasswordHasher(auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, 4),
 		PINKey:         testSecret,
@@ -103,12 +103,17 @@ func newOPEnv(t *testing.T) *opEnv {
 		RecoveryHold:   auth.DefaultRecoveryHold,
 		Authorizations: Authorizations{Pool: pool, Now: c.Now},
 		SessionEnds:    e.ends,
-	})
+		Outbox:         outbox,
+	}
+	for _, o := range options {
+		o(&authCfg)
+	}
+	authSvc, err := auth.New(authCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := NewProvider(ProviderConfig{Pool: pool, Log: log, Issuer: issuer, Insecure: true, Secret: testSecret,
-		Clients: clients, Keys: keys, Auth: authSvc, Now: c.Now})
+		Clients: clients, Keys: keys, Auth: authSvc, EmailCheck: authCfg.EmailCheck, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +449,42 @@ func TestRelyingPartyPasswordLoginAndStepUp(t *testing.T) {
 			t.Errorf("acr %q after the step-up", c.ACR)
 		}
 	})
+}
+
+// With the email check on (KAGI_EMAIL_CHECK, §2.12), a password login answers the authorization
+// request only once the customer picks the emoji mailed to them: the password alone gives no
+// redirect, the pick does, and the ID token says so (amr pwd and otp).
+func TestRelyingPartyPasswordLoginWithTheEmailCheck(t *testing.T) {
+	e := newOPEnv(t, func(c *auth.Config) { c.EmailCheck = true })
+	e.account("goro0001")
+	b := e.browser()
+	a := e.authorization()
+	id := e.toLogin(b, a)
+	res := e.passwordLogin(b, "goro0001", id)
+	check, _ := res["email_check"].(map[string]any)
+	checkID, _ := check["id"].(string)
+	if _, early := res["redirect"]; early || checkID == "" {
+		t.Fatalf("password alone answered %v, want the email check and no redirect", res)
+	}
+	var emoji string
+	if err := e.pool.QueryRow(e.ctx, `SELECT args->'event'->>'emoji' FROM river_job WHERE kind = 'notify_message' ORDER BY id DESC LIMIT 1`).Scan(&emoji); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"id": checkID, "choice": emoji})
+	r, err := b.Post(e.srv.URL+"/api/v1/login/email-check?auth_request="+id, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	out := map[string]any{}
+	if err := json.NewDecoder(r.Body).Decode(&out); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("email check: %d %v %v", r.StatusCode, out, err)
+	}
+	to, _ := out["redirect"].(string)
+	_, c := e.exchange(e.code(b, to, a), a)
+	if c.ACR != ACRPassword || !slices.Equal(c.AMR, []string{"pwd", "otp"}) {
+		t.Errorf("claims %+v, want acr password and amr pwd, otp", c)
+	}
 }
 
 func TestAuthorizationFreshness(t *testing.T) {
