@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -138,7 +139,7 @@ var supportedClaims = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "
 func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /.well-known/openid-configuration", http.HandlerFunc(p.discovery))
 	mux.Handle("GET "+keysEndpoint.Relative(), p.op)
-	mux.Handle(authorizeEndpoint.Relative(), p.withSession(p.op))
+	mux.Handle(authorizeEndpoint.Relative(), inJapanese(p.withSession(p.op)))
 	mux.Handle("GET "+CallbackPath, web.Browser(http.HandlerFunc(p.callback)))
 	mux.Handle("POST "+tokenEndpoint.Relative(), onlyGrants(p.op))
 	mux.Handle(userinfoEndpoint.Relative(), p.op)
@@ -304,4 +305,45 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	h.Set("Cache-Control", "no-store")
 	io.WriteString(w, loggedOutPage)
+}
+
+// inJapanese answers, in Japanese, an authorization request op refuses on kagi's own page
+// instead of sending it back to the application (an unknown client, a redirect URI not
+// registered: RFC 6749 §4.1.2.1 forbids redirecting those). op writes such a refusal as
+// English plain text; the customer's browser shows this page instead (op has logged the
+// reason). Redirects and every other answer pass as op wrote them.
+func inJapanese(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&refusalPage{ResponseWriter: w}, r)
+	})
+}
+
+// refusalPage replaces a plain-text client error's body with refusedPage.
+type refusalPage struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (p *refusalPage) WriteHeader(code int) {
+	h := p.Header()
+	if code >= 400 && code < 500 && strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		p.replaced = true
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Del("Content-Length")
+		p.ResponseWriter.WriteHeader(code)
+		p.ResponseWriter.Write([]byte(refusedPage))
+		return
+	}
+	p.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (p *refusalPage) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
+func (p *refusalPage) Write(b []byte) (int, error) {
+	if p.replaced {
+		return len(b), nil
+	}
+	return p.ResponseWriter.Write(b)
 }

@@ -543,8 +543,17 @@ func TestAuthorizationRefusals(t *testing.T) {
 		{"implicit flow", func(q url.Values) { q.Set("response_type", "id_token token") }},
 	} {
 		t.Run(c.name+" is answered here, never redirected", func(t *testing.T) {
-			if status, loc := e.get(e.browser(), query(c.edit)); status != http.StatusBadRequest || loc != "" {
-				t.Errorf("%d to %q", status, loc)
+			res, err := e.browser().Get(query(c.edit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusBadRequest || res.Header.Get("Location") != "" {
+				t.Errorf("%d to %q", res.StatusCode, res.Header.Get("Location"))
+			}
+			if !strings.Contains(string(body), "受け付けられませんでした") || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("the customer sees %q (%s), want the Japanese page", body, res.Header.Get("Content-Type"))
 			}
 		})
 	}
