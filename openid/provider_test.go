@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/oauth2"
 
@@ -36,11 +38,13 @@ const (
 // op is one test's kagi: the core and the provider on the public handler's routes, over a
 // fresh database, served on the loopback address as the issuer.
 type opEnv struct {
-	t     testing.TB
-	srv   *httptest.Server
-	auth  *auth.Service
-	pool  *pgxpool.Pool
-	clock *clock
+	t    testing.TB
+	srv  *httptest.Server
+	auth *auth.Service
+	pool *pgxpool.Pool
+	// counter counts what the pool sends PostgreSQL.
+	counter *statementCounter
+	clock   *clock
 	// ends is the provider's side of a session's end, as the core and the purges are given it.
 	ends *SessionEnds
 	// logouts are the logout tokens the trading site's back-channel endpoint received.
@@ -55,7 +59,17 @@ type opEnv struct {
 
 func newOPEnv(t testing.TB, options ...func(*auth.Config)) *opEnv {
 	t.Helper()
-	pool := pgtest.New(t, auth.Migrations, auth.NotifyMigrations, Migrations)
+	poolCfg, err := pgxpool.ParseConfig(pgtest.URL(t, auth.Migrations, auth.NotifyMigrations, Migrations))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &statementCounter{}
+	poolCfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	// The real time, moved by hand: the browsers' cookie jars and go-oidc read the real clock.
 	c := &clock{now: time.Now().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -65,7 +79,7 @@ func newOPEnv(t testing.TB, options ...func(*auth.Config)) *opEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &opEnv{t: t, srv: srv, pool: pool, clock: c, logouts: make(chan logoutToken, 100)}
+	e := &opEnv{t: t, srv: srv, pool: pool, counter: counter, clock: c, logouts: make(chan logoutToken, 100)}
 	// The trading site verifies the logout tokens with go-oidc against the provider's JWKS.
 	e.logoutVerifier = gooidc.NewVerifier(issuer, gooidc.NewRemoteKeySet(t.Context(), issuer+keysEndpoint.Relative()),
 		&gooidc.Config{ClientID: "trading-web", SupportedSigningAlgs: []string{Algorithm}})
@@ -661,21 +675,29 @@ func TestAuthorizationRefusals(t *testing.T) {
 // make them: authorize → the login page's password login for the request → the callback → the
 // code exchanged with PKCE, the ID token verified by go-oidc. BenchmarkPasswordLoginAlone is the
 // same login without an app, so the two ns/op differ by what the provider adds (the hash is a
-// small test one). Figure: the ID token's size.
+// small test one). Figures: the ID token's size; the statements (begin and commit not counted)
+// and commits of the token request (the code's exchange) alone.
 func BenchmarkAuthorizationCodeLogin(b *testing.B) {
 	e := newOPEnv(b)
 	e.account("rokuro01")
-	size := 0
+	var size int
+	var statements, commits int64
 	for b.Loop() {
 		br := e.browser()
 		a := e.authorization()
 		res := e.passwordLogin(br, "rokuro01", e.toLogin(br, a))
 		to, _ := res["redirect"].(string)
-		tok, _ := e.exchange(e.code(br, to, a), a)
+		code := e.code(br, to, a)
+		e.counter.statements.Store(0)
+		e.counter.commits.Store(0)
+		tok, _ := e.exchange(code, a)
+		statements, commits = statements+e.counter.statements.Load(), commits+e.counter.commits.Load()
 		raw, _ := tok.Extra("id_token").(string)
 		size = len(raw)
 	}
 	b.ReportMetric(float64(size), "id_token_bytes")
+	b.ReportMetric(float64(statements)/float64(b.N), "statements/token_request")
+	b.ReportMetric(float64(commits)/float64(b.N), "commits/token_request")
 }
 
 // BenchmarkPasswordLoginAlone is BenchmarkAuthorizationCodeLogin's login without an app.
@@ -686,3 +708,34 @@ func BenchmarkPasswordLoginAlone(b *testing.B) {
 		e.passwordLogin(e.browser(), "rokuro01", "")
 	}
 }
+
+// statementCounter counts what a pool sends PostgreSQL: statements (begin and commit not
+// counted) and commits, each statement of a batch too.
+type statementCounter struct{ statements, commits atomic.Int64 }
+
+func (c *statementCounter) count(sql string) {
+	switch sql = strings.ToLower(strings.TrimSpace(sql)); {
+	case sql == "commit":
+		c.commits.Add(1)
+	case sql == "begin" || strings.HasPrefix(sql, "begin "):
+	default:
+		c.statements.Add(1)
+	}
+}
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.count(d.SQL)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	c.count(d.SQL)
+}
+
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
