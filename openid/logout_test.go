@@ -173,14 +173,40 @@ func TestRPInitiatedLogout(t *testing.T) {
 	t.Run("without a post_logout_redirect_uri a page says so", func(t *testing.T) {
 		b := e.browser()
 		_, _, c := e.passwordAuthorization(b, "hanako01")
+		// No ID token: the customer is asked first, and nothing ends until they answer.
 		res, err := b.Get(e.srv.URL + "/oauth2/end_session?client_id=trading-web")
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "ログアウトしますか") {
+			t.Fatalf("end_session without a hint: %d %s, want the question", res.StatusCode, body)
+		}
+		// The answer posted from another site is refused; the session lives on.
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/end_session", strings.NewReader("confirm=1&client_id=trading-web"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if res, err = b.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("a cross-site answer: %d, want 403", res.StatusCode)
+		}
+		if status, _ := e.get(b, "/api/v1/session"); status != http.StatusOK {
+			t.Fatalf("the session ended before the customer answered: %d", status)
+		}
+		req, _ = http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/end_session", strings.NewReader("confirm=1&client_id=trading-web"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		if res, err = b.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(res.Body)
+		res.Body.Close()
 		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "ログアウトしました") {
-			t.Errorf("end_session: %d %s", res.StatusCode, body)
+			t.Errorf("end_session answered: %d %s", res.StatusCode, body)
 		}
 		e.waitLogout(c.Sub, c.SID)
 	})

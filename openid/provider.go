@@ -290,6 +290,19 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Without an ID token the application issued, nothing shows the request comes from an
+	// application the customer uses: a link on any site could log them out. The customer is
+	// asked first (OpenID Connect RP-Initiated Logout §2), and the answer is a same-origin POST.
+	if parsed.IdTokenHint == "" {
+		if r.Method != http.MethodPost || r.PostFormValue("confirm") != "1" {
+			p.confirmLogout(w, parsed.ClientID, parsed.PostLogoutRedirectURI, parsed.State)
+			return
+		}
+		if err := logoutOrigin.Check(r); err != nil {
+			http.Error(w, "このリクエストは受け付けられません。", http.StatusForbidden)
+			return
+		}
+	}
 	if _, err := p.auth.Logout(ctx, w, r); err != nil {
 		p.log.ErrorContext(ctx, "end session", "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
@@ -305,6 +318,24 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	h.Set("Cache-Control", "no-store")
 	io.WriteString(w, loggedOutPage)
+}
+
+// logoutOrigin refuses a confirmed logout posted from another site.
+var logoutOrigin = http.NewCrossOriginProtection()
+
+// confirmLogout asks the customer whether to log out, with the request's parameters kept in
+// the form that answers it.
+func (p *Provider) confirmLogout(w http.ResponseWriter, clientID, redirect, state string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "no-store")
+	if err := confirmLogoutPage.Execute(w, map[string]string{"Action": endSessionEndpoint.Relative(),
+		"ClientID": clientID, "Redirect": redirect, "State": state}); err != nil {
+		p.log.Error("end session: confirmation page", "err", err)
+	}
 }
 
 // inJapanese answers, in Japanese, an authorization request op refuses on kagi's own page
