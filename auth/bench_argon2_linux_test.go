@@ -60,7 +60,7 @@ func BenchmarkPasswordLoginVsArgon2(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	counter := &statementCounter{}
+	counter := &pgtest.Counter{}
 	cfg.ConnConfig.Tracer = counter
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
@@ -167,11 +167,11 @@ func BenchmarkPasswordLoginVsArgon2(b *testing.B) {
 				for range rounds {
 					n, t, u := raw(phase)
 					hashes, hashTime, hashUse = hashes+n, hashTime+t, hashUse.add(u)
-					counter.reset()
+					counter.Reset()
 					n, t, u = logins(clients, phase)
 					done, loginTime, loginUse = done+n, loginTime+t, loginUse.add(u)
-					statements, commits = statements+counter.statements.Load(), commits+counter.commits.Load()
-					trips += counter.roundTrips.Load()
+					statements, commits = statements+counter.Statements.Load(), commits+counter.Commits.Load()
+					trips += counter.RoundTrips.Load()
 				}
 			}
 			hashRate, loginRate := float64(hashes)/hashTime.Seconds(), float64(done)/loginTime.Seconds()

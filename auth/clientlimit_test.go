@@ -231,7 +231,7 @@ func TestPasskeyBeginSendsNoStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &statementCounter{}
+	counter := &pgtest.Counter{}
 	cfg.ConnConfig.Tracer = counter
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
@@ -250,11 +250,11 @@ func TestPasskeyBeginSendsNoStatement(t *testing.T) {
 	mux := http.NewServeMux()
 	svc.Routes(mux)
 	e := newTestEnvWithHandler(t, svc, web.WithClientAddr(nil, mux))
-	counter.statements.Store(0)
+	counter.Statements.Store(0)
 	if status, _ := e.do(e.browser(), "POST", "/api/v1/passkeys/login/begin", map[string]string{"login_id": "taro"}); status != http.StatusOK {
 		t.Fatalf("begin: %d", status)
 	}
-	if n := counter.statements.Load(); n != 0 {
+	if n := counter.Statements.Load(); n != 0 {
 		t.Errorf("passkey login begin sent %d statements, want none", n)
 	}
 	var n int
@@ -290,24 +290,24 @@ func TestPasskeyLoginDatabaseWork(t *testing.T) {
 	phone := e.registeredPhone(e.addAccount(demoAccount), authtest.Config{})
 	ctx := context.Background()
 	for _, loginID := range []string{"", "taro"} {
-		counter.reset()
+		counter.Reset()
 		options, err := phone.BeginLogin(ctx, e.browser(), loginID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("begin (login ID %q): %d statements, %d round trips, %d commits", loginID, counter.statements.Load(), counter.roundTrips.Load(), counter.commits.Load())
-		if n := counter.roundTrips.Load(); n != 0 {
+		t.Logf("begin (login ID %q): %d statements, %d round trips, %d commits", loginID, counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load())
+		if n := counter.RoundTrips.Load(); n != 0 {
 			t.Errorf("begin (login ID %q) made %d round trips, want none", loginID, n)
 		}
 		assertion, err := phone.Get(options)
 		if err != nil {
 			t.Fatal(err)
 		}
-		counter.reset()
+		counter.Reset()
 		if _, err := phone.FinishLogin(ctx, e.browser(), assertion); err != nil {
 			t.Fatal(err)
 		}
-		statements, roundTrips, commits := counter.statements.Load(), counter.roundTrips.Load(), counter.commits.Load()
+		statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()
 		t.Logf("finish (login ID %q): %d statements, %d round trips, %d commits", loginID, statements, roundTrips, commits)
 		// begin, one batch (the address's limit, the challenge used up, the credential locked),
 		// one batch (counter, session, audit line), the login notice's enqueue, commit.

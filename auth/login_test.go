@@ -516,11 +516,11 @@ func TestPasswordLoginDatabaseWork(t *testing.T) {
 	type work struct{ statements, roundTrips, commits int64 }
 	login := func(loginID, password string, want int) work {
 		t.Helper()
-		counter.reset()
+		counter.Reset()
 		if status, body := e.passwordLogin(e.browser(), loginID, password); status != want {
 			t.Fatalf("login %q: %d %v, want %d", loginID, status, body, want)
 		}
-		w := work{counter.statements.Load(), counter.roundTrips.Load(), counter.commits.Load()}
+		w := work{counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()}
 		t.Logf("login %q, %d: %d statements, %d round trips, %d commits", loginID, want, w.statements, w.roundTrips, w.commits)
 		return w
 	}

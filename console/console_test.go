@@ -799,11 +799,11 @@ func TestConsoleSearchStatements(t *testing.T) {
 	c.open(acct.ID, recovery.ChannelIVR, "ivr:CA01", "")
 	desk := c.enrolledStaff("suzuki", staff.RoleOperator)
 	for _, q := range []string{consoleNumber, "hanako", "nobody"} {
-		c.statements.statements.Store(0)
-		c.statements.commits.Store(0)
+		c.statements.Statements.Store(0)
+		c.statements.Commits.Store(0)
 		status, body := c.call(desk, "GET", "/staff/api/accounts?q="+q, nil)
 		expectStatus(t, "search "+q, status, body, http.StatusOK, "")
-		statements, commits := c.statements.statements.Load(), c.statements.commits.Load()
+		statements, commits := c.statements.Statements.Load(), c.statements.Commits.Load()
 		t.Logf("search %q: %d statements, %d commits (the call list, fake here, adds one)", q, statements, commits)
 		if statements > 10 || commits > 1 {
 			t.Errorf("search %q: %d statements and %d commits, want at most 10 and 1", q, statements, commits)

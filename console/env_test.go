@@ -11,9 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,25 +64,8 @@ type testEnv struct {
 	consoleMux *http.ServeMux
 	log        *slog.Logger
 	// statements counts what the pool sends PostgreSQL.
-	statements *statementCounter
+	statements *pgtest.Counter
 }
-
-// statementCounter counts the statements a pool sends PostgreSQL, and of them the commits
-// (begin is not counted).
-type statementCounter struct{ statements, commits atomic.Int64 }
-
-func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	switch sql := strings.ToLower(strings.TrimSpace(d.SQL)); {
-	case sql == "commit":
-		c.commits.Add(1)
-	case sql == "begin" || strings.HasPrefix(sql, "begin "):
-	default:
-		c.statements.Add(1)
-	}
-	return ctx
-}
-
-func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // setup is what a test may change of its kagi before it starts: the console's Config (its Log
 // is every service's) and the staff identity's.
@@ -121,7 +102,7 @@ func newTestEnv(t *testing.T, edit ...func(*setup)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	statements := &statementCounter{}
+	statements := &pgtest.Counter{}
 	poolCfg.ConnConfig.Tracer = statements
 	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
 	if err != nil {

@@ -11,13 +11,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/oauth2"
 
@@ -43,7 +41,7 @@ type opEnv struct {
 	auth *auth.Service
 	pool *pgxpool.Pool
 	// counter counts what the pool sends PostgreSQL.
-	counter *statementCounter
+	counter *pgtest.Counter
 	clock   *clock
 	// ends is the provider's side of a session's end, as the core and the purges are given it.
 	ends *SessionEnds
@@ -63,7 +61,7 @@ func newOPEnv(t testing.TB, options ...func(*auth.Config)) *opEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &statementCounter{}
+	counter := &pgtest.Counter{}
 	poolCfg.ConnConfig.Tracer = counter
 	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
 	if err != nil {
@@ -688,10 +686,10 @@ func BenchmarkAuthorizationCodeLogin(b *testing.B) {
 		res := e.passwordLogin(br, "rokuro01", e.toLogin(br, a))
 		to, _ := res["redirect"].(string)
 		code := e.code(br, to, a)
-		e.counter.statements.Store(0)
-		e.counter.commits.Store(0)
+		e.counter.Statements.Store(0)
+		e.counter.Commits.Store(0)
 		tok, _ := e.exchange(code, a)
-		statements, commits = statements+e.counter.statements.Load(), commits+e.counter.commits.Load()
+		statements, commits = statements+e.counter.Statements.Load(), commits+e.counter.Commits.Load()
 		raw, _ := tok.Extra("id_token").(string)
 		size = len(raw)
 	}
@@ -708,34 +706,3 @@ func BenchmarkPasswordLoginAlone(b *testing.B) {
 		e.passwordLogin(e.browser(), "rokuro01", "")
 	}
 }
-
-// statementCounter counts what a pool sends PostgreSQL: statements (begin and commit not
-// counted) and commits, each statement of a batch too.
-type statementCounter struct{ statements, commits atomic.Int64 }
-
-func (c *statementCounter) count(sql string) {
-	switch sql = strings.ToLower(strings.TrimSpace(sql)); {
-	case sql == "commit":
-		c.commits.Add(1)
-	case sql == "begin" || strings.HasPrefix(sql, "begin "):
-	default:
-		c.statements.Add(1)
-	}
-}
-
-func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	c.count(d.SQL)
-	return ctx
-}
-
-func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-
-func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	c.count(d.SQL)
-}
-
-func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
