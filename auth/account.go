@@ -53,32 +53,71 @@ func ValidPhone(s string) bool { return e164Pattern.MatchString(s) }
 
 // Validate lists every problem with n at once.
 func (n NewAccount) Validate() error {
-	var errs []error
-	if !loginIDPattern.MatchString(n.LoginID) {
-		errs = append(errs, errors.New("login ID must be 3-64 characters of letters, digits, '.', '_', '@' or '-'"))
-	}
-	if len(n.Password) < 8 || len(n.Password) > 256 {
-		errs = append(errs, errors.New("password must be 8-256 characters"))
-	}
-	if !accountNumberPattern.MatchString(n.AccountNumber) {
-		errs = append(errs, errors.New("account number must be 1-12 digits"))
+	errs := validateContacts(n.LoginID, n.AccountNumber, n.Name, n.Email, n.Phones)
+	if err := checkPasswordPolicy(n.Password); err != nil {
+		errs = append(errs, err)
 	}
 	if !pinPattern.MatchString(n.PIN) {
 		errs = append(errs, errors.New("PIN must be exactly 4 digits"))
 	}
-	if len(n.Phones) == 0 {
-		errs = append(errs, errors.New("at least one phone number is required"))
+	return errors.Join(errs...)
+}
+
+// checkPasswordPolicy is the rule a password kagi hashes itself must meet.
+func checkPasswordPolicy(pw string) error {
+	if len(pw) < 8 || len(pw) > 256 {
+		return errors.New("password must be 8-256 characters")
 	}
-	for _, p := range n.Phones {
+	return nil
+}
+
+// validateContacts lists the problems with an account's identifiers, name and addresses.
+func validateContacts(loginID, accountNumber, name, email string, phones []string) []error {
+	var errs []error
+	if !loginIDPattern.MatchString(loginID) {
+		errs = append(errs, errors.New("login ID must be 3-64 characters of letters, digits, '.', '_', '@' or '-'"))
+	}
+	if !accountNumberPattern.MatchString(accountNumber) {
+		errs = append(errs, errors.New("account number must be 1-12 digits"))
+	}
+	if err := checkName(name); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkEmail(email); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkPhones(phones); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// checkName refuses an empty name, and what PostgreSQL's text cannot hold.
+func checkName(name string) error {
+	if strings.TrimSpace(name) == "" || !utf8.ValidString(name) || strings.ContainsRune(name, 0) || utf8.RuneCountInString(name) > 200 {
+		return errors.New("name is required: 1-200 characters")
+	}
+	return nil
+}
+
+// checkEmail takes a plain address only (no display name, no comments).
+func checkEmail(email string) error {
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		return fmt.Errorf("email %q is not a plain address", email)
+	}
+	return nil
+}
+
+// checkPhones takes one or more E.164 numbers.
+func checkPhones(phones []string) error {
+	if len(phones) == 0 {
+		return errors.New("at least one phone number is required")
+	}
+	var errs []error
+	for _, p := range phones {
 		if !ValidPhone(p) {
 			errs = append(errs, fmt.Errorf("phone %q is not an E.164 number like +819012345678", p))
 		}
-	}
-	if a, err := mail.ParseAddress(n.Email); err != nil || a.Address != n.Email {
-		errs = append(errs, fmt.Errorf("email %q is not a plain address", n.Email))
-	}
-	if strings.TrimSpace(n.Name) == "" {
-		errs = append(errs, errors.New("name is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -86,22 +125,33 @@ func (n NewAccount) Validate() error {
 // ErrDuplicate reports a login ID or account number already in use.
 var ErrDuplicate = errors.New("already exists")
 
-// CreateAccount validates and stores a new account with its phones, in one transaction.
+// CreateAccount validates and stores a new account with its phones, in one transaction
+// (`kagi account add`).
 func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (Account, error) {
 	if err := n.Validate(); err != nil {
 		return Account{}, err
 	}
-	hash, err := s.passwords.Hash(ctx, n.Password)
+	return s.CreateAccountLine(ctx, AccountLine{
+		AccountNumber: n.AccountNumber, LoginID: n.LoginID, Name: n.Name, Email: n.Email, Phones: n.Phones,
+		Password: Secret{Plain: &n.Password}, PIN: Secret{Plain: &n.PIN},
+	}, "cli")
+}
+
+// CreateAccountLine validates and stores one account as the brokerage hands it over (§12.1,
+// §12.2), in one transaction, audited with actor. A login ID or account number in use is
+// ErrDuplicate.
+func (s *Service) CreateAccountLine(ctx context.Context, l AccountLine, actor string) (Account, error) {
+	p, err := s.prepareAccount(ctx, l)
 	if err != nil {
 		return Account{}, err
 	}
 	var acct Account
 	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			INSERT INTO accounts (login_id, account_number, name, email, password_hash, pin_hash, user_handle, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			INSERT INTO accounts (login_id, account_number, name, email, password_hash, pin_hash, pin_legacy_hash, user_handle, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			RETURNING id, login_id, account_number, name, email, user_handle, created_at`,
-			n.LoginID, n.AccountNumber, n.Name, n.Email, hash, s.PINHash(n.AccountNumber, n.PIN), randomBytes(32), s.now())
+			p.LoginID, p.AccountNumber, p.Name, p.Email, p.passwordHash, p.pinHash, p.pinLegacy, p.userHandle, s.now())
 		if err != nil {
 			return err
 		}
@@ -109,23 +159,29 @@ func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (Account, err
 		if err != nil {
 			return err
 		}
-		for _, p := range n.Phones {
-			if _, err := tx.Exec(ctx, `INSERT INTO account_phones (account_id, phone) VALUES ($1, $2) ON CONFLICT DO NOTHING`, acct.ID, p); err != nil {
-				return err
-			}
+		if _, err := tx.Exec(ctx, `INSERT INTO account_phones (account_id, phone) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, acct.ID, p.Phones); err != nil {
+			return err
 		}
-		return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: acct.ID, Actor: "cli", Event: "account_created"})
+		return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: acct.ID, Actor: actor, Event: "account_created"})
 	})
+	if dup := duplicateOf(err, p.LoginID, p.AccountNumber); dup != nil {
+		return Account{}, dup
+	}
+	return acct, err
+}
+
+// duplicateOf turns a unique violation on accounts into ErrDuplicate naming what is in use.
+func duplicateOf(err error, loginID, accountNumber string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		switch pgErr.ConstraintName {
 		case "accounts_login_id_key":
-			return Account{}, fmt.Errorf("login ID %q: %w", n.LoginID, ErrDuplicate)
+			return fmt.Errorf("login ID %q: %w", loginID, ErrDuplicate)
 		case "accounts_account_number_key":
-			return Account{}, fmt.Errorf("account number %s: %w", n.AccountNumber, ErrDuplicate)
+			return fmt.Errorf("account number %s: %w", accountNumber, ErrDuplicate)
 		}
 	}
-	return acct, err
+	return nil
 }
 
 // LockAccount row-locks the account until tx ends. Every transaction that changes what hangs

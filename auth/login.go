@@ -175,6 +175,9 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	if !match {
 		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, "wrong_password", errInvalidCredentials)
 	}
+	if s.passwords.NeedsRehash(c.PasswordHash) {
+		s.rehashPassword(ctx, c.ID, password, c.PasswordHash)
+	}
 
 	if s.emailCheck {
 		check, err := s.startEmailCheck(ctx, pendingLogin{

@@ -3,14 +3,15 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"time"
 
+	"kagi/pgdb"
+
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -130,46 +131,53 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 	return h.encode(randomBytes(16), []byte(password)), nil
 }
 
-// Verify reports whether password matches the PHC string. An empty phc verifies against a
-// dummy hash, so an unknown login ID costs the same time as a wrong password.
-func (h *PasswordHasher) Verify(ctx context.Context, password, phc string) (bool, error) {
-	if phc == "" {
-		phc = h.dummy
+// Verify reports whether password matches the stored hash: kagi's Argon2id, or a hash of a kind
+// a brokerage's old system handed over at import (§12.1). An empty stored hash verifies against
+// a dummy, so an unknown login ID costs the same time as a wrong password of an account with
+// kagi's own hash. Every kind runs on the hasher's bounded slots.
+func (h *PasswordHasher) Verify(ctx context.Context, password, stored string) (bool, error) {
+	if stored == "" {
+		stored = h.dummy
 	}
-	p, salt, want, err := parsePHC(phc)
+	sh, err := parseStoredHash(stored)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("auth: stored password hash: %w", err)
 	}
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
 	defer h.release()
-	got := idKey([]byte(password), salt, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1 && phc != h.dummy, nil
+	return sh.matches([]byte(password)) && stored != h.dummy, nil
 }
 
-var errBadPHC = errors.New("auth: malformed argon2id hash")
+// NeedsRehash reports whether a stored hash that just verified should be replaced by a fresh
+// Argon2id one: a legacy kind from an import, or kagi's own under other parameters.
+func (h *PasswordHasher) NeedsRehash(stored string) bool {
+	sh, err := parseStoredHash(stored)
+	return err != nil || sh.kind != HashArgon2id || sh.argon != h.params || len(sh.key) != 32
+}
 
-func parsePHC(s string) (Argon2Params, []byte, []byte, error) {
-	var p Argon2Params
-	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return p, nil, nil, errBadPHC
+// rehashPassword replaces an account's stored hash that just verified — a legacy kind from an
+// import (§12.1), or kagi's own under older parameters — with a fresh Argon2id one, audited. It
+// changes nothing if the hash changed meanwhile. It is best effort: busy hashing or a failed
+// write leaves the old hash, which the next login replaces, and the login goes on.
+func (s *Service) rehashPassword(ctx context.Context, accountID int64, password, old string) {
+	kind := HashArgon2id
+	if sh, err := parseStoredHash(old); err == nil {
+		kind = sh.kind
 	}
-	var v int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return p, nil, nil, errBadPHC
+	fresh, err := s.passwords.Hash(ctx, password)
+	if err == nil {
+		err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE accounts SET password_hash = $2 WHERE id = $1 AND password_hash = $3`, accountID, fresh, old)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: accountID, Actor: "customer",
+				Event: "password_rehashed", Detail: map[string]any{"from": kind}})
+		})
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return p, nil, nil, errBadPHC
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
-		return p, nil, nil, errBadPHC
+		s.log.WarnContext(ctx, "password hash not replaced; the next login tries again", "account_id", accountID, "err", err)
 	}
-	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 {
-		return p, nil, nil, errBadPHC
-	}
-	return p, salt, key, nil
 }

@@ -21,16 +21,19 @@ type VoiceAccount struct {
 	HasPasskey    bool
 	phones        []string
 	pinHash       []byte
+	// pinLegacy is a PIN hash an import brought (§12.1), until the next verified call replaces
+	// it with pinHash.
+	pinLegacy *string
 }
 
 // VoiceAccountByNumber loads the account the caller keyed in, on the caller's transaction.
 func (s *Service) VoiceAccountByNumber(ctx context.Context, q pgdb.Querier, number string) (VoiceAccount, bool, error) {
 	va := VoiceAccount{AccountNumber: number}
 	err := q.QueryRow(ctx, `
-		SELECT a.id, a.pin_hash,
+		SELECT a.id, a.pin_hash, a.pin_legacy_hash,
 		       EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id),
 		       COALESCE((SELECT array_agg(ph.phone) FROM account_phones ph WHERE ph.account_id = a.id), '{}')
-		FROM accounts a WHERE a.account_number = $1`, number).Scan(&va.ID, &va.pinHash, &va.HasPasskey, &va.phones)
+		FROM accounts a WHERE a.account_number = $1`, number).Scan(&va.ID, &va.pinHash, &va.pinLegacy, &va.HasPasskey, &va.phones)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return VoiceAccount{AccountNumber: number}, false, nil
 	}
@@ -68,12 +71,33 @@ func (s *Service) CallerMatches(va VoiceAccount, from, pin string) bool {
 			phoneOK = true
 		}
 	}
-	stored := va.pinHash
-	if stored == nil {
-		stored = make([]byte, 32)
+	var pinOK bool
+	if va.pinLegacy != nil {
+		sh, err := parseStoredHash(*va.pinLegacy)
+		pinOK = err == nil && sh.matches([]byte(pin))
+	} else {
+		stored := va.pinHash
+		if stored == nil {
+			stored = make([]byte, 32)
+		}
+		pinOK = s.PINMatches(va.AccountNumber, pin, stored)
 	}
-	pinOK := s.PINMatches(va.AccountNumber, pin, stored)
 	return phoneOK && pinOK && va.ID != 0
+}
+
+// UpgradePIN replaces, in the verified call's transaction, a PIN hash an import brought
+// (§12.1) with kagi's keyed hash of the PIN the caller just proved; an account with kagi's own
+// hash is left alone. Call it only after CallerMatches.
+func (s *Service) UpgradePIN(ctx context.Context, tx pgx.Tx, va VoiceAccount, pin string) error {
+	if va.pinLegacy == nil || va.ID == 0 {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE accounts SET pin_hash = $2, pin_legacy_hash = NULL WHERE id = $1 AND pin_legacy_hash = $3`,
+		va.ID, s.PINHash(va.AccountNumber, pin), *va.pinLegacy)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	return Audit(ctx, tx, AuditEvent{At: s.now(), AccountID: va.ID, Actor: "customer", Event: "pin_rehashed", Detail: map[string]any{}})
 }
 
 // MaskPhone hides the middle of a phone number for logs and staff screens: +819012345678 →

@@ -209,6 +209,9 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	if !v.auth.CallerMatches(va, in.Caller, in.PIN) {
 		return v.failed(ctx, tx, acct, &caller, va.ID, audit, map[string]any{})
 	}
+	if err := v.auth.UpgradePIN(ctx, tx, va, in.PIN); err != nil {
+		return VoiceResult{}, err
+	}
 
 	if !va.HasPasskey {
 		if err := clearFailures(ctx, tx, acct); err != nil {
