@@ -706,3 +706,46 @@ func BenchmarkPasswordLoginAlone(b *testing.B) {
 		e.passwordLogin(e.browser(), "rokuro01", "")
 	}
 }
+
+// passkeyCustomer adds an account whose passkey is on the returned phone.
+func (e *opEnv) passkeyCustomer(b *testing.B, loginID string) *authtest.Phone {
+	e.account(loginID)
+	phone := e.phone()
+	setup := e.browser()
+	e.passwordLogin(setup, loginID, "")
+	if _, err := phone.Register(b.Context(), setup); err != nil {
+		b.Fatal(err)
+	}
+	return phone
+}
+
+// BenchmarkAuthorizationCodePasskeyLogin is BenchmarkAuthorizationCodeLogin with a passkey
+// login (usernameless, as the login page's autofill runs it) instead of the password: the
+// whole login of an app as a customer with a passkey makes it. BenchmarkPasskeyLoginAlone is
+// the same passkey login without an app.
+func BenchmarkAuthorizationCodePasskeyLogin(b *testing.B) {
+	e := newOPEnv(b)
+	phone := e.passkeyCustomer(b, "rokuro01")
+	for b.Loop() {
+		br := e.browser()
+		a := e.authorization()
+		login, err := phone.LoginForAuthorization(b.Context(), br, "", e.toLogin(br, a))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, c := e.exchange(e.code(br, login.Redirect, a), a); c.ACR != ACRPasskey {
+			b.Fatalf("acr %q", c.ACR)
+		}
+	}
+}
+
+// BenchmarkPasskeyLoginAlone is BenchmarkAuthorizationCodePasskeyLogin's login without an app.
+func BenchmarkPasskeyLoginAlone(b *testing.B) {
+	e := newOPEnv(b)
+	phone := e.passkeyCustomer(b, "rokuro01")
+	for b.Loop() {
+		if _, err := phone.Login(b.Context(), e.browser(), ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
