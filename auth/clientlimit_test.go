@@ -309,10 +309,10 @@ func TestPasskeyLoginDatabaseWork(t *testing.T) {
 		}
 		statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()
 		t.Logf("finish (login ID %q): %d statements, %d round trips, %d commits", loginID, statements, roundTrips, commits)
-		// begin, one batch (the address's limit, the challenge used up, the credential locked),
-		// one batch (counter, session, audit line), the login notice's enqueue, commit.
-		if statements > 7 || roundTrips > 5 || commits > 1 {
-			t.Errorf("finish: %d statements, %d round trips, %d commits; want at most 7, 5 and 1", statements, roundTrips, commits)
+		// One batch with the begin (the address's limit, the challenge used up, the credential
+		// locked), one batch (counter, session, audit line, the login notice's enqueue), commit.
+		if statements > 7 || roundTrips > 3 || commits > 1 {
+			t.Errorf("finish: %d statements, %d round trips, %d commits; want at most 7, 3 and 1", statements, roundTrips, commits)
 		}
 	}
 }
