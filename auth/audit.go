@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"kagi/pgdb"
 )
 
@@ -50,7 +48,8 @@ func (ev AuditEvent) args() []any {
 	return []any{ev.At, account, ev.Actor, ev.Event, string(detail)}
 }
 
-// queueAudit is Audit queued on b, for a transaction that sends its writes together.
-func queueAudit(b *pgx.Batch, ev AuditEvent) {
+// queueAudit is Audit queued on b (a batch, or a pgdb.Tx that sends it with its next statement),
+// for a transaction that sends its writes together.
+func queueAudit(b pgdb.Queuer, ev AuditEvent) {
 	b.Queue(auditSQL, ev.args()...)
 }

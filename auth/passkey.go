@@ -360,10 +360,15 @@ func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyL
 		}
 		return PasskeyLogin{}, errLoginFailed(false)
 	}
-	var out PasskeyLogin
-	err := pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
+	var (
+		out PasskeyLogin
+		lk  *loginLookup
+	)
+	err := pgdb.InTxBatchKeeping(ctx, s.pool, func(b *pgx.Batch) {
+		lk = s.queueLoginLookup(ctx, b, challenge, sealed, parsed)
+	}, func(tx *pgdb.Tx) error {
 		var err error
-		out, err = s.finishLogin(ctx, tx, challenge, sealed, parsed)
+		out, err = s.finishLogin(ctx, tx, lk, challenge, sealed, parsed)
 		return err
 	})
 	if err == nil {
@@ -394,60 +399,65 @@ func (s *Service) openLoginRequest(body []byte) (*protocol.ParsedCredentialAsser
 	return parsed, challenge, sealed, ""
 }
 
-// finishLogin is FinishLogin's transaction, for a live sealed ceremony.
-func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, sealed SealedLogin, parsed *protocol.ParsedCredentialAssertionData) (PasskeyLogin, error) {
-	now := s.now()
-	// One round trip (§10): the client address's limit, when on; the challenge used up; the
-	// credential looked up and locked. An address over its limit is refused and the
-	// transaction rolls back, using nothing up. The ceremony is used up whatever follows: without
-	// a live one that nobody used, nothing about the credential is told or audited, so nobody
-	// can probe credential IDs or fill an account's audit trail with failures by replaying an
-	// assertion.
-	var (
-		over, fresh, known bool
-		resetsAt           time.Time
-		pk                 storedPasskey
-	)
-	b := &pgx.Batch{}
+// loginLookup is what the finish's first round trip reads (§10), with the transaction's BEGIN:
+// the client address's limit, when on; the challenge used up; the credential looked up and
+// locked. An address over its limit is refused and the transaction rolls back, using nothing
+// up. The ceremony is used up whatever follows: without a live one that nobody used, nothing
+// about the credential is told or audited, so nobody can probe credential IDs or fill an
+// account's audit trail with failures by replaying an assertion.
+type loginLookup struct {
+	now                time.Time
+	over, fresh, known bool
+	resetsAt           time.Time
+	pk                 storedPasskey
+}
+
+// queueLoginLookup queues the finish's first statements on b; their callbacks fill in the
+// lookup when the batch is read.
+func (s *Service) queueLoginLookup(ctx context.Context, b *pgx.Batch, challenge []byte, sealed SealedLogin, parsed *protocol.ParsedCredentialAssertionData) *loginLookup {
+	lk := &loginLookup{now: s.now()}
 	if lim, client, ok := s.clientLimit(ctx, limitPasskeyLogin); ok {
-		b.Queue(overSQL, limitPasskeyLogin, client, now, lim.Max).QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&resetsAt)
-			over = err == nil
+		b.Queue(overSQL, limitPasskeyLogin, client, lk.now, lim.Max).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&lk.resetsAt)
+			lk.over = err == nil
 			return ignoreNoRows(err)
 		})
 	}
 	b.Queue(consumeChallengeSQL, CeremonyKey(challenge), sealed.Expires).QueryRow(func(row pgx.Row) error {
-		return ignoreNoRows(row.Scan(&fresh))
+		return ignoreNoRows(row.Scan(&lk.fresh))
 	})
 	b.Queue(passkeyByCredentialSQL, parsed.RawID).Query(func(rows pgx.Rows) error {
 		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[storedPasskey])
-		pk, known = p, err == nil
+		lk.pk, lk.known = p, err == nil
 		return ignoreNoRows(err)
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return PasskeyLogin{}, err
+	return lk
+}
+
+// finishLogin is FinishLogin's transaction, for a live sealed ceremony, once the lookup has
+// been read: its writes go in one more round trip with the login notice's enqueue, and the
+// commit in a third (§10); without the notice, or for a refusal, the writes go with the commit.
+func (s *Service) finishLogin(ctx context.Context, tx *pgdb.Tx, lk *loginLookup, challenge []byte, sealed SealedLogin, parsed *protocol.ParsedCredentialAssertionData) (PasskeyLogin, error) {
+	now, pk := lk.now, lk.pk
+	if lk.over {
+		return PasskeyLogin{}, s.limited(limitPasskeyLogin, now, lk.resetsAt)
 	}
-	if over {
-		return PasskeyLogin{}, s.limited(limitPasskeyLogin, now, resetsAt)
-	}
-	if !fresh {
+	if !lk.fresh {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "ceremony_used")
 		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(false))
 	}
-	if !known {
+	if !lk.known {
 		// A staff member's passkey is the console's, not unknown: the page must not have the
 		// password manager forget it.
 		staff := isStaffHandle(parsed.Response.UserHandle)
 		s.log.InfoContext(ctx, "passkey login refused", "reason", "unknown_credential", "staff_passkey", staff)
 		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(!staff))
 	}
+	// A refusal's audit lines go with the commit.
 	refuse := func(reason string, cause error) (PasskeyLogin, error) {
 		s.log.InfoContext(ctx, "passkey login refused", "reason", reason, "account_id", pk.AccountID, "err", cause)
-		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_failed",
+		queueAudit(tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_failed",
 			Detail: map[string]any{"method": "passkey", "reason": reason}})
-		if err != nil {
-			return PasskeyLogin{}, err
-		}
 		return PasskeyLogin{}, pgdb.Keep(errLoginFailed(false))
 	}
 	if sealed.LoginID != "" && sealed.LoginID != pk.LoginID {
@@ -479,30 +489,26 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, 
 		return refuse("verification_failed", err)
 	}
 	if cred.Authenticator.CloneWarning {
-		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "passkey_clone_warning",
+		queueAudit(tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "passkey_clone_warning",
 			Detail: map[string]any{
 				"stored_sign_count":    pk.SignCount,
 				"presented_sign_count": parsed.Response.AuthenticatorData.Counter,
 				"aaguid":               pk.AAGUID,
 				"provider":             providerName(pk.AAGUID),
 			}})
-		if err != nil {
-			return PasskeyLogin{}, err
-		}
 		return refuse("clone_warning", nil)
 	}
 
-	// The writes in one round trip: the counter and last use, the session, the audit line.
-	b = &pgx.Batch{}
-	b.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4 WHERE account_id = $1`,
+	// The writes in one round trip: the counter and last use, the session and the audit line
+	// are queued, and go with the login notice's enqueue (river's insert) or, without one,
+	// with the commit. River's wake-up of its workers after the insert goes with the commit.
+	tx.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4 WHERE account_id = $1`,
 		pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now)
-	token, expires := s.queueSession(b, pk.AccountID, AssurancePasskey, time.Time{})
-	queueAudit(b, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
+	token, expires := s.queueSession(tx, pk.AccountID, AssurancePasskey, time.Time{})
+	queueAudit(tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
 		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return PasskeyLogin{}, err
-	}
 	if s.loginNotice {
+		tx.QueueExecs()
 		err = s.notifyEmail(ctx, tx, pk.AccountID, pk.Email, pk.Name, notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey"})
 	}
 	return PasskeyLogin{AccountID: pk.AccountID, LoginID: pk.LoginID, Token: token, ExpiresAt: expires}, err

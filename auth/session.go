@@ -67,8 +67,9 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, accountID int64,
 	return token, expires, err
 }
 
-// queueSession is createSession queued on b, for a transaction that sends its writes together.
-func (s *Service) queueSession(b *pgx.Batch, accountID int64, a Assurance, until time.Time) (string, time.Time) {
+// queueSession is createSession queued on b (a batch, or a pgdb.Tx that sends it with its next
+// statement), for a transaction that sends its writes together.
+func (s *Service) queueSession(b pgdb.Queuer, accountID int64, a Assurance, until time.Time) (string, time.Time) {
 	token, expires, args := s.newSession(accountID, a, until)
 	b.Queue(createSessionSQL, args...)
 	return token, expires

@@ -154,8 +154,14 @@ func Keep(refusal error) error { return kept{refusal} }
 // the transaction and is then returned. Any other error rolls back. Only the refusal of the
 // run that committed is returned.
 func InTxKeeping(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return keeping(fn, func(fn func(pgx.Tx) error) error { return InTx(ctx, pool, fn) })
+}
+
+// keeping runs fn through inTx, committing when fn returns a refusal through Keep, and returns
+// the refusal of the run that committed.
+func keeping[T any](fn func(T) error, inTx func(func(T) error) error) error {
 	var refusal error
-	err := InTx(ctx, pool, func(tx pgx.Tx) error {
+	err := inTx(func(tx T) error {
 		refusal = nil
 		err := fn(tx)
 		if k, ok := err.(kept); ok {
@@ -175,9 +181,15 @@ func InTxKeeping(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error)
 // to break a deadlock or a serialization conflict, fn runs again (at most maxTries in all):
 // fn must therefore do nothing outside the transaction that cannot be repeated.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return retrying(func() error { return pgx.BeginFunc(ctx, pool, fn) })
+}
+
+// retrying runs a transaction, again while PostgreSQL aborts it to break a deadlock or a
+// serialization conflict, at most maxTries times in all.
+func retrying(run func() error) error {
 	var err error
 	for range maxTries {
-		err = pgx.BeginFunc(ctx, pool, fn)
+		err = run()
 		if !Retryable(err) {
 			return err
 		}

@@ -12,13 +12,17 @@ import (
 // (begin and commit not counted, each statement of a batch counted), commits, and round trips
 // (each statement sent alone, begin and commit included, and each batch). Tests count a
 // request's database work with it and fail when it grows; they never time it.
-type Counter struct{ Statements, Commits, RoundTrips atomic.Int64 }
+//
+// Wakeups counts, among the statements, river's wake-up of its workers after an insert (its
+// pg_notify), which river sends at most once per fetch cooldown: a test allows for it.
+type Counter struct{ Statements, Commits, RoundTrips, Wakeups atomic.Int64 }
 
 // Reset starts the counts again from zero.
 func (c *Counter) Reset() {
 	c.Statements.Store(0)
 	c.Commits.Store(0)
 	c.RoundTrips.Store(0)
+	c.Wakeups.Store(0)
 }
 
 func (c *Counter) count(sql string) {
@@ -28,6 +32,9 @@ func (c *Counter) count(sql string) {
 	case sql == "begin" || strings.HasPrefix(sql, "begin "):
 	default:
 		c.Statements.Add(1)
+		if strings.Contains(sql, "pg_notify(") {
+			c.Wakeups.Add(1)
+		}
 	}
 }
 

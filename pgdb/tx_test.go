@@ -1,0 +1,249 @@
+package pgdb_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kagi/pgdb"
+	"kagi/pgdb/pgtest"
+)
+
+// countedPool is a pool on a fresh database with a table item (n unique) whose statements,
+// round trips and commits counter counts.
+func countedPool(t *testing.T) (*pgxpool.Pool, *pgtest.Counter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &pgtest.Counter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE item (n int PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	counter.Reset()
+	return pool, counter
+}
+
+// items lists the table's rows, and fails the test when the pool has a connection still taken.
+func items(t *testing.T, pool *pgxpool.Pool) []int {
+	t.Helper()
+	if n := pool.Stat().AcquiredConns(); n != 0 {
+		t.Errorf("%d connections still taken after the transaction", n)
+	}
+	rows, err := pool.Query(context.Background(), `SELECT n FROM item ORDER BY n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// insertItem is a write queued on a batch or a transaction.
+const insertItem = `INSERT INTO item (n) VALUES ($1::int)`
+
+// The transaction begins in its first batch's round trip, its queued writes go with the next
+// statement (which sees them) and the rest with the commit: three round trips, one commit.
+func TestInTxBatchSendsBeginAndWritesWithOtherStatements(t *testing.T) {
+	t.Parallel()
+	pool, counter := countedPool(t)
+	ctx := context.Background()
+	var before int
+	var seen []int
+	err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) {
+		b.Queue(`SELECT count(*) FROM item`).QueryRow(func(row pgx.Row) error { return row.Scan(&before) })
+	}, func(tx *pgdb.Tx) error {
+		tx.Queue(insertItem, 1)
+		tx.Queue(insertItem, 2)
+		rows, err := tx.Query(ctx, `SELECT n FROM item ORDER BY n`)
+		if err != nil {
+			return err
+		}
+		if seen, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil {
+			return err
+		}
+		tx.Queue(insertItem, 3)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != 0 || !slices.Equal(seen, []int{1, 2}) {
+		t.Errorf("the first batch counted %d rows, the query saw %v; want 0 and the queued [1 2]", before, seen)
+	}
+	statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()
+	if statements != 5 || roundTrips != 3 || commits != 1 {
+		t.Errorf("%d statements, %d round trips, %d commits; want 5, 3 and 1", statements, roundTrips, commits)
+	}
+	if got := items(t, pool); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("committed %v, want [1 2 3]", got)
+	}
+}
+
+// A queued write that fails fails whatever it went with — a query, an exec, a batch or the
+// commit — and the transaction writes nothing, the first batch's writes included.
+func TestTxQueuedWriteFailingWritesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		then func(ctx context.Context, tx *pgdb.Tx) error
+	}{
+		{"with a query", func(ctx context.Context, tx *pgdb.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT n FROM item`)
+			if err == nil {
+				_, err = pgx.CollectRows(rows, pgx.RowTo[int])
+			}
+			return err
+		}},
+		{"with a query row", func(ctx context.Context, tx *pgdb.Tx) error {
+			var n int
+			return tx.QueryRow(ctx, `SELECT count(*) FROM item`).Scan(&n)
+		}},
+		{"with an exec", func(ctx context.Context, tx *pgdb.Tx) error {
+			_, err := tx.Exec(ctx, insertItem, 5)
+			return err
+		}},
+		{"with a batch", func(ctx context.Context, tx *pgdb.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue(insertItem, 5)
+			return tx.SendBatch(ctx, b).Close()
+		}},
+		{"with the commit", func(context.Context, *pgdb.Tx) error { return nil }},
+		{"with the commit, as a queued exec", func(ctx context.Context, tx *pgdb.Tx) error {
+			tx.QueueExecs()
+			if tag, err := tx.Exec(ctx, insertItem, 1); err != nil || tag.RowsAffected() != 0 {
+				return errors.New("a queued exec was sent at once")
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pool, _ := countedPool(t)
+			ctx := context.Background()
+			ran := false
+			err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
+				tx.Queue(insertItem, 2)
+				tx.Queue(insertItem, 2) // the primary key refuses it
+				tx.Queue(insertItem, 3)
+				err := tc.then(ctx, tx)
+				ran = err != nil
+				return err
+			})
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+				t.Fatalf("err = %v, want the queued write's unique violation", err)
+			}
+			if tc.name != "with the commit" && tc.name != "with the commit, as a queued exec" && !ran {
+				t.Error("the statement the queued writes went with did not fail")
+			}
+			if got := items(t, pool); len(got) != 0 {
+				t.Errorf("a failed transaction wrote %v", got)
+			}
+		})
+	}
+}
+
+// Execs queued by QueueExecs go with the commit; with nothing else to send, the commit is one
+// round trip with them.
+func TestTxQueueExecsGoWithTheCommit(t *testing.T) {
+	t.Parallel()
+	pool, counter := countedPool(t)
+	ctx := context.Background()
+	err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
+		tx.QueueExecs()
+		_, err := tx.Exec(ctx, insertItem, 2)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if statements, roundTrips := counter.Statements.Load(), counter.RoundTrips.Load(); statements != 2 || roundTrips != 2 {
+		t.Errorf("%d statements in %d round trips, want 2 in 2", statements, roundTrips)
+	}
+	if got := items(t, pool); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("committed %v, want [1 2]", got)
+	}
+}
+
+// A caller's batch sent after queued writes reads its own results, by callback or by hand.
+func TestTxSendBatchAfterQueuedWrites(t *testing.T) {
+	t.Parallel()
+	pool, counter := countedPool(t)
+	ctx := context.Background()
+	var byCallback, byHand int
+	err := pgdb.InTxBatch(ctx, pool, func(*pgx.Batch) {}, func(tx *pgdb.Tx) error {
+		tx.Queue(insertItem, 1)
+		b := &pgx.Batch{}
+		b.Queue(`SELECT count(*) FROM item`).QueryRow(func(row pgx.Row) error { return row.Scan(&byCallback) })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		tx.Queue(insertItem, 2)
+		b = &pgx.Batch{}
+		b.Queue(`SELECT count(*) FROM item`)
+		br := tx.SendBatch(ctx, b)
+		if err := br.QueryRow().Scan(&byHand); err != nil {
+			br.Close()
+			return err
+		}
+		return br.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byCallback != 1 || byHand != 2 {
+		t.Errorf("the batches counted %d and %d rows, want 1 and 2", byCallback, byHand)
+	}
+	// The begin's batch, two batches, the commit.
+	if roundTrips := counter.RoundTrips.Load(); roundTrips != 4 {
+		t.Errorf("%d round trips, want 4", roundTrips)
+	}
+}
+
+// A refusal through Keep commits what was queued before it; an error of the first batch rolls
+// back without running fn.
+func TestInTxBatchKeepingAndAFailedFirstBatch(t *testing.T) {
+	t.Parallel()
+	pool, _ := countedPool(t)
+	ctx := context.Background()
+	refusal := errors.New("refused")
+	err := pgdb.InTxBatchKeeping(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
+		tx.Queue(insertItem, 2)
+		return pgdb.Keep(refusal)
+	})
+	if !errors.Is(err, refusal) {
+		t.Fatalf("err = %v, want the refusal", err)
+	}
+	if got := items(t, pool); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("a kept refusal committed %v, want [1 2]", got)
+	}
+	ran := false
+	err = pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) {
+		b.Queue(insertItem, 3)
+		b.Queue(insertItem, 1) // there already
+	}, func(*pgdb.Tx) error {
+		ran = true
+		return nil
+	})
+	if err == nil || ran {
+		t.Fatalf("a failed first batch: err %v, fn ran %v", err, ran)
+	}
+	if got := items(t, pool); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("after a failed first batch the table holds %v, want [1 2]", got)
+	}
+}
