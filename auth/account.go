@@ -57,7 +57,7 @@ func (n NewAccount) Validate() error {
 	if !loginIDPattern.MatchString(n.LoginID) {
 		errs = append(errs, errors.New("login ID must be 3-64 characters of letters, digits, '.', '_', '@' or '-'"))
 	}
-	if len(n.Password) < 8 || len(n.Password) > 256 {
+	if !passwordLengthOK(n.Password) {
 		errs = append(errs, errors.New("password must be 8-256 characters"))
 	}
 	if !accountNumberPattern.MatchString(n.AccountNumber) {
