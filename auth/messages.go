@@ -157,3 +157,19 @@ const (
 	// msgPasswordChangeRecovery refuses the change to a recovery-only session (§2.11).
 	msgPasswordChangeRecovery = "自動音声ダイヤルでの本人確認による一時的なログインでは、パスワードを変更できません。パスキーの作成・削除の後、もう一度ログインしてから変更してください。"
 )
+
+// passwordFormText is what the security settings page's password change form says (§12.3): its
+// heading, what the change does, the fields, the button, the rule a new password follows, and
+// what the page's script shows by the form — the change done, or the two new passwords apart.
+// Refusals come from the API's messages above.
+var passwordFormText = passwordFormTextView{
+	Title:    "パスワードの変更",
+	Lead:     "ログインID・パスワードでのログイン(自動音声ダイヤルによる一時的なログインを含む)に使うパスワードを変更します。変更すると、ほかの端末やブラウザーでのログインはすべて終了し、メールとSMS(携帯電話番号をご登録の場合)でお知らせします。",
+	Current:  "現在のパスワード",
+	New:      "新しいパスワード",
+	Confirm:  "新しいパスワード(確認)",
+	Rule:     "8文字以上256文字以内で、ログインIDや現在のパスワードと異なるものを設定してください。",
+	Submit:   "パスワードを変更",
+	Done:     "パスワードを変更しました。ほかの端末やブラウザーでのログインは終了しました。次回から新しいパスワードでログインしてください。",
+	Mismatch: "新しいパスワードと確認用のパスワードが一致しません。",
+}

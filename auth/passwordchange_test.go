@@ -315,3 +315,39 @@ func TestPasswordChangeEndsPendingEmailCheck(t *testing.T) {
 		t.Error("the old password's check made a session")
 	}
 }
+
+// The settings page offers the change to a full session, with fields a password manager
+// understands, and not to a recovery-only one.
+func TestPagePasswordChangeForm(t *testing.T) {
+	t.Parallel()
+	e := newPagesEnv(t)
+	acct, ok, err := e.svc.AccountByLoginID(context.Background(), e.svc.pool, "taro")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	for _, a := range []Assurance{AssurancePasskey, AssurancePassword} {
+		p := e.getAs(e.loggedIn(acct, a), "/settings/security", uaIPhone)
+		wantHTML(t, p, passwordFormText.Title, passwordFormText.Rule, passwordFormText.Done, passwordFormText.Mismatch)
+		els := checkStrictCSP(t, p)
+		for id, autocomplete := range map[string]string{"current-password": "current-password", "new-password": "new-password", "confirm-password": "new-password"} {
+			if el, ok := findElement(els, id); !ok || el.attrs["type"] != "password" || el.attrs["autocomplete"] != autocomplete {
+				t.Errorf("%s page: #%s = %v, want a password field with autocomplete %s", a, id, el.attrs, autocomplete)
+			}
+		}
+		for _, id := range []string{"password-change-form", "password-change-submit", "password-change-msg"} {
+			if _, ok := findElement(els, id); !ok {
+				t.Errorf("%s page lacks #%s", a, id)
+			}
+		}
+	}
+	recovering := e.browser()
+	if status, body := e.passwordLogin(recovering, "hanako", demoAccount.Password); status != http.StatusOK || body["via_fallback_window"] != true {
+		t.Fatalf("recovery login: %d %v", status, body)
+	}
+	p := e.getAs(recovering, "/settings/security", uaIPhone)
+	for _, el := range parseHTML(t, p.body) {
+		if strings.HasPrefix(el.attrs["id"], "password-change") || el.attrs["type"] == "password" {
+			t.Errorf("the recovery page offers the password change: <%s id=%q>", el.name, el.attrs["id"])
+		}
+	}
+}
