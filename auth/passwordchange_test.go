@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -349,5 +350,41 @@ func TestPagePasswordChangeForm(t *testing.T) {
 		if strings.HasPrefix(el.attrs["id"], "password-change") || el.attrs["type"] == "password" {
 			t.Errorf("the recovery page offers the password change: <%s id=%q>", el.name, el.attrs["id"])
 		}
+	}
+}
+
+// A change that finds the hashing line full, or waits past its bound, answers 429 in Japanese
+// as the login does; nothing was tried, so nothing is counted or written.
+func TestPasswordChangeWhenHashingIsBusy(t *testing.T) {
+	t.Parallel()
+	for name, jam := range map[string]func(h *PasswordHasher){
+		"the line full": func(h *PasswordHasher) {
+			for len(h.queue) < cap(h.queue) {
+				h.queue <- struct{}{}
+			}
+		},
+		"every slot taken past the wait": func(h *PasswordHasher) {
+			h.maxWaited = 50 * time.Millisecond
+			for len(h.sem) < cap(h.sem) {
+				h.sem <- struct{}{}
+				h.queue <- struct{}{}
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t)
+			acct := e.addAccount(changingAccount)
+			acting := e.loggedIn(acct, AssurancePassword)
+			hash := e.passwordHash(acct.ID)
+			jam(e.svc.passwords)
+			status, body := e.changePassword(acting, changingAccount.Password, "a brand new secret")
+			if status != http.StatusTooManyRequests || body["error"] != "rate_limited" || body["message"] != msgPasswordChangeBusy {
+				t.Fatalf("%d %v, want 429 rate_limited", status, body)
+			}
+			if e.passwordHash(acct.ID) != hash || e.loginFails(acct.LoginID) != 0 {
+				t.Error("a change that hashed nothing changed the password or counted a failure")
+			}
+		})
 	}
 }
