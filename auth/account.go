@@ -65,7 +65,7 @@ func (n NewAccount) Validate() error {
 
 // checkPasswordPolicy is the rule a password kagi hashes itself must meet.
 func checkPasswordPolicy(pw string) error {
-	if len(pw) < 8 || len(pw) > 256 {
+	if !passwordLengthOK(pw) {
 		return errors.New("password must be 8-256 characters")
 	}
 	return nil

@@ -17,6 +17,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/login/email-check", h(s.handleEmailCheck))
 	mux.Handle("GET /api/v1/session", h(s.withSession(s.handleSession)))
 	mux.Handle("POST /api/v1/logout", h(s.withSession(s.handleLogout)))
+	mux.Handle("POST /api/v1/password", h(s.withSession(s.handleChangePassword)))
 	s.passkeyRoutes(mux, h)
 	s.pageRoutes(mux)
 }

@@ -140,3 +140,36 @@ func msgPasswordPaused(sup Support, until time.Time) string {
 	b.WriteString(msgPasswordPausedPasskey)
 	return b.String()
 }
+
+// The customer's own password change (SPEC §12.3): the refusals of POST /api/v1/password.
+const (
+	msgPasswordChangeMissing = "現在のパスワードと新しいパスワードを入力してください。"
+	msgCurrentPasswordWrong  = "現在のパスワードが正しくありません。"
+	// msgCurrentPasswordTooLong is a current password longer than any account's: not tried.
+	msgCurrentPasswordTooLong = "現在のパスワードが長すぎます。ご登録のパスワードを入力してください。"
+	msgPasswordLength         = "新しいパスワードは8文字以上256文字以内で入力してください。"
+	msgPasswordUnchanged      = "新しいパスワードには、現在のパスワードと異なるものを入力してください。"
+	msgPasswordIsLoginID      = "ログインIDと同じ文字列は、パスワードに設定できません。"
+	// msgPasswordChangeLimited answers a change whose login ID is throttled: the wrong current
+	// passwords counted where the login's wrong passwords count, so the login is held too.
+	msgPasswordChangeLimited = "パスワードの入力に続けて失敗したため、しばらくパスワードの変更とログインID・パスワードでのログインができません。時間をおいて再度お試しください。"
+	msgPasswordChangeBusy    = "ただいま大変混み合っています。恐れ入りますが、しばらくしてから再度お試しください。"
+	// msgPasswordChangeRecovery refuses the change to a recovery-only session (§2.11).
+	msgPasswordChangeRecovery = "自動音声ダイヤルでの本人確認による一時的なログインでは、パスワードを変更できません。パスキーの作成・削除の後、もう一度ログインしてから変更してください。"
+)
+
+// passwordFormText is what the security settings page's password change form says (§12.3): its
+// heading, what the change does, the fields, the button, the rule a new password follows, and
+// what the page's script shows by the form — the change done, or the two new passwords apart.
+// Refusals come from the API's messages above.
+var passwordFormText = passwordFormTextView{
+	Title:    "パスワードの変更",
+	Lead:     "ログインID・パスワードでのログイン(自動音声ダイヤルによる一時的なログインを含む)に使うパスワードを変更します。変更すると、ほかの端末やブラウザーでのログインはすべて終了し、メールとSMS(携帯電話番号をご登録の場合)でお知らせします。",
+	Current:  "現在のパスワード",
+	New:      "新しいパスワード",
+	Confirm:  "新しいパスワード(確認)",
+	Rule:     "8文字以上256文字以内で、ログインIDや現在のパスワードと異なるものを設定してください。",
+	Submit:   "パスワードを変更",
+	Done:     "パスワードを変更しました。ほかの端末やブラウザーでのログインは終了しました。次回から新しいパスワードでログインしてください。",
+	Mismatch: "新しいパスワードと確認用のパスワードが一致しません。",
+}

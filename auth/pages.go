@@ -227,6 +227,14 @@ type securityView struct {
 	// HoldUntil is the end of the hold (§2.11, §2.13) in JST, "" when none applies, and
 	// HoldReason why it applies (HoldRecovery or HoldPasskeyAdded).
 	HoldUntil, HoldReason string
+	// PasswordForm is the password change form's text (§12.3), nil for a recovery session,
+	// which may not change the password.
+	PasswordForm *passwordFormTextView
+}
+
+// passwordFormTextView is the words of the password change form (passwordFormText).
+type passwordFormTextView struct {
+	Title, Lead, Current, New, Confirm, Rule, Submit, Done, Mismatch string
 }
 
 // passkeyView is the passkey as the customer sees it; times are in JST.
@@ -279,6 +287,10 @@ func (s *Service) handleSecurityPage(w http.ResponseWriter, r *http.Request) err
 		}
 	}
 	v.CanCreate = cur.Passkey == nil || v.Recovery
+	if !v.Recovery {
+		text := passwordFormText
+		v.PasswordForm = &text
+	}
 	if v.Recovery {
 		// A recovery session's expires_at is its window's end (§2.11).
 		left := max(sess.ExpiresAt.Sub(s.now()), 0)

@@ -195,9 +195,10 @@ func purgeEndedSessions(ctx context.Context, q pgdb.Querier, ends SessionEnds, i
 // sessionHandler is a handler that needs a logged-in customer.
 type sessionHandler func(w http.ResponseWriter, r *http.Request, sess Session) error
 
-// withSession loads the session or answers 401. Every route of the core is open to a
+// withSession loads the session or answers 401. The routes of the core are open to a
 // recovery-only session (its assurance tells the brokerage's apps what it may do): the
-// passkey's creation and deletion are what it is for.
+// passkey's creation and deletion are what it is for. The password change alone refuses it
+// (ChangePassword).
 func (s *Service) withSession(h sessionHandler) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sess, ok, err := s.SessionFromRequest(r.Context(), r)

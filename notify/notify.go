@@ -58,12 +58,16 @@ const (
 	// the customer says someone else called with the account's number and PIN. Nothing was
 	// opened.
 	KindCallbackDeclined Kind = "callback_declined"
+	// KindPasswordChanged is the account's password changed (SPEC §12.3): the account's other
+	// sessions ended with it. Texted too, since whoever changes a password they stole locks the
+	// customer out of the password login.
+	KindPasswordChanged Kind = "password_changed"
 )
 
 // Kinds lists every kind, for tests that must cover each template.
 var Kinds = []Kind{KindLogin, KindWindowLogin, KindEmailCheck, KindPasskeyCreated, KindPasskeyReplaced,
 	KindPasskeyDeleted, KindWindowOpened, KindVoiceLockout, KindWindowClosed, KindVoiceLockoutCleared,
-	KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindCallbackDeclined}
+	KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindCallbackDeclined, KindPasswordChanged}
 
 // Channels of a fallback window's opening or a password pause's lifting (Event.Channel).
 const (
@@ -100,12 +104,13 @@ type Event struct {
 }
 
 // Texted reports whether ev goes by SMS too (when SMS is configured, to the phones that are
-// Textable): the recovery events, the password pause and a first passkey bound from a password,
-// which a customer must hear of on a second channel in case someone else started them.
+// Textable): the recovery events, the password pause, a first passkey bound from a password and
+// a changed password, which a customer must hear of on a second channel in case someone else
+// started them.
 func (ev Event) Texted() bool {
 	switch ev.Kind {
 	case KindWindowOpened, KindPasskeyReplaced, KindVoiceLockout, KindVoiceLockoutCleared,
-		KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded:
+		KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindPasswordChanged:
 		return true
 	case KindPasskeyDeleted:
 		return ev.Recovery

@@ -131,6 +131,9 @@ func TestRenderEmailEveryKind(t *testing.T) {
 			"口座番号と暗証番号で、自動音声ダイヤルへのお電話がありました", "折り返しお電話", "お心当たりがない",
 			"一時的なログインは受け付けておりません", "暗証番号を知っているおそれ", "至急、サポート窓口までお電話でご連絡ください",
 			"このメールには記載しておりません", "1以外のボタン", faqNoLink}, false},
+		{"password changed", testEvent(KindPasswordChanged), []string{
+			"ログインパスワードが変更されました", "ほかの端末やブラウザーでのログインはすべて終了しました",
+			"変更日時：2026年11月25日 19:00"}, true},
 	}
 	covered := map[Kind]bool{}
 	for _, c := range cases {
@@ -181,10 +184,11 @@ func TestRenderSMSEveryTextedKind(t *testing.T) {
 		KindPasswordPaused:      {"ログイン追加認証", "11月26日 19:00まで", "ID・パスワードでのログインを停止", "パスキーは使えます", "自動音声ダイヤル", "パスワード漏えい"},
 		KindPasswordPauseLifted: {"自動音声ダイヤルの手続き", "ログイン停止が解除"},
 		KindPasskeyAdded:        {"11月25日 19:00", "パスキーが作成", "出金・出金先の変更は11月28日 19:00まで停止"},
+		KindPasswordChanged:     {"11月25日 19:00", "パスワードが変更"},
 	}
 	// The texts that fit one message beside a brand's name of four characters.
 	oneMessage := map[Kind]bool{KindPasskeyReplaced: true, KindPasskeyDeleted: true, KindVoiceLockoutCleared: true,
-		KindPasswordPauseLifted: true}
+		KindPasswordPauseLifted: true, KindPasswordChanged: true}
 	for _, k := range Kinds {
 		ev := testEvent(k)
 		t.Run(string(k), func(t *testing.T) {

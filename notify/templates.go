@@ -266,6 +266,16 @@ var tmplEmail = map[Kind]struct{ Subject, Body string }{
 
 {{template "noLink"}}{{template "footer" .}}`,
 	},
+	KindPasswordChanged: {
+		Subject: "【重要】パスワード変更のお知らせ",
+		Body: `{{template "greeting" .}}
+お客様の口座のログインパスワードが変更されました。
+安全のため、ほかの端末やブラウザーでのログインはすべて終了しました。
+次回から、ログインID・パスワードでのログインには新しいパスワードをご利用ください。
+
+変更日時：{{.At}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
 }
 
 // tmplSMSBrand opens every text with the brokerage's name (SPEC §4.9), so the customer knows
@@ -285,6 +295,7 @@ var tmplSMS = map[Kind]string{
 		`自動音声ダイヤルでの本人確認で早く解除できます。心当たりがなければパスワード漏えいのおそれがあります。サポート窓口へお電話ください。`,
 	KindPasswordPauseLifted: `{{.Channel}}の手続きでID・パスワードでのログイン停止が解除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 	KindPasskeyAdded:        `{{.At}}にパスキーが作成されました。出金・出金先の変更は{{.Until}}まで停止します。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindPasswordChanged:     `{{.At}}にパスワードが変更されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 }
 
 // tmplCodeSMS is the text of the voice line's confirmation code (§4.8, §4.9), after

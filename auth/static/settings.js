@@ -1,6 +1,6 @@
 // The security settings page: create or delete the one passkey, keep the password manager in
 // step with it (WebAuthn Signal API), offer the passkey right after a recovery login
-// (conditional create), log out.
+// (conditional create), change the password, log out.
 'use strict';
 
 (() => {
@@ -9,13 +9,15 @@
   const create = document.getElementById('passkey-create');
   const del = document.getElementById('passkey-delete');
   const dialog = document.getElementById('delete-dialog');
+  const passwordForm = document.getElementById('password-change-form');
   // The messages, each by its button.
   const createMsg = document.getElementById('create-msg');
   const deleteMsg = document.getElementById('delete-msg');
   const logoutMsg = document.getElementById('logout-msg');
+  const passwordMsg = document.getElementById('password-change-msg');
 
   function clearMessages() {
-    for (const el of [createMsg, deleteMsg, logoutMsg]) {
+    for (const el of [createMsg, deleteMsg, logoutMsg, passwordMsg]) {
       if (el) {
         k.say(el, '');
       }
@@ -202,6 +204,36 @@
         }
         busy(false);
         k.say(deleteMsg, err.message, true);
+      }
+    });
+  }
+
+  // The password change (not offered to a recovery session): the new password typed twice,
+  // checked alike here; what the server says — the change made, or why not — by the form.
+  if (passwordForm) {
+    const current = document.getElementById('current-password');
+    const next = document.getElementById('new-password');
+    const confirm = document.getElementById('confirm-password');
+    const sayPassword = (text, ok) => {
+      passwordMsg.classList.toggle('ok', ok);
+      k.say(passwordMsg, text, true);
+    };
+    passwordForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearMessages();
+      if (next.value !== confirm.value) {
+        sayPassword(k.msg('password-mismatch'), false);
+        return;
+      }
+      busy(true);
+      try {
+        await k.api('POST', '/api/v1/password', { current: current.value, new: next.value });
+        passwordForm.reset();
+        busy(false);
+        sayPassword(k.msg('password-changed'), true);
+      } catch (err) {
+        busy(false);
+        sayPassword(err.message, false);
       }
     });
   }
