@@ -318,6 +318,7 @@ type storedPasskey struct {
 	LoginID    string `db:"login_id"`
 	Name       string `db:"name"`
 	Email      string `db:"email"`
+	Suspended  bool   `db:"suspended"`
 }
 
 // ignoreNoRows is err, but nil for no row: an answer a batched query may find nothing for.
@@ -333,7 +334,7 @@ func ignoreNoRows(err error) error {
 const passkeyByCredentialSQL = `
 	SELECT p.account_id, p.credential_id, p.public_key, p.sign_count, p.aaguid::text AS aaguid,
 	       p.transports, p.backup_eligible, p.backup_state, p.attestation_type,
-	       a.user_handle, a.login_id, a.name, a.email
+	       a.user_handle, a.login_id, a.name, a.email, a.suspended_at IS NOT NULL AS suspended
 	FROM passkeys p JOIN accounts a ON a.id = p.account_id
 	WHERE p.credential_id = $1
 	FOR UPDATE OF p`
@@ -491,16 +492,37 @@ func (s *Service) finishLogin(ctx context.Context, tx pgx.Tx, challenge []byte, 
 		}
 		return refuse("clone_warning", nil)
 	}
+	if pk.Suspended {
+		// The holder of the passkey, and only they, learn that the account is suspended (§12.2).
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "account_suspended", "account_id", pk.AccountID)
+		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_failed",
+			Detail: map[string]any{"method": "passkey", "reason": "account_suspended"}})
+		if err != nil {
+			return PasskeyLogin{}, err
+		}
+		return PasskeyLogin{}, pgdb.Keep(s.errAccountSuspended())
+	}
 
 	// The writes in one round trip: the counter and last use, the session, the audit line.
+	// A suspension that committed while this login waited for the passkey's lock (the suspension
+	// takes it too) shows in the counter's update, a statement that starts after the wait: it
+	// then updates nothing, and the whole login rolls back.
+	var suspendedMeanwhile bool
 	b = &pgx.Batch{}
-	b.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4 WHERE account_id = $1`,
-		pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now)
+	b.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4
+		WHERE account_id = $1 AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.suspended_at IS NOT NULL)`,
+		pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now).Exec(func(tag pgconn.CommandTag) error {
+		suspendedMeanwhile = tag.RowsAffected() == 0
+		return nil
+	})
 	token, expires := s.queueSession(b, pk.AccountID, AssurancePasskey, time.Time{})
 	queueAudit(b, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
 		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return PasskeyLogin{}, err
+	}
+	if suspendedMeanwhile {
+		return PasskeyLogin{}, s.errAccountSuspended()
 	}
 	if s.loginNotice {
 		err = s.notifyEmail(ctx, tx, pk.AccountID, pk.Email, pk.Name, notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey"})

@@ -48,6 +48,9 @@ func testEvent(k Kind) Event {
 	case KindPasskeyAdded:
 		ev.Provider = "Google パスワードマネージャー"
 		ev.Until = testAt.Add(72 * time.Hour)
+	case KindContactChanged:
+		ev.Contacts = []string{ContactEmail, ContactPhones}
+		ev.Until = testAt.Add(72 * time.Hour)
 	}
 	return ev
 }
@@ -131,6 +134,19 @@ func TestRenderEmailEveryKind(t *testing.T) {
 			"口座番号と暗証番号で、自動音声ダイヤルへのお電話がありました", "折り返しお電話", "お心当たりがない",
 			"一時的なログインは受け付けておりません", "暗証番号を知っているおそれ", "至急、サポート窓口までお電話でご連絡ください",
 			"このメールには記載しておりません", "1以外のボタン", faqNoLink}, false},
+		{"contacts changed by the back office", testEvent(KindContactChanged), []string{
+			"ご登録内容（メールアドレス・電話番号）を変更", "変更前と変更後のご連絡先の両方", "変更日時：2026年11月25日 19:00",
+			"出金と出金先の金融機関口座の変更は、2026年11月28日 19:00までお受けできません"}, true},
+		{"name changed by the back office", eventWith(KindContactChanged, func(ev *Event) {
+			ev.Contacts, ev.Until = []string{ContactName}, time.Time{}
+		}), []string{"ご登録内容（お名前）を変更", "変更内容：お名前"}, true},
+		{"password set by the brokerage", testEvent(KindPasswordReset), []string{
+			"パスワードを再設定", "以前のパスワードは、ご利用いただけなくなりました", "書面", "すべての端末でログアウト",
+			"再設定日時：2026年11月25日 19:00"}, true},
+		{"account suspended", testEvent(KindAccountSuspended), []string{
+			"口座のご利用を停止", "いずれでもログインできません", "自動音声ダイヤル", "すべての端末で、ログアウト",
+			"停止日時：2026年11月25日 19:00", "サポート窓口までお電話でお問い合わせください", "このメールには記載しておりません", faqNoLink}, false},
+		{"account resumed", testEvent(KindAccountResumed), []string{"ご利用停止を解除", "再開日時：2026年11月25日 19:00"}, true},
 	}
 	covered := map[Kind]bool{}
 	for _, c := range cases {
@@ -181,6 +197,8 @@ func TestRenderSMSEveryTextedKind(t *testing.T) {
 		KindPasswordPaused:      {"ログイン追加認証", "11月26日 19:00まで", "ID・パスワードでのログインを停止", "パスキーは使えます", "自動音声ダイヤル", "パスワード漏えい"},
 		KindPasswordPauseLifted: {"自動音声ダイヤルの手続き", "ログイン停止が解除"},
 		KindPasskeyAdded:        {"11月25日 19:00", "パスキーが作成", "出金・出金先の変更は11月28日 19:00まで停止"},
+		KindContactChanged:      {"11月25日 19:00", "メールアドレス・電話番号が変更", "出金・出金先の変更は11月28日 19:00まで停止"},
+		KindPasswordReset:       {"11月25日 19:00", "パスワードが再設定", "ログアウト"},
 	}
 	// The texts that fit one message beside a brand's name of four characters.
 	oneMessage := map[Kind]bool{KindPasskeyReplaced: true, KindPasskeyDeleted: true, KindVoiceLockoutCleared: true,
