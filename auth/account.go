@@ -176,13 +176,20 @@ func duplicateOf(err error, loginID, accountNumber string) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		switch pgErr.ConstraintName {
 		case "accounts_login_id_key":
-			return fmt.Errorf("login ID %q: %w", loginID, ErrDuplicate)
+			return duplicateError{field: "login_id", msg: fmt.Sprintf("login ID %q: %v", loginID, ErrDuplicate)}
 		case "accounts_account_number_key":
-			return fmt.Errorf("account number %s: %w", accountNumber, ErrDuplicate)
+			return duplicateError{field: "account_number", msg: fmt.Sprintf("account number %s: %v", accountNumber, ErrDuplicate)}
 		}
 	}
 	return nil
 }
+
+// duplicateError is ErrDuplicate with the field in use ("login_id" or "account_number"), which
+// the back office's answer names.
+type duplicateError struct{ field, msg string }
+
+func (e duplicateError) Error() string { return e.msg }
+func (e duplicateError) Unwrap() error { return ErrDuplicate }
 
 // LockAccount row-locks the account until tx ends. Every transaction that changes what hangs
 // off an account — its passkey, its sessions wholesale, its fallback window, a password login

@@ -16,6 +16,7 @@ import (
 
 	"kagi/notify"
 	"kagi/pgdb"
+	"kagi/web"
 )
 
 //go:embed migrations/*.sql
@@ -129,6 +130,9 @@ type Config struct {
 	// provider's back-channel logout. Nil tells no one. Purges and package recovery, which end
 	// sessions too, must be given the same.
 	SessionEnds SessionEnds
+	// ServiceKeys are the bearer keys of the back-office API (§12.2, KAGI_API_KEYS), whose
+	// names its audit lines carry. Nil refuses every back-office request.
+	ServiceKeys *web.ServiceKeys
 }
 
 // DefaultSessionIdle ends a session after 30 minutes without a request.
@@ -163,6 +167,7 @@ type Service struct {
 	support                 SupportDesk
 	authz                   Authorizations
 	ends                    SessionEnds
+	serviceKeys             *web.ServiceKeys
 }
 
 // New checks cfg and builds the service.
@@ -199,6 +204,7 @@ func New(cfg Config) (*Service, error) {
 		support:     cfg.Support,
 		authz:       cfg.Authorizations,
 		ends:        cfg.SessionEnds,
+		serviceKeys: cfg.ServiceKeys,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -162,6 +162,7 @@ type storedCheck struct {
 	HasPasskey  bool       `db:"has_passkey"`
 	PausedUntil *time.Time `db:"password_paused_until"`
 	Throttled   bool       `db:"throttled"`
+	Suspended   bool       `db:"suspended"`
 }
 
 // validCheckID reports whether id could be one startEmailCheck gave out, so garbage is answered
@@ -226,7 +227,8 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 		SELECT c.account_id, c.answer_hash, c.via_window, c.login_key, c.attempt_key, c.expires_at,
 		       a.login_id, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey,
 		       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until,
-		       EXISTS (SELECT 1 FROM login_throttle t WHERE t.login_key IN (c.login_key, c.attempt_key) AND t.locked_until > $2) AS throttled
+		       EXISTS (SELECT 1 FROM login_throttle t WHERE t.login_key IN (c.login_key, c.attempt_key) AND t.locked_until > $2) AS throttled,
+		       a.suspended_at IS NOT NULL AS suspended
 		FROM c JOIN accounts a ON a.id = c.account_id`, idHash, now)
 	if err != nil {
 		return PasswordLogin{}, err
@@ -243,6 +245,10 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 			return PasswordLogin{}, err
 		}
 		return PasswordLogin{}, pgdb.Keep(refusal)
+	}
+	if c.Suspended {
+		// Suspended since the check began (§12.2): whatever was picked, the same refusal.
+		return refuse("email_check_refused", map[string]any{"reason": "account_suspended"}, s.errAccountSuspended())
 	}
 	if !c.ExpiresAt.After(now) {
 		return refuse("email_check_expired", map[string]any{}, errCheckExpired)

@@ -76,6 +76,8 @@ func newTestEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 		Passwords: NewPasswordHasher(fastArgon, 4),
 		PINKey:    []byte("test-pin-key-0123456789abcdef0123"),
 		WebAuthn:  &webauthn.Config{RPID: "kagi.test", RPDisplayName: "kagi", RPOrigins: []string{testOrigin}},
+
+		ServiceKeys: testServiceKeys(t),
 	}
 	for _, e := range edit {
 		e(&cfg)
@@ -86,6 +88,7 @@ func newTestEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	}
 	mux := http.NewServeMux()
 	svc.Routes(mux)
+	svc.BackOfficeRoutes(mux)
 	// The tests' requests come from the loopback address, which is trusted as a proxy, so a
 	// test can be many clients by the X-Forwarded-For it sends.
 	srv := httptest.NewServer(web.WithRequestID(web.WithClientAddr(testProxies, mux)))
@@ -99,6 +102,18 @@ func newTestEnvWithHandler(t testing.TB, svc *Service, h http.Handler) *testEnv 
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, svc: svc, srv: srv, clock: &testClock{now: time.Now()}}
+}
+
+// The back office's service keys in the tests, by name.
+var testKeys = map[string]string{"backoffice": "back-office-key-0123456789", "crm": "crm-service-key-9876543210"}
+
+func testServiceKeys(t testing.TB) *web.ServiceKeys {
+	t.Helper()
+	keys, err := web.NewServiceKeys([]web.ServiceKey{{Name: "backoffice", Key: testKeys["backoffice"]}, {Name: "crm", Key: testKeys["crm"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 // browser is a customer's browser: its own cookie jar.

@@ -20,6 +20,9 @@ const (
 	// HoldPasskeyAdded follows the first passkey bound from a password session, which is only as
 	// strong as the password and the email check that made it.
 	HoldPasskeyAdded = "passkey_added"
+	// HoldContactChanged follows a change of the account's email or phones by the back office
+	// (§12.2): whoever changed them could now intercept what the brokerage sends.
+	HoldContactChanged = "contact_changed"
 )
 
 // HoldState is what the accounts table keeps of an account's hold; sessions and the service
@@ -93,6 +96,15 @@ const markRecoveredSQL = `
 	    hold_from = CASE WHEN hold_from > $2 THEN hold_from ELSE $2 END,
 	    hold_reason = CASE WHEN hold_from > $2 THEN hold_reason ELSE 'recovery' END
 	WHERE id = $1`
+
+// markContactChanged starts the hold of a change of email or phones (§12.2) in tx, unless a
+// later hold began already.
+func markContactChanged(ctx context.Context, tx pgx.Tx, accountID int64, now time.Time) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE accounts SET hold_from = $2, hold_reason = 'contact_changed'
+		WHERE id = $1 AND (hold_from IS NULL OR hold_from <= $2)`, accountID, now)
+	return err
+}
 
 // markPasskeyAdded starts the hold of a first passkey bound from a password session (§2.13) in
 // tx, unless a later hold began already.

@@ -51,7 +51,8 @@ func (s *Service) errPasskeyRequired() *kagi.Error {
 // passkey and the end of a pause of its password login in force at $2 (§2.12).
 const passwordCandidateSQL = `
 	SELECT a.id, a.password_hash, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey,
-	       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until
+	       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until,
+	       a.suspended_at IS NOT NULL AS suspended
 	FROM accounts a WHERE a.login_id = $1`
 
 type passwordCandidate struct {
@@ -62,6 +63,8 @@ type passwordCandidate struct {
 	HasPasskey   bool   `db:"has_passkey"`
 	// PausedUntil is the end of a pause of the account's password login in force (§2.12).
 	PausedUntil *time.Time `db:"password_paused_until"`
+	// Suspended is the back office's suspension of the account (§12.2).
+	Suspended bool `db:"suspended"`
 }
 
 // LoginWithPassword applies §2.2–2.3: an account without a passkey logs in with its password;
@@ -104,6 +107,11 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	}
 	if refused != nil {
 		return PasswordLogin{}, refused
+	}
+	// A suspended account is refused before any hashing: the answer is the same whatever the
+	// password, and so is its time, so neither tells anything of the password (§12.2).
+	if found && c.Suspended {
+		return PasswordLogin{}, s.auditFailure(ctx, c.ID, nil, "account_suspended", s.errAccountSuspended())
 	}
 	// Only an account with a passkey needs a window (§2.2), and only its login is asked about
 	// one: an unknown login ID and an account without a passkey send the same statements and
@@ -238,9 +246,9 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 	// The email check's pass did both already, in this transaction. Without a window the lock
 	// leads the batch of writes below, and a passkey found under it rolls them back.
 	b := &pgx.Batch{}
-	var hasPasskey bool
+	var hasPasskey, suspended bool
 	if !l.emailChecked {
-		b.Queue(lockForPasswordLoginSQL, l.accountID).QueryRow(func(row pgx.Row) error { return row.Scan(&hasPasskey) })
+		b.Queue(lockForPasswordLoginSQL, l.accountID).QueryRow(func(row pgx.Row) error { return row.Scan(&hasPasskey, &suspended) })
 	}
 	if l.windowOpen {
 		// WindowUsed locks the window's row and refuses a window that closed since it was
@@ -267,6 +275,9 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return PasswordLogin{}, err
 	}
+	if suspended {
+		return PasswordLogin{}, s.errAccountSuspended() // suspended since the password was checked
+	}
 	if hasPasskey && !l.windowOpen {
 		return PasswordLogin{}, s.errPasskeyRequired()
 	}
@@ -281,9 +292,9 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 }
 
 // lockForPasswordLoginSQL locks the account ($1) of a password login and asks whether it has a
-// passkey now.
+// passkey now, and whether it is suspended (§12.2).
 const lockForPasswordLoginSQL = `
-	SELECT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
+	SELECT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id), a.suspended_at IS NOT NULL
 	FROM accounts a WHERE a.id = $1 FOR NO KEY UPDATE OF a`
 
 // auditLockout records the attempt that locked a login ID out: in the account's audit trail

@@ -173,3 +173,22 @@ var passwordFormText = passwordFormTextView{
 	Done:     "パスワードを変更しました。ほかの端末やブラウザーでのログインは終了しました。次回から新しいパスワードでログインしてください。",
 	Mismatch: "新しいパスワードと確認用のパスワードが一致しません。",
 }
+
+// The back-office API (§12.2). Its callers are the brokerage's servers and staff, but every
+// error body carries a Japanese message like the rest of kagi's.
+const (
+	msgBackOfficeNotFound     = "指定された口座番号の口座は見つかりません。"
+	msgBackOfficeInvalid      = "入力内容に誤りがあります。problems の各項目をご確認ください。"
+	msgBackOfficeLoginIDInUse = "このログインIDは、すでに他の口座で使用されています。"
+	msgBackOfficeNumberInUse  = "この口座番号の口座は、すでに登録されています。"
+	msgBackOfficeBusy         = "ただいま大変混み合っています。恐れ入りますが、しばらくしてから再度お試しください。"
+)
+
+// The account_suspended refusal (§12.2): every login of a suspended account, whatever was
+// typed, names the support desk and, when the desk tells them, the operators' hours.
+const msgAccountSuspendedLead = "お客様の口座は、現在ご利用を停止しております。ログインについては、サポート窓口までお電話でお問い合わせください。"
+
+// msgAccountSuspended is the account_suspended message at the moment sup describes.
+func msgAccountSuspended(sup Support) string {
+	return msgAccountSuspendedLead + msgOperators(sup)
+}

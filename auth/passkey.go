@@ -318,6 +318,7 @@ type storedPasskey struct {
 	LoginID    string `db:"login_id"`
 	Name       string `db:"name"`
 	Email      string `db:"email"`
+	Suspended  bool   `db:"suspended"`
 }
 
 // ignoreNoRows is err, but nil for no row: an answer a batched query may find nothing for.
@@ -333,7 +334,7 @@ func ignoreNoRows(err error) error {
 const passkeyByCredentialSQL = `
 	SELECT p.account_id, p.credential_id, p.public_key, p.sign_count, p.aaguid::text AS aaguid,
 	       p.transports, p.backup_eligible, p.backup_state, p.attestation_type,
-	       a.user_handle, a.login_id, a.name, a.email
+	       a.user_handle, a.login_id, a.name, a.email, a.suspended_at IS NOT NULL AS suspended
 	FROM passkeys p JOIN accounts a ON a.id = p.account_id
 	WHERE p.credential_id = $1
 	FOR UPDATE OF p`
@@ -371,6 +372,11 @@ func (s *Service) finishLoginRequest(ctx context.Context, body []byte) (PasskeyL
 		out, err = s.finishLogin(ctx, tx, lk, challenge, sealed, parsed)
 		return err
 	})
+	if lk != nil && lk.suspendedMeanwhile {
+		// Whatever the error went through on its way (river's insert, the commit), the answer
+		// is the suspension's.
+		return PasskeyLogin{}, s.errAccountSuspended()
+	}
 	if err == nil {
 		s.logLogin(ctx, out.AccountID, "passkey", AssurancePasskey)
 	}
@@ -410,6 +416,8 @@ type loginLookup struct {
 	over, fresh, known bool
 	resetsAt           time.Time
 	pk                 storedPasskey
+	// suspendedMeanwhile is a suspension committed while the finish waited for the passkey.
+	suspendedMeanwhile bool
 }
 
 // queueLoginLookup queues the finish's first statements on b; their callbacks fill in the
@@ -498,12 +506,32 @@ func (s *Service) finishLogin(ctx context.Context, tx *pgdb.Tx, lk *loginLookup,
 			}})
 		return refuse("clone_warning", nil)
 	}
+	if pk.Suspended {
+		// The holder of the passkey, and only they, learn that the account is suspended (§12.2).
+		s.log.InfoContext(ctx, "passkey login refused", "reason", "account_suspended", "account_id", pk.AccountID)
+		err := Audit(ctx, tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_failed",
+			Detail: map[string]any{"method": "passkey", "reason": "account_suspended"}})
+		if err != nil {
+			return PasskeyLogin{}, err
+		}
+		return PasskeyLogin{}, pgdb.Keep(s.errAccountSuspended())
+	}
 
 	// The writes in one round trip: the counter and last use, the session and the audit line
 	// are queued, and go with the login notice's enqueue (river's insert) or, without one,
 	// with the commit. River's wake-up of its workers after the insert goes with the commit.
-	tx.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4 WHERE account_id = $1`,
-		pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now)
+	// A suspension that committed while this login waited for the passkey's lock (the
+	// suspension takes it too) shows in the counter's update, a statement that starts after the
+	// wait: it then updates nothing, fails what it went with, and the whole login rolls back.
+	tx.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4
+		WHERE account_id = $1 AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.suspended_at IS NOT NULL)`,
+		pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			lk.suspendedMeanwhile = true
+			return s.errAccountSuspended()
+		}
+		return nil
+	})
 	token, expires := s.queueSession(tx, pk.AccountID, AssurancePasskey, time.Time{})
 	queueAudit(tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
 		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})

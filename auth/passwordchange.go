@@ -154,7 +154,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, current, nex
 		if err := refundAttempt(ctx, tx, key); err != nil {
 			return err
 		}
-		_, err := s.setPassword(ctx, tx, sess.AccountID, hash, sess.TokenHash, "customer")
+		_, err := s.setPassword(ctx, tx, sess.AccountID, hash, sess.TokenHash, "customer", false)
 		return err
 	})
 	if err != nil {
@@ -174,8 +174,9 @@ var errNoAccount = errors.New("auth: no such account")
 // anyone in; the change is audited under actor and told to the customer by mail and by text to
 // the phones that can take one (§7). The account is locked first (LockAccount). It returns how
 // many sessions ended. The customer's own change (ChangePassword) and the brokerage's (the
-// back-office API, §12.2) both set passwords through it.
-func (s *Service) setPassword(ctx context.Context, tx pgx.Tx, accountID int64, hash string, keep []byte, actor string) (int64, error) {
+// back-office API, §12.2; byBrokerage, audited password_set and told as a reset) both set
+// passwords through it.
+func (s *Service) setPassword(ctx context.Context, tx pgx.Tx, accountID int64, hash string, keep []byte, actor string, byBrokerage bool) (int64, error) {
 	now := s.now()
 	if err := LockAccount(ctx, tx, accountID); err != nil {
 		return 0, err
@@ -195,12 +196,15 @@ func (s *Service) setPassword(ctx context.Context, tx pgx.Tx, accountID int64, h
 	if err != nil {
 		return 0, err
 	}
-	err = Audit(ctx, tx, AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: "password_changed",
-		Detail: map[string]any{"sessions_ended": ended, "session_kept": keep != nil, "email_checks_ended": checks.RowsAffected()}})
-	if err != nil {
+	event, notice := "password_changed", notify.KindPasswordChanged
+	detail := map[string]any{"sessions_ended": ended, "session_kept": keep != nil, "email_checks_ended": checks.RowsAffected()}
+	if byBrokerage {
+		event, notice, detail["by"] = "password_set", notify.KindPasswordReset, "brokerage"
+	}
+	if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: accountID, Actor: actor, Event: event, Detail: detail}); err != nil {
 		return 0, err
 	}
-	return ended, Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notify.KindPasswordChanged, At: now})
+	return ended, Notify(ctx, tx, s.outbox, accountID, notify.Event{Kind: notice, At: now})
 }
 
 func (s *Service) handleChangePassword(w http.ResponseWriter, r *http.Request, sess Session) error {

@@ -118,6 +118,7 @@ const sessionSQL = `
 	           s.created_at, s.authenticated_at, s.expires_at, a.recovered_at, a.hold_from, a.hold_reason
 	    FROM sessions s JOIN accounts a ON a.id = s.account_id
 	    WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $2::timestamptz - $3::interval
+	      AND a.suspended_at IS NULL
 	), touched AS (
 	    UPDATE sessions SET last_seen_at = $2
 	    WHERE token_hash = $1 AND last_seen_at <= $2::timestamptz - $4::interval AND EXISTS (SELECT 1 FROM live)

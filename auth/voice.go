@@ -19,8 +19,11 @@ type VoiceAccount struct {
 	ID            int64
 	AccountNumber string
 	HasPasskey    bool
-	phones        []string
-	pinHash       []byte
+	// Suspended is the back office's suspension (§12.2): the voice line refuses the account,
+	// telling only a caller who passed the keyed checks.
+	Suspended bool
+	phones    []string
+	pinHash   []byte
 	// pinLegacy is a PIN hash an import brought (§12.1), until the next verified call replaces
 	// it with pinHash.
 	pinLegacy *string
@@ -31,9 +34,9 @@ func (s *Service) VoiceAccountByNumber(ctx context.Context, q pgdb.Querier, numb
 	va := VoiceAccount{AccountNumber: number}
 	err := q.QueryRow(ctx, `
 		SELECT a.id, a.pin_hash, a.pin_legacy_hash,
-		       EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id),
+		       EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id), a.suspended_at IS NOT NULL,
 		       COALESCE((SELECT array_agg(ph.phone) FROM account_phones ph WHERE ph.account_id = a.id), '{}')
-		FROM accounts a WHERE a.account_number = $1`, number).Scan(&va.ID, &va.pinHash, &va.pinLegacy, &va.HasPasskey, &va.phones)
+		FROM accounts a WHERE a.account_number = $1`, number).Scan(&va.ID, &va.pinHash, &va.pinLegacy, &va.HasPasskey, &va.Suspended, &va.phones)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return VoiceAccount{AccountNumber: number}, false, nil
 	}

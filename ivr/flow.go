@@ -225,6 +225,9 @@ const (
 	// this call ends.
 	CodeCapped
 	CallbackCapped
+	// Suspended: the caller passed the keyed checks, but the brokerage has suspended the account
+	// (§12.2): nothing opened, and the caller is sent to the support desk.
+	Suspended
 )
 
 // VerifyResult is the outcome of a verification, fed back with EventVerifyResult.
@@ -531,6 +534,16 @@ func (c *call) locked() {
 	c.hangup()
 }
 
+// suspended says that the account is suspended and how to reach the support desk, and hangs up.
+func (c *call) suspended() {
+	if c.env.Support == hours.Disabled {
+		c.say(promptSuspended, promptUnavailable, promptGoodbye)
+	} else {
+		c.say(promptSuspended, promptLockedOperator, c.hours(), promptGoodbye)
+	}
+	c.hangup()
+}
+
 // capped says that the registered phone was already contacted as often as allowed (why), and
 // how to go on: later, or through the operator during business hours.
 func (c *call) capped(why string) {
@@ -630,6 +643,8 @@ func (c *call) result(r VerifyResult) {
 		c.ask(StepAccount, promptFailed, promptRetry)
 	case AccountLocked, CallerLocked:
 		c.locked()
+	case Suspended:
+		c.suspended()
 	default:
 		c.unavailable()
 	}
@@ -704,6 +719,9 @@ func CallbackResult(cfg Config, env Env, r VerifyResult, keyed bool) string {
 		c.say(fmt.Sprintf(promptCallbackVerifiedUntil, c.windowEnd(r.WindowExpiresAt)), promptRecreate, promptGoodbye)
 	case r.Outcome == AccountLocked || r.Outcome == CallerLocked:
 		c.locked()
+		return c.render()
+	case r.Outcome == Suspended:
+		c.suspended()
 		return c.render()
 	case !keyed:
 		c.say(promptCallbackNoKey, promptGoodbye)

@@ -633,7 +633,9 @@ func TestVerifyOutcomes(t *testing.T) {
 			StepDone, promptCallbackCapped + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
 		{"unknown outcome is unavailable", VerifyResult{Outcome: 0},
 			StepDone, promptUnavailable},
-		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: CallbackCapped + 1},
+		{"suspended account sends to the support desk and hangs up", VerifyResult{Outcome: Suspended},
+			StepDone, promptSuspended + promptLockedOperator + "営業時間は、" + regularHours + "。" + promptGoodbye},
+		{"outcome beyond the known ones is unavailable", VerifyResult{Outcome: Suspended + 1},
 			StepDone, promptUnavailable},
 	}
 	for _, tt := range tests {
@@ -694,6 +696,39 @@ func TestLockedSaysHowLongAndHowToReachTheOperator(t *testing.T) {
 				if h.speech != tt.want || !h.hangup {
 					t.Errorf("call back, outcome %d, said %q\nwant %q", outcome, h.speech, tt.want)
 				}
+			}
+		})
+	}
+}
+
+// A caller whose account the brokerage suspended (§12.2) hears, once the keyed checks passed,
+// that the line cannot help and to ask the support desk, with how to reach its operators; the
+// call ends, nothing is asked again. The call back's confirmation says the same.
+func TestSuspendedSaysSoAndNamesTheSupportDesk(t *testing.T) {
+	t.Parallel()
+	const suspended = "お客様の口座は、現在ご利用を停止しているため、お電話でのお手続きはお受けできません。お手続きについては、サポート窓口までお問い合わせください。"
+	const operator = "オペレーターへのお問い合わせは、営業時間内にお電話いただき、メニューで0を押してください。" +
+		"営業時間は、平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです。"
+	for _, tt := range []struct {
+		name string
+		env  Env
+		want string
+	}{
+		{"open", supportOpen, suspended + operator + promptGoodbye},
+		{"closed", closedTillXmas, suspended + operator + "次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
+		{"switched off", supportDisabled, suspended + promptUnavailable + promptGoodbye},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := toVerify(t, "1234567", "4826")
+			p.env = tt.env
+			h := p.verified(VerifyResult{Outcome: Suspended})
+			if h.speech != tt.want || !h.hangup || p.st.Step != StepDone || p.st.AccountNumber != "" {
+				t.Errorf("said %q (hangup %v, step %q)\nwant %q", h.speech, h.hangup, p.st.Step, tt.want)
+			}
+			cb := listen(t, testCfg, CallbackResult(testCfg, tt.env, VerifyResult{Outcome: Suspended}, true))
+			if cb.speech != tt.want || !cb.hangup {
+				t.Errorf("call back said %q\nwant %q", cb.speech, tt.want)
 			}
 		})
 	}

@@ -459,6 +459,7 @@ var outcomeNames = map[recovery.VoiceOutcome]string{
 	recovery.VoiceCallbackNeeded: "callback_placed",
 	recovery.VoiceSendCapped:     "second_channel_capped",
 	recovery.VoiceCodeWrong:      "failed",
+	recovery.VoiceSuspended:      "suspended",
 }
 
 // flowResult is the flow's view of a verification's outcome; byCode marks the check of a texted
@@ -479,6 +480,8 @@ func flowResult(r recovery.VoiceResult, byCode bool) VerifyResult {
 		return VerifyResult{Outcome: CallerLocked}
 	case recovery.VoiceCodeWrong:
 		return VerifyResult{Outcome: CodeWrong}
+	case recovery.VoiceSuspended:
+		return VerifyResult{Outcome: Suspended}
 	case recovery.VoiceSendCapped:
 		if r.Factor == recovery.SecondFactorCallback {
 			return VerifyResult{Outcome: CallbackCapped}

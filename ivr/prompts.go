@@ -109,7 +109,10 @@ const (
 	promptLocked         = "現在、お電話でのお手続きはご利用いただけません。入力の誤りが続いたため、お手続きを24時間停止しております。"
 	promptLockedOperator = "オペレーターへのお問い合わせは、営業時間内にお電話いただき、メニューで0を押してください。"
 	promptTooMany        = "お手続きを終了します。"
-	promptGoodbye        = "お電話ありがとうございました。"
+	// promptSuspended refuses an account the brokerage has suspended (§12.2), said only to a
+	// caller who passed the keyed checks, then how to reach the operators of the support desk.
+	promptSuspended = "お客様の口座は、現在ご利用を停止しているため、お電話でのお手続きはお受けできません。お手続きについては、サポート窓口までお問い合わせください。"
+	promptGoodbye   = "お電話ありがとうございました。"
 )
 
 // promptUnavailable is said whenever the line cannot do its work (database down, panic,

@@ -62,12 +62,26 @@ const (
 	// sessions ended with it. Texted too, since whoever changes a password they stole locks the
 	// customer out of the password login.
 	KindPasswordChanged Kind = "password_changed"
+	// KindContactChanged is the account's name, email or phones changed by the brokerage's back
+	// office (SPEC §12.2; Event.Contacts says which). It goes to the old and the new addresses
+	// alike, texted too; a change of email or phones holds withdrawals and bank-account changes
+	// until Event.Until.
+	KindContactChanged Kind = "contact_changed"
+	// KindPasswordReset is a new password set by the brokerage (for example one it sent by post):
+	// the old one no longer works and every session ended.
+	KindPasswordReset Kind = "password_reset"
+	// KindAccountSuspended is the account suspended by the brokerage: no login of any kind, and
+	// the voice line refuses it, until it is resumed.
+	KindAccountSuspended Kind = "account_suspended"
+	// KindAccountResumed is the suspension lifted.
+	KindAccountResumed Kind = "account_resumed"
 )
 
 // Kinds lists every kind, for tests that must cover each template.
 var Kinds = []Kind{KindLogin, KindWindowLogin, KindEmailCheck, KindPasskeyCreated, KindPasskeyReplaced,
 	KindPasskeyDeleted, KindWindowOpened, KindVoiceLockout, KindWindowClosed, KindVoiceLockoutCleared,
-	KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindCallbackDeclined, KindPasswordChanged}
+	KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindCallbackDeclined, KindPasswordChanged,
+	KindContactChanged, KindPasswordReset, KindAccountSuspended, KindAccountResumed}
 
 // Channels of a fallback window's opening or a password pause's lifting (Event.Channel).
 const (
@@ -101,16 +115,26 @@ type Event struct {
 	// ConfirmedBy is the second channel that confirmed the caller before a window opened
 	// (§4.8): "sms" or "callback", or empty when none did.
 	ConfirmedBy string `json:"confirmed_by,omitempty"`
+	// Contacts names what the back office changed (KindContactChanged): ContactName,
+	// ContactEmail, ContactPhones.
+	Contacts []string `json:"contacts,omitempty"`
 }
 
+// What KindContactChanged says was changed (Event.Contacts).
+const (
+	ContactName   = "name"
+	ContactEmail  = "email"
+	ContactPhones = "phones"
+)
+
 // Texted reports whether ev goes by SMS too (when SMS is configured, to the phones that are
-// Textable): the recovery events, the password pause, a first passkey bound from a password and
-// a changed password, which a customer must hear of on a second channel in case someone else
-// started them.
+// Textable): the recovery events, the password pause, a first passkey bound from a password,
+// a password the customer changed and the back office's changes of contacts or password, which a customer must hear of on a
+// second channel in case someone else started them.
 func (ev Event) Texted() bool {
 	switch ev.Kind {
 	case KindWindowOpened, KindPasskeyReplaced, KindVoiceLockout, KindVoiceLockoutCleared,
-		KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindPasswordChanged:
+		KindPasswordPaused, KindPasswordPauseLifted, KindPasskeyAdded, KindPasswordChanged, KindContactChanged, KindPasswordReset:
 		return true
 	case KindPasskeyDeleted:
 		return ev.Recovery

@@ -60,6 +60,7 @@ type renderData struct {
 	Confirmed string
 	Code      string
 	Brand     string
+	Contacts  string
 }
 
 // RenderEmail fills the email template of ev.Kind, signed with brand, the brokerage's name
@@ -180,6 +181,13 @@ func renderFacts(ev Event, layout string) (renderData, error) {
 	d.Channel = tmplChannels[ev.Channel]
 	d.Confirmed = tmplConfirmations[ev.ConfirmedBy]
 	d.Method = tmplMethods[ev.Method]
+	var contacts []string
+	for _, c := range ev.Contacts {
+		if w, ok := tmplContacts[c]; ok {
+			contacts = append(contacts, w)
+		}
+	}
+	d.Contacts = strings.Join(contacts, tmplContactsSep)
 	switch ev.Kind {
 	case KindLogin:
 		if d.Method == "" {
@@ -206,6 +214,10 @@ func renderFacts(ev Event, layout string) (renderData, error) {
 	case KindPasswordPauseLifted:
 		if d.Channel == "" {
 			return missing("channel")
+		}
+	case KindContactChanged:
+		if d.Contacts == "" {
+			return missing("contacts")
 		}
 	}
 	return d, nil

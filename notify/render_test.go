@@ -48,6 +48,9 @@ func testEvent(k Kind) Event {
 	case KindPasskeyAdded:
 		ev.Provider = "Google パスワードマネージャー"
 		ev.Until = testAt.Add(72 * time.Hour)
+	case KindContactChanged:
+		ev.Contacts = []string{ContactEmail, ContactPhones}
+		ev.Until = testAt.Add(72 * time.Hour)
 	}
 	return ev
 }
@@ -134,6 +137,19 @@ func TestRenderEmailEveryKind(t *testing.T) {
 		{"password changed", testEvent(KindPasswordChanged), []string{
 			"ログインパスワードが変更されました", "ほかの端末やブラウザーでのログインはすべて終了しました",
 			"変更日時：2026年11月25日 19:00"}, true},
+		{"contacts changed by the back office", testEvent(KindContactChanged), []string{
+			"ご登録内容（メールアドレス・電話番号）を変更", "変更前と変更後のご連絡先の両方", "変更日時：2026年11月25日 19:00",
+			"出金と出金先の金融機関口座の変更は、2026年11月28日 19:00までお受けできません"}, true},
+		{"name changed by the back office", eventWith(KindContactChanged, func(ev *Event) {
+			ev.Contacts, ev.Until = []string{ContactName}, time.Time{}
+		}), []string{"ご登録内容（お名前）を変更", "変更内容：お名前"}, true},
+		{"password set by the brokerage", testEvent(KindPasswordReset), []string{
+			"パスワードを再設定", "以前のパスワードは、ご利用いただけなくなりました", "書面", "すべての端末でログアウト",
+			"再設定日時：2026年11月25日 19:00"}, true},
+		{"account suspended", testEvent(KindAccountSuspended), []string{
+			"口座のご利用を停止", "いずれでもログインできません", "自動音声ダイヤル", "すべての端末で、ログアウト",
+			"停止日時：2026年11月25日 19:00", "サポート窓口までお電話でお問い合わせください", "このメールには記載しておりません", faqNoLink}, false},
+		{"account resumed", testEvent(KindAccountResumed), []string{"ご利用停止を解除", "再開日時：2026年11月25日 19:00"}, true},
 	}
 	covered := map[Kind]bool{}
 	for _, c := range cases {
@@ -185,6 +201,8 @@ func TestRenderSMSEveryTextedKind(t *testing.T) {
 		KindPasswordPauseLifted: {"自動音声ダイヤルの手続き", "ログイン停止が解除"},
 		KindPasskeyAdded:        {"11月25日 19:00", "パスキーが作成", "出金・出金先の変更は11月28日 19:00まで停止"},
 		KindPasswordChanged:     {"11月25日 19:00", "パスワードが変更"},
+		KindContactChanged:      {"11月25日 19:00", "メールアドレス・電話番号が変更", "出金・出金先の変更は11月28日 19:00まで停止"},
+		KindPasswordReset:       {"11月25日 19:00", "パスワードが再設定", "ログアウト"},
 	}
 	// The texts that fit one message beside a brand's name of four characters.
 	oneMessage := map[Kind]bool{KindPasskeyReplaced: true, KindPasskeyDeleted: true, KindVoiceLockoutCleared: true,

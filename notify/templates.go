@@ -36,6 +36,15 @@ var tmplMethods = map[string]string{
 	"password": "ログインID・パスワード",
 }
 
+// tmplContacts names what the back office changed (Event.Contacts), joined by tmplContactsSep.
+var tmplContacts = map[string]string{
+	ContactName:   "お名前",
+	ContactEmail:  "メールアドレス",
+	ContactPhones: "電話番号",
+}
+
+const tmplContactsSep = "・"
+
 // tmplShared are the parts the emails have in common. "notYou" is for events the customer may
 // not have started; "footer" ends every email, signed with the brokerage's name when it is
 // configured (KAGI_BRAND_NAME). No part names the sender's address: the From header shows it,
@@ -276,6 +285,55 @@ var tmplEmail = map[Kind]struct{ Subject, Body string }{
 変更日時：{{.At}}
 {{template "notYou" .}}{{template "footer" .}}`,
 	},
+	KindContactChanged: {
+		Subject: "【重要】ご登録内容変更のお知らせ",
+		Body: `{{template "greeting" .}}
+当社にて、お客様のご登録内容（{{.Contacts}}）を変更いたしました。
+このお知らせは、変更前と変更後のご連絡先の両方にお送りしています。
+
+変更日時：{{.At}}
+変更内容：{{.Contacts}}
+{{- if .Until}}
+
+お客様の資産を守るため、出金と出金先の金融機関口座の変更は、{{.Until}}までお受けできません。
+期限を過ぎると、通常どおりご利用いただけます。
+{{- end}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindPasswordReset: {
+		Subject: "【重要】パスワード再設定のお知らせ",
+		Body: `{{template "greeting" .}}
+当社にて、お客様のログインパスワードを再設定いたしました。
+以前のパスワードは、ご利用いただけなくなりました。
+新しいパスワードは、当社からお届けする書面などでご確認ください。
+安全のため、ご利用中のすべての端末でログアウトしております。
+
+再設定日時：{{.At}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
+	KindAccountSuspended: {
+		Subject: "【重要】口座のご利用停止のお知らせ",
+		Body: `{{template "greeting" .}}
+当社にて、お客様の口座のご利用を停止いたしました。
+ご利用停止中は、パスキー、ログインID・パスワードのいずれでもログインできません。
+自動音声ダイヤルでのお手続きも、ご利用いただけません。
+ご利用中のすべての端末で、ログアウトしております。
+
+停止日時：{{.At}}
+
+ご不明な点は、サポート窓口までお電話でお問い合わせください。
+{{template "supportNumber"}}
+{{template "noLink"}}{{template "footer" .}}`,
+	},
+	KindAccountResumed: {
+		Subject: "【重要】口座のご利用再開のお知らせ",
+		Body: `{{template "greeting" .}}
+当社にて、お客様の口座のご利用停止を解除いたしました。
+これまでどおり、ログインいただけます。
+
+再開日時：{{.At}}
+{{template "notYou" .}}{{template "footer" .}}`,
+	},
 }
 
 // tmplSMSBrand opens every text with the brokerage's name (SPEC §4.9), so the customer knows
@@ -296,6 +354,9 @@ var tmplSMS = map[Kind]string{
 	KindPasswordPauseLifted: `{{.Channel}}の手続きでID・パスワードでのログイン停止が解除されました。心当たりがなければ至急サポート窓口へお電話ください。`,
 	KindPasskeyAdded:        `{{.At}}にパスキーが作成されました。出金・出金先の変更は{{.Until}}まで停止します。心当たりがなければ至急サポート窓口へお電話ください。`,
 	KindPasswordChanged:     `{{.At}}にパスワードが変更されました。心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindContactChanged: `{{.At}}にご登録の{{.Contacts}}が変更されました。{{if .Until}}出金・出金先の変更は{{.Until}}まで停止します。{{end}}` +
+		`心当たりがなければ至急サポート窓口へお電話ください。`,
+	KindPasswordReset: `{{.At}}にパスワードが再設定され、すべての端末でログアウトしました。心当たりがなければ至急サポート窓口へお電話ください。`,
 }
 
 // tmplCodeSMS is the text of the voice line's confirmation code (§4.8, §4.9), after

@@ -1,11 +1,8 @@
 package recovery
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"kagi"
@@ -21,30 +18,7 @@ import (
 // protection. The operator console is not among them: it has its own listener and origin
 // (package console, §6), so the customers' site answers 404 under /staff/.
 func (s *Service) Routes(mux *http.ServeMux) {
-	api := func(f web.HandlerFunc) http.Handler { return web.Handle(s.log, s.withAPIKey(f)) }
-	mux.Handle("GET /api/v1/fallback-window", api(s.handleWindowCheck))
-}
-
-var errUnauthorized = kagi.Errorf(kagi.Unauthorized, "unauthorized", msgAPIUnauthorized)
-
-// withAPIKey lets a request through only with one of the configured bearer keys. The presented
-// key is hashed and compared in constant time with every key's hash, so neither the time taken
-// nor which key matched tells anything about the keys.
-func (s *Service) withAPIKey(h web.HandlerFunc) web.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		digest := sha256.Sum256([]byte(key))
-		match := 0
-		for _, k := range s.apiKeys {
-			match |= subtle.ConstantTimeCompare(digest[:], k[:])
-		}
-		if match != 1 || !strings.EqualFold(scheme, "Bearer") || key == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="kagi"`)
-			return errUnauthorized
-		}
-		return h(w, r)
-	}
+	mux.Handle("GET /api/v1/fallback-window", web.Handle(s.log, s.apiKeys.Require(s.handleWindowCheck)))
 }
 
 // windowCheck is the answer of GET /api/v1/fallback-window (§3.6), with the account's recovery
@@ -67,7 +41,7 @@ const windowCheckSQL = `
 	LEFT JOIN fallback_windows w ON w.account_id = a.id AND w.closed_at IS NULL AND w.expires_at > $2
 	WHERE a.login_id = $1`
 
-func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) handleWindowCheck(w http.ResponseWriter, r *http.Request, _ string) error {
 	loginID := r.URL.Query().Get("login_id")
 	if loginID == "" {
 		return kagi.Errorf(kagi.Invalid, "invalid_request", msgLoginIDRequired)

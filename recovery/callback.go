@@ -145,12 +145,8 @@ func (v *VoiceVerifier) confirmCallback(ctx context.Context, tx pgx.Tx, id, call
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, "", err
 	}
-	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+c.CallSid, "voice line verification, confirmed by call back",
-		string(SecondFactorCallback), "")
-	if err != nil {
-		return VoiceResult{}, "", err
-	}
-	res, err := v.verified(ctx, tx, VoiceVerified, c.AccountID, w, c.CallSid)
+	res, err := v.openVerified(ctx, tx, c.AccountID, c.CallSid, "voice line verification, confirmed by call back",
+		string(SecondFactorCallback), audit)
 	return res, callbackConfirmed, err
 }
 

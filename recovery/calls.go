@@ -15,7 +15,7 @@ type Call struct {
 	StartedAt time.Time  `db:"started_at" json:"started_at"`
 	EndedAt   *time.Time `db:"ended_at" json:"ended_at"`
 	// Outcome is the latest verification's: verified, no_passkey, failed, locked, code_sent,
-	// callback_placed, second_channel_capped.
+	// callback_placed, second_channel_capped, suspended.
 	Outcome string `db:"outcome" json:"outcome"`
 	// CallbackOutcome is how the call back the call asked for ended, with Outcome
 	// callback_placed: confirmed, declined, no-key, locked, or Twilio's final status of a call

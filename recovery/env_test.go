@@ -50,6 +50,16 @@ const (
 	otherAPIKey = "second-service-key-9876543210"
 )
 
+// testServiceKeys are the two keys, named as KAGI_API_KEYS would name them.
+func testServiceKeys(t testing.TB) *web.ServiceKeys {
+	t.Helper()
+	keys, err := web.NewServiceKeys([]web.ServiceKey{{Name: "weblogin", Key: testAPIKey}, {Name: "backoffice", Key: otherAPIKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // testEnv is one test's kagi: a fresh database, the auth core wired to recovery's windows, and
 // both packages' public routes on one HTTP server, as kagi serve has them.
 type testEnv struct {
@@ -85,7 +95,7 @@ func testRelyingParty() *webauthn.Config {
 func newService(t testing.TB, pool *pgxpool.Pool, clock *testClock, edit ...func(*Config)) *Service {
 	t.Helper()
 	// The expiry job gets the core's purges as kagi serve hands them over.
-	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: []string{testAPIKey, otherAPIKey},
+	cfg := Config{Pool: pool, Log: testLogger(t), Now: clock.Now, APIKeys: testServiceKeys(t),
 		Purges: append(auth.Purges(auth.PurgeConfig{}), staff.Purges()...)}
 	for _, e := range edit {
 		e(&cfg)
@@ -122,6 +132,8 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 		WebAuthn:  testRelyingParty(),
 		Windows:   svc.ForAuth(),
 		Outbox:    outbox,
+
+		ServiceKeys: testServiceKeys(t),
 	}
 	if coreEdit != nil {
 		coreEdit(&coreCfg)
@@ -132,6 +144,7 @@ func newTestEnvWithCore(t *testing.T, coreEdit func(*auth.Config), edit ...func(
 	}
 	mux := http.NewServeMux()
 	core.Routes(mux)
+	core.BackOfficeRoutes(mux)
 	svc.Routes(mux)
 	// Requests are counted by client address as kagi serve counts them (the limits are off
 	// unless a test sets them).

@@ -10,7 +10,6 @@
 package recovery
 
 import (
-	"crypto/sha256"
 	"embed"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"kagi/auth"
 	"kagi/notify"
 	"kagi/pgdb"
+	"kagi/web"
 )
 
 //go:embed migrations/*.sql
@@ -52,9 +52,9 @@ type Config struct {
 	// Window is how long a window stays open after each (re)opening (KAGI_FALLBACK_WINDOW).
 	// Zero means DefaultWindow.
 	Window time.Duration
-	// APIKeys are the bearer keys of the service API (KAGI_API_KEYS). With none, every service
-	// API request is refused.
-	APIKeys []string
+	// APIKeys are the bearer keys of the service API (KAGI_API_KEYS), shared with the auth
+	// core's back-office API. Nil refuses every service API request.
+	APIKeys *web.ServiceKeys
 	// ExpiryBatch bounds the windows one transaction of the expiry job closes. Zero means
 	// DefaultExpiryBatch.
 	ExpiryBatch int
@@ -91,7 +91,7 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	window  time.Duration
-	apiKeys [][sha256.Size]byte
+	apiKeys *web.ServiceKeys
 	lockout LockoutPolicy
 	// batch and purgeBatch are Config's ExpiryBatch and PurgeBatch.
 	batch, purgeBatch int
@@ -118,6 +118,7 @@ func New(cfg Config) (*Service, error) {
 		now:     cfg.Now,
 		window:  cfg.Window,
 		lockout: cfg.Lockout,
+		apiKeys: cfg.APIKeys,
 		batch:   cfg.ExpiryBatch,
 		outbox:  cfg.Outbox,
 		hold:    cfg.RecoveryHold,
@@ -156,12 +157,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.purgeBatch == 0 {
 		s.purgeBatch = DefaultPurgeBatch
-	}
-	for _, k := range cfg.APIKeys {
-		if k == "" {
-			return nil, errors.New("recovery: an API key is empty")
-		}
-		s.apiKeys = append(s.apiKeys, sha256.Sum256([]byte(k)))
 	}
 	s.purges = append(s.ownPurges(), cfg.Purges...)
 	s.sessionEnds = cfg.SessionEnds

@@ -49,6 +49,11 @@ const (
 	// verification (§4.4), but the code texted stays valid until it runs out, so the caller may
 	// key it in again without the registered phone being texted anew.
 	VoiceCodeWrong
+	// VoiceSuspended: the caller passed the keyed checks (caller ID and PIN), but the brokerage
+	// has suspended the account (§12.2): nothing opens, and the caller is sent to the support
+	// desk. Only a caller who passed the checks hears it, so it tells a stranger nothing about
+	// which account numbers exist.
+	VoiceSuspended
 )
 
 // SecondFactor is how the registered phone confirms a caller whose keyed checks passed
@@ -209,6 +214,9 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	if !v.auth.CallerMatches(va, in.Caller, in.PIN) {
 		return v.failed(ctx, tx, acct, &caller, va.ID, audit, map[string]any{})
 	}
+	if va.Suspended {
+		return VoiceResult{Outcome: VoiceSuspended}, audit("voice_refused_suspended", map[string]any{})
+	}
 	if err := v.auth.UpgradePIN(ctx, tx, va, in.PIN); err != nil {
 		return VoiceResult{}, err
 	}
@@ -237,11 +245,22 @@ func (v *VoiceVerifier) verify(ctx context.Context, tx pgx.Tx, in VoiceAttempt, 
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
 	}
-	w, err := v.windows.OpenTx(ctx, tx, va.ID, ChannelIVR, "ivr:"+in.CallSid, "voice line verification")
+	return v.openVerified(ctx, tx, va.ID, in.CallSid, "voice line verification", "", audit)
+}
+
+// openVerified opens the window of a verification that passed, confirmed by confirmedBy (the
+// second channel, or ""), and says so (verified); an account suspended since the call began
+// opens nothing and is VoiceSuspended, audited.
+func (v *VoiceVerifier) openVerified(ctx context.Context, tx pgx.Tx, accountID int64, callSid, reason, confirmedBy string,
+	audit func(string, map[string]any) error) (VoiceResult, error) {
+	w, err := v.windows.openTx(ctx, tx, accountID, ChannelIVR, "ivr:"+callSid, reason, confirmedBy, "")
+	if errors.Is(err, errAccountSuspended) {
+		return VoiceResult{Outcome: VoiceSuspended}, audit("voice_refused_suspended", map[string]any{})
+	}
 	if err != nil {
 		return VoiceResult{}, err
 	}
-	return v.verified(ctx, tx, VoiceVerified, va.ID, w, in.CallSid)
+	return v.verified(ctx, tx, VoiceVerified, accountID, w, callSid)
 }
 
 // lockSubjects row-locks the lock rows of the account number keyed in (accountKey) and of the
@@ -439,11 +458,7 @@ func (v *VoiceVerifier) verifyCode(ctx context.Context, tx pgx.Tx, in VoiceCodeA
 	if err := clearFailures(ctx, tx, acct); err != nil {
 		return VoiceResult{}, err
 	}
-	w, err := v.windows.openTx(ctx, tx, c.AccountID, ChannelIVR, "ivr:"+in.CallSid, "voice line verification, confirmed by SMS", string(SecondFactorSMS), "")
-	if err != nil {
-		return VoiceResult{}, err
-	}
-	return v.verified(ctx, tx, VoiceVerified, c.AccountID, w, in.CallSid)
+	return v.openVerified(ctx, tx, c.AccountID, in.CallSid, "voice line verification, confirmed by SMS", string(SecondFactorSMS), audit)
 }
 
 // purgeVoiceCodesSQL deletes up to $2 codes past their end, the oldest first, found through

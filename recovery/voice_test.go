@@ -31,6 +31,7 @@ var outcomeText = map[VoiceOutcome]string{
 	VoiceVerified: "verified", VoiceNoPasskey: "no passkey", VoiceFailed: "failed",
 	VoiceAccountLocked: "account locked", VoiceCallerLocked: "caller locked", VoiceCodeSent: "code sent",
 	VoiceCallbackNeeded: "call back needed", VoiceSendCapped: "second channel capped", VoiceCodeWrong: "code wrong",
+	VoiceSuspended: "suspended",
 }
 
 // expect checks one verification's outcome.

@@ -59,6 +59,10 @@ var (
 // refusal as without a window.
 var errWindowClosed = kagi.Errorf(kagi.Forbidden, "passkey_required", msgWindowClosed)
 
+// errAccountSuspended refuses a window for a suspended account (§12.2); the voice line turns it
+// into VoiceSuspended.
+var errAccountSuspended = kagi.Errorf(kagi.Forbidden, "account_suspended", msgWindowSuspended)
+
 // windowRow is a window as the queries of this file return it.
 type windowRow struct {
 	ID             int64     `db:"id"`
@@ -100,7 +104,12 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, accountID int64, via Ch
 		return auth.Window{}, err
 	}
 	// The account first, as every transaction that changes its window or sessions does.
-	if err := auth.LockAccount(ctx, tx, accountID); err != nil {
+	// A suspended account logs in nowhere (§12.2): a window would only promise a login that
+	// the core refuses.
+	if suspended, err := auth.LockAccountSuspended(ctx, tx, accountID); err != nil || suspended {
+		if err == nil {
+			err = errAccountSuspended
+		}
 		return auth.Window{}, err
 	}
 	now := s.now()

@@ -51,6 +51,9 @@ func StatusOf(k kagi.Kind) int {
 // support status, the voice line's apology).
 const Unavailable = "現在、こちらのサービスは利用できません"
 
+// msgServiceUnauthorized answers a service API request without a valid key (ServiceKeys).
+const msgServiceUnauthorized = "サービスAPIキーが正しくありません。"
+
 // internalMessage is the message of every 500: nothing of the cause leaks to the client.
 const internalMessage = Unavailable + "。しばらくしてから再度お試しください。"
 

@@ -48,7 +48,7 @@ var settings = []setting{
 	{env: "KAGI_LISTEN", flag: "listen", def: ":8080", usage: "listen address"},
 	{env: "KAGI_PUBLIC_URL", flag: "public-url", usage: "base URL browsers and Twilio use"},
 	{env: "TWILIO_AUTH_TOKEN", flag: "twilio-auth-token", secret: true, usage: "validates X-Twilio-Signature"},
-	{env: "KAGI_API_KEYS", flag: "api-keys", secret: true, usage: "comma-separated bearer keys of the service API"},
+	{env: "KAGI_API_KEYS", flag: "api-keys", secret: true, usage: "comma-separated bearer keys of the service API and the back office, each name:key (a bare key is named key1, key2, … by its position)"},
 	{env: "KAGI_PIN_KEY", flag: "pin-key", secret: true, usage: "key of the voice-line PIN hashes"},
 	{env: "KAGI_RP_ID", flag: "rp-id", usage: "WebAuthn relying party ID (default: host of the public URL)"},
 	{env: "KAGI_RP_ORIGINS", flag: "rp-origins", usage: "comma-separated WebAuthn origins (default: the public URL); an Android app's as android:apk-key-hash:<base64url SHA-256 of its signing certificate>"},
@@ -114,9 +114,12 @@ type config struct {
 	Listen          string
 	PublicURL       *url.URL
 	TwilioAuthToken string
-	APIKeys         []string
-	PINKey          []byte
-	RPID            string
+	// APIKeys are the service API's bearer keys with their names (KAGI_API_KEYS); BareAPIKeys
+	// counts those given without a name, which kagi serve warns of outside --dev.
+	APIKeys     []web.ServiceKey
+	BareAPIKeys int
+	PINKey      []byte
+	RPID        string
 	// RPOrigins are the web origins the customers' ceremonies may come from: KAGI_RP_ORIGINS
 	// with the related origins; RPOpaqueOrigins the Android apps' (android:apk-key-hash:…).
 	RPOrigins       []string
@@ -332,12 +335,8 @@ func loadConfig(flags map[string]*string, dev bool, p purpose, getenv func(strin
 		"the console of --dev is for this machine's developer alone"); err != nil {
 		errs = append(errs, err)
 	}
-	for _, k := range splitList(raw["KAGI_API_KEYS"]) {
-		if len(k) < 16 {
-			errs = append(errs, errors.New("KAGI_API_KEYS: each key must be at least 16 characters"))
-			break
-		}
-		c.APIKeys = append(c.APIKeys, k)
+	if c.APIKeys, c.BareAPIKeys, err = web.ParseServiceKeys(raw["KAGI_API_KEYS"]); err != nil {
+		errs = append(errs, fmt.Errorf("KAGI_API_KEYS: %w", err))
 	}
 	if v := raw["KAGI_PIN_KEY"]; v != "" {
 		if len(v) < 32 {

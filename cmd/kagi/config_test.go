@@ -282,3 +282,76 @@ func TestServeListsEverySettingToSpellOutAtOnce(t *testing.T) {
 		t.Errorf("refusal is not one line: %q", oneLine(err))
 	}
 }
+
+// KAGI_API_KEYS names each key (name:key); a bare key is named by its position and counted, so
+// kagi serve can warn of it; a bad entry stops the start, naming the setting, never the key.
+func TestServiceKeyNames(t *testing.T) {
+	t.Parallel()
+	base := changed(prodEnv("postgres://127.0.0.1:1/none"), map[string]string{
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp", "KAGI_IVR_SECOND_FACTOR": "none",
+	})
+	for _, tc := range []struct {
+		name    string
+		keys    string
+		names   []string
+		bare    int
+		refusal string
+	}{
+		{name: "named", keys: "weblogin:service-key-0123456789,backoffice:office-key-0123456789", names: []string{"weblogin", "backoffice"}},
+		{name: "bare keys named by position", keys: "service-key-0123456789,backoffice:office-key-0123456789", names: []string{"key1", "backoffice"}, bare: 1},
+		{name: "short key", keys: "weblogin:short", refusal: `KAGI_API_KEYS: service key "weblogin" must be at least 16 characters`},
+		{name: "bad name", keys: "Web Login:service-key-0123456789", refusal: "KAGI_API_KEYS: entry 1: the name before ':'"},
+		{name: "name twice", keys: "a:service-key-0123456789,a:office-key-0123456789", refusal: `KAGI_API_KEYS: service key name "a" is given twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadFor(forServe, false, changed(base, map[string]string{"KAGI_API_KEYS": tc.keys}))
+			if tc.refusal != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refusal) || strings.Contains(err.Error(), "0123456789") {
+					t.Fatalf("err = %v, want %q without the key", err, tc.refusal)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, k := range c.APIKeys {
+				names = append(names, k.Name)
+			}
+			if strings.Join(names, ",") != strings.Join(tc.names, ",") || c.BareAPIKeys != tc.bare {
+				t.Errorf("names %v, bare %d; want %v, %d", names, c.BareAPIKeys, tc.names, tc.bare)
+			}
+		})
+	}
+}
+
+// A bare key is served — with a warning at every start that its calls are audited by position.
+func TestServeWarnsOfBareServiceKeys(t *testing.T) {
+	t.Parallel()
+	listen := freeAddr(t)
+	env := changed(prodEnv(servingURL(t, pgtest.URL(t, schema...))), map[string]string{
+		"KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "none", "KAGI_API_KEYS": "weblogin:service-key-0123456789,bare-key-0123456789",
+		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { served <- run(ctx, []string{"serve"}, envOf(env), io.Discard, &logs) }()
+	waitServing(t, "http://"+listen, served)
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var warned bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "KAGI_API_KEYS") && strings.Contains(line, "name:key") {
+			warned = true
+		}
+		if strings.Contains(line, "0123456789") {
+			t.Errorf("a key in the logs: %s", line)
+		}
+	}
+	if !warned {
+		t.Fatalf("no warning of the bare key in the start's logs:\n%s", logs.String())
+	}
+}

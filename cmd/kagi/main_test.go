@@ -68,7 +68,7 @@ func prodEnv(url string) map[string]string {
 		"DATABASE_URL":      url,
 		"KAGI_PUBLIC_URL":   "https://login.example.jp",
 		"TWILIO_AUTH_TOKEN": "twilio-token-for-tests",
-		"KAGI_API_KEYS":     "service-key-0123456789",
+		"KAGI_API_KEYS":     "weblogin:service-key-0123456789",
 		"KAGI_PIN_KEY":      "pin-key-0123456789abcdef0123456789",
 		// What a production server must be told rather than guess.
 		"KAGI_TRUSTED_PROXIES": "none",

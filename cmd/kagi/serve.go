@@ -106,6 +106,12 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		pool.Close()
 		return nil, err
 	}
+	// One set of service keys for the web login's check (recovery) and the back office (auth).
+	apiKeys, err := web.NewServiceKeys(c.APIKeys)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	// Two relying parties with the same ceremony policy (auth.NewRelyingParty): the customers'
 	// on the public origin, and the staff's on the console's own origin (§6), so no customer
 	// origin ever sees a staff ceremony.
@@ -127,7 +133,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		Log:          log,
 		SessionEnds:  ends,
 		Window:       c.FallbackWindow,
-		APIKeys:      c.APIKeys,
+		APIKeys:      apiKeys,
 		// The expiry job runs each package's purges of its own tables; auth.Config.Throttle is
 		// left at its default below, so the throttle purge gets the same.
 		Purges: slices.Concat(auth.Purges(auth.PurgeConfig{SessionIdle: c.SessionIdle, SessionEnds: ends}), staff.Purges(), ivr.Purges(),
@@ -157,6 +163,7 @@ func newApp(ctx context.Context, c *config, logOut io.Writer, deliver bool) (*ap
 		// provider itself, which needs the core, is built with the public handler.
 		Authorizations: openid.Authorizations{Pool: pool},
 		SessionEnds:    ends,
+		ServiceKeys:    apiKeys,
 	})
 	if err != nil {
 		pool.Close()
@@ -237,6 +244,7 @@ func (a *app) handler(ready http.Handler) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	a.auth.Routes(mux)
+	a.auth.BackOfficeRoutes(mux)
 	provider.Routes(mux)
 	a.recovery.Routes(mux)
 	line.Routes(mux)
@@ -415,6 +423,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	go func() { errc <- console.Serve(consoleLn) }()
 	if !c.Dev && c.SecondFactor == recovery.SecondFactorNone {
 		a.log.Warn("voice line: KAGI_IVR_SECOND_FACTOR=none — a window opens on caller ID, account number and PIN alone; caller ID can be forged (§4.8)")
+	}
+	if !c.Dev && c.BareAPIKeys > 0 {
+		a.log.Warn(fmt.Sprintf("KAGI_API_KEYS: %d key(s) without a name are audited by position as key1, key2, …; write each as name:key", c.BareAPIKeys))
 	}
 	if c.Dev && c.SMTP == nil {
 		a.log.Info("development mode: emails and texts are kept in the database and shown at " + c.PublicURL.String() + "/dev/mail")
