@@ -35,6 +35,9 @@ const (
 	// part (tens of milliseconds each), so such a batch commits, and progress moves, every few
 	// seconds instead of after minutes.
 	plainPerSlot = 64
+	// importWriters is how many batches are written at once, each by its own connection: one
+	// PostgreSQL backend inserting is what bounds an import of hashes, and two use two cores.
+	importWriters = 2
 )
 
 // ImportOptions say how Import treats what is already there and how it reports.
@@ -47,7 +50,7 @@ type ImportOptions struct {
 	// Progress, when set, is called after each committed batch with the counts so far.
 	Progress func(ImportCounts)
 	// Failure, when set, is called for each failed line, in line order, once its batch has
-	// committed.
+	// committed. Progress and Failure are never called at once.
 	Failure func(ImportFailure)
 }
 
@@ -81,9 +84,11 @@ type ImportFailure struct {
 // another account already.
 //
 // Plain passwords are hashed with kagi's Argon2id, as many at once as the hasher has slots;
-// hashes of the kinds CheckStoredHash knows are stored as they are. When ctx ends or the
-// database fails, the batches committed so far stay (run the file again to go on) and the
-// error says why; the counts are those of the committed batches.
+// hashes of the kinds CheckStoredHash knows are stored as they are. Two batches are written at
+// once. When ctx ends, the batches being written are finished and no other is begun; when the
+// database fails, the batches committed so far stay (a batch after the failed one may have).
+// Either way the error says why, the counts are those of the committed batches, and running
+// the file again goes on.
 func (s *Service) Import(ctx context.Context, r io.Reader, opt ImportOptions) (ImportCounts, error) {
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = DefaultImportBatch
@@ -93,15 +98,20 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opt ImportOptions) (I
 		workers:       max(1, runtime.GOMAXPROCS(0)),
 		plainPerBatch: plainPerSlot * cap(s.passwords.sem),
 		numbers:       map[uint64]int64{},
+		pending:       map[int]batchResult{},
 		logins:        map[uint64]int64{},
 		seed:          maphash.MakeSeed(),
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	chunks := make(chan []rawLine, 1)
-	batches := make(chan []importLine)
+	batches := make(chan importBatch)
 	var wg sync.WaitGroup
-	var readErr, prepErr error
+	var readErr, prepErr, writeErr error
+	var (
+		writeOnce sync.Once
+		skipped   atomic.Bool
+	)
 	wg.Go(func() {
 		defer close(chunks)
 		if readErr = im.read(ctx, r, chunks); readErr != nil {
@@ -114,17 +124,29 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opt ImportOptions) (I
 			cancel(prepErr)
 		}
 	})
-	var writeErr error
-	for b := range batches {
-		if writeErr != nil {
-			continue // the others stop at ctx's end; what they had sent is dropped
-		}
-		if writeErr = im.write(ctx, b); writeErr != nil {
-			cancel(writeErr)
-		}
+	for range importWriters {
+		wg.Go(func() {
+			for b := range batches {
+				if ctx.Err() != nil {
+					skipped.Store(true) // the others stop at ctx's end; what they had sent is dropped
+					continue
+				}
+				res, err := im.write(ctx, b)
+				if err != nil {
+					writeOnce.Do(func() { writeErr = err })
+					cancel(err)
+					continue
+				}
+				im.report(res, false)
+			}
+		})
 	}
 	wg.Wait()
+	im.report(batchResult{}, true)
 	counts := im.counts()
+	if skipped.Load() && writeErr == nil {
+		writeErr = context.Cause(ctx)
+	}
 	for _, err := range []error{writeErr, readErr, prepErr} {
 		if err != nil {
 			return counts, fmt.Errorf("import stopped after %d lines in %d batches: %w", counts.Done(), counts.Batches, err)
@@ -141,8 +163,11 @@ type importer struct {
 	plainPerBatch int
 
 	nread atomic.Int64
-	mu    sync.Mutex
-	done  ImportCounts
+	// mu guards done and the results of the batches committed after one not yet reported.
+	mu      sync.Mutex
+	done    ImportCounts
+	next    int
+	pending map[int]batchResult
 
 	// numbers and logins hold each account number and login ID of a valid line seen so far,
 	// with its line: account numbers exactly (at most 12 digits fit a uint64 with their
@@ -238,20 +263,30 @@ type importLine struct {
 	plain, unhashed bool
 }
 
+// importBatch is the lines one transaction writes, and its place in the file.
+type importBatch struct {
+	seq   int
+	lines []importLine
+}
+
 // prepareBatches parses, validates and hashes the chunks, several lines at once, and sends them
-// on in batches: opt.BatchSize lines, or fewer when many passwords came plain.
-func (im *importer) prepareBatches(ctx context.Context, in <-chan []rawLine, out chan<- []importLine) error {
+// on in batches: opt.BatchSize lines, or fewer when many passwords came plain. It fails the
+// lines that repeat an earlier one (claim), in the file's order.
+func (im *importer) prepareBatches(ctx context.Context, in <-chan []rawLine, out chan<- importBatch) error {
 	var (
 		batch []importLine
 		plain int
+		seq   int
 	)
 	send := func() error {
+		im.claim(batch)
 		select {
-		case out <- batch:
+		case out <- importBatch{seq: seq, lines: batch}:
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
 		batch, plain = nil, 0
+		seq++
 		return nil
 	}
 	for chunk := range in {
@@ -495,9 +530,53 @@ type existing struct {
 	LoginID       string `db:"login_id"`
 }
 
+// batchResult is what a committed batch did.
+type batchResult struct {
+	seq      int
+	counts   ImportCounts
+	failures []ImportFailure
+}
+
+// report adds a committed batch's outcomes to the counts, and reports them when every batch
+// before it is reported, so that failures come in line order; at the end (last) it reports
+// what is left, in order, past the batches that did not commit.
+func (im *importer) report(res batchResult, last bool) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if !last {
+		im.pending[res.seq] = res
+	}
+	for len(im.pending) > 0 {
+		r, ok := im.pending[im.next]
+		if !ok && !last {
+			return
+		}
+		im.next++
+		if !ok {
+			continue
+		}
+		delete(im.pending, r.seq)
+		im.done.Created += r.counts.Created
+		im.done.Existing += r.counts.Existing
+		im.done.Updated += r.counts.Updated
+		im.done.Failed += r.counts.Failed
+		im.done.Batches++
+		if im.opt.Failure != nil {
+			for _, f := range r.failures {
+				im.opt.Failure(f)
+			}
+		}
+		if im.opt.Progress != nil {
+			c := im.done
+			c.Read = im.nread.Load()
+			im.opt.Progress(c)
+		}
+	}
+}
+
 // write stores a batch in one transaction and counts its outcomes.
-func (im *importer) write(ctx context.Context, batch []importLine) error {
-	im.claim(batch)
+func (im *importer) write(ctx context.Context, b importBatch) (batchResult, error) {
+	batch := b.lines
 	var (
 		numbers, logins []string
 		failures        []ImportFailure
@@ -510,6 +589,10 @@ func (im *importer) write(ctx context.Context, batch []importLine) error {
 		}
 	}
 	now := im.s.now()
+	// A batch begun is finished even when ctx ends meanwhile (each statement is bounded by the
+	// connection's statement_timeout): cancelled in flight, its commit could have happened
+	// unseen, and the counts would then lie.
+	ctx = context.WithoutCancel(ctx)
 	err := pgdb.InTx(ctx, im.s.pool, func(tx pgx.Tx) error {
 		failures, counts = nil, ImportCounts{}
 		fail := func(l importLine, reason string) {
@@ -603,25 +686,10 @@ func (im *importer) write(ctx context.Context, batch []importLine) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return batchResult{}, err
 	}
 	slices.SortFunc(failures, func(a, b ImportFailure) int { return cmp.Compare(a.Line, b.Line) })
-	im.mu.Lock()
-	im.done.Created += counts.Created
-	im.done.Existing += counts.Existing
-	im.done.Updated += counts.Updated
-	im.done.Failed += counts.Failed
-	im.done.Batches++
-	im.mu.Unlock()
-	if im.opt.Failure != nil {
-		for _, f := range failures {
-			im.opt.Failure(f)
-		}
-	}
-	if im.opt.Progress != nil {
-		im.opt.Progress(im.counts())
-	}
-	return nil
+	return batchResult{seq: b.seq, counts: counts, failures: failures}, nil
 }
 
 // stageRow is the line as a row of import_stage; accountID 0 creates the account.

@@ -417,14 +417,15 @@ func TestImportCancelledThenRerun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	counts, err := e.svc.Import(ctx, strings.NewReader(text), ImportOptions{BatchSize: 10, Progress: func(ImportCounts) { cancel() }})
-	if !errors.Is(err, context.Canceled) || counts.Created != 10 || counts.Batches != 1 {
-		t.Fatalf("cancelled import: %+v %v, want one batch of 10 and context.Canceled", counts, err)
+	// A batch written beside the first may have committed too.
+	if !errors.Is(err, context.Canceled) || counts.Batches < 1 || counts.Batches > 4 || counts.Created != 10*counts.Batches {
+		t.Fatalf("cancelled import: %+v %v, want whole batches of 10, not all, and context.Canceled", counts, err)
 	}
-	if n := e.svc.testCount(t, `SELECT count(*) FROM accounts`); n != 10 {
-		t.Fatalf("%d accounts after the first batch, want 10", n)
+	if n := e.svc.testCount(t, `SELECT count(*) FROM accounts`); int64(n) != counts.Created {
+		t.Fatalf("%d accounts after the cancelled import, want the %d it reported", n, counts.Created)
 	}
 	run := runImport(t, e.svc, text, ImportOptions{BatchSize: 10})
-	if c := run.counts; run.err != nil || c.Existing != 10 || c.Created != 40 {
+	if c := run.counts; run.err != nil || c.Existing != counts.Created || c.Created != 50-counts.Created {
 		t.Fatalf("rerun: %+v %v", c, run.err)
 	}
 	if n := e.svc.testCount(t, `SELECT count(*) FROM accounts WHERE account_number BETWEEN '700000' AND '700049'`); n != 50 {
