@@ -3,6 +3,7 @@
 //	kagi serve [--dev]     HTTP server
 //	kagi migrate           apply the embedded schema migrations [and grant the serving role]
 //	kagi account add …     add a customer account
+//	kagi import FILE       import the brokerage's customers from JSON Lines
 //	kagi staff add|code|disable|enable|role …  the operator console's staff, changed by a supervisor
 //	kagi window open …     open a fallback window for a verified customer
 //	kagi call …            play a call through the voice line without a phone
@@ -27,6 +28,19 @@ const usage = `usage:
                               and SELECT only); outside --dev kagi serve runs as ROLE
   kagi account add --login-id ID --password PW --account-number DIGITS --pin 4DIGITS \
                    --phone +81… [--phone …] --email ADDR --name NAME
+  kagi import [--update] [--batch N] FILE
+                              import the brokerage's customers from FILE ("-": standard
+                              input), JSON Lines, one account a line: account_number,
+                              login_id, name, email, phones, and password and pin each as
+                              {"hash":…} (bcrypt, PBKDF2, scrypt, Argon2id) or {"plain":…}.
+                              An account number already there is reported and left alone;
+                              --update replaces its name, email, password, PIN and phones.
+                              A bad line is reported on stderr ("line 17: …") and nothing of
+                              it written; the rest goes on. Writes N lines per transaction
+                              (default 10000): stopped, it keeps whole batches, and running
+                              the file again goes on. Prints a summary; on a terminal, its
+                              progress. Exit status 0: every line imported or already
+                              there; 1: a line failed; 2: the import did not run or finish
   kagi staff add --login-id ID --name NAME --role operator|supervisor [--by SUPERVISOR_ID]
                               add a staff member; prints their one-time enrollment code
                               (24 h, for /staff/enroll) alone on the last line. --by: the
@@ -57,9 +71,24 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "kagi:", oneLine(err))
-		os.Exit(1)
+		status := 1
+		var e exitError
+		if errors.As(err, &e) {
+			status = e.status
+		}
+		os.Exit(status)
 	}
 }
+
+// exitError is a command's error with its exit status, where a command tells more than
+// failed or not (kagi import: 1 when a line failed, 2 when the import did not run or finish).
+type exitError struct {
+	status int
+	err    error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
 
 // run dispatches a command line; tests call it directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -101,6 +130,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdWindowOpen(ctx, args[2:], getenv, stdout, stderr)
 	case "call":
 		return cmdCall(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return cmdImport(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
