@@ -182,3 +182,49 @@ func (e *testEnv) storedPasswordHash(accountID int64) string {
 	}
 	return h
 }
+
+// BenchmarkImportedBcryptFirstLogin is the first password login of an account imported with a
+// bcrypt hash of the usual cost (10), with the production Argon2id and hashing bound: the
+// bcrypt check, then the replacement Argon2id hash and its write (§12.1). Beside it, the same
+// account's later login, against kagi's own hash. Each first login is of a fresh imported
+// account; ns/op is one login.
+func BenchmarkImportedBcryptFirstLogin(b *testing.B) {
+	const pw = "correct horse battery"
+	bc, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash := string(bc)
+	svc, _ := countedService(b, func(c *Config) { c.Passwords = NewPasswordHasher(DefaultArgon2, HashSlots()) })
+	ctx := context.Background()
+	n := 0
+	account := func(b *testing.B) string {
+		n++
+		loginID, pin := fmt.Sprintf("imported%06d", n), "1234"
+		if _, err := svc.CreateAccountLine(ctx, AccountLine{AccountNumber: fmt.Sprint(100000 + n), LoginID: loginID, Name: "移行 太郎",
+			Email: "taro@example.jp", Phones: []string{"+819012345678"}, Password: Secret{Hash: &hash}, PIN: Secret{Plain: &pin}}, "import"); err != nil {
+			b.Fatal(err)
+		}
+		return loginID
+	}
+	login := func(b *testing.B, loginID string) {
+		if res, err := svc.LoginWithPassword(ctx, loginID, pw, ""); err != nil || res.Token == "" {
+			b.Fatalf("login: %v", err)
+		}
+	}
+	b.Run("first login: bcrypt, then rehashed", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			id := account(b)
+			b.StartTimer()
+			login(b, id)
+		}
+	})
+	b.Run("later login: kagi's Argon2id", func(b *testing.B) {
+		id := account(b)
+		login(b, id)
+		for b.Loop() {
+			login(b, id)
+		}
+	})
+}
