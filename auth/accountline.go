@@ -31,16 +31,25 @@ type Secret struct {
 // ParseAccountLine reads one JSON object strictly: an unknown field (a typo that would
 // otherwise drop data silently), a second value or trailing bytes are errors.
 func ParseAccountLine(data []byte) (AccountLine, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var l AccountLine
-	if err := dec.Decode(&l); err != nil {
-		return AccountLine{}, fmt.Errorf("not an account object: %w", jsonProblem(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return AccountLine{}, errors.New("not an account object: more than one JSON value")
+	if err := decodeStrictJSON(data, &l); err != nil {
+		return AccountLine{}, fmt.Errorf("not an account object: %w", err)
 	}
 	return l, nil
+}
+
+// decodeStrictJSON reads exactly one JSON value into v, refusing unknown fields, a second
+// value and trailing bytes; its errors never repeat the input.
+func decodeStrictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }
 
 // jsonProblem says what encoding/json found without echoing the input, which may hold a

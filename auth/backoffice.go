@@ -3,19 +3,16 @@ package auth
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"kagi"
-
 	"github.com/jackc/pgx/v5"
 
+	"kagi"
 	"kagi/notify"
 	"kagi/pgdb"
 	"kagi/web"
@@ -65,13 +62,8 @@ func errInvalid(problems error) error {
 // decodeStrict reads one JSON object into v: an unknown field (a typo that would otherwise be
 // ignored), a second value or trailing bytes are refused.
 func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errInvalid(jsonProblem(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errInvalid(errors.New("more than one JSON value"))
+	if err := decodeStrictJSON(body, v); err != nil {
+		return errInvalid(err)
 	}
 	return nil
 }
