@@ -49,6 +49,8 @@ type CloseReason string
 const (
 	ClosedPasskeyCreated CloseReason = "closed_passkey_created"
 	ClosedPasskeyDeleted CloseReason = "closed_passkey_deleted"
+	// ClosedAccountSuspended: the back office suspended the account (§12.2).
+	ClosedAccountSuspended CloseReason = "closed_account_suspended"
 )
 
 // FallbackWindows is the seam through which the core learns that a fallback window lets an

@@ -379,6 +379,10 @@ func (s *Service) setSuspended(ctx context.Context, number string, suspend bool,
 				return err
 			}
 			detail["sessions_ended"] = out.ended
+			// An open window would still let the password in once the account is resumed.
+			if err := s.windows.CloseWindow(ctx, tx, a.ID, ClosedAccountSuspended, now); err != nil {
+				return err
+			}
 		} else {
 			out.suspendedAt = nil
 			if _, err := tx.Exec(ctx, `UPDATE accounts SET suspended_at = NULL WHERE id = $1`, a.ID); err != nil {
