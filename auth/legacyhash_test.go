@@ -174,6 +174,7 @@ func TestImportedPasswordHashReplacedAtLogin(t *testing.T) {
 	}
 }
 
+// storedPasswordHash is the account's stored password hash.
 func (e *testEnv) storedPasswordHash(accountID int64) string {
 	e.t.Helper()
 	var h string

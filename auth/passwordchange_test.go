@@ -20,16 +20,6 @@ func (e *testEnv) changePassword(c *http.Client, current, next string, header ..
 	return e.do(c, http.MethodPost, "/api/v1/password", map[string]string{"current": current, "new": next}, header...)
 }
 
-// passwordHash is the account's stored password hash.
-func (e *testEnv) passwordHash(accountID int64) string {
-	e.t.Helper()
-	var h string
-	if err := e.svc.pool.QueryRow(context.Background(), `SELECT password_hash FROM accounts WHERE id = $1`, accountID).Scan(&h); err != nil {
-		e.t.Fatal(err)
-	}
-	return h
-}
-
 // loginFails counts the failures the login ID's throttle holds for browsers it does not know.
 func (e *testEnv) loginFails(loginID string) int {
 	e.t.Helper()
@@ -102,8 +92,8 @@ func TestPasswordChange(t *testing.T) {
 			if status, body := e.passwordLogin(e.browser(), changingAccount.LoginID, c.next); status != http.StatusOK {
 				t.Errorf("login with the new password: %d %v", status, body)
 			}
-			if !strings.HasPrefix(e.passwordHash(acct.ID), "$argon2id$") {
-				t.Errorf("stored %q, want an Argon2id PHC string", e.passwordHash(acct.ID))
+			if !strings.HasPrefix(e.storedPasswordHash(acct.ID), "$argon2id$") {
+				t.Errorf("stored %q, want an Argon2id PHC string", e.storedPasswordHash(acct.ID))
 			}
 
 			details := e.auditDetails(acct.ID, "password_changed")
@@ -190,7 +180,7 @@ func TestPasswordChangeRefusals(t *testing.T) {
 				acting = e.loggedIn(acct, c.assurance)
 			}
 			other := e.loggedIn(acct, AssurancePassword)
-			hash := e.passwordHash(acct.ID)
+			hash := e.storedPasswordHash(acct.ID)
 			messages := len(e.queuedMessages(acct.ID))
 
 			status, body := e.changePassword(acting, c.current, c.next, c.header...)
@@ -200,7 +190,7 @@ func TestPasswordChangeRefusals(t *testing.T) {
 			if c.msg != "" && body["message"] != c.msg {
 				t.Errorf("message %q, want %q", body["message"], c.msg)
 			}
-			if e.passwordHash(acct.ID) != hash {
+			if e.storedPasswordHash(acct.ID) != hash {
 				t.Error("the password was changed")
 			}
 			if !e.sessionAlive(other) {
@@ -284,12 +274,12 @@ func TestPasswordChangeAllOrNothing(t *testing.T) {
 	acct := e.addAccount(changingAccount)
 	acting := e.loggedIn(acct, AssurancePassword)
 	other := e.loggedIn(acct, AssurancePassword)
-	hash := e.passwordHash(acct.ID)
+	hash := e.storedPasswordHash(acct.ID)
 	messages := len(e.queuedMessages(acct.ID))
 	if status, body := e.changePassword(acting, changingAccount.Password, "a brand new secret"); status != http.StatusInternalServerError {
 		t.Fatalf("change: %d %v, want 500", status, body)
 	}
-	if e.passwordHash(acct.ID) != hash || !e.sessionAlive(other) || len(e.queuedMessages(acct.ID)) != messages ||
+	if e.storedPasswordHash(acct.ID) != hash || !e.sessionAlive(other) || len(e.queuedMessages(acct.ID)) != messages ||
 		slices.Contains(e.auditEvents(acct.ID), "password_changed") {
 		t.Error("a failed change left part of itself")
 	}
@@ -376,13 +366,13 @@ func TestPasswordChangeWhenHashingIsBusy(t *testing.T) {
 			e := newTestEnv(t)
 			acct := e.addAccount(changingAccount)
 			acting := e.loggedIn(acct, AssurancePassword)
-			hash := e.passwordHash(acct.ID)
+			hash := e.storedPasswordHash(acct.ID)
 			jam(e.svc.passwords)
 			status, body := e.changePassword(acting, changingAccount.Password, "a brand new secret")
 			if status != http.StatusTooManyRequests || body["error"] != "rate_limited" || body["message"] != msgPasswordChangeBusy {
 				t.Fatalf("%d %v, want 429 rate_limited", status, body)
 			}
-			if e.passwordHash(acct.ID) != hash || e.loginFails(acct.LoginID) != 0 {
+			if e.storedPasswordHash(acct.ID) != hash || e.loginFails(acct.LoginID) != 0 {
 				t.Error("a change that hashed nothing changed the password or counted a failure")
 			}
 		})
