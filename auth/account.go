@@ -28,6 +28,8 @@ type Account struct {
 	Email         string    `db:"email"`
 	UserHandle    []byte    `db:"user_handle"`
 	CreatedAt     time.Time `db:"created_at"`
+	// SuspendedAt is when the back office suspended the account (§12.2), nil if it is not.
+	SuspendedAt *time.Time `db:"suspended_at"`
 }
 
 // NewAccount is what `kagi account add` provides.
@@ -150,7 +152,7 @@ func (s *Service) CreateAccountLine(ctx context.Context, l AccountLine, actor st
 		rows, err := tx.Query(ctx, `
 			INSERT INTO accounts (login_id, account_number, name, email, password_hash, pin_hash, pin_legacy_hash, user_handle, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			RETURNING id, login_id, account_number, name, email, user_handle, created_at`,
+			RETURNING id, login_id, account_number, name, email, user_handle, created_at, suspended_at`,
 			p.LoginID, p.AccountNumber, p.Name, p.Email, p.passwordHash, p.pinHash, p.pinLegacy, p.userHandle, s.now())
 		if err != nil {
 			return err
@@ -233,7 +235,7 @@ func (s *Service) PINMatches(accountNumber, pin string, stored []byte) bool {
 	return hmac.Equal(s.PINHash(accountNumber, pin), stored)
 }
 
-const accountColumns = `a.id, a.login_id, a.account_number, a.name, a.email, a.user_handle, a.created_at`
+const accountColumns = `a.id, a.login_id, a.account_number, a.name, a.email, a.user_handle, a.created_at, a.suspended_at`
 
 // AccountByNumber finds an account by its account number.
 func (s *Service) AccountByNumber(ctx context.Context, q pgdb.Querier, number string) (Account, bool, error) {

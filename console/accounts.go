@@ -75,13 +75,16 @@ type ConsoleWindow struct {
 // ConsoleAccount is one account as the console's search answers it. It carries no secret:
 // no PIN or password hash, no credential ID or key, no phone digit beyond the masked form.
 type ConsoleAccount struct {
-	AccountNumber string             `json:"account_number"`
-	LoginID       string             `json:"login_id"`
-	Name          string             `json:"name"`
-	Passkey       *ConsolePasskey    `json:"passkey"`
-	Window        ConsoleWindow      `json:"window"`
-	Lockouts      []recovery.Lockout `json:"lockouts"`
-	RecentCalls   []recovery.Call    `json:"recent_calls"`
+	AccountNumber string `json:"account_number"`
+	LoginID       string `json:"login_id"`
+	Name          string `json:"name"`
+	// SuspendedAt is when the back office suspended the account (§12.2), null if it is not:
+	// the operator tells a caller why nothing lets them in.
+	SuspendedAt *time.Time         `json:"suspended_at"`
+	Passkey     *ConsolePasskey    `json:"passkey"`
+	Window      ConsoleWindow      `json:"window"`
+	Lockouts    []recovery.Lockout `json:"lockouts"`
+	RecentCalls []recovery.Call    `json:"recent_calls"`
 }
 
 // auditStaffRead writes a console read to the trail under the staff member, with their role
@@ -188,7 +191,7 @@ func (s *Service) cardByNumber(ctx context.Context, number string) (ConsoleAccou
 
 func (s *Service) consoleAccount(ctx context.Context, tx pgx.Tx, a auth.Account) (ConsoleAccount, error) {
 	now := s.now()
-	card := ConsoleAccount{AccountNumber: a.AccountNumber, LoginID: a.LoginID, Name: a.Name,
+	card := ConsoleAccount{AccountNumber: a.AccountNumber, LoginID: a.LoginID, Name: a.Name, SuspendedAt: a.SuspendedAt,
 		Lockouts: []recovery.Lockout{}, RecentCalls: []recovery.Call{}}
 	pk, ok, err := s.core.PasskeyOf(ctx, tx, a.ID)
 	if err != nil {

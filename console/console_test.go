@@ -204,7 +204,7 @@ func TestConsoleFindsAnAccountByNumberOrLoginIDWithoutItsSecrets(t *testing.T) {
 		a := accounts[0].(map[string]any)
 		pk, _ := a["passkey"].(map[string]any)
 		win, _ := a["window"].(map[string]any)
-		if a["account_number"] != consoleNumber || a["login_id"] != "hanako" || a["name"] != "佐藤 花子" ||
+		if a["account_number"] != consoleNumber || a["login_id"] != "hanako" || a["name"] != "佐藤 花子" || a["suspended_at"] != nil ||
 			pk == nil || pk["synced"] != true || pk["created_at"] == nil || win["open"] != true || win["opened_via"] != "ivr" {
 			t.Fatalf("search %q: card %v", q, a)
 		}
@@ -224,9 +224,14 @@ func TestConsoleFindsAnAccountByNumberOrLoginIDWithoutItsSecrets(t *testing.T) {
 			t.Fatalf("recent calls %v", calls)
 		}
 	}
+	// The other account is suspended by the back office (§12.2): the card says since when.
+	if _, err := c.pool.Exec(context.Background(), `UPDATE accounts SET suspended_at = $1 WHERE account_number = '7777777'`, testStart); err != nil {
+		t.Fatal(err)
+	}
 	status, body := c.call(desk, "GET", "/staff/api/accounts?q=5550001x", nil)
 	if accounts, _ := body["accounts"].([]any); status != http.StatusOK || len(accounts) != 1 ||
-		accounts[0].(map[string]any)["account_number"] != "7777777" || accounts[0].(map[string]any)["passkey"] != nil {
+		accounts[0].(map[string]any)["account_number"] != "7777777" || accounts[0].(map[string]any)["passkey"] != nil ||
+		accounts[0].(map[string]any)["suspended_at"] == nil {
 		t.Fatalf("search by the other login ID: %d %v", status, body)
 	}
 	status, body = c.call(desk, "GET", "/staff/api/accounts?q=9999999", nil)

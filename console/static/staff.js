@@ -248,6 +248,9 @@
     const dl = el('dl');
     row(dl, msg('account-number'), a.account_number);
     row(dl, msg('login-id'), a.login_id);
+    if (a.suspended_at) {
+      row(dl, msg('suspended'), fill(msg('suspended-since'), { at: jst(a.suspended_at) }));
+    }
     const pk = a.passkey;
     row(dl, msg('passkey'), pk
       ? [pk.provider || msg('provider-unknown'), pk.synced ? msg('synced') : msg('not-synced'),
