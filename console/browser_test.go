@@ -420,6 +420,24 @@ func TestBrowserOperatorOpensAWindowFromTheConsole(t *testing.T) {
 		return
 	}
 
+	t.Run("a suspended account's card says so", func(t *testing.T) {
+		// Suspended by the back office (§12.2) meanwhile: the operator sees why nothing lets
+		// the caller in.
+		if _, err := c.pool.Exec(t.Context(), `UPDATE accounts SET suspended_at = $1 WHERE id = $2`, testStart, acct.ID); err != nil {
+			t.Fatal(err)
+		}
+		step(t, "find the customer again",
+			chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`),
+			chromedp.SetValue(chromedp.ID("search-q"), consoleNumber),
+			chromedp.Click(chromedp.CSS(`#search-form button`)),
+			chromedp.Poll[chromedp.Void](`(document.querySelector('`+cardSel+`')?.innerText || '').includes('利用停止中')`,
+				chromedp.WithPollingTimeout(10*time.Second)),
+		)
+		if card := text(t, cardSel); !strings.Contains(card, "口座の利用停止") || !strings.Contains(card, "ログイン・自動音声ダイヤル・一時ログイン受付はできません") {
+			t.Fatalf("the suspended account's card:\n%s", card)
+		}
+	})
+
 	t.Run("a passkey refused as copied says not to retry", func(t *testing.T) {
 		step(t, "log out", chromedp.Click(chromedp.ID("staff-logout")), chromedp.WaitVisible(chromedp.ID("staff-login")))
 		// Chromium's virtual authenticator cannot be made to lag its counter, so the page is
