@@ -358,9 +358,15 @@ func TestSuspendAndResume(t *testing.T) {
 	right, rightBody := e.passwordLogin(e.browser(), "jiro", "correct horse battery")
 	wrong, wrongBody := e.passwordLogin(e.browser(), "jiro", "not the password")
 	wantSuspended("right password", right, rightBody)
-	wantSuspended("wrong password", wrong, wrongBody)
-	if rightBody["message"] != wrongBody["message"] {
-		t.Errorf("right and wrong passwords answered apart: %v / %v", rightBody, wrongBody)
+	// Whoever does not know the password learns nothing of the suspension: a wrong password
+	// answers as for any account, and an account with a passkey says passkey_required.
+	if wrong != http.StatusUnauthorized || wrongBody["error"] != "invalid_credentials" {
+		t.Errorf("wrong password of a suspended account: %d %v, want 401 invalid_credentials", wrong, wrongBody)
+	}
+	for _, pw := range []string{demoAccount.Password, "not the password"} {
+		if status, body := e.passwordLogin(e.browser(), demoAccount.LoginID, pw); status != http.StatusForbidden || body["error"] != "passkey_required" {
+			t.Errorf("password login of a suspended account with a passkey: %d %v, want 403 passkey_required", status, body)
+		}
 	}
 	_, err := phone.Login(ctx, e.browser(), "")
 	if authtest.Status(err) != http.StatusForbidden || authtest.Code(err) != "account_suspended" {

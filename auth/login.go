@@ -108,11 +108,6 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	if refused != nil {
 		return PasswordLogin{}, refused
 	}
-	// A suspended account is refused before any hashing: the answer is the same whatever the
-	// password, and so is its time, so neither tells anything of the password (§12.2).
-	if found && c.Suspended {
-		return PasswordLogin{}, s.auditFailure(ctx, c.ID, nil, "account_suspended", s.errAccountSuspended())
-	}
 	// Only an account with a passkey needs a window (§2.2), and only its login is asked about
 	// one: an unknown login ID and an account without a passkey send the same statements and
 	// hear the same refusal, while an account with a passkey is told apart by its answer anyway
@@ -182,6 +177,16 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 	}
 	if !match {
 		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, "wrong_password", errInvalidCredentials)
+	}
+	if c.Suspended {
+		// Only whoever knows the password hears of the suspension (§12.2), as only the passkey's
+		// holder does: to anyone else the login ID answers like any other, and an account with
+		// a passkey says passkey_required above, right password or wrong. The right password
+		// is no failure of the login ID.
+		if err := refundAttempt(ctx, s.pool, key); err != nil {
+			return PasswordLogin{}, err
+		}
+		return PasswordLogin{}, s.auditFailure(ctx, c.ID, key, "account_suspended", s.errAccountSuspended())
 	}
 	if s.passwords.NeedsRehash(c.PasswordHash) {
 		s.rehashPassword(ctx, c.ID, password, c.PasswordHash)
