@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/argon2"
 
 	"kagi/notify"
@@ -56,17 +55,7 @@ func (u usage) add(v usage) usage { return usage{cpu: u.cpu + v.cpu, faults: u.f
 // go test -run '^$' -bench PasswordLoginVsArgon2 -benchtime 3x ./auth/
 // and profile the logins alone with -cpuprofile and pprof's -tagignore phase=raw.
 func BenchmarkPasswordLoginVsArgon2(b *testing.B) {
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(b, Migrations, NotifyMigrations))
-	if err != nil {
-		b.Fatal(err)
-	}
-	counter := &pgtest.Counter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
+	pool, counter := pgtest.NewCounted(b, Migrations, NotifyMigrations)
 	outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
 	if err != nil {
 		b.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/notify"
 	"kagi/pgdb/pgtest"
@@ -16,17 +15,7 @@ import (
 // database whose statements, round trips and commits counter counts; change adjusts its
 // configuration.
 func countedService(tb testing.TB, change func(*Config)) (*Service, *pgtest.Counter) {
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(tb, Migrations, NotifyMigrations))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	counter := &pgtest.Counter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(pool.Close)
+	pool, counter := pgtest.NewCounted(tb, Migrations, NotifyMigrations)
 	outbox, err := notify.New(notify.Config{Pool: pool, Audit: NotifyAudit(time.Now)})
 	if err != nil {
 		tb.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth/authtest"
 	"kagi/notify"
@@ -227,17 +226,7 @@ func TestIPv6ClientsAreCountedByTheirSlash64(t *testing.T) {
 // sealed into the challenge, so the begin is CPU only and writes no count.
 func TestPasskeyBeginSendsNoStatement(t *testing.T) {
 	t.Parallel()
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t, Migrations, NotifyMigrations))
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &pgtest.Counter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, counter := pgtest.NewCounted(t, Migrations, NotifyMigrations)
 	svc, err := New(Config{
 		Pool: pool, Log: testLogger(t), Passwords: NewPasswordHasher(fastArgon, 4),
 		PINKey:       []byte("test-pin-key-0123456789abcdef0123"),

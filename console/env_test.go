@@ -98,17 +98,7 @@ const (
 
 func newTestEnv(t *testing.T, edit ...func(*setup)) *testEnv {
 	t.Helper()
-	poolCfg, err := pgxpool.ParseConfig(pgtest.URL(t, auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations))
-	if err != nil {
-		t.Fatal(err)
-	}
-	statements := &pgtest.Counter{}
-	poolCfg.ConnConfig.Tracer = statements
-	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, statements := pgtest.NewCounted(t, auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations)
 	clock := &testClock{now: testStart}
 	cfg := setup{
 		Config: Config{Log: testLogger(t), SupportEnabled: true},

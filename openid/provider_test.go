@@ -57,17 +57,7 @@ type opEnv struct {
 
 func newOPEnv(t testing.TB, options ...func(*auth.Config)) *opEnv {
 	t.Helper()
-	poolCfg, err := pgxpool.ParseConfig(pgtest.URL(t, auth.Migrations, auth.NotifyMigrations, Migrations))
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &pgtest.Counter{}
-	poolCfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, counter := pgtest.NewCounted(t, auth.Migrations, auth.NotifyMigrations, Migrations)
 	// The real time, moved by hand: the browsers' cookie jars and go-oidc read the real clock.
 	c := &clock{now: time.Now().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))

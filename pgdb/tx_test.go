@@ -18,17 +18,7 @@ import (
 // round trips and commits counter counts.
 func countedPool(t *testing.T) (*pgxpool.Pool, *pgtest.Counter) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &pgtest.Counter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, counter := pgtest.NewCounted(t)
 	if _, err := pool.Exec(context.Background(), `CREATE TABLE item (n int PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", used by pgtestdb
 	"github.com/peterldowns/pgtestdb"
@@ -27,9 +28,28 @@ import (
 // dropped when the test passes and kept for inspection when it fails.
 func New(t testing.TB, sets ...pgdb.Migrations) *pgxpool.Pool {
 	t.Helper()
-	conf := ServerConfig(t)
-	inst := pgtestdb.Custom(t, conf, migrator{sets: sets})
-	pool, err := pgxpool.New(context.Background(), inst.URL())
+	return connect(t, URL(t, sets...), nil)
+}
+
+// NewCounted is New with a Counter tracing the pool, for tests that count what a request sends
+// PostgreSQL.
+func NewCounted(t testing.TB, sets ...pgdb.Migrations) (*pgxpool.Pool, *Counter) {
+	t.Helper()
+	counter := &Counter{}
+	return connect(t, URL(t, sets...), counter), counter
+}
+
+// connect opens a pool on url, traced by tracer when it is not nil, closed when the test ends.
+func connect(t testing.TB, url string, tracer pgx.QueryTracer) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if tracer != nil {
+		cfg.ConnConfig.Tracer = tracer
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("pgtest: connect: %v", err)
 	}
