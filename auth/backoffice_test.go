@@ -2,10 +2,15 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kagi/auth/authtest"
 	"kagi/notify"
@@ -415,4 +420,88 @@ func TestSuspendAndResume(t *testing.T) {
 	if !slices.Contains(e.queuedKinds(acct.ID), "email:account_resumed") {
 		t.Errorf("the resumption was not mailed: %v", e.queuedKinds(acct.ID))
 	}
+}
+
+// A suspension that commits while a passkey finish waits for the credential's lock (the
+// suspension takes it too) refuses that login: the holder hears account_suspended, and nothing
+// of the login is written — no session, no login_succeeded line, no notice, the challenge not
+// used up. With the login notice the finish's COMMIT goes in the round trip of its writes, so
+// PostgreSQL itself must refuse them; without it they go with the commit, the same way.
+func TestPasskeyFinishRefusedBySuspensionWhileItWaited(t *testing.T) {
+	t.Parallel()
+	for _, notice := range []bool{true, false} {
+		t.Run(fmt.Sprintf("login notice %v", notice), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			e := newTestEnv(t, func(c *Config) { c.LoginNotice = notice })
+			acct := e.addAccount(demoAccount)
+			phone := e.registeredPhone(acct, authtest.Config{})
+			browser := e.browser()
+			options, err := phone.BeginLogin(ctx, browser, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertion, err := phone.Get(options)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := e.svc.pool
+			// written counts what a login writes.
+			written := func() (n struct{ Sessions, Succeeded, Used, Jobs int }) {
+				err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions WHERE account_id = $1),
+					(SELECT count(*) FROM audit_log WHERE account_id = $1 AND event = 'login_succeeded'),
+					(SELECT count(*) FROM used_challenges), (SELECT count(*) FROM river_job)`, acct.ID).Scan(&n.Sessions, &n.Succeeded, &n.Used, &n.Jobs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := written()
+			suspension, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = suspension.Rollback(ctx) }()
+			if _, err := suspension.Exec(ctx, `SELECT 1 FROM passkeys WHERE account_id = $1 FOR UPDATE`, acct.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := suspension.Exec(ctx, `UPDATE accounts SET suspended_at = $2 WHERE id = $1`, acct.ID, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			finished := make(chan error, 1)
+			go func() {
+				_, err := phone.FinishLogin(ctx, browser, assertion)
+				finished <- err
+			}()
+			waitForLockWait(t, pool)
+			if err := suspension.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var ae *authtest.APIError
+			if err := <-finished; !errors.As(err, &ae) || ae.Status != http.StatusForbidden || ae.Code != "account_suspended" {
+				t.Fatalf("finish after a suspension committed meanwhile: %v, want 403 account_suspended", err)
+			}
+			if after := written(); after != before {
+				t.Errorf("the refused login wrote: %+v before, %+v after", before, after)
+			}
+		})
+	}
+}
+
+// waitForLockWait returns once some statement on pool's database waits for a row lock.
+func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	for range 500 {
+		var waiting bool
+		err := pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no statement came to wait for the lock")
 }

@@ -517,30 +517,44 @@ func (s *Service) finishLogin(ctx context.Context, tx *pgdb.Tx, lk *loginLookup,
 		return PasskeyLogin{}, pgdb.Keep(s.errAccountSuspended())
 	}
 
-	// The writes in one round trip: the counter and last use, the session and the audit line
-	// are queued, and go with the login notice's enqueue (river's insert) or, without one,
-	// with the commit. River's wake-up of its workers after the insert goes with the commit.
-	// A suspension that committed while this login waited for the passkey's lock (the
-	// suspension takes it too) shows in the counter's update, a statement that starts after the
-	// wait: it then updates nothing, fails what it went with, and the whole login rolls back.
-	tx.Queue(`UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4
-		WHERE account_id = $1 AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.suspended_at IS NOT NULL)`,
-		pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() == 0 {
+	// The writes in one round trip with the commit: the counter and last use, the session and
+	// the audit line are queued, and go with the login notice's enqueue (river's insert), which
+	// carries the COMMIT (notify's EnqueueLast), or, without a notice, with the commit. River's
+	// wake-up of its workers, when it sends one, goes after the commit. A suspension that
+	// committed while this login waited for the passkey's lock (the suspension takes it too)
+	// shows in the counter's update, a statement that starts after the wait: it then updates
+	// nothing and fails (auth_refuse_unless), and the whole login rolls back.
+	tx.Queue(passkeyUsedSQL, pk.AccountID, int64(cred.Authenticator.SignCount), cred.Flags.BackupState, now).QueryRow(func(row pgx.Row) error {
+		var ok bool
+		err := row.Scan(&ok)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == refusedSQLState && pgErr.Message == "account_suspended" {
 			lk.suspendedMeanwhile = true
 			return s.errAccountSuspended()
 		}
-		return nil
+		return err
 	})
 	token, expires := s.queueSession(tx, pk.AccountID, AssurancePasskey, time.Time{})
 	queueAudit(tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
 		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})
-	if s.loginNotice {
-		tx.QueueExecs()
-		err = s.notifyEmail(ctx, tx, pk.AccountID, pk.Email, pk.Name, notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey"})
+	if s.loginNotice && s.outbox != nil {
+		err = s.outbox.EnqueueLast(ctx, tx, notify.Recipient{AccountID: pk.AccountID, Email: pk.Email},
+			notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey", Name: pk.Name})
 	}
 	return PasskeyLogin{AccountID: pk.AccountID, LoginID: pk.LoginID, Token: token, ExpiresAt: expires}, err
 }
+
+// passkeyUsedSQL records a passkey's use (counter, backup state, last use) and fails unless the
+// account is still unsuspended: the finish's commit may go in the same round trip (§10).
+const passkeyUsedSQL = `
+	WITH used AS (
+	    UPDATE passkeys SET sign_count = $2, backup_state = $3, last_used_at = $4
+	    WHERE account_id = $1 AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.suspended_at IS NOT NULL)
+	    RETURNING 1)
+	SELECT auth_refuse_unless(EXISTS (SELECT 1 FROM used), 'account_suspended')`
+
+// refusedSQLState is the code of auth_refuse_unless's error (migration 013).
+const refusedSQLState = "KA001"
 
 const passkeyColumns = `account_id, credential_id, aaguid::text AS aaguid, backup_eligible, backup_state, created_at, last_used_at`
 

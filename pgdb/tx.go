@@ -35,7 +35,17 @@ type Tx struct {
 	queued     pgx.Batch
 	queueExecs bool
 	ended      bool
+	// commitWith picks the statement that carries the COMMIT (CommitWith); once it has been
+	// sent, committed is set and commitErr is the commit's outcome as far as it is known.
+	commitWith func(sql string) bool
+	committed  bool
+	commitErr  error
+	open       *batchRows // the rows of the statement that carried the COMMIT, until closed
 }
+
+// errAfterCommit refuses a statement that would run after the COMMIT went with CommitWith's
+// statement: outside the transaction, it would not be whole with it.
+var errAfterCommit = errors.New("pgdb: statement after the transaction's commit")
 
 // Queue queues a statement to go with the transaction's next statement, batch or commit.
 func (tx *Tx) Queue(sql string, args ...any) *pgx.QueuedQuery {
@@ -49,6 +59,22 @@ func (tx *Tx) Queue(sql string, args ...any) *pgx.QueuedQuery {
 // each.
 func (tx *Tx) QueueExecs() { tx.queueExecs = true }
 
+// CommitWith makes the transaction's COMMIT go in the round trip of its last statement, which
+// a library sends (river's insert of a job), so that it costs no round trip of its own (SPEC
+// §10): the first later Query whose SQL match accepts is sent with the queued statements
+// before it and COMMIT after it. Statements before that one go as usual; statements after it
+// are refused, except Execs, which CommitWith queues as QueueExecs does and Commit sends after
+// the commit, on their own (river's wake-up of its workers). Commit then reports the commit's
+// outcome. When no statement matches, Commit commits as usual.
+//
+// Everything that must hold for the transaction to commit has to be checked by PostgreSQL by
+// then, as an error of a statement (a check read back by the caller comes too late): an error
+// of any statement of that round trip makes the COMMIT a rollback.
+func (tx *Tx) CommitWith(match func(sql string) bool) {
+	tx.commitWith = match
+	tx.queueExecs = true
+}
+
 // take returns the queued statements and forgets them.
 func (tx *Tx) take() *pgx.Batch {
 	b := &pgx.Batch{QueuedQueries: tx.queued.QueuedQueries}
@@ -58,13 +84,24 @@ func (tx *Tx) take() *pgx.Batch {
 
 // flush sends the queued statements on their own, for a statement that cannot go with them.
 func (tx *Tx) flush(ctx context.Context) error {
-	if tx.ended {
-		return pgx.ErrTxClosed
+	if err := tx.usable(); err != nil {
+		return err
 	}
 	if tx.queued.Len() == 0 {
 		return nil
 	}
 	return tx.Tx.SendBatch(ctx, tx.take()).Close()
+}
+
+// usable says why no statement can be sent in the transaction any more, if so.
+func (tx *Tx) usable() error {
+	if tx.ended {
+		return pgx.ErrTxClosed
+	}
+	if tx.committed {
+		return errAfterCommit
+	}
+	return nil
 }
 
 // readQueued reads the results of the first n statements of br, the queued ones, running their
@@ -99,8 +136,8 @@ func hasOptions(args []any) bool {
 // withQueued sends the queued statements and sql in one batch and reads the queued ones'
 // results; the caller reads sql's and closes the batch.
 func (tx *Tx) withQueued(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
-	if tx.ended {
-		return nil, pgx.ErrTxClosed
+	if err := tx.usable(); err != nil {
+		return nil, err
 	}
 	b := tx.take()
 	queued := b.QueuedQueries
@@ -116,6 +153,7 @@ func (tx *Tx) withQueued(ctx context.Context, sql string, args []any) (pgx.Batch
 // Exec runs sql in the transaction, in the round trip of the queued statements.
 func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if tx.queueExecs && !tx.ended && !hasOptions(args) {
+		// After a commit that went with CommitWith's statement too: Commit sends it after that.
 		tx.Queue(sql, args...)
 		return pgconn.CommandTag{}, nil
 	}
@@ -138,6 +176,9 @@ func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 
 // Query runs sql in the transaction, in the round trip of the queued statements.
 func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if tx.commitWith != nil && !tx.committed && !tx.ended && !hasOptions(args) && tx.commitWith(sql) {
+		return tx.queryCommitting(ctx, sql, args)
+	}
 	if tx.queued.Len() == 0 || hasOptions(args) {
 		if err := tx.flush(ctx); err != nil {
 			return nil, err
@@ -156,9 +197,32 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	return &batchRows{Rows: rows, br: br}, nil
 }
 
+// queryCommitting sends the queued statements, sql and COMMIT in one batch, for CommitWith. The
+// rows' error is the commit's too: closing them reads its outcome, which Commit then reports.
+func (tx *Tx) queryCommitting(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
+	b := tx.take()
+	queued := b.QueuedQueries
+	b.Queue(sql, args...)
+	b.Queue("commit")
+	tx.committed = true // whatever comes back, the transaction's end has been sent
+	br := tx.Tx.SendBatch(ctx, b)
+	err := readQueued(br, queued)
+	var rows pgx.Rows
+	if err == nil {
+		rows, err = br.Query()
+	}
+	if err != nil {
+		_ = br.Close() // the error above is the one that counts
+		tx.commitErr = err
+		return nil, err
+	}
+	tx.open = &batchRows{Rows: rows, br: br, commit: tx}
+	return tx.open, nil
+}
+
 // QueryRow runs sql in the transaction, in the round trip of the queued statements.
 func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if tx.queued.Len() == 0 || hasOptions(args) {
+	if (tx.queued.Len() == 0 && tx.commitWith == nil) || hasOptions(args) {
 		if err := tx.flush(ctx); err != nil {
 			return errRow{err}
 		}
@@ -174,8 +238,8 @@ func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 // SendBatch sends b in the transaction after the queued statements, in one round trip. b must
 // not begin a transaction (pgx's Batch.BeginTx).
 func (tx *Tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	if tx.ended {
-		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
+	if err := tx.usable(); err != nil {
+		return pgx.FailedBatchResults(b, err)
 	}
 	if tx.queued.Len() == 0 {
 		return tx.Tx.SendBatch(ctx, b)
@@ -208,23 +272,52 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	if tx.ended {
 		return pgx.ErrTxClosed
 	}
+	if tx.committed {
+		return tx.afterCommit(ctx)
+	}
 	b := tx.take()
 	queued := b.QueuedQueries
 	b.Queue("commit")
 	br := tx.Tx.SendBatch(ctx, b)
 	err := readQueued(br, queued)
-	var tag pgconn.CommandTag
 	if err == nil {
-		tag, err = br.Exec()
+		err = commitOutcome(br)
 	}
 	if closeErr := br.Close(); err == nil {
 		err = closeErr
 	}
-	if err == nil && tag.String() == "ROLLBACK" {
-		err = pgx.ErrTxCommitRollback
-	}
 	if tx.Conn().PgConn().TxStatus() == 'I' {
 		tx.end()
+	}
+	return err
+}
+
+// afterCommit is Commit once the COMMIT went with CommitWith's statement: it reads the commit's
+// outcome if its rows were left open, sends the Execs queued since (river's wake-up) on their
+// own, after the commit, and reports the commit's outcome, else theirs.
+func (tx *Tx) afterCommit(ctx context.Context) error {
+	if tx.open != nil {
+		tx.open.Close()
+	}
+	if tx.commitErr != nil {
+		// After an error PostgreSQL skips the rest of the round trip, COMMIT included: the
+		// transaction is still open, failed, and is rolled back.
+		_ = tx.Rollback(ctx)
+		return tx.commitErr
+	}
+	defer tx.end()
+	if tx.queued.Len() == 0 {
+		return nil
+	}
+	return tx.Conn().SendBatch(ctx, tx.take()).Close()
+}
+
+// commitOutcome reads the result of a batch's COMMIT, which a failed transaction answers with
+// ROLLBACK rather than an error.
+func commitOutcome(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
 	}
 	return err
 }
@@ -237,6 +330,9 @@ func (tx *Tx) Rollback(ctx context.Context) error {
 	}
 	defer tx.end()
 	tx.queued.QueuedQueries = nil
+	if tx.open != nil {
+		tx.open.Close() // the COMMIT went with CommitWith's statement: read how it ended
+	}
 	if tx.Conn().PgConn().TxStatus() == 'I' {
 		return nil // the batch that was to begin it failed, or a failed commit ended it
 	}
@@ -250,11 +346,13 @@ func (tx *Tx) end() {
 	tx.conn.Release()
 }
 
-// batchRows are the rows of a batch's last statement: closing them closes the batch, and an
-// error of closing it is theirs.
+// batchRows are the rows of a batch's last statement, or of the one before the COMMIT that
+// ends it (commit set): closing them reads the COMMIT's outcome and closes the batch, and an
+// error of either is theirs.
 type batchRows struct {
 	pgx.Rows
 	br       pgx.BatchResults
+	commit   *Tx
 	closed   bool
 	closeErr error
 }
@@ -269,9 +367,22 @@ func (r *batchRows) Next() bool {
 
 func (r *batchRows) Close() {
 	r.Rows.Close()
-	if !r.closed {
-		r.closed = true
-		r.closeErr = r.br.Close()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	var err error
+	if r.commit != nil {
+		if err = r.Rows.Err(); err == nil {
+			err = commitOutcome(r.br)
+		}
+	}
+	if closeErr := r.br.Close(); err == nil {
+		err = closeErr
+	}
+	r.closeErr = err
+	if r.commit != nil {
+		r.commit.commitErr, r.commit.open = err, nil
 	}
 }
 

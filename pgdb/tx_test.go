@@ -3,6 +3,7 @@ package pgdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -235,5 +236,146 @@ func TestInTxBatchKeepingAndAFailedFirstBatch(t *testing.T) {
 	}
 	if got := items(t, pool); !slices.Equal(got, []int{1, 2}) {
 		t.Errorf("after a failed first batch the table holds %v, want [1 2]", got)
+	}
+}
+
+// isLast picks the statement that carries the COMMIT in the CommitWith tests.
+func isLast(sql string) bool { return sql == lastInsert }
+
+const lastInsert = `INSERT INTO item (n) VALUES ($1::int) RETURNING n`
+
+// insertLast is what a library does as a transaction's last step: a query, read to its end,
+// then an Exec it reads for its error only.
+func insertLast(ctx context.Context, tx *pgdb.Tx, n int) error {
+	rows, err := tx.Query(ctx, lastInsert, n)
+	if err != nil {
+		return err
+	}
+	if _, err := pgx.CollectRows(rows, pgx.RowTo[int]); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, insertItem, n+100)
+	return err
+}
+
+// With CommitWith, the COMMIT goes in the round trip of the statement it picks, after the
+// queued writes and before anything else: the statements before that one go as usual, and an
+// Exec after it goes after the commit, on its own.
+func TestTxCommitWithSendsTheCommitWithTheLastStatement(t *testing.T) {
+	t.Parallel()
+	pool, counter := countedPool(t)
+	ctx := context.Background()
+	err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
+		tx.CommitWith(isLast)
+		tx.Queue(insertItem, 2)
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM item`).Scan(&n); err != nil || n != 2 {
+			return fmt.Errorf("an earlier statement saw %d rows (%v), want the 2 written so far", n, err)
+		}
+		tx.Queue(insertItem, 3)
+		return insertLast(ctx, tx, 4)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BEGIN+1 | 2+count | 3+4+COMMIT | 104 (BEGIN and COMMIT are not counted as statements)
+	statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()
+	if statements != 6 || roundTrips != 4 || commits != 1 {
+		t.Errorf("%d statements, %d round trips, %d commits; want 6, 4 and 1", statements, roundTrips, commits)
+	}
+	if got := items(t, pool); !slices.Equal(got, []int{1, 2, 3, 4, 104}) {
+		t.Errorf("committed %v, want [1 2 3 4 104]", got)
+	}
+}
+
+// An error of any statement in the COMMIT's round trip — a queued write, the picked statement
+// itself — makes it a rollback: nothing of the transaction is written, nor what would have
+// gone after the commit, and Commit reports the error.
+func TestTxCommitWithRollsBackOnAnErrorInItsRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		queue []int
+		last  int
+	}{
+		{"a queued write fails", []int{2, 2}, 3},
+		{"the picked statement fails", []int{2}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pool, _ := countedPool(t)
+			ctx := context.Background()
+			var lastErr error
+			err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
+				tx.CommitWith(isLast)
+				for _, n := range tc.queue {
+					tx.Queue(insertItem, n)
+				}
+				lastErr = insertLast(ctx, tx, tc.last)
+				return nil // as if the caller had missed it: the commit must not happen anyway
+			})
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+				t.Fatalf("err = %v, want the unique violation", err)
+			}
+			if !errors.As(lastErr, &pgErr) {
+				t.Errorf("the last statement returned %v, want the unique violation", lastErr)
+			}
+			if got := items(t, pool); len(got) != 0 {
+				t.Errorf("a failed transaction wrote %v", got)
+			}
+		})
+	}
+}
+
+// After the COMMIT went with the picked statement, a query or a batch would run outside the
+// transaction: both are refused, and the transaction stays committed.
+func TestTxCommitWithRefusesStatementsAfterTheCommit(t *testing.T) {
+	t.Parallel()
+	pool, _ := countedPool(t)
+	ctx := context.Background()
+	var queryErr, batchErr error
+	err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
+		tx.CommitWith(isLast)
+		rows, err := tx.Query(ctx, lastInsert, 2)
+		if err != nil {
+			return err
+		}
+		rows.Close()
+		_, queryErr = tx.Query(ctx, `SELECT n FROM item`)
+		b := &pgx.Batch{}
+		b.Queue(insertItem, 3)
+		batchErr = tx.SendBatch(ctx, b).Close()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if queryErr == nil || batchErr == nil {
+		t.Errorf("after the commit a query returned %v and a batch %v, want both refused", queryErr, batchErr)
+	}
+	if got := items(t, pool); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("committed %v, want [1 2]", got)
+	}
+}
+
+// A statement that is not the picked one goes as usual, and without one the commit does.
+func TestTxCommitWithoutTheStatementCommitsAsUsual(t *testing.T) {
+	t.Parallel()
+	pool, counter := countedPool(t)
+	ctx := context.Background()
+	err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
+		tx.CommitWith(func(string) bool { return false })
+		return insertLast(ctx, tx, 2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BEGIN+1 | 2 | 102+COMMIT
+	if statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load(); statements != 3 || roundTrips != 3 || commits != 1 {
+		t.Errorf("%d statements, %d round trips, %d commits; want 3, 3 and 1", statements, roundTrips, commits)
+	}
+	if got := items(t, pool); !slices.Equal(got, []int{1, 2, 102}) {
+		t.Errorf("committed %v, want [1 2 102]", got)
 	}
 }
