@@ -35,7 +35,10 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 }
 
 // MigrateRiver applies riverqueue/river's schema (its job table and friends), which the outbox
-// is made of. It is idempotent.
+// is made of, without the two GIN indexes river makes for queries by a job's arguments or
+// metadata: neither river nor kagi runs one, and every row a message writes (enqueued, fetched,
+// completed: none of them a HOT update) would add its keys to both, doubling the cost of each
+// write in PostgreSQL (issue 23). It is idempotent.
 func MigrateRiver(ctx context.Context, pool *pgxpool.Pool) error {
 	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -44,8 +47,13 @@ func MigrateRiver(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("notify: river migrations: %w", err)
 	}
+	if _, err := pool.Exec(ctx, dropRiverGINSQL); err != nil {
+		return fmt.Errorf("notify: river's job table: %w", err)
+	}
 	return nil
 }
+
+const dropRiverGINSQL = `DROP INDEX IF EXISTS river_job_args_index, river_job_metadata_index`
 
 // AuditFunc writes one line of kagi's audit trail in tx (the auth core's Audit, adapted by
 // whoever wires the outbox): notify cannot import the package that owns the trail.

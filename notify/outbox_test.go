@@ -521,3 +521,23 @@ func TestOutboxForgetsDeliveredMessagesWithinTheHour(t *testing.T) {
 		}
 	}
 }
+
+// The outbox's job table carries no GIN index (every message's three row versions would add
+// their keys to it), and migrating again changes nothing.
+func TestRiverJobTableHasNoGINIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t, testSchema)
+	if err := MigrateRiver(ctx, pool); err != nil {
+		t.Fatalf("migrating again: %v", err)
+	}
+	var btree, gin int
+	err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE indexdef NOT LIKE '%USING gin%'), count(*) FILTER (WHERE indexdef LIKE '%USING gin%')
+		FROM pg_indexes WHERE tablename = 'river_job'`).Scan(&btree, &gin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gin != 0 || btree < 4 {
+		t.Errorf("river_job has %d GIN and %d other indexes, want none and river's own (at least 4)", gin, btree)
+	}
+}
