@@ -53,6 +53,34 @@ type smtpServer struct {
 	// clients are the client addresses of the connections opened, one per TCP connection (a
 	// session restarts after STARTTLS on the same one).
 	clients sync.Map
+	// wire is everything said in plain text both ways (before STARTTLS, and on connections
+	// without TLS).
+	wire lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer that connections write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// commands counts the lines said on the wire by their first word.
+func (srv *smtpServer) commands() map[string]int {
+	srv.wire.mu.Lock()
+	defer srv.wire.mu.Unlock()
+	n := map[string]int{}
+	for line := range strings.Lines(srv.wire.buf.String()) {
+		if word, _, _ := strings.Cut(strings.TrimSpace(line), " "); word != "" {
+			n[strings.ToUpper(word)]++
+		}
+	}
+	return n
 }
 
 // connections is how many TCP connections clients opened.
@@ -91,6 +119,7 @@ func startSMTP(t testing.TB, mode smtpTLSMode, configure func(*smtpServer)) *smt
 	}))
 	s.Domain = "127.0.0.1"
 	s.AllowInsecureAuth = true
+	s.Debug = &srv.wire
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -645,6 +674,19 @@ func TestSMTPMailerKeepsItsConnection(t *testing.T) {
 		if len(r.to) != 1 || r.to[0] != fmt.Sprintf("user%d@example.jp", i) || !r.tls || r.user != "kagi" {
 			t.Fatalf("message %d: %+v", i, r)
 		}
+	}
+	// Per message on a kept connection only what SMTP needs: MAIL, RCPT, DATA and the data,
+	// neither a NOOP before it nor an RSET after it (the 250 that ends the data ends the mail
+	// transaction). Seen on a connection without TLS.
+	plain := startSMTP(t, plainSMTP, nil)
+	pm := mailerFor(t, fmt.Sprintf("smtp://%s:%d", plain.host, plain.port), "no-reply@kagi-sec.example.jp", false)
+	for i := range n {
+		if err := pm.SendMail(context.Background(), Mail{To: fmt.Sprintf("user%d@example.jp", i), Subject: "件名", Body: "本文"}); err != nil {
+			t.Fatalf("message %d without TLS: %v", i, err)
+		}
+	}
+	if cmds := plain.commands(); cmds["MAIL"] != n || cmds["RCPT"] != n || cmds["DATA"] != n || cmds["RSET"] != 0 || cmds["NOOP"] != 0 || plain.connections() != 1 {
+		t.Errorf("%d messages over %d connections said %v; want %d MAIL, RCPT and DATA, no RSET or NOOP, over 1", n, plain.connections(), cmds, n)
 	}
 	// Concurrent sends beyond the bound wait for a connection instead of opening one each.
 	var wg sync.WaitGroup
