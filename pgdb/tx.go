@@ -69,7 +69,8 @@ func (tx *Tx) QueueExecs() { tx.queueExecs = true }
 //
 // Everything that must hold for the transaction to commit has to be checked by PostgreSQL by
 // then, as an error of a statement (a check read back by the caller comes too late): an error
-// of any statement of that round trip makes the COMMIT a rollback.
+// of any statement of that round trip makes the COMMIT a rollback, and an error the caller
+// returns after that round trip no longer undoes the commit.
 func (tx *Tx) CommitWith(match func(sql string) bool) {
 	tx.commitWith = match
 	tx.queueExecs = true
@@ -153,7 +154,7 @@ func (tx *Tx) withQueued(ctx context.Context, sql string, args []any) (pgx.Batch
 // Exec runs sql in the transaction, in the round trip of the queued statements.
 func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if tx.queueExecs && !tx.ended && !hasOptions(args) {
-		// After a commit that went with CommitWith's statement too: Commit sends it after that.
+		// Also once the COMMIT went with CommitWith's statement: Commit then sends it after.
 		tx.Queue(sql, args...)
 		return pgconn.CommandTag{}, nil
 	}
