@@ -537,9 +537,8 @@ func (s *Service) finishLogin(ctx context.Context, tx *pgdb.Tx, lk *loginLookup,
 	token, expires := s.queueSession(tx, pk.AccountID, AssurancePasskey, time.Time{})
 	queueAudit(tx, AuditEvent{At: now, AccountID: pk.AccountID, Actor: "customer", Event: "login_succeeded",
 		Detail: map[string]any{"method": "passkey", "assurance": string(AssurancePasskey), "provider": providerName(pk.AAGUID)}})
-	if s.loginNotice && s.outbox != nil {
-		err = s.outbox.EnqueueLast(ctx, tx, notify.Recipient{AccountID: pk.AccountID, Email: pk.Email},
-			notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey", Name: pk.Name})
+	if s.loginNotice {
+		err = s.notifyEmailLast(ctx, tx, pk.AccountID, pk.Email, pk.Name, notify.Event{Kind: notify.KindLogin, At: now, Method: "passkey"})
 	}
 	return PasskeyLogin{AccountID: pk.AccountID, LoginID: pk.LoginID, Token: token, ExpiresAt: expires}, err
 }
