@@ -41,14 +41,21 @@ type Tx struct {
 	committed  bool
 	commitErr  error
 	open       *batchRows // the rows of the statement that carried the COMMIT, until closed
+	// queuedAfterCommit is a statement queued with Queue after the commit went (a mistake).
+	queuedAfterCommit bool
 }
 
 // errAfterCommit refuses a statement that would run after the COMMIT went with CommitWith's
 // statement: outside the transaction, it would not be whole with it.
 var errAfterCommit = errors.New("pgdb: statement after the transaction's commit")
 
-// Queue queues a statement to go with the transaction's next statement, batch or commit.
+// Queue queues a statement to go with the transaction's next statement, batch or commit. Once
+// the COMMIT went with CommitWith's statement, nothing queued is sent: Commit reports the
+// mistake instead of running it outside the transaction.
 func (tx *Tx) Queue(sql string, args ...any) *pgx.QueuedQuery {
+	if tx.committed {
+		tx.queuedAfterCommit = true
+	}
 	return tx.queued.Queue(sql, args...)
 }
 
@@ -155,7 +162,7 @@ func (tx *Tx) withQueued(ctx context.Context, sql string, args []any) (pgx.Batch
 func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if tx.queueExecs && !tx.ended && !hasOptions(args) {
 		// Also once the COMMIT went with CommitWith's statement: Commit then sends it after.
-		tx.Queue(sql, args...)
+		tx.queued.Queue(sql, args...)
 		return pgconn.CommandTag{}, nil
 	}
 	if tx.queued.Len() == 0 || hasOptions(args) {
@@ -307,6 +314,10 @@ func (tx *Tx) afterCommit(ctx context.Context) error {
 		return tx.commitErr
 	}
 	defer tx.end()
+	if tx.queuedAfterCommit {
+		tx.queued.QueuedQueries = nil
+		return errAfterCommit
+	}
 	if tx.queued.Len() == 0 {
 		return nil
 	}

@@ -328,8 +328,8 @@ func TestTxCommitWithRollsBackOnAnErrorInItsRoundTrip(t *testing.T) {
 	}
 }
 
-// After the COMMIT went with the picked statement, a query or a batch would run outside the
-// transaction: both are refused, and the transaction stays committed.
+// After the COMMIT went with the picked statement, a query, a batch or a queued statement would
+// run outside the transaction: all are refused, and the transaction stays committed.
 func TestTxCommitWithRefusesStatementsAfterTheCommit(t *testing.T) {
 	t.Parallel()
 	pool, _ := countedPool(t)
@@ -346,10 +346,11 @@ func TestTxCommitWithRefusesStatementsAfterTheCommit(t *testing.T) {
 		b := &pgx.Batch{}
 		b.Queue(insertItem, 3)
 		batchErr = tx.SendBatch(ctx, b).Close()
+		tx.Queue(insertItem, 4)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		t.Error("Commit accepted a statement queued after the commit")
 	}
 	if queryErr == nil || batchErr == nil {
 		t.Errorf("after the commit a query returned %v and a batch %v, want both refused", queryErr, batchErr)
