@@ -59,20 +59,15 @@ func (tx *Tx) Queue(sql string, args ...any) *pgx.QueuedQuery {
 	return tx.queued.Queue(sql, args...)
 }
 
-// QueueExecs makes every later Exec a Queue: its statement goes with the transaction's next
-// statement or its commit, its error is theirs, and Exec returns an empty command tag at once.
-// It is for a last step that reads its Execs for their error only — river's wake-up of its
-// workers after an enqueue — so that they go with the commit instead of costing a round trip
-// each.
-func (tx *Tx) QueueExecs() { tx.queueExecs = true }
-
 // CommitWith makes the transaction's COMMIT go in the round trip of its last statement, which
 // a library sends (river's insert of a job), so that it costs no round trip of its own (SPEC
 // §10): the first later Query whose SQL match accepts is sent with the queued statements
 // before it and COMMIT after it. Statements before that one go as usual; statements after it
-// are refused, except Execs, which CommitWith queues as QueueExecs does and Commit sends after
-// the commit, on their own (river's wake-up of its workers). Commit then reports the commit's
-// outcome. When no statement matches, Commit commits as usual.
+// are refused, except Execs. From CommitWith on, an Exec is queued and returns an empty command
+// tag at once, for a last step that reads its Execs for their error only (river's wake-up of
+// its workers after an enqueue): it goes with the commit, or, once the COMMIT went with the
+// picked statement, after it, on its own. Commit then reports the commit's outcome. When no
+// statement matches, Commit commits as usual.
 //
 // Everything that must hold for the transaction to commit has to be checked by PostgreSQL by
 // then, as an error of a statement (a check read back by the caller comes too late): an error

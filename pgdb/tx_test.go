@@ -115,7 +115,7 @@ func TestTxQueuedWriteFailingWritesNothing(t *testing.T) {
 		}},
 		{"with the commit", func(context.Context, *pgdb.Tx) error { return nil }},
 		{"with the commit, as a queued exec", func(ctx context.Context, tx *pgdb.Tx) error {
-			tx.QueueExecs()
+			tx.CommitWith(func(string) bool { return false })
 			if tag, err := tx.Exec(ctx, insertItem, 1); err != nil || tag.RowsAffected() != 0 {
 				return errors.New("a queued exec was sent at once")
 			}
@@ -149,14 +149,14 @@ func TestTxQueuedWriteFailingWritesNothing(t *testing.T) {
 	}
 }
 
-// Execs queued by QueueExecs go with the commit; with nothing else to send, the commit is one
-// round trip with them.
-func TestTxQueueExecsGoWithTheCommit(t *testing.T) {
+// From CommitWith on, Execs are queued and go with the commit when no statement carried it;
+// with nothing else to send, the commit is one round trip with them.
+func TestTxQueuedExecsGoWithTheCommit(t *testing.T) {
 	t.Parallel()
 	pool, counter := countedPool(t)
 	ctx := context.Background()
 	err := pgdb.InTxBatch(ctx, pool, func(b *pgx.Batch) { b.Queue(insertItem, 1) }, func(tx *pgdb.Tx) error {
-		tx.QueueExecs()
+		tx.CommitWith(func(string) bool { return false })
 		_, err := tx.Exec(ctx, insertItem, 2)
 		return err
 	})
