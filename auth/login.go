@@ -202,15 +202,20 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 		}
 		return PasswordLogin{EmailCheck: &check}, nil
 	}
+	l := completedLogin{
+		accountID: c.ID, loginID: loginID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
+		keys: clears,
+	}
 	var out PasswordLogin
-	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		out, err = s.completePasswordLogin(ctx, tx, completedLogin{
-			accountID: c.ID, loginID: loginID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
-			keys: clears,
+	if windowOpen {
+		err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			out, err = s.completePasswordLogin(ctx, tx, l)
+			return err
 		})
-		return err
-	})
+	} else {
+		out, err = s.completePlainPasswordLogin(ctx, l)
+	}
 	if err != nil {
 		return PasswordLogin{}, err
 	}
@@ -242,19 +247,13 @@ type completedLogin struct {
 // moment ago). The throttle counts are cleared, the login audited and told (§7). Without a
 // window the writes go in one round trip with the account's lock.
 func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l completedLogin) (PasswordLogin, error) {
-	now := s.now()
-	out := PasswordLogin{AccountID: l.accountID, LoginID: l.loginID, Assurance: AssurancePassword}
-	var until time.Time
-	detail := map[string]any{"method": "password", "email_check": l.emailChecked}
+	p := s.newPasswordLoginWrites(l)
 	// The account first (LockAccount's order), then §2.2 asked again under that lock: a passkey
 	// created since the password was checked shuts the password out unless a window lets it in.
 	// The email check's pass did both already, in this transaction. Without a window the lock
 	// leads the batch of writes below, and a passkey found under it rolls them back.
 	b := &pgx.Batch{}
-	var hasPasskey, suspended bool
-	if !l.emailChecked {
-		b.Queue(lockForPasswordLoginSQL, l.accountID).QueryRow(func(row pgx.Row) error { return row.Scan(&hasPasskey, &suspended) })
-	}
+	p.queueLock(b)
 	if l.windowOpen {
 		// WindowUsed locks the window's row and refuses a window that closed since it was
 		// checked, so a window that ended a moment ago is not honoured. It is recovery's
@@ -265,35 +264,97 @@ func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l comple
 			}
 			b = &pgx.Batch{}
 		}
-		if err := s.windows.WindowUsed(ctx, tx, l.window, now); err != nil {
+		if err := s.windows.WindowUsed(ctx, tx, l.window, p.now); err != nil {
 			return PasswordLogin{}, err
 		}
-		until = l.window.ExpiresAt
-		out.Assurance, out.ViaFallbackWindow = AssurancePasswordFallback, true
-		detail["window_id"] = l.window.ID
-		queueMarkRecovered(b, l.accountID, now)
+		p.until = l.window.ExpiresAt
+		p.out.Assurance, p.out.ViaFallbackWindow = AssurancePasswordFallback, true
+		p.detail["window_id"] = l.window.ID
+		queueMarkRecovered(b, l.accountID, p.now)
 	}
-	detail["assurance"] = string(out.Assurance)
-	out.Token, out.ExpiresAt = s.queueSession(b, l.accountID, out.Assurance, until)
-	b.Queue(clearAttemptsSQL, l.keys)
-	queueAudit(b, AuditEvent{At: now, AccountID: l.accountID, Actor: "customer", Event: "login_succeeded", Detail: detail})
+	s.queuePasswordLoginWrites(b, p)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return PasswordLogin{}, err
 	}
-	if suspended {
+	return s.endPasswordLogin(ctx, tx, p, s.notifyEmail)
+}
+
+// completePlainPasswordLogin is completePasswordLogin for a login through no window and no
+// email check, in a transaction of its own and two round trips: BEGIN with the account's lock
+// and the writes, then the login notice's enqueue with the COMMIT (or the COMMIT alone).
+func (s *Service) completePlainPasswordLogin(ctx context.Context, l completedLogin) (PasswordLogin, error) {
+	var (
+		p   *passwordLoginWrites
+		out PasswordLogin
+	)
+	err := pgdb.InTxBatch(ctx, s.pool, func(b *pgx.Batch) {
+		p = s.newPasswordLoginWrites(l)
+		p.queueLock(b)
+		s.queuePasswordLoginWrites(b, p)
+	}, func(tx *pgdb.Tx) error {
+		var err error
+		out, err = s.endPasswordLogin(ctx, tx, p, s.notifyEmailLast)
+		return err
+	})
+	return out, err
+}
+
+// passwordLoginWrites is a password login on its way to its commit: what its writes return and
+// what its lock read.
+type passwordLoginWrites struct {
+	l      completedLogin
+	now    time.Time
+	out    PasswordLogin
+	until  time.Time // the window's end, through a window
+	detail map[string]any
+	// hasPasskey and suspended are what the account's lock read (queueLock).
+	hasPasskey, suspended bool
+}
+
+func (s *Service) newPasswordLoginWrites(l completedLogin) *passwordLoginWrites {
+	return &passwordLoginWrites{
+		l: l, now: s.now(),
+		out:    PasswordLogin{AccountID: l.accountID, LoginID: l.loginID, Assurance: AssurancePassword},
+		detail: map[string]any{"method": "password", "email_check": l.emailChecked},
+	}
+}
+
+// queueLock queues the account's lock, which asks again whether it has a passkey and is
+// suspended, unless the email check's pass holds it already.
+func (p *passwordLoginWrites) queueLock(b *pgx.Batch) {
+	if !p.l.emailChecked {
+		b.Queue(lockForPasswordLoginSQL, p.l.accountID).QueryRow(func(row pgx.Row) error { return row.Scan(&p.hasPasskey, &p.suspended) })
+	}
+}
+
+// queuePasswordLoginWrites queues the session, the throttle counts' clearing and the audit line.
+func (s *Service) queuePasswordLoginWrites(b *pgx.Batch, p *passwordLoginWrites) {
+	p.detail["assurance"] = string(p.out.Assurance)
+	p.out.Token, p.out.ExpiresAt = s.queueSession(b, p.l.accountID, p.out.Assurance, p.until)
+	b.Queue(clearAttemptsSQL, p.l.keys)
+	queueAudit(b, AuditEvent{At: p.now, AccountID: p.l.accountID, Actor: "customer", Event: "login_succeeded", Detail: p.detail})
+}
+
+// endPasswordLogin refuses a login whose account was suspended, or got a passkey, since its
+// password was checked (read under the lock, before anything commits), and otherwise tells it
+// by email with notice.
+func (s *Service) endPasswordLogin(ctx context.Context, tx pgx.Tx, p *passwordLoginWrites,
+	notice func(context.Context, pgx.Tx, int64, string, string, notify.Event) error) (PasswordLogin, error) {
+	l := p.l
+	if p.suspended {
 		return PasswordLogin{}, s.errAccountSuspended() // suspended since the password was checked
 	}
-	if hasPasskey && !l.windowOpen {
+	if p.hasPasskey && !l.windowOpen {
 		return PasswordLogin{}, s.errPasskeyRequired()
 	}
 	var err error
 	switch {
 	case l.windowOpen:
-		err = s.notifyEmail(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindWindowLogin, At: now, Until: until})
+		err = notice(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindWindowLogin, At: p.now, Until: p.until})
 	case s.loginNotice:
-		err = s.notifyEmail(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindLogin, At: now, Method: "password"})
+		err = notice(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindLogin, At: p.now, Method: "password"})
 	}
-	return out, err
+	return p.out, err
 }
 
 // lockForPasswordLoginSQL locks the account ($1) of a password login and asks whether it has a
