@@ -437,26 +437,12 @@ func TestPasskeyFinishRefusedBySuspensionWhileItWaited(t *testing.T) {
 			acct := e.addAccount(demoAccount)
 			phone := e.registeredPhone(acct, authtest.Config{})
 			browser := e.browser()
-			options, err := phone.BeginLogin(ctx, browser, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertion, err := phone.Get(options)
+			assertion, err := phone.Assert(ctx, browser, "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			pool := e.svc.pool
-			// written counts what a login writes.
-			written := func() (n struct{ Sessions, Succeeded, Used, Jobs int }) {
-				err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions WHERE account_id = $1),
-					(SELECT count(*) FROM audit_log WHERE account_id = $1 AND event = 'login_succeeded'),
-					(SELECT count(*) FROM used_challenges), (SELECT count(*) FROM river_job)`, acct.ID).Scan(&n.Sessions, &n.Succeeded, &n.Used, &n.Jobs)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-			before := written()
+			before := e.loginWrites(acct.ID)
 			suspension, err := pool.Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -481,7 +467,7 @@ func TestPasskeyFinishRefusedBySuspensionWhileItWaited(t *testing.T) {
 			if err := <-finished; !errors.As(err, &ae) || ae.Status != http.StatusForbidden || ae.Code != "account_suspended" {
 				t.Fatalf("finish after a suspension committed meanwhile: %v, want 403 account_suspended", err)
 			}
-			if after := written(); after != before {
+			if after := e.loginWrites(acct.ID); after != before {
 				t.Errorf("the refused login wrote: %+v before, %+v after", before, after)
 			}
 		})

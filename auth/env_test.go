@@ -223,3 +223,23 @@ func (e *testEnv) queuedKinds(accountID int64) []string {
 	e.t.Helper()
 	return notifytest.Kinds(e.t, e.svc.pool, accountID)
 }
+
+// loginWrites is what a passkey login of an account writes: its passkey sessions, its
+// login_succeeded lines, whether its passkey was used, the challenges used up and the jobs
+// enqueued (the login notice).
+type loginWrites struct{ Sessions, Succeeded, PasskeyUsed, UsedChallenges, Jobs int }
+
+func (e *testEnv) loginWrites(accountID int64) loginWrites {
+	e.t.Helper()
+	var n loginWrites
+	err := e.svc.pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM sessions WHERE account_id = $1 AND assurance = 'passkey'),
+		       (SELECT count(*) FROM audit_log WHERE account_id = $1 AND event = 'login_succeeded'),
+		       (SELECT count(*) FROM passkeys WHERE account_id = $1 AND last_used_at IS NOT NULL),
+		       (SELECT count(*) FROM used_challenges), (SELECT count(*) FROM river_job)`, accountID).
+		Scan(&n.Sessions, &n.Succeeded, &n.PasskeyUsed, &n.UsedChallenges, &n.Jobs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}

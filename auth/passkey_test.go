@@ -327,11 +327,7 @@ func TestReplayedAssertionRefused(t *testing.T) {
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
 	phone := e.registeredPhone(acct, authtest.Config{})
-	options, err := phone.BeginLogin(ctx, e.browser(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertion, err := phone.Get(options)
+	assertion, err := phone.Assert(ctx, e.browser(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,11 +381,7 @@ func TestConcurrentFinishesLogInOnce(t *testing.T) {
 	acct := e.addAccount(demoAccount)
 	ctx := context.Background()
 	phone := e.registeredPhone(acct, authtest.Config{})
-	options, err := phone.BeginLogin(ctx, e.browser(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertion, err := phone.Get(options)
+	assertion, err := phone.Assert(ctx, e.browser(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,11 +589,7 @@ func TestExpiredCeremonyRefused(t *testing.T) {
 		if _, err := phone.Register(ctx, e.loggedIn(acct, AssurancePassword)); err != nil {
 			t.Fatal(err)
 		}
-		options, err := phone.BeginLogin(ctx, e.browser(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertion, err := phone.Get(options)
+		assertion, err := phone.Assert(ctx, e.browser(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -843,11 +831,7 @@ func TestLoginIDCeremonyOnlyLogsInThatAccount(t *testing.T) {
 	// A login ID without a passkey, or no account at all, binds the ceremony just the same: it
 	// accepts no passkey, so which IDs have one does not show.
 	for _, id := range []string{"nobody", "hanako-without"} {
-		options, err := hanakoPhone.BeginLogin(ctx, e.browser(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertion, err := hanakoPhone.Get(options)
+		assertion, err := hanakoPhone.Assert(ctx, e.browser(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1096,11 +1080,7 @@ func TestPasskeyLoginRacingItsDeletion(t *testing.T) {
 		if _, err := phone.Login(ctx, deleter, ""); err != nil {
 			t.Fatal(err)
 		}
-		options, err := phone.BeginLogin(ctx, e.browser(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertion, err := phone.Get(options)
+		assertion, err := phone.Assert(ctx, e.browser(), "")
 		if err != nil {
 			t.Fatal(err)
 		}

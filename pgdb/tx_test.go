@@ -44,6 +44,16 @@ func items(t *testing.T, pool *pgxpool.Pool) []int {
 	return ns
 }
 
+// wantWork fails the test unless the counter counted these statements (BEGIN and COMMIT not
+// among them), round trips and commits.
+func wantWork(t *testing.T, counter *pgtest.Counter, statements, roundTrips, commits int64) {
+	t.Helper()
+	got := [3]int64{counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()}
+	if got != [3]int64{statements, roundTrips, commits} {
+		t.Errorf("%d statements, %d round trips, %d commits; want %d, %d and %d", got[0], got[1], got[2], statements, roundTrips, commits)
+	}
+}
+
 // insertItem is a write queued on a batch or a transaction.
 const insertItem = `INSERT INTO item (n) VALUES ($1::int)`
 
@@ -76,10 +86,7 @@ func TestInTxBatchSendsBeginAndWritesWithOtherStatements(t *testing.T) {
 	if before != 0 || !slices.Equal(seen, []int{1, 2}) {
 		t.Errorf("the first batch counted %d rows, the query saw %v; want 0 and the queued [1 2]", before, seen)
 	}
-	statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()
-	if statements != 5 || roundTrips != 3 || commits != 1 {
-		t.Errorf("%d statements, %d round trips, %d commits; want 5, 3 and 1", statements, roundTrips, commits)
-	}
+	wantWork(t, counter, 5, 3, 1)
 	if got := items(t, pool); !slices.Equal(got, []int{1, 2, 3}) {
 		t.Errorf("committed %v, want [1 2 3]", got)
 	}
@@ -163,9 +170,7 @@ func TestTxQueuedExecsGoWithTheCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if statements, roundTrips := counter.Statements.Load(), counter.RoundTrips.Load(); statements != 2 || roundTrips != 2 {
-		t.Errorf("%d statements in %d round trips, want 2 in 2", statements, roundTrips)
-	}
+	wantWork(t, counter, 2, 2, 1)
 	if got := items(t, pool); !slices.Equal(got, []int{1, 2}) {
 		t.Errorf("committed %v, want [1 2]", got)
 	}
@@ -279,10 +284,7 @@ func TestTxCommitWithSendsTheCommitWithTheLastStatement(t *testing.T) {
 		t.Fatal(err)
 	}
 	// BEGIN+1 | 2+count | 3+4+COMMIT | 104 (BEGIN and COMMIT are not counted as statements)
-	statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()
-	if statements != 6 || roundTrips != 4 || commits != 1 {
-		t.Errorf("%d statements, %d round trips, %d commits; want 6, 4 and 1", statements, roundTrips, commits)
-	}
+	wantWork(t, counter, 6, 4, 1)
 	if got := items(t, pool); !slices.Equal(got, []int{1, 2, 3, 4, 104}) {
 		t.Errorf("committed %v, want [1 2 3 4 104]", got)
 	}
@@ -373,9 +375,7 @@ func TestTxCommitWithoutTheStatementCommitsAsUsual(t *testing.T) {
 		t.Fatal(err)
 	}
 	// BEGIN+1 | 2 | 102+COMMIT
-	if statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load(); statements != 3 || roundTrips != 3 || commits != 1 {
-		t.Errorf("%d statements, %d round trips, %d commits; want 3, 3 and 1", statements, roundTrips, commits)
-	}
+	wantWork(t, counter, 3, 3, 1)
 	if got := items(t, pool); !slices.Equal(got, []int{1, 2, 102}) {
 		t.Errorf("committed %v, want [1 2 102]", got)
 	}

@@ -232,15 +232,16 @@ func (p *Phone) Register(ctx context.Context, c *http.Client) (Passkey, error) {
 // Login logs c in with a passkey on the phone: with loginID "" the usernameless
 // (discoverable) way, else for that login ID. The session cookie lands in c's jar.
 func (p *Phone) Login(ctx context.Context, c *http.Client, loginID string) (Login, error) {
-	assertion, err := p.assert(ctx, c, loginID)
+	assertion, err := p.Assert(ctx, c, loginID)
 	if err != nil {
 		return Login{}, err
 	}
 	return p.FinishLogin(ctx, c, assertion)
 }
 
-// assert begins a login and signs its challenge: the assertion a finish sends.
-func (p *Phone) assert(ctx context.Context, c *http.Client, loginID string) (json.RawMessage, error) {
+// Assert begins a login and signs its challenge: the assertion a finish sends, for a test that
+// finishes it itself (twice, late, or while something else happens).
+func (p *Phone) Assert(ctx context.Context, c *http.Client, loginID string) (json.RawMessage, error) {
 	options, err := p.BeginLogin(ctx, c, loginID)
 	if err != nil {
 		return nil, err
@@ -252,7 +253,7 @@ func (p *Phone) assert(ctx context.Context, c *http.Client, loginID string) (jso
 // authorization request authRequest (/login?auth_request=…): the finish tells kagi of it, and
 // the answer says where the browser goes on to.
 func (p *Phone) LoginForAuthorization(ctx context.Context, c *http.Client, loginID, authRequest string) (Login, error) {
-	assertion, err := p.assert(ctx, c, loginID)
+	assertion, err := p.Assert(ctx, c, loginID)
 	if err != nil {
 		return Login{}, err
 	}
