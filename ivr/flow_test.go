@@ -662,6 +662,11 @@ func TestVerifyOutcomes(t *testing.T) {
 	}
 }
 
+// operatorHowTo is how a caller the line cannot help reaches an operator, as the desk's
+// regular hours say it.
+const operatorHowTo = "オペレーターへのお問い合わせは、営業時間内にお電話いただき、メニューで0を押してください。" +
+	"営業時間は、平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです。"
+
 // A locked caller is told how long the lock lasts (§4.4: 24 hours) and how to reach the
 // operator instead: during business hours, with 0 at the menu; outside them also the day and
 // time the desk opens next, which is right on closed days and special days too.
@@ -671,16 +676,14 @@ func TestLockedSaysHowLongAndHowToReachTheOperator(t *testing.T) {
 		t.Fatalf("the lockout lasts %v: promptLocked says 24時間", recovery.DefaultLockout.Lockout)
 	}
 	const locked = "現在、お電話でのお手続きはご利用いただけません。入力の誤りが続いたため、お手続きを24時間停止しております。"
-	const operator = "オペレーターへのお問い合わせは、営業時間内にお電話いただき、メニューで0を押してください。" +
-		"営業時間は、平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです。"
 	for _, tt := range []struct {
 		name string
 		env  Env
 		want string
 	}{
-		{"open", supportOpen, locked + operator + promptGoodbye},
-		{"closed", closedTillXmas, locked + operator + "次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
-		{"closed, next opening unknown", closedUnknown, locked + operator + promptGoodbye},
+		{"open", supportOpen, locked + operatorHowTo + promptGoodbye},
+		{"closed", closedTillXmas, locked + operatorHowTo + "次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
+		{"closed, next opening unknown", closedUnknown, locked + operatorHowTo + promptGoodbye},
 		{"switched off", supportDisabled, locked + promptUnavailable + promptGoodbye},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -707,15 +710,13 @@ func TestLockedSaysHowLongAndHowToReachTheOperator(t *testing.T) {
 func TestSuspendedSaysSoAndNamesTheSupportDesk(t *testing.T) {
 	t.Parallel()
 	const suspended = "お客様の口座は、現在ご利用を停止しているため、お電話でのお手続きはお受けできません。お手続きについては、サポート窓口までお問い合わせください。"
-	const operator = "オペレーターへのお問い合わせは、営業時間内にお電話いただき、メニューで0を押してください。" +
-		"営業時間は、平日は午前8時30分から午後5時まで、土曜日・日曜日は午前9時から午後5時までです。"
 	for _, tt := range []struct {
 		name string
 		env  Env
 		want string
 	}{
-		{"open", supportOpen, suspended + operator + promptGoodbye},
-		{"closed", closedTillXmas, suspended + operator + "次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
+		{"open", supportOpen, suspended + operatorHowTo + promptGoodbye},
+		{"closed", closedTillXmas, suspended + operatorHowTo + "次の受付開始は、12月26日の午前9時です。" + promptGoodbye},
 		{"switched off", supportDisabled, suspended + promptUnavailable + promptGoodbye},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

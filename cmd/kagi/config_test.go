@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -237,11 +238,21 @@ func TestSettingsThatMustBeSpelledOut(t *testing.T) {
 // setting at every start.
 func TestServeWarnsOfAVoiceLineWithoutSecondChannel(t *testing.T) {
 	t.Parallel()
+	logs := startLogs(t, map[string]string{"KAGI_IVR_SECOND_FACTOR": "none"})
+	if !warned(logs, "KAGI_IVR_SECOND_FACTOR=none") {
+		t.Fatalf("no warning naming KAGI_IVR_SECOND_FACTOR=none in the start's logs:\n%s", logs)
+	}
+}
+
+// startLogs starts kagi serve in production mode with the settings changed, stops it once it
+// serves, and returns what it logged.
+func startLogs(t *testing.T, settings map[string]string) string {
+	t.Helper()
 	listen := freeAddr(t)
 	env := changed(prodEnv(servingURL(t, pgtest.URL(t, schema...))), map[string]string{
-		"KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "none",
-		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+		"KAGI_LISTEN": listen, "KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
 	})
+	env = changed(env, settings)
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	var logs bytes.Buffer
@@ -251,15 +262,17 @@ func TestServeWarnsOfAVoiceLineWithoutSecondChannel(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	var warned bool
-	for _, line := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "KAGI_IVR_SECOND_FACTOR=none") {
-			warned = true
+	return logs.String()
+}
+
+// warned reports whether logs hold a warning line with every one of words.
+func warned(logs string, words ...string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"level":"WARN"`) && !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(line, w) }) {
+			return true
 		}
 	}
-	if !warned {
-		t.Fatalf("no warning naming KAGI_IVR_SECOND_FACTOR=none in the start's logs:\n%s", logs.String())
-	}
+	return false
 }
 
 // kagi serve names every setting it must be told, in one refusal on one line.
@@ -328,30 +341,13 @@ func TestServiceKeyNames(t *testing.T) {
 // A bare key is served — with a warning at every start that its calls are audited by position.
 func TestServeWarnsOfBareServiceKeys(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	env := changed(prodEnv(servingURL(t, pgtest.URL(t, schema...))), map[string]string{
-		"KAGI_LISTEN": listen, "KAGI_IVR_SECOND_FACTOR": "none", "KAGI_API_KEYS": "weblogin:service-key-0123456789,bare-key-0123456789",
-		"KAGI_SMTP_URL": "smtp://127.0.0.1:1", "KAGI_MAIL_FROM": "no-reply@kagi-sec.example.jp",
+	logs := startLogs(t, map[string]string{
+		"KAGI_IVR_SECOND_FACTOR": "none", "KAGI_API_KEYS": "weblogin:service-key-0123456789,bare-key-0123456789",
 	})
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	var logs bytes.Buffer
-	go func() { served <- run(ctx, []string{"serve"}, envOf(env), io.Discard, &logs) }()
-	waitServing(t, "http://"+listen, served)
-	stop()
-	if err := <-served; err != nil {
-		t.Fatalf("serve: %v", err)
+	if !warned(logs, "KAGI_API_KEYS", "name:key") {
+		t.Fatalf("no warning of the bare key in the start's logs:\n%s", logs)
 	}
-	var warned bool
-	for _, line := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "KAGI_API_KEYS") && strings.Contains(line, "name:key") {
-			warned = true
-		}
-		if strings.Contains(line, "0123456789") {
-			t.Errorf("a key in the logs: %s", line)
-		}
-	}
-	if !warned {
-		t.Fatalf("no warning of the bare key in the start's logs:\n%s", logs.String())
+	if strings.Contains(logs, "0123456789") {
+		t.Errorf("a key in the logs:\n%s", logs)
 	}
 }
