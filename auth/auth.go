@@ -151,6 +151,8 @@ type Service struct {
 	deviceKey []byte
 	// checkKey keys the email check's answer hashes (checkKeyFrom).
 	checkKey []byte
+	// decoys are the hashes unknown login IDs are verified against (decoy.go).
+	decoys   decoys
 	windows  FallbackWindows
 	webauthn *webauthn.WebAuthn
 	// sealer seals the passkey logins' challenges (sealed.go), under the PIN key's derivation
@@ -191,6 +193,7 @@ func New(cfg Config) (*Service, error) {
 		pinKey:    cfg.PINKey,
 		deviceKey: deviceKeyFrom(cfg.PINKey),
 		checkKey:  checkKeyFrom(cfg.PINKey),
+		decoys:    decoys{key: decoyKeyFrom(cfg.PINKey)},
 		windows:   cfg.Windows,
 		platforms: cfg.CreatePlatforms,
 		secure:    cfg.SecureCookies,

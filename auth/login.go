@@ -90,6 +90,8 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 		found   bool
 		refused error
 	)
+	// What an unknown login ID's hash would be, asked for every login alike (decoy.go).
+	decoy := s.decoyFor(ctx, loginID)
 	b := &pgx.Batch{}
 	s.queueCheckClient(ctx, b, limitPasswordLogin, &refused)
 	if LoginIDLookupable(loginID) {
@@ -148,7 +150,11 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 		return PasswordLogin{}, s.countFailure(ctx, errRateLimited)
 	}
 
-	match, err := s.passwords.Verify(ctx, password, c.PasswordHash)
+	stored := c.PasswordHash
+	if !found {
+		stored = decoy
+	}
+	match, err := s.passwords.Verify(ctx, password, stored)
 	if errors.Is(err, ErrBusy) {
 		s.log.WarnContext(ctx, "password login refused: hashing busy")
 		return PasswordLogin{}, errBusy

@@ -35,6 +35,8 @@ type PasswordHasher struct {
 	queue     chan struct{}
 	dummy     string
 	maxWaited time.Duration
+	// verifying, set by tests alone, is told the kind of each stored hash Verify verifies.
+	verifying func(kind string)
 }
 
 // ErrBusy is a hash refused because too many are running and waiting: the caller answers
@@ -134,7 +136,8 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 // Verify reports whether password matches the stored hash: kagi's Argon2id, or a hash of a kind
 // a brokerage's old system handed over at import (§12.1). An empty stored hash verifies against
 // a dummy, so an unknown login ID costs the same time as a wrong password of an account with
-// kagi's own hash. Every kind runs on the hasher's bounded slots.
+// kagi's own hash; a password login gives an unknown login ID a decoy of the accounts' own kinds
+// instead (decoy.go). Every kind runs on the hasher's bounded slots.
 func (h *PasswordHasher) Verify(ctx context.Context, password, stored string) (bool, error) {
 	if stored == "" {
 		stored = h.dummy
@@ -147,6 +150,9 @@ func (h *PasswordHasher) Verify(ctx context.Context, password, stored string) (b
 		return false, err
 	}
 	defer h.release()
+	if h.verifying != nil {
+		h.verifying(sh.kind)
+	}
 	return sh.matches([]byte(password)) && stored != h.dummy, nil
 }
 
