@@ -151,8 +151,6 @@ type Service struct {
 	deviceKey []byte
 	// checkKey keys the email check's answer hashes (checkKeyFrom).
 	checkKey []byte
-	// decoys are the hashes unknown login IDs are verified against (decoy.go).
-	decoys   decoys
 	windows  FallbackWindows
 	webauthn *webauthn.WebAuthn
 	// sealer seals the passkey logins' challenges (sealed.go), under the PIN key's derivation
@@ -172,6 +170,10 @@ type Service struct {
 	authz                   Authorizations
 	ends                    SessionEnds
 	serviceKeys             *web.ServiceKeys
+
+	// passwordDecoys and pinDecoys are the hashes unknown login IDs and account numbers are
+	// checked against (decoy.go).
+	passwordDecoys, pinDecoys *decoyMix
 }
 
 // New checks cfg and builds the service.
@@ -193,7 +195,6 @@ func New(cfg Config) (*Service, error) {
 		pinKey:    cfg.PINKey,
 		deviceKey: deviceKeyFrom(cfg.PINKey),
 		checkKey:  checkKeyFrom(cfg.PINKey),
-		decoys:    decoys{key: decoyKeyFrom(cfg.PINKey)},
 		windows:   cfg.Windows,
 		platforms: cfg.CreatePlatforms,
 		secure:    cfg.SecureCookies,
@@ -210,6 +211,9 @@ func New(cfg Config) (*Service, error) {
 		authz:       cfg.Authorizations,
 		ends:        cfg.SessionEnds,
 		serviceKeys: cfg.ServiceKeys,
+
+		passwordDecoys: newDecoyMix(cfg.PINKey, "kagi password decoy v1", passwordMixSQL),
+		pinDecoys:      newDecoyMix(cfg.PINKey, "kagi PIN decoy v1", pinMixSQL),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

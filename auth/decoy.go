@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -22,87 +23,73 @@ import (
 // passkey_required, right password or wrong, and is told apart by that anyway). Which kind is
 // drawn from the login ID under a keyed hash, in the proportions the accounts have: the same
 // unknown login ID always costs the same, on every replica, as an account's does, and unknown
-// login IDs as a whole cost what the accounts cost.
+// login IDs as a whole cost what the accounts cost. The voice line's PINs are the same: an
+// imported PIN hash takes its kind's time where kagi's keyed hash takes microseconds, so an
+// account number no account has is checked against a decoy of the accounts' PIN hashes.
 
-// decoyRefresh is how old the accounts' mix of hashes may get before it is read again. Read,
-// it is one scan of the accounts without a passkey; it drifts slowly (an imported hash is
-// replaced at the account's first login).
+// decoyRefresh is how often a replica reads the mixes of hashes again (KeepDecoysFresh). Read,
+// each is one scan of the accounts; they drift slowly (an imported hash is replaced at the
+// account's first login or verified call).
 const decoyRefresh = 10 * time.Minute
 
-// decoyMixSQL counts the accounts without a passkey by the shape of their password hash — the
-// kind and cost, and the length of salt and hash, which is what a hash's verification costs —
+// hashShapeSQL is a stored hash's shape: its kind and cost, and with its length the lengths of
+// its salt and hash — what verifying it costs.
+const hashShapeSQL = `CASE WHEN h LIKE '$2%' THEN left(h, 7) ELSE regexp_replace(h, '\$[^$]*\$[^$]*$', '') END, length(h)`
+
+// passwordMixSQL counts the accounts without a passkey by the shape of their password hash,
 // with one hash of each shape to copy it from.
-const decoyMixSQL = `
-	SELECT count(*) AS n, min(a.password_hash) AS sample
-	FROM accounts a
+var passwordMixSQL = `
+	SELECT count(*) AS n, min(h) AS sample
+	FROM accounts a CROSS JOIN LATERAL (SELECT a.password_hash AS h) x
 	WHERE NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
-	GROUP BY CASE WHEN a.password_hash LIKE '$2%' THEN left(a.password_hash, 7)
-	              ELSE regexp_replace(a.password_hash, '\$[^$]*\$[^$]*$', '') END,
-	         length(a.password_hash)
+	GROUP BY ` + hashShapeSQL + `
 	ORDER BY 2`
 
-// decoys is the mix of hashes unknown login IDs are verified against.
-type decoys struct {
-	key []byte // keys the draw (decoyKeyFrom)
+// pinMixSQL counts every account by the shape of its imported PIN hash, those with kagi's own
+// keyed hash (no imported one) as a shape of their own, the first.
+var pinMixSQL = `
+	SELECT count(*) AS n, min(h) AS sample
+	FROM accounts a CROSS JOIN LATERAL (SELECT a.pin_legacy_hash AS h) x
+	GROUP BY ` + hashShapeSQL + `
+	ORDER BY 2 NULLS FIRST`
 
-	mu         sync.Mutex
-	loadedAt   time.Time // zero: never loaded
-	refreshing bool
-	hashes     []decoyHash
-	total      int64
+// decoyMix is a mix of stored hashes, by shape, that unknown login IDs or account numbers are
+// checked against.
+type decoyMix struct {
+	sql string // passwordMixSQL or pinMixSQL
+	key []byte // keys the draw (newDecoyMix)
+
+	mu     sync.Mutex
+	hashes []decoyHash
+	total  int64
 }
 
-// decoyHash is a decoy of one shape and how many accounts have that shape.
+// decoyHash is a decoy of one shape — "" for kagi's own (its dummy hash, its keyed PIN hash) —
+// and how many accounts have that shape.
 type decoyHash struct {
 	hash string
 	n    int64
 }
 
-// decoyKeyFrom derives the key of the decoys' draw from the server secret (the PIN key), so
-// every replica draws alike.
-func decoyKeyFrom(secret []byte) []byte {
+// newDecoyMix is the mix sql reads, drawn under a key derived from the server secret (the PIN
+// key) and label, so every replica draws alike. It is empty until RefreshDecoys reads it.
+func newDecoyMix(secret []byte, label, sql string) *decoyMix {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("kagi password decoy v1"))
-	return m.Sum(nil)
+	m.Write([]byte(label))
+	return &decoyMix{sql: sql, key: m.Sum(nil)}
 }
 
-// decoyFor is the stored hash an unknown login ID is verified against: "" (the hasher's own
-// dummy) while no account has a password, else a decoy drawn for loginID from the mix. Every
-// password login asks, known login ID or not, so that reading the mix costs them alike: the
-// first call reads it (the calls beside it wait), and the first to find it older than
-// decoyRefresh reads it again (the others draw from the mix they have meanwhile). A mix that
-// cannot be read leaves the one before, and is tried again after decoyRefresh.
-func (s *Service) decoyFor(ctx context.Context, loginID string) string {
-	d := &s.decoys
+// draw is the stored hash an unknown id (a login ID, an account number) is checked against: a
+// decoy picked by a keyed hash of id, each shape with the share of the accounts it has; ""
+// (kagi's own) while the mix is empty.
+func (d *decoyMix) draw(id string) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if first := d.loadedAt.IsZero(); first || !d.refreshing && s.now().Sub(d.loadedAt) >= decoyRefresh {
-		d.refreshing = true
-		if !first {
-			d.mu.Unlock()
-		}
-		hashes, total, err := s.readDecoys(ctx)
-		if !first {
-			d.mu.Lock()
-		}
-		if err != nil {
-			s.log.WarnContext(ctx, "password decoys not read; unknown login IDs keep the last mix", "err", err)
-		} else {
-			d.hashes, d.total = hashes, total
-		}
-		d.loadedAt, d.refreshing = s.now(), false
-	}
-	return d.draw(loginID)
-}
-
-// draw picks loginID's decoy from the mix, each shape with the share of the accounts it has;
-// d.mu is held.
-func (d *decoys) draw(loginID string) string {
 	if d.total == 0 {
 		return ""
 	}
 	m := hmac.New(sha256.New, d.key)
-	m.Write([]byte(loginID))
+	m.Write([]byte(id))
 	x := binary.BigEndian.Uint64(m.Sum(nil)) % uint64(d.total)
 	for _, h := range d.hashes {
 		if x < uint64(h.n) {
@@ -113,9 +100,50 @@ func (d *decoys) draw(loginID string) string {
 	return "" // unreachable: total is the sum of the n
 }
 
-// readDecoys reads the accounts' mix of hashes and makes a decoy of each shape.
-func (s *Service) readDecoys(ctx context.Context) ([]decoyHash, int64, error) {
-	rows, err := s.pool.Query(ctx, decoyMixSQL)
+// RefreshDecoys reads the accounts' mixes of password and PIN hashes, and makes a decoy of each
+// shape. A mix that cannot be read keeps the one before.
+func (s *Service) RefreshDecoys(ctx context.Context) error {
+	for _, d := range []*decoyMix{s.passwordDecoys, s.pinDecoys} {
+		hashes, total, err := s.readDecoys(ctx, d.sql)
+		if err != nil {
+			return fmt.Errorf("auth: read the accounts' hashes for the decoys: %w", err)
+		}
+		d.mu.Lock()
+		d.hashes, d.total = hashes, total
+		d.mu.Unlock()
+	}
+	return nil
+}
+
+// KeepDecoysFresh reads the mixes now (RefreshDecoys), before the first login needs them, and
+// then every decoyRefresh until stop is called.
+func (s *Service) KeepDecoysFresh(ctx context.Context) (stop func(), err error) {
+	if err := s.RefreshDecoys(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(decoyRefresh)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := s.RefreshDecoys(ctx); err != nil && ctx.Err() == nil {
+					s.log.WarnContext(ctx, "password and PIN decoys not read again; the last mix stays", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// readDecoys reads a mix of hashes (sql) and makes a decoy of each shape.
+func (s *Service) readDecoys(ctx context.Context, sql string) ([]decoyHash, int64, error) {
+	rows, err := s.pool.Query(ctx, sql)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -123,12 +151,15 @@ func (s *Service) readDecoys(ctx context.Context) ([]decoyHash, int64, error) {
 		hashes []decoyHash
 		total  int64
 		n      int64
-		sample string
+		sample *string
 	)
 	_, err = pgx.ForEachRow(rows, []any{&n, &sample}, func() error {
-		decoy, err := decoyOf(sample)
-		if err != nil {
-			return nil // a hash kagi cannot verify (none is stored so): no account to mimic
+		decoy := ""
+		if sample != nil {
+			var err error
+			if decoy, err = decoyOf(*sample); err != nil {
+				return nil // a hash kagi cannot verify (none is stored so): no account to mimic
+			}
 		}
 		hashes = append(hashes, decoyHash{hash: decoy, n: n})
 		total += n

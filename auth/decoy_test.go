@@ -64,7 +64,10 @@ func TestUnknownLoginIDsDrawTheAccountsKinds(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	ctx := context.Background()
-	if d := e.svc.decoyFor(ctx, "nobody"); d != "" {
+	if err := e.svc.RefreshDecoys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.svc.passwordDecoys.draw("nobody"); d != "" {
 		t.Fatalf("no account yet: decoy %q, want kagi's own dummy", d)
 	}
 	hashes := legacyHashes(t, "correct horse battery")
@@ -89,11 +92,12 @@ func TestUnknownLoginIDsDrawTheAccountsKinds(t *testing.T) {
 		FROM accounts WHERE account_number LIKE '4%'`); err != nil {
 		t.Fatal(err)
 	}
-	// The mix read at the first call stays until decoyRefresh has passed.
-	if d := e.svc.decoyFor(ctx, "nobody"); d != "" {
-		t.Fatalf("before decoyRefresh passed: decoy %q, want the mix read first", d)
+	if d := e.svc.passwordDecoys.draw("nobody"); d != "" {
+		t.Fatalf("before the mix is read: decoy %q, want kagi's own dummy", d)
 	}
-	e.clock.Advance(decoyRefresh)
+	if err := e.svc.RefreshDecoys(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	stored := map[string]bool{}
 	for _, h := range hashes {
@@ -103,12 +107,12 @@ func TestUnknownLoginIDsDrawTheAccountsKinds(t *testing.T) {
 	const draws = 3000
 	for i := range draws {
 		id := fmt.Sprintf("unknown-%d", i)
-		d := e.svc.decoyFor(ctx, id)
+		d := e.svc.passwordDecoys.draw(id)
 		sh, err := parseStoredHash(d)
 		if err != nil || stored[d] {
 			t.Fatalf("%s: decoy %q: %v", id, d, err)
 		}
-		if again := e.svc.decoyFor(ctx, id); again != d {
+		if again := e.svc.passwordDecoys.draw(id); again != d {
 			t.Fatalf("%s drew %q, then %q", id, d, again)
 		}
 		kinds[sh.kind]++
@@ -144,7 +148,9 @@ func TestUnknownLoginIDVerifiedAgainstTheAccountsKind(t *testing.T) {
 	if run := runImport(t, e.svc, text, ImportOptions{}); run.err != nil || run.counts.Created != 1 {
 		t.Fatalf("import: %+v %v %v", run.counts, run.err, run.failures)
 	}
-	e.clock.Advance(decoyRefresh)
+	if err := e.svc.RefreshDecoys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	for _, login := range []struct{ id, password string }{{"nobody", "a password"}, {"hanako", "a wrong password"}} {
 		status, body := e.passwordLogin(e.browser(), login.id, login.password)
 		if status != http.StatusUnauthorized || body["error"] != "invalid_credentials" {
@@ -153,5 +159,58 @@ func TestUnknownLoginIDVerifiedAgainstTheAccountsKind(t *testing.T) {
 		if k := verified(); len(k) != 1 || k[0] != HashBcrypt {
 			t.Errorf("%s: verified %v, want bcrypt as the only account has", login.id, k)
 		}
+	}
+}
+
+// On the voice line, an account number no account has is checked against a decoy of the
+// accounts' PIN hashes, in their proportions: an imported hash of its kind's cost, or kagi's
+// own keyed hash; it never matches, not even with the PIN its decoy copied.
+func TestUnknownAccountNumberCheckedLikeTheAccountsPINs(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	if err := e.svc.RefreshDecoys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if va, found, err := e.svc.VoiceAccountByNumber(ctx, e.svc.pool, "999999"); err != nil || found || va.pinLegacy != nil {
+		t.Fatalf("no account: %v %v, decoy %v", found, err, va.pinLegacy)
+	}
+	const pin = "1234"
+	legacyPIN := legacyHashes(t, pin)["bcrypt $2a$"]
+	var lines []string
+	for i := range 20 {
+		p := plain(pin)
+		if i%2 == 0 {
+			p = hashed(legacyPIN)
+		}
+		lines = append(lines, importedLine(t, fmt.Sprint(100000+i), fmt.Sprint("user", i), plain("a password"), p, "+819011112222"))
+	}
+	if run := runImport(t, e.svc, strings.Join(lines, "\n"), ImportOptions{}); run.err != nil || run.counts.Created != 20 {
+		t.Fatalf("import: %+v %v %v", run.counts, run.err, run.failures)
+	}
+	if err := e.svc.RefreshDecoys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const draws = 400
+	legacy := 0
+	for i := range draws {
+		number := fmt.Sprint(500000 + i)
+		va, found, err := e.svc.VoiceAccountByNumber(ctx, e.svc.pool, number)
+		if err != nil || found {
+			t.Fatalf("%s: %v %v", number, found, err)
+		}
+		if e.svc.CallerMatches(va, "+819011112222", pin) {
+			t.Fatalf("%s, no account's, matches", number)
+		}
+		if va.pinLegacy == nil {
+			continue
+		}
+		legacy++
+		if sh, err := parseStoredHash(*va.pinLegacy); err != nil || sh.kind != HashBcrypt || *va.pinLegacy == legacyPIN {
+			t.Fatalf("%s: decoy %q %v", number, *va.pinLegacy, err)
+		}
+	}
+	if share := float64(legacy) / draws; share < 0.38 || share > 0.62 {
+		t.Errorf("an imported PIN hash's decoy for %.2f of unknown account numbers, want half", share)
 	}
 }

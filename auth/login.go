@@ -90,8 +90,6 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 		found   bool
 		refused error
 	)
-	// What an unknown login ID's hash would be, asked for every login alike (decoy.go).
-	decoy := s.decoyFor(ctx, loginID)
 	b := &pgx.Batch{}
 	s.queueCheckClient(ctx, b, limitPasswordLogin, &refused)
 	if LoginIDLookupable(loginID) {
@@ -152,7 +150,7 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 
 	stored := c.PasswordHash
 	if !found {
-		stored = decoy
+		stored = s.passwordDecoys.draw(loginID) // decoy.go
 	}
 	match, err := s.passwords.Verify(ctx, password, stored)
 	if errors.Is(err, ErrBusy) {

@@ -38,7 +38,11 @@ func (s *Service) VoiceAccountByNumber(ctx context.Context, q pgdb.Querier, numb
 		       COALESCE((SELECT array_agg(ph.phone) FROM account_phones ph WHERE ph.account_id = a.id), '{}')
 		FROM accounts a WHERE a.account_number = $1`, number).Scan(&va.ID, &va.pinHash, &va.pinLegacy, &va.HasPasskey, &va.Suspended, &va.phones)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return VoiceAccount{AccountNumber: number}, false, nil
+		va = VoiceAccount{AccountNumber: number}
+		if decoy := s.pinDecoys.draw(number); decoy != "" { // decoy.go
+			va.pinLegacy = &decoy
+		}
+		return va, false, nil
 	}
 	return va, err == nil, err
 }
@@ -66,7 +70,8 @@ func (s *Service) VoiceCodeHash(callSid, code string) []byte {
 
 // CallerMatches reports whether the caller's number is one of the account's registered phones
 // and the PIN matches. Both checks always run, so the time taken does not tell which failed;
-// an account that was not found (zero VoiceAccount) never matches but costs the same.
+// an account that was not found (VoiceAccountByNumber's, with its decoy PIN hash) never matches
+// but costs what an account's check does.
 func (s *Service) CallerMatches(va VoiceAccount, from, pin string) bool {
 	phoneOK := false
 	for _, p := range va.phones {

@@ -392,6 +392,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer stopExpiry()
+	// The hashes unknown login IDs and account numbers are checked against, read before the
+	// first request and every few minutes after.
+	stopDecoys, err := a.auth.KeepDecoysFresh(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer stopDecoys()
 
 	ready := &readiness{pool: a.pool}
 	handler, err := a.handler(ready)
