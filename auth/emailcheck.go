@@ -112,6 +112,14 @@ type pendingLogin struct {
 	loginKey, attemptKey []byte
 }
 
+// startEmailCheckSQL stores an account's pending check, replacing one it had.
+const startEmailCheckSQL = `
+	INSERT INTO email_checks AS c (id_hash, account_id, answer_hash, choices, via_window, login_key, attempt_key, created_at, expires_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	ON CONFLICT (account_id) DO UPDATE SET
+	    id_hash = EXCLUDED.id_hash, answer_hash = EXCLUDED.answer_hash, choices = EXCLUDED.choices, via_window = EXCLUDED.via_window,
+	    login_key = EXCLUDED.login_key, attempt_key = EXCLUDED.attempt_key, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`
+
 // startEmailCheck stores the account's pending check, replacing any earlier one, and mails its
 // emoji, in one transaction. The right password that started it is not a failure: the attempt
 // reserved for it on the login ID's throttle is given back.
@@ -121,26 +129,16 @@ func (s *Service) startEmailCheck(ctx context.Context, p pendingLogin) (EmailChe
 	idHash := TokenHash(id)
 	choices, answer := drawEmoji()
 	expires := now.Add(emailCheckTTL)
-	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
-			INSERT INTO email_checks AS c (id_hash, account_id, answer_hash, choices, via_window, login_key, attempt_key, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (account_id) DO UPDATE SET
-			    id_hash = EXCLUDED.id_hash, answer_hash = EXCLUDED.answer_hash, choices = EXCLUDED.choices, via_window = EXCLUDED.via_window,
-			    login_key = EXCLUDED.login_key, attempt_key = EXCLUDED.attempt_key, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
+	// Two round trips: BEGIN with the check, the attempt's refund and the audit line; then the
+	// code's email, with the COMMIT.
+	err := pgdb.InTxBatch(ctx, s.pool, func(b *pgx.Batch) {
+		b.Queue(startEmailCheckSQL,
 			idHash, p.accountID, s.answerHash(idHash, answer), choices, p.viaWindow, p.loginKey, p.attemptKey, now, expires)
-		if err != nil {
-			return err
-		}
-		if err := refundAttempt(ctx, tx, p.attemptKey); err != nil {
-			return err
-		}
-		err = s.notifyEmail(ctx, tx, p.accountID, p.email, p.name, notify.Event{Kind: notify.KindEmailCheck, At: now, Emoji: answer, Until: expires})
-		if err != nil {
-			return err
-		}
-		return Audit(ctx, tx, AuditEvent{At: now, AccountID: p.accountID, Actor: "customer", Event: "email_check_started",
+		b.Queue(refundAttemptSQL, p.attemptKey)
+		queueAudit(b, AuditEvent{At: now, AccountID: p.accountID, Actor: "customer", Event: "email_check_started",
 			Detail: map[string]any{"via_window": p.viaWindow, "expires_at": expires}})
+	}, func(tx *pgdb.Tx) error {
+		return s.notifyEmailLast(ctx, tx, p.accountID, p.email, p.name, notify.Event{Kind: notify.KindEmailCheck, At: now, Emoji: answer, Until: expires})
 	})
 	if err != nil {
 		return EmailCheck{}, err

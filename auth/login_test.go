@@ -537,3 +537,32 @@ func TestPasswordLoginDatabaseWork(t *testing.T) {
 		t.Errorf("a wrong password sent %+v, a login ID no account has %+v", wrong, unknown)
 	}
 }
+
+// TestEmailCheckStartDatabaseWork counts what the right password sends PostgreSQL when the
+// email check (§2.12) follows: the batch of the address's limit and the account, the attempt
+// counted, then the check's transaction in two round trips — BEGIN with the check, the
+// attempt's refund and the audit line; the emoji's email with the COMMIT. It fails when they
+// grow (the wake-up of river's workers, after the commit, is given room).
+func TestEmailCheckStartDatabaseWork(t *testing.T) {
+	t.Parallel()
+	svc, counter := countedService(t, func(c *Config) { c.ClientLimits, c.EmailCheck = DefaultClientLimits, true })
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	e := newTestEnvWithHandler(t, svc, web.WithClientAddr(nil, mux))
+	e.addAccount(demoAccount)
+	for i := range 2 { // the second is counted: river asks the server's version at its first enqueue
+		counter.Reset()
+		status, body := e.passwordLogin(e.browser(), demoAccount.LoginID, demoAccount.Password)
+		if status != http.StatusOK || body["email_check"] == nil {
+			t.Fatalf("login: %d %v, want the email check", status, body)
+		}
+		statements, roundTrips, commits := counter.Statements.Load(), counter.RoundTrips.Load(), counter.Commits.Load()
+		t.Logf("login %d: %d statements, %d round trips, %d commits", i, statements, roundTrips, commits)
+		if i == 1 && (statements > 8 || roundTrips > 5 || commits > 1) {
+			t.Errorf("the email check's start: %d statements, %d round trips, %d commits; want at most 8, 5 and 1", statements, roundTrips, commits)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM email_checks`); n != 1 {
+		t.Errorf("%d pending checks, want the last one", n)
+	}
+}

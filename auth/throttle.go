@@ -94,9 +94,12 @@ func (s *Service) reserveAttempt(ctx context.Context, q pgdb.Querier, key []byte
 // refundAttempt gives back an attempt reserved under key that was no failure: the right
 // password that starts an email check (§2.12). A lockout that began meanwhile stays.
 func refundAttempt(ctx context.Context, q pgdb.Querier, key []byte) error {
-	_, err := q.Exec(ctx, `UPDATE login_throttle SET failures = failures - 1 WHERE login_key = $1 AND failures > 0 AND locked_until IS NULL`, key)
+	_, err := q.Exec(ctx, refundAttemptSQL, key)
 	return err
 }
+
+// refundAttemptSQL is refundAttempt's statement, for a batch.
+const refundAttemptSQL = `UPDATE login_throttle SET failures = failures - 1 WHERE login_key = $1 AND failures > 0 AND locked_until IS NULL`
 
 // clearAttemptsSQL forgets the failures counted under the keys $1 after a successful login.
 const clearAttemptsSQL = `DELETE FROM login_throttle WHERE login_key = ANY($1)`
