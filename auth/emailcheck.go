@@ -192,10 +192,16 @@ func (s *Service) finishEmailCheckRequest(ctx context.Context, id, choice string
 	if !validCheckID(id) {
 		return PasswordLogin{}, errCheckExpired
 	}
-	var out PasswordLogin
-	err := pgdb.InTxKeeping(ctx, s.pool, func(tx pgx.Tx) error {
+	var (
+		out  PasswordLogin
+		pick checkPick
+	)
+	err := pgdb.InTxBatchKeeping(ctx, s.pool, func(b *pgx.Batch) {
+		pick = checkPick{idHash: TokenHash(id), now: s.now()}
+		pick.queue(b)
+	}, func(tx *pgdb.Tx) error {
 		var err error
-		out, err = s.finishEmailCheck(ctx, tx, TokenHash(id), choice)
+		out, err = s.finishEmailCheck(ctx, tx, pick, choice)
 		return err
 	})
 	if err == nil {
@@ -204,39 +210,48 @@ func (s *Service) finishEmailCheckRequest(ctx context.Context, id, choice string
 	return out, err
 }
 
-// finishEmailCheck is FinishEmailCheck's transaction. The account is locked first, as in every
-// transaction that changes its sessions, then the check.
-func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte, choice string) (PasswordLogin, error) {
-	now := s.now()
-	// LockAccount's lock, taken through the check in one statement.
-	var accountID int64
-	err := tx.QueryRow(ctx, `
+// checkPick is a pick of a check: what the first batch of its transaction read.
+type checkPick struct {
+	idHash []byte
+	now    time.Time
+	// locked is whether the check's account was found, and locked; taken, whether the check
+	// was still there to take out, with c its row.
+	locked, taken bool
+	c             storedCheck
+}
+
+// queue queues the pick's first statements, with the transaction's BEGIN: the account's lock
+// (LockAccount's, taken through the check, the first as in every transaction that changes its
+// sessions), then the check taken out whatever the pick — one pick per check.
+func (p *checkPick) queue(b *pgx.Batch) {
+	b.Queue(`
 		SELECT a.id FROM accounts a JOIN email_checks c ON c.account_id = a.id
-		WHERE c.id_hash = $1 FOR NO KEY UPDATE OF a`, idHash).Scan(&accountID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return PasswordLogin{}, pgdb.Keep(errCheckExpired)
-	}
-	if err != nil {
-		return PasswordLogin{}, err
-	}
-	// The check is taken out whatever the pick: one pick per check.
-	rows, err := tx.Query(ctx, `
+		WHERE c.id_hash = $1 FOR NO KEY UPDATE OF a`, p.idHash).QueryRow(func(row pgx.Row) error {
+		var id int64
+		err := row.Scan(&id)
+		p.locked = err == nil
+		return ignoreNoRows(err)
+	})
+	b.Queue(`
 		WITH c AS (DELETE FROM email_checks WHERE id_hash = $1 RETURNING *)
 		SELECT c.account_id, c.answer_hash, c.via_window, c.login_key, c.attempt_key, c.expires_at,
 		       a.login_id, a.name, a.email, EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id) AS has_passkey,
 		       CASE WHEN a.password_paused_until > $2 THEN a.password_paused_until END AS password_paused_until,
 		       EXISTS (SELECT 1 FROM login_throttle t WHERE t.login_key IN (c.login_key, c.attempt_key) AND t.locked_until > $2) AS throttled,
 		       a.suspended_at IS NOT NULL AS suspended
-		FROM c JOIN accounts a ON a.id = c.account_id`, idHash, now)
-	if err != nil {
-		return PasswordLogin{}, err
-	}
-	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[storedCheck])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return PasswordLogin{}, pgdb.Keep(errCheckExpired) // passed or replaced a moment ago
-	}
-	if err != nil {
-		return PasswordLogin{}, err
+		FROM c JOIN accounts a ON a.id = c.account_id`, p.idHash, p.now).Query(func(rows pgx.Rows) error {
+		var err error
+		p.c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[storedCheck])
+		p.taken = err == nil
+		return ignoreNoRows(err)
+	})
+}
+
+// finishEmailCheck is FinishEmailCheck's transaction past its first batch (checkPick).
+func (s *Service) finishEmailCheck(ctx context.Context, tx *pgdb.Tx, pick checkPick, choice string) (PasswordLogin, error) {
+	now, idHash, c := pick.now, pick.idHash, pick.c
+	if !pick.locked || !pick.taken {
+		return PasswordLogin{}, pgdb.Keep(errCheckExpired) // unknown, or passed or replaced a moment ago
 	}
 	refuse := func(event string, detail map[string]any, refusal error) (PasswordLogin, error) {
 		if err := Audit(ctx, tx, AuditEvent{At: now, AccountID: c.AccountID, Actor: "customer", Event: event, Detail: detail}); err != nil {
@@ -269,6 +284,7 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 	)
 	if c.HasPasskey {
 		if c.ViaWindow {
+			var err error
 			if win, windowOpen, err = s.windows.OpenWindow(ctx, tx, c.AccountID, now); err != nil {
 				return PasswordLogin{}, err
 			}
@@ -277,10 +293,10 @@ func (s *Service) finishEmailCheck(ctx context.Context, tx pgx.Tx, idHash []byte
 			return refuse("login_failed", map[string]any{"method": "password", "reason": "passkey_required_after_email_check"}, s.errPasskeyRequired())
 		}
 	}
-	return s.completePasswordLogin(ctx, tx, completedLogin{
+	return s.completePasswordLogin(ctx, tx, s.newPasswordLoginWrites(completedLogin{
 		accountID: c.AccountID, loginID: c.LoginID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
 		keys: [][]byte{c.LoginKey, c.AttemptKey}, emailChecked: true,
-	})
+	}))
 }
 
 // failCheckSQL records a failed check of account $1 at $2 and counts the account's failed

@@ -39,6 +39,12 @@ func (e *testEnv) startCheck(c *http.Client, acct Account, password string) (id 
 	for _, c := range ec["choices"].([]any) {
 		choices = append(choices, c.(string))
 	}
+	return id, choices, e.mailedEmoji(acct)
+}
+
+// mailedEmoji is the emoji of the last email check mailed to acct.
+func (e *testEnv) mailedEmoji(acct Account) string {
+	e.t.Helper()
 	var last *notifytest.Queued
 	for _, m := range e.queuedMessages(acct.ID) {
 		if m.Event.Kind == notify.KindEmailCheck {
@@ -51,7 +57,7 @@ func (e *testEnv) startCheck(c *http.Client, acct Account, password string) (id 
 	if last.To != acct.Email {
 		e.t.Fatalf("email check mailed to %q, want %q", last.To, acct.Email)
 	}
-	return id, choices, last.Event.Emoji
+	return last.Event.Emoji
 }
 
 func (e *testEnv) pick(c *http.Client, id, choice string) (int, map[string]any) {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"kagi/pgdb"
 )
 
 // DefaultRecoveryHold is how long after a recovery, or a first passkey bound from a password
@@ -87,7 +89,7 @@ func markRecovered(ctx context.Context, tx pgx.Tx, accountID int64, now time.Tim
 
 // queueMarkRecovered is markRecovered queued on b, for a transaction that sends its writes
 // together.
-func queueMarkRecovered(b *pgx.Batch, accountID int64, now time.Time) {
+func queueMarkRecovered(b pgdb.Queuer, accountID int64, now time.Time) {
 	b.Queue(markRecoveredSQL, accountID, now)
 }
 

@@ -210,16 +210,20 @@ func (s *Service) LoginWithPassword(ctx context.Context, loginID, password, devi
 		accountID: c.ID, loginID: loginID, name: c.Name, email: c.Email, window: win, windowOpen: windowOpen,
 		keys: clears,
 	}
-	var out PasswordLogin
-	if windowOpen {
-		err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			var err error
-			out, err = s.completePasswordLogin(ctx, tx, l)
-			return err
-		})
-	} else {
-		out, err = s.completePlainPasswordLogin(ctx, l)
-	}
+	var (
+		p   *passwordLoginWrites
+		out PasswordLogin
+	)
+	// Two round trips: BEGIN with the account's lock, then the writes with the notice's enqueue
+	// and the COMMIT (or the COMMIT alone); through a window, the window's use between them.
+	err = pgdb.InTxBatch(ctx, s.pool, func(b *pgx.Batch) {
+		p = s.newPasswordLoginWrites(l)
+		p.queueLock(b)
+	}, func(tx *pgdb.Tx) error {
+		var err error
+		out, err = s.completePasswordLogin(ctx, tx, p)
+		return err
+	})
 	if err != nil {
 		return PasswordLogin{}, err
 	}
@@ -246,61 +250,40 @@ type completedLogin struct {
 	emailChecked bool
 }
 
-// completePasswordLogin creates the session of a password login in tx: through a window it is
+// completePasswordLogin creates the session of a password login in tx, whose first batch
+// read the account's lock (queueLock), unless the email check's pass holds it: §2.2 asked again
+// under that lock, an account suspended since the password was checked is refused, and so is
+// one given a passkey since, unless a window lets it in. Through a window the session is
 // recovery-only and ends with the window, whose use is recorded (and refused when it closed a
-// moment ago). The throttle counts are cleared, the login audited and told (§7). Without a
-// window the writes go in one round trip with the account's lock.
-func (s *Service) completePasswordLogin(ctx context.Context, tx pgx.Tx, l completedLogin) (PasswordLogin, error) {
-	p := s.newPasswordLoginWrites(l)
-	// The account first (LockAccount's order), then §2.2 asked again under that lock: a passkey
-	// created since the password was checked shuts the password out unless a window lets it in.
-	// The email check's pass did both already, in this transaction. Without a window the lock
-	// leads the batch of writes below, and a passkey found under it rolls them back.
-	b := &pgx.Batch{}
-	p.queueLock(b)
+// moment ago). The throttle counts are cleared, the login audited and told (§7): these writes
+// go with the notice's enqueue and the COMMIT, in one round trip.
+func (s *Service) completePasswordLogin(ctx context.Context, tx *pgdb.Tx, p *passwordLoginWrites) (PasswordLogin, error) {
+	l := p.l
+	switch {
+	case p.suspended:
+		return PasswordLogin{}, s.errAccountSuspended()
+	case p.hasPasskey && !l.windowOpen:
+		return PasswordLogin{}, s.errPasskeyRequired()
+	}
+	notice := notify.Event{Kind: notify.KindLogin, At: p.now, Method: "password"}
 	if l.windowOpen {
 		// WindowUsed locks the window's row and refuses a window that closed since it was
 		// checked, so a window that ended a moment ago is not honoured. It is recovery's
 		// statement, after the account's lock.
-		if b.Len() > 0 {
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
-				return PasswordLogin{}, err
-			}
-			b = &pgx.Batch{}
-		}
 		if err := s.windows.WindowUsed(ctx, tx, l.window, p.now); err != nil {
 			return PasswordLogin{}, err
 		}
 		p.until = l.window.ExpiresAt
 		p.out.Assurance, p.out.ViaFallbackWindow = AssurancePasswordFallback, true
 		p.detail["window_id"] = l.window.ID
-		queueMarkRecovered(b, l.accountID, p.now)
+		queueMarkRecovered(tx, l.accountID, p.now)
+		notice = notify.Event{Kind: notify.KindWindowLogin, At: p.now, Until: p.until}
 	}
-	s.queuePasswordLoginWrites(b, p)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return PasswordLogin{}, err
+	s.queuePasswordLoginWrites(tx, p)
+	if l.windowOpen || s.loginNotice {
+		return p.out, s.notifyEmailLast(ctx, tx, l.accountID, l.email, l.name, notice)
 	}
-	return s.endPasswordLogin(ctx, tx, p, s.notifyEmail)
-}
-
-// completePlainPasswordLogin is completePasswordLogin for a login through no window and no
-// email check, in a transaction of its own and two round trips: BEGIN with the account's lock
-// and the writes, then the login notice's enqueue with the COMMIT (or the COMMIT alone).
-func (s *Service) completePlainPasswordLogin(ctx context.Context, l completedLogin) (PasswordLogin, error) {
-	var (
-		p   *passwordLoginWrites
-		out PasswordLogin
-	)
-	err := pgdb.InTxBatch(ctx, s.pool, func(b *pgx.Batch) {
-		p = s.newPasswordLoginWrites(l)
-		p.queueLock(b)
-		s.queuePasswordLoginWrites(b, p)
-	}, func(tx *pgdb.Tx) error {
-		var err error
-		out, err = s.endPasswordLogin(ctx, tx, p, s.notifyEmailLast)
-		return err
-	})
-	return out, err
+	return p.out, nil
 }
 
 // passwordLoginWrites is a password login on its way to its commit: what its writes return and
@@ -332,33 +315,11 @@ func (p *passwordLoginWrites) queueLock(b *pgx.Batch) {
 }
 
 // queuePasswordLoginWrites queues the session, the throttle counts' clearing and the audit line.
-func (s *Service) queuePasswordLoginWrites(b *pgx.Batch, p *passwordLoginWrites) {
+func (s *Service) queuePasswordLoginWrites(b pgdb.Queuer, p *passwordLoginWrites) {
 	p.detail["assurance"] = string(p.out.Assurance)
 	p.out.Token, p.out.ExpiresAt = s.queueSession(b, p.l.accountID, p.out.Assurance, p.until)
 	b.Queue(clearAttemptsSQL, p.l.keys)
 	queueAudit(b, AuditEvent{At: p.now, AccountID: p.l.accountID, Actor: "customer", Event: "login_succeeded", Detail: p.detail})
-}
-
-// endPasswordLogin refuses a login whose account was suspended, or got a passkey, since its
-// password was checked (read under the lock, before anything commits), and otherwise tells it
-// by email with notice.
-func (s *Service) endPasswordLogin(ctx context.Context, tx pgx.Tx, p *passwordLoginWrites,
-	notice func(context.Context, pgx.Tx, int64, string, string, notify.Event) error) (PasswordLogin, error) {
-	l := p.l
-	if p.suspended {
-		return PasswordLogin{}, s.errAccountSuspended() // suspended since the password was checked
-	}
-	if p.hasPasskey && !l.windowOpen {
-		return PasswordLogin{}, s.errPasskeyRequired()
-	}
-	var err error
-	switch {
-	case l.windowOpen:
-		err = notice(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindWindowLogin, At: p.now, Until: p.until})
-	case s.loginNotice:
-		err = notice(ctx, tx, l.accountID, l.email, l.name, notify.Event{Kind: notify.KindLogin, At: p.now, Method: "password"})
-	}
-	return p.out, err
 }
 
 // lockForPasswordLoginSQL locks the account ($1) of a password login and asks whether it has a

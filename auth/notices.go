@@ -39,25 +39,14 @@ func Notify(ctx context.Context, tx pgx.Tx, o *notify.Outbox, accountID int64, e
 	return o.Enqueue(ctx, tx, to, ev)
 }
 
-// notifyEmail tells the holder of ev by email only, when the caller already has the address
-// and name (a login's own query read them), so it costs no statement beyond the enqueue.
-func (s *Service) notifyEmail(ctx context.Context, tx pgx.Tx, accountID int64, email, name string, ev notify.Event) error {
-	return s.notifyEmailBy(s.outbox.Enqueue, ctx, tx, accountID, email, name, ev)
-}
-
-// notifyEmailLast is notifyEmail as tx's last step: the COMMIT goes in the round trip of the
-// enqueue (notify's EnqueueLast), so whatever must hold for tx to commit is an error of its
-// statements by then.
+// notifyEmailLast tells the holder of ev by email only, when the caller already has the
+// address and name (a login's own query read them), as tx's last step: it costs no statement
+// beyond the enqueue, and the COMMIT goes in the enqueue's round trip (notify's EnqueueLast),
+// so whatever must hold for tx to commit is an error of its statements by then.
 func (s *Service) notifyEmailLast(ctx context.Context, tx pgx.Tx, accountID int64, email, name string, ev notify.Event) error {
-	return s.notifyEmailBy(s.outbox.EnqueueLast, ctx, tx, accountID, email, name, ev)
-}
-
-// notifyEmailBy enqueues ev for the address with enqueue, when there is an outbox.
-func (s *Service) notifyEmailBy(enqueue func(context.Context, pgx.Tx, notify.Recipient, notify.Event) error,
-	ctx context.Context, tx pgx.Tx, accountID int64, email, name string, ev notify.Event) error {
 	if s.outbox == nil {
 		return nil
 	}
 	ev.Name = name
-	return enqueue(ctx, tx, notify.Recipient{AccountID: accountID, Email: email}, ev)
+	return s.outbox.EnqueueLast(ctx, tx, notify.Recipient{AccountID: accountID, Email: email}, ev)
 }
