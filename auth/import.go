@@ -43,7 +43,8 @@ const (
 // ImportOptions say how Import treats what is already there and how it reports.
 type ImportOptions struct {
 	// Update replaces an existing account's name, email, password, PIN and phones with the
-	// line's (audited account_updated); without it an existing account is left untouched.
+	// line's (audited account_updated), unless its customer uses kagi already (inUseSQL: the
+	// line fails); without it an existing account is left untouched.
 	Update bool
 	// BatchSize is how many lines one transaction writes; zero means DefaultImportBatch.
 	BatchSize int
@@ -80,8 +81,8 @@ type ImportFailure struct {
 // account number: an account already there is counted Existing and left untouched, or with
 // opt.Update replaced (Updated) unless the line changes nothing. A line fails, with nothing of
 // it written while the rest goes on, when it is not a valid account line, when its account
-// number or login ID appeared on an earlier line of the file, or when its login ID belongs to
-// another account already.
+// number or login ID appeared on an earlier line of the file, when its login ID belongs to
+// another account already, or when it would update an account its customer uses in kagi.
 //
 // Plain passwords are hashed with kagi's Argon2id, as many at once as the hasher has slots;
 // hashes of the kinds CheckStoredHash knows are stored as they are. Two batches are written at
@@ -499,14 +500,32 @@ const createSQL = `WITH created AS (
 )
 SELECT line FROM import_stage WHERE account_id IS NULL AND account_number NOT IN (SELECT account_number FROM created)`
 
-// unchangedSQL drops from the stage the accounts to update that already are as their line
-// says, and returns their lines: reported existing, with no audit line.
-const unchangedSQL = `DELETE FROM import_stage s USING accounts a
-	WHERE s.account_id = a.id AND a.name = s.name AND a.email = s.email AND a.password_hash = s.password_hash
+// keptSQL drops from the stage the accounts to update that stay as they are, and returns their
+// lines (with their account numbers and which of the two they are):
+//   - unchanged: the account already is as its line says; the line is reported existing, with
+//     no audit line;
+//   - in use: its customer uses kagi already — a passkey, a login, a verified call, or a change
+//     of password or contacts made in kagi ($1, movedInEvents); the line fails. An import may
+//     only replace what the old system still owns: once the customer has moved in, a stale
+//     file would silently undo a changed password or contact and bypass the back office's
+//     notices, hold and ended sessions.
+const keptSQL = `WITH judged AS (
+	SELECT s.line, s.account_number,
+		a.name = s.name AND a.email = s.email AND a.password_hash = s.password_hash
 		AND a.pin_hash IS NOT DISTINCT FROM s.pin_hash AND a.pin_legacy_hash IS NOT DISTINCT FROM s.pin_legacy_hash
 		AND ARRAY(SELECT p.phone FROM account_phones p WHERE p.account_id = a.id ORDER BY 1)
-			= ARRAY(SELECT DISTINCT x FROM unnest(s.phones) AS x ORDER BY 1)
-	RETURNING s.line`
+			= ARRAY(SELECT DISTINCT x FROM unnest(s.phones) AS x ORDER BY 1) AS unchanged,
+		EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
+		OR EXISTS (SELECT 1 FROM audit_log l WHERE l.account_id = a.id AND l.event = ANY ($1::text[])) AS in_use
+	FROM import_stage s JOIN accounts a ON a.id = s.account_id
+)
+DELETE FROM import_stage s USING judged j
+	WHERE s.line = j.line AND (j.unchanged OR j.in_use)
+	RETURNING s.line, s.account_number, j.unchanged`
+
+// movedInEvents are the audit events that show a customer uses kagi (keptSQL).
+var movedInEvents = []string{"login_succeeded", "passkey_created", "pin_rehashed", "password_changed", "password_set",
+	"account_contacts_changed"}
 
 // updateSQL replaces the staged accounts' contacts and secrets with their lines', audited.
 var updateSQL = []string{
@@ -662,16 +681,27 @@ func (im *importer) write(ctx context.Context, b importBatch) (batchResult, erro
 			counts.Created += int64(creates - len(lost))
 		}
 		if updates := len(stage) - creates; updates > 0 {
-			rows, err := tx.Query(ctx, unchangedSQL)
+			rows, err := tx.Query(ctx, keptSQL, movedInEvents)
 			if err != nil {
 				return err
 			}
-			unchanged, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			kept, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+				Line      int64
+				Number    string
+				Unchanged bool
+			}])
 			if err != nil {
 				return err
 			}
-			counts.Existing += int64(len(unchanged))
-			counts.Updated += int64(updates - len(unchanged))
+			for _, k := range kept {
+				if k.Unchanged {
+					counts.Existing++
+				} else {
+					fail(importLine{num: k.Line}, fmt.Sprintf("account %s is in use in kagi (a passkey, a login or a change made there): "+
+						"change it through the back office, which tells the customer", k.Number))
+				}
+			}
+			counts.Updated += int64(updates - len(kept))
 			if counts.Updated > 0 {
 				b := &pgx.Batch{}
 				for _, sql := range updateSQL[:3] {

@@ -388,9 +388,6 @@ func TestImportUpdate(t *testing.T) {
 	if n := e.svc.testCount(t, `SELECT count(*) FROM audit_log WHERE event = 'account_updated'`); n != 1 {
 		t.Errorf("%d account_updated lines, want 1 (the unchanged and the failed line none)", n)
 	}
-	if status, body := e.passwordLogin(e.browser(), "hanako", "new password 2"); status != http.StatusOK {
-		t.Errorf("login with the updated password: %d %v", status, body)
-	}
 	// Phones replaced, not added: a second update drops the number the line no longer has.
 	again := importedLine(t, "100001", "hanako", hashed(fresh["pbkdf2-sha256"]), hashed(fresh["scrypt"]), "+819099990001")
 	again = strings.Replace(again, "hanako@example.jp", "hanako@example.com", 1)
@@ -399,6 +396,72 @@ func TestImportUpdate(t *testing.T) {
 	}
 	if n := e.svc.testCount(t, `SELECT count(*) FROM account_phones WHERE account_id = $1`, acct.ID); n != 1 {
 		t.Errorf("%d phones after the update to one", n)
+	}
+	if status, body := e.passwordLogin(e.browser(), "hanako", "new password 2"); status != http.StatusOK {
+		t.Errorf("login with the updated password: %d %v", status, body)
+	}
+}
+
+// An update never touches an account whose customer uses kagi already — a login, a passkey —
+// so a stale file cannot silently undo what changed in kagi: its line fails, saying where such
+// a change goes, while an unchanged line is still reported existing and the other accounts are
+// updated.
+func TestImportUpdateRefusesAccountsInUse(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	old, fresh := legacyHashes(t, "old password 1"), legacyHashes(t, "new password 2")
+	line := func(number, loginID string, password map[string]string, phone string) string {
+		return importedLine(t, number, loginID, password, plain("1111"), phone)
+	}
+	first := strings.Join([]string{
+		line("100001", "hanako", hashed(old["bcrypt $2a$"]), "+819011110001"),
+		line("100002", "jiro", hashed(old["bcrypt $2a$"]), "+819011110002"),
+		line("100003", "saburo", hashed(old["bcrypt $2a$"]), "+819011110003"),
+		line("100004", "shiro", hashed(old["bcrypt $2a$"]), "+819011110004"),
+	}, "\n")
+	if run := runImport(t, e.svc, first, ImportOptions{}); run.err != nil || run.counts.Created != 4 {
+		t.Fatalf("import: %+v %v", run.counts, run.err)
+	}
+	if status, body := e.passwordLogin(e.browser(), "hanako", "old password 1"); status != http.StatusOK {
+		t.Fatalf("hanako's login: %d %v", status, body)
+	}
+	jiro, _, err := e.svc.AccountByNumber(context.Background(), e.svc.pool, "100002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.insertPasskey(jiro.ID, e.clock.Now(), e.clock.Now())
+	hanako, _, err := e.svc.AccountByNumber(context.Background(), e.svc.pool, "100001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hanakoHash := e.storedPasswordHash(hanako.ID)
+
+	stale := strings.Join([]string{
+		line("100001", "hanako", hashed(fresh["scrypt"]), "+819099990001"), // logged in
+		line("100002", "jiro", hashed(fresh["scrypt"]), "+819011110002"),   // has a passkey
+		line("100003", "saburo", hashed(fresh["scrypt"]), "+819011110003"), // not yet in kagi
+		line("100004", "shiro", hashed(old["bcrypt $2a$"]), "+819011110004"),
+	}, "\n")
+	run := runImport(t, e.svc, stale, ImportOptions{Update: true})
+	if c := run.counts; run.err != nil || c.Updated != 1 || c.Existing != 1 || c.Failed != 2 {
+		t.Fatalf("update: %+v %v %v, want 1 updated, 1 existing, 2 failed", c, run.err, run.failures)
+	}
+	for line, number := range map[int64]string{1: "100001", 2: "100002"} {
+		if reason := run.failures[line]; !strings.Contains(reason, "account "+number+" is in use in kagi") || !strings.Contains(reason, "back office") {
+			t.Errorf("line %d: %q", line, reason)
+		}
+	}
+	if h := e.storedPasswordHash(hanako.ID); h != hanakoHash {
+		t.Error("the update replaced the password of an account in use")
+	}
+	if n := e.svc.testCount(t, `SELECT count(*) FROM account_phones WHERE phone = '+819099990001'`); n != 0 {
+		t.Error("the update replaced the phones of an account in use")
+	}
+	if n := e.svc.testCount(t, `SELECT count(*) FROM audit_log WHERE event = 'account_updated'`); n != 1 {
+		t.Errorf("%d account_updated lines, want saburo's alone", n)
+	}
+	if status, body := e.passwordLogin(e.browser(), "saburo", "new password 2"); status != http.StatusOK {
+		t.Errorf("saburo's login with the updated password: %d %v", status, body)
 	}
 }
 
