@@ -38,7 +38,7 @@ const hashShapeSQL = `CASE WHEN h LIKE '$2%' THEN left(h, 7) ELSE regexp_replace
 
 // passwordMixSQL counts the accounts without a passkey by the shape of their password hash,
 // with one hash of each shape to copy it from.
-var passwordMixSQL = `
+const passwordMixSQL = `
 	SELECT count(*) AS n, min(h) AS sample
 	FROM accounts a CROSS JOIN LATERAL (SELECT a.password_hash AS h) x
 	WHERE NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.account_id = a.id)
@@ -47,7 +47,7 @@ var passwordMixSQL = `
 
 // pinMixSQL counts every account by the shape of its imported PIN hash, those with kagi's own
 // keyed hash (no imported one) as a shape of their own, the first.
-var pinMixSQL = `
+const pinMixSQL = `
 	SELECT count(*) AS n, min(h) AS sample
 	FROM accounts a CROSS JOIN LATERAL (SELECT a.pin_legacy_hash AS h) x
 	GROUP BY ` + hashShapeSQL + `

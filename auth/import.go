@@ -43,7 +43,7 @@ const (
 // ImportOptions say how Import treats what is already there and how it reports.
 type ImportOptions struct {
 	// Update replaces an existing account's name, email, password, PIN and phones with the
-	// line's (audited account_updated), unless its customer uses kagi already (inUseSQL: the
+	// line's (audited account_updated), unless its customer uses kagi already (keptSQL: the
 	// line fails); without it an existing account is left untouched.
 	Update bool
 	// BatchSize is how many lines one transaction writes; zero means DefaultImportBatch.
@@ -504,11 +504,11 @@ SELECT line FROM import_stage WHERE account_id IS NULL AND account_number NOT IN
 // lines (with their account numbers and which of the two they are):
 //   - unchanged: the account already is as its line says; the line is reported existing, with
 //     no audit line;
-//   - in use: its customer uses kagi already — a passkey, a login, a verified call, or a change
-//     of password or contacts made in kagi ($1, movedInEvents); the line fails. An import may
-//     only replace what the old system still owns: once the customer has moved in, a stale
-//     file would silently undo a changed password or contact and bypass the back office's
-//     notices, hold and ended sessions.
+//   - in use: its customer uses kagi already — a passkey, a login, a verified call, a change of
+//     password or contacts made in kagi, or the account was created in kagi, not imported ($1,
+//     movedInEvents); the line fails. An import may only replace what the old system still
+//     owns: once the customer has moved in, a stale file would silently undo a changed
+//     password or contact and bypass the back office's notices, hold and ended sessions.
 const keptSQL = `WITH judged AS (
 	SELECT s.line, s.account_number,
 		a.name = s.name AND a.email = s.email AND a.password_hash = s.password_hash
@@ -525,7 +525,7 @@ DELETE FROM import_stage s USING judged j
 
 // movedInEvents are the audit events that show a customer uses kagi (keptSQL).
 var movedInEvents = []string{"login_succeeded", "passkey_created", "pin_rehashed", "password_changed", "password_set",
-	"account_contacts_changed"}
+	"account_contacts_changed", "account_created"}
 
 // updateSQL replaces the staged accounts' contacts and secrets with their lines', audited.
 var updateSQL = []string{

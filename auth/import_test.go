@@ -402,10 +402,10 @@ func TestImportUpdate(t *testing.T) {
 	}
 }
 
-// An update never touches an account whose customer uses kagi already — a login, a passkey —
-// so a stale file cannot silently undo what changed in kagi: its line fails, saying where such
-// a change goes, while an unchanged line is still reported existing and the other accounts are
-// updated.
+// An update never touches an account whose customer uses kagi already — a login, a passkey, an
+// account created in kagi — so a stale file cannot silently undo what changed in kagi: its line
+// fails, saying where such a change goes, while an unchanged line is still reported existing and
+// the other accounts are updated.
 func TestImportUpdateRefusesAccountsInUse(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -430,6 +430,7 @@ func TestImportUpdateRefusesAccountsInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.insertPasskey(jiro.ID, e.clock.Now(), e.clock.Now())
+	e.addAccount(demoAccount) // created in kagi, not imported
 	hanako, _, err := e.svc.AccountByNumber(context.Background(), e.svc.pool, "100001")
 	if err != nil {
 		t.Fatal(err)
@@ -441,12 +442,13 @@ func TestImportUpdateRefusesAccountsInUse(t *testing.T) {
 		line("100002", "jiro", hashed(fresh["scrypt"]), "+819011110002"),   // has a passkey
 		line("100003", "saburo", hashed(fresh["scrypt"]), "+819011110003"), // not yet in kagi
 		line("100004", "shiro", hashed(old["bcrypt $2a$"]), "+819011110004"),
+		line(demoAccount.AccountNumber, demoAccount.LoginID, hashed(fresh["scrypt"]), demoAccount.Phones[0]),
 	}, "\n")
 	run := runImport(t, e.svc, stale, ImportOptions{Update: true})
-	if c := run.counts; run.err != nil || c.Updated != 1 || c.Existing != 1 || c.Failed != 2 {
-		t.Fatalf("update: %+v %v %v, want 1 updated, 1 existing, 2 failed", c, run.err, run.failures)
+	if c := run.counts; run.err != nil || c.Updated != 1 || c.Existing != 1 || c.Failed != 3 {
+		t.Fatalf("update: %+v %v %v, want 1 updated, 1 existing, 3 failed", c, run.err, run.failures)
 	}
-	for line, number := range map[int64]string{1: "100001", 2: "100002"} {
+	for line, number := range map[int64]string{1: "100001", 2: "100002", 5: demoAccount.AccountNumber} {
 		if reason := run.failures[line]; !strings.Contains(reason, "account "+number+" is in use in kagi") || !strings.Contains(reason, "back office") {
 			t.Errorf("line %d: %q", line, reason)
 		}
