@@ -214,10 +214,9 @@ func (s *Service) finishEmailCheckRequest(ctx context.Context, id, choice string
 type checkPick struct {
 	idHash []byte
 	now    time.Time
-	// locked is whether the check's account was found, and locked; taken, whether the check
-	// was still there to take out, with c its row.
-	locked, taken bool
-	c             storedCheck
+	// taken is whether the check was still there to take out, with c its row.
+	taken bool
+	c     storedCheck
 }
 
 // queue queues the pick's first statements, with the transaction's BEGIN: the account's lock
@@ -227,10 +226,8 @@ func (p *checkPick) queue(b *pgx.Batch) {
 	b.Queue(`
 		SELECT a.id FROM accounts a JOIN email_checks c ON c.account_id = a.id
 		WHERE c.id_hash = $1 FOR NO KEY UPDATE OF a`, p.idHash).QueryRow(func(row pgx.Row) error {
-		var id int64
-		err := row.Scan(&id)
-		p.locked = err == nil
-		return ignoreNoRows(err)
+		var id int64 // only the lock matters: no check found, none is taken out below either
+		return ignoreNoRows(row.Scan(&id))
 	})
 	b.Queue(`
 		WITH c AS (DELETE FROM email_checks WHERE id_hash = $1 RETURNING *)
@@ -250,7 +247,7 @@ func (p *checkPick) queue(b *pgx.Batch) {
 // finishEmailCheck is FinishEmailCheck's transaction past its first batch (checkPick).
 func (s *Service) finishEmailCheck(ctx context.Context, tx *pgdb.Tx, pick checkPick, choice string) (PasswordLogin, error) {
 	now, idHash, c := pick.now, pick.idHash, pick.c
-	if !pick.locked || !pick.taken {
+	if !pick.taken {
 		return PasswordLogin{}, pgdb.Keep(errCheckExpired) // unknown, or passed or replaced a moment ago
 	}
 	refuse := func(event string, detail map[string]any, refusal error) (PasswordLogin, error) {
