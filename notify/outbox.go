@@ -43,9 +43,9 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 //     doubling the cost of each write in PostgreSQL (issue 23);
 //   - the index on the job's kind: kagi's jobs are of two kinds, so each of those row versions
 //     went into the same leaf page of an index of equal keys, which concurrent logins and the
-//     completer fought over and PostgreSQL deduplicated again and again. Without it PostgreSQL
-//     spent about a third less time executing a passkey login's statements, the notice's
-//     included (0.61–0.63 ms against 0.87–0.91 ms, issue 23).
+//     completer fought over and PostgreSQL deduplicated again and again. Without it a passkey
+//     login's statements, the notice's included, took about a third less time in PostgreSQL
+//     (0.61–0.63 ms against 0.87–0.91 ms, the waits for that page included; issue 23).
 //
 // It is idempotent.
 func MigrateRiver(ctx context.Context, pool *pgxpool.Pool) error {
