@@ -365,9 +365,15 @@ func (w *messageWorker) Work(ctx context.Context, job *river.Job[messageArgs]) e
 // sent, whatever the attempt.
 func (o *Outbox) deliver(ctx context.Context, job *rivertype.JobRow, a messageArgs, to string, prepare func() (func() error, error)) error {
 	ev := a.Event
-	log := o.log.With("job_id", job.ID, "kind", string(ev.Kind), "channel", a.Via, "to", to, "attempt", job.Attempt)
+	// The message's attributes are formatted only for a line that is written: a delivered
+	// message's is not, unless debug logging is on.
+	log := func(level slog.Level, msg string, more ...any) {
+		if o.log.Enabled(ctx, level) {
+			o.log.Log(ctx, level, msg, append([]any{"job_id", job.ID, "kind", string(ev.Kind), "channel", a.Via, "to", to, "attempt", job.Attempt}, more...)...)
+		}
+	}
 	ended := func(event, reason string, cause error) error {
-		log.WarnContext(ctx, "message not delivered", "reason", reason, "err", cause)
+		log(slog.LevelWarn, "message not delivered", "reason", reason, "err", cause)
 		err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
 			return o.audit(ctx, tx, a.AccountID, event, map[string]any{
 				"kind": string(ev.Kind), "channel": a.Via, "to": to, "job_id": job.ID, "reason": reason, "attempts": job.Attempt,
@@ -376,6 +382,7 @@ func (o *Outbox) deliver(ctx context.Context, job *rivertype.JobRow, a messageAr
 		if err != nil {
 			return err // retried, so the end is audited once it can be
 		}
+		messagesUndelivered.WithLabelValues(string(ev.Kind), a.Via, reason).Inc()
 		return river.JobCancel(fmt.Errorf("%s: %w", reason, cause))
 	}
 	if ev.Kind == KindEmailCheck && !ev.Until.After(o.now()) {
@@ -391,14 +398,18 @@ func (o *Outbox) deliver(ctx context.Context, job *rivertype.JobRow, a messageAr
 	err = send()
 	switch {
 	case err == nil:
-		log.InfoContext(ctx, "message delivered")
+		// Counted, and logged only at debug level: a line per login notice would cost a
+		// passkey login more CPU than its session's insert (issue 23).
+		messagesDelivered.WithLabelValues(string(ev.Kind), a.Via).Inc()
+		log(slog.LevelDebug, "message delivered")
 		return nil
 	case IsPermanent(err):
 		return ended("notification_failed", "refused_by_server", err)
 	case job.Attempt >= job.MaxAttempts:
 		return ended("notification_failed", "retries_exhausted", err)
 	}
-	log.InfoContext(ctx, "message delivery failed; will retry", "err", err)
+	messageRetries.WithLabelValues(a.Via).Inc()
+	log(slog.LevelInfo, "message delivery failed; will retry", "err", err)
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivershared/riversharedmaintenance"
 	"github.com/riverqueue/river/rivertype"
@@ -194,6 +195,9 @@ func TestOutboxDeliversEveryKind(t *testing.T) {
 		texter: texterFor(t, twilio.URL, testSMSFrom),
 		now:    func() time.Time { return testAt },
 	})
+	// The counters are the process's: other tests deliver too, so they can only have grown more.
+	loginMails := testutil.ToFloat64(messagesDelivered.WithLabelValues(string(KindLogin), viaEmail))
+	windowTexts := testutil.ToFloat64(messagesDelivered.WithLabelValues(string(KindWindowOpened), viaSMS))
 	wantTexts := 0
 	for _, k := range Kinds {
 		e.enqueue(testRecipient, testEvent(k))
@@ -203,6 +207,12 @@ func TestOutboxDeliversEveryKind(t *testing.T) {
 	}
 	if completed, cancelled := e.waitDone(len(Kinds) + wantTexts); cancelled != 0 {
 		t.Fatalf("%d delivered, %d cancelled; audits %v", completed, cancelled, e.audited())
+	}
+	if got := testutil.ToFloat64(messagesDelivered.WithLabelValues(string(KindLogin), viaEmail)) - loginMails; got < 1 {
+		t.Errorf("kagi_messages_delivered_total{kind=login,channel=email} grew by %v, want at least 1", got)
+	}
+	if got := testutil.ToFloat64(messagesDelivered.WithLabelValues(string(KindWindowOpened), viaSMS)) - windowTexts; got < float64(len(testRecipient.Phones)) {
+		t.Errorf("kagi_messages_delivered_total{kind=window_opened,channel=sms} grew by %v, want at least %d", got, len(testRecipient.Phones))
 	}
 
 	var subjects []string
@@ -251,11 +261,15 @@ func TestOutboxRetriesUntilTheSMTPServerIsBack(t *testing.T) {
 	smtp := startSMTP(t, plainSMTP, nil)
 	smtp.down.Store(true)
 	e := newOutboxEnv(t, outboxOptions{mailer: mailerFor(t, fmt.Sprintf("smtp://%s:%d", smtp.host, smtp.port), testSender, false)})
+	retries := testutil.ToFloat64(messageRetries.WithLabelValues(viaEmail))
 	e.enqueue(testRecipient, testEvent(KindPasskeyCreated))
 	for range 2 {
 		if job := e.waitFor(river.EventKindJobFailed); job.State != rivertype.JobStateAvailable && job.State != rivertype.JobStateRetryable {
 			t.Fatalf("a refused attempt left the job %s", job.State)
 		}
+	}
+	if got := testutil.ToFloat64(messageRetries.WithLabelValues(viaEmail)) - retries; got < 2 {
+		t.Errorf("kagi_message_retries_total{channel=email} grew by %v over two refused tries", got)
 	}
 	if got := smtp.received(); len(got) != 0 {
 		t.Fatalf("delivered while the server refused: %d", len(got))
@@ -309,6 +323,7 @@ func TestOutboxRefusesALinkLikeMessage(t *testing.T) {
 	e := newOutboxEnv(t, outboxOptions{mailer: mailerFor(t, fmt.Sprintf("smtp://%s:%d", smtp.host, smtp.port), testSender, false)})
 	bad := testEvent(KindPasskeyCreated)
 	bad.Provider = "https://evil.example/passkey"
+	refused := testutil.ToFloat64(messagesUndelivered.WithLabelValues(string(KindPasskeyCreated), viaEmail, "link_like"))
 	e.enqueue(testRecipient, bad)
 	e.enqueue(testRecipient, testEvent(KindLogin))
 	if completed, cancelled := e.waitDone(2); completed != 1 || cancelled != 1 {
@@ -324,6 +339,9 @@ func TestOutboxRefusesALinkLikeMessage(t *testing.T) {
 	}
 	if states := e.jobStates(); !slices.Equal(states, []string{"cancelled", "completed"}) {
 		t.Fatalf("jobs %v", states)
+	}
+	if got := testutil.ToFloat64(messagesUndelivered.WithLabelValues(string(KindPasskeyCreated), viaEmail, "link_like")) - refused; got < 1 {
+		t.Errorf("kagi_messages_undelivered_total{reason=link_like} grew by %v, want at least 1", got)
 	}
 }
 
