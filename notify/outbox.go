@@ -398,8 +398,8 @@ func (o *Outbox) deliver(ctx context.Context, job *rivertype.JobRow, a messageAr
 	err = send()
 	switch {
 	case err == nil:
-		// Counted, and logged only at debug level: a line per login notice would cost a
-		// passkey login more CPU than its session's insert (issue 23).
+		// Counted, and logged only at debug level: a line per login notice was about 3 % of
+		// kagi's CPU per passkey login in a profile (issue 23).
 		messagesDelivered.WithLabelValues(string(ev.Kind), a.Via).Inc()
 		log(slog.LevelDebug, "message delivered")
 		return nil
