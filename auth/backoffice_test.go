@@ -2,8 +2,11 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -490,4 +493,98 @@ func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("no statement came to wait for the lock")
+}
+
+// FuzzBackOfficeAccountBody posts whatever body to POST /api/v1/accounts with a valid key.
+// Every "@secret@" in it stands for a secret of the test's choosing, so that a seed's password
+// and PIN (plain or hash) are known. Whatever the body, the answer is never a 5xx, an account
+// is created only when the answer is 201, and a secret the body held only as a password or PIN
+// is never repeated: not in the answer, the server's log, the audit trail or the outbox.
+func FuzzBackOfficeAccountBody(f *testing.F) {
+	const secret = "Sx7kQ9vLw2Zr4Tn8"
+	var logs syncBuffer
+	e := newTestEnv(f, func(c *Config) {
+		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	line := func(password, pin string) string {
+		return `{"account_number":"7000001","login_id":"fuzz01","name":"佐藤 花子","email":"fuzz01@example.jp","phones":["+819011112222"],"password":` + password + `,"pin":` + pin + `}`
+	}
+	for _, seed := range []string{
+		line(`{"plain":"@secret@ ok"}`, `{"plain":"4321"}`),
+		line(`{"plain":"@secret@"}`, `{"plain":"@secret@"}`),
+		line(`{"plain":"short"}`, `{"plain":"12345"}`),
+		line(`{"hash":"$2a$10$@secret@"}`, `{"hash":"@secret@"}`),
+		line(`{"hash":"$argon2id$v=19$m=65536,t=3,p=4$@secret@$@secret@"}`, `{"plain":"4321"}`),
+		line(`{"plain":"@secret@","hash":"@secret@"}`, `{}`),
+		line(`{"plain":1e999}`, `"@secret@"`),
+		line(`{"plain":"@secret@ ok"}`, `{"plain":"4321"}`) + `{}`,
+		`{"password":{"plain":"@secret@"},"unknown":"x"}`,
+		`{"password":{"plain":"@secret@"`,
+		``,
+		`null`,
+	} {
+		f.Add(seed)
+	}
+	client := &http.Client{}
+	f.Fuzz(func(t *testing.T, template string) {
+		body := strings.ReplaceAll(template, "@secret@", secret)
+		logs.Reset()
+		before := e.countIn(t, `SELECT count(*) FROM accounts`)
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/accounts", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+testKeys["backoffice"])
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode >= 500 {
+			t.Fatalf("%q: %d %s", body, res.StatusCode, answer)
+		}
+		if created := e.countIn(t, `SELECT count(*) FROM accounts`) - before; created != 0 && res.StatusCode != http.StatusCreated || created != 1 && res.StatusCode == http.StatusCreated {
+			t.Fatalf("%q: %d %s, %d accounts created", body, res.StatusCode, answer, created)
+		}
+		if !onlyInSecrets(body, secret) {
+			return
+		}
+		if strings.Contains(string(answer), secret) {
+			t.Fatalf("%q: the answer repeats a secret: %s", body, answer)
+		}
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("%q: the log repeats a secret: %s", body, logs.String())
+		}
+		if n := e.countIn(t, `SELECT (SELECT count(*) FROM audit_log WHERE detail::text LIKE '%' || $1 || '%')
+			+ (SELECT count(*) FROM river_job WHERE args::text LIKE '%' || $1 || '%')`, secret); n != 0 {
+			t.Fatalf("%q: the audit trail or the outbox holds a secret", body)
+		}
+	})
+}
+
+// onlyInSecrets reports that every occurrence of secret in what the server reads of body (its
+// first JSON value, keys and values decoded) is inside the password or the PIN, so that
+// anything repeating it repeats a secret, and not, say, a login ID made of it, which a 201
+// rightly echoes. A body that is not a JSON value is refused before any field is read.
+func onlyInSecrets(body, secret string) bool {
+	var v any
+	if json.NewDecoder(strings.NewReader(body)).Decode(&v) != nil {
+		return true
+	}
+	obj, _ := v.(map[string]any)
+	all, _ := json.Marshal(v)
+	secrets, _ := json.Marshal([]any{obj["password"], obj["pin"]})
+	return strings.Count(string(all), secret) == strings.Count(string(secrets), secret)
+}
+
+// countIn is count for a fuzz target's own t.
+func (e *testEnv) countIn(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.svc.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -53,6 +53,42 @@ func TestClientAddr(t *testing.T) {
 	})
 }
 
+// FuzzClientAddr sends whatever X-Forwarded-For a client may write. What the client writes is
+// only ever to the left of what the trusted proxies append, so it never changes the address the
+// per-address limits count: the one the last proxy saw; and a peer that is no proxy is itself,
+// whatever it sends.
+func FuzzClientAddr(f *testing.F) {
+	trusted, err := ParseTrustedProxies("10.0.0.0/8, 192.168.1.7, fd00::/8")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"", "1.1.1.1", "10.9.9.9", "nonsense", "1.1.1.1, 10.2.2.2,", "[2001:db8::1]:443, fd00::9", "fe80::1%eth0", ",,, ", "::ffff:10.1.1.1"} {
+		f.Add(seed)
+	}
+	const client = "198.51.100.23"
+	f.Fuzz(func(t *testing.T, written string) {
+		for _, c := range []struct {
+			name, peer string
+			xff        []string
+			want       string
+		}{
+			{"appended by the proxy to the client's line", "10.1.2.3:80", []string{written + ", " + client}, client},
+			{"appended as a line of its own", "10.1.2.3:80", []string{written, client}, client},
+			{"through two proxies", "[fd00::7]:80", []string{written + ", " + client + ", 10.4.4.4"}, client},
+			{"from a peer that is no proxy", "203.0.113.5:4711", []string{written, client}, "203.0.113.5"},
+		} {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = c.peer
+			for _, v := range c.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := trusted.ClientAddr(r); got != netip.MustParseAddr(c.want) {
+				t.Fatalf("%s, the client having written %q: client address %v, want %s", c.name, written, got, c.want)
+			}
+		}
+	})
+}
+
 func TestParseTrustedProxiesRefusesWhatIsNotACIDR(t *testing.T) {
 	for _, s := range []string{"10.0.0.0/33", "proxy.example.jp", "10.0.0.0/8,,x"} {
 		if _, err := ParseTrustedProxies(s); err == nil {
