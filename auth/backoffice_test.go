@@ -17,6 +17,7 @@ import (
 
 	"kagi/auth/authtest"
 	"kagi/notify"
+	"kagi/web/webtest"
 )
 
 // api calls the back office with the key named keyName ("" for no Authorization header).
@@ -502,7 +503,7 @@ func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
 // is never repeated: not in the answer, the server's log, the audit trail or the outbox.
 func FuzzBackOfficeAccountBody(f *testing.F) {
 	const secret = "Sx7kQ9vLw2Zr4Tn8"
-	var logs syncBuffer
+	var logs webtest.LogBuffer
 	e := newTestEnv(f, func(c *Config) {
 		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -19,6 +19,7 @@ import (
 	"kagi/notify/notifytest"
 	"kagi/pgdb/pgtest"
 	"kagi/web"
+	"kagi/web/webtest"
 )
 
 // testClock is the injected clock tests move by hand.
@@ -139,45 +140,17 @@ func (e *testEnv) addAccount(n NewAccount) Account {
 // do sends a JSON request and returns the status and the decoded JSON body.
 func (e *testEnv) do(c *http.Client, method, path string, body any, header ...string) (int, map[string]any) {
 	e.t.Helper()
-	var raw []byte
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		raw = b
+	if body == nil {
+		body = []byte(nil) // no body, still application/json
 	}
-	return e.doRaw(c, method, path, raw, header...)
+	status, out, _ := webtest.Do(e.t, c, e.srv.URL, method, path, body, header...)
+	return status, out
 }
 
 // doRaw sends body as it is, for input no JSON encoder would write.
 func (e *testEnv) doRaw(c *http.Client, method, path string, body []byte, header ...string) (int, map[string]any) {
 	e.t.Helper()
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, r)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	out := map[string]any{}
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			e.t.Fatalf("%s %s: bad JSON %q", method, path, raw)
-		}
-	}
-	return res.StatusCode, out
+	return e.do(c, method, path, body, header...)
 }
 
 func (e *testEnv) passwordLogin(c *http.Client, loginID, password string) (int, map[string]any) {

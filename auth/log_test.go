@@ -1,13 +1,12 @@
 package auth
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"kagi/web"
+	"kagi/web/webtest"
 )
 
 // testLogger writes through the test's output, so a failing test shows its server log.
@@ -15,34 +14,10 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// syncBuffer is a log destination the server's goroutines may write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Logins and refusals are logged with the request's id, and never with what the customer typed.
 func TestLoginsAreLoggedWithoutSecrets(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out webtest.LogBuffer
 	e := newTestEnv(t, func(c *Config) { c.Log = slog.New(web.RequestIDLogs(slog.NewJSONHandler(&out, nil))) })
 	e.addAccount(demoAccount)
 	e.passwordLogin(e.browser(), "taro", "a wrong secret!")

@@ -1,11 +1,8 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -27,6 +24,7 @@ import (
 	"kagi/recovery"
 	"kagi/staff"
 	"kagi/web"
+	"kagi/web/webtest"
 )
 
 // testClock is the injected clock the tests move.
@@ -207,40 +205,7 @@ func (e *testEnv) doConsole(c *http.Client, method, path string, body any, heade
 
 func (e *testEnv) doAt(srv *httptest.Server, c *http.Client, method, path string, body any, header ...string) (int, map[string]any, []byte) {
 	e.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, srv.URL+path, r)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]any{}
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			e.t.Fatalf("%s %s: bad JSON %q", method, path, raw)
-		}
-	}
-	return res.StatusCode, out, raw
+	return webtest.Do(e.t, c, srv.URL, method, path, body, header...)
 }
 
 func (e *testEnv) passwordLogin(c *http.Client, loginID string) (int, map[string]any) {

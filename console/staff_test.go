@@ -22,6 +22,7 @@ import (
 	"kagi/pgdb"
 	"kagi/staff"
 	"kagi/web"
+	"kagi/web/webtest"
 )
 
 // aaguidWindowsHello is the AAGUID of Windows Hello's hardware authenticator.
@@ -165,27 +166,9 @@ func expectStatus(t *testing.T, what string, status int, body map[string]any, wa
 	}
 }
 
-// syncBuffer is a log destination the server's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestStaffEnrollsAndLogsInWithTheirPasskey(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs webtest.LogBuffer
 	e := newTestEnv(t, func(c *setup) {
 		c.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

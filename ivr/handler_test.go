@@ -25,6 +25,7 @@ import (
 	"kagi/pgdb/pgtest"
 	"kagi/recovery"
 	"kagi/web"
+	"kagi/web/webtest"
 )
 
 const testToken = "twilio-test-token"
@@ -610,7 +611,7 @@ func TestLogsCarryTheRequestID(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var logs syncBuffer
+			var logs webtest.LogBuffer
 			e := newLineEnv(t, func(c *HandlerConfig) { c.Log = tc.log(&logs) })
 			send := func(path string, form url.Values, sign bool) string {
 				req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
@@ -859,7 +860,7 @@ func TestPanicAndDeadlineAnswerTwiML(t *testing.T) {
 // Nothing the caller keys in, and no full caller number, ever reaches the log.
 func TestLogsHoldNoDigits(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs webtest.LogBuffer
 	e := newLineEnv(t, func(c *HandlerConfig) { c.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	e.addCustomer("7654321", true)
 	e.call(regCaller, "1", "7654321#", "9876", "7654321#", "4321", "9999999#", "1234")
@@ -877,7 +878,7 @@ func TestLogsHoldNoDigits(t *testing.T) {
 
 // logsWithoutIDs is the JSON log without the fields that may hold any digits (the time and the
 // random CallSids), for a test to look for what must never be logged.
-func logsWithoutIDs(t *testing.T, logs *syncBuffer) string {
+func logsWithoutIDs(t *testing.T, logs *webtest.LogBuffer) string {
 	t.Helper()
 	var out strings.Builder
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
@@ -892,23 +893,6 @@ func logsWithoutIDs(t *testing.T, logs *syncBuffer) string {
 		out.Write(append(b, '\n'))
 	}
 	return out.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A simulated call (kagi call, the dev phone) plays how an operator transfer ends from its keys:

@@ -15,6 +15,7 @@ import (
 	"kagi/ivr/twiliosim"
 	"kagi/notify"
 	"kagi/recovery"
+	"kagi/web/webtest"
 )
 
 // The second channel by text (§4.8), through twilio-go's Messaging client pointed at a local
@@ -302,7 +303,7 @@ func TestFailedVerificationTextsNothing(t *testing.T) {
 
 func TestSMSModeLogsNoCode(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs webtest.LogBuffer
 	e, texts := newSMSLineEnv(t, slog.New(slog.NewJSONHandler(&logs, nil)))
 	e.addCustomer("7654321", true)
 	sid := twiliosim.NewCallSid()

@@ -1,11 +1,8 @@
 package recovery
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -24,6 +21,7 @@ import (
 	"kagi/pgdb/pgtest"
 	"kagi/staff"
 	"kagi/web"
+	"kagi/web/webtest"
 )
 
 // testClock is the injected clock tests move by hand; recovery and auth share it.
@@ -206,40 +204,7 @@ func (e *testEnv) do(c *http.Client, method, path string, body any, header ...st
 
 func (e *testEnv) doAt(srv *httptest.Server, c *http.Client, method, path string, body any, header ...string) (int, map[string]any, []byte) {
 	e.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, srv.URL+path, r)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]any{}
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			e.t.Fatalf("%s %s: bad JSON %q", method, path, raw)
-		}
-	}
-	return res.StatusCode, out, raw
+	return webtest.Do(e.t, c, srv.URL, method, path, body, header...)
 }
 
 func (e *testEnv) passwordLogin(c *http.Client, loginID string) (int, map[string]any) {
@@ -357,22 +322,4 @@ func (e *testEnv) auditEvents(accountID int64) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// syncBuffer is a log destination the server's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

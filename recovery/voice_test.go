@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kagi/auth"
+	"kagi/web/webtest"
 )
 
 // The registered phone of the tests' accounts (addAccount), and callers who are no customer.
@@ -181,7 +182,7 @@ func TestVoiceLockoutPurge(t *testing.T) {
 // A voice-line lockout is logged when it starts — the caller masked, never a keyed digit.
 func TestVoiceLockoutIsLogged(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out webtest.LogBuffer
 	e := newTestEnv(t, func(c *Config) { c.Log = slog.New(slog.NewJSONHandler(&out, nil)) })
 	e.addPasskeyAccount("taro", realNumber)
 	for range DefaultLockout.AccountMax {
