@@ -496,17 +496,20 @@ func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
 	t.Fatal("no statement came to wait for the lock")
 }
 
-// FuzzBackOfficeAccountBody posts whatever body to POST /api/v1/accounts with a valid key.
-// Every "@secret@" in it stands for a secret of the test's choosing, so that a seed's password
-// and PIN (plain or hash) are known. Whatever the body, the answer is never a 5xx, an account
-// is created only when the answer is 201, and a secret the body held only as a password or PIN
-// is never repeated: not in the answer, the server's log, the audit trail or the outbox.
-func FuzzBackOfficeAccountBody(f *testing.F) {
+// FuzzBackOfficeBody posts whatever body to the two back-office routes that take a secret, with
+// a valid key: POST /api/v1/accounts (an account line) and POST /api/v1/accounts/{number}/password
+// (an existing account's). Every "@secret@" in the body stands for a secret of the test's
+// choosing, so that a seed's password and PIN (plain or hash) are known. Whatever the body, the
+// answer is never a 5xx; an account is created only by a 201 and a password set only by a 200;
+// and a secret the body held only as a password or PIN is never repeated: not in the answer, the
+// server's log, the audit trail or the outbox.
+func FuzzBackOfficeBody(f *testing.F) {
 	const secret = "Sx7kQ9vLw2Zr4Tn8"
 	var logs webtest.LogBuffer
 	e := newTestEnv(f, func(c *Config) {
 		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
+	e.addAccount(demoAccount)
 	line := func(password, pin string) string {
 		return `{"account_number":"7000001","login_id":"fuzz01","name":"佐藤 花子","email":"fuzz01@example.jp","phones":["+819011112222"],"password":` + password + `,"pin":` + pin + `}`
 	}
@@ -519,6 +522,9 @@ func FuzzBackOfficeAccountBody(f *testing.F) {
 		line(`{"plain":"@secret@","hash":"@secret@"}`, `{}`),
 		line(`{"plain":1e999}`, `"@secret@"`),
 		line(`{"plain":"@secret@ ok"}`, `{"plain":"4321"}`) + `{}`,
+		`{"password":"@secret@ ok"}`,
+		`{"password":"@secret@"}`,
+		`{"password":"@secret@ ok","pin":"@secret@"}`,
 		`{"password":{"plain":"@secret@"},"unknown":"x"}`,
 		`{"password":{"plain":"@secret@"`,
 		``,
@@ -529,38 +535,56 @@ func FuzzBackOfficeAccountBody(f *testing.F) {
 	client := &http.Client{}
 	f.Fuzz(func(t *testing.T, template string) {
 		body := strings.ReplaceAll(template, "@secret@", secret)
-		logs.Reset()
-		before := e.countIn(t, `SELECT count(*) FROM accounts`)
-		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/accounts", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+testKeys["backoffice"])
-		req.Header.Set("Content-Type", "application/json")
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode >= 500 {
-			t.Fatalf("%q: %d %s", body, res.StatusCode, answer)
-		}
-		if created := e.countIn(t, `SELECT count(*) FROM accounts`) - before; created != 0 && res.StatusCode != http.StatusCreated || created != 1 && res.StatusCode == http.StatusCreated {
-			t.Fatalf("%q: %d %s, %d accounts created", body, res.StatusCode, answer, created)
-		}
-		if !onlyInSecrets(body, secret) {
-			return
-		}
-		if strings.Contains(string(answer), secret) {
-			t.Fatalf("%q: the answer repeats a secret: %s", body, answer)
-		}
-		if strings.Contains(logs.String(), secret) {
-			t.Fatalf("%q: the log repeats a secret: %s", body, logs.String())
-		}
-		if n := e.countIn(t, `SELECT (SELECT count(*) FROM audit_log WHERE detail::text LIKE '%' || $1 || '%')
-			+ (SELECT count(*) FROM river_job WHERE args::text LIKE '%' || $1 || '%')`, secret); n != 0 {
-			t.Fatalf("%q: the audit trail or the outbox holds a secret", body)
+		for _, route := range []struct {
+			path    string
+			success int
+			// state is what the route changes when it succeeds.
+			state string
+		}{
+			{"/api/v1/accounts", http.StatusCreated, `SELECT count(*)::text FROM accounts`},
+			{"/api/v1/accounts/" + demoAccount.AccountNumber + "/password", http.StatusOK,
+				`SELECT password_hash FROM accounts WHERE account_number = '` + demoAccount.AccountNumber + `'`},
+		} {
+			state := func() string {
+				var v string
+				if err := e.svc.pool.QueryRow(context.Background(), route.state).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			before := state()
+			logs.Reset()
+			req, err := http.NewRequest(http.MethodPost, e.srv.URL+route.path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+testKeys["backoffice"])
+			req.Header.Set("Content-Type", "application/json")
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode >= 500 {
+				t.Fatalf("POST %s %q: %d %s", route.path, body, res.StatusCode, answer)
+			}
+			if changed := state() != before; changed != (res.StatusCode == route.success) {
+				t.Fatalf("POST %s %q: %d %s, and the account changed: %v", route.path, body, res.StatusCode, answer, changed)
+			}
+			if !onlyInSecrets(body, secret) {
+				continue
+			}
+			if strings.Contains(string(answer), secret) {
+				t.Fatalf("POST %s %q: the answer repeats a secret: %s", route.path, body, answer)
+			}
+			if strings.Contains(logs.String(), secret) {
+				t.Fatalf("POST %s %q: the log repeats a secret: %s", route.path, body, logs.String())
+			}
+			if n := e.countIn(t, `SELECT (SELECT count(*) FROM audit_log WHERE detail::text LIKE '%' || $1 || '%')
+				+ (SELECT count(*) FROM river_job WHERE args::text LIKE '%' || $1 || '%')`, secret); n != 0 {
+				t.Fatalf("POST %s %q: the audit trail or the outbox holds a secret", route.path, body)
+			}
 		}
 	})
 }
