@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -94,10 +95,18 @@ func validateContacts(loginID, accountNumber, name, email string, phones []strin
 	return errs
 }
 
-// checkName refuses an empty name, and what PostgreSQL's text cannot hold.
+// OneLine reports whether s is text a person's name or an operator's reason may be: valid UTF-8
+// with no control character. PostgreSQL cannot store a NUL; a name goes into the greeting of
+// every mail to the customer, where a line break would add lines of the sender's choosing; and
+// the console and the audit trail show a name or a reason as one line.
+func OneLine(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// checkName refuses an empty name, an overlong one and one that is not OneLine.
 func checkName(name string) error {
-	if strings.TrimSpace(name) == "" || !utf8.ValidString(name) || strings.ContainsRune(name, 0) || utf8.RuneCountInString(name) > 200 {
-		return errors.New("name is required: 1-200 characters")
+	if strings.TrimSpace(name) == "" || !OneLine(name) || utf8.RuneCountInString(name) > 200 {
+		return errors.New("name is required: 1-200 characters, none of them a control character")
 	}
 	return nil
 }

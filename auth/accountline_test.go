@@ -53,6 +53,8 @@ func TestAccountLineValidate(t *testing.T) {
 		{"no phone", func(l *AccountLine) { l.Phones = nil }, "at least one phone"},
 		{"a display-name email", func(l *AccountLine) { l.Email = "Taro <taro@example.jp>" }, "plain address"},
 		{"a NUL in the name", func(l *AccountLine) { l.Name = "a\x00b" }, "name is required"},
+		{"an escape sequence in the name", func(l *AccountLine) { l.Name = "\x1b]0;x\x07山田 太郎" }, "name is required"},
+		{"a line break in the name", func(l *AccountLine) { l.Name = "山田\n太郎" }, "name is required"},
 		{"a letter in the account number", func(l *AccountLine) { l.AccountNumber = "12a" }, "1-12 digits"},
 	}
 	for _, c := range cases {

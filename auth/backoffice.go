@@ -321,8 +321,8 @@ func (s *Service) handleSuspension(suspend bool) web.ServiceHandlerFunc {
 				return err
 			}
 		}
-		if !utf8.ValidString(req.Reason) || strings.ContainsRune(req.Reason, 0) || utf8.RuneCountInString(req.Reason) > maxSuspensionReason {
-			return errInvalid(errors.New("reason must be text of at most 500 characters"))
+		if !OneLine(req.Reason) || utf8.RuneCountInString(req.Reason) > maxSuspensionReason {
+			return errInvalid(errors.New("reason must be one line of at most 500 characters, none of them a control character"))
 		}
 		res, err := s.setSuspended(r.Context(), r.PathValue("number"), suspend, strings.TrimSpace(req.Reason), apiActor(keyName))
 		if err != nil {

@@ -403,6 +403,11 @@ func TestSuspendAndResume(t *testing.T) {
 	if status, body := e.api("crm", "POST", "/api/v1/accounts/0000001/suspend", nil); status != http.StatusNotFound || body["error"] != "not_found" {
 		t.Errorf("unknown number: %d %v", status, body)
 	}
+	for _, reason := range []string{"相続\x00手続き", "相続手続き\n[2031-06-04] account_resumed", "\x1b[2J相続手続き"} {
+		if status, body := e.api("crm", "POST", "/api/v1/accounts/1234567/resume", map[string]any{"reason": reason}); status != http.StatusBadRequest || body["error"] != "invalid" {
+			t.Errorf("resume with the reason %q: %d %v, want 400 invalid", reason, status, body)
+		}
+	}
 
 	for _, number := range []string{"1234567", "5555555"} {
 		status, body := e.api("crm", "POST", "/api/v1/accounts/"+number+"/resume", map[string]any{"reason": "手続き完了"})

@@ -32,6 +32,7 @@ var (
 	errStaffForbidden    = kagi.Errorf(kagi.Forbidden, "forbidden", msgStaffForbidden)
 	errReasonRequired    = kagi.Errorf(kagi.Invalid, "reason_required", msgReasonRequired)
 	errReasonTooLong     = kagi.Errorf(kagi.Invalid, "invalid_request", msgReasonTooLong)
+	errReasonUnprintable = kagi.Errorf(kagi.Invalid, "invalid_request", msgReasonUnprintable)
 	errQueryRequired     = kagi.Errorf(kagi.Invalid, "invalid_request", msgQueryRequired)
 	errBadCursor         = kagi.Errorf(kagi.Invalid, "invalid_request", msgBadCursor)
 	errAccountNotFound   = kagi.Errorf(kagi.NotFound, "not_found", msgAccountNotFound)
@@ -44,7 +45,7 @@ var (
 )
 
 // staffReason is the reason a staff member gave, trimmed, or the refusal of a missing or
-// overlong one.
+// overlong one, or of one that is not auth.OneLine: the audit trail keeps it as one line.
 func staffReason(reason string) (string, error) {
 	reason = strings.TrimSpace(reason)
 	switch {
@@ -52,6 +53,8 @@ func staffReason(reason string) (string, error) {
 		return "", errReasonRequired
 	case utf8.RuneCountInString(reason) > recovery.MaxReasonLen:
 		return "", errReasonTooLong
+	case !auth.OneLine(reason):
+		return "", errReasonUnprintable
 	}
 	return reason, nil
 }

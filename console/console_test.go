@@ -309,6 +309,8 @@ func TestConsoleOpensAWindowInBusinessHours(t *testing.T) {
 		{"no reason", consoleNumber, "", nil, http.StatusBadRequest, "reason_required"},
 		{"a blank reason", consoleNumber, " \t　", nil, http.StatusBadRequest, "reason_required"},
 		{"an overlong reason", consoleNumber, strings.Repeat("理", recovery.MaxReasonLen+1), nil, http.StatusBadRequest, "invalid_request"},
+		{"a NUL in the reason", consoleNumber, "本人確認\x00済み", nil, http.StatusBadRequest, "invalid_request"},
+		{"an escape sequence in the reason", consoleNumber, "\x1b[2J本人確認済み", nil, http.StatusBadRequest, "invalid_request"},
 		{"no body", consoleNumber, "", "not an object", http.StatusBadRequest, "invalid_request"},
 		{"an unknown account", "9999999", "本人確認済み", nil, http.StatusNotFound, "not_found"},
 		{"a number no account can have", "%00", "本人確認済み", nil, http.StatusNotFound, "not_found"},

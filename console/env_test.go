@@ -49,7 +49,7 @@ func (c *testClock) Advance(d time.Duration) {
 // customers' routes on one HTTP server and the operator console on another, as kagi serve has
 // them on two listeners.
 type testEnv struct {
-	t          *testing.T
+	t          testing.TB
 	pool       *pgxpool.Pool
 	clock      *testClock
 	svc        *recovery.Service
@@ -94,7 +94,7 @@ const (
 	consoleOrigin = "https://console.kagi.test"
 )
 
-func newTestEnv(t *testing.T, edit ...func(*setup)) *testEnv {
+func newTestEnv(t testing.TB, edit ...func(*setup)) *testEnv {
 	t.Helper()
 	pool, statements := pgtest.NewCounted(t, auth.Migrations, auth.NotifyMigrations, staff.Migrations, recovery.Migrations)
 	clock := &testClock{now: testStart}

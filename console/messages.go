@@ -13,15 +13,16 @@ const (
 
 // Refusals of the console's account API (§6).
 const (
-	msgReasonRequired  = "操作の理由を入力してください。"
-	msgReasonTooLong   = "操作の理由は500文字以内で入力してください。"
-	msgQueryRequired   = "口座番号またはログインIDを入力してください。"
-	msgBadCursor       = "ページの指定が正しくありません。"
-	msgAccountNotFound = "該当するお客さまの口座が見つかりません。"
-	msgOutsideHours    = "ただいま営業時間外です。一時ログインの受付は営業時間内にのみ開始できます。"
-	msgNoOpenWindow    = "開いている一時ログインの受付はありません。"
-	msgNoPasskey       = "このお客さまのパスキーは登録されていません。"
-	msgNothingToClear  = "解除するロックはありません。音声ガイダンスのロックもパスワードの一時停止もかかっていません。"
+	msgReasonRequired    = "操作の理由を入力してください。"
+	msgReasonTooLong     = "操作の理由は500文字以内で入力してください。"
+	msgReasonUnprintable = "操作の理由に使えない文字（改行や制御文字）が含まれています。"
+	msgQueryRequired     = "口座番号またはログインIDを入力してください。"
+	msgBadCursor         = "ページの指定が正しくありません。"
+	msgAccountNotFound   = "該当するお客さまの口座が見つかりません。"
+	msgOutsideHours      = "ただいま営業時間外です。一時ログインの受付は営業時間内にのみ開始できます。"
+	msgNoOpenWindow      = "開いている一時ログインの受付はありません。"
+	msgNoPasskey         = "このお客さまのパスキーは登録されていません。"
+	msgNothingToClear    = "解除するロックはありません。音声ガイダンスのロックもパスワードの一時停止もかかっていません。"
 	// msgNoPasskeyNoWindow refuses a window the customer does not need.
 	msgNoPasskeyNoWindow = "このお客さまはパスキーを作成していないため、ログインID・パスワードでそのままログインできます。一時ログインの受付は不要です。"
 )

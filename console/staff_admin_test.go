@@ -278,6 +278,9 @@ func TestStaffManagementRefusals(t *testing.T) {
 		{"a disable with a blank reason", "/staff/api/staff/suzuki/disable", map[string]any{"reason": "  "}, http.StatusBadRequest, "reason_required"},
 		{"a new code without a reason", "/staff/api/staff/suzuki/code", map[string]any{}, http.StatusBadRequest, "reason_required"},
 		{"a role change without a reason", "/staff/api/staff/suzuki/role", map[string]string{"role": "supervisor"}, http.StatusBadRequest, "reason_required"},
+		{"a disable with a NUL in the reason", "/staff/api/staff/suzuki/disable", map[string]any{"reason": "退職\x00"}, http.StatusBadRequest, "invalid_request"},
+		{"a name with an escape sequence", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "\x1b[31m田中 花子", "role": "operator", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
+		{"a name with a NUL", "/staff/api/staff", map[string]string{"login_id": "tanaka", "name": "田中\x00花子", "role": "operator", "reason": "申請番号 S-12"}, http.StatusBadRequest, "invalid_request"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := e.staffAudit()

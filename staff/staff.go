@@ -214,8 +214,8 @@ func (n NewStaff) Validate() error {
 	if !staffLoginIDPattern.MatchString(n.LoginID) {
 		errs = append(errs, errors.New("login ID must be 3-64 characters of letters, digits, '.', '_', '@' or '-'"))
 	}
-	if strings.TrimSpace(n.Name) == "" || utf8.RuneCountInString(n.Name) > maxStaffName {
-		errs = append(errs, fmt.Errorf("name is required, at most %d characters", maxStaffName))
+	if strings.TrimSpace(n.Name) == "" || utf8.RuneCountInString(n.Name) > maxStaffName || !auth.OneLine(n.Name) {
+		errs = append(errs, fmt.Errorf("name is required, at most %d characters, none of them a control character", maxStaffName))
 	}
 	if _, err := ParseRole(string(n.Role)); err != nil {
 		errs = append(errs, err)

@@ -74,6 +74,8 @@ func TestNewStaffListsEveryProblemAtOnce(t *testing.T) {
 		{"valid", NewStaff{LoginID: "suzuki", Name: "鈴木 一郎", Role: RoleOperator}, nil},
 		{"all wrong", NewStaff{LoginID: "x", Name: " ", Role: "admin"}, []string{"login ID", "name", "role"}},
 		{"name too long", NewStaff{LoginID: "suzuki", Name: strings.Repeat("あ", maxStaffName+1), Role: RoleSupervisor}, []string{"name"}},
+		{"a NUL in the name", NewStaff{LoginID: "suzuki", Name: "鈴木\x00一郎", Role: RoleOperator}, []string{"name"}},
+		{"an escape sequence in the name", NewStaff{LoginID: "suzuki", Name: "\x1b[2J鈴木 一郎", Role: RoleOperator}, []string{"name"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.n.Validate()
