@@ -739,3 +739,32 @@ func BenchmarkPasskeyLoginAlone(b *testing.B) {
 		}
 	}
 }
+
+// A request naming a client the clients file does not have is the caller's mistake: OAuth's
+// invalid_client, never the provider's 500 — at the token endpoint (a refresh without the
+// client's credentials, or for a client_id of nobody) and at the end-session endpoint.
+func TestUnknownClientIsInvalidClient(t *testing.T) {
+	t.Parallel()
+	e := newOPEnv(t)
+	for _, r := range []struct{ method, path, form string }{
+		{http.MethodPost, tokenEndpoint.Relative(), "grant_type=refresh_token&refresh_token=x"},
+		{http.MethodPost, tokenEndpoint.Relative(), "grant_type=refresh_token&refresh_token=x&client_id=nobody"},
+		{http.MethodGet, endSessionEndpoint.Relative() + "?client_id=nobody", ""},
+	} {
+		req, err := http.NewRequest(r.method, e.srv.URL+r.path, strings.NewReader(r.form))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		err = json.NewDecoder(res.Body).Decode(&out)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusUnauthorized || out["error"] != "invalid_client" {
+			t.Errorf("%s %s %q: %d %v %v, want 401 invalid_client", r.method, r.path, r.form, res.StatusCode, out, err)
+		}
+	}
+}

@@ -515,11 +515,13 @@ func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
 }
 
 // GetClientByClientID finds a client of the clients file. The client carries the
-// authorization's state, when there is one, for op.Client.LoginURL.
+// authorization's state, when there is one, for op.Client.LoginURL. An unknown client is
+// OAuth's invalid_client, which op answers as the caller's mistake (an error of another kind it
+// answers as its own: 500 server_error).
 func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, ok := s.clients[id]
 	if !ok {
-		return nil, errors.New("unknown client")
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
 	return &opClient{Client: c, state: stateOf(ctx)}, nil
 }
@@ -528,7 +530,7 @@ func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
 	c, ok := s.clients[id]
 	if !ok || !c.CheckSecret(secret) {
-		return errors.New("unknown client or wrong secret")
+		return oidc.ErrInvalidClient().WithDescription("unknown client or wrong secret")
 	}
 	return nil
 }
