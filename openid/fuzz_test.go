@@ -30,10 +30,14 @@ func FuzzOpenIDRequests(f *testing.F) {
 		"client_id=trading-app&response_type=code&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A53123%2Fcb&code_challenge=x&code_challenge_method=plain",
 		"client_id=nobody&response_type=token&prompt=none&max_age=-1",
 		"id=unknown",
+		"id=%00&auth_request=%00",
+		"id=%ff%fe&auth_request=%c3",
 		"grant_type=authorization_code&code=x&redirect_uri=" + url.QueryEscape(redirectURI) + "&code_verifier=y",
 		"grant_type=refresh_token&refresh_token=x",
 		"grant_type=client_credentials&scope=openid",
 		"token=x&token_type_hint=refresh_token",
+		"token=%00%ff&token_type_hint=access_token",
+		"grant_type=refresh_token&refresh_token=%00%ff",
 		"id_token_hint=x.y.z&post_logout_redirect_uri=" + url.QueryEscape(postLogoutURI) + "&state=s",
 		"client_id=trading-web&post_logout_redirect_uri=http%3A%2F%2Fevil.example%2F",
 		"%zz=1&a=%00",
@@ -74,6 +78,12 @@ func FuzzOpenIDRequests(f *testing.F) {
 		for _, c := range []*http.Client{anonymous, loggedIn} {
 			send(c, http.MethodGet, authorizeEndpoint.Relative(), params)
 			send(c, http.MethodGet, CallbackPath, params)
+		}
+		// The login pages and APIs an authorization request sends the browser to, for the request
+		// named in params (auth_request).
+		send(anonymous, http.MethodGet, "/login", params)
+		if plain(params) {
+			send(e.browser(), http.MethodPost, "/api/v1/login/password?"+params, `{"login_id":"taro01","password":"correct horse battery"}`, "Content-Type", "application/json")
 		}
 		send(anonymous, http.MethodGet, endSessionEndpoint.Relative(), params)
 		send(anonymous, http.MethodPost, endSessionEndpoint.Relative(), params)

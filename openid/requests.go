@@ -253,7 +253,7 @@ func (az Authorizations) LoggedIn(ctx context.Context, id string, sess auth.Sess
 
 // loadAuthRequest reads a request that is still waiting for its login or its code.
 func loadAuthRequest(ctx context.Context, q pgdb.Querier, id string, now time.Time) (*authRequest, bool, error) {
-	if id == "" || len(id) > 64 {
+	if !wellFormedID(id) {
 		return nil, false, nil
 	}
 	rows, err := q.Query(ctx, `SELECT `+authRequestColumns+` FROM oidc_auth_requests
@@ -290,3 +290,18 @@ func hashToken(s string) []byte {
 
 // newID draws a random identifier: 128 bits, base64url.
 func newID() string { return base64.RawURLEncoding.EncodeToString(randomBytes(16)) }
+
+// wellFormedID reports whether id, from a browser's query, could be one newID drew: anything
+// else (a NUL or bytes that are not UTF-8, which PostgreSQL refuses to compare) names no request
+// without a query.
+func wellFormedID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
