@@ -14,7 +14,8 @@ import (
 // FuzzConsoleBodies posts whatever body to every console route that reads one: the staff
 // ceremonies and the logout, which anyone who reaches the console's listener may call, from a
 // browser without a session; and the supervisor's actions on a customer's account and on staff,
-// with an enrolled supervisor's session. Whatever the body, the answer is never a 5xx, a JSON
+// with an enrolled supervisor's session, who also searches the accounts and the audit trail for
+// it. Whatever the body, the answer is never a 5xx, a JSON
 // answer is well-formed, and a browser without a session is never given one.
 func FuzzConsoleBodies(f *testing.F) {
 	e := newTestEnv(f)
@@ -38,6 +39,9 @@ func FuzzConsoleBodies(f *testing.F) {
 		`{"login_id":"yamada","name":"山田 花子","role":"operator","reason":"新任"}`,
 		`{"role":"supervisor","reason":"x"}`,
 		`{"role":1e999}`,
+		"1234567\x00",
+		"\xff\xfe",
+		"12345678901234567890",
 	} {
 		f.Add(seed)
 	}
@@ -63,6 +67,13 @@ func FuzzConsoleBodies(f *testing.F) {
 				if cookie.Name == StaffCookie && cookie.Value != "" {
 					t.Fatalf("POST %s %q: %d, and a staff session", path, body, status)
 				}
+			}
+		}
+		// The searches, with body as what the operator typed.
+		v := url.QueryEscape(body)
+		for _, path := range []string{"/staff/api/accounts?q=" + v, "/staff/api/audit?account_number=" + v + "&staff=" + v + "&before=" + v} {
+			if status, _, raw := webtest.Do(t, sup.c, e.console.URL, http.MethodGet, path, nil, header...); status >= 500 {
+				t.Fatalf("GET %s as a supervisor: %d %s", path, status, raw)
 			}
 		}
 		for _, path := range supervised {
