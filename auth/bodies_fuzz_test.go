@@ -15,9 +15,9 @@ import (
 // check, anonymous; the passkey's registration and the password change, in a session the
 // password opened (the account has no passkey); and the back office's contact change,
 // suspension and resumption of another account. Every "@secret@" stands for a secret of the
-// test's choosing, as in FuzzBackOfficeBody. Whatever the body, the answer is never a 5xx, and
-// a password the body held only as the current or the new one is never repeated: not in the
-// answer nor in the server's log.
+// test's choosing, as in FuzzBackOfficeBody. Whatever the body, the answer is never a 5xx,
+// nothing is logged as an error (an operator's alert), and a password the body held only as the
+// current or the new one is never repeated: not in the answer nor in the server's log.
 func FuzzCustomerBodies(f *testing.F) {
 	const secret = "Qm4vT8xKp2Wd6Ys9"
 	var logs webtest.LogBuffer
@@ -93,6 +93,9 @@ func FuzzCustomerBodies(f *testing.F) {
 		}
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("%q: the log repeats a password: %s", body, logs.String())
+		}
+		if strings.Contains(logs.String(), `"level":"ERROR"`) {
+			t.Fatalf("%q: a caller's mistake logged as an error: %s", body, logs.String())
 		}
 		// What an input may have changed of taro's password and its counts is put back, so that
 		// the next input logs in as this one did.
