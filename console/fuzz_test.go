@@ -1,6 +1,7 @@
 package console
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,10 +16,13 @@ import (
 // ceremonies and the logout, which anyone who reaches the console's listener may call, from a
 // browser without a session; and the supervisor's actions on a customer's account and on staff,
 // with an enrolled supervisor's session, who also searches the accounts and the audit trail for
-// it. Whatever the body, the answer is never a 5xx, a JSON
-// answer is well-formed, and a browser without a session is never given one.
+// it. Whatever the body, the answer is never a 5xx, a JSON answer is well-formed, nothing is
+// logged as an error (an operator's alert), and a browser without a session is never given one.
 func FuzzConsoleBodies(f *testing.F) {
-	e := newTestEnv(f)
+	var logs webtest.LogBuffer
+	e := newTestEnv(f, func(c *setup) {
+		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	sup := e.enrolledStaff("tanaka", staff.RoleSupervisor)
 	e.addStaff("sato", staff.RoleOperator)
 	e.addPasskey(e.addAccount("taro", "1234567").ID)
@@ -57,6 +61,12 @@ func FuzzConsoleBodies(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
+		logs.Reset()
+		defer func() {
+			if strings.Contains(logs.String(), `"level":"ERROR"`) {
+				t.Fatalf("%q: a caller's mistake logged as an error: %s", body, logs.String())
+			}
+		}()
 		for _, path := range anonymous {
 			c := e.browser()
 			status, _, raw := webtest.Do(t, c, e.console.URL, http.MethodPost, path, []byte(body), header...)

@@ -3,10 +3,14 @@ package openid
 import (
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"kagi/auth"
+	"kagi/web/webtest"
 
 	"golang.org/x/oauth2"
 )
@@ -15,10 +19,14 @@ import (
 // calls: the authorization request (from a browser without a session and from one logged in),
 // kagi's callback from the login page, the end-session request, and as a form the token and
 // revocation requests (with the web client's credentials and without) and the userinfo
-// request's bearer token. Whatever they hold, the answer is never a 5xx: an OAuth error, a page
-// or a redirect.
+// request's bearer token. Whatever they hold, the answer is never a 5xx (an OAuth error, a page
+// or a redirect), and neither the core nor the provider logs it as an error (an operator's
+// alert).
 func FuzzOpenIDRequests(f *testing.F) {
-	e := newOPEnv(f)
+	var logs webtest.LogBuffer
+	e := newOPEnv(f, func(c *auth.Config) {
+		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	e.account("taro01")
 	loggedIn := e.browser()
 	e.passwordLogin(loggedIn, "taro01", "")
@@ -46,6 +54,12 @@ func FuzzOpenIDRequests(f *testing.F) {
 	}
 	anonymous := e.browser()
 	f.Fuzz(func(t *testing.T, params string) {
+		logs.Reset()
+		defer func() {
+			if strings.Contains(logs.String(), `"level":"ERROR"`) {
+				t.Fatalf("%q: a caller's mistake logged as an error: %s", params, logs.String())
+			}
+		}()
 		send := func(c *http.Client, method, path, params string, header ...string) {
 			t.Helper()
 			u := e.srv.URL + path

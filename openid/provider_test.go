@@ -110,6 +110,8 @@ func newOPEnv(t testing.TB, options ...func(*auth.Config)) *opEnv {
 	for _, o := range options {
 		o(&authCfg)
 	}
+	// An option's logger, if it set one, is the provider's too.
+	log = authCfg.Log
 	authSvc, err := auth.New(authCfg)
 	if err != nil {
 		t.Fatal(err)
