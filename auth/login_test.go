@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"runtime"
@@ -23,6 +24,7 @@ import (
 	"kagi/pgdb"
 	"kagi/pgdb/pgtest"
 	"kagi/web"
+	"kagi/web/webtest"
 )
 
 func TestPasswordLoginWithoutPasskey(t *testing.T) {
@@ -401,9 +403,13 @@ func TestFallbackLoginChecksTheWindowOnceBeforeItsTransaction(t *testing.T) {
 }
 
 // FuzzPasswordLoginBody posts arbitrary bytes to the login endpoints that take a body from
-// anyone: whatever arrives, the answer is the client's problem (4xx), never a 500.
+// anyone: whatever arrives, the answer is the client's problem (4xx), never a 500, and nothing
+// is logged as an error (an operator's alert).
 func FuzzPasswordLoginBody(f *testing.F) {
-	e := newTestEnv(f)
+	var logs webtest.LogBuffer
+	e := newTestEnv(f, func(c *Config) {
+		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	e.addAccount(demoAccount)
 	for _, seed := range []string{
 		``,
@@ -424,6 +430,7 @@ func FuzzPasswordLoginBody(f *testing.F) {
 	}
 	client := &http.Client{}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		logs.Reset()
 		for _, path := range []string{"/api/v1/login/password", "/api/v1/passkeys/login/finish"} {
 			res, err := client.Post(e.srv.URL+path, "application/json", bytes.NewReader(body))
 			if err != nil {
@@ -434,6 +441,9 @@ func FuzzPasswordLoginBody(f *testing.F) {
 			if res.StatusCode >= 500 {
 				t.Fatalf("POST %s %q: %d %s", path, body, res.StatusCode, answer)
 			}
+		}
+		if strings.Contains(logs.String(), `"level":"ERROR"`) {
+			t.Fatalf("%q: a caller's mistake logged as an error: %s", body, logs.String())
 		}
 	})
 }
