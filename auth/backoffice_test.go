@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -513,7 +512,7 @@ func FuzzBackOfficeBody(f *testing.F) {
 	const secret = "Sx7kQ9vLw2Zr4Tn8"
 	var logs webtest.LogBuffer
 	e := newTestEnv(f, func(c *Config) {
-		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.Log = logs.Logger()
 	})
 	e.addAccount(demoAccount)
 	line := func(password, pin string) string {
@@ -578,7 +577,7 @@ func FuzzBackOfficeBody(f *testing.F) {
 			if changed := state() != before; changed != (res.StatusCode == route.success) {
 				t.Fatalf("POST %s %q: %d %s, and the account changed: %v", route.path, body, res.StatusCode, answer, changed)
 			}
-			if strings.Contains(logs.String(), `"level":"ERROR"`) {
+			if logs.LoggedError() {
 				t.Fatalf("POST %s %q: a caller's mistake logged as an error: %s", route.path, body, logs.String())
 			}
 			if !onlyInSecrets(body, secret) {

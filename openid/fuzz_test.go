@@ -3,7 +3,6 @@ package openid
 import (
 	"encoding/base64"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,7 +24,7 @@ import (
 func FuzzOpenIDRequests(f *testing.F) {
 	var logs webtest.LogBuffer
 	e := newOPEnv(f, func(c *auth.Config) {
-		c.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.Log = logs.Logger()
 	})
 	e.account("taro01")
 	loggedIn := e.browser()
@@ -56,7 +55,7 @@ func FuzzOpenIDRequests(f *testing.F) {
 	f.Fuzz(func(t *testing.T, params string) {
 		logs.Reset()
 		defer func() {
-			if strings.Contains(logs.String(), `"level":"ERROR"`) {
+			if logs.LoggedError() {
 				t.Fatalf("%q: a caller's mistake logged as an error: %s", params, logs.String())
 			}
 		}()

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -36,6 +38,15 @@ func (l *LogBuffer) Reset() {
 	defer l.mu.Unlock()
 	l.b.Reset()
 }
+
+// Logger logs into l as the server does, in JSON, from the debug level up.
+func (l *LogBuffer) Logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// LoggedError reports whether Logger wrote a line at the error level, an operator's alert, since
+// the last Reset.
+func (l *LogBuffer) LoggedError() bool { return strings.Contains(l.String(), `"level":"ERROR"`) }
 
 // Do sends method base+path with c: no body when body is nil, a []byte as it is, anything else
 // as JSON (both as application/json), and header's name and value pairs. It returns the status,
