@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -537,7 +536,6 @@ func FuzzBackOfficeBody(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	client := &http.Client{}
 	f.Fuzz(func(t *testing.T, template string) {
 		body := strings.ReplaceAll(template, "@secret@", secret)
 		for _, route := range []struct {
@@ -559,23 +557,13 @@ func FuzzBackOfficeBody(f *testing.F) {
 			}
 			before := state()
 			logs.Reset()
-			req, err := http.NewRequest(http.MethodPost, e.srv.URL+route.path, strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
+			status, _, answer := webtest.Do(t, http.DefaultClient, e.srv.URL, http.MethodPost, route.path, []byte(body),
+				"Authorization", "Bearer "+testKeys["backoffice"])
+			if status >= 500 {
+				t.Fatalf("POST %s %q: %d %s", route.path, body, status, answer)
 			}
-			req.Header.Set("Authorization", "Bearer "+testKeys["backoffice"])
-			req.Header.Set("Content-Type", "application/json")
-			res, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			answer, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode >= 500 {
-				t.Fatalf("POST %s %q: %d %s", route.path, body, res.StatusCode, answer)
-			}
-			if changed := state() != before; changed != (res.StatusCode == route.success) {
-				t.Fatalf("POST %s %q: %d %s, and the account changed: %v", route.path, body, res.StatusCode, answer, changed)
+			if changed := state() != before; changed != (status == route.success) {
+				t.Fatalf("POST %s %q: %d %s, and the account changed: %v", route.path, body, status, answer, changed)
 			}
 			if logs.LoggedError() {
 				t.Fatalf("POST %s %q: a caller's mistake logged as an error: %s", route.path, body, logs.String())
